@@ -1,0 +1,8 @@
+/**
+ * The `postern` command line.
+ *
+ * @module
+ */
+
+console.error('postern: not built yet');
+process.exit(70);

@@ -1,0 +1,84 @@
+/**
+ * Delivery contracts: DeliveryAgent (pluggable transport), the request it gets and the
+ * reporter it answers through.
+ *
+ * Postfix counterpart: deliver_request.h and the delivery agents' status protocol
+ * (deliver_completed, bounce_append, defer_append). An agent delivers one request and
+ * reports per-recipient outcomes; the QueueManager alone decides what happens next.
+ *
+ * Ownership and call order:
+ * - The QueueManager calls `deliver(request, reporter)` with recipients that share one
+ *   transport and nexthop (at most the transport's recipient limit).
+ * - The agent calls `reporter.recipient()` once per recipient the moment its outcome is
+ *   known, and `reporter.destination()` when it learns whether the destination itself
+ *   works (drives concurrency feedback and dead-destination handling).
+ * - When `deliver` settles or throws, every recipient not yet reported is deferred
+ *   (a thrown error's reply is used when it is an SmtpError, else 4.3.0). An agent
+ *   therefore never needs to catch just to defer, and an LMTP connection that drops
+ *   after two of three replies never delivers those two again.
+ * - `request.openContent()` returns a fresh stream each call (a second MX after a
+ *   broken DATA, a 7-bit downgrade, DKIM). `request.signal` aborts on shutdown or lease
+ *   loss; the agent should stop promptly.
+ * - A reply from a remote server is data: an agent normalises it through SmtpReply and
+ *   never crashes on it.
+ *
+ * @module
+ */
+
+import type { Readable } from 'node:stream';
+import type { SmtpReply } from '../smtp-reply.js';
+import type {
+  Address,
+  BodyType,
+  DsnRet,
+  QueueId,
+  Recipient,
+  RecipientId,
+  RecipientResult,
+  SubmissionSource,
+} from '../types.js';
+
+/** One message for one transport and nexthop. */
+export interface DeliveryRequest {
+  readonly queueId: QueueId;
+  /** Transport name as registered (`smtp`, `local`, `discard`, a name from `transports`). */
+  readonly transport: string;
+  /** Transport-specific destination: a domain, `[host]:port`, a reason text for `error`. */
+  readonly nexthop: string;
+  readonly sender: Address;
+  readonly recipients: readonly Recipient[];
+  /** Content size in bytes. */
+  readonly size: number;
+  readonly bodyType: BodyType;
+  readonly smtputf8: boolean;
+  /** Content has bytes above 0x7F. */
+  readonly eightBit: boolean;
+  readonly envid?: string;
+  readonly ret?: DsnRet;
+  /** Arrival time, ms since the epoch (for `delay=` and DSNs). */
+  readonly arrivalTime: number;
+  /** Where the message came from (pipe macros such as `${client_address}`). */
+  readonly source: SubmissionSource;
+  /** A fresh content stream on every call: CRLF, dot-unstuffed. */
+  openContent(): Readable;
+  readonly signal: AbortSignal;
+}
+
+/** Whether the destination itself works, independent of any one recipient. */
+export type DestinationStatus =
+  | { readonly ok: true }
+  /** Connection refused, greeting 4xx, TLS failure...: `reply` says what happened. */
+  | { readonly ok: false; readonly reply: SmtpReply };
+
+/** How an agent reports. Calls after the first for a recipient are ignored. */
+export interface DeliveryReporter {
+  recipient(id: RecipientId, result: RecipientResult): void;
+  destination(status: DestinationStatus): void;
+}
+
+/** A transport. Registered by name in the AgentRegistry. */
+export interface DeliveryAgent {
+  deliver(request: DeliveryRequest, reporter: DeliveryReporter): Promise<void>;
+  /** Closes cached connections and child processes. */
+  close?(): Promise<void>;
+}

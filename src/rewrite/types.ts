@@ -1,0 +1,55 @@
+/**
+ * Rewrite layer contracts: LookupTable (Postfix's dict layer) and the Rewriter's
+ * resolve result (trivial-rewrite's reply).
+ *
+ * Postfix counterpart: dict.h (dict_get → value, not found, or error), maps.c (lists
+ * of tables searched in order), resolve_clnt.h (RESOLVE_REPLY: transport, nexthop,
+ * recipient, flags).
+ *
+ * A lookup has three outcomes: a value; `undefined` (not found); or a thrown TableError
+ * of kind `retry` (the mail defers) or `config` (an operator error, said clearly).
+ * An empty value is a config error, never "found nothing".
+ *
+ * @module
+ */
+
+import type { Address } from '../types.js';
+
+/** Per-table behaviour flags (dict.h DICT_FLAG_*). */
+export interface TableFlags {
+  /** Pattern table (regexp, cidr, function over the whole key): search orders use the full key only. */
+  readonly pattern: boolean;
+  /** Keys are case-folded before lookup. */
+  readonly foldCase: boolean;
+  /** `$1` substitution from the match is allowed in results (never for aliases). */
+  readonly substitution: boolean;
+}
+
+/** One map. Every table-driven feature takes one of these (or a list, as one table). */
+export interface LookupTable {
+  /** `type:name` as in Postfix (`inline:{...}`, `texthash:/etc/postern/virtual`). */
+  readonly name: string;
+  readonly flags: TableFlags;
+  /** The value for `key`, `undefined` if absent; throws TableError on failure. */
+  lookup(key: string): Promise<string | undefined>;
+  /** Releases files and connections. */
+  close?(): Promise<void>;
+}
+
+/** Postfix's address classes (ADDRESS_CLASS_README). */
+export type AddressClass = 'local' | 'virtual-alias' | 'virtual-mailbox' | 'relay' | 'default';
+
+/** trivial-rewrite's resolve reply. */
+export interface ResolveResult {
+  readonly addressClass: AddressClass;
+  /** Transport name: `local`, `smtp`, `relay`, `virtual`, `error`, `discard`... */
+  readonly transport: string;
+  /** Nexthop: a domain, `[host]:port`, or the reason text for `error`/`discard`. */
+  readonly nexthop: string;
+  /** The recipient in canonical form (what the agent delivers to). */
+  readonly recipient: Address;
+  /** The local part has sender-specified routing (`@`, `!`, `%`): relay control treats it as foreign. */
+  readonly routed: boolean;
+  /** The address is unusable (bad syntax, `-user`): bounce with `reply`. */
+  readonly error?: { readonly code: number; readonly enhanced: string; readonly text: string };
+}

@@ -1,0 +1,138 @@
+/**
+ * SmtpReply: one SMTP reply as a value — a three-digit code, an RFC 3463 enhanced
+ * status and text lines.
+ *
+ * Postfix counterpart: the (code, dsn, text) triple that smtpd_check.c and
+ * cleanup_strerror.c build. Like Postfix (smtpd_check.c, "dsn class must match reply
+ * class"), the constructor forces the enhanced status class to agree with the reply
+ * code, so a 4xx reply can never carry a 5.x.x status.
+ *
+ * SECURITY: reply text may contain text from a remote peer or a client; every line is
+ * made printable (no CR, LF, NUL or other controls) so a reply can never inject a
+ * second reply or command.
+ *
+ * STANDARDS: RFC 5321 section 4.2 (reply syntax), RFC 3463 (enhanced status codes),
+ * RFC 2034 (enhanced codes are sent on 2xx, 4xx and 5xx replies only).
+ *
+ * @module
+ */
+
+const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})$/;
+
+/** Replaces every control character and non-ASCII byte-like char that could break a line. */
+export function printable(text: string, replacement = '_'): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: that is the point
+  return text.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, replacement).replace(/\t/g, ' ');
+}
+
+/** Reply classes as RFC 5321 section 4.2.1 defines them. */
+export type ReplyClass = 'positive' | 'intermediate' | 'transient' | 'permanent';
+
+export class SmtpReply {
+  /** Three-digit reply code, 200..599. */
+  readonly code: number;
+  /** RFC 3463 enhanced status (`5.1.1`); empty for 1xx/3xx replies and the greeting. */
+  readonly enhanced: string;
+  /** Text lines, without code or enhanced status; never empty. */
+  readonly lines: readonly string[];
+
+  /**
+   * @param code - reply code (200..599)
+   * @param enhanced - enhanced status; its class digit is rewritten to match `code`
+   *   (a 4xx code with `5.7.1` becomes `4.7.1`); '' to send none
+   * @param text - one line, or several for a multi-line reply
+   */
+  constructor(code: number, enhanced: string, text: string | readonly string[]) {
+    if (!Number.isInteger(code) || code < 200 || code > 599) {
+      throw new RangeError(`SMTP reply code ${code} is outside 200..599`);
+    }
+    this.code = code;
+    this.enhanced = normaliseEnhanced(code, enhanced);
+    const raw = typeof text === 'string' ? text.split(/\r?\n/) : text;
+    const lines = raw.map((l) => printable(l));
+    this.lines = lines.length > 0 ? lines : [''];
+  }
+
+  /** The whole text, lines joined with a space (for logs and DSNs). */
+  get text(): string {
+    return this.lines.join(' ');
+  }
+
+  get replyClass(): ReplyClass {
+    const c = Math.floor(this.code / 100);
+    return c === 2 ? 'positive' : c === 3 ? 'intermediate' : c === 4 ? 'transient' : 'permanent';
+  }
+
+  get positive(): boolean {
+    return this.code < 300;
+  }
+
+  get transient(): boolean {
+    return this.code >= 400 && this.code < 500;
+  }
+
+  get permanent(): boolean {
+    return this.code >= 500;
+  }
+
+  /** The reply as it goes on the wire, CRLF-terminated, multi-line when needed. */
+  toWire(): string {
+    const prefix = this.enhanced ? `${this.enhanced} ` : '';
+    let out = '';
+    for (let i = 0; i < this.lines.length; i++) {
+      const sep = i === this.lines.length - 1 ? ' ' : '-';
+      out += `${this.code}${sep}${prefix}${this.lines[i]}\r\n`;
+    }
+    return out;
+  }
+
+  /** `550 5.1.1 text` on one line, as Postfix logs replies. */
+  toString(): string {
+    return `${this.code}${this.enhanced ? ` ${this.enhanced}` : ''} ${this.text}`;
+  }
+
+  /** The same reply with a 4xx code: Postfix's soft_bounce. */
+  toTransient(): SmtpReply {
+    if (!this.permanent) return this;
+    return new SmtpReply(this.code - 100, this.enhanced, this.lines);
+  }
+
+  /** The same code and status with other text. */
+  withText(text: string | readonly string[]): SmtpReply {
+    return new SmtpReply(this.code, this.enhanced, text);
+  }
+
+  /**
+   * Parses `550 5.1.1 text` (one line, as found in tables, configs and remote replies).
+   * A missing enhanced status is derived from the code (`x.0.0`).
+   */
+  static parse(line: string): SmtpReply {
+    const m = /^([2-5]\d\d)(?:[ -](.*))?$/s.exec(line.trim());
+    if (!m) throw new SyntaxError(`not an SMTP reply: "${printable(line).slice(0, 80)}"`);
+    const code = Number(m[1]);
+    const rest = m[2] ?? '';
+    const e = /^([245]\.\d{1,3}\.\d{1,3})(?:\s+|$)(.*)$/s.exec(rest);
+    if (e) return new SmtpReply(code, e[1]!, e[2] ?? '');
+    return new SmtpReply(code, defaultEnhanced(code), rest);
+  }
+}
+
+/** `x.0.0` for a code, '' where RFC 2034 sends no enhanced status. */
+export function defaultEnhanced(code: number): string {
+  const c = Math.floor(code / 100);
+  return c === 2 || c === 4 || c === 5 ? `${c}.0.0` : '';
+}
+
+function normaliseEnhanced(code: number, enhanced: string): string {
+  if (!enhanced) return '';
+  const c = Math.floor(code / 100);
+  if (c !== 2 && c !== 4 && c !== 5) return '';
+  const m = ENHANCED.exec(enhanced);
+  if (!m) return `${c}.0.0`;
+  return `${c}.${Number(m[2])}.${Number(m[3])}`;
+}
+
+/** Shorthand: `reply(550, '5.1.1', 'text')`. */
+export function reply(code: number, enhanced: string, text: string | readonly string[]): SmtpReply {
+  return new SmtpReply(code, enhanced, text);
+}

@@ -1,0 +1,7 @@
+/**
+ * `postern/testing`: helpers for users' tests.
+ *
+ * @module
+ */
+
+export { ManualClock } from '../clock.js';
