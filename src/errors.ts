@@ -30,7 +30,11 @@ export class PosternError extends Error {
   }
 
   static is(value: unknown): value is PosternError {
-    return typeof value === 'object' && value !== null && (value as { [BRAND]?: boolean })[BRAND] === true;
+    return (
+      typeof value === 'object' &&
+      value !== null &&
+      (value as { [BRAND]?: boolean })[BRAND] === true
+    );
   }
 }
 
@@ -50,7 +54,11 @@ export class ConfigError extends PosternError {
 export class SmtpError extends PosternError {
   readonly reply: SmtpReply;
   readonly reason: string;
-  constructor(reply: SmtpReply, reason?: string, options?: PosternErrorOptions & { code?: string }) {
+  constructor(
+    reply: SmtpReply,
+    reason?: string,
+    options?: PosternErrorOptions & { code?: string },
+  ) {
     super(options?.code ?? 'POSTERN_ERR_SMTP', reason ?? reply.toString(), options);
     this.reply = reply;
     this.reason = reason ?? reply.text;
@@ -69,7 +77,11 @@ export class TableError extends PosternError {
   readonly kind: TableErrorKind;
   readonly table: string;
   constructor(kind: TableErrorKind, table: string, message: string, options?: PosternErrorOptions) {
-    super(kind === 'retry' ? 'POSTERN_ERR_TABLE_RETRY' : 'POSTERN_ERR_TABLE_CONFIG', `${table}: ${message}`, options);
+    super(
+      kind === 'retry' ? 'POSTERN_ERR_TABLE_RETRY' : 'POSTERN_ERR_TABLE_CONFIG',
+      `${table}: ${message}`,
+      options,
+    );
     this.kind = kind;
     this.table = table;
   }
@@ -78,7 +90,10 @@ export class TableError extends PosternError {
 /** A queue write was attempted under a lease that has expired or was taken over. */
 export class LeaseLostError extends PosternError {
   readonly queueId: string;
-  constructor(queueId: string, message = 'the lease on this message was lost; another owner has it') {
+  constructor(
+    queueId: string,
+    message = 'the lease on this message was lost; another owner has it',
+  ) {
     super('POSTERN_ERR_LEASE_LOST', `${queueId}: ${message}`);
     this.queueId = queueId;
   }

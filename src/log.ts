@@ -41,7 +41,13 @@ export class Logger {
     };
   }
 
-  log(level: LogLevel, component: string, queueId: QueueId | undefined, text: string, fields?: Fields): void {
+  log(
+    level: LogLevel,
+    component: string,
+    queueId: QueueId | undefined,
+    text: string,
+    fields?: Fields,
+  ): void {
     const event: LogEvent = {
       time: this.#now(),
       level,

@@ -19,9 +19,8 @@
 
 const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})$/;
 
-/** Replaces every control character and non-ASCII byte-like char that could break a line. */
+/** Replaces control characters (CR, LF, NUL, ...) so the text stays on one line; tabs become spaces. */
 export function printable(text: string, replacement = '_'): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: that is the point
   return text.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, replacement).replace(/\t/g, ' ');
 }
 

@@ -242,7 +242,10 @@ export type ConnectTarget =
 
 /** Opens connections, injected (TCP, UNIX sockets, or in-memory pairs in tests). */
 export interface Connector {
-  connect(target: ConnectTarget, options: { signal?: AbortSignal; timeoutMs?: number }): Promise<Duplex>;
+  connect(
+    target: ConnectTarget,
+    options: { signal?: AbortSignal; timeoutMs?: number },
+  ): Promise<Duplex>;
 }
 
 /** Severity of a log event. */

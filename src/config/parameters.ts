@@ -11,7 +11,14 @@
  */
 
 import { ConfigError } from '../errors.js';
-import { parseBoolean, parseEnum, parseInteger, parseList, parseString, parseTime } from './values.js';
+import {
+  parseBoolean,
+  parseEnum,
+  parseInteger,
+  parseList,
+  parseString,
+  parseTime,
+} from './values.js';
 
 /** How smtpd treats a bare LF (Postfix 3.9 smtpd_forbid_bare_newline). */
 export type BareNewlinePolicy = 'normalize' | 'note' | 'reject' | 'no';
@@ -159,11 +166,18 @@ const B = { type: 'boolean' } as const;
 /** Declaration order matters: computed defaults read parameters declared above them. */
 const DECLARATIONS: Record<keyof Parameters, Declaration> = {
   myhostname: { kind: S, default: () => defaultHostname() },
-  mydomain: { kind: S, default: (p: Record<string, unknown>) => parentDomain(String(p.myhostname)) },
+  mydomain: {
+    kind: S,
+    default: (p: Record<string, unknown>) => parentDomain(String(p.myhostname)),
+  },
   myorigin: { kind: S, default: (p: Record<string, unknown>) => p.myhostname },
   mydestination: {
     kind: L,
-    default: (p: Record<string, unknown>) => [p.myhostname, `localhost.${String(p.mydomain)}`, 'localhost'],
+    default: (p: Record<string, unknown>) => [
+      p.myhostname,
+      `localhost.${String(p.mydomain)}`,
+      'localhost',
+    ],
   },
   mynetworks: { kind: L, default: ['127.0.0.0/8', '::1/128'] },
   relayDomains: { kind: L, default: [] },
@@ -187,7 +201,10 @@ const DECLARATIONS: Record<keyof Parameters, Declaration> = {
   smtpdJunkCommandLimit: { kind: { type: 'integer', min: 1 }, default: 100 },
   disableVrfyCommand: { kind: B, default: true },
   smtpdHeloRequired: { kind: B, default: false },
-  smtpdForbidBareNewline: { kind: { type: 'enum', choices: ['normalize', 'note', 'reject', 'no'] }, default: 'normalize' },
+  smtpdForbidBareNewline: {
+    kind: { type: 'enum', choices: ['normalize', 'note', 'reject', 'no'] },
+    default: 'normalize',
+  },
   smtpdForbidBareNewlineRejectCode: { kind: { type: 'integer', min: 400 }, default: 550 },
   smtpdRelayRestrictions: {
     kind: L,
@@ -219,7 +236,9 @@ const DECLARATIONS: Record<keyof Parameters, Declaration> = {
 };
 
 /** Names of every main parameter. */
-export const PARAMETER_NAMES: readonly (keyof Parameters)[] = Object.keys(DECLARATIONS) as (keyof Parameters)[];
+export const PARAMETER_NAMES: readonly (keyof Parameters)[] = Object.keys(
+  DECLARATIONS,
+) as (keyof Parameters)[];
 
 /** Whether `key` is a main parameter. */
 export function isParameterName(key: string): key is keyof Parameters {
@@ -265,7 +284,10 @@ export function resolveParameters(input: Readonly<Record<string, unknown>> = {})
 
 function validate(p: Parameters): void {
   if (!/^[A-Za-z0-9.-]+$/.test(p.myhostname) || p.myhostname.startsWith('.')) {
-    throw new ConfigError(`myhostname: "${p.myhostname}" is not a valid host name; set a fully qualified name`, 'myhostname');
+    throw new ConfigError(
+      `myhostname: "${p.myhostname}" is not a valid host name; set a fully qualified name`,
+      'myhostname',
+    );
   }
   if (p.minimalBackoffTime > p.maximalBackoffTime) {
     throw new ConfigError(
@@ -275,7 +297,10 @@ function validate(p: Parameters): void {
   }
   for (const net of p.mynetworks) {
     if (!/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/.test(net)) {
-      throw new ConfigError(`mynetworks: "${net}" is not an address or CIDR block such as "192.0.2.0/24"`, 'mynetworks');
+      throw new ConfigError(
+        `mynetworks: "${net}" is not an address or CIDR block such as "192.0.2.0/24"`,
+        'mynetworks',
+      );
     }
   }
 }

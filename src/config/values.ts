@@ -36,7 +36,10 @@ export function parseTime(value: unknown, key: string): number {
 export function parseInteger(value: unknown, key: string, min = 0): number {
   const n = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
   if (typeof n === 'number' && Number.isInteger(n) && n >= min) return n;
-  throw new ConfigError(`${key}: expected a whole number >= ${min}, got ${JSON.stringify(value)}`, key);
+  throw new ConfigError(
+    `${key}: expected a whole number >= ${min}, got ${JSON.stringify(value)}`,
+    key,
+  );
 }
 
 /** `true`/`false` or Postfix's `yes`/`no`. */
@@ -44,7 +47,10 @@ export function parseBoolean(value: unknown, key: string): boolean {
   if (typeof value === 'boolean') return value;
   if (value === 'yes') return true;
   if (value === 'no') return false;
-  throw new ConfigError(`${key}: expected true/false (or "yes"/"no"), got ${JSON.stringify(value)}`, key);
+  throw new ConfigError(
+    `${key}: expected true/false (or "yes"/"no"), got ${JSON.stringify(value)}`,
+    key,
+  );
 }
 
 /** An array of strings, or one string split on commas and whitespace (Postfix lists). */
@@ -53,7 +59,10 @@ export function parseList(value: unknown, key: string): string[] {
     return (value as string[]).map((v) => v.trim()).filter((v) => v !== '');
   }
   if (typeof value === 'string') return value.split(/[\s,]+/).filter((v) => v !== '');
-  throw new ConfigError(`${key}: expected a list of strings (an array or "a, b, c"), got ${JSON.stringify(value)}`, key);
+  throw new ConfigError(
+    `${key}: expected a list of strings (an array or "a, b, c"), got ${JSON.stringify(value)}`,
+    key,
+  );
 }
 
 /** A string. */
@@ -64,6 +73,10 @@ export function parseString(value: unknown, key: string): string {
 
 /** One of a fixed set of words. */
 export function parseEnum<T extends string>(value: unknown, key: string, choices: readonly T[]): T {
-  if (typeof value === 'string' && (choices as readonly string[]).includes(value)) return value as T;
-  throw new ConfigError(`${key}: expected one of ${choices.map((c) => `"${c}"`).join(', ')}, got ${JSON.stringify(value)}`, key);
+  if (typeof value === 'string' && (choices as readonly string[]).includes(value))
+    return value as T;
+  throw new ConfigError(
+    `${key}: expected one of ${choices.map((c) => `"${c}"`).join(', ')}, got ${JSON.stringify(value)}`,
+    key,
+  );
 }

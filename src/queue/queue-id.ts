@@ -45,10 +45,13 @@ export class QueueIdGenerator {
    */
   constructor(nodeTag?: string, nowMicros?: () => bigint) {
     if (nodeTag !== undefined && !/^[0-9A-Za-z]{5}$/.test(nodeTag)) {
-      throw new RangeError(`queue ID node tag "${nodeTag}" must be exactly 5 characters of [0-9A-Za-z]`);
+      throw new RangeError(
+        `queue ID node tag "${nodeTag}" must be exactly 5 characters of [0-9A-Za-z]`,
+      );
     }
     this.nodeTag = nodeTag ?? base62(BigInt(`0x${randomBytes(5).toString('hex')}`), NODE_DIGITS);
-    this.#nowMicros = nowMicros ?? (() => BigInt(Date.now()) * 1000n + (process.hrtime.bigint() / 1000n) % 1000n);
+    this.#nowMicros =
+      nowMicros ?? (() => BigInt(Date.now()) * 1000n + ((process.hrtime.bigint() / 1000n) % 1000n));
   }
 
   next(): QueueId {

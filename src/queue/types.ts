@@ -60,6 +60,11 @@ export interface StoredOutcome {
   readonly remoteMta?: string;
   /** When it happened, ms since the epoch. */
   readonly time: number;
+  /**
+   * For a `bounced` outcome: the non-delivery notice covering it has been committed.
+   * Until then the message owes a DSN and is not removed (Postfix keeps the bounce log).
+   */
+  readonly dsnSent?: boolean;
 }
 
 /** Everything a store keeps about a message apart from its content. */
@@ -167,7 +172,11 @@ export interface QueueEntry {
   readonly arrivalTime: number;
   /** For deferred messages: when the next attempt is due. */
   readonly dueAt?: number;
-  readonly recipients: readonly { readonly address: Address; readonly state: StoredRecipientState; readonly reason?: string }[];
+  readonly recipients: readonly {
+    readonly address: Address;
+    readonly state: StoredRecipientState;
+    readonly reason?: string;
+  }[];
 }
 
 /** Queue sizes by state. */
@@ -200,7 +209,11 @@ export interface QueueStore {
   renew(lease: Lease, expiresAt: number): Promise<Lease>;
   /** A fresh stream of the content on every call; errors if the message is gone. */
   openContent(queueId: QueueId): Readable;
-  /** Records outcomes (see the durability rules above). */
+  /**
+   * Records outcomes (see the durability rules above). An outcome for a recipient that
+   * is already final is ignored, except a `bounced` outcome with `dsnSent` for a bounced
+   * recipient: that marks its notice as committed (durably).
+   */
   recordOutcomes(lease: Lease, outcomes: readonly RecipientOutcome[]): Promise<void>;
   /** Ends the lease and moves the message to its next state. */
   release(lease: Lease, target: ReleaseTarget): Promise<void>;

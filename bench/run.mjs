@@ -1,0 +1,261 @@
+#!/usr/bin/env node
+// Acceptance throughput: Postfix's smtp-source drives each server in turn (A B C A B C ...)
+// with 4 KB messages; reported as medians, ratios of medians, and server CPU per message.
+//
+// Contenders (each on 127.0.0.1, a free port):
+//   smtp-sink  Postfix's protocol-only sink: the upper bound (no disk)
+//   postfix    Postfix itself (smtpd + cleanup fsync before 250, delivery to discard), via
+//              ../shared/tools/postfix-anchor.sh when it is present and we are root
+//   postern    `postern serve`, FileQueueStore (durable before 250), delivery to discard
+//
+// Usage: npm run bench [-- --messages 4000 --sessions 20 --runs 3 --size 4096]
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { values: opt } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '4000' },
+    sessions: { type: 'string', default: '20' },
+    runs: { type: 'string', default: '3' },
+    size: { type: 'string', default: '4096' },
+    only: { type: 'string' },
+  },
+});
+const MESSAGES = Number(opt.messages);
+const SESSIONS = Number(opt.sessions);
+const RUNS = Number(opt.runs);
+const SIZE = Number(opt.size);
+const CLK_TCK = 100;
+
+function need(cmd) {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`]);
+  if (r.status !== 0) {
+    console.error(
+      `bench: ${cmd} not found; install Postfix's tools: apt-get install -y postfix (see README)`,
+    );
+    process.exit(69);
+  }
+}
+need('smtp-source');
+need('smtp-sink');
+
+function freePort() {
+  return new Promise((res) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+function cpuTicks(pids) {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      total += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]); // utime stime cutime cstime
+    } catch {}
+  }
+  return total;
+}
+
+function childrenOf(pid) {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function waitForPort(port, timeoutMs = 15000) {
+  const end = Date.now() + timeoutMs;
+  return new Promise((res, rej) => {
+    const tryOnce = () => {
+      const s = spawnSync('sh', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`]);
+      if (s.status === 0) return res();
+      if (Date.now() > end) return rej(new Error(`port ${port} did not open`));
+      setTimeout(tryOnce, 100);
+    };
+    tryOnce();
+  });
+}
+
+async function drive(port, pidsFn) {
+  const before = cpuTicks(pidsFn());
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(
+    'smtp-source',
+    [
+      '-s',
+      String(SESSIONS),
+      '-m',
+      String(MESSAGES),
+      '-l',
+      String(SIZE),
+      '-f',
+      'bench@client.example',
+      '-t',
+      'sink@remote.example',
+      `127.0.0.1:${port}`,
+    ],
+    { encoding: 'utf8', timeout: 600_000 },
+  );
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const after = cpuTicks(pidsFn());
+  if (r.status !== 0) throw new Error(`smtp-source failed (${r.status}): ${r.stderr}`);
+  return { rate: MESSAGES / secs, cpuMsPerMsg: (((after - before) / CLK_TCK) * 1000) / MESSAGES };
+}
+
+const contenders = [];
+
+contenders.push({
+  name: 'smtp-sink',
+  async start() {
+    const port = await freePort();
+    const p = spawn('smtp-sink', ['-u', 'nobody', `127.0.0.1:${port}`, '1024'], {
+      stdio: 'ignore',
+    });
+    await waitForPort(port);
+    return {
+      port,
+      pids: () => [p.pid],
+      stop: async () => {
+        p.kill('SIGTERM');
+      },
+    };
+  },
+});
+
+const anchor = resolve(root, '../shared/tools/postfix-anchor.sh');
+if (
+  existsSync(anchor) &&
+  process.getuid?.() === 0 &&
+  spawnSync('sh', ['-c', 'command -v postfix']).status === 0
+) {
+  contenders.push({
+    name: 'postfix',
+    async start() {
+      const port = await freePort();
+      const env = {
+        ...process.env,
+        PF_LISTEN: `127.0.0.1:${port}`,
+        PF_BASE: '/tmp/postern-bench-postfix',
+        PF_LOG: '0',
+      };
+      execFileSync('bash', [anchor, 'setup'], { env, stdio: 'ignore' });
+      execFileSync('bash', [anchor, 'start'], { env, stdio: 'ignore' });
+      await waitForPort(port);
+      const master = Number(
+        execFileSync('bash', [anchor, 'pid'], { env, encoding: 'utf8' }).trim(),
+      );
+      const all = () => {
+        const out = [master];
+        for (let i = 0; i < out.length; i++) out.push(...childrenOf(out[i]));
+        return out;
+      };
+      return {
+        port,
+        pids: all,
+        stop: async () => {
+          // Let the queue drain to discard so the next run starts clean.
+          for (let i = 0; i < 300; i++) {
+            if (execFileSync('bash', [anchor, 'queued'], { env, encoding: 'utf8' }).trim() === '0')
+              break;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          execFileSync('bash', [anchor, 'stop'], { env, stdio: 'ignore' });
+        },
+      };
+    },
+  });
+}
+
+contenders.push({
+  name: 'postern',
+  async start() {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'postern-bench-'));
+    writeFileSync(
+      join(dir, 'postern.json'),
+      JSON.stringify({
+        myhostname: 'mx.bench.test',
+        smtpd: [{ listen: `127.0.0.1:${port}` }],
+        defaultTransport: 'discard',
+        queueDirectory: join(dir, 'queue'),
+      }),
+    );
+    const p = spawn(
+      process.execPath,
+      [join(root, 'bin/postern.mjs'), 'serve', '--config', join(dir, 'postern.json')],
+      { stdio: 'ignore', cwd: dir },
+    );
+    await waitForPort(port);
+    return {
+      port,
+      pids: () => [p.pid],
+      stop: async () => {
+        await new Promise((r) => {
+          p.once('exit', r);
+          p.kill('SIGTERM');
+        });
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+});
+
+const selected = opt.only
+  ? contenders.filter((c) => opt.only.split(',').includes(c.name))
+  : contenders;
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+const results = Object.fromEntries(selected.map((c) => [c.name, []]));
+
+console.log(
+  `acceptance: ${MESSAGES} messages x ${SIZE} bytes, ${SESSIONS} sessions, smtp-source, ${RUNS} counted runs after a warm-up, alternating`,
+);
+for (let run = 0; run <= RUNS; run++) {
+  for (const c of selected) {
+    const server = await c.start();
+    try {
+      const r = await drive(server.port, server.pids);
+      if (run > 0) results[c.name].push(r);
+      console.log(
+        `  ${run === 0 ? 'warm-up' : `run ${run}`}  ${c.name.padEnd(10)} ${r.rate.toFixed(0).padStart(6)} msg/s  ${r.cpuMsPerMsg.toFixed(2)} ms CPU/msg`,
+      );
+    } finally {
+      await server.stop();
+    }
+  }
+}
+
+console.log('\nmedians');
+const med = {};
+for (const c of selected) {
+  const rs = results[c.name];
+  med[c.name] = { rate: median(rs.map((r) => r.rate)), cpu: median(rs.map((r) => r.cpuMsPerMsg)) };
+  console.log(
+    `  ${c.name.padEnd(10)} ${med[c.name].rate.toFixed(0).padStart(6)} msg/s  ${med[c.name].cpu.toFixed(2)} ms CPU/msg`,
+  );
+}
+if (med.postern) {
+  for (const peer of ['smtp-sink', 'postfix']) {
+    if (med[peer]) {
+      console.log(
+        `  ratio postern/${peer}: ${(med.postern.rate / med[peer].rate).toFixed(2)}x throughput, ${(med.postern.cpu / med[peer].cpu).toFixed(2)}x CPU per message`,
+      );
+    }
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The `Received:` header Postern prepends to every message it accepts from outside,
+ * and the RFC 5322 date format it and the missing-header code use.
+ *
+ * Postfix counterpart: the Received header that smtpd(8), qmqpd(8) and pickup(8) write
+ * (smtpd.c, qmqpd.c, pickup.c), in Postfix's layout:
+ *
+ * ```
+ * Received: from HELO (NAME [ADDR])
+ * 	(using TLSv1.3 with cipher CIPHER (256/256 bits))
+ * 	by MYHOSTNAME (MAIL_NAME) with ESMTPS id QUEUEID
+ * 	for <rcpt>; Sun, 29 Nov 2026 12:00:00 +0000 (UTC)
+ * ```
+ * and for local submissions `Received: by MYHOSTNAME (MAIL_NAME, from userid USER)` /
+ * `id QUEUEID; DATE`. The `for` clause appears only when exactly one recipient is known
+ * (never reveal a Bcc list).
+ *
+ * Does not: decide whether a source gets a Received header (internal mail does not;
+ * cleanup.ts decides), or count hops.
+ *
+ * SECURITY: HELO names, client names and user names come from clients; every value is
+ * reduced to printable ASCII without parentheses, brackets or semicolons that could
+ * change the header's structure, and bounded in length, so a client cannot add a line
+ * or forge a clause.
+ *
+ * STANDARDS: RFC 5321 section 4.4 (trace information), RFC 5322 section 3.3 (date),
+ * section 3.6.7 (trace fields).
+ *
+ * @module
+ */
+
+import { formatAddress } from '../rewrite/address.js';
+import type { Address, QueueId, SubmissionSource } from '../types.js';
+import { mailDate } from '../util/mail-date.js';
+
+/** Longest client-supplied token written into a Received header. */
+const TOKEN_LIMIT = 255;
+
+/** A client-supplied value made safe for a trace header comment or token. */
+export function traceToken(value: string | undefined, fallback = 'unknown'): string {
+  if (value === undefined) return fallback;
+  // Printable ASCII only; drop characters that delimit comments and the date.
+  const cleaned = value
+    .replace(/[^\x21-\x7e]/g, '?')
+    .replace(/[();\\]/g, '?')
+    .slice(0, TOKEN_LIMIT);
+  return cleaned === '' ? fallback : cleaned;
+}
+
+/** `[192.0.2.1]` or `[IPv6:2001:db8::1]` (RFC 5321 section 4.1.3). */
+function addressLiteral(address: string): string {
+  return address.includes(':') ? `[IPv6:${traceToken(address)}]` : `[${traceToken(address)}]`;
+}
+
+/** What goes into a Received header. */
+export interface ReceivedHeaderInput {
+  readonly source: SubmissionSource;
+  /** Postfix `myhostname`. */
+  readonly myhostname: string;
+  /** Postfix `mail_name`. */
+  readonly mailName: string;
+  readonly queueId: QueueId;
+  /** When the message arrived, ms since the epoch. */
+  readonly time: number;
+  /** The one recipient known when the content started, as the client gave it. */
+  readonly recipient?: Address;
+}
+
+/**
+ * The complete Received header, lines joined with CRLF and ending in CRLF.
+ * A source with a client address gets the network form; anything else the local form.
+ */
+export function receivedHeader(input: ReceivedHeaderInput): string {
+  const { source } = input;
+  const date = mailDate(input.time);
+  const host = traceToken(input.myhostname);
+  const mailName = traceToken(input.mailName, 'Postern');
+  const client = source.client;
+  if (!client || client.address === '') {
+    const user =
+      source.localUser !== undefined ? `, from userid ${traceToken(source.localUser)}` : '';
+    return `Received: by ${host} (${mailName}${user})\r\n\tid ${input.queueId}; ${date}\r\n`;
+  }
+  const name = traceToken(client.name);
+  const helo = traceToken(source.helo, name);
+  const lines = [`Received: from ${helo} (${name} ${addressLiteral(client.address)})`];
+  if (source.tls) {
+    const bits =
+      source.tls.bits !== undefined ? ` (${source.tls.bits}/${source.tls.bits} bits)` : '';
+    lines.push(
+      `\t(using ${traceToken(source.tls.protocol)} with cipher ${traceToken(source.tls.cipher)}${bits})`,
+    );
+  }
+  const by = `\tby ${host} (${mailName}) with ${traceToken(source.protocol, 'SMTP')} id ${input.queueId}`;
+  if (input.recipient !== undefined) {
+    lines.push(by);
+    lines.push(`\tfor <${recipientToken(input.recipient)}>; ${date}`);
+  } else {
+    lines.push(`${by}; ${date}`);
+  }
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+/** A recipient in the `for` clause: external form, printable, bounded. */
+function recipientToken(recipient: Address): string {
+  return formatAddress(recipient)
+    .replace(/[^\x20-\x7e\u0080-\uffff]/g, '?')
+    .replace(/[<>;\\]/g, '?')
+    .slice(0, 512);
+}

@@ -1,0 +1,38 @@
+/**
+ * Reads a config file for the CLI: `.json` (pure data) or `.mjs`/`.js` (a module whose
+ * default export is the config object, which may hold code: tables, agents, hooks).
+ *
+ * @module
+ */
+
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { MtaConfig } from '../config/mta-config.js';
+import { ConfigError } from '../errors.js';
+
+export async function loadConfigFile(file: string): Promise<MtaConfig> {
+  const path = resolve(file);
+  if (/\.(mjs|js)$/.test(path)) {
+    const mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+    if (typeof mod.default !== 'object' || mod.default === null) {
+      throw new ConfigError(`${file}: the module must \`export default\` a config object`);
+    }
+    return mod.default as MtaConfig;
+  }
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      `${file}: cannot read the config file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
+  }
+  try {
+    return JSON.parse(text) as MtaConfig;
+  } catch (err) {
+    const m = /position (\d+)/.exec((err as Error).message);
+    const at = m ? ` at line ${text.slice(0, Number(m[1])).split('\n').length}` : '';
+    throw new ConfigError(`${file}: not valid JSON${at}: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * The Mta's configuration: main parameters (main.cf), listeners with per-listener
+ * overrides (master.cf `-o`), the `transports` map (Postern's master.cf) and the queue
+ * store. `resolveMtaConfig()` validates a config object — JSON data or an `.mjs`
+ * module's export — and names the key in every error.
+ *
+ * @module
+ */
+
+import { hostname } from 'node:os';
+import type { DeliveryAgent } from '../deliver/types.js';
+import { ConfigError } from '../errors.js';
+import type { QueueStore } from '../queue/types.js';
+import { isParameterName, type Parameters, resolveParameters } from './parameters.js';
+import { parseInteger, parseString } from './values.js';
+
+/** One SMTP listener: `listen` plus any main parameter to override for it. */
+export interface ListenerConfig {
+  /** `host:port`, `[ipv6]:port`; port 0 picks a free port. */
+  readonly listen: string;
+  readonly [parameter: string]: unknown;
+}
+
+/** Built-in transport types. */
+export type TransportType =
+  | 'local'
+  | 'discard'
+  | 'error'
+  | 'retry'
+  | 'smtp'
+  | 'lmtp'
+  | 'virtual'
+  | 'pipe';
+
+/** One entry of the `transports` map. */
+export interface TransportConfig {
+  readonly type: TransportType;
+  /** Postfix `<transport>_destination_concurrency_limit`. */
+  readonly destinationConcurrencyLimit?: number;
+  /** Postfix `<transport>_destination_recipient_limit`. */
+  readonly destinationRecipientLimit?: number;
+  readonly [setting: string]: unknown;
+}
+
+/** Which QueueStore to use. */
+export type QueueStoreConfig =
+  | { readonly type: 'file'; readonly directory?: string }
+  | { readonly type: 'memory' };
+
+/** What `new Mta(config)` and `postern serve --config FILE` take. */
+export interface MtaConfig {
+  readonly smtpd?: readonly ListenerConfig[];
+  readonly transports?: Readonly<Record<string, TransportConfig>>;
+  readonly queueStore?: QueueStoreConfig | QueueStore;
+  /** Agents given as code (an `.mjs` config): transport name → agent. */
+  readonly agents?: Readonly<Record<string, DeliveryAgent>>;
+  /** Node name for queue leases; random per process by default. */
+  readonly nodeId?: string;
+  /** Any main parameter (`myhostname`, `mydestination`, ...). */
+  readonly [parameter: string]: unknown;
+}
+
+/** A listener after validation. */
+export interface ResolvedListener {
+  readonly host: string;
+  readonly port: number;
+  readonly params: Parameters;
+}
+
+export interface ResolvedMtaConfig {
+  readonly params: Parameters;
+  readonly smtpd: readonly ResolvedListener[];
+  readonly transports: Readonly<Record<string, TransportConfig>>;
+  readonly queueStore: QueueStoreConfig | QueueStore;
+  readonly agents: Readonly<Record<string, DeliveryAgent>>;
+  readonly nodeId: string | undefined;
+}
+
+const OWN_KEYS = new Set(['smtpd', 'transports', 'queueStore', 'agents', 'nodeId']);
+const TRANSPORT_TYPES: readonly TransportType[] = [
+  'local',
+  'discard',
+  'error',
+  'retry',
+  'smtp',
+  'lmtp',
+  'virtual',
+  'pipe',
+];
+
+/** The default SMTP listener of the embedded MTA. */
+export const DEFAULT_LISTEN = '127.0.0.1:2525';
+
+/** Parses `host:port` / `[v6]:port`. */
+export function parseListen(value: unknown, key: string): { host: string; port: number } {
+  const text = parseString(value, key);
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]*)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) {
+    throw new ConfigError(
+      `${key}: "${text}" is not "host:port" (e.g. "127.0.0.1:2525" or "[::1]:2525")`,
+      key,
+    );
+  }
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+function isStore(value: unknown): value is QueueStore {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as QueueStore).claim === 'function'
+  );
+}
+
+function defaultHostname(): string {
+  const name = hostname();
+  return /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(name)
+    ? name
+    : `${name.replace(/[^A-Za-z0-9-]/g, '') || 'localhost'}.localdomain`;
+}
+
+/** Validates `input` and fills in defaults. Throws ConfigError naming the key. */
+export function resolveMtaConfig(input: unknown = {}): ResolvedMtaConfig {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new ConfigError('the configuration must be an object of parameter names and values');
+  }
+  const config = input as Record<string, unknown>;
+  for (const key of Object.keys(config)) {
+    if (!OWN_KEYS.has(key) && !isParameterName(key)) {
+      throw new ConfigError(
+        `unknown configuration key "${key}"; parameter names are Postfix's in camelCase (e.g. "myhostname", "messageSizeLimit")`,
+        key,
+      );
+    }
+  }
+  const mainInput: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(config)) if (isParameterName(k)) mainInput[k] = v;
+  if (mainInput.myhostname === undefined) mainInput.myhostname = defaultHostname();
+  const params = resolveParameters(mainInput);
+
+  const listenersInput = config.smtpd ?? [{ listen: DEFAULT_LISTEN }];
+  if (!Array.isArray(listenersInput)) {
+    throw new ConfigError(
+      'smtpd: expected an array of listeners such as [{ "listen": "127.0.0.1:2525" }]',
+      'smtpd',
+    );
+  }
+  const smtpd = listenersInput.map((l, i): ResolvedListener => {
+    const key = `smtpd[${i}]`;
+    if (typeof l !== 'object' || l === null)
+      throw new ConfigError(`${key}: expected an object with "listen"`, key);
+    const { listen, ...overrides } = l as Record<string, unknown>;
+    const { host, port } = parseListen(listen, `${key}.listen`);
+    for (const k of Object.keys(overrides)) {
+      if (!isParameterName(k)) {
+        throw new ConfigError(
+          `${key}: unknown key "${k}"; a listener takes "listen" and main parameter overrides`,
+          `${key}.${k}`,
+        );
+      }
+    }
+    const listenerParams = Object.keys(overrides).length
+      ? resolveParameters({ ...mainInput, ...overrides })
+      : params;
+    return { host, port, params: listenerParams };
+  });
+
+  const transports: Record<string, TransportConfig> = {};
+  const tInput = config.transports ?? {};
+  if (typeof tInput !== 'object' || tInput === null || Array.isArray(tInput)) {
+    throw new ConfigError(
+      'transports: expected an object of transport name → { "type": ... }',
+      'transports',
+    );
+  }
+  for (const [name, t] of Object.entries(tInput as Record<string, unknown>)) {
+    const key = `transports.${name}`;
+    if (typeof t !== 'object' || t === null)
+      throw new ConfigError(`${key}: expected an object with "type"`, key);
+    const type = (t as { type?: unknown }).type;
+    if (!TRANSPORT_TYPES.includes(type as TransportType)) {
+      throw new ConfigError(
+        `${key}.type: expected one of ${TRANSPORT_TYPES.join(', ')}, got ${JSON.stringify(type)}`,
+        `${key}.type`,
+      );
+    }
+    const tc = t as TransportConfig;
+    if (tc.destinationConcurrencyLimit !== undefined)
+      parseInteger(tc.destinationConcurrencyLimit, `${key}.destinationConcurrencyLimit`, 1);
+    if (tc.destinationRecipientLimit !== undefined)
+      parseInteger(tc.destinationRecipientLimit, `${key}.destinationRecipientLimit`, 1);
+    transports[name] = tc;
+  }
+
+  let queueStore: QueueStoreConfig | QueueStore;
+  const qs = config.queueStore;
+  if (qs === undefined) queueStore = { type: 'file', directory: params.queueDirectory };
+  else if (isStore(qs)) queueStore = qs;
+  else if (typeof qs === 'object' && qs !== null && (qs as { type?: unknown }).type === 'memory')
+    queueStore = { type: 'memory' };
+  else if (typeof qs === 'object' && qs !== null && (qs as { type?: unknown }).type === 'file') {
+    const dir = (qs as { directory?: unknown }).directory;
+    queueStore = {
+      type: 'file',
+      directory:
+        dir === undefined ? params.queueDirectory : parseString(dir, 'queueStore.directory'),
+    };
+  } else {
+    throw new ConfigError(
+      'queueStore: expected { "type": "file", "directory": "..." } or { "type": "memory" }',
+      'queueStore',
+    );
+  }
+
+  const agents = (config.agents ?? {}) as Record<string, DeliveryAgent>;
+  if (
+    typeof agents !== 'object' ||
+    Object.values(agents).some((a) => typeof a?.deliver !== 'function')
+  ) {
+    throw new ConfigError(
+      'agents: expected an object of transport name → DeliveryAgent (an object with deliver())',
+      'agents',
+    );
+  }
+  const nodeId = config.nodeId === undefined ? undefined : parseString(config.nodeId, 'nodeId');
+  return { params, smtpd, transports, queueStore, agents, nodeId };
+}

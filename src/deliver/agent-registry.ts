@@ -1,0 +1,51 @@
+/**
+ * AgentRegistry: delivery agents by transport name — Postern's master.cf.
+ *
+ * Postfix counterpart: the transport column of master.cf, which the queue manager
+ * uses to find the delivery agent for a resolved transport. A duplicate name is a
+ * configuration error (as dict_open.c refuses a second registration).
+ *
+ * @module
+ */
+
+import { ConfigError } from '../errors.js';
+import type { DeliveryAgent } from './types.js';
+
+export class AgentRegistry {
+  readonly #agents = new Map<string, DeliveryAgent>();
+
+  /** Registers `agent` under `name`; throws ConfigError if the name is taken. */
+  register(name: string, agent: DeliveryAgent): this {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
+      throw new ConfigError(
+        `transport name "${name}" must be letters, digits, '.', '_' or '-'`,
+        'transports',
+      );
+    }
+    if (this.#agents.has(name)) {
+      throw new ConfigError(
+        `transport "${name}" is registered twice; give the second one another name`,
+        'transports',
+      );
+    }
+    this.#agents.set(name, agent);
+    return this;
+  }
+
+  get(name: string): DeliveryAgent | undefined {
+    return this.#agents.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.#agents.has(name);
+  }
+
+  get names(): string[] {
+    return [...this.#agents.keys()];
+  }
+
+  /** Closes every agent (cached connections, child processes). */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#agents.values()].map((a) => a.close?.()));
+  }
+}

@@ -1,0 +1,301 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../src/clock.js';
+import { resolveParameters } from '../../../src/config/parameters.js';
+import { AgentRegistry } from '../../../src/deliver/agent-registry.js';
+import type { DeliveryAgent, DeliveryRequest } from '../../../src/deliver/types.js';
+import { SmtpError } from '../../../src/errors.js';
+import { MemoryQueueStore } from '../../../src/queue/memory-store.js';
+import { QueueIdGenerator } from '../../../src/queue/queue-id.js';
+import {
+  type Notifier,
+  QueueManager,
+  type RouteResolver,
+} from '../../../src/queue/queue-manager.js';
+import type { MessageRecord, StoredRecipient } from '../../../src/queue/types.js';
+import type { ResolveResult } from '../../../src/rewrite/types.js';
+import { SmtpReply } from '../../../src/smtp-reply.js';
+
+const T0 = Date.parse('2026-01-05T00:00:00Z');
+const MIN = 60_000;
+
+/** Routes `*@local.test` to transport `local`, everything else to `smtp` by domain. */
+const resolver: RouteResolver = {
+  async resolve(address: string): Promise<ResolveResult> {
+    const domain = address.slice(address.lastIndexOf('@') + 1);
+    const local = domain === 'local.test';
+    return {
+      addressClass: local ? 'local' : 'default',
+      transport: local ? 'local' : 'smtp',
+      nexthop: domain,
+      recipient: address,
+      routed: false,
+    };
+  },
+};
+
+class RecordingNotifier implements Notifier {
+  readonly calls: { queueId: string; kind: string; recipients: string[] }[] = [];
+  async notify(
+    record: MessageRecord,
+    recipients: readonly StoredRecipient[],
+    kind: 'failure' | 'delay' | 'success',
+  ) {
+    this.calls.push({
+      queueId: record.queueId,
+      kind,
+      recipients: recipients.map((r) => r.address),
+    });
+    return 'DSN0000000001';
+  }
+}
+
+/** An agent that answers per recipient from a script and records requests. */
+class ScriptedAgent implements DeliveryAgent {
+  readonly requests: DeliveryRequest[] = [];
+  inFlight = 0;
+  maxInFlight = 0;
+  constructor(
+    private readonly answer: (
+      address: string,
+      attempt: number,
+    ) => 'sent' | 'deferred' | 'bounced' | 'silent',
+    private readonly holdMs = 0,
+  ) {}
+  async deliver(request: DeliveryRequest, reporter: Parameters<DeliveryAgent['deliver']>[1]) {
+    this.requests.push(request);
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      if (this.holdMs) await new Promise((r) => setTimeout(r, this.holdMs));
+      for (const r of request.recipients) {
+        const attempt = this.requests.filter((q) =>
+          q.recipients.some((x) => x.address === r.address),
+        ).length;
+        const a = this.answer(r.address, attempt);
+        if (a === 'sent')
+          reporter.recipient(r.id, {
+            status: 'sent',
+            reply: new SmtpReply(250, '2.0.0', 'ok'),
+            relay: 'test',
+          });
+        if (a === 'deferred')
+          reporter.recipient(r.id, {
+            status: 'deferred',
+            reply: new SmtpReply(450, '4.2.0', 'try later'),
+            relay: 'test',
+          });
+        if (a === 'bounced')
+          reporter.recipient(r.id, {
+            status: 'bounced',
+            reply: new SmtpReply(550, '5.1.1', 'no such user'),
+            relay: 'test',
+          });
+      }
+    } finally {
+      this.inFlight--;
+    }
+  }
+}
+
+async function setup(
+  agents: Record<string, DeliveryAgent>,
+  overrides: Record<string, unknown> = {},
+) {
+  const clock = new ManualClock(T0);
+  const store = new MemoryQueueStore({ clock });
+  await store.open();
+  const params = resolveParameters({ myhostname: 'mx.example.test', ...overrides });
+  const registry = new AgentRegistry();
+  for (const [name, agent] of Object.entries(agents)) registry.register(name, agent);
+  const notifier = new RecordingNotifier();
+  const qmgr = new QueueManager({
+    store,
+    resolver,
+    agents: registry,
+    bounce: notifier,
+    params,
+    clock,
+  });
+  const ids = new QueueIdGenerator('Test0');
+  const enqueue = async (
+    recipients: string[],
+    sender = 'sender@example.org',
+    arrivalTime = clock.now(),
+  ) => {
+    const id = ids.next();
+    const w = await store.create(id);
+    w.content.end('Subject: t\r\n\r\nbody\r\n');
+    await w.commit({
+      queueId: id,
+      sender,
+      recipients: recipients.map((address, i) => ({ id: i, address, originalAddress: address })),
+      bodyType: '7BIT',
+      smtputf8: false,
+      eightBit: false,
+      size: 21,
+      headerSize: 13,
+      arrivalTime,
+      warnTime: 0,
+      source: { component: 'test', protocol: 'ESMTP' },
+    });
+    return id;
+  };
+  return { clock, store, qmgr, notifier, enqueue, params };
+}
+
+describe('QueueManager', () => {
+  it('delivers every recipient and removes the message', async () => {
+    const agent = new ScriptedAgent(() => 'sent');
+    const { qmgr, store, enqueue } = await setup({ smtp: agent });
+    await enqueue(['a@x.test', 'b@x.test', 'c@y.test']);
+    qmgr.start();
+    await qmgr.whenIdle();
+    expect(agent.requests).toHaveLength(2); // grouped by nexthop
+    expect((await store.counts()).incoming + (await store.counts()).deferred).toBe(0);
+    await qmgr.stop();
+  });
+
+  it('groups recipients per request up to the recipient limit', async () => {
+    const agent = new ScriptedAgent(() => 'sent');
+    const { qmgr, enqueue } = await setup({ smtp: agent }, { defaultDestinationRecipientLimit: 2 });
+    await enqueue(['a@x.test', 'b@x.test', 'c@x.test']);
+    qmgr.start();
+    await qmgr.whenIdle();
+    expect(agent.requests.map((r) => r.recipients.length)).toEqual([2, 1]);
+    await qmgr.stop();
+  });
+
+  it('defers with age-based backoff and retries after the deferred queue is scanned', async () => {
+    const agent = new ScriptedAgent((_a, attempt) => (attempt < 3 ? 'deferred' : 'sent'));
+    const { qmgr, store, clock, enqueue } = await setup({ smtp: agent });
+    await enqueue(['a@x.test']);
+    qmgr.start();
+    await qmgr.whenIdle();
+    // First failure at age 0: next attempt after minimalBackoffTime (300 s).
+    expect(await store.nextDueTime()).toBe(T0 + 5 * MIN);
+    expect((await store.counts()).deferred).toBe(1);
+    await clock.advance(5 * MIN);
+    await qmgr.whenIdle();
+    expect(agent.requests).toHaveLength(2);
+    // Second failure at age 300 s: delay = age = 300 s (clamped to [300 s, 4000 s]).
+    expect(await store.nextDueTime()).toBe(T0 + 10 * MIN);
+    await clock.advance(5 * MIN);
+    await qmgr.whenIdle();
+    expect(agent.requests).toHaveLength(3);
+    expect((await store.counts()).deferred).toBe(0);
+    await qmgr.stop();
+  });
+
+  it('clamps the backoff at maximalBackoffTime for old mail', async () => {
+    const agent = new ScriptedAgent(() => 'deferred');
+    const { qmgr, store, clock, enqueue } = await setup({ smtp: agent });
+    await enqueue(['a@x.test'], 'sender@example.org', T0 - 3 * 3600_000);
+    qmgr.start();
+    await qmgr.whenIdle();
+    expect(await store.nextDueTime()).toBe(clock.now() + 4000_000);
+    await qmgr.stop();
+  });
+
+  it('returns expired mail to the sender once past maximalQueueLifetime', async () => {
+    const agent = new ScriptedAgent(() => 'deferred');
+    const { qmgr, store, notifier, enqueue, clock } = await setup(
+      { smtp: agent },
+      { maximalQueueLifetime: '1h' },
+    );
+    await enqueue(['a@x.test'], 'sender@example.org', T0 - 2 * 3600_000);
+    qmgr.start();
+    await qmgr.whenIdle();
+    expect(notifier.calls).toEqual([
+      { queueId: expect.any(String), kind: 'failure', recipients: ['a@x.test'] },
+    ]);
+    const c = await store.counts();
+    expect(c.incoming + c.deferred + c.active).toBe(0);
+    expect(clock.now()).toBe(T0);
+    await qmgr.stop();
+  });
+
+  it('sends one failure notice for bounced recipients and keeps retrying the deferred ones', async () => {
+    const agent = new ScriptedAgent((a) =>
+      a.startsWith('bad') ? 'bounced' : a.startsWith('slow') ? 'deferred' : 'sent',
+    );
+    const { qmgr, store, notifier, enqueue, clock } = await setup({ smtp: agent });
+    await enqueue(['bad@x.test', 'slow@x.test', 'good@x.test']);
+    qmgr.start();
+    await qmgr.whenIdle();
+    expect(notifier.calls).toHaveLength(1);
+    expect(notifier.calls[0]!.recipients).toEqual(['bad@x.test']);
+    expect((await store.counts()).deferred).toBe(1);
+    await clock.advance(5 * MIN);
+    await qmgr.whenIdle();
+    // The bounce was not sent twice, and only the deferred recipient was retried.
+    expect(notifier.calls).toHaveLength(1);
+    expect(agent.requests.at(-1)!.recipients.map((r) => r.address)).toEqual(['slow@x.test']);
+    await qmgr.stop();
+  });
+
+  it('defers with 4.3.5 when no agent serves the transport', async () => {
+    const { qmgr, store, enqueue } = await setup({});
+    await enqueue(['a@x.test']);
+    qmgr.start();
+    await qmgr.whenIdle();
+    const [entry] = await store.list({ states: ['deferred'] });
+    expect(entry?.recipients[0]?.reason).toMatch(/mail transport unavailable/);
+    await qmgr.stop();
+  });
+
+  it('defers recipients an agent did not report, or when it throws', async () => {
+    const silent = new ScriptedAgent(() => 'silent');
+    const thrower: DeliveryAgent = {
+      async deliver() {
+        throw new SmtpError(new SmtpReply(554, '5.3.0', 'agent exploded'));
+      },
+    };
+    const { qmgr, store, enqueue, notifier } = await setup({ smtp: silent, local: thrower });
+    await enqueue(['a@x.test', 'b@local.test']);
+    qmgr.start();
+    await qmgr.whenIdle();
+    const [entry] = await store.list({ states: ['deferred'] });
+    const reasons = entry!.recipients.map((r) => r.reason);
+    expect(reasons.some((r) => /no outcome reported/.test(r ?? ''))).toBe(true);
+    expect(reasons.some((r) => /agent exploded/.test(r ?? ''))).toBe(true);
+    expect(notifier.calls).toHaveLength(0);
+    await qmgr.stop();
+  });
+
+  it('keeps per-destination concurrency within the limit', async () => {
+    const agent = new ScriptedAgent(() => 'sent', 20);
+    const { qmgr, enqueue } = await setup(
+      { smtp: agent },
+      { defaultDestinationConcurrencyLimit: 3 },
+    );
+    for (let i = 0; i < 12; i++) await enqueue([`u${i}@x.test`]);
+    qmgr.start();
+    await qmgr.whenIdle();
+    expect(agent.requests).toHaveLength(12);
+    expect(agent.maxInFlight).toBe(3);
+    await qmgr.stop();
+  });
+
+  it('turns bounces into deferrals with softBounce', async () => {
+    const agent = new ScriptedAgent(() => 'bounced');
+    const { qmgr, store, enqueue, notifier } = await setup({ smtp: agent }, { softBounce: true });
+    await enqueue(['a@x.test']);
+    qmgr.start();
+    await qmgr.whenIdle();
+    const [entry] = await store.list({ states: ['deferred'] });
+    expect(entry?.recipients[0]?.reason).toMatch(/no such user/);
+    expect(notifier.calls).toHaveLength(0);
+    await qmgr.stop();
+  });
+
+  it('releases unfinished mail on stop so a restart retries it at once', async () => {
+    const agent = new ScriptedAgent(() => 'sent', 200);
+    const { qmgr, store, enqueue } = await setup({ smtp: agent });
+    await enqueue(['a@x.test']);
+    qmgr.start();
+    await new Promise((r) => setTimeout(r, 20));
+    await qmgr.stop(1);
+    const c = await store.counts();
+    expect(c.active).toBe(0);
+  });
+});
