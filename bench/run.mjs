@@ -11,7 +11,7 @@
 // Usage: npm run bench [-- --messages 4000 --sessions 20 --runs 3 --size 4096]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,10 +81,15 @@ function waitForPort(port, timeoutMs = 15000) {
   const end = Date.now() + timeoutMs;
   return new Promise((res, rej) => {
     const tryOnce = () => {
-      const s = spawnSync('sh', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`]);
-      if (s.status === 0) return res();
-      if (Date.now() > end) return rej(new Error(`port ${port} did not open`));
-      setTimeout(tryOnce, 100);
+      const s = connect({ port, host: '127.0.0.1' }, () => {
+        s.destroy();
+        res();
+      });
+      s.on('error', () => {
+        s.destroy();
+        if (Date.now() > end) rej(new Error(`port ${port} did not open within ${timeoutMs} ms`));
+        else setTimeout(tryOnce, 100);
+      });
     };
     tryOnce();
   });
