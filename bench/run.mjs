@@ -95,11 +95,11 @@ function waitForPort(port, timeoutMs = 15000) {
   });
 }
 
-async function drive(port, pidsFn) {
+async function drive(port, pidsFn, tool = 'smtp-source') {
   const before = cpuTicks(pidsFn());
   const t0 = process.hrtime.bigint();
   const r = spawnSync(
-    'smtp-source',
+    tool,
     [
       '-s',
       String(SESSIONS),
@@ -117,7 +117,7 @@ async function drive(port, pidsFn) {
   );
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const after = cpuTicks(pidsFn());
-  if (r.status !== 0) throw new Error(`smtp-source failed (${r.status}): ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`${tool} failed (${r.status}): ${r.stderr}`);
   return { rate: MESSAGES / secs, cpuMsPerMsg: (((after - before) / CLK_TCK) * 1000) / MESSAGES };
 }
 
@@ -185,39 +185,52 @@ if (
   });
 }
 
-contenders.push({
-  name: 'postern',
-  async start() {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'postern-bench-'));
-    writeFileSync(
-      join(dir, 'postern.json'),
-      JSON.stringify({
-        myhostname: 'mx.bench.test',
-        smtpd: [{ listen: `127.0.0.1:${port}` }],
-        defaultTransport: 'discard',
-        queueDirectory: join(dir, 'queue'),
-      }),
-    );
-    const p = spawn(
-      process.execPath,
-      [join(root, 'bin/postern.mjs'), 'serve', '--config', join(dir, 'postern.json')],
-      { stdio: 'ignore', cwd: dir },
-    );
-    await waitForPort(port);
-    return {
-      port,
-      pids: () => [p.pid],
-      stop: async () => {
-        await new Promise((r) => {
-          p.once('exit', r);
-          p.kill('SIGTERM');
-        });
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  },
-});
+function posternContender(name, protocol) {
+  return {
+    name,
+    tool: protocol === 'qmqp' ? 'qmqp-source' : 'smtp-source',
+    async start() {
+      const port = await freePort();
+      const dir = mkdtempSync(join(tmpdir(), 'postern-bench-'));
+      const listen = { listen: `127.0.0.1:${port}` };
+      writeFileSync(
+        join(dir, 'postern.json'),
+        JSON.stringify({
+          myhostname: 'mx.bench.test',
+          smtpd: protocol === 'smtp' ? [listen] : [],
+          qmqpd: protocol === 'qmqp' ? [listen] : [],
+          qmqpdAuthorizedClients: ['127.0.0.1'],
+          defaultTransport: 'discard',
+          queueDirectory: join(dir, 'queue'),
+        }),
+      );
+      const p = spawn(
+        process.execPath,
+        [join(root, 'bin/postern.mjs'), 'serve', '--config', join(dir, 'postern.json')],
+        {
+          stdio: 'ignore',
+          cwd: dir,
+        },
+      );
+      await waitForPort(port);
+      return {
+        port,
+        pids: () => [p.pid],
+        stop: async () => {
+          await new Promise((r) => {
+            p.once('exit', r);
+            p.kill('SIGTERM');
+          });
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+
+contenders.push(posternContender('postern', 'smtp'));
+if (spawnSync('sh', ['-c', 'command -v qmqp-source']).status === 0)
+  contenders.push(posternContender('postern-qmqp', 'qmqp'));
 
 const selected = opt.only
   ? contenders.filter((c) => opt.only.split(',').includes(c.name))
@@ -235,7 +248,7 @@ for (let run = 0; run <= RUNS; run++) {
   for (const c of selected) {
     const server = await c.start();
     try {
-      const r = await drive(server.port, server.pids);
+      const r = await drive(server.port, server.pids, c.tool);
       if (run > 0) results[c.name].push(r);
       console.log(
         `  ${run === 0 ? 'warm-up' : `run ${run}`}  ${c.name.padEnd(10)} ${r.rate.toFixed(0).padStart(6)} msg/s  ${r.cpuMsPerMsg.toFixed(2)} ms CPU/msg`,
@@ -256,7 +269,7 @@ for (const c of selected) {
   );
 }
 if (med.postern) {
-  for (const peer of ['smtp-sink', 'postfix']) {
+  for (const peer of ['smtp-sink', 'postfix', 'postern-qmqp']) {
     if (med[peer]) {
       console.log(
         `  ratio postern/${peer}: ${(med.postern.rate / med[peer].rate).toFixed(2)}x throughput, ${(med.postern.cpu / med[peer].cpu).toFixed(2)}x CPU per message`,

@@ -4,8 +4,17 @@
  * @module
  */
 
-export type { CleanupOptions } from './cleanup/cleanup.js';
+export type { AddressTables } from './cleanup/address-mapping.js';
+export type { CheckAction } from './cleanup/check-action.js';
+export { parseCheckAction } from './cleanup/check-action.js';
+export type { CleanupOptions, CleanupTables } from './cleanup/cleanup.js';
 export { Cleanup } from './cleanup/cleanup.js';
+export type { CheckTables } from './cleanup/content-checks.js';
+export type {
+  ContentFilter,
+  ContentFilterEnvelope,
+  ContentFilterVerdict,
+} from './cleanup/content-filter.js';
 export { ManualClock, systemClock } from './clock.js';
 export type {
   ListenerConfig,
@@ -17,15 +26,47 @@ export type {
   TransportType,
 } from './config/mta-config.js';
 export { DEFAULT_LISTEN, resolveMtaConfig } from './config/mta-config.js';
-export type { BareNewlinePolicy, Parameters } from './config/parameters.js';
+export type { BareNewlinePolicy, Parameters, SmtpTlsLevel } from './config/parameters.js';
 export { PARAMETER_NAMES, resolveParameters } from './config/parameters.js';
+export { NetConnector } from './connector.js';
 export { AgentRegistry } from './deliver/agent-registry.js';
+export type { AliasTarget } from './deliver/aliases.js';
+export { AliasTable, parseAliases, parseAliasTargets } from './deliver/aliases.js';
 export { DiscardDeliveryAgent } from './deliver/discard-agent.js';
+export type { DotLockOptions, ReleaseLock } from './deliver/dotlock.js';
+export { acquireDotLock, LockBusyError } from './deliver/dotlock.js';
 export type { ErrorDeliveryAgentOptions } from './deliver/error-agent.js';
 export { ErrorDeliveryAgent } from './deliver/error-agent.js';
 export type { LocalDeliveryAgentOptions } from './deliver/local-agent.js';
-export { LocalDeliveryAgent } from './deliver/local-agent.js';
+export { aliasTableFrom, LocalDeliveryAgent } from './deliver/local-agent.js';
+export type {
+  MailboxDeliveryOptions,
+  MailboxHeaders,
+  MailboxOutcome,
+  MailboxTarget,
+} from './deliver/mailbox-delivery.js';
+export { MailboxDelivery } from './deliver/mailbox-delivery.js';
+export type { MailboxPath } from './deliver/mailbox-path.js';
+export { MailboxPathError, resolveMailboxPath } from './deliver/mailbox-path.js';
+export type { MaildirDeliveryOptions, MaildirWriterOptions } from './deliver/maildir.js';
+export { MaildirWriter } from './deliver/maildir.js';
+export type { MboxDeliveryOptions, MboxWriterOptions } from './deliver/mbox.js';
+export { MailboxRefusedError, MboxWriter } from './deliver/mbox.js';
+export type { PipeDeliveryAgentOptions } from './deliver/pipe-agent.js';
+export { PipeDeliveryAgent, pipeAgentFromConfig } from './deliver/pipe-agent.js';
+export type { PipeFlags } from './deliver/pipe-argv.js';
+export { LmtpDeliveryAgent } from './deliver/smtp/lmtp-agent.js';
+export type { Endpoint } from './deliver/smtp/mx-resolver.js';
+export { SmtpDeliveryAgent } from './deliver/smtp/smtp-agent.js';
+export type { SmtpClientOptions, SmtpClientStats } from './deliver/smtp/smtp-client.js';
+export type { DaneVerifier, TlsPolicy } from './deliver/smtp/tls-policy.js';
+export type { SysexitEntry } from './deliver/sysexits.js';
+export { sysexit } from './deliver/sysexits.js';
 export type * from './deliver/types.js';
+export type { LocalUser, UserDatabase, UserDatabaseSpec } from './deliver/user-database.js';
+export { PasswdUsers, VirtualUsers } from './deliver/user-database.js';
+export type { VirtualDeliveryAgentOptions } from './deliver/virtual-agent.js';
+export { VirtualDeliveryAgent } from './deliver/virtual-agent.js';
 export * from './errors.js';
 export type { ComponentLogger } from './log.js';
 export { formatDelay, formatLogLine, Logger, silentLogger } from './log.js';
@@ -37,6 +78,12 @@ export type { FileQueueStoreOptions } from './queue/file-store.js';
 export { FileQueueStore } from './queue/file-store.js';
 export type { MemoryQueueStoreOptions } from './queue/memory-store.js';
 export { MemoryQueueStore } from './queue/memory-store.js';
+export type { QueueOperations } from './queue/queue-control.js';
+export {
+  directQueueOperations,
+  managerOperations,
+  QueueControlServer,
+} from './queue/queue-control.js';
 export { isQueueId, QueueIdGenerator } from './queue/queue-id.js';
 export type {
   Notifier,
@@ -45,24 +92,58 @@ export type {
   TransportLimits,
 } from './queue/queue-manager.js';
 export { QueueManager } from './queue/queue-manager.js';
+export type { QueueShape, QueueShapeRow } from './queue/queue-views.js';
+export { formatMailq, formatShape, queueShape } from './queue/queue-views.js';
+export type { DestinationView } from './queue/scheduler.js';
 export type * from './queue/types.js';
-export type { ListenOptions, SmtpReceiverOptions } from './receive/smtp-receiver.js';
+export type {
+  RestrictionFunction,
+  RestrictionRequest,
+  RestrictionResult,
+  RestrictionStage,
+} from './receive/restriction-types.js';
+export type { AuthBackend, Authenticator, AuthSessionInfo } from './receive/smtp-auth.js';
+export type {
+  ListenOptions,
+  SmtpReceiverOptions,
+  SmtpTlsOptions,
+} from './receive/smtp-receiver.js';
 export { SmtpReceiver } from './receive/smtp-receiver.js';
+export type { DnsResolverOptions } from './resolver.js';
+export { DnsResolver, isDnsNoData, isDnsNotFound, isDnsTemporary } from './resolver.js';
 export type { MailArgument } from './rewrite/address.js';
 export { formatAddress, parseMailArgument, splitAddress } from './rewrite/address.js';
 export { CidrList } from './rewrite/cidr.js';
-export type { LookupFunction } from './rewrite/lookup-table.js';
+export {
+  domainInfo,
+  isValidDomain,
+  toAsciiDomain,
+  toUnicodeDomain,
+} from './rewrite/domain.js';
+export { DomainList } from './rewrite/domain-list.js';
+export type {
+  CreateTableOptions,
+  FunctionCacheOptions,
+  LookupFunction,
+} from './rewrite/lookup-table.js';
 export {
   createTable,
   FunctionTable,
   InlineTable,
+  parseTableSpec,
   StaticTable,
+  SUPPORTED_TABLE_TYPES,
   TableList,
 } from './rewrite/lookup-table.js';
-export type { RewriterOptions } from './rewrite/rewriter.js';
+export type { ListedRecipient, RewriterOptions, RewriterTables } from './rewrite/rewriter.js';
 export { Rewriter } from './rewrite/rewriter.js';
 export type { LookupAddressOptions, SearchStyle } from './rewrite/search-order.js';
 export { lookupAddress } from './rewrite/search-order.js';
+export { CidrTable } from './rewrite/tables/cidr-table.js';
+export type { RegexpDialect, RegexpTableOptions } from './rewrite/tables/regexp-table.js';
+export { RegexpTable } from './rewrite/tables/regexp-table.js';
+export type { FileSourceOptions } from './rewrite/tables/table-source.js';
+export { TextTable } from './rewrite/tables/text-table.js';
 export { parseTransportSpec } from './rewrite/transport-spec.js';
 export type * from './rewrite/types.js';
 export { decodeXtext, encodeXtext } from './rewrite/xtext.js';

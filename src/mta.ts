@@ -16,7 +16,9 @@
  * @module
  */
 
+import { mkdir } from 'node:fs/promises';
 import { Cleanup } from './cleanup/cleanup.js';
+import type { ContentFilter } from './cleanup/content-filter.js';
 import { systemClock } from './clock.js';
 import {
   type MtaConfig,
@@ -29,23 +31,40 @@ import { AgentRegistry } from './deliver/agent-registry.js';
 import { DiscardDeliveryAgent } from './deliver/discard-agent.js';
 import { ErrorDeliveryAgent } from './deliver/error-agent.js';
 import { LocalDeliveryAgent } from './deliver/local-agent.js';
+import { pipeAgentFromConfig } from './deliver/pipe-agent.js';
+import { LmtpDeliveryAgent } from './deliver/smtp/lmtp-agent.js';
+import { SmtpDeliveryAgent } from './deliver/smtp/smtp-agent.js';
+import { transportParameters } from './deliver/smtp/transport-parameters.js';
 import type { DeliveryAgent } from './deliver/types.js';
+import { VirtualDeliveryAgent } from './deliver/virtual-agent.js';
 import { ConfigError } from './errors.js';
 import { Logger } from './log.js';
 import { Bounce } from './queue/bounce.js';
 import { FileQueueStore } from './queue/file-store.js';
 import { MemoryQueueStore } from './queue/memory-store.js';
+import { managerOperations, QueueControlServer } from './queue/queue-control.js';
 import { QueueIdGenerator } from './queue/queue-id.js';
 import { QueueManager } from './queue/queue-manager.js';
 import type { QueueStore } from './queue/types.js';
-import { SmtpReceiver } from './receive/smtp-receiver.js';
+import { maildropDirectory } from './receive/maildrop.js';
+import { Pickup } from './receive/pickup.js';
+import { QmqpReceiver } from './receive/qmqp-receiver.js';
+import type { AuthBackend } from './receive/smtp-auth.js';
+import { SmtpReceiver, type SmtpTlsOptions } from './receive/smtp-receiver.js';
+import { type SubmitMessage, submitThrough } from './receive/submit.js';
 import { Rewriter } from './rewrite/rewriter.js';
-import type { Clock } from './types.js';
+import type { Clock, Connector, QueueId, Resolver, SubmissionPort } from './types.js';
 
 /** Things an embedding application (or a test) injects instead of the defaults. */
 export interface MtaDependencies {
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /** DNS for the SMTP client (MX, A/AAAA); default: DnsResolver. */
+  readonly resolver?: Resolver;
+  /** Opens the SMTP/LMTP client's connections; default: NetConnector. */
+  readonly connector?: Connector;
+  /** Cleanup's content-filter hook (cleanup/content-filter.ts): a custom gateway's verdict per message. */
+  readonly contentFilter?: ContentFilter;
 }
 
 /** An address a listener is bound to. */
@@ -66,7 +85,14 @@ export class Mta {
   readonly bounce: Bounce;
   readonly queueManager: QueueManager;
   readonly #receivers: SmtpReceiver[];
+  /** `postern queue` answers through this while a file queue is served. */
+  #control: QueueControlServer | undefined;
+  readonly #qmqpReceivers: QmqpReceiver[];
+  readonly #pickup: Pickup;
+  /** The maildrop directory Pickup reads (`postern sendmail` writes there). */
+  readonly maildropDirectory: string;
   #listeners: BoundListener[] = [];
+  #qmqpListeners: BoundListener[] = [];
   #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
 
   constructor(config: MtaConfig = {}, deps: MtaDependencies = {}) {
@@ -85,7 +111,13 @@ export class Mta {
         : qs.type === 'memory'
           ? new MemoryQueueStore({ clock, logger })
           : new FileQueueStore({ directory: qs.directory ?? params.queueDirectory, clock, logger });
-    this.rewriter = new Rewriter({ params });
+    this.maildropDirectory = maildropDirectory(
+      'claim' in qs || qs.type === 'memory'
+        ? params.queueDirectory
+        : (qs.directory ?? params.queueDirectory),
+    );
+    // Builds transportMaps, relocatedMaps, virtual*Maps... from the parameters.
+    this.rewriter = new Rewriter({ params, logger });
     const queueIds = new QueueIdGenerator();
     this.cleanup = new Cleanup({
       params,
@@ -94,6 +126,11 @@ export class Mta {
       queueIds,
       clock,
       logger,
+      // One virtual_alias_maps table for the address class (Rewriter) and expansion (Cleanup).
+      ...(this.rewriter.tables.virtualAliasMaps
+        ? { tables: { virtualAliasMaps: this.rewriter.tables.virtualAliasMaps } }
+        : {}),
+      ...(deps.contentFilter ? { contentFilter: deps.contentFilter } : {}),
     });
     this.bounce = new Bounce({
       submission: this.cleanup,
@@ -102,7 +139,7 @@ export class Mta {
       clock,
       logger,
     });
-    this.agents = buildAgents(this.config, params, logger, clock);
+    this.agents = buildAgents(this.config, params, logger, clock, deps, this.cleanup);
     this.queueManager = new QueueManager({
       store: this.store,
       resolver: this.rewriter,
@@ -122,8 +159,27 @@ export class Mta {
           rewriter: this.rewriter,
           logger,
           clock,
+          ...(l.tls ? { tls: l.tls as SmtpTlsOptions } : {}),
+          ...(l.authenticator !== undefined
+            ? { authenticator: l.authenticator as AuthBackend }
+            : {}),
         }),
     );
+    this.#pickup = new Pickup({
+      directory: this.maildropDirectory,
+      submission: this.cleanup,
+      params,
+      logger,
+      clock,
+    });
+    this.#qmqpReceivers = this.config.qmqpd.map(
+      (l) => new QmqpReceiver({ params: l.params, submission: this.cleanup, logger, clock }),
+    );
+  }
+
+  /** The addresses the QMQP listeners are bound to (after `start()`). */
+  get qmqpListeners(): readonly BoundListener[] {
+    return this.#qmqpListeners;
   }
 
   /** The addresses the SMTP listeners are bound to (after `start()`). */
@@ -139,11 +195,37 @@ export class Mta {
     await this.store.open();
     try {
       this.queueManager.start();
+      // With the file store the maildrop lives in the queue directory, so make it now and
+      // let Pickup watch it from the start; elsewhere it is created by the first sendmail.
+      if (this.store instanceof FileQueueStore)
+        await mkdir(this.maildropDirectory, { recursive: true, mode: 0o700 });
+      this.#pickup.start();
+      if (this.store instanceof FileQueueStore) {
+        this.#control = new QueueControlServer({
+          directory: this.store.directory,
+          operations: managerOperations(this.store, this.queueManager),
+          log: this.logger.for('postqueue'),
+        });
+        await this.#control.listen().catch((err: unknown) => {
+          // Queue commands then work only while the server is stopped; delivery is unaffected.
+          this.logger.warning(
+            'master',
+            undefined,
+            `cannot open the queue control socket: ${(err as Error).message}`,
+          );
+          this.#control = undefined;
+        });
+      }
       const bound: BoundListener[] = [];
       for (const [i, l] of this.config.smtpd.entries()) {
         bound.push(await this.#receivers[i]!.listen({ host: l.host, port: l.port }));
       }
       this.#listeners = bound;
+      const qmqpBound: BoundListener[] = [];
+      for (const [i, l] of this.config.qmqpd.entries()) {
+        qmqpBound.push(await this.#qmqpReceivers[i]!.listen({ host: l.host, port: l.port }));
+      }
+      this.#qmqpListeners = qmqpBound;
     } catch (err) {
       await this.#shutdown();
       throw err;
@@ -152,8 +234,20 @@ export class Mta {
     this.logger.info(
       'master',
       undefined,
-      `daemon started -- version 0.1.0, listening on ${this.#listeners.map((l) => `${l.host}:${l.port}`).join(', ') || 'no SMTP port'}`,
+      `daemon started -- version 0.1.0, listening on ${this.#listeners.map((l) => `${l.host}:${l.port}`).join(', ') || 'no SMTP port'}${this.#qmqpListeners.map((l) => `, qmqp ${l.host}:${l.port}`).join('')}`,
     );
+  }
+
+  /**
+   * Queues a message from code, through Cleanup like any received mail. Resolves with
+   * the queue ID once it is durable; rejects with SmtpError when it is refused.
+   */
+  submit(message: SubmitMessage): Promise<QueueId> {
+    if (this.#state !== 'running')
+      return Promise.reject(
+        new Error(`Mta.submit(): the MTA is ${this.#state}; call start() first`),
+      );
+    return submitThrough(this.cleanup, message, { component: 'api', protocol: 'local' });
   }
 
   /** Stops accepting, finishes what is in flight, closes the queue. */
@@ -166,9 +260,15 @@ export class Mta {
   }
 
   async #shutdown(): Promise<void> {
-    await Promise.allSettled(this.#receivers.map((r) => r.close({ graceful: true })));
+    await Promise.allSettled([
+      ...this.#receivers.map((r) => r.close({ graceful: true })),
+      ...this.#qmqpReceivers.map((r) => r.close({ graceful: true })),
+    ]);
+    await this.#pickup.stop();
+    await this.#control?.close();
     await this.queueManager.stop();
     await this.agents.close();
+    await this.cleanup.close();
     await this.store.close();
   }
 }
@@ -178,21 +278,37 @@ function buildAgents(
   params: Parameters,
   logger: Logger,
   clock: Clock,
+  deps: MtaDependencies,
+  submission?: SubmissionPort,
 ): AgentRegistry {
   const registry = new AgentRegistry();
+  const wiring: AgentWiring = {
+    ...(submission ? { submission } : {}),
+    transports: (n) => registry.get(n),
+  };
   const builtins: Record<string, TransportConfig> = {
     local: { type: 'local' },
     discard: { type: 'discard' },
     error: { type: 'error' },
     retry: { type: 'retry' },
+    smtp: { type: 'smtp' },
+    relay: { type: 'smtp' },
+    lmtp: { type: 'lmtp' },
+    virtual: { type: 'virtual' },
   };
   const all: Record<string, TransportConfig> = { ...builtins, ...config.transports };
   for (const [name, t] of Object.entries(all)) {
     if (config.agents[name]) continue;
-    registry.register(name, agentFor(name, t, params, logger, clock));
+    registry.register(name, agentFor(name, t, params, logger, clock, deps, wiring));
   }
   for (const [name, agent] of Object.entries(config.agents)) registry.register(name, agent);
   return registry;
+}
+
+/** What local(8) needs from the rest of the MTA: re-submission and other transports. */
+interface AgentWiring {
+  readonly submission?: SubmissionPort;
+  readonly transports?: (name: string) => DeliveryAgent | undefined;
 }
 
 function agentFor(
@@ -201,16 +317,32 @@ function agentFor(
   params: Parameters,
   logger: Logger,
   clock: Clock,
+  deps: MtaDependencies,
+  wiring: AgentWiring = {},
 ): DeliveryAgent {
   switch (t.type) {
     case 'local':
-      return new LocalDeliveryAgent({ params, logger, clock });
+      return new LocalDeliveryAgent({ params, logger, clock, ...wiring });
+    case 'virtual':
+      return new VirtualDeliveryAgent({ params, logger, clock });
+    case 'pipe':
+      return pipeAgentFromConfig(name, t, params, logger, clock);
     case 'discard':
       return new DiscardDeliveryAgent();
     case 'error':
       return new ErrorDeliveryAgent({ mode: 'error' });
     case 'retry':
       return new ErrorDeliveryAgent({ mode: 'retry' });
+    case 'smtp':
+    case 'lmtp': {
+      const options = {
+        params: transportParameters(params, t, `transports.${name}`),
+        logger,
+        ...(deps.resolver ? { resolver: deps.resolver } : {}),
+        ...(deps.connector ? { connector: deps.connector } : {}),
+      };
+      return t.type === 'smtp' ? new SmtpDeliveryAgent(options) : new LmtpDeliveryAgent(options);
+    }
     default:
       throw new ConfigError(
         `transports.${name}: type "${t.type}" is not available in this version; use local, discard, error or retry, or give an agent in "agents"`,

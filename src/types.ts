@@ -157,7 +157,12 @@ export type SubmissionAction =
   /** `transport:nexthop`, Postfix's FILTER and content_filter. */
   | { readonly type: 'filter'; readonly nexthop: string }
   /** A header line without CRLF (`X-Checked: yes`), prepended as received. */
-  | { readonly type: 'prepend'; readonly header: string };
+  | { readonly type: 'prepend'; readonly header: string }
+  /**
+   * `sendmail -t`: also take recipients from the To, Cc and Bcc headers (the Resent-
+   * ones when present). Must be applied before the content's header block ends.
+   */
+  | { readonly type: 'extractRecipients' };
 
 /**
  * The outcome of a commit. A positive reply means the message is durable (or was

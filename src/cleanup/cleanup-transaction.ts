@@ -3,24 +3,26 @@
  * cleanup(8) session behind the SubmissionTransaction contract of src/types.ts.
  *
  * Postfix counterpart: CLEANUP_STATE and cleanup_envelope.c / cleanup_message.c /
- * cleanup_extracted.c / cleanup_final.c: envelope records are rewritten to canonical
- * form and de-duplicated (`duplicate_filter_limit`), content is checked and copied to
- * the queue file, and the status bits decide the reply in cleanup_strerror.c's order.
+ * cleanup_final.c: envelope records are rewritten to canonical form, content is
+ * checked and copied to the queue file, and the status bits decide the reply in
+ * cleanup_strerror.c's order (cleanup-status.ts).
  *
  * Data path: bytes written to `content` go through ContentScanner (size, 8-bit, line
- * ends, stray CR) and HeaderParser (one logical header at a time), and the result is
- * written to the store's MessageWriter as it arrives. Ahead of the first header come
- * Postern's Received header (not for internal mail) and any prepended headers; at the
- * end of the header block come missing Message-Id/Date/From headers (for local
- * clients) and the empty line. The body passes through in the chunks it came in. When
- * the store's stream returns false, `content`'s write callback waits for `drain`, so
- * backpressure reaches the client's socket.
+ * ends, stray CR) and HeaderParser (one logical header at a time). Each primary header
+ * is checked (header_checks, or mime_header_checks for MIME headers), may be edited
+ * (PREPEND, REPLACE, IGNORE, STRIP), is dropped if it is in `messageDropHeaders` (after
+ * the checks saw it), has its addresses rewritten (header-rewriting.ts) and is written.
+ * Ahead of the first header come Postern's Received header (not for internal mail) and
+ * prepended headers; at the end of the header block come missing headers (local
+ * clients) and the empty line. The body passes through in the chunks it came in —
+ * through MimeInspector only when a check table is configured. Each piece is written
+ * to the store's MessageWriter (and to the content filter, content-filter.ts) as it
+ * arrives; when either asks to wait, `content`'s write callback waits, so backpressure
+ * reaches the client's socket.
  *
  * Failures never surface as an `error` event on `content`: they set a status bit, the
- * rest of the input is read and dropped, and `commit()` replies:
- * `451 4.3.0 Error: queue file write error`, `451 4.3.0 Error: internal protocol error`,
- * `550 5.1.0 Error: no recipients specified`, `554 5.4.0 Error: too many hops`,
- * `552 5.3.4 Error: message file too big` (first match wins).
+ * rest of the input is read and dropped, and `commit()` replies. REJECT from a check
+ * replies with the check's text; DISCARD stops writing and commit replies 250.
  *
  * Size: `messageSizeLimit` applies to the content bytes as the client sent them (what
  * a client's SIZE= declares), not counting the headers Postern adds.
@@ -28,43 +30,59 @@
  * Envelope after content (QMQP): sender, recipients and actions may arrive after the
  * content. What the content needs at the end of its header block — the `for` clause of
  * Received, a missing From: — uses the envelope known at that moment, because holding
- * the body back until the envelope arrives would need unbounded memory; a From: that
- * would need a sender not given yet is not added. A prepended header applied after the
- * header block was written cannot be placed and fails the message (internal protocol
- * error), as it is the caller's bug.
+ * the body back until the envelope arrives would need unbounded memory. A prepended
+ * header or `extractRecipients` applied after the header block was written fails the
+ * message (internal protocol error): it is the caller's bug.
  *
- * Does not: header or body checks, address rewriting inside headers, virtual alias
- * expansion, Milters.
+ * Internal mail (`source.internal`: bounces, notices) skips header/body checks and the
+ * content filter unless `internalMailFilterClasses` names its class (`bounce` for
+ * component `bounce`, `notify` otherwise); address mapping still applies, as Postfix.
+ *
+ * Does not: Milters, `in_flow_delay`, `receive_override_options`.
  *
  * SECURITY: every content byte and envelope string is untrusted; memory per
- * transaction is bounded by one logical header (`headerSizeLimit`) plus one chunk.
+ * transaction is bounded by one logical header (`headerSizeLimit`), one chunk, the
+ * MIME inspector's bounded state and — with a content filter — the kept header block
+ * (at most `headerSizeLimit`).
  *
  * @module
  */
 
 import { Writable } from 'node:stream';
 import type { Parameters } from '../config/parameters.js';
+import { TableError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
-import type { MessageWriter, NewMessageRecord } from '../queue/types.js';
+import type { MessageWriter, NewMessageRecord, QueueStore } from '../queue/types.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type {
   Address,
   Clock,
-  DsnNotifyKeyword,
   NewRecipient,
   QueueId,
-  Recipient,
   SenderParams,
   SubmissionAction,
   SubmissionResult,
   SubmissionSource,
   SubmissionTransaction,
 } from '../types.js';
+import { type AddressMapping, type AddressTables, ExpansionLimitError } from './address-mapping.js';
+import { applyCheckEffect, type CheckEffectTarget } from './check-effects.js';
+import { CleanupEnvelope } from './cleanup-envelope.js';
+import { BAD, CONT, DEFER, HOPS, RCPT, SIZE, statusReply, WRITE } from './cleanup-status.js';
+import { type CheckClass, type CheckTables, ContentChecks } from './content-checks.js';
+import type { ContentFilter } from './content-filter.js';
 import { ContentScanner } from './content-scanner.js';
+import { FilterRun } from './filter-run.js';
 import { type HeaderEvent, HeaderParser } from './header-parser.js';
+import type { HeaderRewriting } from './header-rewriting.js';
+import { MimeInspector } from './mime-inspector.js';
 import { type LocalHeaderRewriteClients, missingHeaders } from './missing-headers.js';
+import { PrimaryHeaders } from './primary-headers.js';
 import { receivedHeader } from './received-header.js';
+import { errorText, waitForDrain } from './stream-util.js';
+
+export { DUPLICATE_FILTER_LIMIT } from './cleanup-envelope.js';
 
 /** What every transaction of one Cleanup shares. */
 export interface CleanupContext {
@@ -75,39 +93,16 @@ export interface CleanupContext {
   readonly headerClients: LocalHeaderRewriteClients;
   /** `messageDropHeaders`, lower-cased. */
   readonly dropHeaders: ReadonlySet<string>;
+  readonly store: QueueStore;
+  readonly checkTables: CheckTables;
+  readonly addressTables: AddressTables;
+  readonly mapping: AddressMapping;
+  readonly headerRewriting: HeaderRewriting;
+  readonly contentFilter?: ContentFilter;
 }
-
-/** Postfix's `duplicate_filter_limit`: how many recipients the duplicate filter remembers. */
-export const DUPLICATE_FILTER_LIMIT = 1000;
-
-/** Status bits, in cleanup_strerror.c's order of precedence. */
-const STATUS = [
-  {
-    bit: 1 << 0,
-    reply: () => new SmtpReply(451, '4.3.0', 'Error: temporary address rewriting failure'),
-  },
-  { bit: 1 << 1, reply: () => new SmtpReply(451, '4.3.0', 'Error: queue file write error') },
-  { bit: 1 << 2, reply: () => new SmtpReply(451, '4.3.0', 'Error: internal protocol error') },
-  { bit: 1 << 3, reply: () => new SmtpReply(550, '5.1.0', 'Error: no recipients specified') },
-  { bit: 1 << 4, reply: () => new SmtpReply(554, '5.4.0', 'Error: too many hops') },
-  { bit: 1 << 5, reply: () => new SmtpReply(552, '5.3.4', 'Error: message file too big') },
-] as const;
-const DEFER = 1 << 0;
-const WRITE = 1 << 1;
-const BAD = 1 << 2;
-const RCPT = 1 << 3;
-const HOPS = 1 << 4;
-const SIZE = 1 << 5;
 
 const CRLF = Buffer.from('\r\n');
 const CONTENT_HIGH_WATER_MARK = 64 * 1024;
-
-interface PendingRecipient {
-  readonly address: Address;
-  readonly originalAddress: Address;
-  readonly notify?: readonly DsnNotifyKeyword[];
-  readonly orcpt?: string;
-}
 
 type Phase = 'open' | 'committing' | 'committed' | 'failed' | 'aborted';
 
@@ -117,40 +112,38 @@ export class CleanupTransaction implements SubmissionTransaction {
 
   readonly #ctx: CleanupContext;
   readonly #source: SubmissionSource;
-  readonly #writer: MessageWriter;
+  #writer: MessageWriter;
   readonly #arrivalTime: number;
   readonly #scanner: ContentScanner;
   readonly #parser: HeaderParser;
   readonly #addHeaders: boolean;
+  readonly #env: CleanupEnvelope;
+  readonly #checks: ContentChecks | undefined;
+  #mime: MimeInspector | undefined;
+  readonly #filter: ContentFilter | undefined;
+  #filterRun: FilterRun | undefined;
 
   #phase: Phase = 'open';
   #status = 0;
-  /** Stop writing to the store (an error is held, or the transaction is over). */
+  #deferReply: SmtpReply | undefined;
+  #contentReply: SmtpReply | undefined;
+  /** Stop writing to the store (an error is held, the message is discarded, or it is over). */
   #stopped = false;
   #commitPromise: Promise<SubmissionResult> | undefined;
 
-  #sender: Address | undefined;
-  #senderParams: SenderParams = {};
-  readonly #recipients: PendingRecipient[] = [];
-  readonly #dupFilter = new Set<string>();
-
-  #hold: { reason?: string } | undefined;
-  #discard: { reason?: string } | undefined;
-  #redirect: Address | undefined;
-  readonly #bccs: Address[] = [];
-  #filter: string | undefined;
   readonly #prepends: string[] = [];
-
   #started = false;
   #headersDone = false;
   #outBytes = 0;
   #headerSize = 0;
+  #eightBit = false;
   #hops = 0;
-  readonly #seen = new Set<string>();
-  #truncationLogged = false;
+  readonly #headers: PrimaryHeaders;
+  /** Where PrimaryHeaders writes: the output list of the chunk being handled. */
+  #out: Buffer[] = [];
   /** `content` was ended (not merely destroyed). */
   #ended = false;
-  #contentDone: Promise<void>;
+  readonly #contentDone: Promise<void>;
   #resolveContentDone!: () => void;
 
   constructor(
@@ -165,10 +158,38 @@ export class CleanupTransaction implements SubmissionTransaction {
     this.queueId = queueId;
     this.#writer = writer;
     this.#arrivalTime = arrivalTime;
-    this.#scanner = new ContentScanner({ replaceStrayCr: ctx.params.cleanupReplaceStrayCrLf });
-    this.#parser = new HeaderParser({ headerSizeLimit: ctx.params.headerSizeLimit });
-    this.#addHeaders =
-      !source.internal && (ctx.params.alwaysAddMissingHeaders || ctx.headerClients.matches(source));
+    const { params } = ctx;
+    this.#scanner = new ContentScanner({ replaceStrayCr: params.cleanupReplaceStrayCrLf });
+    this.#parser = new HeaderParser({ headerSizeLimit: params.headerSizeLimit });
+    const local = ctx.headerClients.matches(source);
+    this.#addHeaders = !source.internal && (params.alwaysAddMissingHeaders || local);
+    this.#env = new CleanupEnvelope({
+      params,
+      mapping: ctx.mapping,
+      tables: ctx.addressTables,
+    });
+    const filtered = !source.internal || internalClassAllowed(params, source);
+    if (filtered && ContentChecks.configured(ctx.checkTables)) {
+      this.#checks = new ContentChecks(ctx.checkTables, {
+        act: (where, line, action) => applyCheckEffect(this.#effects(), where, line, action),
+        failed: (where, err) => this.#checkFailed(where, err),
+      });
+    }
+    this.#filter = filtered ? ctx.contentFilter : undefined;
+    this.#headers = new PrimaryHeaders({
+      queueId,
+      log: ctx.log,
+      headerSizeLimit: params.headerSizeLimit,
+      dropHeaders: ctx.dropHeaders,
+      rewriting: ctx.headerRewriting,
+      localContext: local,
+      checks: this.#checks,
+      extracting: () => this.#env.extract,
+      stopped: () => this.#stopped,
+      write: (data) => this.#pushHeader(this.#out, data),
+      countHop: () => this.#countHop(),
+      tableFailed: (what, err) => this.#tableFailed(what, err),
+    });
     this.#contentDone = new Promise((resolve) => {
       this.#resolveContentDone = resolve;
     });
@@ -210,15 +231,14 @@ export class CleanupTransaction implements SubmissionTransaction {
     if (!this.#acceptsEnvelope('setSender')) return;
     const rewritten = sender === '' ? '' : this.#rewrite(sender);
     if (rewritten === undefined) return;
-    this.#sender = rewritten;
-    this.#senderParams = params;
+    this.#env.setSender(rewritten, params);
   }
 
   addRecipient(recipient: NewRecipient): void {
     if (!this.#acceptsEnvelope('addRecipient')) return;
     const address = this.#rewrite(recipient.address);
     if (address === undefined) return;
-    this.#addPending(this.#recipients, this.#dupFilter, {
+    this.#env.recipients.push({
       address,
       originalAddress: recipient.originalAddress ?? recipient.address,
       ...(recipient.notify ? { notify: recipient.notify } : {}),
@@ -228,28 +248,36 @@ export class CleanupTransaction implements SubmissionTransaction {
 
   apply(action: SubmissionAction): void {
     if (!this.#acceptsEnvelope('apply')) return;
+    const env = this.#env;
     switch (action.type) {
       case 'hold':
-        this.#hold = action.reason !== undefined ? { reason: action.reason } : {};
+        env.hold = action.reason !== undefined ? { reason: action.reason } : {};
         return;
       case 'discard':
-        this.#discard = action.reason !== undefined ? { reason: action.reason } : {};
+        env.discard = action.reason !== undefined ? { reason: action.reason } : {};
         return;
       case 'redirect': {
         const to = this.#rewrite(action.address);
-        if (to !== undefined) this.#redirect = to;
+        if (to !== undefined) env.redirect = to;
         return;
       }
       case 'bcc': {
         const to = this.#rewrite(action.address);
-        if (to !== undefined) this.#bccs.push(to);
+        if (to !== undefined) env.bccs.push(to);
         return;
       }
       case 'filter':
-        this.#filter = action.nexthop;
+        env.filter = action.nexthop;
         return;
       case 'prepend':
         this.#prepend(action.header);
+        return;
+      case 'extractRecipients':
+        if (this.#headersDone) {
+          this.#fail(BAD, 'extractRecipients after the header block was written');
+          return;
+        }
+        env.extract = true;
         return;
     }
   }
@@ -267,6 +295,7 @@ export class CleanupTransaction implements SubmissionTransaction {
     if (this.#phase === 'committed' || this.#phase === 'aborted') return;
     this.#phase = 'aborted';
     this.#stopped = true;
+    this.#filterRun?.feed.close();
     if (!this.content.destroyed) this.content.destroy();
     this.#resolveContentDone();
     try {
@@ -296,13 +325,6 @@ export class CleanupTransaction implements SubmissionTransaction {
     }
   }
 
-  #addPending(list: PendingRecipient[], filter: Set<string>, r: PendingRecipient): void {
-    const key = `${r.address}\n${r.notify ? [...r.notify].sort().join(',') : ''}`;
-    if (filter.has(key)) return;
-    if (filter.size < DUPLICATE_FILTER_LIMIT) filter.add(key);
-    list.push(r);
-  }
-
   #prepend(header: string): void {
     const line = header.replace(/[\r\n\0]+/g, ' ').trimEnd();
     if (!/^[\x21-\x39\x3b-\x7e]+:/.test(line)) {
@@ -318,7 +340,7 @@ export class CleanupTransaction implements SubmissionTransaction {
       // The content has started: the line goes in at the current place in the header block.
       if (!this.#stopped) {
         const out: Buffer[] = [];
-        this.#push(out, Buffer.from(`${line}\r\n`));
+        this.#pushHeader(out, Buffer.from(`${line}\r\n`));
         void this.#emit(out);
       }
     } else {
@@ -341,7 +363,7 @@ export class CleanupTransaction implements SubmissionTransaction {
     }
     const out: Buffer[] = [];
     if (!this.#started) this.#start(out);
-    this.#handle(this.#parser.push(normalised), out);
+    await this.#handle(this.#parser.push(normalised), out);
     await this.#emit(out);
   }
 
@@ -352,10 +374,12 @@ export class CleanupTransaction implements SubmissionTransaction {
       const out: Buffer[] = [];
       if (!this.#started) this.#start(out);
       const tail = this.#scanner.end();
-      this.#handle(this.#parser.push(tail), out);
-      this.#handle(this.#parser.end(), out);
+      await this.#handle(this.#parser.push(tail), out);
+      await this.#handle(this.#parser.end(), out);
+      if (this.#mime && !this.#stopped) for (const b of await this.#mime.end()) this.#push(out, b);
       await this.#emit(out);
     } finally {
+      this.#filterRun?.feed.end();
       this.#resolveContentDone();
     }
   }
@@ -364,8 +388,22 @@ export class CleanupTransaction implements SubmissionTransaction {
   #start(out: Buffer[]): void {
     this.#started = true;
     const { params } = this.#ctx;
+    if (this.#filter) {
+      this.#filterRun = new FilterRun(
+        this.#filter,
+        {
+          queueId: this.queueId,
+          sender: this.#env.sender,
+          recipients: this.#env.recipients.map((r) => r.address),
+          source: this.#source,
+        },
+        this.#ctx.log,
+        params.headerSizeLimit,
+      );
+    }
     if (!this.#source.internal) {
-      const only = this.#recipients.length === 1 ? this.#recipients[0] : undefined;
+      const rcpts = this.#env.recipients;
+      const only = rcpts.length === 1 ? rcpts[0] : undefined;
       const received = receivedHeader({
         source: this.#source,
         myhostname: params.myhostname,
@@ -374,67 +412,83 @@ export class CleanupTransaction implements SubmissionTransaction {
         time: this.#arrivalTime,
         ...(only ? { recipient: only.originalAddress } : {}),
       });
-      this.#push(out, Buffer.from(received, 'utf8'));
+      this.#pushHeader(out, Buffer.from(received, 'utf8'));
       this.#countHop();
     }
-    for (const line of this.#prepends) this.#push(out, Buffer.from(`${line}\r\n`, 'utf8'));
+    for (const line of this.#prepends) this.#pushHeader(out, Buffer.from(`${line}\r\n`, 'utf8'));
     this.#prepends.length = 0;
   }
 
-  #handle(events: readonly HeaderEvent[], out: Buffer[]): void {
+  async #handle(events: readonly HeaderEvent[], out: Buffer[]): Promise<void> {
     for (const event of events) {
       if (this.#stopped) return;
       switch (event.kind) {
-        case 'header': {
-          const { field } = event;
-          this.#seen.add(field.lowerName);
-          if (field.lowerName === 'received') this.#countHop();
-          if (field.lowerName === 'message-id')
-            this.#ctx.log.info(this.queueId, `message-id=${field.value}`);
-          if (field.truncated && !this.#truncationLogged) {
-            this.#truncationLogged = true;
-            this.#ctx.log.warning(
-              this.queueId,
-              `header ${field.name} longer than headerSizeLimit ${this.#ctx.params.headerSizeLimit}: excess discarded`,
-            );
-          }
-          if (!this.#ctx.dropHeaders.has(field.lowerName)) this.#push(out, field.raw);
+        case 'header':
+          this.#out = out;
+          await this.#headers.header(event.field);
           break;
-        }
         case 'end':
-          this.#endOfHeaders(out);
+          await this.#endOfHeaders(out);
           break;
         case 'body':
-          this.#push(out, event.data);
+          if (this.#mime) for (const b of await this.#mime.push(event.data)) this.#push(out, b);
+          else this.#push(out, event.data);
           break;
       }
     }
   }
 
-  #endOfHeaders(out: Buffer[]): void {
+  async #endOfHeaders(out: Buffer[]): Promise<void> {
+    const { params, rewriter } = this.#ctx;
+    if (this.#env.extract) {
+      for (const address of this.#headers.extractedRecipients()) this.addRecipient({ address });
+    }
     if (this.#addHeaders) {
-      const { params, rewriter } = this.#ctx;
       let mailerDaemon = 'MAILER-DAEMON';
       try {
         mailerDaemon = rewriter.rewrite(mailerDaemon);
       } catch {
         // Keep the bare name: the header is still valid without a domain.
       }
+      let sender: Address | undefined;
+      try {
+        sender = await this.#env.mappedSender();
+      } catch (err) {
+        this.#tableFailed('sender address mapping', err);
+        return;
+      }
       const missing = missingHeaders({
-        seen: this.#seen,
-        sender: this.#sender,
+        seen: this.#headers.seen,
+        sender,
         mailerDaemon,
         queueId: this.queueId,
         myhostname: params.myhostname,
         time: this.#arrivalTime,
+        undisclosedRecipientsHeader: params.undisclosedRecipientsHeader,
       });
-      for (const h of missing.headers) this.#push(out, Buffer.from(h, 'utf8'));
+      for (const h of missing.headers) this.#pushHeader(out, Buffer.from(h, 'utf8'));
       if (missing.messageId !== undefined)
         this.#ctx.log.info(this.queueId, `message-id=${missing.messageId}`);
     }
-    this.#push(out, CRLF);
+    this.#pushHeader(out, CRLF);
     this.#headersDone = true;
     this.#headerSize = this.#outBytes;
+    const checks = this.#checks;
+    if (checks?.active && (checks.checksBody || checks.checksNestedHeaders)) {
+      this.#mime = new MimeInspector({
+        checks,
+        nestingLimit: params.mimeNestingLimit,
+        boundaryLengthLimit: params.mimeBoundaryLengthLimit,
+        bodyChecksSizeLimit: params.bodyChecksSizeLimit,
+        headerSizeLimit: params.headerSizeLimit,
+        onNestingLimit: () =>
+          this.#ctx.log.warning(
+            this.queueId,
+            `MIME nesting exceeds mimeNestingLimit ${params.mimeNestingLimit}: deeper parts are not inspected`,
+          ),
+      });
+      this.#mime.start(this.#headers.contentType);
+    }
   }
 
   #countHop(): void {
@@ -447,25 +501,77 @@ export class CleanupTransaction implements SubmissionTransaction {
     }
   }
 
+  /** A header-block piece: kept for a content filter's rewrite, then written. */
+  #pushHeader(out: Buffer[], data: Buffer): void {
+    this.#filterRun?.keepHeader(data);
+    this.#push(out, data);
+  }
+
   #push(out: Buffer[], data: Buffer): void {
     if (data.length === 0) return;
     out.push(data);
     this.#outBytes += data.length;
   }
 
-  /** Writes to the store, waiting for `drain` when it asks for it. */
+  /** Writes to the store (and the content filter), waiting when either asks for it. */
   async #emit(out: readonly Buffer[]): Promise<void> {
     const stream = this.#writer.content;
     let ok = true;
     for (const data of out) {
       if (this.#stopped) return;
+      if (data.length === 0) continue;
       if (stream.destroyed || stream.writableEnded) {
         this.#writeFailed(new Error('the queue file stream closed early'));
         return;
       }
       ok = stream.write(data);
+      if (this.#filterRun) await this.#filterRun.feed.push(data);
     }
     if (!ok && !this.#stopped) await waitForDrain(stream);
+  }
+
+  // ---- checks and the content filter -------------------------------------------------
+
+  #effects(): CheckEffectTarget {
+    return {
+      queueId: this.queueId,
+      source: this.#source,
+      env: this.#env,
+      log: this.#ctx.log,
+      rewrite: (a) => this.#rewrite(a),
+      reject: (reply) => {
+        this.#contentReply = reply;
+        this.#status |= CONT;
+        this.#stopped = true;
+        this.#filterRun?.feed.close();
+      },
+      discard: () => {
+        this.#stopped = true;
+        this.#filterRun?.feed.close();
+      },
+    };
+  }
+
+  #checkFailed(where: CheckClass, err: unknown): void {
+    this.#tableFailed(`${where === 'body' ? 'body' : 'header'} checks`, err);
+  }
+
+  #tableFailed(what: string, err: unknown): void {
+    const kind = err instanceof TableError ? err.kind : 'retry';
+    const log = kind === 'config' ? this.#ctx.log.error : this.#ctx.log.warning;
+    log.call(
+      this.#ctx.log,
+      this.queueId,
+      `${what}: lookup problem -- message not accepted, try again later: ${errorText(err)}`,
+    );
+    this.#deferReply ??= new SmtpReply(
+      451,
+      '4.3.0',
+      'Error: temporary lookup failure, try again later',
+    );
+    this.#status |= DEFER;
+    this.#stopped = true;
+    this.#filterRun?.feed.close();
   }
 
   // ---- failures -------------------------------------------------------------------
@@ -474,6 +580,7 @@ export class CleanupTransaction implements SubmissionTransaction {
     if (this.#status === 0) this.#ctx.log.info(this.queueId, `reject: ${reason}`);
     this.#status |= bit;
     this.#stopped = true;
+    this.#filterRun?.feed.close();
   }
 
   #writeFailed(err: Error): void {
@@ -483,12 +590,14 @@ export class CleanupTransaction implements SubmissionTransaction {
     }
     this.#status |= WRITE;
     this.#stopped = true;
+    this.#filterRun?.feed.close();
   }
 
   #internalFailure(err: unknown): void {
     this.#ctx.log.error(this.queueId, `unexpected error in the content path: ${errorText(err)}`);
     this.#status |= WRITE;
     this.#stopped = true;
+    this.#filterRun?.feed.close();
   }
 
   // ---- commit ---------------------------------------------------------------------
@@ -504,46 +613,91 @@ export class CleanupTransaction implements SubmissionTransaction {
       // Destroyed before it ended: the message is incomplete.
       this.#fail(BAD, 'the content stream was destroyed before it ended');
     }
+    const env = this.#env;
 
-    const recipients = this.#finalRecipients();
-    if (recipients.length === 0) this.#status |= RCPT;
-    if (this.#sender === undefined && this.#status === 0)
+    if (this.#filterRun && this.#status === 0 && !env.discard) {
+      const outcome = await this.#filterRun.settle({
+        writer: this.#writer,
+        store: this.#ctx.store,
+        headerSize: this.#headerSize,
+        messageSizeLimit: this.#ctx.params.messageSizeLimit,
+        replaceStrayCr: this.#ctx.params.cleanupReplaceStrayCrLf,
+      });
+      switch (outcome.kind) {
+        case 'reply':
+          return this.#failCommit(outcome.reply);
+        case 'discard':
+          env.discard = outcome.reason !== undefined ? { reason: outcome.reason } : {};
+          break;
+        case 'hold':
+          env.hold = outcome.reason !== undefined ? { reason: outcome.reason } : {};
+          break;
+        case 'rewritten':
+          this.#writer = outcome.writer;
+          this.#outBytes = outcome.size;
+          this.#headerSize = outcome.headerSize;
+          this.#eightBit = this.#eightBit || outcome.eightBit;
+          break;
+        case 'queue':
+          break;
+      }
+    } else {
+      this.#filterRun?.feed.close();
+    }
+
+    let recipients: Awaited<ReturnType<CleanupEnvelope['finalRecipients']>> = [];
+    let sender: Address | undefined;
+    if (this.#status === 0 || (this.#status & ~RCPT) === 0) {
+      try {
+        sender = await env.mappedSender();
+        recipients = await env.finalRecipients();
+      } catch (err) {
+        if (err instanceof ExpansionLimitError) {
+          this.#ctx.log.warning(this.queueId, err.message);
+          this.#status |= DEFER;
+        } else {
+          this.#tableFailed('address mapping', err);
+        }
+      }
+    }
+    if (recipients.length === 0 && this.#status === 0 && !env.discard) this.#status |= RCPT;
+    if (env.sender === undefined && this.#status === 0)
       this.#fail(BAD, 'no sender was given before commit');
 
-    const failed = STATUS.find((s) => (this.#status & s.bit) !== 0);
-    if (failed) return this.#failCommit(failed.reply());
+    const failed = statusReply(this.#status, {
+      ...(this.#deferReply ? { defer: this.#deferReply } : {}),
+      ...(this.#contentReply ? { content: this.#contentReply } : {}),
+    });
+    if (failed) return this.#failCommit(failed);
 
-    if (this.#discard) {
+    if (env.discard) {
       this.#stopped = true;
       await this.#abortWriter();
       this.#phase = 'failed';
-      this.#ctx.log.info(
-        this.queueId,
-        `discard: ${this.#discard.reason ?? 'discarded by request'}`,
-      );
+      this.#ctx.log.info(this.queueId, `discard: ${env.discard.reason ?? 'discarded by request'}`);
       return { reply: new SmtpReply(250, '2.0.0', 'Ok: discarded') };
     }
 
-    const p = this.#senderParams;
+    const p = env.senderParams;
     const record: NewMessageRecord = {
       queueId: this.queueId,
-      sender: this.#sender ?? '',
+      sender: sender ?? '',
       recipients,
       ...(p.envid !== undefined ? { envid: p.envid } : {}),
       ...(p.ret !== undefined ? { ret: p.ret } : {}),
       bodyType: p.bodyType ?? '7BIT',
       smtputf8: p.smtputf8 ?? false,
-      eightBit: this.#scanner.eightBit,
+      eightBit: this.#eightBit || this.#scanner.eightBit,
       size: this.#outBytes,
       headerSize: this.#headerSize,
       arrivalTime: this.#arrivalTime,
       warnTime: 0,
       source: this.#source,
-      ...(this.#filter !== undefined ? { filter: this.#filter } : {}),
-      ...(this.#hold
+      ...(env.filter !== undefined ? { filter: env.filter } : {}),
+      ...(env.hold
         ? {
             hold: true,
-            ...(this.#hold.reason !== undefined ? { holdReason: this.#hold.reason } : {}),
+            ...(env.hold.reason !== undefined ? { holdReason: env.hold.reason } : {}),
           }
         : {}),
     };
@@ -551,14 +705,13 @@ export class CleanupTransaction implements SubmissionTransaction {
       await this.#writer.commit(record);
     } catch (err) {
       this.#ctx.log.warning(this.queueId, `queue file write error: ${errorText(err)}`);
-      return this.#failCommit(STATUS[1].reply());
+      return this.#failCommit(statusReply(WRITE)!);
     }
     this.#phase = 'committed';
     this.#stopped = true;
-    if (this.#redirect !== undefined)
-      this.#ctx.log.info(this.queueId, `redirect: to <${this.#redirect}>`);
-    if (this.#hold)
-      this.#ctx.log.info(this.queueId, `hold: ${this.#hold.reason ?? 'held by request'}`);
+    if (env.redirect !== undefined)
+      this.#ctx.log.info(this.queueId, `redirect: to <${env.redirect}>`);
+    if (env.hold) this.#ctx.log.info(this.queueId, `hold: ${env.hold.reason ?? 'held by request'}`);
     return {
       reply: new SmtpReply(250, '2.0.0', `Ok: queued as ${this.queueId}`),
       queueId: this.queueId,
@@ -567,6 +720,7 @@ export class CleanupTransaction implements SubmissionTransaction {
 
   async #failCommit(reply: SmtpReply): Promise<SubmissionResult> {
     this.#stopped = true;
+    this.#filterRun?.feed.close();
     await this.#abortWriter();
     this.#phase = 'failed';
     return { reply };
@@ -579,50 +733,10 @@ export class CleanupTransaction implements SubmissionTransaction {
       this.#ctx.log.warning(this.queueId, `cannot discard the queue file: ${errorText(err)}`);
     }
   }
-
-  /** Recipients after REDIRECT and BCC, de-duplicated, with ids 0..n-1. */
-  #finalRecipients(): Recipient[] {
-    let list = this.#recipients;
-    if (this.#redirect !== undefined) {
-      const redirected: PendingRecipient[] = [];
-      const filter = new Set<string>();
-      for (const r of list) this.#addPending(redirected, filter, { ...r, address: this.#redirect });
-      list = redirected;
-    }
-    if (this.#bccs.length > 0) {
-      const filter = new Set<string>();
-      const withBcc: PendingRecipient[] = [];
-      for (const r of list) this.#addPending(withBcc, filter, r);
-      for (const address of this.#bccs) {
-        this.#addPending(withBcc, filter, { address, originalAddress: address, notify: ['NEVER'] });
-      }
-      list = withBcc;
-    }
-    return list.map((r, id) => ({
-      id,
-      address: r.address,
-      originalAddress: r.originalAddress,
-      ...(r.notify ? { notify: [...r.notify] } : {}),
-      ...(r.orcpt !== undefined ? { orcpt: r.orcpt } : {}),
-    }));
-  }
 }
 
-/** Resolves on `drain`, or when the stream errors or closes (the error is handled elsewhere). */
-function waitForDrain(stream: Writable): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      stream.off('drain', done);
-      stream.off('error', done);
-      stream.off('close', done);
-      resolve();
-    };
-    stream.on('drain', done);
-    stream.on('error', done);
-    stream.on('close', done);
-  });
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+/** Whether internal mail from `source` is in `internalMailFilterClasses`. */
+function internalClassAllowed(params: Parameters, source: SubmissionSource): boolean {
+  const cls = source.component === 'bounce' ? 'bounce' : 'notify';
+  return params.internalMailFilterClasses.some((c) => c.trim().toLowerCase() === cls);
 }

@@ -15,8 +15,12 @@
  * an authenticated session; `static:all` matches everything; any other entry is an
  * address or CIDR block.
  *
- * Does not: add `To:` (Postfix's `undisclosed_recipients_header`), rewrite addresses
- * inside headers, or decide anything for internal mail (cleanup.ts skips it).
+ * When the message has no To: and no Cc: (Resent-To/Resent-Cc for resent mail) and
+ * `undisclosedRecipientsHeader` is set, that header is added last (Postfix's
+ * `undisclosed_recipients_header`, empty by default since Postfix 2.8).
+ *
+ * Does not: rewrite addresses inside headers, or decide anything for internal mail
+ * (cleanup.ts skips it).
  *
  * STANDARDS: RFC 5322 sections 3.6.1 (Date), 3.6.2 (From), 3.6.4 (Message-ID),
  * 3.6.6 (Resent fields).
@@ -111,6 +115,8 @@ export interface MissingHeaderInput {
   readonly myhostname: string;
   /** Arrival time, ms since the epoch. */
   readonly time: number;
+  /** Postfix `undisclosed_recipients_header` (`To: undisclosed-recipients:;`); '' = none. */
+  readonly undisclosedRecipientsHeader?: string;
 }
 
 /** Whether the header block has any Resent- header. */
@@ -152,6 +158,10 @@ export function missingHeaders(input: MissingHeaderInput): {
   if (!input.seen.has(`${key}from`) && input.sender !== undefined) {
     const from = input.sender === '' ? input.mailerDaemon : input.sender;
     headers.push(`${prefix}From: ${headerSafe(formatAddress(from))}\r\n`);
+  }
+  const undisclosed = input.undisclosedRecipientsHeader ?? '';
+  if (undisclosed !== '' && !input.seen.has(`${key}to`) && !input.seen.has(`${key}cc`)) {
+    headers.push(`${headerSafe(undisclosed)}\r\n`);
   }
   return messageId === undefined ? { headers } : { headers, messageId };
 }

@@ -1,5 +1,5 @@
 /**
- * The `postern` command line: `postern serve [--config FILE]`.
+ * The `postern` command line: `serve`, `queue`, `sendmail`, `check-config`.
  *
  * Exit codes follow sysexits.h: 64 usage, 78 configuration, 70 internal error.
  *
@@ -8,11 +8,19 @@
 
 import { parseArgs } from 'node:util';
 import { PosternError } from '../errors.js';
-import { serve } from './serve.js';
+import { QUEUE_USAGE, queueCommand, UsageError } from './queue.js';
 
-const USAGE = `usage: postern serve [--config FILE]
+const USAGE = `usage: postern serve [--config FILE] [--log-format postfix|json] [--log-level LEVEL]
+       postern check-config [--config FILE]
+       postern queue list|shape|hold|release|delete|requeue|flush [ID...|ALL] [--config FILE]
+       postern sendmail [options] [recipient ...]
 
-  serve     run the mail server in the foreground (SMTP on 127.0.0.1:2525 by default)
+  serve         run the mail server in the foreground (SMTP on 127.0.0.1:2525 by default);
+                logs Postfix-format lines (or JSON) on standard output at LEVEL debug, info
+                (default), warning or error
+  check-config  validate a configuration without starting anything
+  queue     inspect and manage the queue, also while the server runs (postern queue --help)
+  sendmail  submit a message like sendmail(1), also while no server runs (postern sendmail -h)
   --config  a .json config (Postfix parameter names in camelCase) or an .mjs module
 `;
 
@@ -22,16 +30,72 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     process.exit(command === undefined ? 64 : 0);
   }
+  if (command === 'sendmail') {
+    const { sendmail } = await import('./sendmail.js');
+    process.exitCode = await sendmail(rest, {
+      stdin: process.stdin,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      env: process.env,
+    });
+    return;
+  }
+  if (command === 'queue') {
+    if (rest.length === 0 || rest[0] === '--help' || rest[0] === '-h') {
+      process.stdout.write(QUEUE_USAGE);
+      process.exit(rest.length === 0 ? 64 : 0);
+    }
+    try {
+      process.stdout.write(await queueCommand(rest));
+    } catch (err) {
+      if (
+        err instanceof UsageError ||
+        (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+      ) {
+        process.stderr.write(`postern queue: ${(err as Error).message}\n${QUEUE_USAGE}`);
+        process.exit(64);
+      }
+      if (PosternError.is(err) && err.code !== 'POSTERN_ERR_CONFIG') {
+        process.stderr.write(`postern queue: ${err.message}\n`);
+        process.exit(75);
+      }
+      throw err;
+    }
+    return;
+  }
+  if (command === 'check-config') {
+    const { checkConfig } = await import('./check-config.js');
+    process.exitCode = await checkConfig(rest, process.stdout, process.stderr);
+    return;
+  }
   if (command !== 'serve') {
     process.stderr.write(`postern: unknown command "${command}"\n${USAGE}`);
     process.exit(64);
   }
-  let values: { config?: string | undefined; help?: boolean | undefined };
+  let values: {
+    config?: string | undefined;
+    help?: boolean | undefined;
+    'log-format'?: string | undefined;
+    'log-level'?: string | undefined;
+  };
   try {
     ({ values } = parseArgs({
       args: rest,
-      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        'log-format': { type: 'string', default: 'postfix' },
+        'log-level': { type: 'string', default: 'info' },
+      },
     }));
+    if (!['postfix', 'json'].includes(values['log-format']!)) {
+      throw new Error(`--log-format takes "postfix" or "json", not "${values['log-format']}"`);
+    }
+    if (!['debug', 'info', 'warning', 'error'].includes(values['log-level']!)) {
+      throw new Error(
+        `--log-level takes debug, info, warning or error, not "${values['log-level']}"`,
+      );
+    }
   } catch (err) {
     process.stderr.write(`postern serve: ${(err as Error).message}\n${USAGE}`);
     process.exit(64);
@@ -40,13 +104,23 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  await serve({ config: values.config });
+  // Loaded only for `serve`, so `postern queue` starts quickly.
+  const { serve } = await import('./serve.js');
+  await serve({
+    config: values.config,
+    logFormat: values['log-format'] as 'postfix' | 'json',
+    logLevel: values['log-level'] as 'debug' | 'info' | 'warning' | 'error',
+  });
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (PosternError.is(err) && err.code === 'POSTERN_ERR_CONFIG') {
     process.stderr.write(`postern: configuration error: ${err.message}\n`);
     process.exit(78);
+  }
+  if (err instanceof Error && err.message.startsWith('cannot listen on ')) {
+    process.stderr.write(`postern: ${err.message}\n`);
+    process.exit(69);
   }
   process.stderr.write(`postern: fatal: ${(err as Error)?.stack ?? String(err)}\n`);
   process.exit(70);

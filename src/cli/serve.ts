@@ -1,7 +1,8 @@
 /**
- * `postern serve [--config FILE]`: runs the MTA in the foreground, printing
- * Postfix-format log lines, until SIGTERM or SIGINT (then: stop accepting, finish what
- * is in flight, exit 0).
+ * `postern serve [--config FILE] [--log-format postfix|json] [--log-level LEVEL]`: runs
+ * the MTA in the foreground, printing Postfix-format log lines (or JSON objects) on
+ * standard output, until SIGTERM or SIGINT (then: stop accepting, finish what is in
+ * flight, exit 0).
  *
  * @module
  */
@@ -9,13 +10,30 @@
 import type { MtaConfig } from '../config/mta-config.js';
 import { formatLogLine, Logger } from '../log.js';
 import { Mta } from '../mta.js';
+import type { LogLevel } from '../types.js';
 import { loadConfigFile } from './load-config.js';
 
-export async function serve(args: { config?: string | undefined }): Promise<void> {
+const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warning: 2, error: 3 };
+
+/** Options of `postern serve`. */
+export interface ServeOptions {
+  readonly config?: string | undefined;
+  /** `postfix`: Postfix-format lines; `json`: one JSON object per event. */
+  readonly logFormat?: 'postfix' | 'json';
+  /** Least severe level printed. */
+  readonly logLevel?: LogLevel;
+}
+
+export async function serve(args: ServeOptions): Promise<void> {
   const config: MtaConfig = args.config ? await loadConfigFile(args.config) : {};
+  const min = LEVELS[args.logLevel ?? 'info'];
+  const json = args.logFormat === 'json';
   const logger = new Logger([
     (e) => {
-      if (e.level !== 'debug') process.stdout.write(`${formatLogLine(e)}\n`);
+      if (LEVELS[e.level] < min) return;
+      process.stdout.write(
+        `${json ? JSON.stringify({ ...e, time: new Date(e.time).toISOString() }) : formatLogLine(e)}\n`,
+      );
     },
   ]);
   const mta = new Mta(config, { logger });

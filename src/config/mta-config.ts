@@ -50,6 +50,8 @@ export type QueueStoreConfig =
 /** What `new Mta(config)` and `postern serve --config FILE` take. */
 export interface MtaConfig {
   readonly smtpd?: readonly ListenerConfig[];
+  /** QMQP listeners (none by default); clients must be in `qmqpdAuthorizedClients`. */
+  readonly qmqpd?: readonly ListenerConfig[];
   readonly transports?: Readonly<Record<string, TransportConfig>>;
   readonly queueStore?: QueueStoreConfig | QueueStore;
   /** Agents given as code (an `.mjs` config): transport name → agent. */
@@ -65,18 +67,26 @@ export interface ResolvedListener {
   readonly host: string;
   readonly port: number;
   readonly params: Parameters;
+  /**
+   * SMTP only: `tls` given as an object in a code config (`{ cert, key }`,
+   * `{ secureContext, sni }`); `tls: "wrapper"` is turned into `smtpdTlsWrappermode`.
+   */
+  readonly tls?: Readonly<Record<string, unknown>>;
+  /** SMTP only: the SASL backend (a function or a LookupTable of users). */
+  readonly authenticator?: unknown;
 }
 
 export interface ResolvedMtaConfig {
   readonly params: Parameters;
   readonly smtpd: readonly ResolvedListener[];
+  readonly qmqpd: readonly ResolvedListener[];
   readonly transports: Readonly<Record<string, TransportConfig>>;
   readonly queueStore: QueueStoreConfig | QueueStore;
   readonly agents: Readonly<Record<string, DeliveryAgent>>;
   readonly nodeId: string | undefined;
 }
 
-const OWN_KEYS = new Set(['smtpd', 'transports', 'queueStore', 'agents', 'nodeId']);
+const OWN_KEYS = new Set(['smtpd', 'qmqpd', 'transports', 'queueStore', 'agents', 'nodeId']);
 const TRANSPORT_TYPES: readonly TransportType[] = [
   'local',
   'discard',
@@ -118,6 +128,53 @@ function defaultHostname(): string {
     : `${name.replace(/[^A-Za-z0-9-]/g, '') || 'localhost'}.localdomain`;
 }
 
+/** Listeners of one service (`smtpd`, `qmqpd`): each `listen` plus main parameter overrides. */
+function resolveListeners(
+  service: string,
+  value: unknown,
+  mainInput: Record<string, unknown>,
+  params: Parameters,
+): ResolvedListener[] {
+  if (!Array.isArray(value)) {
+    throw new ConfigError(
+      `${service}: expected an array of listeners such as [{ "listen": "127.0.0.1:2525" }]`,
+      service,
+    );
+  }
+  return value.map((l, i): ResolvedListener => {
+    const key = `${service}[${i}]`;
+    if (typeof l !== 'object' || l === null)
+      throw new ConfigError(`${key}: expected an object with "listen"`, key);
+    const { listen, tls, authenticator, ...overrides } = l as Record<string, unknown>;
+    const { host, port } = parseListen(listen, `${key}.listen`);
+    if (tls === 'wrapper') overrides.smtpdTlsWrappermode = true;
+    else if (tls !== undefined && (typeof tls !== 'object' || tls === null)) {
+      throw new ConfigError(
+        `${key}.tls: expected "wrapper" (implicit TLS, port 465) or an object such as { cert, key }`,
+        `${key}.tls`,
+      );
+    }
+    for (const k of Object.keys(overrides)) {
+      if (!isParameterName(k)) {
+        throw new ConfigError(
+          `${key}: unknown key "${k}"; a listener takes "listen" and main parameter overrides`,
+          `${key}.${k}`,
+        );
+      }
+    }
+    const listenerParams = Object.keys(overrides).length
+      ? resolveParameters({ ...mainInput, ...overrides })
+      : params;
+    return {
+      host,
+      port,
+      params: listenerParams,
+      ...(typeof tls === 'object' && tls !== null ? { tls: tls as Record<string, unknown> } : {}),
+      ...(authenticator !== undefined ? { authenticator } : {}),
+    };
+  });
+}
+
 /** Validates `input` and fills in defaults. Throws ConfigError naming the key. */
 export function resolveMtaConfig(input: unknown = {}): ResolvedMtaConfig {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -137,32 +194,13 @@ export function resolveMtaConfig(input: unknown = {}): ResolvedMtaConfig {
   if (mainInput.myhostname === undefined) mainInput.myhostname = defaultHostname();
   const params = resolveParameters(mainInput);
 
-  const listenersInput = config.smtpd ?? [{ listen: DEFAULT_LISTEN }];
-  if (!Array.isArray(listenersInput)) {
-    throw new ConfigError(
-      'smtpd: expected an array of listeners such as [{ "listen": "127.0.0.1:2525" }]',
-      'smtpd',
-    );
-  }
-  const smtpd = listenersInput.map((l, i): ResolvedListener => {
-    const key = `smtpd[${i}]`;
-    if (typeof l !== 'object' || l === null)
-      throw new ConfigError(`${key}: expected an object with "listen"`, key);
-    const { listen, ...overrides } = l as Record<string, unknown>;
-    const { host, port } = parseListen(listen, `${key}.listen`);
-    for (const k of Object.keys(overrides)) {
-      if (!isParameterName(k)) {
-        throw new ConfigError(
-          `${key}: unknown key "${k}"; a listener takes "listen" and main parameter overrides`,
-          `${key}.${k}`,
-        );
-      }
-    }
-    const listenerParams = Object.keys(overrides).length
-      ? resolveParameters({ ...mainInput, ...overrides })
-      : params;
-    return { host, port, params: listenerParams };
-  });
+  const smtpd = resolveListeners(
+    'smtpd',
+    config.smtpd ?? [{ listen: DEFAULT_LISTEN }],
+    mainInput,
+    params,
+  );
+  const qmqpd = resolveListeners('qmqpd', config.qmqpd ?? [], mainInput, params);
 
   const transports: Record<string, TransportConfig> = {};
   const tInput = config.transports ?? {};
@@ -222,5 +260,5 @@ export function resolveMtaConfig(input: unknown = {}): ResolvedMtaConfig {
     );
   }
   const nodeId = config.nodeId === undefined ? undefined : parseString(config.nodeId, 'nodeId');
-  return { params, smtpd, transports, queueStore, agents, nodeId };
+  return { params, smtpd, qmqpd, transports, queueStore, agents, nodeId };
 }

@@ -1,255 +1,508 @@
 /**
- * LocalDeliveryAgent: final delivery to local users' Maildirs under
- * `mailSpoolDirectory` (first cut of local(8)).
+ * LocalDeliveryAgent: final delivery for local domains — Postern's local(8).
  *
- * Postfix counterpart: local(8) with `mail_spool_directory` ending in `/` (Maildir).
- * For each recipient: the local part is lower-cased, the extension after
- * `recipientDelimiter` is removed (`user+foo` → `user`), the user name is validated,
- * and the message is written to `${mailSpoolDirectory}${user}/` with local(8)'s
- * prepended headers, in Postfix's order (mail_copy.c):
+ * Postfix counterpart: local(8). For each recipient the delivery switch
+ * (alias-expansion.ts) decides — aliases (`aliasMaps`), :include: files, .forward files
+ * (`forwardPath`), the user database, `fallbackTransport`, `luserRelay` — and this
+ * class carries the decisions out:
+ * - mailbox: `mailboxTransport` (handed to that transport's agent, like deliver_pass),
+ *   else `mailboxCommand`, else `homeMailbox` under the user's home, else
+ *   `mailSpoolDirectory` (a Maildir per user when it ends in `/`, else an mbox file per
+ *   user), through MailboxDelivery with Return-Path, X-Original-To and Delivered-To;
+ * - `|command` through command-delivery.ts (a clean environment with SHELL HOME USER
+ *   EXTENSION DOMAIN LOGNAME LOCAL ORIGINAL_RECIPIENT RECIPIENT SENDER ENVID CLIENT_*
+ *   SASL_USERNAME, values filtered by `commandExpansionFilter`, `/bin/sh -c` only for
+ *   command text with shell metacharacters, `commandTimeLimit`);
+ * - `/file` (mbox, or Maildir for a path ending in `/`);
+ * - forwarded addresses: re-submitted through the Submission port as one new message
+ *   per envelope sender, with `Delivered-To: <recipient>` prepended (forward.c);
+ * - `fallbackTransport`: handed to that transport's agent.
  *
- * ```
- * Return-Path: <sender>
- * X-Original-To: original recipient
- * Delivered-To: final recipient (lower-cased)
- * ```
- * A message whose headers already hold `Delivered-To: <this recipient>` bounces with
- * `5.4.6 mail forwarding loop for <rcpt>` (Postfix's loop control).
+ * One result per recipient: any deferred part defers the recipient (all its parts are
+ * tried again, as in Postfix, where file and command deliveries may repeat); else any
+ * bounced part bounces it; else it is sent (DSN action `expanded` after an alias or
+ * .forward expansion). `localDestinationConcurrencyLimit` is the QueueManager's.
  *
- * Outcomes: `250 2.0.0 delivered to maildir` (relay `local`); an invalid user name
- * bounces `550 5.1.1 ... unknown user`; file-system trouble defers (4.2.0 when the
- * mailbox is unusable, 4.3.0 otherwise) with the error text; mbox spools (a path not
- * ending in `/`) defer with 4.3.5 because mbox delivery is not implemented yet.
+ * Does not: biff, `strict_mailbox_ownership`, per-user privileges for file access
+ * (only chown of what it creates, and uid/gid for commands, when running as root),
+ * duplicate suppression across messages.
  *
- * Does not (yet): aliases, .forward, commands, files, mbox, a local recipient table
- * (every valid name gets a Maildir), `mailbox_size_limit`, duplicate suppression.
- *
- * SECURITY: no path is built from an address without validation: the user name must be
- * 1..64 characters of `[a-z0-9._+=-]`, not start with `.` or `-` and hold no `..`, and
- * the resulting directory is checked to lie directly inside the spool. Anything else
- * bounces before the file system is touched. Header values written are stripped of
- * control characters.
+ * SECURITY: no path is built from an address without validation (mailbox-path.ts);
+ * command text comes only from alias, include and .forward files or `mailboxCommand`,
+ * never from an address, and addresses reach a command only through filtered
+ * environment variables. A message already delivered to a recipient (Delivered-To)
+ * bounces 5.4.6 before anything is written.
  *
  * @module
  */
 
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { systemClock } from '../clock.js';
 import type { Parameters } from '../config/parameters.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
-import { formatAddress, splitAddress } from '../rewrite/address.js';
+import { createTable, TableList } from '../rewrite/lookup-table.js';
+import { parseTransportSpec } from '../rewrite/transport-spec.js';
+import type { LookupTable, TableSpec } from '../rewrite/types.js';
 import { SmtpReply } from '../smtp-reply.js';
-import type { Clock, Recipient, RecipientResult } from '../types.js';
-import { ContentReadError, MaildirWriter } from './maildir.js';
+import type { Address, Clock, Recipient, RecipientResult, SubmissionPort } from '../types.js';
+import { expandLocalRecipient, type LocalAction } from './alias-expansion.js';
+import { ALIAS_FILE_TYPES, AliasTable } from './aliases.js';
+import { commandEnvironment, evaluateCommand, runCommand, shellArgv } from './command-delivery.js';
+import { ContentReadError, copyMessage, deliveredToSet, deliveryHeaders } from './mail-copy.js';
+import { MailboxDelivery, type MailboxOutcome, type MailboxTarget } from './mailbox-delivery.js';
+import { localMailboxName, MailboxPathError, resolveMailboxPath } from './mailbox-path.js';
+import { fromLine } from './mbox.js';
 import type { DeliveryAgent, DeliveryReporter, DeliveryRequest } from './types.js';
+import {
+  createUserDatabase,
+  type LocalUser,
+  passwdUserSync,
+  type UserDatabase,
+} from './user-database.js';
 
 /** Options for LocalDeliveryAgent. */
 export interface LocalDeliveryAgentOptions {
-  /** Uses `mailSpoolDirectory`, `recipientDelimiter`, `myhostname`. */
   readonly params: Parameters;
   /** Logs under component `local`. @default silentLogger */
   readonly logger?: Logger;
   /** @default systemClock */
   readonly clock?: Clock;
+  /** Alias table; overrides `params.aliasMaps`. */
+  readonly aliases?: LookupTable;
+  /** Who the users are; overrides `params.localUserDatabase`. */
+  readonly users?: UserDatabase;
+  /** Where forwarded mail is re-submitted (Cleanup). Without it forwarding defers. */
+  readonly submission?: SubmissionPort;
+  /** Agents by transport name, for `mailboxTransport` and `fallbackTransport`. */
+  readonly transports?: (name: string) => DeliveryAgent | undefined;
 }
 
-/** A local mailbox name that is safe as one path component. */
-const USER_NAME = /^[a-z0-9_+=][a-z0-9._+=-]{0,63}$/;
+/** Builds the alias table for `aliasMaps`: aliases(5) files for `hash:`/`aliases:` paths. */
+export function aliasTableFrom(
+  spec: TableSpec | undefined,
+  key = 'aliasMaps',
+): LookupTable | undefined {
+  if (spec === undefined) return undefined;
+  if (Array.isArray(spec)) {
+    const tables = (spec as readonly TableSpec[]).map((s, i) => aliasTableFrom(s, `${key}[${i}]`)!);
+    return new TableList(tables);
+  }
+  if (typeof spec === 'string') {
+    const colon = spec.indexOf(':');
+    if (colon > 0 && ALIAS_FILE_TYPES.includes(spec.slice(0, colon))) {
+      return AliasTable.lazy(spec.slice(colon + 1).trim(), spec);
+    }
+  }
+  return createTable(spec, key, { substitution: false });
+}
 
-/** Most header bytes scanned for Delivered-To before giving up (bounded memory). */
-const LOOP_SCAN_LIMIT = 1024 * 1024;
-
-/** Thrown by the content scan when the message already went through this recipient. */
-class ForwardingLoop extends Error {}
+type Outcome = MailboxOutcome;
 
 export class LocalDeliveryAgent implements DeliveryAgent {
   readonly #params: Parameters;
   readonly #log: ComponentLogger;
-  readonly #maildir: MaildirWriter;
+  readonly #clock: Clock;
+  readonly #aliases: LookupTable | undefined;
+  readonly #users: UserDatabase;
+  readonly #mailboxes: MailboxDelivery;
+  readonly #submission: SubmissionPort | undefined;
+  readonly #transports: ((name: string) => DeliveryAgent | undefined) | undefined;
 
   constructor(options: LocalDeliveryAgentOptions) {
-    this.#params = options.params;
+    const p = options.params;
+    this.#params = p;
     this.#log = (options.logger ?? silentLogger).for('local');
-    this.#maildir = new MaildirWriter({
-      hostname: options.params.myhostname,
-      clock: options.clock ?? systemClock,
+    this.#clock = options.clock ?? systemClock;
+    this.#aliases = options.aliases ?? aliasTableFrom(p.aliasMaps);
+    this.#users = options.users ?? createUserDatabase(p.localUserDatabase);
+    this.#submission = options.submission;
+    this.#transports = options.transports;
+    this.#mailboxes = new MailboxDelivery({
+      hostname: p.myhostname,
+      sizeLimit: p.mailboxSizeLimit,
+      lock: {
+        attempts: p.deliverLockAttempts,
+        delayMs: p.deliverLockDelay,
+        staleMs: p.staleLockTime,
+      },
+      clock: this.#clock,
     });
   }
 
   async deliver(request: DeliveryRequest, reporter: DeliveryReporter): Promise<void> {
+    let seen: Set<string>;
+    try {
+      seen = await deliveredToSet(request.openContent());
+    } catch (err) {
+      const text =
+        err instanceof ContentReadError ? err.message : new ContentReadError(err).message;
+      this.#log.warning(request.queueId, text);
+      const reply = new SmtpReply(451, '4.3.0', text);
+      for (const r of request.recipients)
+        reporter.recipient(r.id, { status: 'deferred', reply, relay: 'local' });
+      return;
+    }
     for (const recipient of request.recipients) {
       // Unreported recipients are deferred by the caller when we stop early.
       if (request.signal.aborted) return;
-      reporter.recipient(recipient.id, await this.#deliverOne(request, recipient));
+      reporter.recipient(recipient.id, await this.#deliverOne(request, recipient, seen));
     }
   }
 
-  /** The user name for `address`, or undefined when it cannot name a mailbox. */
-  mailboxName(address: string): string | undefined {
-    let user = splitAddress(address).local.toLowerCase();
-    const delimiters = this.#params.recipientDelimiter;
-    if (delimiters !== '') {
-      let cut = -1;
-      for (const d of delimiters) {
-        const i = user.indexOf(d.toLowerCase());
-        if (i > 0 && (cut < 0 || i < cut)) cut = i;
+  async #deliverOne(
+    request: DeliveryRequest,
+    recipient: Recipient,
+    seen: ReadonlySet<string>,
+  ): Promise<RecipientResult> {
+    const p = this.#params;
+    const expansion = await expandLocalRecipient(recipient.address, {
+      settings: p,
+      ...(this.#aliases ? { aliases: this.#aliases } : {}),
+      users: this.#users,
+      deliveredTo: seen,
+      sender: request.sender,
+      warn: (text) => this.#log.warning(request.queueId, text),
+    });
+    const outcomes: Outcome[] = [];
+    const forwards = new Map<Address, Address[]>();
+    for (const action of expansion.actions) {
+      if (request.signal.aborted)
+        return result('deferred', new SmtpReply(451, '4.3.0', 'delivery interrupted; will retry'));
+      if (action.kind === 'forward') {
+        const list = forwards.get(action.sender) ?? [];
+        if (!list.some((a) => a.toLowerCase() === action.address.toLowerCase()))
+          list.push(action.address);
+        forwards.set(action.sender, list);
+        continue;
       }
-      if (cut > 0) user = user.slice(0, cut);
+      const outcome = await this.#execute(request, recipient, action);
+      if (outcome.status === 'deferred')
+        this.#log.warning(request.queueId, `${action.address}: ${outcome.reply.text}`);
+      else if (outcome.status === 'bounced')
+        this.#log.info(request.queueId, `${action.address}: ${outcome.reply.text}`);
+      outcomes.push(outcome);
     }
-    if (!USER_NAME.test(user) || user.includes('..')) return undefined;
-    return user;
+    for (const [sender, addresses] of forwards) {
+      outcomes.push(await this.#forward(request, recipient, sender, addresses));
+    }
+    const deferred = outcomes.find((o) => o.status === 'deferred');
+    if (deferred) return result('deferred', deferred.reply);
+    const bounced = outcomes.find((o) => o.status === 'bounced');
+    if (bounced) return result('bounced', bounced.reply);
+    if (outcomes.length === 0) {
+      // Every expansion was a duplicate: nothing left to do (Postfix: been_here).
+      return result('sent', new SmtpReply(250, '2.0.0', 'alias expanded'), 'expanded');
+    }
+    const reply =
+      outcomes.length === 1 ? outcomes[0]!.reply : new SmtpReply(250, '2.0.0', 'alias expanded');
+    return result('sent', reply, expansion.expanded ? 'expanded' : 'delivered');
   }
 
-  async #deliverOne(request: DeliveryRequest, recipient: Recipient): Promise<RecipientResult> {
-    const rcpt = formatAddress(recipient.address);
-    const user = this.mailboxName(recipient.address);
-    if (user === undefined) {
-      const shown = splitAddress(recipient.address).local.slice(0, 64);
-      return bounced(
-        550,
-        '5.1.1',
-        `<${rcpt}>: unknown user: "${shown}" is not a valid local mailbox name`,
-      );
-    }
-
-    const spool = this.#params.mailSpoolDirectory;
-    if (!spool.endsWith('/')) {
-      return deferred(
-        451,
-        '4.3.5',
-        `mbox delivery is not supported yet: set mailSpoolDirectory to a directory ending in "/" for Maildir delivery (now "${spool}")`,
-      );
-    }
-    const root = path.resolve(spool);
-    const dir = path.resolve(root, user);
-    if (path.dirname(dir) !== root || path.basename(dir) !== user) {
-      // Unreachable with a validated name; kept as a last line of defence.
-      return bounced(550, '5.1.1', `<${rcpt}>: unknown user: "${user}" does not name a mailbox`);
-    }
-
-    const deliveredTo = headerValue(rcpt.toLowerCase());
-    const head = Buffer.from(
-      `Return-Path: <${headerValue(formatAddress(request.sender))}>\r\n` +
-        `X-Original-To: ${headerValue(formatAddress(recipient.originalAddress))}\r\n` +
-        `Delivered-To: ${deliveredTo}\r\n`,
-      'utf8',
-    );
-
-    let content: Readable | undefined;
-    try {
-      try {
-        content = request.openContent();
-      } catch (err) {
-        throw new ContentReadError(err);
+  async #execute(
+    request: DeliveryRequest,
+    recipient: Recipient,
+    action: Exclude<LocalAction, { kind: 'forward' }>,
+  ): Promise<Outcome> {
+    const p = this.#params;
+    switch (action.kind) {
+      case 'result':
+        return {
+          status: action.status,
+          reply: new SmtpReply(
+            action.status === 'bounced' ? (action.enhanced.startsWith('5.1.') ? 550 : 554) : 450,
+            action.enhanced,
+            `<${action.address}>: ${action.text}`,
+          ),
+        };
+      case 'transport':
+        return this.#pass(request, recipient, action.transport, action.address);
+      case 'command':
+        return this.#command(
+          request,
+          recipient,
+          action.command,
+          action.address,
+          action.sender,
+          action.origin === 'forward' ? action.user : undefined,
+        );
+      case 'file': {
+        const maildir = action.path.endsWith('/');
+        return this.#mailboxes.write(
+          request,
+          { path: path.resolve(action.path), maildir },
+          {
+            returnPath: action.sender,
+            originalTo: recipient.originalAddress,
+            deliveredTo: recipient.address,
+          },
+        );
       }
-      // The scan decodes bytes as latin1; compare against the same form of the address.
-      const body = loopChecked(
-        content,
-        asciiLower(Buffer.from(deliveredTo, 'utf8').toString('latin1')),
-      );
-      await this.#maildir.deliver(dir, head, body, request.signal);
+      case 'mailbox': {
+        if (p.mailboxTransport !== '')
+          return this.#pass(request, recipient, p.mailboxTransport, action.address);
+        if (p.mailboxCommand !== '')
+          return this.#command(
+            request,
+            recipient,
+            p.mailboxCommand,
+            action.address,
+            action.sender,
+            action.user,
+          );
+        const target = this.#mailboxTarget(action.user);
+        if ('error' in target) return target.error;
+        return this.#mailboxes.write(request, target, {
+          returnPath: action.sender,
+          originalTo: recipient.originalAddress,
+          deliveredTo: recipient.address,
+        });
+      }
+    }
+  }
+
+  #mailboxTarget(user: LocalUser): MailboxTarget | { error: Outcome } {
+    const p = this.#params;
+    const name = localMailboxName(user.name);
+    if (name === undefined) {
+      const shown = user.name.slice(0, 64).replace(/[\x00-\x1f\x7f]/g, '?');
       return {
-        status: 'sent',
-        reply: new SmtpReply(250, '2.0.0', 'delivered to maildir'),
-        relay: 'local',
+        error: {
+          status: 'bounced',
+          reply: new SmtpReply(
+            550,
+            '5.1.1',
+            `unknown user: "${shown}" is not a valid local mailbox name`,
+          ),
+        },
       };
-    } catch (err) {
-      if (err instanceof ForwardingLoop) {
-        return bounced(554, '5.4.6', `mail forwarding loop for ${rcpt}`);
-      }
-      if (request.signal.aborted) {
-        return deferred(451, '4.3.0', 'delivery interrupted; will retry');
-      }
-      if (err instanceof ContentReadError) {
-        this.#log.warning(request.queueId, err.message);
-        return deferred(451, '4.3.0', err.message);
-      }
-      const e = err as NodeJS.ErrnoException;
-      const text = `maildir delivery failed: ${e.message ?? String(err)}`;
-      this.#log.warning(request.queueId, `${rcpt}: ${text}`);
-      const mailboxProblem = ['EACCES', 'EPERM', 'ENOTDIR', 'EISDIR', 'ELOOP', 'EROFS'].includes(
-        e.code ?? '',
-      );
-      return mailboxProblem ? deferred(450, '4.2.0', text) : deferred(451, '4.3.0', text);
-    } finally {
-      content?.destroy();
     }
-  }
-}
-
-function bounced(code: number, enhanced: string, text: string): RecipientResult {
-  return { status: 'bounced', reply: new SmtpReply(code, enhanced, text), relay: 'local' };
-}
-
-function deferred(code: number, enhanced: string, text: string): RecipientResult {
-  return { status: 'deferred', reply: new SmtpReply(code, enhanced, text), relay: 'local' };
-}
-
-/** Lower-cases A-Z only, so byte strings compare the same whatever they encode. */
-function asciiLower(text: string): string {
-  return text.replace(/[A-Z]+/g, (m) => m.toLowerCase());
-}
-
-/** A value made safe for a header line: no control characters. */
-function headerValue(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f]/g, '?');
-}
-
-/**
- * Passes the content through, scanning its header block for `Delivered-To:` equal to
- * `target` (latin1 form, A-Z lower-cased); throws ForwardingLoop when found. Read errors become
- * ContentReadError.
- */
-async function* loopChecked(content: Readable, target: string): AsyncGenerator<Buffer> {
-  let scanning = true;
-  let pending = '';
-  let current = '';
-  let scanned = 0;
-  const finishHeader = (): void => {
-    const colon = current.indexOf(':');
-    if (colon > 0 && current.slice(0, colon).trim().toLowerCase() === 'delivered-to') {
-      if (asciiLower(current.slice(colon + 1).trim()) === target) throw new ForwardingLoop();
-    }
-    current = '';
-  };
-  const iterator = content[Symbol.asyncIterator]();
-  for (;;) {
-    let next: IteratorResult<unknown>;
-    try {
-      next = await iterator.next();
-    } catch (err) {
-      throw new ContentReadError(err);
-    }
-    if (next.done) break;
-    const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(String(next.value));
-    if (scanning) {
-      scanned += chunk.length;
-      pending += chunk.toString('latin1');
-      let start = 0;
-      let nl = pending.indexOf('\n');
-      while (scanning && nl >= 0) {
-        const line = pending.slice(start, pending[nl - 1] === '\r' ? nl - 1 : nl);
-        start = nl + 1;
-        if (line === '') {
-          finishHeader();
-          scanning = false;
-        } else if (line[0] === ' ' || line[0] === '\t') {
-          current += line;
-        } else {
-          finishHeader();
-          current = line;
+    const owner = {
+      ...(user.uid === undefined ? {} : { uid: user.uid }),
+      ...(user.gid === undefined ? {} : { gid: user.gid }),
+    };
+    if (p.homeMailbox !== '' && user.home !== undefined) {
+      try {
+        const where = resolveMailboxPath(user.home, p.homeMailbox);
+        return { path: where.path, maildir: where.maildir, ...owner };
+      } catch (err) {
+        if (err instanceof MailboxPathError) {
+          return {
+            error: {
+              status: 'deferred',
+              reply: new SmtpReply(451, '4.3.5', `homeMailbox: ${err.message}`),
+            },
+          };
         }
-        nl = pending.indexOf('\n', start);
-      }
-      pending = pending.slice(start);
-      if (scanned > LOOP_SCAN_LIMIT) scanning = false;
-      if (!scanning) {
-        pending = '';
-        current = '';
+        throw err;
       }
     }
-    yield chunk;
+    const spool = p.mailSpoolDirectory;
+    const where = resolveMailboxPath(path.resolve(spool), spool.endsWith('/') ? `${name}/` : name);
+    return { path: where.path, maildir: where.maildir, ...owner };
   }
-  if (scanning) finishHeader();
+
+  /** deliver_pass: hand one recipient to another transport's agent. */
+  async #pass(
+    request: DeliveryRequest,
+    recipient: Recipient,
+    spec: string,
+    address: Address,
+  ): Promise<Outcome> {
+    const { transport, nexthop } = parseTransportSpec(spec);
+    const agent = this.#transports?.(transport);
+    if (!agent || agent === this) {
+      return {
+        status: 'deferred',
+        reply: new SmtpReply(
+          451,
+          '4.3.5',
+          `mail transport unavailable: "${transport}" is not a usable transport for local delivery`,
+        ),
+      };
+    }
+    let got: RecipientResult | undefined;
+    const sub: DeliveryRequest = {
+      ...request,
+      transport,
+      nexthop: nexthop || request.nexthop,
+      recipients: [{ ...recipient, address }],
+      openContent: () => request.openContent(),
+    };
+    await agent.deliver(sub, {
+      recipient: (_id, r) => {
+        got ??= r;
+      },
+      destination: () => undefined,
+    });
+    return (
+      got ?? {
+        status: 'deferred',
+        reply: new SmtpReply(451, '4.3.0', `no outcome from transport ${transport}; will retry`),
+      }
+    );
+  }
+
+  async #command(
+    request: DeliveryRequest,
+    recipient: Recipient,
+    command: string,
+    address: Address,
+    sender: Address,
+    user: LocalUser | undefined,
+  ): Promise<Outcome> {
+    const p = this.#params;
+    const at = address.lastIndexOf('@');
+    const local = (at < 0 ? address : address.slice(0, at)).toLowerCase();
+    const domain = at < 0 ? '' : address.slice(at + 1);
+    const delimiterAt =
+      p.recipientDelimiter === ''
+        ? -1
+        : [...local].findIndex((c) => p.recipientDelimiter.includes(c));
+    const extension = delimiterAt > 0 ? local.slice(delimiterAt + 1) : undefined;
+    const name = user?.name ?? (delimiterAt > 0 ? local.slice(0, delimiterAt) : local);
+    const client = request.source.client;
+    const env = commandEnvironment(
+      {
+        SHELL: user?.shell ?? '/bin/sh',
+        HOME: user?.home,
+        USER: name,
+        LOGNAME: name,
+        LOCAL: local,
+        EXTENSION: extension,
+        DOMAIN: domain,
+        RECIPIENT: address,
+        ORIGINAL_RECIPIENT: recipient.originalAddress,
+        SENDER: sender,
+        ENVID: request.envid,
+        CLIENT_ADDRESS: client?.address || undefined,
+        CLIENT_HOSTNAME: client?.name,
+        CLIENT_PORT: client?.port === undefined ? undefined : String(client.port),
+        CLIENT_PROTOCOL: request.source.protocol,
+        CLIENT_HELO: request.source.helo,
+        SASL_USERNAME: request.source.authUser,
+      },
+      { filter: p.commandExpansionFilter, exported: p.exportEnvironment },
+    );
+    const rights = commandRights(user);
+    const head =
+      fromLine(sender, this.#clock.now()) +
+      deliveryHeaders({
+        returnPath: sender,
+        originalTo: recipient.originalAddress,
+        deliveredTo: recipient.address,
+        eol: '\n',
+      });
+    const input = copyMessage(request.openContent(), {
+      head: Buffer.from(head, 'utf8'),
+      eol: '\n',
+    });
+    const run = await runCommand({
+      argv: shellArgv(command),
+      env,
+      cwd: (await isDirectory(user?.home)) ? user!.home! : '/',
+      ...rights,
+      timeLimitMs: p.commandTimeLimit,
+      input,
+      signal: request.signal,
+      clock: this.#clock,
+    });
+    const outcome = evaluateCommand(run, 'Command');
+    return outcome.status === 'sent'
+      ? {
+          status: 'sent',
+          reply: new SmtpReply(250, '2.0.0', `delivered to command: ${command.slice(0, 100)}`),
+        }
+      : outcome;
+  }
+
+  /** forward.c: one new message per envelope sender, with Delivered-To prepended. */
+  async #forward(
+    request: DeliveryRequest,
+    recipient: Recipient,
+    sender: Address,
+    addresses: readonly Address[],
+  ): Promise<Outcome> {
+    if (!this.#submission) {
+      return {
+        status: 'deferred',
+        reply: new SmtpReply(
+          451,
+          '4.3.5',
+          'mail forwarding is not available: no submission port configured',
+        ),
+      };
+    }
+    const notify = recipient.notify?.filter((n) => n !== 'SUCCESS');
+    let tx: Awaited<ReturnType<SubmissionPort['open']>> | undefined;
+    try {
+      tx = await this.#submission.open({ component: 'local', protocol: 'local' });
+      tx.setSender(sender, {
+        ...(request.envid === undefined ? {} : { envid: request.envid }),
+        ...(request.ret === undefined ? {} : { ret: request.ret }),
+        bodyType: request.bodyType,
+        smtputf8: request.smtputf8,
+      });
+      for (const a of addresses) {
+        tx.addRecipient({
+          address: a,
+          ...(notify === undefined ? {} : { notify: notify.length === 0 ? ['NEVER'] : notify }),
+          ...(recipient.orcpt === undefined ? {} : { orcpt: recipient.orcpt }),
+        });
+      }
+      const head = Buffer.from(deliveryHeaders({ deliveredTo: recipient.address }), 'utf8');
+      const content = request.openContent();
+      async function* withHead(): AsyncGenerator<Buffer> {
+        yield head;
+        for await (const chunk of content)
+          yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk), 'latin1');
+      }
+      await pipeline(Readable.from(withHead()), tx.content);
+      const committed = await tx.commit();
+      if (committed.reply.positive) {
+        return {
+          status: 'sent',
+          reply: new SmtpReply(
+            250,
+            '2.0.0',
+            `forwarded as ${committed.queueId ?? 'a new message'}`,
+          ),
+        };
+      }
+      const r = committed.reply;
+      return { status: r.permanent ? 'bounced' : 'deferred', reply: r };
+    } catch (err) {
+      await tx?.abort().catch(() => undefined);
+      return {
+        status: 'deferred',
+        reply: new SmtpReply(451, '4.3.0', `mail forwarding failed: ${(err as Error).message}`),
+      };
+    }
+  }
+}
+
+function result(
+  status: RecipientResult['status'],
+  reply: SmtpReply,
+  action?: 'delivered' | 'expanded',
+): RecipientResult {
+  return { status, reply, relay: 'local', ...(action === undefined ? {} : { action }) };
+}
+
+async function isDirectory(dir: string | undefined): Promise<boolean> {
+  if (dir === undefined) return false;
+  return (await fs.stat(dir).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+/** uid/gid for a command: the user's own, or `nobody` for alias commands (root only). */
+function commandRights(user: LocalUser | undefined): { uid?: number; gid?: number } {
+  if (process.getuid?.() !== 0) return {};
+  if (user?.uid !== undefined && user.uid !== 0)
+    return { uid: user.uid, ...(user.gid === undefined ? {} : { gid: user.gid }) };
+  const nobody = passwdUserSync('nobody');
+  return nobody?.uid === undefined
+    ? { uid: 65534, gid: 65534 }
+    : { uid: nobody.uid, gid: nobody.gid ?? 65534 };
 }

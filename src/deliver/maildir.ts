@@ -10,8 +10,11 @@
  * delivery is reported; concurrent deliveries into one directory share that fsync
  * (DirectorySyncer).
  *
- * Does not: choose the directory or validate names (the caller builds the path from a
- * validated user name), quotas, Maildir++ folders, `:2,` flags.
+ * Maildir++ folders (`.Folder.Sub/` inside a Maildir) are Maildirs of their own with a
+ * `maildirfolder` marker file; `deliver(..., { folder: true })` creates the marker.
+ *
+ * Does not: choose the directory or validate names (the caller builds the path with
+ * mailbox-path.ts), quotas, `:2,` flags.
  *
  * SECURITY: files are created 0600 and directories 0700; the temporary name is opened
  * with O_EXCL so an existing file or link is never written through. On any failure the
@@ -37,15 +40,19 @@ export interface MaildirWriterOptions {
   readonly clock?: Clock;
 }
 
-/** Thrown when the content source fails (as opposed to the Maildir). */
-export class ContentReadError extends Error {
-  constructor(cause: unknown) {
-    super(
-      `cannot read the queued message: ${cause instanceof Error ? cause.message : String(cause)}`,
-      { cause },
-    );
-    this.name = 'ContentReadError';
-  }
+export { ContentReadError } from './mail-copy.js';
+
+/** Per-delivery options. */
+export interface MaildirDeliveryOptions {
+  readonly signal?: AbortSignal;
+  /** Owner of created directories and the message file (only effective as root). */
+  readonly uid?: number;
+  readonly gid?: number;
+  /**
+   * `dir` is a Maildir++ folder (`~/Maildir/.Lists.postern/`): a `maildirfolder` marker
+   * file is created in it, as Courier and Dovecot expect.
+   */
+  readonly folder?: boolean;
 }
 
 let counter = 0;
@@ -72,13 +79,25 @@ export class MaildirWriter {
     dir: string,
     head: Buffer,
     body: AsyncIterable<Buffer>,
-    signal?: AbortSignal,
+    options: AbortSignal | MaildirDeliveryOptions = {},
   ): Promise<string> {
+    const opts: MaildirDeliveryOptions =
+      options instanceof AbortSignal ? { signal: options } : options;
+    const signal = opts.signal;
+    const owner =
+      opts.uid !== undefined && process.getuid?.() === 0
+        ? { uid: opts.uid, gid: opts.gid ?? -1 }
+        : undefined;
     const tmpDir = path.join(dir, 'tmp');
     const newDir = path.join(dir, 'new');
-    await fs.mkdir(tmpDir, { recursive: true, mode: 0o700 });
-    await fs.mkdir(newDir, { recursive: true, mode: 0o700 });
-    await fs.mkdir(path.join(dir, 'cur'), { recursive: true, mode: 0o700 });
+    for (const d of [dir, tmpDir, newDir, path.join(dir, 'cur')]) {
+      const made = await fs.mkdir(d, { recursive: true, mode: 0o700 });
+      if (made !== undefined && owner) await fs.chown(d, owner.uid, owner.gid);
+    }
+    if (opts.folder) {
+      const marker = await fs.open(path.join(dir, 'maildirfolder'), 'a', 0o600);
+      await marker.close();
+    }
 
     const now = this.#clock.now();
     const secs = Math.floor(now / 1000);
@@ -88,6 +107,7 @@ export class MaildirWriter {
       tmpPath = path.join(tmpDir, `${secs}.P${process.pid}Q${++counter}.${this.#host}`);
       try {
         handle = await fs.open(tmpPath, 'wx', 0o600);
+        if (owner) await handle.chown(owner.uid, owner.gid);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 5) throw err;
       }

@@ -6,7 +6,8 @@
  * sender/recipient rules of bounce_notify_service.c:
  * - a notice goes to the original envelope sender, from the null sender `<>`;
  * - when the original sender is null (a notice that itself failed), a failure notice
- *   goes to `postmaster` from `doubleBounceSender` (a double bounce);
+ *   goes to `2bounceNoticeRecipient` (postmaster) from `doubleBounceSender` (a double
+ *   bounce);
  * - when the original sender is the double-bounce address, nothing is sent: the notice
  *   is logged and dropped, so notices never loop;
  * - RFC 3461 NOTIFY decides which recipients are reported: failure notices for NOTIFY
@@ -51,9 +52,6 @@ export interface BounceOptions {
   /** Logs under component `bounce`. @default silentLogger */
   readonly logger?: Logger;
 }
-
-/** Postfix's `2bounce_notice_recipient`. */
-const DOUBLE_BOUNCE_RECIPIENT = 'postmaster';
 
 /** Whether a recipient with this NOTIFY wants a notice of this kind (RFC 3461 section 4.1). */
 export function wantsNotice(
@@ -105,7 +103,7 @@ export class Bounce {
     if (record.sender === '') {
       // A notice about a notice: only failures, and only to the postmaster.
       if (kind !== 'failure') return undefined;
-      to = DOUBLE_BOUNCE_RECIPIENT;
+      to = this.#params['2bounceNoticeRecipient'];
       from = this.#params.doubleBounceSender;
       label = 'postmaster non-delivery notification';
     } else {

@@ -51,6 +51,7 @@ import {
   queueEntry,
 } from './lease.js';
 import { isQueueId } from './queue-id.js';
+import { summarize, summaryRow } from './summary.js';
 import type {
   ClaimedMessage,
   ClaimOptions,
@@ -59,8 +60,10 @@ import type {
   MessageWriter,
   QueueCounts,
   QueueEntry,
+  QueueSelection,
   QueueState,
   QueueStore,
+  QueueSummary,
   RecipientOutcome,
   ReleaseTarget,
 } from './types.js';
@@ -95,26 +98,45 @@ interface FileData {
   /** Where the next update frame goes (valid while `record` is set). */
   appendOffset: number;
   /** `sent` outcomes not yet written. */
-  lazy: RecipientOutcome[];
+  lazy: readonly RecipientOutcome[];
   /** `bounced`/`deferred` outcomes waiting for the next synced append. */
-  durable: RecipientOutcome[];
-  waiters: { resolve: () => void; reject: (err: unknown) => void }[];
+  durable: readonly RecipientOutcome[];
+  waiters: readonly Waiter[];
   flushQueued: boolean;
 }
 
 type Entry = IndexedMessage<FileData>;
 
+interface Waiter {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Shared by every message with nothing pending: with hundreds of thousands of queued
+ * messages, three empty arrays and a promise each would cost tens of megabytes.
+ */
+const NONE: readonly never[] = Object.freeze([]);
+const RESOLVED = Promise.resolve();
+
 function newData(location: QueueState): FileData {
   return {
     location,
-    chain: Promise.resolve(),
+    chain: RESOLVED,
     record: undefined,
     appendOffset: 0,
-    lazy: [],
-    durable: [],
-    waiters: [],
+    lazy: NONE,
+    durable: NONE,
+    waiters: NONE,
     flushQueued: false,
   };
+}
+
+/** Empties a message's waiters and returns them. */
+function takeWaiters(data: FileData): readonly Waiter[] {
+  const waiters = data.waiters;
+  data.waiters = NONE;
+  return waiters;
 }
 
 function isMissing(err: unknown): boolean {
@@ -332,7 +354,7 @@ export class FileQueueStore implements QueueStore {
   }
 
   /** Moves a complete temp file into its queue and waits for that to be durable. */
-  async #publish(queueId: QueueId, _record: MessageRecord, hold: boolean): Promise<void> {
+  async #publish(queueId: QueueId, record: MessageRecord, hold: boolean): Promise<void> {
     this.#assertOpen();
     const state: QueueState = hold ? 'hold' : 'incoming';
     const path = this.#path(state, queueId);
@@ -344,7 +366,8 @@ export class FileQueueStore implements QueueStore {
       await fs.unlink(path).catch(() => undefined);
       throw err;
     }
-    this.#index.add(queueId, state, newData(state));
+    const entry = this.#index.add(queueId, state, newData(state));
+    entry.summary = summarize(record);
     if (state === 'incoming') this.#notify();
   }
 
@@ -396,6 +419,7 @@ export class FileQueueStore implements QueueStore {
       }
       data.record = info.record;
       data.appendOffset = info.appendOffset;
+      entry.summary = summarize(info.record);
       return info.record;
     } catch (err) {
       if (isMissing(err)) {
@@ -468,10 +492,14 @@ export class FileQueueStore implements QueueStore {
     checkOutcomes(data.record, outcomes);
     data.record = applyOutcomes(data.record, outcomes);
     const durable: RecipientOutcome[] = [];
-    for (const o of outcomes) (o.outcome.status === 'sent' ? data.lazy : durable).push(o);
+    const lazy: RecipientOutcome[] = [];
+    for (const o of outcomes) (o.outcome.status === 'sent' ? lazy : durable).push(o);
+    if (lazy.length > 0) data.lazy = [...data.lazy, ...lazy];
     if (durable.length === 0) return;
-    data.durable.push(...durable);
-    const done = new Promise<void>((resolve, reject) => data.waiters.push({ resolve, reject }));
+    data.durable = [...data.durable, ...durable];
+    const done = new Promise<void>((resolve, reject) => {
+      data.waiters = [...data.waiters, { resolve, reject }];
+    });
     if (!data.flushQueued) {
       data.flushQueued = true;
       // Outcomes that arrive while an append runs share the next one.
@@ -496,13 +524,18 @@ export class FileQueueStore implements QueueStore {
     if (outcomes.length > 0) frames.push(encodeFrame({ outcomes }));
     for (const f of extra) frames.push(encodeFrame(f));
     if (frames.length === 0) {
-      for (const w of waiters.splice(0)) w.resolve();
+      for (const w of takeWaiters(data)) w.resolve();
       return;
     }
     const mustSync = sync || data.durable.length > 0;
-    data.lazy = [];
-    data.durable = [];
-    data.waiters = [];
+    if (!data.record) {
+      // Not claimed (a queue operation): find where the last frame ends first.
+      const info = await readQueueFileAt(this.#path(data.location, entry.queueId), entry.queueId);
+      data.appendOffset = info.appendOffset;
+    }
+    data.lazy = NONE;
+    data.durable = NONE;
+    data.waiters = NONE;
     try {
       const handle = await fs.open(this.#path(data.location, entry.queueId), 'r+');
       try {
@@ -553,6 +586,7 @@ export class FileQueueStore implements QueueStore {
     data.location = target.state;
     if (durable) await this.#syncDirectory(target.state);
     if (target.state === 'corrupt') this.#log.warning(id, `moved to corrupt/: ${target.reason}`);
+    if (data.record) entry.summary = summarize(data.record);
     data.record = undefined;
     this.#index.move(entry, target.state, target.state === 'deferred' ? target.dueAt : 0);
   }
@@ -567,7 +601,7 @@ export class FileQueueStore implements QueueStore {
         await fs.unlink(this.#path(entry.data.location, entry.queueId)).catch((err: unknown) => {
           if (!isMissing(err)) throw err;
         });
-        for (const w of entry.data.waiters.splice(0)) w.resolve();
+        for (const w of takeWaiters(entry.data)) w.resolve();
         this.#index.delete(entry);
       });
     } catch (err) {
@@ -624,6 +658,124 @@ export class FileQueueStore implements QueueStore {
   async nextDueTime(): Promise<number | undefined> {
     this.#assertOpen();
     return this.#index.nextDueTime();
+  }
+
+  async summaries(options: { states?: readonly QueueState[] } = {}): Promise<QueueSummary[]> {
+    this.#assertOpen();
+    const entries = this.#index.list(options.states);
+    // Messages not summarised since open (left by an earlier run) are read once.
+    const missing = entries.filter((e) => !e.summary);
+    await eachLimited(missing, SCAN_CONCURRENCY, async (entry) => {
+      const row = await this.#readRecord(entry);
+      if (row && !entry.summary) entry.summary = summarize(row);
+    });
+    const out: QueueSummary[] = [];
+    for (const e of entries) if (e.summary) out.push(summaryRow(e.queueId, e.state, e.summary));
+    return out;
+  }
+
+  async hold(selection: QueueSelection, reason?: string): Promise<QueueId[]> {
+    return this.#operate(selection, ['incoming', 'active', 'deferred'], (entry) =>
+      this.#moveReleased(entry, {
+        state: 'hold',
+        ...(reason === undefined ? {} : { reason }),
+      }),
+    );
+  }
+
+  async unhold(selection: QueueSelection): Promise<QueueId[]> {
+    const moved = await this.#operate(selection, ['hold'], (entry) =>
+      this.#moveReleased(entry, { state: 'deferred', dueAt: this.#clock.now() }),
+    );
+    if (moved.length > 0) this.#notify();
+    return moved;
+  }
+
+  async delete(selection: QueueSelection): Promise<QueueId[]> {
+    return this.#operate(
+      selection,
+      ['incoming', 'active', 'deferred', 'hold', 'corrupt'],
+      async (entry) => {
+        await fs.unlink(this.#path(entry.data.location, entry.queueId)).catch((err: unknown) => {
+          if (!isMissing(err)) throw err;
+        });
+        for (const w of takeWaiters(entry.data)) w.resolve();
+        this.#index.delete(entry);
+      },
+    );
+  }
+
+  async requeue(selection: QueueSelection): Promise<QueueId[]> {
+    const moved = await this.#operate(selection, ['active', 'deferred'], async (entry) => {
+      const data = entry.data;
+      if (data.record) {
+        await this.#append(entry, [], false);
+        entry.summary = summarize(data.record);
+      }
+      await fs.rename(
+        this.#path(data.location, entry.queueId),
+        this.#path('incoming', entry.queueId),
+      );
+      data.location = 'incoming';
+      data.record = undefined;
+      this.#index.move(entry, 'incoming');
+    });
+    if (moved.length > 0) this.#notify();
+    return moved;
+  }
+
+  async expedite(selection: QueueSelection): Promise<QueueId[]> {
+    const moved = await this.#operate(selection, ['deferred'], async (entry) => {
+      const now = this.#clock.now();
+      const t = now / 1000;
+      await fs.utimes(this.#path(entry.data.location, entry.queueId), t, t);
+      this.#index.move(entry, 'deferred', now);
+    });
+    if (moved.length > 0) this.#notify();
+    return moved;
+  }
+
+  /**
+   * Runs a queue operation on each selected message that is in one of `states` when
+   * its turn comes. An active message's lease is revoked first, so its holder loses
+   * every later write. Failures on one message are logged and skip it.
+   */
+  async #operate(
+    selection: QueueSelection,
+    states: readonly QueueState[],
+    fn: (entry: Entry) => Promise<void>,
+  ): Promise<QueueId[]> {
+    this.#assertOpen();
+    const done: QueueId[] = [];
+    await eachLimited(this.#index.select(selection), SCAN_CONCURRENCY, async (entry) => {
+      if (!states.includes(entry.state)) return;
+      if (entry.state === 'active') entry.lease = undefined;
+      try {
+        const acted = await this.#serial(entry, async () => {
+          if (!states.includes(entry.state) || this.#index.get(entry.queueId) !== entry)
+            return false;
+          await fn(entry);
+          return true;
+        });
+        if (acted) done.push(entry.queueId);
+      } catch (err) {
+        this.#log.warning(entry.queueId, `queue operation failed: ${(err as Error).message}`);
+      }
+    });
+    return done.sort();
+  }
+
+  /** The current record of a message, from memory or its file; undefined if unreadable. */
+  async #readRecord(entry: Entry): Promise<MessageRecord | undefined> {
+    if (entry.data.record) return entry.data.record;
+    for (const dir of [entry.data.location, ...STATES.filter((s) => s !== entry.data.location)]) {
+      try {
+        return (await readQueueFileAt(this.#path(dir, entry.queueId), entry.queueId)).record;
+      } catch (err) {
+        if (!isMissing(err)) return undefined;
+      }
+    }
+    return undefined;
   }
 
   onAvailable(listener: () => void): () => void {

@@ -25,6 +25,7 @@
 import { randomUUID } from 'node:crypto';
 import { LeaseLostError, QueueStoreError } from '../errors.js';
 import type { QueueId, RecipientId } from '../types.js';
+import type { MessageSummary } from './summary.js';
 import type {
   ClaimOptions,
   Lease,
@@ -32,6 +33,7 @@ import type {
   NewMessageRecord,
   QueueCounts,
   QueueEntry,
+  QueueSelection,
   QueueState,
   RecipientOutcome,
   StoredRecipient,
@@ -75,6 +77,8 @@ export interface IndexedMessage<T> {
   from: 'incoming' | 'deferred';
   /** Renewed on every move (unique in the index) so stale queue and heap slots are recognised. */
   generation: number;
+  /** Facts for the inspection views; undefined until the store has read the record. */
+  summary: MessageSummary | undefined;
   data: T;
 }
 
@@ -175,6 +179,7 @@ export class MessageIndex<T> {
       lease: undefined,
       from: 'incoming',
       generation: ++this.#generation,
+      summary: undefined,
       data,
     };
     this.#all.set(queueId, entry);
@@ -273,6 +278,20 @@ export class MessageIndex<T> {
     const out: IndexedMessage<T>[] = [];
     for (const entry of this.#all.values()) if (want.has(entry.state)) out.push(entry);
     out.sort((a, b) => (a.queueId < b.queueId ? -1 : a.queueId > b.queueId ? 1 : 0));
+    return out;
+  }
+
+  /**
+   * The messages a queue operation names (unknown IDs are skipped), or all of them for
+   * `'ALL'`, in queue ID order.
+   */
+  select(selection: QueueSelection): IndexedMessage<T>[] {
+    if (selection === 'ALL') return this.list();
+    const out: IndexedMessage<T>[] = [];
+    for (const id of new Set(selection)) {
+      const entry = this.#all.get(id);
+      if (entry) out.push(entry);
+    }
     return out;
   }
 

@@ -32,6 +32,7 @@ import {
   storedRecord,
 } from './lease.js';
 import { isQueueId } from './queue-id.js';
+import { summarize, summaryRow } from './summary.js';
 import type {
   ClaimedMessage,
   ClaimOptions,
@@ -41,8 +42,10 @@ import type {
   NewMessageRecord,
   QueueCounts,
   QueueEntry,
+  QueueSelection,
   QueueState,
   QueueStore,
+  QueueSummary,
   RecipientOutcome,
   ReleaseTarget,
 } from './types.js';
@@ -120,7 +123,8 @@ export class MemoryQueueStore implements QueueStore {
     for (const [queueId, message] of this.#durable.messages) {
       // Exclusive to this instance: every old lease is released.
       if (message.state === 'active') message.state = 'incoming';
-      this.#index.add(queueId, message.state, { lazySent: [] }, message.dueAt);
+      const entry = this.#index.add(queueId, message.state, { lazySent: [] }, message.dueAt);
+      entry.summary = summarize(message.record);
     }
     this.#state = 'open';
     if (this.#index.counts().incoming > 0) this.#notify();
@@ -181,7 +185,8 @@ export class MemoryQueueStore implements QueueStore {
         record: storedRecord(record),
         content: chunks,
       });
-      this.#index.add(queueId, state, { lazySent: [] });
+      const added = this.#index.add(queueId, state, { lazySent: [] });
+      added.summary = summarize(this.#durable.messages.get(queueId)!.record);
       if (state === 'incoming') this.#notify();
     };
     const abort = async (): Promise<void> => {
@@ -261,6 +266,7 @@ export class MemoryQueueStore implements QueueStore {
     message.state = target.state;
     message.dueAt = dueAt;
     this.#index.move(entry, target.state, dueAt);
+    entry.summary = summarize(record);
     if (target.state === 'deferred') this.#notify();
   }
 
@@ -295,6 +301,95 @@ export class MemoryQueueStore implements QueueStore {
   async nextDueTime(): Promise<number | undefined> {
     this.#assertOpen();
     return this.#index.nextDueTime();
+  }
+
+  async summaries(options: { states?: readonly QueueState[] } = {}): Promise<QueueSummary[]> {
+    this.#assertOpen();
+    const out: QueueSummary[] = [];
+    for (const entry of this.#index.list(options.states)) {
+      if (entry.summary) out.push(summaryRow(entry.queueId, entry.state, entry.summary));
+    }
+    return out;
+  }
+
+  async hold(selection: QueueSelection, reason?: string): Promise<QueueId[]> {
+    return this.#operate(selection, ['incoming', 'active', 'deferred'], (entry, message) => {
+      const { holdReason: _old, ...rest } = message.record;
+      message.record = reason === undefined ? rest : { ...rest, holdReason: reason };
+      this.#moveTo(entry, message, 'hold', 0);
+    });
+  }
+
+  async unhold(selection: QueueSelection): Promise<QueueId[]> {
+    const now = this.#clock.now();
+    const moved = await this.#operate(selection, ['hold'], (entry, message) => {
+      const { holdReason: _old, ...rest } = message.record;
+      message.record = rest;
+      this.#moveTo(entry, message, 'deferred', now);
+    });
+    if (moved.length > 0) this.#notify();
+    return moved;
+  }
+
+  async delete(selection: QueueSelection): Promise<QueueId[]> {
+    return this.#operate(
+      selection,
+      ['incoming', 'active', 'deferred', 'hold', 'corrupt'],
+      (entry) => {
+        this.#durable.messages.delete(entry.queueId);
+        this.#index.delete(entry);
+      },
+    );
+  }
+
+  async requeue(selection: QueueSelection): Promise<QueueId[]> {
+    const moved = await this.#operate(selection, ['active', 'deferred'], (entry, message) => {
+      this.#moveTo(entry, message, 'incoming', 0);
+    });
+    if (moved.length > 0) this.#notify();
+    return moved;
+  }
+
+  async expedite(selection: QueueSelection): Promise<QueueId[]> {
+    const now = this.#clock.now();
+    const moved = await this.#operate(selection, ['deferred'], (entry, message) => {
+      this.#moveTo(entry, message, 'deferred', now);
+    });
+    if (moved.length > 0) this.#notify();
+    return moved;
+  }
+
+  /**
+   * Runs a queue operation on the selected messages in `states`. An active message's
+   * lease is revoked first (its lazy marks are kept), so its holder loses every write.
+   */
+  async #operate(
+    selection: QueueSelection,
+    states: readonly QueueState[],
+    fn: (entry: IndexedMessage<LiveData>, message: DurableMessage) => void,
+  ): Promise<QueueId[]> {
+    this.#assertOpen();
+    const done: QueueId[] = [];
+    for (const entry of this.#index.select(selection)) {
+      const message = this.#durable.messages.get(entry.queueId);
+      if (!message || !states.includes(entry.state)) continue;
+      this.#flushLazy(entry);
+      fn(entry, message);
+      done.push(entry.queueId);
+    }
+    return done;
+  }
+
+  #moveTo(
+    entry: IndexedMessage<LiveData>,
+    message: DurableMessage,
+    state: QueueState,
+    dueAt: number,
+  ): void {
+    message.state = state;
+    message.dueAt = dueAt;
+    this.#index.move(entry, state, dueAt);
+    entry.summary = summarize(message.record);
   }
 
   onAvailable(listener: () => void): () => void {

@@ -2,16 +2,20 @@
  * QueueManager: decides when and where each queued message goes.
  *
  * Postfix counterpart: qmgr(8). Claims due mail from the QueueStore into a bounded
- * active window (`qmgrMessageActiveLimit`), resolves every pending recipient to a
- * transport and nexthop through the Rewriter, groups recipients into delivery requests
- * of at most the transport's recipient limit, runs them with per-destination
- * concurrency limits and round-robin across destinations, records each outcome, then
- * removes the message (every recipient final, every DSN owed committed) or moves it to
- * deferred with Postfix's age-based backoff. Mail left deferred past its queue lifetime
- * is returned to the sender.
+ * active window — at most `qmgrMessageActiveLimit` messages and, checked before each
+ * claim, `qmgrMessageRecipientLimit` recipients (a claimed message brings its whole
+ * recipient list; qmgr's reading of a huge message's recipients in slices is not
+ * done) — resolves every pending recipient to a transport and nexthop through the
+ * Rewriter, groups recipients into delivery requests of at most the transport's
+ * recipient limit and hands them to the Scheduler (per-destination concurrency with
+ * feedback, dead destinations, rate delays, round-robin fairness across destinations
+ * and messages). Each outcome is recorded as it comes; when a message's jobs are done
+ * finishMessage() removes it, returns it, warns or defers it with Postfix's backoff.
  *
- * Not here (yet): concurrency feedback and dead destinations, preemptive scheduling,
- * delay warnings and success notices, queue operations.
+ * Queue operations (Postfix's postsuper/postqueue): `hold`, `release`, `delete`,
+ * `requeue` and `flush` (all deferred mail or one destination's), usable from the API
+ * and, through the control socket, from `postern queue`. `deferTransports` mail stays
+ * queued except when a flush claims it.
  *
  * Durability: outcomes are recorded (bounce/defer reasons durably) before a message
  * is released or removed; a crash at any point leaves the message claimable again
@@ -23,8 +27,9 @@
 import { randomBytes } from 'node:crypto';
 import { systemClock } from '../clock.js';
 import type { Parameters } from '../config/parameters.js';
+import { parseInteger, parseTime } from '../config/values.js';
 import type { AgentRegistry } from '../deliver/agent-registry.js';
-import type { DeliveryRequest } from '../deliver/types.js';
+import type { DeliveryRequest, DestinationStatus } from '../deliver/types.js';
 import { TableError } from '../errors.js';
 import { type ComponentLogger, formatDelay, type Logger, silentLogger } from '../log.js';
 import { formatAddress } from '../rewrite/address.js';
@@ -32,36 +37,39 @@ import { parseTransportSpec } from '../rewrite/transport-spec.js';
 import type { ResolveResult } from '../rewrite/types.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type { Clock, QueueId, Recipient, RecipientResult, TimerHandle } from '../types.js';
-import { isExpired, nextAttemptTime } from './backoff.js';
+import type { ActiveMessage, Job } from './active-message.js';
 import { attemptDelivery } from './delivery-attempt.js';
+import { type FinishContext, finishMessage, type Notifier } from './finish.js';
+import { type DestinationSettings, type DestinationView, Scheduler } from './scheduler.js';
+import { domainOf } from './summary.js';
 import type {
   ClaimedMessage,
-  Lease,
   MessageRecord,
+  QueueSelection,
   QueueStore,
   RecipientOutcome,
   StoredOutcome,
-  StoredRecipient,
 } from './types.js';
 
-/** Per-transport overrides (the `transports` map: Postfix's `<transport>_destination_*`). */
+export type { Notifier } from './finish.js';
+
+/**
+ * Per-transport overrides (the `transports` map: Postfix's
+ * `<transport>_destination_*`). Times take Postfix units (`"1s"`) or milliseconds.
+ */
 export interface TransportLimits {
   readonly destinationConcurrencyLimit?: number;
   readonly destinationRecipientLimit?: number;
+  readonly initialDestinationConcurrency?: number;
+  readonly destinationConcurrencyPositiveFeedback?: number;
+  readonly destinationConcurrencyNegativeFeedback?: number;
+  readonly destinationConcurrencyFailedCohortLimit?: number;
+  readonly destinationRateDelay?: number | string;
 }
 
 /** Resolves recipients to routes (the Rewriter implements it). */
 export interface RouteResolver {
   resolve(address: string): Promise<ResolveResult>;
-}
-
-/** Sends non-delivery notices (Bounce implements it). */
-export interface Notifier {
-  notify(
-    record: MessageRecord,
-    recipients: readonly StoredRecipient[],
-    kind: 'failure' | 'delay' | 'success',
-  ): Promise<QueueId | undefined>;
 }
 
 export interface QueueManagerOptions {
@@ -81,55 +89,36 @@ export interface QueueManagerOptions {
   readonly processLimit?: number;
 }
 
-interface Job {
-  readonly message: ActiveMessage;
-  readonly transport: string;
-  readonly nexthop: string;
-  readonly recipients: Recipient[];
-}
-
-interface Destination {
-  readonly key: string;
-  readonly limit: number;
-  readonly jobs: Job[];
-  running: number;
-}
-
-interface ActiveMessage {
-  readonly claimed: ClaimedMessage;
-  lease: Lease;
-  /** Recipient states, updated as outcomes are recorded. */
-  readonly recipients: Map<number, StoredRecipient>;
-  jobsLeft: number;
-  readonly abort: AbortController;
-  renewTimer?: TimerHandle;
-}
-
 const CLAIM_BATCH = 200;
+
+type Route = { transport: string; nexthop: string } | { bounce: StoredOutcome };
 
 export class QueueManager {
   readonly #store: QueueStore;
   readonly #resolver: RouteResolver;
   readonly #agents: AgentRegistry;
-  readonly #bounce: Notifier;
   readonly #params: Parameters;
-  readonly #transports: Readonly<Record<string, TransportLimits>>;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #log: ComponentLogger;
   readonly #owner: string;
   readonly #leaseMs: number;
-  readonly #processLimit: number;
+  readonly #settings = new Map<string, DestinationSettings & { recipientLimit: number }>();
+  readonly #transports: Readonly<Record<string, TransportLimits>>;
+  readonly #finishContext: FinishContext;
+  readonly #scheduler: Scheduler<Job>;
 
   readonly #active = new Map<QueueId, ActiveMessage>();
-  readonly #destinations = new Map<string, Destination>();
-  #ring: Destination[] = [];
-  #running = 0;
+  #activeRecipients = 0;
   #started = false;
   #stopping = false;
   #claiming = false;
   #claimAgain = false;
+  /** Messages claimed while set deliver even through deferTransports (a flush). */
+  #flushPending = false;
   #runTimer: TimerHandle | undefined;
+  #dueTimer: TimerHandle | undefined;
+  #dueAt = 0;
   #unsubscribe: (() => void) | undefined;
   readonly #finishing = new Set<Promise<void>>();
   #idleWaiters: (() => void)[] = [];
@@ -138,7 +127,6 @@ export class QueueManager {
     this.#store = options.store;
     this.#resolver = options.resolver;
     this.#agents = options.agents;
-    this.#bounce = options.bounce;
     this.#params = options.params;
     this.#transports = options.transports ?? {};
     this.#clock = options.clock ?? systemClock;
@@ -146,12 +134,40 @@ export class QueueManager {
     this.#log = this.#logger.for('qmgr');
     this.#owner = options.owner ?? `qmgr-${randomBytes(6).toString('hex')}`;
     this.#leaseMs = options.leaseMs ?? 300_000;
-    this.#processLimit = options.processLimit ?? 100;
+    // Check every transport's settings now, so a bad value is a start-up error.
+    for (const name of Object.keys(this.#transports)) this.#settingsFor(name);
+    this.#finishContext = {
+      store: this.#store,
+      bounce: options.bounce,
+      params: this.#params,
+      clock: this.#clock,
+      log: this.#log,
+      record: (m, o) => this.#record(m, o),
+    };
+    this.#scheduler = new Scheduler<Job>({
+      clock: this.#clock,
+      processLimit: options.processLimit ?? 100,
+      settings: (t) => this.#settingsFor(t),
+      start: (job) => this.#track(this.#runJob(job)),
+      dead: (jobs, reply) => {
+        for (const job of jobs) this.#track(this.#deferDead(job, reply));
+      },
+    });
   }
 
   /** Messages in the active window. */
   get activeCount(): number {
     return this.#active.size;
+  }
+
+  /** Recipients held in the active window. */
+  get activeRecipientCount(): number {
+    return this.#activeRecipients;
+  }
+
+  /** What each destination is doing now (window, running, queued, dead). */
+  destinations(): DestinationView[] {
+    return this.#scheduler.destinations();
   }
 
   /** Starts claiming: at once, whenever the store has new mail, and every queueRunDelay. */
@@ -183,13 +199,14 @@ export class QueueManager {
     this.#stopping = true;
     this.#unsubscribe?.();
     this.#runTimer?.cancel();
-    // Jobs not yet started will never start: take them out of the destinations.
-    for (const dest of this.#destinations.values()) dest.jobs.length = 0;
+    this.#dueTimer?.cancel();
+    // Jobs not yet started will never start.
+    this.#scheduler.stop();
     const deadline = setTimeout(() => {
       for (const m of this.#active.values()) m.abort.abort(new Error('queue manager stopping'));
     }, graceMs);
     deadline.unref();
-    while (this.#running > 0 || this.#finishing.size > 0) {
+    while (this.#scheduler.running > 0 || this.#finishing.size > 0) {
       await Promise.race([...this.#finishing, new Promise((r) => setTimeout(r, 20))]);
     }
     clearTimeout(deadline);
@@ -201,6 +218,7 @@ export class QueueManager {
       }),
     );
     this.#active.clear();
+    this.#activeRecipients = 0;
     this.#started = false;
   }
 
@@ -209,6 +227,76 @@ export class QueueManager {
     if (this.#isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
+
+  // ---- queue operations (postsuper / postqueue) ----
+
+  /** postsuper -h: puts messages on hold (active ones stop being delivered). */
+  async hold(selection: QueueSelection, reason?: string): Promise<QueueId[]> {
+    this.#withdraw(selection);
+    const ids = await this.#store.hold(selection, reason);
+    for (const id of ids) this.#log.info(id, 'placed on hold');
+    return ids;
+  }
+
+  /** postsuper -H: releases held messages; they are delivered at once. */
+  async release(selection: QueueSelection): Promise<QueueId[]> {
+    const ids = await this.#store.unhold(selection);
+    for (const id of ids) this.#log.info(id, 'released from hold');
+    this.wake();
+    return ids;
+  }
+
+  /** postsuper -d: deletes messages whatever their state. */
+  async delete(selection: QueueSelection): Promise<QueueId[]> {
+    this.#withdraw(selection);
+    const ids = await this.#store.delete(selection);
+    for (const id of ids) this.#log.info(id, 'removed');
+    return ids;
+  }
+
+  /** postsuper -r: requeues messages; their recipients are routed afresh. */
+  async requeue(selection: QueueSelection): Promise<QueueId[]> {
+    this.#withdraw(selection);
+    const ids = await this.#store.requeue(selection);
+    for (const id of ids) this.#log.info(id, 'requeued');
+    this.wake();
+    return ids;
+  }
+
+  /**
+   * postqueue -f / -i ID / -s SITE: forgets dead destinations and makes deferred mail
+   * due now (all of it, the selected messages, or those with a pending recipient at
+   * `domain`), delivering even through `deferTransports`.
+   */
+  async flush(target: QueueSelection | { readonly domain: string } = 'ALL'): Promise<QueueId[]> {
+    this.#scheduler.flushDead();
+    let selection: QueueSelection;
+    if (typeof target === 'object' && 'domain' in target) {
+      const want = target.domain.toLowerCase().replace(/^\[|\]$/g, '');
+      const rows = await this.#store.summaries({ states: ['deferred'] });
+      selection = rows.filter((r) => r.domains.includes(want)).map((r) => r.queueId);
+    } else selection = target;
+    // Set first: the store announces the expedited mail before expedite() resolves.
+    this.#flushPending = true;
+    const ids = await this.#store.expedite(selection);
+    this.wake();
+    return ids;
+  }
+
+  /** Aborts the active deliveries of the selected messages; their queued jobs are dropped. */
+  #withdraw(selection: QueueSelection): void {
+    const ids = selection === 'ALL' ? [...this.#active.keys()] : selection;
+    for (const id of ids) {
+      const m = this.#active.get(id);
+      if (!m) continue;
+      m.abort.abort(new Error('queue operation'));
+      const dropped = this.#scheduler.removeMessage(id, m.destinations);
+      m.jobsLeft -= dropped.length;
+      if (m.jobsLeft === 0) this.#track(this.#finish(m));
+    }
+  }
+
+  // ---- claiming ----
 
   #isIdle(): boolean {
     return this.#active.size === 0 && !this.#claiming && this.#finishing.size === 0;
@@ -229,24 +317,52 @@ export class QueueManager {
     }, this.#params.queueRunDelay);
   }
 
+  #room(): number {
+    const messages = this.#params.qmgrMessageActiveLimit - this.#active.size;
+    const recipients = this.#params.qmgrMessageRecipientLimit - this.#activeRecipients;
+    return Math.min(messages, recipients, CLAIM_BATCH);
+  }
+
+  /**
+   * Sleeps until the earliest deferred due time (from the store's index), so a retry
+   * is not late by up to a queueRunDelay; the periodic run remains as a safety net.
+   */
+  async #wakeWhenDue(): Promise<void> {
+    if (this.#stopping) return;
+    const due = await this.#store.nextDueTime();
+    if (due === undefined || (this.#dueTimer && this.#dueAt <= due)) return;
+    this.#dueTimer?.cancel();
+    this.#dueAt = due;
+    this.#dueTimer = this.#clock.setTimeout(
+      () => {
+        this.#dueTimer = undefined;
+        this.wake();
+      },
+      Math.max(0, due - this.#clock.now()),
+    );
+  }
+
   async #claimLoop(): Promise<void> {
     this.#claiming = true;
     try {
       do {
         this.#claimAgain = false;
+        const flush = this.#flushPending;
+        this.#flushPending = false;
         for (;;) {
-          const room = this.#params.qmgrMessageActiveLimit - this.#active.size;
+          const room = this.#room();
           if (room <= 0 || this.#stopping) break;
           const claimed = await this.#store.claim({
             owner: this.#owner,
-            limit: Math.min(room, CLAIM_BATCH),
+            limit: room,
             now: this.#clock.now(),
             leaseMs: this.#leaseMs,
           });
-          for (const c of claimed) this.#activate(c);
-          if (claimed.length < Math.min(room, CLAIM_BATCH)) break;
+          for (const c of claimed) this.#activate(c, flush);
+          if (claimed.length < room) break;
         }
       } while (this.#claimAgain && !this.#stopping);
+      await this.#wakeWhenDue();
     } catch (err) {
       this.#log.error(
         undefined,
@@ -258,7 +374,7 @@ export class QueueManager {
     }
   }
 
-  #activate(claimed: ClaimedMessage): void {
+  #activate(claimed: ClaimedMessage, flush: boolean): void {
     const { record, lease } = claimed;
     const message: ActiveMessage = {
       claimed,
@@ -266,8 +382,16 @@ export class QueueManager {
       recipients: new Map(record.recipients.map((r) => [r.id, r])),
       jobsLeft: 0,
       abort: new AbortController(),
+      destinations: new Set(),
+      sentNow: [],
+      flush,
+      firstPass:
+        claimed.from === 'incoming' &&
+        !record.recipients.some((r) => r.last?.status === 'deferred'),
+      weight: record.recipients.length,
     };
     this.#active.set(record.queueId, message);
+    this.#activeRecipients += message.weight;
     this.#log.info(
       record.queueId,
       `from=<${formatAddress(record.sender)}>, size=${record.size}, nrcpt=${record.recipients.length} (queue active)`,
@@ -289,7 +413,7 @@ export class QueueManager {
 
   #renewLater(message: ActiveMessage): void {
     message.renewTimer = this.#clock.setTimeout(() => {
-      if (!this.#active.has(message.claimed.record.queueId)) return;
+      if (this.#active.get(message.claimed.record.queueId) !== message) return;
       this.#store.renew(message.lease, this.#clock.now() + this.#leaseMs).then(
         (lease) => {
           message.lease = lease;
@@ -306,6 +430,8 @@ export class QueueManager {
     }, this.#leaseMs / 3);
   }
 
+  // ---- routing ----
+
   /** Resolves each pending recipient and queues delivery jobs. */
   async #route(message: ActiveMessage): Promise<void> {
     const { record } = message.claimed;
@@ -318,7 +444,7 @@ export class QueueManager {
     const now = this.#clock.now();
 
     for (const rcpt of pending) {
-      let route: { transport: string; nexthop: string };
+      let route: Route;
       try {
         route = await this.#routeOf(record, rcpt);
       } catch (err) {
@@ -328,9 +454,21 @@ export class QueueManager {
         continue;
       }
       if ('bounce' in route) {
-        const outcome = route.bounce as StoredOutcome;
+        immediate.push({ recipientId: rcpt.id, outcome: route.bounce });
+        this.#logOutcome('error', record, rcpt, route.bounce);
+        continue;
+      }
+      if (!message.flush && this.#params.deferTransports.includes(route.transport)) {
+        const outcome: StoredOutcome = {
+          status: 'deferred',
+          code: 450,
+          enhanced: '4.3.2',
+          text: 'deferred transport',
+          relay: 'none',
+          time: now,
+        };
         immediate.push({ recipientId: rcpt.id, outcome });
-        this.#logOutcome('error', record, rcpt, outcome);
+        this.#logOutcome(route.transport, record, rcpt, outcome);
         continue;
       }
       const key = `${route.transport}\u0000${route.nexthop}`;
@@ -346,13 +484,22 @@ export class QueueManager {
 
     const jobs: Job[] = [];
     for (const g of groups.values()) {
-      const limit = this.#recipientLimit(g.transport);
+      const limit = this.#settingsFor(g.transport).recipientLimit;
       for (let i = 0; i < g.recipients.length; i += limit) {
+        const recipients = g.recipients.slice(i, i + limit);
+        // With a recipient limit of 1 the queue is per recipient, as in qmgr.
+        const destination =
+          limit === 1
+            ? `${g.transport}\u0000${g.nexthop}\u0000${recipients[0]!.address}`
+            : `${g.transport}\u0000${g.nexthop}`;
+        message.destinations.add(destination);
         jobs.push({
-          message,
+          messageId: record.queueId,
+          destination,
           transport: g.transport,
           nexthop: g.nexthop,
-          recipients: g.recipients.slice(i, i + limit),
+          message,
+          recipients,
         });
       }
     }
@@ -361,17 +508,12 @@ export class QueueManager {
       await this.#finish(message);
       return;
     }
-    for (const job of jobs) this.#enqueue(job);
-    this.#dispatch();
+    for (const job of jobs) this.#scheduler.add(job);
+    this.#scheduler.dispatch();
   }
 
-  async #routeOf(
-    record: MessageRecord,
-    rcpt: Recipient,
-  ): Promise<
-    | { transport: string; nexthop: string }
-    | { transport: string; nexthop: string; bounce: StoredOutcome }
-  > {
+  /** The route of one recipient (a FILTER overrides the resolver). */
+  async #routeOf(record: MessageRecord, rcpt: Recipient): Promise<Route> {
     if (record.filter) {
       const spec = parseTransportSpec(record.filter);
       if (spec.transport) return { transport: spec.transport, nexthop: spec.nexthop ?? '' };
@@ -380,8 +522,6 @@ export class QueueManager {
     if (resolved.error) {
       const e = resolved.error;
       return {
-        transport: 'error',
-        nexthop: '',
         bounce: this.#outcome({
           status: 'bounced',
           reply: new SmtpReply(e.code, e.enhanced, e.text),
@@ -400,63 +540,67 @@ export class QueueManager {
     return { status: 'deferred', code: 451, enhanced: '4.3.0', text, relay: 'none', time: now };
   }
 
-  #recipientLimit(transport: string): number {
-    const t = this.#transports[transport];
-    if (t?.destinationRecipientLimit) return t.destinationRecipientLimit;
-    return transport === 'local'
-      ? this.#params.localDestinationRecipientLimit
-      : this.#params.defaultDestinationRecipientLimit;
+  /** Scheduling settings of a transport: its `transports` entry, else the defaults. */
+  #settingsFor(transport: string): DestinationSettings & { recipientLimit: number } {
+    const cached = this.#settings.get(transport);
+    if (cached) return cached;
+    const p = this.#params;
+    const t = this.#transports[transport] ?? {};
+    const key = `transports.${transport}`;
+    const int = (v: number | undefined, name: string, fallback: number, min = 1): number =>
+      v === undefined ? fallback : parseInteger(v, `${key}.${name}`, min);
+    const local = transport === 'local';
+    const settings = {
+      concurrencyLimit: int(
+        t.destinationConcurrencyLimit,
+        'destinationConcurrencyLimit',
+        local ? p.localDestinationConcurrencyLimit : p.defaultDestinationConcurrencyLimit,
+      ),
+      recipientLimit: int(
+        t.destinationRecipientLimit,
+        'destinationRecipientLimit',
+        local ? p.localDestinationRecipientLimit : p.defaultDestinationRecipientLimit,
+      ),
+      initialConcurrency: int(
+        t.initialDestinationConcurrency,
+        'initialDestinationConcurrency',
+        p.initialDestinationConcurrency,
+      ),
+      positiveFeedback: int(
+        t.destinationConcurrencyPositiveFeedback,
+        'destinationConcurrencyPositiveFeedback',
+        p.defaultDestinationConcurrencyPositiveFeedback,
+        0,
+      ),
+      negativeFeedback: int(
+        t.destinationConcurrencyNegativeFeedback,
+        'destinationConcurrencyNegativeFeedback',
+        p.defaultDestinationConcurrencyNegativeFeedback,
+        0,
+      ),
+      failedCohortLimit: int(
+        t.destinationConcurrencyFailedCohortLimit,
+        'destinationConcurrencyFailedCohortLimit',
+        p.defaultDestinationConcurrencyFailedCohortLimit,
+      ),
+      rateDelay:
+        t.destinationRateDelay === undefined
+          ? p.defaultDestinationRateDelay
+          : typeof t.destinationRateDelay === 'number'
+            ? parseInteger(t.destinationRateDelay, `${key}.destinationRateDelay`, 0)
+            : parseTime(t.destinationRateDelay, `${key}.destinationRateDelay`),
+      deadMs: p.minimalBackoffTime,
+    };
+    this.#settings.set(transport, settings);
+    return settings;
   }
 
-  #concurrencyLimit(transport: string): number {
-    const t = this.#transports[transport];
-    if (t?.destinationConcurrencyLimit) return t.destinationConcurrencyLimit;
-    return transport === 'local'
-      ? this.#params.localDestinationConcurrencyLimit
-      : this.#params.defaultDestinationConcurrencyLimit;
-  }
+  // ---- delivery ----
 
-  #enqueue(job: Job): void {
-    // With a recipient limit of 1 the queue is per recipient, as in qmgr.
-    const perRecipient = this.#recipientLimit(job.transport) === 1;
-    const key = `${job.transport}\u0000${job.nexthop}${perRecipient ? `\u0000${job.recipients[0]!.address}` : ''}`;
-    let dest = this.#destinations.get(key);
-    if (!dest) {
-      dest = { key, limit: this.#concurrencyLimit(job.transport), jobs: [], running: 0 };
-      this.#destinations.set(key, dest);
-      this.#ring.push(dest);
-    }
-    dest.jobs.push(job);
-  }
-
-  /** Starts jobs round-robin across destinations while limits allow. */
-  #dispatch(): void {
-    let progressed = true;
-    while (progressed && this.#running < this.#processLimit) {
-      progressed = false;
-      for (const dest of this.#ring) {
-        if (this.#running >= this.#processLimit) break;
-        if (dest.running >= dest.limit || dest.jobs.length === 0) continue;
-        const job = dest.jobs.shift()!;
-        dest.running++;
-        this.#running++;
-        progressed = true;
-        this.#track(this.#runJob(dest, job));
-      }
-    }
-    // Forget destinations with nothing queued or running.
-    if (this.#ring.some((d) => d.jobs.length === 0 && d.running === 0)) {
-      this.#ring = this.#ring.filter((d) => {
-        const keep = d.jobs.length > 0 || d.running > 0;
-        if (!keep) this.#destinations.delete(d.key);
-        return keep;
-      });
-    }
-  }
-
-  async #runJob(dest: Destination, job: Job): Promise<void> {
+  async #runJob(job: Job): Promise<void> {
     const { message } = job;
     const { record } = message.claimed;
+    let destination: DestinationStatus | undefined;
     try {
       const request: DeliveryRequest = {
         queueId: record.queueId,
@@ -476,6 +620,7 @@ export class QueueManager {
         signal: message.abort.signal,
       };
       const attempt = await attemptDelivery(this.#agents.get(job.transport), request);
+      destination = attempt.destination;
       if (attempt.error !== undefined) {
         this.#log.warning(
           record.queueId,
@@ -484,9 +629,9 @@ export class QueueManager {
       }
       const outcomes: RecipientOutcome[] = [];
       for (const rcpt of job.recipients) {
-        const result = attempt.results.get(rcpt.id)!;
-        const outcome = this.#outcome(result);
+        const outcome = this.#outcome(attempt.results.get(rcpt.id)!);
         outcomes.push({ recipientId: rcpt.id, outcome });
+        if (outcome.status === 'sent') message.sentNow.push(rcpt.id);
         this.#logOutcome(job.transport, record, rcpt, outcome);
       }
       await this.#record(message, outcomes);
@@ -494,12 +639,38 @@ export class QueueManager {
       this.#log.error(record.queueId, `recording outcomes failed: ${(err as Error).message}`);
       message.abort.abort(err);
     } finally {
-      dest.running--;
-      this.#running--;
-      message.jobsLeft--;
-      if (message.jobsLeft === 0) await this.#finish(message);
-      this.#dispatch();
+      this.#scheduler.completed(job, destination);
+      await this.#jobDone(message);
     }
+  }
+
+  /** Defers a job of a dead destination without an attempt (Postfix's `retry` path). */
+  async #deferDead(job: Job, reply: SmtpReply): Promise<void> {
+    const { message } = job;
+    const { record } = message.claimed;
+    try {
+      const transient = reply.positive ? reply : reply.toTransient();
+      const outcome: StoredOutcome = {
+        status: 'deferred',
+        code: transient.code,
+        enhanced: transient.enhanced,
+        text: `delivery temporarily suspended: ${transient.text}`,
+        relay: 'none',
+        time: this.#clock.now(),
+      };
+      const outcomes = job.recipients.map((r) => ({ recipientId: r.id, outcome }));
+      for (const r of job.recipients) this.#logOutcome('retry', record, r, outcome);
+      await this.#record(message, outcomes);
+    } catch (err) {
+      this.#log.error(record.queueId, `recording outcomes failed: ${(err as Error).message}`);
+    } finally {
+      await this.#jobDone(message);
+    }
+  }
+
+  async #jobDone(message: ActiveMessage): Promise<void> {
+    message.jobsLeft--;
+    if (message.jobsLeft === 0) await this.#finish(message);
   }
 
   /** A result as stored, with soft_bounce applied. */
@@ -527,6 +698,11 @@ export class QueueManager {
     for (const { recipientId, outcome } of outcomes) {
       const r = message.recipients.get(recipientId);
       if (!r) continue;
+      if (r.state !== 'pending') {
+        if (r.state === 'bounced' && outcome.dsnSent && r.last)
+          message.recipients.set(recipientId, { ...r, last: { ...r.last, dsnSent: true } });
+        continue;
+      }
       const state =
         outcome.status === 'sent' ? 'sent' : outcome.status === 'bounced' ? 'bounced' : 'pending';
       message.recipients.set(recipientId, { ...r, state, last: outcome });
@@ -545,80 +721,28 @@ export class QueueManager {
         ? `, orig_to=<${formatAddress(rcpt.originalAddress)}>`
         : '';
     const delay = formatDelay(outcome.time - record.arrivalTime);
-    const status = outcome.status;
-    const text = `to=<${formatAddress(rcpt.address)}>${orig}, relay=${outcome.relay ?? 'none'}, delay=${delay}, dsn=${outcome.enhanced}, status=${status} (${outcome.text})`;
-    const fields = {
+    const text = `to=<${formatAddress(rcpt.address)}>${orig}, relay=${outcome.relay ?? 'none'}, delay=${delay}, dsn=${outcome.enhanced}, status=${outcome.status} (${outcome.text})`;
+    this.#logger.info(component, record.queueId, text, {
       to: rcpt.address,
+      domain: domainOf(rcpt.address),
       relay: outcome.relay ?? 'none',
       delay: (outcome.time - record.arrivalTime) / 1000,
       dsn: outcome.enhanced,
-      status,
-    };
-    this.#logger.info(component, record.queueId, text, fields);
+      status: outcome.status,
+    });
   }
 
-  /** All jobs of this pass are done: expire, notify, then remove or defer. */
+  /** All jobs of this pass are done. */
   async #finish(message: ActiveMessage): Promise<void> {
-    const { record } = message.claimed;
-    const id = record.queueId;
+    const id = message.claimed.record.queueId;
     try {
-      const now = this.#clock.now();
-      let pending = [...message.recipients.values()].filter((r) => r.state === 'pending');
-      if (pending.length > 0 && isExpired(this.#params, record.arrivalTime, record.sender, now)) {
-        const expired: RecipientOutcome[] = pending.map((r) => ({
-          recipientId: r.id,
-          outcome: {
-            status: 'bounced',
-            code: r.last?.code ?? 451,
-            enhanced: r.last?.enhanced ?? '4.4.7',
-            text: r.last?.text ?? 'message expired',
-            time: now,
-            ...(r.last?.relay ? { relay: r.last.relay } : {}),
-          },
-        }));
-        await this.#record(message, expired);
-        this.#log.info(
-          id,
-          `from=<${formatAddress(record.sender)}>, status=expired, returned to sender`,
-        );
-        pending = [];
-      }
-
-      const owed = [...message.recipients.values()].filter(
-        (r) => r.state === 'bounced' && !r.last?.dsnSent,
-      );
-      if (owed.length > 0) {
-        const current: MessageRecord = { ...record, recipients: [...message.recipients.values()] };
-        await this.#bounce.notify(current, owed, 'failure');
-        await this.#record(
-          message,
-          owed.map((r) => ({ recipientId: r.id, outcome: { ...r.last!, dsnSent: true } })),
-        );
-      }
-
-      message.renewTimer?.cancel();
-      if (pending.length === 0) {
-        await this.#store.remove(message.lease);
-        this.#log.info(id, 'removed');
-      } else {
-        const dueAt = nextAttemptTime(this.#params, record.arrivalTime, now);
-        await this.#store.release(message.lease, { state: 'deferred', dueAt });
-      }
-    } catch (err) {
-      // The lease lapses and the message is retried; nothing final is lost.
-      this.#log.error(id, `could not finish this delivery pass: ${(err as Error).message}`);
-      message.renewTimer?.cancel();
-      try {
-        await this.#store.release(message.lease, {
-          state: 'deferred',
-          dueAt: this.#clock.now() + this.#params.minimalBackoffTime,
-        });
-      } catch {
-        // Lease already lost: the new owner has it.
-      }
+      await finishMessage(this.#finishContext, message);
     } finally {
-      this.#active.delete(id);
-      if (!this.#stopping && this.#active.size < this.#params.qmgrMessageActiveLimit) this.wake();
+      if (this.#active.get(id) === message) {
+        this.#active.delete(id);
+        this.#activeRecipients -= message.weight;
+      }
+      if (!this.#stopping) this.wake();
     }
   }
 }

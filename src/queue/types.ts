@@ -13,8 +13,10 @@
  *   lease; every later write (`renew`, `recordOutcomes`, `release`, `remove`) carries
  *   the lease and rejects with LeaseLostError once the lease is lost, so a paused
  *   node cannot overwrite a peer's takeover.
- * - Queue operations (`hold`, `unhold`, `delete`, `requeue`) act on unleased messages
- *   or revoke the lease.
+ * - Queue operations (`hold`, `unhold`, `delete`, `requeue`, `expedite`) act on
+ *   unleased messages directly and on active ones by revoking the lease first (the
+ *   holder's next write fails with LeaseLostError; a recipient whose delivery was in
+ *   flight may then be delivered again, which at-least-once allows).
  *
  * Durability rules (Postfix's order rather than one fsync each): a `bounced` or
  * `deferred` outcome is durable before `recordOutcomes` resolves; a `sent` outcome may
@@ -182,6 +184,25 @@ export interface QueueEntry {
 /** Queue sizes by state. */
 export type QueueCounts = Record<QueueState, number>;
 
+/** Which messages a queue operation acts on: these queue IDs, or every message. */
+export type QueueSelection = readonly QueueId[] | 'ALL';
+
+/**
+ * What a store keeps in memory about each message for the inspection views (qshape)
+ * and per-destination flushes, so they never read message files. Domains are those
+ * of the recipients still pending, lower-cased, each once.
+ */
+export interface QueueSummary {
+  readonly queueId: QueueId;
+  readonly state: QueueState;
+  readonly arrivalTime: number;
+  readonly size: number;
+  readonly sender: Address;
+  readonly domains: readonly string[];
+  /** Recipients still pending. */
+  readonly pending: number;
+}
+
 /**
  * Pluggable queue storage. Implementations: MemoryQueueStore (tests; can be crashed
  * and reopened), FileQueueStore (the embedded default), PostgresQueueStore.
@@ -226,6 +247,22 @@ export interface QueueStore {
   list(options?: { states?: readonly QueueState[]; limit?: number }): Promise<QueueEntry[]>;
   /** Earliest due time in `deferred`, if any (so the scheduler can sleep until then). */
   nextDueTime(): Promise<number | undefined>;
+  /**
+   * One summary per message in the given states (all when omitted), from memory where
+   * the store has it; a store may read a record it has not yet summarised.
+   */
+  summaries(options?: { states?: readonly QueueState[] }): Promise<QueueSummary[]>;
+
+  /** postsuper -h: moves messages (not corrupt) to `hold`. Resolves with the IDs moved. */
+  hold(selection: QueueSelection, reason?: string): Promise<QueueId[]>;
+  /** postsuper -H: moves held messages to `deferred`, due now. */
+  unhold(selection: QueueSelection): Promise<QueueId[]>;
+  /** postsuper -d: deletes messages in any state, whatever their recipients. */
+  delete(selection: QueueSelection): Promise<QueueId[]>;
+  /** postsuper -r: moves messages (not hold or corrupt) back to `incoming`, to be routed afresh. */
+  requeue(selection: QueueSelection): Promise<QueueId[]>;
+  /** postqueue -f / -i: makes `deferred` messages due now. */
+  expedite(selection: QueueSelection): Promise<QueueId[]>;
 
   /**
    * Calls `listener` when mail may be claimable (a commit, a release to deferred, a

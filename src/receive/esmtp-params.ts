@@ -9,7 +9,8 @@
  * its map and decides what each keyword means.
  *
  * Does not: enforce `message_size_limit` against SIZE= (the session does, with the
- * limit in hand), accept AUTH= (not advertised: there is no SASL in this server yet),
+ * limit in hand), use AUTH= (RFC 4954 section 5: accepted and ignored, as Postfix
+ * does for a client it does not trust to vouch for other senders),
  * BINARYMIME, REQUIRETLS, XVERP.
  *
  * SECURITY: ENVID and ORCPT are decoded from xtext and must be printable US-ASCII
@@ -86,6 +87,10 @@ export function interpretMailParams(params: ReadonlyMap<string, string | undefin
         envid = decoded;
         break;
       }
+      case 'AUTH':
+        // RFC 4954 section 5: the server may ignore AUTH= from an untrusted client.
+        if (value === undefined) throw fail(501, '5.5.4', 'Bad AUTH parameter syntax');
+        break;
       default:
         throw unsupported(keyword);
     }

@@ -98,6 +98,18 @@ export class LineReader {
     return this.#buf.length - this.#pos + this.#queued;
   }
 
+  /** A copy of up to `n` buffered bytes, without consuming them (for logs). */
+  peek(n: number): Buffer {
+    const parts: Buffer[] = [this.#buf.subarray(this.#pos, this.#pos + n)];
+    let have = parts[0]!.length;
+    for (const q of this.#queue) {
+      if (have >= n) break;
+      parts.push(q.subarray(0, n - have));
+      have += parts[parts.length - 1]!.length;
+    }
+    return Buffer.concat(parts);
+  }
+
   /** Whether the excess of an over-long line is being skipped. */
   get skipping(): boolean {
     return this.#overflow !== undefined;

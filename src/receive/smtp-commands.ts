@@ -30,7 +30,11 @@ export type CommandName =
   | 'NOOP'
   | 'VRFY'
   | 'QUIT'
-  | 'HELP';
+  | 'HELP'
+  | 'BDAT'
+  | 'STARTTLS'
+  | 'AUTH'
+  | 'XCLIENT';
 
 /** One row of the command table. */
 export interface CommandSpec {
@@ -42,19 +46,28 @@ export interface CommandSpec {
   readonly junk: boolean;
   /** RFC 2920: the command ends a pipelined group (the client waits for its reply). */
   readonly last: boolean;
+  /**
+   * Input after this command, before its reply, is a protocol violation that Postfix
+   * 3.9's `smtpd_forbid_unauth_pipelining` punishes (HELO, EHLO, DATA, NOOP, VRFY).
+   */
+  readonly syncCheck: boolean;
 }
 
 const TABLE: readonly CommandSpec[] = [
-  { name: 'HELO', junk: true, last: true },
-  { name: 'EHLO', junk: true, last: true },
-  { name: 'MAIL', junk: false, last: false },
-  { name: 'RCPT', junk: false, last: false },
-  { name: 'DATA', junk: false, last: true },
-  { name: 'RSET', junk: true, last: false },
-  { name: 'NOOP', junk: true, last: true },
-  { name: 'VRFY', junk: true, last: true },
-  { name: 'QUIT', junk: false, last: true },
-  { name: 'HELP', junk: true, last: true },
+  { name: 'HELO', junk: true, last: true, syncCheck: true },
+  { name: 'EHLO', junk: true, last: true, syncCheck: true },
+  { name: 'XCLIENT', junk: false, last: true, syncCheck: false },
+  { name: 'STARTTLS', junk: false, last: true, syncCheck: false },
+  { name: 'AUTH', junk: false, last: true, syncCheck: false },
+  { name: 'MAIL', junk: false, last: false, syncCheck: false },
+  { name: 'RCPT', junk: false, last: false, syncCheck: false },
+  { name: 'DATA', junk: false, last: true, syncCheck: true },
+  { name: 'BDAT', junk: false, last: false, syncCheck: false },
+  { name: 'RSET', junk: true, last: false, syncCheck: false },
+  { name: 'NOOP', junk: true, last: true, syncCheck: true },
+  { name: 'VRFY', junk: true, last: true, syncCheck: true },
+  { name: 'QUIT', junk: false, last: true, syncCheck: false },
+  { name: 'HELP', junk: true, last: true, syncCheck: false },
 ];
 
 const BY_NAME: ReadonlyMap<string, CommandSpec> = new Map(TABLE.map((c) => [c.name, c]));
@@ -64,8 +77,8 @@ export const COMMANDS: readonly CommandSpec[] = TABLE;
 
 /** The row for `verb` (any case), or undefined for an unknown command. */
 export function lookupCommand(verb: string): CommandSpec | undefined {
-  // Verbs are short; toUpperCase on a 4-letter string is cheaper than a case-folding map.
-  return verb.length <= 4 ? BY_NAME.get(verb.toUpperCase()) : undefined;
+  // Verbs are short; toUpperCase on an 8-letter string is cheaper than a case-folding map.
+  return verb.length <= 8 ? BY_NAME.get(verb.toUpperCase()) : undefined;
 }
 
 /** A command line split into its verb and the rest. */

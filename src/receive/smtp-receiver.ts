@@ -7,28 +7,57 @@
  * through the Submission port (Postfix: the cleanup(8) service), so the receiver never
  * touches the queue.
  *
- * Does not: TLS, AUTH, connection or rate limits (anvil), reverse DNS (client names are
- * `unknown`), add headers (Cleanup does). See smtp-session.ts for the protocol.
+ * The receiver owns what sessions share: the compiled restriction lists (with their
+ * policy-service connections and tables), the TLS context (certificate and key read
+ * from `smtpdTlsCertFile` / `smtpdTlsKeyFile`, or a SecureContext and an SNI callback
+ * given in code), the SASL backend, and the anvil table of per-client limits.
  *
- * SECURITY: the relay policy is checked when the receiver is built, and a list that
- * would make an open relay is refused (ConfigError). Sockets are half-open aware so
- * that pipelined input followed by a FIN is still answered, and every session is
- * bounded by smtpd_timeout.
+ * Does not: reverse DNS for every connection (Postern's client name is `unknown` unless
+ * XCLIENT, PROXY or a restriction that needs it looks it up — Postfix's
+ * `smtpd_peername_lookup` is not implemented), add headers (Cleanup does). See
+ * smtp-session.ts for the protocol.
  *
- * STANDARDS: RFC 5321.
+ * SECURITY: the restriction lists are checked when the receiver is built, and lists
+ * that would make an open relay are refused (ConfigError), as are TLS levels without a
+ * certificate and AUTH without a backend. Sockets are half-open aware so that pipelined
+ * input followed by a FIN is still answered, and every session is bounded by
+ * smtpd_timeout.
+ *
+ * STANDARDS: RFC 5321, RFC 3207 (STARTTLS), RFC 8314 (implicit TLS on port 465).
  *
  * @module
  */
 
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import { systemClock } from '../clock.js';
 import type { Parameters } from '../config/parameters.js';
-import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
+import { ConfigError } from '../errors.js';
+import { type Logger, silentLogger } from '../log.js';
+import { DnsResolver } from '../resolver.js';
+import { CidrList } from '../rewrite/cidr.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
-import type { ClientInfo, Clock, SubmissionPort } from '../types.js';
-import { RelayPolicy } from './relay-policy.js';
+import type { LookupTable } from '../rewrite/types.js';
+import type { Address, ClientInfo, Clock, Resolver, SubmissionPort } from '../types.js';
+import { Anvil } from './anvil.js';
+import type { RestrictionFunction, RestrictionStage } from './restriction-types.js';
+import type { AuthBackend } from './smtp-auth.js';
 import { buildSessionReplies, type SessionContext, SmtpSession } from './smtp-session.js';
+import { SmtpdRestrictions } from './smtpd-restrictions.js';
+import { type ListenOptions, TcpListeners } from './tcp-listener.js';
+
+/** TLS material given in code rather than as files. */
+export interface SmtpTlsOptions {
+  /** A ready context (certificate, key, ciphers). */
+  readonly secureContext?: tls.SecureContext;
+  /** PEM certificate chain and key, when no context is given. */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
+  /** SNI: a context for the name the client asked for, or undefined for the default. */
+  readonly sni?: (servername: string) => tls.SecureContext | undefined;
+}
 
 /** What a receiver needs. */
 export interface SmtpReceiverOptions {
@@ -42,37 +71,94 @@ export interface SmtpReceiverOptions {
   readonly logger?: Logger;
   /** Time source for timeouts and error delays. @default the system clock */
   readonly clock?: Clock;
+  /** DNS for reject_rbl_client and reject_unknown_*. @default a DnsResolver */
+  readonly resolver?: Resolver;
+  /**
+   * STARTTLS / wrapper-mode material; overrides `smtpdTlsCertFile` / `smtpdTlsKeyFile`.
+   * Needed when `smtpdTlsSecurityLevel` is `may` or `encrypt` or `smtpdTlsWrappermode` is on.
+   */
+  readonly tls?: SmtpTlsOptions;
+  /**
+   * SASL backend for AUTH PLAIN and LOGIN: `(username, password, session) =>
+   * Promise<boolean>`, or a LookupTable of username → password. Required when
+   * `smtpdSaslAuthEnable` is on.
+   */
+  readonly authenticator?: AuthBackend;
+  /** Restriction lists given in code; each replaces the parameter of its stage. */
+  readonly restrictions?: Partial<
+    Record<RestrictionStage, readonly (string | RestrictionFunction | LookupTable)[]>
+  >;
+  /** Postfix `smtpd_sender_login_maps` for reject_sender_login_mismatch. */
+  readonly senderLoginMaps?: LookupTable;
 }
 
-/** Where to listen. */
-export interface ListenOptions {
-  /** Numeric address or host name to bind, e.g. `127.0.0.1` or `::1`. */
-  readonly host: string;
-  /** TCP port; 0 picks a free one. */
-  readonly port: number;
-}
+export type { ListenOptions } from './tcp-listener.js';
 
 /** The SMTP server. */
 export class SmtpReceiver {
   readonly #ctx: SessionContext;
-  readonly #log: ComponentLogger;
-  readonly #servers = new Set<net.Server>();
+  readonly #listeners: TcpListeners;
   readonly #sessions = new Set<SmtpSession>();
+  readonly #restrictions: SmtpdRestrictions;
   #closing = false;
 
-  /** @throws ConfigError when the relay restrictions are unusable or would make an open relay */
+  /**
+   * @throws ConfigError when the restriction lists are unusable or would make an open
+   *   relay, when TLS is required without a certificate, or AUTH is on without a backend.
+   */
   constructor(options: SmtpReceiverOptions) {
     const params = options.params;
     const log = (options.logger ?? silentLogger).for('smtpd');
-    this.#log = log;
+    this.#listeners = new TcpListeners(log, (socket) => this.#accept(socket));
+    const clock = options.clock ?? systemClock;
+    const rewriter = options.rewriter;
+    const resolver = options.resolver ?? new DnsResolver();
+    const restrictions = new SmtpdRestrictions(
+      {
+        params,
+        log,
+        resolver,
+        isListedRecipient: (a: Address) => rewriter.isListedRecipient(a),
+        ...(options.senderLoginMaps ? { senderLoginMaps: options.senderLoginMaps } : {}),
+        isLocalDomain: (d: string) => rewriter.isLocalDomain(d),
+      },
+      options.restrictions,
+    );
+    if (params.smtpdSaslAuthEnable && !options.authenticator) {
+      throw new ConfigError(
+        'smtpdSaslAuthEnable: AUTH is on but no authenticator was given; pass `authenticator` (a function or a table of users)',
+        'smtpdSaslAuthEnable',
+      );
+    }
+    this.#restrictions = restrictions;
     this.#ctx = {
       params,
       submission: options.submission,
       rewriter: options.rewriter,
-      relayPolicy: new RelayPolicy(params),
+      restrictions,
       log,
-      clock: options.clock ?? systemClock,
+      clock,
       replies: buildSessionReplies(params),
+      tls: buildTlsOptions(params, options.tls),
+      auth: options.authenticator,
+      anvil: new Anvil(
+        {
+          connectionCount: params.smtpdClientConnectionCountLimit,
+          connectionRate: params.smtpdClientConnectionRateLimit,
+          messageRate: params.smtpdClientMessageRateLimit,
+          recipientRate: params.smtpdClientRecipientRateLimit,
+          authRate: params.smtpdClientAuthRateLimit,
+          timeUnitMs: params.anvilRateTimeUnit,
+          exceptions: params.smtpdClientEventLimitExceptions,
+        },
+        clock,
+      ),
+      xclientHosts: new CidrList(params.smtpdAuthorizedXclientHosts),
+      proxyHosts:
+        params.smtpdUpstreamProxyHosts.length > 0
+          ? new CidrList(params.smtpdUpstreamProxyHosts)
+          : undefined,
+      bareLfExclusions: new CidrList(params.smtpdForbidBareNewlineExclusions),
     };
   }
 
@@ -87,35 +173,7 @@ export class SmtpReceiver {
    */
   listen(options: ListenOptions): Promise<{ host: string; port: number }> {
     if (this.#closing) return Promise.reject(new Error('SmtpReceiver.listen() after close()'));
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
-      this.#accept(socket),
-    );
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => {
-        server.off('listening', onListening);
-        reject(
-          Object.assign(
-            new Error(`cannot listen on ${options.host}:${options.port}: ${err.message}`),
-            {
-              cause: err,
-            },
-          ),
-        );
-      };
-      const onListening = (): void => {
-        server.off('error', onError);
-        server.on('error', (err) =>
-          this.#log.error(undefined, `listener ${options.host}:${options.port}: ${err.message}`),
-        );
-        this.#servers.add(server);
-        const addr = server.address();
-        if (addr && typeof addr === 'object') resolve({ host: addr.address, port: addr.port });
-        else resolve({ host: options.host, port: options.port });
-      };
-      server.once('error', onError);
-      server.once('listening', onListening);
-      server.listen({ host: options.host, port: options.port });
-    });
+    return this.#listeners.listen(options);
   }
 
   /** Serves one connection given as any duplex stream (a socket, an in-memory pair). */
@@ -140,17 +198,12 @@ export class SmtpReceiver {
   async close(options: { graceful?: boolean } = {}): Promise<void> {
     this.#closing = true;
     const graceful = options.graceful ?? false;
-    const closed = [...this.#servers].map(
-      (server) =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-        }),
-    );
-    this.#servers.clear();
+    const closed = this.#listeners.close();
     const sessions = [...this.#sessions];
     for (const s of sessions) s.shutdown(graceful);
     await Promise.all(sessions.map((s) => s.done));
-    await Promise.all(closed);
+    await closed;
+    await this.#restrictions.close();
   }
 
   #accept(socket: net.Socket): void {
@@ -167,4 +220,53 @@ export class SmtpReceiver {
 /** `::ffff:192.0.2.1` → `192.0.2.1`, as Postfix logs IPv4 clients on a dual-stack socket. */
 function unmapIPv4(address: string): string {
   return address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
+}
+
+/** The TLS server options from code or from the certificate files; undefined when TLS is off. */
+function buildTlsOptions(
+  params: Parameters,
+  given: SmtpTlsOptions | undefined,
+): tls.TLSSocketOptions | undefined {
+  const wanted = params.smtpdTlsSecurityLevel !== 'none' || params.smtpdTlsWrappermode;
+  let context = given?.secureContext;
+  if (!context && given?.cert !== undefined && given.key !== undefined) {
+    context = tls.createSecureContext({ cert: given.cert, key: given.key });
+  }
+  if (!context && params.smtpdTlsCertFile !== '') {
+    try {
+      context = tls.createSecureContext({
+        cert: readFileSync(params.smtpdTlsCertFile),
+        key: readFileSync(params.smtpdTlsKeyFile || params.smtpdTlsCertFile),
+      });
+    } catch (err) {
+      throw new ConfigError(
+        `smtpdTlsCertFile: cannot load ${params.smtpdTlsCertFile} / ${params.smtpdTlsKeyFile}: ${(err as Error).message}; give PEM files readable by this process`,
+        'smtpdTlsCertFile',
+      );
+    }
+  }
+  if (!context) {
+    if (wanted) {
+      throw new ConfigError(
+        'smtpdTlsSecurityLevel / smtpdTlsWrappermode: TLS is on but there is no certificate; set smtpdTlsCertFile and smtpdTlsKeyFile, or pass `tls` with a secureContext',
+        'smtpdTlsCertFile',
+      );
+    }
+    return undefined;
+  }
+  const sni = given?.sni;
+  return {
+    secureContext: context,
+    ...(sni
+      ? {
+          SNICallback: (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => {
+            try {
+              cb(null, sni(name) ?? context);
+            } catch (err) {
+              cb(err as Error);
+            }
+          },
+        }
+      : {}),
+  };
 }

@@ -1,50 +1,50 @@
 /**
- * SmtpSession: one SMTP conversation, from the greeting to the last reply.
+ * SmtpSession: one SMTP conversation, from the greeting (or the PROXY header, or the
+ * TLS handshake of a wrapper-mode port) to the last reply.
  *
  * Postfix counterpart: smtpd.c smtpd_proto() and the command actions (helo_cmd,
- * mail_cmd, rcpt_cmd, data_cmd, rset_cmd, noop_cmd, vrfy_cmd, quit_cmd), with the
- * error bookkeeping of smtpd_chat.c: every 4xx/5xx counts as an error; once the count
- * reaches `smtpd_soft_error_limit` each reply is delayed by `smtpd_error_sleep_time`;
- * at `smtpd_hard_error_limit` the session ends with `421 4.7.0`. Junk commands (HELO,
- * EHLO, RSET, NOOP, VRFY, HELP) beyond `smtpd_junk_command_limit` count as errors; a
- * queued message clears both counts.
- *
- * Data path: input is a LineReader (commands) that DATA borrows chunks from; content
- * goes through a DataReader straight into the Submission transaction's `content`
- * stream, chunk by chunk, pausing while `write()` returns false. Nothing is held whole.
+ * mail_cmd, rcpt_cmd, data_cmd, bdat_cmd, rset_cmd, noop_cmd, vrfy_cmd, quit_cmd,
+ * xclient_cmd, starttls), with the error bookkeeping of smtpd_chat.c: every 4xx/5xx
+ * counts as an error; once the count reaches `smtpd_soft_error_limit` each reply is
+ * delayed by `smtpd_error_sleep_time`; at `smtpd_hard_error_limit` the session ends
+ * with `421 4.7.0`. Junk commands (HELO, EHLO, RSET, NOOP, VRFY, HELP) beyond
+ * `smtpd_junk_command_limit` count as errors; a queued message clears both counts.
  *
  * Pipelining: commands are read and answered strictly in order; replies are batched
- * and written once, when the session has consumed all the input it has and is about to
- * wait for more (RFC 2920 section 3.2: the server may buffer replies within a group).
+ * (session-io.ts). `smtpd_forbid_unauth_pipelining` (POSTFIX.md 2.3): input pending
+ * when the greeting goes out, after any command of a non-ESMTP session, or after a
+ * command that must end a group (HELO, EHLO, DATA, NOOP, VRFY) ends the session with
+ * `554 5.5.0`; the flag also feeds `reject_unauth_pipelining`.
  *
- * Transactions: Postfix's `smtpd_delay_open_until_valid_rcpt = yes` — the Submission
- * transaction (and its queue ID) is opened at the first accepted RCPT, not at MAIL,
- * so a client whose recipients are all refused costs no queue work.
+ * Access policy: smtpd-restrictions.ts, run per stage with `smtpd_delay_reject`
+ * semantics (client, helo and sender lists run again at each RCPT). Transactions:
+ * `smtpd_delay_open_until_valid_rcpt = yes` — the Submission transaction is opened at
+ * the first accepted RCPT.
  *
- * Does not: STARTTLS, AUTH, XCLIENT/XFORWARD, BDAT/CHUNKING, ETRN, client/helo/sender/
- * recipient restrictions beyond the relay list, `smtpd_forbid_unauth_pipelining`,
- * reverse DNS (the client name is always `unknown`), or add a Received header (Cleanup
- * does, from the SubmissionSource).
+ * Does not: ETRN, XFORWARD, reverse DNS for logs (the client name is `unknown` unless
+ * XCLIENT or the receiver sets it), or add a Received header (Cleanup does, from the
+ * SubmissionSource, which carries TLS facts and the SASL login).
  *
  * SECURITY: every read is bounded (line_length_limit, message_size_limit,
- * smtpd_recipient_limit, error and junk limits, smtpd_timeout on every wait for input);
- * the end of DATA is only CRLF.CRLF (data-reader.ts); NUL bytes and invalid UTF-8 in
- * commands are refused; an HTTP request or a header sent as a command ends the session
- * (smtp-commands.ts); client strings are made printable before they reach a log or a
- * reply; the socket is paused while input piles up unread.
+ * smtpd_recipient_limit, error and junk limits, timeouts); the end of DATA is only
+ * CRLF.CRLF; after STARTTLS all earlier input is discarded and the session starts over
+ * (RFC 3207 section 4.2); AUTH is offered only over TLS by default; XCLIENT and the
+ * PROXY header are honoured only from trusted addresses; client strings are made
+ * printable before they reach a log or a reply.
  *
- * STANDARDS: RFC 5321 (SMTP), RFC 1869/5321 section 4.1.1.1 (EHLO), RFC 2920
- * (PIPELINING), RFC 1870 (SIZE), RFC 2034/3463 (ENHANCEDSTATUSCODES), RFC 6152
- * (8BITMIME), RFC 3461 (DSN), RFC 6531 (SMTPUTF8).
+ * STANDARDS: RFC 5321, RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 3463, RFC 6152,
+ * RFC 3461 (DSN), RFC 6531 (SMTPUTF8), RFC 3030 (CHUNKING), RFC 3207 (STARTTLS),
+ * RFC 4954 (AUTH).
  *
  * @module
  */
 
-import type { Duplex, Writable } from 'node:stream';
+import type { TLSSocket, TLSSocketOptions } from 'node:tls';
 import type { Parameters } from '../config/parameters.js';
 import { replyFor, SmtpError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
 import { formatAddress, parseMailArgument } from '../rewrite/address.js';
+import type { CidrList } from '../rewrite/cidr.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
 import type { ResolveResult } from '../rewrite/types.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
@@ -53,355 +53,161 @@ import type {
   ClientInfo,
   Clock,
   SenderParams,
+  SubmissionAction,
   SubmissionPort,
   SubmissionSource,
   SubmissionTransaction,
-  TimerHandle,
+  TlsInfo,
 } from '../types.js';
-import { DataReader } from './data-reader.js';
+import type { Anvil } from './anvil.js';
 import { interpretMailParams, interpretRcptParams } from './esmtp-params.js';
-import { type CommandLine, LineReader } from './line-reader.js';
-import type { RelayPolicy } from './relay-policy.js';
+import type { CommandLine } from './line-reader.js';
+import { parseProxyHeader } from './proxy-protocol.js';
+import type { RestrictionRequest, RestrictionStage } from './restriction-types.js';
+import { SessionIo } from './session-io.js';
+import { type AuthBackend, checkCredentials, decodeBase64, parsePlain } from './smtp-auth.js';
 import { isForbiddenCommand, lookupCommand, splitCommand } from './smtp-commands.js';
+import type { SessionReplies } from './smtp-replies.js';
+import * as R from './smtp-replies.js';
+import { BdatState, receiveBdatChunk, receiveData } from './smtp-session-data.js';
+import type {
+  RestrictionMemo,
+  RestrictionOutcome,
+  SmtpdRestrictions,
+} from './smtpd-restrictions.js';
+import { applyXclient } from './xclient.js';
 
 /** What the receiver shares with all its sessions. */
 export interface SessionContext {
   readonly params: Parameters;
   readonly submission: SubmissionPort;
   readonly rewriter: Pick<Rewriter, 'resolve'>;
-  readonly relayPolicy: RelayPolicy;
+  readonly restrictions: SmtpdRestrictions;
   readonly log: ComponentLogger;
   readonly clock: Clock;
-  /** Replies computed once from the parameters. */
   readonly replies: SessionReplies;
+  /** TLS server options (secureContext / SNICallback); undefined when TLS is off. */
+  readonly tls: TLSSocketOptions | undefined;
+  /** The SASL backend; undefined when AUTH is off. */
+  readonly auth: AuthBackend | undefined;
+  readonly anvil: Anvil;
+  readonly xclientHosts: CidrList;
+  readonly proxyHosts: CidrList | undefined;
+  readonly bareLfExclusions: CidrList;
 }
 
-/** Replies whose text depends only on the parameters. */
-export interface SessionReplies {
-  readonly greeting: string;
-  readonly ehlo: SmtpReply;
-  readonly helo: SmtpReply;
-  readonly tooManyErrors: SmtpReply;
-  readonly timeout: SmtpReply;
-  readonly shutdown: SmtpReply;
-  readonly bareLf: SmtpReply;
-}
+export { buildSessionReplies, type SessionReplies } from './smtp-replies.js';
 
-/** Builds the parameter-dependent replies once per receiver. */
-export function buildSessionReplies(params: Parameters): SessionReplies {
-  const host = params.myhostname;
-  const ehloLines = [
-    host,
-    'PIPELINING',
-    params.messageSizeLimit > 0 ? `SIZE ${params.messageSizeLimit}` : 'SIZE',
-  ];
-  if (!params.disableVrfyCommand) ehloLines.push('VRFY');
-  ehloLines.push('ENHANCEDSTATUSCODES', '8BITMIME', 'DSN', 'SMTPUTF8');
-  return {
-    greeting: new SmtpReply(220, '', params.smtpdBanner).toWire(),
-    ehlo: new SmtpReply(250, '', ehloLines),
-    helo: new SmtpReply(250, '', host),
-    tooManyErrors: new SmtpReply(421, '4.7.0', `${host} Error: too many errors`),
-    timeout: new SmtpReply(421, '4.4.2', `${host} Error: timeout exceeded`),
-    shutdown: new SmtpReply(
-      421,
-      '4.3.2',
-      `${host} Service shutting down, closing transmission channel`,
-    ),
-    bareLf: new SmtpReply(
-      params.smtpdForbidBareNewlineRejectCode,
-      '5.5.2',
-      `${host} Error: bare <LF> received`,
-    ),
-  };
-}
-
-// Fixed replies (Postfix smtpd.c texts).
-const R_OK = new SmtpReply(250, '2.0.0', 'Ok');
-const R_MAIL_OK = new SmtpReply(250, '2.1.0', 'Ok');
-const R_RCPT_OK = new SmtpReply(250, '2.1.5', 'Ok');
-const R_DATA = new SmtpReply(354, '', 'End data with <CR><LF>.<CR><LF>').toWire();
-const R_BYE = new SmtpReply(221, '2.0.0', 'Bye');
-const R_BREAK_RULES = new SmtpReply(221, '2.7.0', 'Error: I can break rules, too. Goodbye.');
-const R_HELP = new SmtpReply(
-  214,
-  '2.0.0',
-  'Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT HELP',
-);
-const R_UNKNOWN = new SmtpReply(500, '5.5.2', 'Error: command not recognized');
-const R_TOO_LONG = new SmtpReply(500, '5.5.2', 'Error: command too long');
-const R_BAD_SYNTAX = new SmtpReply(500, '5.5.2', 'Error: bad syntax');
-const R_BAD_UTF8 = new SmtpReply(500, '5.5.2', 'Error: bad UTF-8 syntax');
-const R_VRFY_DISABLED = new SmtpReply(502, '5.5.1', 'VRFY command is disabled');
-const R_NEED_HELO = new SmtpReply(503, '5.5.1', 'Error: send HELO/EHLO first');
-const R_NEED_MAIL = new SmtpReply(503, '5.5.1', 'Error: need MAIL command');
-const R_NESTED_MAIL = new SmtpReply(503, '5.5.1', 'Error: nested MAIL command');
-const R_NEED_RCPT = new SmtpReply(503, '5.5.1', 'Error: need RCPT command');
-const R_NO_VALID_RCPT = new SmtpReply(554, '5.5.1', 'Error: no valid recipients');
-const R_TOO_MANY_RCPT = new SmtpReply(452, '4.5.3', 'Error: too many recipients');
-const R_SIZE_EXCEEDS = new SmtpReply(552, '5.3.4', 'Message size exceeds fixed limit');
-const R_FILE_TOO_BIG = new SmtpReply(552, '5.3.4', 'Error: message file too big');
-const R_NEED_SMTPUTF8 = new SmtpReply(
-  553,
-  '5.6.7',
-  'Must declare SMTPUTF8 to send unicode address',
-);
-const R_SYNTAX_HELO = new SmtpReply(501, '5.5.4', 'Syntax: HELO hostname');
-const R_SYNTAX_EHLO = new SmtpReply(501, '5.5.4', 'Syntax: EHLO hostname');
-const R_SYNTAX_MAIL = new SmtpReply(501, '5.5.4', 'Syntax: MAIL FROM:<address>');
-const R_SYNTAX_RCPT = new SmtpReply(501, '5.5.4', 'Syntax: RCPT TO:<address>');
-const R_SYNTAX_DATA = new SmtpReply(501, '5.5.4', 'Syntax: DATA');
-const R_SYNTAX_RSET = new SmtpReply(501, '5.5.4', 'Syntax: RSET');
-const R_SYNTAX_VRFY = new SmtpReply(501, '5.5.4', 'Syntax: VRFY address');
-
-/** Stop reading from the socket when this much unread input is buffered. */
-const INPUT_HIGH_WATER = 256 * 1024;
-/** Write out batched replies early when they grow past this. */
-const OUTPUT_BATCH_LIMIT = 64 * 1024;
-/** Wait for the client to read its replies when this much output is queued. */
-const OUTPUT_HIGH_WATER = 256 * 1024;
 /** Longest HELO name kept for logs and the Received header. */
 const MAX_HELO_LENGTH = 255;
 /** Longest client string quoted in a log line. */
 const MAX_LOGGED = 100;
-
-type Wake = 'data' | 'eof' | 'timeout' | 'shutdown' | 'drain';
+/** RFC 3030: a chunk size is at most 20 digits; Postern also caps the number. */
+const BDAT_SYNTAX = /^(\d{1,20})(?:[ \t]+(LAST))?$/i;
 
 /** One SMTP session over a duplex stream. Start it with `start()`; `done` settles when it is over. */
 export class SmtpSession {
   readonly #ctx: SessionContext;
   readonly #params: Parameters;
-  readonly #socket: Duplex;
-  readonly #client: ClientInfo;
-  /** `name[address]`, Postfix's namaddr. */
-  readonly #namaddr: string;
-  readonly #input: LineReader;
+  readonly #io: SessionIo;
+  #client: ClientInfo;
+  /** The address anvil counted this connection under. */
+  readonly #peerAddress: string;
+  #namaddr: string;
 
-  // Connection state.
-  #eof = false;
-  #closed = false;
   #finished = false;
-  #paused = false;
-  #out = '';
-  #wake: ((why: Wake) => void) | undefined;
-  #waitingSince: number | undefined;
-  #timer: TimerHandle | undefined;
   #shutdown: 'none' | 'graceful' | 'now' = 'none';
   #busy = false;
-  readonly #closeWaiters = new Set<() => void>();
   readonly #done: Promise<void>;
   #resolveDone!: () => void;
 
   // SMTP state.
   #helo: string | undefined;
   #esmtp = false;
+  #tls: TlsInfo | undefined;
+  #authUser: string | undefined;
+  #authMethod: string | undefined;
   #sender: Address | undefined;
   #senderParams: SenderParams = {};
   #rcptCount = 0;
   #rcptAttempts = 0;
   #tx: SubmissionTransaction | undefined;
+  #pendingActions: SubmissionAction[] = [];
+  #bdat: BdatState | undefined;
+  #clientReject: SmtpReply | undefined;
   #errors = 0;
   #junk = 0;
   #where = 'CONNECT';
+  #improperPipelining = false;
+  readonly #memo: RestrictionMemo = {};
   readonly #stats = new Map<string, { ok: number; total: number }>();
   #bareLfNoted = false;
 
-  constructor(ctx: SessionContext, socket: Duplex, client: ClientInfo) {
+  constructor(ctx: SessionContext, socket: import('node:stream').Duplex, client: ClientInfo) {
     this.#ctx = ctx;
     this.#params = ctx.params;
-    this.#socket = socket;
     this.#client = {
       address: client.address,
       ...(client.port !== undefined ? { port: client.port } : {}),
       name: client.name ?? 'unknown',
     };
-    this.#namaddr = `${printable(this.#client.name ?? 'unknown')}[${printable(client.address)}]`;
-    this.#input = new LineReader(ctx.params.lineLengthLimit);
+    this.#peerAddress = client.address;
+    this.#namaddr = namaddrOf(this.#client);
+    this.#io = new SessionIo(
+      socket,
+      ctx.clock,
+      ctx.params.smtpdTimeout,
+      ctx.params.lineLengthLimit,
+    );
+    this.#io.onClosed = () => {
+      if (this.#finished) this.#resolveDone();
+    };
+    this.#io.onSocketError = (err) =>
+      this.#ctx.log.debug(undefined, `${this.#namaddr}: ${describe(err)}`);
     this.#done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
   }
 
-  /** Settles when the session has ended and its stream is closed. */
   get done(): Promise<void> {
     return this.#done;
   }
 
-  /** True while a message is being received or committed (graceful close waits for it). */
   get busy(): boolean {
     return this.#busy;
   }
 
-  /** Greets the client and serves it until QUIT, an error limit, a timeout or a disconnect. */
   start(): void {
-    const s = this.#socket;
-    s.on('data', this.#onData);
-    s.on('end', this.#onEnd);
-    s.on('error', this.#onError);
-    s.on('close', this.#onClose);
-    s.on('drain', this.#onDrain);
-    if (s.destroyed) this.#onClose();
-    this.#timer = this.#ctx.clock.setTimeout(this.#onTimer, this.#params.smtpdTimeout);
+    this.#io.attach();
     this.#run().catch((err: unknown) => {
       this.#ctx.log.error(undefined, `${this.#namaddr}: session failed: ${describe(err)}`);
-      this.#socket.destroy();
+      this.#io.destroy();
       this.#finish();
     });
   }
 
-  /**
-   * Ends the session: `graceful` lets a message being received finish (and answers it),
-   * then replies `421 4.3.2` at the next command; otherwise the connection is dropped
-   * at once and any open transaction aborted.
-   */
   shutdown(graceful: boolean): void {
     if (this.#finished) return;
     if (graceful) {
       if (this.#shutdown === 'none') this.#shutdown = 'graceful';
-      if (!this.#busy) this.#wakeUp('shutdown');
+      if (!this.#busy) this.#io.wakeUp('shutdown');
     } else {
       this.#shutdown = 'now';
-      this.#socket.destroy();
-      this.#wakeUp('eof');
+      this.#io.destroy();
+      this.#io.wakeUp('eof');
     }
-  }
-
-  // ---------------------------------------------------------------- stream events
-
-  readonly #onData = (chunk: Buffer | string): void => {
-    this.#input.push(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
-    if (!this.#paused && this.#input.buffered > INPUT_HIGH_WATER) {
-      this.#paused = true;
-      this.#socket.pause();
-    }
-    this.#wakeUp('data');
-  };
-
-  readonly #onEnd = (): void => {
-    this.#eof = true;
-    this.#wakeUp('eof');
-  };
-
-  readonly #onError = (err: Error): void => {
-    this.#ctx.log.debug(undefined, `${this.#namaddr}: ${describe(err)}`);
-    this.#eof = true;
-    this.#wakeUp('eof');
-  };
-
-  readonly #onClose = (): void => {
-    this.#closed = true;
-    this.#eof = true;
-    this.#wakeUp('eof');
-    for (const w of this.#closeWaiters) w();
-    this.#closeWaiters.clear();
-    if (this.#finished) this.#resolveDone();
-  };
-
-  readonly #onDrain = (): void => {
-    this.#wakeUp('drain');
-  };
-
-  /** smtpd_timeout: one timer per session, re-armed, firing only while waiting for the client. */
-  readonly #onTimer = (): void => {
-    this.#timer = undefined;
-    if (this.#finished) return;
-    const timeout = this.#params.smtpdTimeout;
-    const since = this.#waitingSince;
-    const now = this.#ctx.clock.now();
-    if (since !== undefined && now - since >= timeout) {
-      this.#wakeUp('timeout');
-      return;
-    }
-    const remaining = since === undefined ? timeout : timeout - (now - since);
-    this.#timer = this.#ctx.clock.setTimeout(this.#onTimer, Math.max(1, remaining));
-  };
-
-  #wakeUp(why: Wake): void {
-    const wake = this.#wake;
-    if (wake) {
-      this.#wake = undefined;
-      this.#waitingSince = undefined;
-      wake(why);
-    }
-  }
-
-  /** Writes batched replies, then waits for input (or EOF, a timeout, a shutdown). */
-  #waitInput(): Promise<Wake> {
-    this.#flush();
-    if (this.#paused) {
-      this.#paused = false;
-      this.#socket.resume();
-    }
-    if (this.#eof) return Promise.resolve('eof');
-    return new Promise((resolve) => {
-      this.#waitingSince = this.#ctx.clock.now();
-      this.#wake = resolve;
-    });
-  }
-
-  /** Waits until the client has read enough of our replies (bounded by smtpd_timeout). */
-  async #waitOutput(): Promise<boolean> {
-    while (!this.#closed && writableLength(this.#socket) > OUTPUT_HIGH_WATER) {
-      const why = await new Promise<Wake>((resolve) => {
-        this.#waitingSince = this.#ctx.clock.now();
-        this.#wake = resolve;
-      });
-      if (why === 'timeout') return false;
-    }
-    return !this.#closed;
-  }
-
-  /** Waits for a downstream writable to drain, or for the connection to close. */
-  #waitDrain(stream: Writable): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        stream.off('drain', done);
-        stream.off('close', done);
-        this.#closeWaiters.delete(done);
-        resolve();
-      };
-      stream.on('drain', done);
-      stream.on('close', done);
-      this.#closeWaiters.add(done);
-    });
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      let timer: TimerHandle | undefined;
-      const done = (): void => {
-        timer?.cancel();
-        this.#closeWaiters.delete(done);
-        resolve();
-      };
-      this.#closeWaiters.add(done);
-      timer = this.#ctx.clock.setTimeout(done, ms);
-    });
   }
 
   // ---------------------------------------------------------------- output
 
-  #queue(wire: string): void {
-    this.#out += wire;
-    if (this.#out.length > OUTPUT_BATCH_LIMIT) this.#flush();
-  }
-
-  #flush(): void {
-    if (this.#out === '') return;
-    const s = this.#socket;
-    if (!s.destroyed && s.writable) s.write(this.#out);
-    this.#out = '';
-  }
-
-  /** Queues a command's reply, with Postfix's error accounting and error delay. */
   async #respond(reply: SmtpReply): Promise<void> {
     let r = reply;
     if (this.#params.softBounce && r.permanent) r = r.toTransient();
     if (this.#errors >= this.#params.smtpdSoftErrorLimit && this.#params.smtpdErrorSleepTime > 0) {
-      this.#flush();
-      await this.#sleep(this.#params.smtpdErrorSleepTime);
+      this.#io.flush();
+      await this.#io.sleep(this.#params.smtpdErrorSleepTime);
     }
-    this.#queue(r.toWire());
+    this.#io.queue(r.toWire());
     if (r.code >= 400) this.#errors++;
   }
 
@@ -418,46 +224,165 @@ export class SmtpSession {
   // ---------------------------------------------------------------- main loop
 
   async #run(): Promise<void> {
-    this.#ctx.log.info(undefined, `connect from ${this.#namaddr}`);
-    this.#queue(this.#ctx.replies.greeting);
+    const anvil = this.#ctx.anvil.connect(this.#peerAddress);
     try {
+      if (!(await this.#prelude(anvil))) return;
       while (await this.#step()) {
         // one command per step
       }
     } finally {
+      this.#ctx.anvil.disconnect(this.#peerAddress);
       this.#end();
     }
   }
 
-  /** Reads and runs one command. Returns false when the session is over. */
+  /** PROXY header, wrapper-mode TLS, anvil, client restrictions, greeting. */
+  async #prelude(anvil: 'count' | 'rate' | undefined): Promise<boolean> {
+    const p = this.#params;
+    if (p.smtpdUpstreamProxyProtocol === 'haproxy') {
+      if (!(await this.#readProxyHeader())) return false;
+    }
+    if (p.smtpdTlsWrappermode) {
+      if (!(await this.#handshake())) return false;
+    }
+    this.#ctx.log.info(undefined, `connect from ${this.#namaddr}`);
+    if (anvil) {
+      const what = anvil === 'count' ? 'connections' : 'connections';
+      this.#ctx.log.warning(
+        undefined,
+        `Connection ${anvil} limit exceeded from ${this.#namaddr} for service smtp`,
+      );
+      this.#io.queue(
+        new SmtpReply(
+          421,
+          '4.7.0',
+          `${p.myhostname} Error: too many ${what} from ${printable(this.#client.address)}`,
+        ).toWire(),
+      );
+      return false;
+    }
+    if (!p.smtpdDelayReject && !this.#ctx.restrictions.isEmpty('client')) {
+      const o = await this.#ctx.restrictions.evaluate(
+        'client',
+        this.#request('client', 'CONNECT'),
+        this.#memo,
+      );
+      if (o.reply) {
+        this.#clientReject = o.reply;
+        this.#logReject('CONNECT', o.reply, undefined);
+        if (o.disconnect) {
+          this.#io.queue(o.reply.toWire());
+          return false;
+        }
+      } else this.#pendingActions.push(...o.actions);
+    }
+    // smtpd_forbid_unauth_pipelining (a): the client talked before the greeting.
+    if (this.#io.input.buffered > 0 && this.#syncViolation('CONNECT')) return false;
+    this.#io.queue(this.#ctx.replies.greeting);
+    return true;
+  }
+
+  async #readProxyHeader(): Promise<boolean> {
+    const trusted = this.#ctx.proxyHosts;
+    if (trusted && !trusted.matches(this.#peerAddress)) {
+      this.#ctx.log.warning(
+        undefined,
+        `${this.#namaddr}: PROXY header from an untrusted address; disconnecting`,
+      );
+      return false;
+    }
+    this.#io.setTimeoutMs(this.#params.smtpdUpstreamProxyTimeout);
+    let buf: Buffer = Buffer.alloc(0);
+    for (;;) {
+      const chunk = this.#io.input.takeChunk();
+      if (chunk) buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const h = parseProxyHeader(buf);
+      if (h.ok === true) {
+        if (h.length < buf.length) this.#io.input.unshift(buf.subarray(h.length));
+        if (h.client) {
+          this.#client = { address: h.client.address, port: h.client.port, name: 'unknown' };
+          this.#namaddr = namaddrOf(this.#client);
+        }
+        this.#io.setTimeoutMs(this.#params.smtpdTimeout);
+        return true;
+      }
+      if (h.ok === false) {
+        this.#ctx.log.warning(undefined, `${this.#namaddr}: ${h.error}; disconnecting`);
+        return false;
+      }
+      if (chunk) continue;
+      const why = await this.#io.waitInput();
+      if (why === 'timeout' || why === 'eof' || why === 'shutdown') {
+        this.#ctx.log.warning(undefined, `${this.#namaddr}: no PROXY header (${why})`);
+        return false;
+      }
+    }
+  }
+
+  /** Runs the TLS handshake; logs and returns false on failure. */
+  async #handshake(): Promise<boolean> {
+    const opts = this.#ctx.tls;
+    if (!opts) return false;
+    const r = await this.#io.startTls(opts, this.#params.smtpdStarttlsTimeout);
+    if (!r.ok) {
+      this.#ctx.log.info(
+        undefined,
+        `SSL_accept error from ${this.#namaddr}: ${printable(r.reason).slice(0, 200)}`,
+      );
+      return false;
+    }
+    this.#tls = tlsInfoOf(r.socket);
+    this.#ctx.log.info(
+      undefined,
+      `${this.#params.smtpdTlsWrappermode ? 'TLS' : 'STARTTLS'} connection established from ${this.#namaddr}: ${this.#tls.protocol} with cipher ${this.#tls.cipher}`,
+    );
+    return true;
+  }
+
+  /** Postfix's improper-pipelining handling; returns true when the session must end. */
+  #syncViolation(after: string): boolean {
+    if (!this.#improperPipelining) {
+      this.#improperPipelining = true;
+      const peek = this.#io.input.peek(MAX_LOGGED);
+      this.#ctx.log.info(
+        undefined,
+        `improper command pipelining after ${after} from ${this.#namaddr}: ${printable(peek.toString('latin1'))}`,
+      );
+    }
+    if (!this.#params.smtpdForbidUnauthPipelining) return false;
+    this.#io.queue(R.R_SYNC.toWire());
+    return true;
+  }
+
   async #step(): Promise<boolean> {
-    if (this.#closed) {
+    const io = this.#io;
+    if (io.closed) {
       this.#logLost();
       return false;
     }
     if (this.#shutdown !== 'none') {
-      this.#queue(this.#ctx.replies.shutdown.toWire());
+      io.queue(this.#ctx.replies.shutdown.toWire());
       return false;
     }
     if (this.#errors >= this.#params.smtpdHardErrorLimit) {
       this.#ctx.log.info(undefined, `too many errors after ${this.#where} from ${this.#namaddr}`);
-      this.#queue(this.#ctx.replies.tooManyErrors.toWire());
+      io.queue(this.#ctx.replies.tooManyErrors.toWire());
       return false;
     }
-    if (writableLength(this.#socket) > OUTPUT_HIGH_WATER) {
-      this.#flush();
-      if (!(await this.#waitOutput())) return false;
+    if (io.outputPending > R_OUTPUT_HIGH) {
+      io.flush();
+      if (!(await io.waitOutput())) return false;
     }
-    const line = this.#input.next();
+    const line = io.input.next();
     if (!line) {
-      if (this.#eof) {
+      if (io.eof) {
         this.#logLost();
         return false;
       }
-      const why = await this.#waitInput();
+      const why = await io.waitInput();
       if (why === 'timeout') {
         this.#ctx.log.info(undefined, `timeout after ${this.#where} from ${this.#namaddr}`);
-        this.#queue(this.#ctx.replies.timeout.toWire());
+        io.queue(this.#ctx.replies.timeout.toWire());
         return false;
       }
       return true;
@@ -468,62 +393,86 @@ export class SmtpSession {
   async #execute(line: CommandLine): Promise<boolean> {
     if (line.tooLong) {
       this.#count('unknown', false);
-      await this.#respond(R_TOO_LONG);
+      await this.#respond(R.R_TOO_LONG);
       return true;
     }
     if (line.bareLf) {
       const policy = this.#params.smtpdForbidBareNewline;
-      if (policy === 'reject') {
+      if (policy === 'reject' && !this.#ctx.bareLfExclusions.matches(this.#client.address)) {
         this.#count('unknown', false);
         const r = this.#ctx.replies.bareLf;
         await this.#respond(r);
         return r.code !== 521;
       }
-      if (policy === 'note') this.#bareLfNoted = true;
+      if (policy === 'note' || policy === 'reject') this.#bareLfNoted = true;
     }
     if (line.hasNul) {
       this.#count('unknown', false);
-      await this.#respond(R_BAD_SYNTAX);
+      await this.#respond(R.R_BAD_SYNTAX);
       return true;
     }
     if (line.badUtf8) {
       this.#count('unknown', false);
-      await this.#respond(R_BAD_UTF8);
+      await this.#respond(R.R_BAD_UTF8);
       return true;
     }
     const { verb, args } = splitCommand(line.text);
     if (verb === '') {
       this.#count('unknown', false);
-      await this.#respond(R_BAD_SYNTAX);
+      await this.#respond(R.R_BAD_SYNTAX);
       return true;
     }
     const spec = lookupCommand(verb);
     if (!spec) {
       this.#where = 'UNKNOWN';
+      this.#count('unknown', false);
       if (isForbiddenCommand(verb)) {
         this.#ctx.log.warning(
           undefined,
           `non-SMTP command from ${this.#namaddr}: ${printable(line.text).slice(0, MAX_LOGGED)}`,
         );
-        this.#count('unknown', false);
-        this.#queue(R_BREAK_RULES.toWire());
+        this.#io.queue(R.R_BREAK_RULES.toWire());
         return false;
       }
-      this.#count('unknown', false);
-      await this.#respond(R_UNKNOWN);
+      await this.#respond(R.R_UNKNOWN);
       return true;
+    }
+    // smtpd_forbid_unauth_pipelining (b) and (c).
+    if (this.#io.input.buffered > 0 && (spec.syncCheck || !this.#esmtp) && spec.name !== 'QUIT') {
+      if (this.#syncViolation(spec.name)) return false;
     }
     this.#where = spec.name;
     let reply: SmtpReply;
     switch (spec.name) {
       case 'HELO':
-        reply = this.#heloCommand(args, false);
-        break;
       case 'EHLO':
-        reply = this.#heloCommand(args, true);
+        reply = await this.#heloCommand(args, spec.name === 'EHLO');
         break;
+      case 'STARTTLS': {
+        const r = await this.#starttlsCommand(args);
+        if (r === undefined) return false;
+        if (r === 'done') {
+          this.#count('starttls', true);
+          return true;
+        }
+        reply = r;
+        break;
+      }
+      case 'AUTH':
+        reply = await this.#authCommand(args);
+        break;
+      case 'XCLIENT': {
+        const r = this.#xclientCommand(args);
+        if (r === 'done') {
+          this.#count('xclient', true);
+          this.#io.queue(this.#ctx.replies.greeting);
+          return true;
+        }
+        reply = r;
+        break;
+      }
       case 'MAIL':
-        reply = this.#mailCommand(args);
+        reply = await this.#mailCommand(args);
         break;
       case 'RCPT':
         reply = await this.#rcptCommand(args);
@@ -534,46 +483,204 @@ export class SmtpSession {
         reply = r;
         break;
       }
+      case 'BDAT': {
+        const r = await this.#bdatCommand(args);
+        if (r === undefined) return false;
+        reply = r;
+        break;
+      }
       case 'RSET':
-        reply = this.#rsetCommand(args);
+        reply = args !== '' ? R.R_SYNTAX_RSET : (this.#resetTransaction(), R.R_OK);
         break;
       case 'NOOP':
-        reply = R_OK;
+        reply = R.R_OK;
         break;
       case 'VRFY':
         reply = this.#vrfyCommand(args);
         break;
       case 'HELP':
-        reply = R_HELP;
+        reply = R.R_HELP;
         break;
       case 'QUIT':
         this.#count('quit', true);
-        this.#queue(R_BYE.toWire());
+        this.#io.queue(R.R_BYE.toWire());
         return false;
     }
     this.#count(spec.name.toLowerCase(), reply.code < 400);
     await this.#respond(reply);
     // Postfix counts the junk command after its reply, against a limit it may equal.
     if (spec.junk && this.#junk++ > this.#params.smtpdJunkCommandLimit) this.#errors++;
-    if (spec.name === 'DATA' && reply.code === 521) return false;
+    if (reply.code === 421 || reply.code === 521) return false;
     return true;
   }
 
   // ---------------------------------------------------------------- commands
 
-  #heloCommand(args: string, ehlo: boolean): SmtpReply {
-    if (args === '') return ehlo ? R_SYNTAX_EHLO : R_SYNTAX_HELO;
+  #features(): R.EhloFeatures {
+    return {
+      starttls:
+        this.#ctx.tls !== undefined &&
+        this.#tls === undefined &&
+        this.#params.smtpdTlsSecurityLevel !== 'none',
+      auth: this.#authOffered(),
+      xclient: this.#ctx.xclientHosts.matches(this.#peerAddress),
+    };
+  }
+
+  #authOffered(): boolean {
+    return (
+      this.#ctx.auth !== undefined &&
+      this.#params.smtpdSaslAuthEnable &&
+      (this.#tls !== undefined || !this.#params.smtpdTlsAuthOnly)
+    );
+  }
+
+  async #heloCommand(args: string, ehlo: boolean): Promise<SmtpReply> {
+    if (args === '') return ehlo ? R.R_SYNTAX_EHLO : R.R_SYNTAX_HELO;
     // RFC 5321 section 4.1.4: EHLO/HELO in a session resets any transaction.
     this.#resetTransaction();
     this.#helo = printable(args).slice(0, MAX_HELO_LENGTH);
     this.#esmtp = ehlo;
-    return ehlo ? this.#ctx.replies.ehlo : this.#ctx.replies.helo;
+    if (!this.#params.smtpdDelayReject && !this.#ctx.restrictions.isEmpty('helo')) {
+      const o = await this.#check('helo', ehlo ? 'EHLO' : 'HELO');
+      if (o.reply) {
+        this.#helo = undefined;
+        return o.reply;
+      }
+    }
+    return ehlo ? this.#ctx.replies.ehlo(this.#features()) : this.#ctx.replies.helo;
   }
 
-  #mailCommand(args: string): SmtpReply {
-    if (this.#params.smtpdHeloRequired && this.#helo === undefined) return R_NEED_HELO;
-    if (this.#sender !== undefined) return R_NESTED_MAIL;
-    if (args.length < 5 || args.slice(0, 5).toUpperCase() !== 'FROM:') return R_SYNTAX_MAIL;
+  /** STARTTLS: 'done' after a handshake, undefined when the session must end. */
+  async #starttlsCommand(args: string): Promise<SmtpReply | 'done' | undefined> {
+    if (args !== '') return R.R_SYNTAX_STARTTLS;
+    if (this.#tls !== undefined) return R.R_TLS_ALREADY;
+    if (this.#ctx.tls === undefined || this.#params.smtpdTlsSecurityLevel === 'none')
+      return R.R_TLS_NOT_OFFERED;
+    // RFC 3207 section 4.2: anything pipelined after STARTTLS is discarded with the
+    // rest of the plaintext state (CVE-2011-0411).
+    this.#io.queue(R.R_STARTTLS_READY.toWire());
+    if (!(await this.#handshake())) return undefined;
+    this.#resetTransaction();
+    this.#helo = undefined;
+    this.#esmtp = false;
+    this.#authUser = undefined;
+    this.#authMethod = undefined;
+    return 'done';
+  }
+
+  async #authCommand(args: string): Promise<SmtpReply> {
+    if (!this.#authOffered()) return R.R_AUTH_NOT_ENABLED;
+    if (!this.#esmtp) return R.R_NEED_HELO;
+    if (this.#authUser !== undefined) return R.R_AUTH_ALREADY;
+    if (this.#sender !== undefined) return R.R_IN_TRANSACTION;
+    if (this.#ctx.anvil.event(this.#peerAddress, 'auth')) {
+      return new SmtpReply(
+        450,
+        '4.7.1',
+        `Error: too many AUTH commands from ${printable(this.#client.address)}`,
+      );
+    }
+    const [mechRaw, initial, extra] = args.split(/[ \t]+/);
+    if (!mechRaw || extra !== undefined) return R.R_AUTH_SYNTAX;
+    const mech = mechRaw.toUpperCase();
+    if (mech !== 'PLAIN' && mech !== 'LOGIN') return R.R_AUTH_MECH;
+    let username: string;
+    let password: string;
+    if (mech === 'PLAIN') {
+      const resp = initial ?? (await this.#saslChallenge(''));
+      if (resp === undefined) return R.R_AUTH_ABORTED;
+      const raw = decodeBase64(resp);
+      if (!raw) return R.R_AUTH_BAD_B64;
+      const plain = parsePlain(raw);
+      if (!plain) return this.#authFailed(mech, '');
+      ({ username, password } = plain);
+    } else {
+      let u = initial;
+      if (u === undefined) u = await this.#saslChallenge('VXNlcm5hbWU6');
+      if (u === undefined) return R.R_AUTH_ABORTED;
+      const ub = decodeBase64(u);
+      if (!ub) return R.R_AUTH_BAD_B64;
+      const pw = await this.#saslChallenge('UGFzc3dvcmQ6');
+      if (pw === undefined) return R.R_AUTH_ABORTED;
+      const pb = decodeBase64(pw);
+      if (!pb) return R.R_AUTH_BAD_B64;
+      username = ub.toString('utf8');
+      password = pb.toString('utf8');
+    }
+    const backend = this.#ctx.auth;
+    if (!backend) return R.R_AUTH_NOT_ENABLED;
+    const result = await checkCredentials(backend, username, password, {
+      client: this.#client,
+      ...(this.#helo !== undefined ? { helo: this.#helo } : {}),
+      ...(this.#tls ? { tls: this.#tls } : {}),
+      mechanism: mech,
+    });
+    if (result === 'temp') {
+      this.#ctx.log.warning(
+        undefined,
+        `${this.#namaddr}: SASL ${mech} authentication temporarily failed`,
+      );
+      return R.R_AUTH_TEMP;
+    }
+    if (result === 'failed') return this.#authFailed(mech, username);
+    this.#authUser = username;
+    this.#authMethod = mech;
+    this.#ctx.log.info(
+      undefined,
+      `${this.#namaddr}: sasl_method=${mech}, sasl_username=${clip(username)}`,
+    );
+    return R.R_AUTH_OK;
+  }
+
+  #authFailed(mech: string, username: string): SmtpReply {
+    this.#ctx.log.warning(
+      undefined,
+      `${this.#namaddr}: SASL ${mech} authentication failed${username ? `, sasl_username=${clip(username)}` : ''}`,
+    );
+    return R.R_AUTH_FAILED;
+  }
+
+  /** Sends a 334 challenge and reads the client's line; undefined for `*` or EOF. */
+  async #saslChallenge(challenge: string): Promise<string | undefined> {
+    this.#io.queue(`334 ${challenge}\r\n`);
+    for (;;) {
+      const line = this.#io.input.next();
+      if (line) {
+        if (line.tooLong || line.hasNul) return undefined;
+        const t = line.text.trim();
+        return t === '*' ? undefined : t;
+      }
+      if (this.#io.eof) return undefined;
+      const why = await this.#io.waitInput();
+      if (why === 'timeout' || why === 'shutdown') return undefined;
+    }
+  }
+
+  #xclientCommand(args: string): SmtpReply | 'done' {
+    if (!this.#ctx.xclientHosts.matches(this.#peerAddress)) return R.R_XCLIENT_DENIED;
+    if (this.#sender !== undefined) return R.R_IN_TRANSACTION;
+    const r = applyXclient(args, this.#client, this.#helo);
+    if (r instanceof SmtpReply) return r;
+    this.#client = r.client;
+    this.#namaddr = namaddrOf(this.#client);
+    this.#resetTransaction();
+    this.#helo = r.helo;
+    this.#esmtp = r.helo !== undefined && r.protocol === 'ESMTP';
+    if (r.login !== undefined) {
+      this.#authUser = r.login;
+      this.#authMethod = 'XCLIENT';
+    }
+    return 'done';
+  }
+
+  async #mailCommand(args: string): Promise<SmtpReply> {
+    if (this.#params.smtpdHeloRequired && this.#helo === undefined) return R.R_NEED_HELO;
+    if (this.#sender !== undefined) return R.R_NESTED_MAIL;
+    if (this.#params.smtpdTlsSecurityLevel === 'encrypt' && this.#tls === undefined)
+      return R.R_TLS_REQUIRED;
+    if (args.length < 5 || args.slice(0, 5).toUpperCase() !== 'FROM:') return R.R_SYNTAX_MAIL;
+    if (this.#clientReject) return this.#clientReject;
     let address: Address;
     let params: SenderParams;
     let utf8: boolean;
@@ -585,20 +692,85 @@ export class SmtpSession {
     } catch (err) {
       return this.#rejectFor('MAIL', err);
     }
-    if (utf8 && !params.smtputf8) return R_NEED_SMTPUTF8;
+    if (utf8 && !params.smtputf8) return R.R_NEED_SMTPUTF8;
     const limit = this.#params.messageSizeLimit;
     if (limit > 0 && params.declaredSize !== undefined && params.declaredSize > limit)
-      return R_SIZE_EXCEEDS;
+      return R.R_SIZE_EXCEEDS;
+    if (this.#ctx.anvil.event(this.#peerAddress, 'message')) {
+      const r = new SmtpReply(
+        450,
+        '4.7.1',
+        `Error: too much mail from ${printable(this.#client.address)}`,
+      );
+      this.#ctx.log.warning(
+        undefined,
+        `Message delivery request rate limit exceeded from ${this.#namaddr}`,
+      );
+      return r;
+    }
     this.#sender = address;
     this.#senderParams = params;
-    return R_MAIL_OK;
+    if (!this.#params.smtpdDelayReject && !this.#ctx.restrictions.isEmpty('sender')) {
+      const o = await this.#check('sender', 'MAIL');
+      if (o.reply) {
+        this.#logReject('MAIL', o.reply, undefined);
+        this.#sender = undefined;
+        this.#senderParams = {};
+        return o.reply;
+      }
+    }
+    return R.R_MAIL_OK;
+  }
+
+  async #check(
+    stage: RestrictionStage,
+    state: string,
+    extra: Partial<RestrictionRequest> = {},
+  ): Promise<RestrictionOutcome> {
+    const o = await this.#ctx.restrictions.evaluate(
+      stage,
+      this.#request(stage, state, extra),
+      this.#memo,
+    );
+    if (!o.reply && o.actions.length > 0) this.#addActions(o.actions);
+    return o;
+  }
+
+  #addActions(actions: readonly SubmissionAction[]): void {
+    if (this.#tx) for (const a of actions) this.#tx.apply(a);
+    else this.#pendingActions.push(...actions);
+  }
+
+  #request(
+    stage: RestrictionStage,
+    protocolState: string,
+    extra: Partial<RestrictionRequest> = {},
+  ): RestrictionRequest {
+    return {
+      stage,
+      protocolState,
+      client: this.#client,
+      ...(this.#helo !== undefined ? { helo: this.#helo } : {}),
+      protocolName: this.#esmtp ? 'ESMTP' : 'SMTP',
+      ...(this.#sender !== undefined ? { sender: this.#sender } : {}),
+      ...(this.#authUser !== undefined ? { saslUsername: this.#authUser } : {}),
+      ...(this.#authMethod !== undefined ? { saslMethod: this.#authMethod } : {}),
+      ...(this.#tls ? { tls: this.#tls } : {}),
+      ...(this.#tx ? { queueId: this.#tx.queueId } : {}),
+      recipientCount: this.#rcptCount,
+      ...(this.#senderParams.declaredSize !== undefined
+        ? { size: this.#senderParams.declaredSize }
+        : {}),
+      improperPipelining: this.#improperPipelining,
+      ...extra,
+    };
   }
 
   async #rcptCommand(args: string): Promise<SmtpReply> {
-    if (this.#sender === undefined) return R_NEED_MAIL;
-    if (args.length < 3 || args.slice(0, 3).toUpperCase() !== 'TO:') return R_SYNTAX_RCPT;
+    if (this.#sender === undefined) return R.R_NEED_MAIL;
+    if (args.length < 3 || args.slice(0, 3).toUpperCase() !== 'TO:') return R.R_SYNTAX_RCPT;
     this.#rcptAttempts++;
-    if (this.#rcptCount >= this.#params.smtpdRecipientLimit) return R_TOO_MANY_RCPT;
+    if (this.#rcptCount >= this.#params.smtpdRecipientLimit) return R.R_TOO_MANY_RCPT;
     let address: Address;
     let dsn: ReturnType<typeof interpretRcptParams>;
     let utf8: boolean;
@@ -610,8 +782,19 @@ export class SmtpSession {
     } catch (err) {
       return this.#rejectFor('RCPT', err);
     }
-    if (utf8 && !this.#senderParams.smtputf8) return R_NEED_SMTPUTF8;
+    if (utf8 && !this.#senderParams.smtputf8) return R.R_NEED_SMTPUTF8;
     const external = formatAddress(address);
+    if (this.#ctx.anvil.event(this.#peerAddress, 'recipient')) {
+      this.#ctx.log.warning(
+        undefined,
+        `Recipient address rate limit exceeded from ${this.#namaddr}`,
+      );
+      return new SmtpReply(
+        450,
+        '4.7.1',
+        `Error: too many recipients from ${printable(this.#client.address)}`,
+      );
+    }
 
     let resolved: ResolveResult;
     try {
@@ -631,12 +814,7 @@ export class SmtpSession {
       this.#logReject('RCPT', r, external);
       return r;
     }
-    const denied = this.#ctx.relayPolicy.check({
-      client: this.#client,
-      saslAuthenticated: false,
-      recipient: external,
-      resolved,
-    });
+    const denied = await this.#rcptRestrictions(address, resolved);
     if (denied) {
       this.#logReject('RCPT', denied, external);
       return denied;
@@ -653,10 +831,9 @@ export class SmtpSession {
         );
         return replyFor(err, 'Error: queue file write error');
       }
-      if (this.#closed || this.#sender === undefined) {
-        // The client went away (or the transaction was reset) while the queue opened.
+      if (this.#io.closed || this.#sender === undefined) {
         abortQuietly(tx);
-        return R_NEED_MAIL;
+        return R.R_NEED_MAIL;
       }
       // The contract says content never emits 'error' (commit() reports failures); a
       // listener anyway, so that a faulty port cannot take the process down.
@@ -664,8 +841,13 @@ export class SmtpSession {
         this.#ctx.log.warning(tx.queueId, `content stream error: ${describe(err)}`);
       });
       tx.setSender(this.#sender, this.#senderParams);
+      for (const a of this.#pendingActions) tx.apply(a);
+      this.#pendingActions = [];
       this.#tx = tx;
-      this.#ctx.log.info(tx.queueId, `client=${this.#namaddr}`);
+      this.#ctx.log.info(
+        tx.queueId,
+        `client=${this.#namaddr}${this.#authUser !== undefined ? `, sasl_method=${this.#authMethod}, sasl_username=${clip(this.#authUser)}` : ''}`,
+      );
     }
     try {
       this.#tx.addRecipient({ address, ...dsn });
@@ -673,123 +855,203 @@ export class SmtpSession {
       return replyFor(err, 'Error: queue file write error');
     }
     this.#rcptCount++;
-    return R_RCPT_OK;
+    return R.R_RCPT_OK;
+  }
+
+  /** client, helo, sender (delayed), relay and recipient lists, then unlisted recipients. */
+  async #rcptRestrictions(
+    recipient: Address,
+    resolved: ResolveResult,
+  ): Promise<SmtpReply | undefined> {
+    const rs = this.#ctx.restrictions;
+    if (this.#clientReject) return this.#clientReject;
+    const extra = { recipient, resolved };
+    const stages: RestrictionStage[] = this.#params.smtpdDelayReject
+      ? ['client', 'helo', 'sender', 'relay', 'recipient']
+      : ['relay', 'recipient'];
+    const actions: SubmissionAction[] = [];
+    for (const stage of stages) {
+      if (rs.isEmpty(stage)) continue;
+      const o = await rs.evaluate(stage, this.#request(stage, 'RCPT', extra), this.#memo);
+      if (o.reply) return o.reply;
+      actions.push(...o.actions);
+    }
+    if (this.#params.smtpdRejectUnlistedRecipient) {
+      const d = await rs.unlistedRecipient(this.#request('recipient', 'RCPT', extra));
+      if (d.kind === 'reply') return d.reply;
+    }
+    if (actions.length > 0) this.#addActions(actions);
+    return undefined;
   }
 
   /** DATA: returns the final reply, or undefined when the session must end now. */
   async #dataCommand(args: string): Promise<SmtpReply | undefined> {
-    if (args !== '') return R_SYNTAX_DATA;
-    if (this.#sender === undefined) return R_NEED_MAIL;
+    if (args !== '') return R.R_SYNTAX_DATA;
+    if (this.#bdat) return R.R_DATA_AFTER_BDAT;
+    if (this.#sender === undefined) return R.R_NEED_MAIL;
     const tx = this.#tx;
     if (this.#rcptCount === 0 || tx === undefined)
-      return this.#rcptAttempts === 0 ? R_NEED_RCPT : R_NO_VALID_RCPT;
-    this.#queue(R_DATA);
+      return this.#rcptAttempts === 0 ? R.R_NEED_RCPT : R.R_NO_VALID_RCPT;
+    if (!this.#ctx.restrictions.isEmpty('data')) {
+      const o = await this.#check('data', 'DATA');
+      if (o.reply) {
+        this.#logReject('DATA', o.reply, undefined, tx.queueId);
+        if (o.disconnect) {
+          this.#io.queue(o.reply.toWire());
+          return undefined;
+        }
+        return o.reply;
+      }
+    }
+    this.#io.queue(R.R_DATA);
     this.#busy = true;
     try {
-      const outcome = await this.#receiveContent(tx);
+      const outcome = await receiveData(
+        this.#io,
+        tx.content,
+        this.#params.smtpdForbidBareNewline,
+        this.#params.messageSizeLimit,
+      );
       if (outcome.end !== 'ok') {
         this.#resetTransaction();
-        if (outcome.end === 'timeout') {
-          this.#ctx.log.info(
-            undefined,
-            `timeout after DATA (${outcome.size} bytes) from ${this.#namaddr}`,
-          );
-          this.#queue(this.#ctx.replies.timeout.toWire());
-        } else {
-          this.#ctx.log.info(
-            undefined,
-            `lost connection after DATA (${outcome.size} bytes) from ${this.#namaddr}`,
-          );
-        }
+        this.#lostDuring('DATA', outcome.end, outcome.size);
         this.#count('data', false);
         return undefined;
       }
-      if (outcome.bareLf && this.#params.smtpdForbidBareNewline === 'reject') {
+      const excluded = this.#ctx.bareLfExclusions.matches(this.#client.address);
+      if (outcome.bareLf && this.#params.smtpdForbidBareNewline === 'reject' && !excluded) {
         this.#resetTransaction();
         const r = this.#ctx.replies.bareLf;
         this.#logReject('END-OF-MESSAGE', r, undefined, tx.queueId);
         return r;
       }
-      if (outcome.bareLf && this.#params.smtpdForbidBareNewline === 'note')
+      if (outcome.bareLf && this.#params.smtpdForbidBareNewline !== 'normalize')
         this.#bareLfNoted = true;
       if (outcome.tooBig) {
         this.#resetTransaction();
-        this.#logReject('END-OF-MESSAGE', R_FILE_TOO_BIG, undefined, tx.queueId);
-        return R_FILE_TOO_BIG;
+        this.#logReject('END-OF-MESSAGE', R.R_FILE_TOO_BIG, undefined, tx.queueId);
+        return R.R_FILE_TOO_BIG;
       }
-      // The transaction is ours until commit settles; after that it is gone either way.
-      this.#tx = undefined;
-      let reply: SmtpReply;
-      try {
-        const result = await tx.commit();
-        reply = result.reply;
-      } catch (err) {
-        this.#ctx.log.warning(tx.queueId, `commit failed: ${describe(err)}`);
-        reply = replyFor(err, 'Error: queue file write error');
-      }
-      if (!reply.positive) abortQuietly(tx);
-      this.#resetTransaction();
-      if (reply.positive) {
-        this.#errors = 0;
-        this.#junk = 0;
-      }
-      return reply;
+      return await this.#commit(tx, outcome.size, undefined);
     } finally {
       this.#busy = false;
     }
   }
 
-  /** Streams DATA content into the transaction, chunk by chunk. */
-  async #receiveContent(
-    tx: SubmissionTransaction,
-  ): Promise<{ end: 'ok' | 'lost' | 'timeout'; size: number; tooBig: boolean; bareLf: boolean }> {
-    const reader = new DataReader(this.#params.smtpdForbidBareNewline);
-    const content = tx.content;
-    const limit = this.#params.messageSizeLimit;
-    const pieces: Buffer[] = [];
-    let size = 0;
-    let tooBig = false;
-    for (;;) {
-      const chunk = this.#input.takeChunk();
-      if (chunk === undefined) {
-        if (this.#eof) return { end: 'lost', size, tooBig, bareLf: reader.sawBareLf };
-        const why = await this.#waitInput();
-        if (why === 'timeout') return { end: 'timeout', size, tooBig, bareLf: reader.sawBareLf };
-        continue;
+  /** BDAT: the chunk's reply, or undefined when the session must end now. */
+  async #bdatCommand(args: string): Promise<SmtpReply | undefined> {
+    const m = BDAT_SYNTAX.exec(args);
+    if (!m) {
+      // RFC 3030 section 4: the size is unknown, so the session cannot stay in sync.
+      this.#count('bdat', false);
+      this.#io.queue(R.R_SYNTAX_BDAT.toWire());
+      return undefined;
+    }
+    const count = Number(m[1]);
+    const last = m[2] !== undefined;
+    if (!Number.isSafeInteger(count)) {
+      this.#io.queue(R.R_SYNTAX_BDAT.toWire());
+      return undefined;
+    }
+    const tx = this.#rcptCount > 0 ? this.#tx : undefined;
+    let early: SmtpReply | undefined;
+    if (this.#sender === undefined) early = R.R_NEED_MAIL;
+    else if (tx === undefined) early = this.#rcptAttempts === 0 ? R.R_NEED_RCPT : R.R_NO_VALID_RCPT;
+    if (!early && !this.#bdat && !this.#ctx.restrictions.isEmpty('data')) {
+      const o = await this.#check('data', 'DATA');
+      if (o.reply) early = o.reply;
+    }
+    const state = this.#bdat ?? new BdatState();
+    this.#busy = true;
+    try {
+      const end = await receiveBdatChunk(
+        this.#io,
+        count,
+        early ? undefined : tx?.content,
+        state,
+        this.#params.messageSizeLimit,
+      );
+      if (end !== 'ok') {
+        this.#resetTransaction();
+        this.#lostDuring('BDAT', end, state.size);
+        return undefined;
       }
-      pieces.length = 0;
-      const end = reader.feed(chunk, 0, pieces);
-      let needDrain = false;
-      if (pieces.length > 0) {
-        let n = 0;
-        for (const p of pieces) n += p.length;
-        size += n;
-        if (!tooBig && limit > 0 && size > limit) tooBig = true;
-        if (!tooBig) {
-          const buf = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, n);
-          needDrain = !content.write(buf);
+      if (early) {
+        // The chunk was read and dropped; the transaction (if any) is over.
+        if (this.#sender !== undefined) this.#resetTransaction();
+        return early;
+      }
+      this.#bdat = state;
+      if (!last) {
+        if (state.tooBig) {
+          this.#resetTransaction();
+          return R.R_FILE_TOO_BIG;
         }
+        return new SmtpReply(250, '2.0.0', `Ok: ${count} bytes`);
       }
-      if (end >= 0) {
-        if (end < chunk.length) this.#input.unshift(chunk.subarray(end));
-        return { end: 'ok', size, tooBig, bareLf: reader.sawBareLf };
+      if (state.tooBig) {
+        this.#resetTransaction();
+        this.#logReject('END-OF-MESSAGE', R.R_FILE_TOO_BIG, undefined, tx?.queueId);
+        return R.R_FILE_TOO_BIG;
       }
-      if (needDrain && !content.destroyed) {
-        await this.#waitDrain(content);
-        if (this.#closed) return { end: 'lost', size, tooBig, bareLf: reader.sawBareLf };
-      }
+      return await this.#commit(tx!, state.size, state.size);
+    } finally {
+      this.#busy = false;
     }
   }
 
-  #rsetCommand(args: string): SmtpReply {
-    if (args !== '') return R_SYNTAX_RSET;
+  /** end-of-data restrictions, commit, reply. `bdatSize` set for BDAT's reply form. */
+  async #commit(
+    tx: SubmissionTransaction,
+    size: number,
+    bdatSize: number | undefined,
+  ): Promise<SmtpReply> {
+    if (!this.#ctx.restrictions.isEmpty('end-of-data')) {
+      const o = await this.#check('end-of-data', 'END-OF-MESSAGE', { size });
+      if (o.reply) {
+        this.#resetTransaction();
+        this.#logReject('END-OF-MESSAGE', o.reply, undefined, tx.queueId);
+        return o.reply;
+      }
+    }
+    // The transaction is ours until commit settles; after that it is gone either way.
+    this.#tx = undefined;
+    let reply: SmtpReply;
+    let queueId: string | undefined;
+    try {
+      const result = await tx.commit();
+      reply = result.reply;
+      queueId = result.queueId;
+    } catch (err) {
+      this.#ctx.log.warning(tx.queueId, `commit failed: ${describe(err)}`);
+      reply = replyFor(err, 'Error: queue file write error');
+    }
+    if (!reply.positive) abortQuietly(tx);
     this.#resetTransaction();
-    return R_OK;
+    if (reply.positive) {
+      this.#errors = 0;
+      this.#junk = 0;
+      if (bdatSize !== undefined && queueId !== undefined)
+        reply = new SmtpReply(250, '2.0.0', `Ok: ${bdatSize} bytes queued as ${queueId}`);
+    }
+    return reply;
+  }
+
+  #lostDuring(what: string, end: 'lost' | 'timeout', size: number): void {
+    if (end === 'timeout') {
+      this.#ctx.log.info(undefined, `timeout after ${what} (${size} bytes) from ${this.#namaddr}`);
+      this.#io.queue(this.#ctx.replies.timeout.toWire());
+    } else {
+      this.#ctx.log.info(
+        undefined,
+        `lost connection after ${what} (${size} bytes) from ${this.#namaddr}`,
+      );
+    }
   }
 
   #vrfyCommand(args: string): SmtpReply {
-    if (this.#params.disableVrfyCommand) return R_VRFY_DISABLED;
-    if (args === '') return R_SYNTAX_VRFY;
+    if (this.#params.disableVrfyCommand) return R.R_VRFY_DISABLED;
+    if (args === '') return R.R_SYNTAX_VRFY;
     try {
       const parsed = parseMailArgument(args, 'recipient');
       // RFC 5321 section 3.5.3: 252 — cannot verify, but will accept and try.
@@ -802,12 +1064,18 @@ export class SmtpSession {
   // ---------------------------------------------------------------- helpers
 
   #source(): SubmissionSource {
-    const protocol = this.#senderParams.smtputf8 ? 'UTF8SMTP' : this.#esmtp ? 'ESMTP' : 'SMTP';
+    const base = this.#senderParams.smtputf8 ? 'UTF8SMTP' : this.#esmtp ? 'ESMTP' : 'SMTP';
+    const protocol =
+      base === 'SMTP'
+        ? base
+        : `${base}${this.#tls ? 'S' : ''}${this.#authUser !== undefined ? 'A' : ''}`;
     return {
       component: 'smtpd',
       protocol,
       client: this.#client,
       ...(this.#helo !== undefined ? { helo: this.#helo } : {}),
+      ...(this.#tls ? { tls: this.#tls } : {}),
+      ...(this.#authUser !== undefined ? { authUser: this.#authUser } : {}),
     };
   }
 
@@ -818,6 +1086,8 @@ export class SmtpSession {
     this.#senderParams = {};
     this.#rcptCount = 0;
     this.#rcptAttempts = 0;
+    this.#bdat = undefined;
+    this.#pendingActions = [];
     if (tx) abortQuietly(tx);
   }
 
@@ -857,19 +1127,7 @@ export class SmtpSession {
       abortQuietly(this.#tx);
       this.#tx = undefined;
     }
-    this.#flush();
-    const s = this.#socket;
-    if (!s.destroyed) {
-      s.end();
-      if (s.writableFinished) s.destroy();
-      else {
-        s.once('finish', () => s.destroy());
-        // A client that never reads could hold the socket open: give up after smtpd_timeout.
-        const t = this.#ctx.clock.setTimeout(() => s.destroy(), this.#params.smtpdTimeout);
-        s.once('close', () => t.cancel());
-      }
-      if (this.#paused) s.resume();
-    }
+    this.#io.end();
     let summary = '';
     let ok = 0;
     let total = 0;
@@ -887,19 +1145,28 @@ export class SmtpSession {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.#timer?.cancel();
-    this.#timer = undefined;
-    this.#wake = undefined;
-    if (this.#closed || this.#socket.destroyed) {
-      // 'close' may still be pending after destroy(); resolve on it when it comes.
-      if (this.#closed) this.#resolveDone();
-      else this.#socket.once('close', () => this.#resolveDone());
-    }
+    this.#io.stop();
+    const s = this.#io.socket;
+    if (this.#io.closed) this.#resolveDone();
+    else if (s.destroyed) s.once('close', () => this.#resolveDone());
   }
 }
 
-function writableLength(s: Duplex): number {
-  return s.writableLength;
+const R_OUTPUT_HIGH = 256 * 1024;
+
+function namaddrOf(c: ClientInfo): string {
+  return `${printable(c.name ?? 'unknown')}[${printable(c.address)}]`;
+}
+
+function tlsInfoOf(socket: TLSSocket): TlsInfo {
+  const c = socket.getCipher();
+  return {
+    protocol: socket.getProtocol() ?? 'TLS',
+    cipher: c?.standardName ?? c?.name ?? 'unknown',
+    ...(c && 'bits' in c && typeof (c as { bits?: unknown }).bits === 'number'
+      ? { bits: (c as { bits: number }).bits }
+      : {}),
+  };
 }
 
 function abortQuietly(tx: SubmissionTransaction): void {

@@ -1,14 +1,17 @@
 /**
  * Lookup tables built in: InlineTable (a fixed set of key/value pairs), FunctionTable
- * (an application callback), TableList (several tables searched in order), and
- * createTable(), which builds one from a config value.
+ * (an application callback, cached), TableList (several tables searched in order), and
+ * createTable(), which builds any table a config can name — files and pattern tables
+ * come from tables/ (TextTable, RegexpTable, CidrTable); createTable() lives in
+ * tables/create-table.ts and is re-exported here.
  *
  * Postfix counterpart: dict_inline.c, dict_static.c, maps.c (maps_find: tables searched
  * in order, the first value wins, and a failing table stops the search), dict_open.c
  * (`type:name`).
  *
- * Does not: read files or databases (`hash:`, `texthash:`, `regexp:`, `pcre:`, `cidr:`
- * are later work), cache results, or apply search orders (search-order.ts does that).
+ * Does not: open Berkeley DB/LMDB/CDB files (`hash:/path` reads the text source `/path`),
+ * talk to SQL/LDAP/socketmap servers (give a function instead), or apply search orders
+ * (search-order.ts does that).
  *
  * SECURITY: keys and values live in Maps, never in plain objects, so a key such as
  * `__proto__` is just a key. An empty value is a configuration error, never "not found".
@@ -16,7 +19,8 @@
  * @module
  */
 
-import { ConfigError, TableError } from '../errors.js';
+import { LRUCache } from 'lru-cache';
+import { TableError } from '../errors.js';
 import type { LookupTable, TableFlags } from './types.js';
 
 const FIXED_FOLDED: TableFlags = Object.freeze({
@@ -25,6 +29,8 @@ const FIXED_FOLDED: TableFlags = Object.freeze({
   substitution: false,
 });
 const NAME_MAX = 100;
+const DEFAULT_CACHE_TTL = 60_000;
+const DEFAULT_CACHE_MAX = 10_000;
 
 function shorten(name: string): string {
   return name.length > NAME_MAX ? `${name.slice(0, NAME_MAX - 4)}...}` : name;
@@ -119,28 +125,66 @@ export type LookupFunction = (
   key: string,
 ) => Promise<string | undefined | null> | string | undefined | null;
 
+/** Result caching of a FunctionTable. */
+export interface FunctionCacheOptions {
+  /** How long a result (found or not found) is kept, in ms; 0 turns caching off. @default 60000 */
+  readonly ttl?: number;
+  /** Most keys kept. @default 10000 */
+  readonly max?: number;
+}
+
 /**
  * An application callback as a table (think of Postfix's SQL and socketmap tables).
  * By default it is a fixed-key, case-folding table: search orders call it once per
  * candidate key, lower-cased. Pass `{ pattern: true }` to get only the whole key.
  * Anything it throws that is not a TableError becomes a TableError of kind `retry`:
  * the mail defers instead of bouncing.
+ *
+ * Results — values and "not found" — are cached with a TTL (lru-cache; 60 s by
+ * default) and concurrent lookups of one key share one call. Errors are never cached.
  */
 export class FunctionTable implements LookupTable {
   readonly name: string;
   readonly flags: TableFlags;
   readonly #fn: LookupFunction;
+  readonly #cache: LRUCache<string, { value: string | undefined }> | undefined;
+  readonly #pending = new Map<string, Promise<string | undefined>>();
 
-  constructor(name: string, fn: LookupFunction, flags: Partial<TableFlags> = {}) {
+  constructor(
+    name: string,
+    fn: LookupFunction,
+    flags: Partial<TableFlags> = {},
+    cache: FunctionCacheOptions = {},
+  ) {
     this.name = name;
     this.#fn = fn;
     this.flags = Object.freeze({ ...FIXED_FOLDED, ...flags });
+    const ttl = cache.ttl ?? DEFAULT_CACHE_TTL;
+    this.#cache = ttl > 0 ? new LRUCache({ max: cache.max ?? DEFAULT_CACHE_MAX, ttl }) : undefined;
   }
 
   async lookup(key: string): Promise<string | undefined> {
+    const k = fold(key, this.flags);
+    const cached = this.#cache?.get(k);
+    if (cached) return cached.value;
+    const running = this.#pending.get(k);
+    if (running) return running;
+    const p = this.#call(k).finally(() => this.#pending.delete(k));
+    this.#pending.set(k, p);
+    const value = await p;
+    this.#cache?.set(k, { value });
+    return value;
+  }
+
+  /** Forgets every cached result (the data behind the function changed). */
+  invalidate(): void {
+    this.#cache?.clear();
+  }
+
+  async #call(k: string): Promise<string | undefined> {
     let value: unknown;
     try {
-      value = await this.#fn(fold(key, this.flags));
+      value = await this.#fn(k);
     } catch (err) {
       if (err instanceof TableError) throw err;
       throw new TableError(
@@ -170,7 +214,9 @@ export class FunctionTable implements LookupTable {
     return value;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.#cache?.clear();
+  }
 }
 
 /**
@@ -225,98 +271,9 @@ export class TableList implements LookupTable {
   }
 }
 
-function isLookupTable(value: unknown): value is LookupTable {
-  if (typeof value !== 'object' || value === null) return false;
-  const t = value as Partial<LookupTable>;
-  return (
-    typeof t.lookup === 'function' && typeof t.name === 'string' && typeof t.flags === 'object'
-  );
-}
-
-/**
- * Parses Postfix's inline syntax body: `key=value, key2 = value2, { key3 = a, b }`.
- * Braces group an entry that holds commas or spaces.
- */
-function parseInlineBody(body: string, key: string, spec: string): Map<string, string> {
-  const entries = new Map<string, string>();
-  let i = 0;
-  while (i < body.length) {
-    const c = body[i];
-    if (c === ' ' || c === '\t' || c === ',' || c === '\n' || c === '\r') {
-      i++;
-      continue;
-    }
-    let item: string;
-    if (c === '{') {
-      const end = body.indexOf('}', i + 1);
-      if (end < 0) throw new ConfigError(`${key}: unbalanced "{" in ${spec}`, key);
-      item = body.slice(i + 1, end);
-      i = end + 1;
-    } else {
-      let j = i;
-      while (j < body.length && !/[\s,]/.test(body[j]!)) j++;
-      item = body.slice(i, j);
-      i = j;
-    }
-    const eq = item.indexOf('=');
-    if (eq < 0) {
-      throw new ConfigError(`${key}: "${item.trim()}" in ${spec} has no "="; write key=value`, key);
-    }
-    entries.set(item.slice(0, eq).trim(), item.slice(eq + 1).trim());
-  }
-  return entries;
-}
-
-/** Table types createTable() knows. */
-export const SUPPORTED_TABLE_TYPES: readonly string[] = ['inline', 'static'];
-
-/**
- * Builds a table from a config value for parameter `key`:
- * - an object of strings → InlineTable (`{ "example.com": "smtp:[mx.example.com]" }`);
- * - an array → TableList of its members, searched in order;
- * - a function → FunctionTable; a LookupTable → itself;
- * - `inline:{ k=v, ... }` and `static:text` strings.
- *
- * @throws ConfigError naming `key` for anything else (e.g. `hash:/etc/postfix/transport`,
- *   not supported yet), TableError `config` for an empty value.
- */
-export function createTable(spec: unknown, key: string): LookupTable {
-  if (isLookupTable(spec)) return spec;
-  if (typeof spec === 'function') {
-    return new FunctionTable(`function:${spec.name || key}`, spec as LookupFunction);
-  }
-  if (Array.isArray(spec)) {
-    return new TableList(spec.map((s, i) => createTable(s, `${key}[${i}]`)));
-  }
-  if (typeof spec === 'string') {
-    const text = spec.trim();
-    const colon = text.indexOf(':');
-    const type = colon < 0 ? '' : text.slice(0, colon);
-    const name = colon < 0 ? '' : text.slice(colon + 1);
-    if (type === 'inline') {
-      if (!name.startsWith('{') || !name.endsWith('}')) {
-        throw new ConfigError(`${key}: write inline tables as inline:{ key=value, ... }`, key);
-      }
-      return new InlineTable(parseInlineBody(name.slice(1, -1), key, text), text);
-    }
-    if (type === 'static') {
-      const value = name.startsWith('{') && name.endsWith('}') ? name.slice(1, -1).trim() : name;
-      return new StaticTable(value);
-    }
-    const what =
-      type === ''
-        ? `"${text}" is not a type:name table`
-        : `table type "${type}" is not supported yet`;
-    throw new ConfigError(
-      `${key}: ${what}; supported now: an object of key/value pairs (or "inline:{ key=value, ... }"), "static:text", a function, or an array of these`,
-      key,
-    );
-  }
-  if (typeof spec === 'object' && spec !== null) {
-    return new InlineTable(spec as Record<string, string>);
-  }
-  throw new ConfigError(
-    `${key}: expected a table (an object of key/value pairs, "inline:{...}", "static:text", a function, or an array of these), got ${spec === null ? 'null' : typeof spec}`,
-    key,
-  );
-}
+export {
+  type CreateTableOptions,
+  createTable,
+  parseTableSpec,
+  SUPPORTED_TABLE_TYPES,
+} from './tables/create-table.js';

@@ -3,48 +3,60 @@
  * (address class, transport, nexthop) — Postern's trivial-rewrite(8).
  *
  * Postfix counterpart: trivial-rewrite/rewrite.c (rewrite_tree in the `local`
- * context) and resolve.c (resolve_addr: the while-local loop, address classes,
- * relayhost, transport_maps).
+ * context), resolve.c (resolve_addr: the while-local loop, address classes, relayhost,
+ * sender-dependent maps, transport_maps, relocated_maps) and smtpd_check.c
+ * check_rcpt_maps() for isListedRecipient().
  *
- * rewrite(): `''` and a lone `@` stay `''`; a source route `@a,@b:user@d` is stripped;
- * `user@` loses its empty domain; an address without a domain becomes `user@site` for
- * `site!user` (swap_bangpath = yes), `user@dom` for `user%dom` (allow_percent_hack =
- * yes), otherwise gets `@$myorigin` (appendAtMyorigin); a single trailing dot of the
- * domain is dropped and the domain is lower-cased (ASCII only).
+ * rewrite(): the canonical form (canonical-form.ts): source routes stripped, bang
+ * paths and the `%` hack, `@$myorigin`, `.$mydomain`, domains lower-cased and
+ * UTS #46-mapped (U-labels stay U-labels, the form an SMTPUTF8 envelope keeps).
  *
- * resolve(): the null address becomes `MAILER-DAEMON@$myhostname`. While the domain is
- * local and the local part still holds `@`, `%` or `!`, the local domain is stripped and
- * the rest rewritten again (`user%remote@local` → `user@remote`). Then the class:
- * `local` ($mydestination), `relay` ($relayDomains, subdomains included as Postfix's
- * parent_domain_matches_subdomains says), else `default`; then transport_maps.
+ * resolve(): the null address becomes `$emptyAddressRecipient@$myhostname`. While the
+ * domain is local and the local part still holds `@`, `%` or `!`, the local domain is
+ * stripped and the rest rewritten again (`user%remote@local` → `user@remote`). Classes,
+ * first match (ADDRESS_CLASS_README): `local` ($mydestination), `virtual-alias`
+ * (virtualAliasDomains → `error:5.1.1 User unknown in virtual alias table`, which
+ * transport_maps cannot override), `virtual-mailbox` (virtualMailboxDomains →
+ * virtualTransport), `relay` (relayDomains → relayTransport), `default`
+ * (senderDependentDefaultTransportMaps, else defaultTransport). Nexthop precedence:
+ * recipient domain < relayhost < senderDependentRelayhostMaps < the class parameter's
+ * `transport:nexthop` < transport_maps. Then relocated_maps (any class) →
+ * `error:5.1.6 User has moved to NEWLOCATION`. Domains are compared and routed in
+ * A-label form.
  *
- * Does not (yet): virtual alias / virtual mailbox classes, relocated_maps,
- * sender-dependent relayhost or transport maps, inet_interfaces address literals as
- * local, append_dot_mydomain (off since Postfix 3.0), the `remote` rewrite context,
- * A-label/U-label conversion.
+ * Does not: inet_interfaces / proxy_interfaces address literals as local (Postern does
+ * not know its interfaces here; list `[192.0.2.1]` in mydestination instead), tables in
+ * mydestination (isLocalDomain() must answer synchronously), the `remote` rewrite
+ * context (cleanup's remoteHeaderRewriteDomain), resolve_dequoted_address = no.
  *
  * SECURITY: the ROUTED flag marks sender-specified routing so relay control can treat
  * `user%remote@local`-style addresses as foreign; the while-local loop is bounded.
  * A table that cannot answer throws TableError `retry`: the caller defers, never
- * bounces.
+ * bounces. Every other failure of a hostile address is a ResolveResult.error (5.1.3),
+ * never a throw: a domain that does not convert to an A-label, or is too long, bounces
+ * instead of being routed somewhere else.
  *
  * STANDARDS: RFC 5321 section 3.6.1 (source routes), 4.1.3 (address literals);
- * RFC 1123 section 5.2.16 (the `%` hack).
+ * RFC 1123 section 5.2.16 (the `%` hack); RFC 5890 (A-labels, U-labels).
  *
  * @module
  */
 
 import { isIP } from 'node:net';
 import type { Parameters } from '../config/parameters.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, TableError } from '../errors.js';
+import type { Logger } from '../log.js';
 import type { Address } from '../types.js';
-import { isAddressLiteral, splitAddress } from './address.js';
-import { lookupAddress } from './search-order.js';
+import { splitAddress } from './address.js';
+import { canonicalDomain, lowerAscii, rewriteAddress } from './canonical-form.js';
+import { toAsciiDomain } from './domain.js';
+import { DomainList } from './domain-list.js';
+import { type ListedRecipient, listedRecipient } from './listed-recipient.js';
+import { type CreateTableOptions, createTable } from './lookup-table.js';
+import { lookupAddressIdn } from './search-order.js';
 import { parseTransportSpec, type TransportSpec } from './transport-spec.js';
-import type { AddressClass, LookupTable, ResolveResult } from './types.js';
+import type { AddressClass, LookupTable, ResolveResult, TableSpec } from './types.js';
 
-/** Postfix `empty_address_recipient`. */
-const EMPTY_ADDRESS_RECIPIENT = 'MAILER-DAEMON';
 /** Each pass of the while-local loop shortens the address; this only guards against a bug. */
 const MAX_LOCAL_LOOPS = 100;
 /** `allow_min_user = no` and bad syntax: Postfix bounces with "bad address syntax". */
@@ -54,133 +66,199 @@ const BAD_SYNTAX = Object.freeze({
   text: 'Bad recipient address syntax',
 });
 
-export interface RewriterOptions {
-  readonly params: Parameters;
-  /** Postfix `transport_maps`, looked up with the transport(5) search order. */
+/** The Rewriter's tables; each defaults to the one built from the parameter of the same name. */
+export interface RewriterTables {
   readonly transportMaps?: LookupTable;
+  readonly relocatedMaps?: LookupTable;
+  readonly virtualAliasMaps?: LookupTable;
+  readonly virtualMailboxMaps?: LookupTable;
+  readonly localRecipientMaps?: LookupTable;
+  readonly relayRecipientMaps?: LookupTable;
+  readonly senderDependentRelayhostMaps?: LookupTable;
+  readonly senderDependentDefaultTransportMaps?: LookupTable;
 }
 
-function lowerAscii(text: string): string {
-  return text.replace(/[A-Z]+/g, (s) => s.toLowerCase());
+export type { ListedRecipient } from './listed-recipient.js';
+
+export interface RewriterOptions extends RewriterTables {
+  readonly params: Parameters;
+  /** Where table reloads and configuration warnings are logged. */
+  readonly logger?: Logger;
 }
 
-function normaliseDomain(domain: string): string {
-  const d = domain.endsWith('.') && domain.length > 1 ? domain.slice(0, -1) : domain;
-  return lowerAscii(d);
-}
+const TABLE_KEYS: readonly (keyof RewriterTables)[] = [
+  'transportMaps',
+  'relocatedMaps',
+  'virtualAliasMaps',
+  'virtualMailboxMaps',
+  'localRecipientMaps',
+  'relayRecipientMaps',
+  'senderDependentRelayhostMaps',
+  'senderDependentDefaultTransportMaps',
+];
 
-/** A domain list as Postfix matches it: exact, plus subdomains for `.domain` entries or in parent style. */
-class DomainList {
-  readonly #exact: Set<string>;
-  readonly #parents: readonly string[];
-
-  constructor(entries: readonly string[], parentStyle: boolean) {
-    this.#exact = new Set();
-    const parents: string[] = [];
-    for (const raw of entries) {
-      const e = normaliseDomain(raw.trim());
-      if (e === '') continue;
-      if (e.startsWith('.')) {
-        parents.push(e);
-      } else {
-        this.#exact.add(e);
-        if (parentStyle) parents.push(`.${e}`);
-      }
-    }
-    this.#parents = parents;
-  }
-
-  matches(domain: string): boolean {
-    const d = normaliseDomain(domain);
-    if (this.#exact.has(d)) return true;
-    return this.#parents.some((p) => d.endsWith(p));
-  }
+/** Whether `feature` is in parent_domain_matches_subdomains (camelCase or Postfix name). */
+function parentStyle(p: Parameters, feature: string): boolean {
+  const snake = feature.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return p.parentDomainMatchesSubdomains.some((f) => f === feature || f === snake);
 }
 
 /** trivial-rewrite: rewrite and resolve. */
 export class Rewriter {
   readonly #params: Parameters;
-  readonly #transportMaps: LookupTable | undefined;
+  readonly #logger: Logger | undefined;
+  readonly #tables: RewriterTables;
   readonly #mydestination: DomainList;
   readonly #relayDomains: DomainList;
+  readonly #virtualAliasDomains: DomainList;
+  readonly #virtualMailboxDomains: DomainList;
   readonly #localSpec: TransportSpec;
   readonly #relaySpec: TransportSpec;
   readonly #defaultSpec: TransportSpec;
+  readonly #virtualSpec: TransportSpec;
 
+  /**
+   * Builds the tables named by the parameters (`transportMaps`, `relocatedMaps`,
+   * `virtualAliasMaps`, ...) unless given as options, and checks the class transports.
+   *
+   * @throws ConfigError naming the parameter for a bad table, list entry or transport
+   */
   constructor(options: RewriterOptions) {
-    this.#params = options.params;
-    this.#transportMaps = options.transportMaps;
-    // mydestination: exact names only; relay_domains is in Postfix's default
-    // parent_domain_matches_subdomains, so `example.com` covers `sub.example.com`.
-    this.#mydestination = new DomainList(options.params.mydestination, false);
-    this.#relayDomains = new DomainList(options.params.relayDomains, true);
+    const p = options.params;
+    this.#params = p;
+    this.#logger = options.logger;
+    const tableOptions: CreateTableOptions = {
+      cacheTtl: p.lookupTableCacheTtl,
+      ...(options.logger ? { logger: options.logger } : {}),
+    };
+    const tables: Record<string, LookupTable | undefined> = {};
+    for (const key of TABLE_KEYS) {
+      const spec = options[key] ?? (p[key] as TableSpec | undefined);
+      tables[key] = spec === undefined ? undefined : createTable(spec, key, tableOptions);
+    }
+    this.#tables = tables as RewriterTables;
+
+    for (const d of p.mydestination) {
+      if (/^[a-z0-9]+:/i.test(d.trim()) || d.trim().startsWith('$')) {
+        throw new ConfigError(
+          `mydestination: "${d}" is a table; list the local domains by name (tables belong in virtualMailboxDomains or relayDomains)`,
+          'mydestination',
+        );
+      }
+    }
+    const refs = {
+      virtualAliasMaps: this.#tables.virtualAliasMaps,
+      virtualMailboxMaps: this.#tables.virtualMailboxMaps,
+      virtual_alias_maps: this.#tables.virtualAliasMaps,
+      virtual_mailbox_maps: this.#tables.virtualMailboxMaps,
+      relayRecipientMaps: this.#tables.relayRecipientMaps,
+      relay_recipient_maps: this.#tables.relayRecipientMaps,
+    };
+    this.#mydestination = new DomainList(p.mydestination, 'mydestination', false);
+    this.#relayDomains = new DomainList(
+      p.relayDomains,
+      'relayDomains',
+      parentStyle(p, 'relayDomains'),
+      refs,
+      tableOptions,
+    );
+    this.#virtualAliasDomains = new DomainList(
+      p.virtualAliasDomains,
+      'virtualAliasDomains',
+      parentStyle(p, 'virtualAliasDomains'),
+      refs,
+      tableOptions,
+    );
+    this.#virtualMailboxDomains = new DomainList(
+      p.virtualMailboxDomains,
+      'virtualMailboxDomains',
+      parentStyle(p, 'virtualMailboxDomains'),
+      refs,
+      tableOptions,
+    );
     // Checked now, so a bad class parameter fails at start-up, not on the first mail.
-    this.#localSpec = classSpec(options.params.localTransport, 'localTransport');
-    this.#relaySpec = classSpec(options.params.relayTransport, 'relayTransport');
-    this.#defaultSpec = classSpec(options.params.defaultTransport, 'defaultTransport');
+    this.#localSpec = classSpec(p.localTransport, 'localTransport');
+    this.#relaySpec = classSpec(p.relayTransport, 'relayTransport');
+    this.#defaultSpec = classSpec(p.defaultTransport, 'defaultTransport');
+    this.#virtualSpec = classSpec(p.virtualTransport, 'virtualTransport');
+    this.#warnOverlaps();
+  }
+
+  /** The tables in use (built from the parameters or given), for components that share them. */
+  get tables(): RewriterTables {
+    return this.#tables;
+  }
+
+  /** Postfix: "do not list domain X in BOTH mydestination and virtual_..._domains". */
+  #warnOverlaps(): void {
+    const local = new Set(this.#mydestination.names());
+    const lists: [string, DomainList][] = [
+      ['virtualAliasDomains', this.#virtualAliasDomains],
+      ['virtualMailboxDomains', this.#virtualMailboxDomains],
+      ['relayDomains', this.#relayDomains],
+    ];
+    for (const [key, list] of lists) {
+      for (const name of list.names()) {
+        if (local.has(name)) {
+          this.#logger?.log(
+            'warning',
+            'trivial-rewrite',
+            undefined,
+            `do not list domain ${name} in BOTH mydestination and ${key}`,
+          );
+        }
+      }
+    }
   }
 
   /** Rewrites an internal address to canonical form (trivial-rewrite, `local` context). */
   rewrite(address: Address): Address {
-    let addr = address;
-    if (addr === '' || addr === '@') return '';
-    // RFC 5321 section 3.6.1: a source route is ignored (`@a,@b:user@d`).
-    if (addr.startsWith('@')) {
-      const colon = addr.indexOf(':');
-      if (colon > 0) addr = addr.slice(colon + 1);
-      if (addr === '' || addr === '@') return '';
-    }
-    let { local, domain } = splitAddress(addr);
-    const hasAt = addr.includes('@');
-    if (!hasAt || domain === '') {
-      // `user@`: Postfix drops the empty domain and treats the address as unqualified.
-      const r = this.#qualify(local);
-      local = r.local;
-      domain = r.domain;
-      if (domain === '') return local;
-    }
-    return `${local}@${normaliseDomain(domain)}`;
+    return rewriteAddress(address, this.#params);
   }
 
-  /** An unqualified local part: bang path, percent hack, or `@$myorigin`. */
-  #qualify(local: string): { local: string; domain: string } {
-    // swap_bangpath = yes: `site!user` → `user@site`.
-    const bang = local.indexOf('!');
-    if (bang > 0 && bang < local.length - 1) {
-      return { local: local.slice(bang + 1), domain: local.slice(0, bang) };
-    }
-    // allow_percent_hack = yes: `user%domain` → `user@domain` (the last `%`).
-    const pct = local.lastIndexOf('%');
-    if (pct > 0 && pct < local.length - 1) {
-      return { local: local.slice(0, pct), domain: local.slice(pct + 1) };
-    }
-    if (this.#params.appendAtMyorigin) return { local, domain: this.#params.myorigin };
-    return { local, domain: '' };
-  }
-
-  /** Whether mail for `domain` is delivered here ($mydestination, case-insensitive). */
+  /** Whether mail for `domain` (any IDN form) is delivered here ($mydestination). */
   isLocalDomain(domain: string): boolean {
-    return this.#mydestination.matches(domain);
-  }
-
-  /** Whether `domain` is in $relayDomains (subdomains included, as Postfix's default). */
-  isRelayDomain(domain: string): boolean {
-    return this.#relayDomains.matches(domain);
+    return this.#mydestination.matchesStatic(domain);
   }
 
   /**
-   * Resolves a recipient to its address class, transport and nexthop.
-   *
-   * @throws TableError `retry` when transport_maps cannot answer (defer the mail)
+   * Whether `domain` is in $relayDomains (subdomains included, as Postfix's default).
+   * Table entries of relayDomains are not consulted here: resolve() does that.
    */
-  async resolve(address: Address): Promise<ResolveResult> {
+  isRelayDomain(domain: string): boolean {
+    return this.#relayDomains.matchesStatic(domain);
+  }
+
+  /**
+   * The address class of a domain (A-label or U-label form).
+   *
+   * @throws TableError `retry` when a domain table cannot answer
+   */
+  async domainClass(domain: string): Promise<AddressClass> {
+    const d = toAsciiDomain(domain) ?? lowerAscii(domain);
+    if (this.isLocalDomain(d)) return 'local';
+    if (await this.#virtualAliasDomains.matches(d)) return 'virtual-alias';
+    if (await this.#virtualMailboxDomains.matches(d)) return 'virtual-mailbox';
+    if (await this.#relayDomains.matches(d)) return 'relay';
+    return 'default';
+  }
+
+  /**
+   * Resolves a recipient to its address class, transport and nexthop. `sender` feeds
+   * the sender-dependent maps (Postfix resolve_clnt's sender argument).
+   *
+   * @throws TableError `retry` when a table cannot answer (defer the mail)
+   */
+  async resolve(address: Address, sender?: Address): Promise<ResolveResult> {
     const p = this.#params;
     let addr = this.rewrite(address);
-    if (addr === '') addr = `${EMPTY_ADDRESS_RECIPIENT}@${p.myhostname}`;
+    if (addr === '') addr = `${p.emptyAddressRecipient}@${p.myhostname}`;
 
     let { local, domain } = splitAddress(addr);
     if (!addr.includes('@')) domain = p.myhostname; // appendAtMyorigin = false: resolve.c uses $myhostname
-    // The while-local loop (resolve.c): strip a local domain while the local part still routes.
+    // The while-local loop (resolve.c): strip a local domain while the local part still
+    // routes. ROUTED then says whether the *final* local part still routes, as in Postfix;
+    // `user%remote@local` becomes plain `user@remote`, which relay control judges by its domain.
     for (let n = 0; n < MAX_LOCAL_LOOPS && /[@%!]/.test(local) && this.isLocalDomain(domain); n++) {
       const next = this.rewrite(local);
       if (next === `${local}@${domain}`) break; // `!user`: rewriting makes no progress
@@ -188,25 +266,64 @@ export class Rewriter {
       local = s.local;
       domain = next.includes('@') ? s.domain : p.myhostname;
     }
-    domain = normaliseDomain(domain);
-    const recipient = `${local}@${domain}`;
+    domain = canonicalDomain(domain);
     const routed = /[@%!]/.test(local);
 
-    let addressClass: AddressClass;
+    // The routing form: A-labels; a numeric domain becomes an address literal when allowed.
+    let ascii = toAsciiDomain(domain);
+    let syntaxError = false;
+    if (domain === '' && p.resolveNullDomain) {
+      domain = p.myhostname;
+      ascii = p.myhostname;
+    } else if (isIP(domain) !== 0) {
+      if (p.resolveNumericDomain) ascii = isIP(domain) === 4 ? `[${domain}]` : `[ipv6:${domain}]`;
+      else syntaxError = true;
+    } else if (ascii === undefined) {
+      syntaxError = true;
+    }
+    if (!p.allowMinUser && local.startsWith('-')) syntaxError = true;
+    const recipient = `${local}@${domain}`;
+    const routeDomain = ascii ?? lowerAscii(domain);
+
+    const addressClass = syntaxError ? 'default' : await this.domainClass(routeDomain);
     let transport: string;
     let nexthop: string;
-    if (this.isLocalDomain(domain)) {
-      addressClass = 'local';
-      const spec = this.#localSpec;
-      transport = spec.transport;
-      nexthop = spec.nexthop ?? p.myhostname;
-    } else {
-      const relay = this.isRelayDomain(domain);
-      addressClass = relay ? 'relay' : 'default';
-      const spec = relay ? this.#relaySpec : this.#defaultSpec;
-      transport = spec.transport;
-      // Nexthop precedence: recipient domain < relayhost < nexthop in the class parameter.
-      nexthop = spec.nexthop ?? (p.relayhost !== '' ? p.relayhost : domain);
+    switch (addressClass) {
+      case 'local':
+        transport = this.#localSpec.transport;
+        nexthop = this.#localSpec.nexthop ?? p.myhostname;
+        break;
+      case 'virtual-alias':
+        // Every address must have been aliased away in cleanup; what is left is unknown.
+        transport = 'error';
+        nexthop = '5.1.1 User unknown in virtual alias table';
+        break;
+      case 'virtual-mailbox':
+        transport = this.#virtualSpec.transport;
+        nexthop = this.#virtualSpec.nexthop ?? routeDomain;
+        break;
+      default: {
+        let spec = addressClass === 'relay' ? this.#relaySpec : this.#defaultSpec;
+        let relayhost = p.relayhost;
+        if (sender !== undefined && !syntaxError) {
+          if (addressClass === 'default' && this.#tables.senderDependentDefaultTransportMaps) {
+            const found = await this.#senderLookup(
+              this.#tables.senderDependentDefaultTransportMaps,
+              sender,
+            );
+            if (found) spec = tableSpec(found, this.#tables.senderDependentDefaultTransportMaps);
+          }
+          if (this.#tables.senderDependentRelayhostMaps) {
+            const found = await this.#senderLookup(
+              this.#tables.senderDependentRelayhostMaps,
+              sender,
+            );
+            if (found) relayhost = found;
+          }
+        }
+        transport = spec.transport;
+        nexthop = spec.nexthop ?? (relayhost !== '' ? relayhost : routeDomain);
+      }
     }
 
     const result = (error?: ResolveResult['error']): ResolveResult => ({
@@ -217,15 +334,15 @@ export class Rewriter {
       routed,
       ...(error ? { error } : {}),
     });
+    if (syntaxError) return result(BAD_SYNTAX);
 
-    // allow_min_user = no: `-user` could be taken for a command-line option downstream.
-    if (local.startsWith('-')) return result(BAD_SYNTAX);
-    if (!validDomain(domain)) return result(BAD_SYNTAX);
-
-    if (this.#transportMaps) {
-      const found = await lookupAddress(this.#transportMaps, recipient, {
+    // transport(5) overrides every class but virtual alias (resolve.c).
+    const key = `${local}@${routeDomain}`;
+    if (this.#tables.transportMaps && addressClass !== 'virtual-alias') {
+      const found = await lookupAddressIdn(this.#tables.transportMaps, key, {
         style: 'transport',
         recipientDelimiter: p.recipientDelimiter,
+        parentDomains: parentStyle(p, 'transportMaps'),
       });
       if (found) {
         const spec = parseTransportSpec(found.value);
@@ -235,11 +352,57 @@ export class Rewriter {
           if (spec.nexthop !== undefined) nexthop = spec.nexthop;
         } else {
           transport = spec.transport;
-          nexthop = spec.nexthop ?? (transport === 'error' ? 'Address is undeliverable' : domain);
+          nexthop =
+            spec.nexthop ?? (transport === 'error' ? 'Address is undeliverable' : routeDomain);
         }
       }
     }
+
+    // relocated(5), any class: the user has moved.
+    if (this.#tables.relocatedMaps) {
+      const found = await lookupAddressIdn(this.#tables.relocatedMaps, key, {
+        style: 'virtual',
+        recipientDelimiter: p.recipientDelimiter,
+        localDomain: addressClass === 'local' || routeDomain === toAsciiDomain(p.myorigin),
+      });
+      if (found) {
+        transport = 'error';
+        nexthop = `5.1.6 User has moved to ${found.value.replace(/[\r\n]+/g, ' ')}`;
+      }
+    }
     return result();
+  }
+
+  /** Sender-dependent lookup: `user@domain`, `@domain`, and `<>` for the null sender. */
+  async #senderLookup(table: LookupTable, sender: Address): Promise<string | undefined> {
+    if (sender === '') {
+      // Postfix: the null sender is looked up as `<>` (sender_dependent_*_lookup keys).
+      return table.lookup('<>');
+    }
+    const found = await lookupAddressIdn(table, sender, {
+      style: 'virtual',
+      recipientDelimiter: this.#params.recipientDelimiter,
+    });
+    return found?.value;
+  }
+
+  /**
+   * Whether a recipient exists, for smtpd's reject_unlisted_recipient: the class's
+   * valid-recipient table is asked (see listed-recipient.ts).
+   *
+   * @throws TableError `retry` when a table cannot answer (reply 4xx)
+   */
+  async isListedRecipient(address: Address): Promise<ListedRecipient> {
+    return listedRecipient(await this.resolve(address), this.#tables, this.#params);
+  }
+}
+
+/** A `transport[:nexthop]` table value that must name a transport; a bad one is the table's config error. */
+function tableSpec(value: string, table: LookupTable): TransportSpec {
+  try {
+    return classSpec(value, table.name);
+  } catch (err) {
+    throw new TableError('config', table.name, (err as Error).message);
   }
 }
 
@@ -258,20 +421,4 @@ function classSpec(value: string, key: string): TransportSpec {
     );
   }
   return spec;
-}
-
-/**
- * A domain trivial-rewrite accepts: a host name (letters, digits, `-`, `_`, U-labels) or
- * an address literal. A bare IP address is refused (resolve_numeric_domain = no).
- */
-function validDomain(domain: string): boolean {
-  if (domain === '' || domain.length > 255) return false;
-  if (domain.startsWith('[')) return isAddressLiteral(domain);
-  if (isIP(domain) !== 0) return false;
-  for (const label of domain.split('.')) {
-    if (label === '' || label.length > 63 || label.startsWith('-') || label.endsWith('-'))
-      return false;
-    if (!/^(?:[A-Za-z0-9_-]|[^\x00-\x7f])+$/.test(label)) return false;
-  }
-  return true;
 }

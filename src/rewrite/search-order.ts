@@ -20,6 +20,7 @@
 
 import type { Address } from '../types.js';
 import { splitAddress } from './address.js';
+import { toAsciiDomain, toUnicodeDomain } from './domain.js';
 import { TableList } from './lookup-table.js';
 import type { LookupTable } from './types.js';
 
@@ -168,4 +169,27 @@ export async function lookupAddress(
     if (value !== undefined) return { key, value };
   }
   return undefined;
+}
+
+/**
+ * lookupAddress() for an address whose domain may be an IDN: the search runs with the
+ * A-label form first, then — only if nothing matched and the forms differ — with the
+ * U-label form, so a table may be written either way (`xn--bcher-kva.example` or
+ * `bücher.example`). A domain that is not a valid name is looked up as it is.
+ *
+ * @throws TableError as lookupAddress does
+ */
+export async function lookupAddressIdn(
+  table: LookupTable,
+  address: Address,
+  options: LookupAddressOptions = {},
+): Promise<{ key: string; value: string } | undefined> {
+  if (!address.includes('@')) return lookupAddress(table, address, options);
+  const { local, domain } = splitAddress(address);
+  const ascii = toAsciiDomain(domain) ?? domain;
+  const found = await lookupAddress(table, `${local}@${ascii}`, options);
+  if (found) return found;
+  const unicode = toUnicodeDomain(ascii);
+  if (unicode === undefined || unicode === ascii) return undefined;
+  return lookupAddress(table, `${local}@${unicode}`, options);
 }

@@ -36,6 +36,20 @@ export interface LookupTable {
   close?(): Promise<void>;
 }
 
+/**
+ * A table as a config gives it: an object of key/value pairs, a `type:name` string
+ * (`texthash:/etc/postern/virtual`, `regexp:./header_checks`), a function (code
+ * configs), a LookupTable, or an array of these searched in order. createTable()
+ * builds a LookupTable from it.
+ */
+export type TableSpec =
+  | string
+  | Readonly<Record<string, string>>
+  | ReadonlyMap<string, string>
+  | LookupTable
+  | ((key: string) => unknown)
+  | readonly TableSpec[];
+
 /** Postfix's address classes (ADDRESS_CLASS_README). */
 export type AddressClass = 'local' | 'virtual-alias' | 'virtual-mailbox' | 'relay' | 'default';
 

@@ -1,7 +1,13 @@
 /**
- * `postern/testing`: helpers for users' tests.
+ * `postern/testing`: helpers for users' tests — a whole MTA that captures mail, and a
+ * clock a test can move.
  *
  * @module
  */
 
 export { ManualClock } from '../clock.js';
+export { CaptureAgent } from './capture-agent.js';
+export type { CapturedAttachment, CapturedMessage } from './captured-message.js';
+export { parseCapturedMessage } from './captured-message.js';
+export type { MessageMatch, TestMta, TestMtaOptions } from './test-mta.js';
+export { createTestMta } from './test-mta.js';

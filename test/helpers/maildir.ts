@@ -1,4 +1,4 @@
-/** Reads a Maildir's new/ folder for tests. */
+/** Reads a Maildir's new/ folder for tests (line ends given back as CRLF). */
 
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,7 +11,10 @@ export async function readMaildir(dir: string): Promise<string[]> {
     return [];
   }
   names.sort();
-  return Promise.all(names.map((n) => readFile(join(dir, 'new', n), 'latin1')));
+  // Maildir files have LF line ends (as Postfix writes them); tests compare with the
+  // queue's CRLF form, so convert back.
+  const texts = await Promise.all(names.map((n) => readFile(join(dir, 'new', n), 'latin1')));
+  return texts.map((t) => t.replace(/\r?\n/g, '\r\n'));
 }
 
 /** Polls until `predicate` holds for the Maildir's messages, or fails after `timeoutMs`. */

@@ -63,7 +63,12 @@ describe('SmtpReceiver: PIPELINING', () => {
   });
 
   it('writes the replies to a pipelined group at once, when its input is used up', async () => {
-    const params = resolveParameters({ myhostname: TEST_HOST, mynetworks: ['192.0.2.0/24'] });
+    // A whole session in a few writes: legal only with smtpdForbidUnauthPipelining off.
+    const params = resolveParameters({
+      myhostname: TEST_HOST,
+      mynetworks: ['192.0.2.0/24'],
+      smtpdForbidUnauthPipelining: false,
+    });
     const submission = new RecordingSubmission();
     const receiver = new SmtpReceiver({ params, submission, rewriter: new Rewriter({ params }) });
     const toServer = new PassThrough();
@@ -97,7 +102,7 @@ describe('SmtpReceiver: PIPELINING', () => {
   });
 
   it('serves a whole session sent in one write, followed by a half-close', async () => {
-    const f = await setup();
+    const f = await setup({ smtpdForbidUnauthPipelining: false });
     const c = await RawSmtpClient.open(f.port);
     c.send(
       `EHLO x\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<${LOCAL}>\r\nDATA\r\nhello\r\n.\r\n` +
@@ -278,7 +283,7 @@ describe('SmtpReceiver: lifecycle', () => {
   });
 
   it('serves an in-memory duplex stream', async () => {
-    const params = resolveParameters({ myhostname: TEST_HOST });
+    const params = resolveParameters({ myhostname: TEST_HOST, smtpdForbidUnauthPipelining: false });
     const submission = new RecordingSubmission();
     const receiver = new SmtpReceiver({ params, submission, rewriter: new Rewriter({ params }) });
     const toServer = new PassThrough();

@@ -27,7 +27,7 @@ describe('SmtpReceiver: greeting and EHLO', () => {
     const r = await client.command('EHLO client.example.org');
     expect(r.raw).toBe(
       `250-${TEST_HOST}\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-ENHANCEDSTATUSCODES\r\n` +
-        '250-8BITMIME\r\n250-DSN\r\n250 SMTPUTF8\r\n',
+        '250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n',
     );
     expect((await client.command('HELO client.example.org')).raw).toBe(`250 ${TEST_HOST}\r\n`);
   });
@@ -50,6 +50,7 @@ describe('SmtpReceiver: greeting and EHLO', () => {
       '8BITMIME',
       'DSN',
       'SMTPUTF8',
+      'CHUNKING',
     ]);
     expect((await client.command('VRFY <postmaster@mx.example.test>')).raw).toBe(
       '252 2.0.0 <postmaster@mx.example.test>\r\n',
@@ -75,7 +76,8 @@ describe('SmtpReceiver: replies', () => {
       ['RSET now', '501 5.5.4 Syntax: RSET'],
       ['VRFY root', '502 5.5.1 VRFY command is disabled'],
       ['ETRN example.com', '500 5.5.2 Error: command not recognized'],
-      ['STARTTLS', '500 5.5.2 Error: command not recognized'],
+      // STARTTLS without a certificate configured: known, not offered.
+      ['STARTTLS', '502 5.5.1 Error: command not implemented'],
       ['RCPT TO:<a@example.com>', '503 5.5.1 Error: need MAIL command'],
       ['DATA', '503 5.5.1 Error: need MAIL command'],
       ['MAIL <a@example.com>', '501 5.5.4 Syntax: MAIL FROM:<address>'],
@@ -98,7 +100,10 @@ describe('SmtpReceiver: replies', () => {
       [`RCPT TO:<-option@${TEST_HOST}>`, '501 5.1.3 Bad recipient address syntax'],
       [`RCPT TO:<${LOCAL}>`, '250 2.1.5 Ok'],
       ['DATA extra', '501 5.5.4 Syntax: DATA'],
-      ['HELP', '214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT HELP'],
+      [
+        'HELP',
+        '214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP STARTTLS AUTH',
+      ],
       ['QUIT', '221 2.0.0 Bye'],
     ];
     for (const [cmd, expected] of expectations) {

@@ -123,11 +123,14 @@ describe('LocalDeliveryAgent', () => {
     const file = path.join(maildir, 'new', files[0]!);
     expect((await fs.stat(file)).mode & 0o777).toBe(0o600);
     const stored = await fs.readFile(file);
+    // Maildir files have LF line ends, as Postfix writes them.
     const head =
-      'Return-Path: <sender@example.org>\r\nX-Original-To: alice@mx.example.com\r\nDelivered-To: alice@mx.example.com\r\n';
-    expect(stored.equals(Buffer.concat([Buffer.from(head), Buffer.from(MESSAGE, 'utf8')]))).toBe(
-      true,
+      'Return-Path: <sender@example.org>\nX-Original-To: alice@mx.example.com\nDelivered-To: alice@mx.example.com\n';
+    const body = Buffer.from(
+      Buffer.from(MESSAGE, 'utf8').toString('latin1').replace(/\r\n/g, '\n'),
+      'latin1',
     );
+    expect(stored.equals(Buffer.concat([Buffer.from(head), body]))).toBe(true);
   });
 
   it('strips the address extension at recipientDelimiter and writes <> for the null sender', async () => {
@@ -141,7 +144,7 @@ describe('LocalDeliveryAgent', () => {
     const text = await fs.readFile(path.join(spool, 'bob', 'new', files[0]!), 'utf8');
     expect(
       text.startsWith(
-        'Return-Path: <>\r\nX-Original-To: bob+lists@mx.example.com\r\nDelivered-To: bob+lists@mx.example.com\r\n',
+        'Return-Path: <>\nX-Original-To: bob+lists@mx.example.com\nDelivered-To: bob+lists@mx.example.com\n',
       ),
     ).toBe(true);
   });
@@ -170,8 +173,9 @@ describe('LocalDeliveryAgent', () => {
       const r = results.get(i)!;
       expect(r.status, bad[i]).toBe('bounced');
       expect(r.reply.code).toBe(550);
-      expect(r.reply.enhanced).toBe('5.1.1');
-      expect(r.reply.text).toMatch(/unknown user/);
+      // Postfix: an empty user name is 5.1.3 "null username", the rest unknown users.
+      expect(r.reply.enhanced).toBe(bad[i] === '' ? '5.1.3' : '5.1.1');
+      expect(r.reply.text).toMatch(bad[i] === '' ? /null username/ : /unknown user/);
       expect(r.reply.text).not.toContain('\0');
     }
     expect(await tree(root)).toEqual(before);
@@ -184,9 +188,11 @@ describe('LocalDeliveryAgent', () => {
     const results = await run(agent, request([rcpt(0, 'carol@mx.example.com')], looped));
     const r = results.get(0)!;
     expect(r.status).toBe('bounced');
-    expect(r.reply.toString()).toBe('554 5.4.6 mail forwarding loop for carol@mx.example.com');
-    expect(await fs.readdir(path.join(spool, 'carol', 'new'))).toEqual([]);
-    expect(await fs.readdir(path.join(spool, 'carol', 'tmp'))).toEqual([]);
+    expect(r.reply.toString()).toBe(
+      '554 5.4.6 <carol@mx.example.com>: mail forwarding loop for carol@mx.example.com',
+    );
+    // Detected before anything is written.
+    expect(await tree(root)).toEqual([]);
 
     // A Delivered-To in the body is not a loop.
     const ok = await run(
@@ -199,12 +205,20 @@ describe('LocalDeliveryAgent', () => {
     expect(ok.get(0)!.status).toBe('sent');
   });
 
-  it('defers mbox spools with a clear 4.3.5', async () => {
+  it('delivers to an mbox file per user when the spool does not end in /', async () => {
     const agent = agentFor({ mailSpoolDirectory: spool });
+    await fs.mkdir(spool, { recursive: true });
     const r = (await run(agent, request([rcpt(0, 'alice@mx.example.com')]))).get(0)!;
-    expect(r.status).toBe('deferred');
-    expect(r.reply.enhanced).toBe('4.3.5');
-    expect(r.reply.text).toMatch(/mbox delivery is not supported yet/);
+    expect(r.reply.toString()).toBe('250 2.0.0 delivered to mailbox');
+    const text = await fs.readFile(path.join(spool, 'alice'), 'latin1');
+    expect(text).toBe(
+      'From sender@example.org  Sun Nov 29 12:00:00 2026\n' +
+        'Return-Path: <sender@example.org>\nX-Original-To: alice@mx.example.com\n' +
+        'Delivered-To: alice@mx.example.com\n' +
+        Buffer.from(MESSAGE, 'utf8').toString('latin1').replace(/\r\n/g, '\n') +
+        '\n',
+    );
+    expect((await fs.stat(path.join(spool, 'alice'))).mode & 0o777).toBe(0o600);
   });
 
   it('defers on file-system errors and when the content cannot be read', async () => {
@@ -230,8 +244,7 @@ describe('LocalDeliveryAgent', () => {
     const r2 = (await run(agent, broken)).get(0)!;
     expect(r2.status).toBe('deferred');
     expect(r2.reply.toString()).toMatch(/^451 4\.3\.0 .*queue file vanished/);
-    expect(await fs.readdir(path.join(spool, 'erin', 'tmp'))).toEqual([]);
-    expect(await fs.readdir(path.join(spool, 'erin', 'new'))).toEqual([]);
+    expect(await fs.readdir(path.join(spool, 'erin')).catch(() => [])).toEqual([]);
 
     const gone = request([rcpt(0, 'erin@mx.example.com')], MESSAGE, {
       openContent: () => {
@@ -246,22 +259,26 @@ describe('LocalDeliveryAgent', () => {
   it('stops when the signal is aborted and leaves no temporary file', async () => {
     const agent = agentFor();
     const controller = new AbortController();
-    let pushed = 0;
-    const slow = new Readable({
-      read() {
-        if (pushed++ === 0) {
-          this.push(Buffer.from('Subject: x\r\n\r\n'));
-          setTimeout(() => controller.abort(), 5);
-          setTimeout(() => this.push(Buffer.from('more\r\n')), 20);
-          setTimeout(() => this.push(null), 30);
-        }
-      },
-    });
+    let opened = 0;
+    const slow = (): Readable => {
+      let pushed = 0;
+      const first = opened++ === 0;
+      return new Readable({
+        read() {
+          if (pushed++ === 0) {
+            this.push(Buffer.from('Subject: x\r\n\r\n'));
+            if (first) setTimeout(() => controller.abort(), 5);
+            setTimeout(() => this.push(Buffer.from('more\r\n')), 20);
+            setTimeout(() => this.push(null), 30);
+          }
+        },
+      });
+    };
     const req = request(
       [rcpt(0, 'frank@mx.example.com'), rcpt(1, 'gina@mx.example.com')],
       MESSAGE,
       {
-        openContent: () => slow,
+        openContent: slow,
         signal: controller.signal,
       },
     );

@@ -694,5 +694,86 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
         expect(calls).toBe(0);
       });
     });
+
+    describe('queue operations and summaries', () => {
+      it('summaries give pending domains without claiming, also after a restart', async () => {
+        const a = await commitMessage(store, 'x', {
+          recipients: [
+            { id: 1, address: 'u@Example.COM', originalAddress: 'u@Example.COM' },
+            { id: 2, address: 'v@example.com', originalAddress: 'v@example.com' },
+            { id: 3, address: 'w@other.test', originalAddress: 'w@other.test' },
+          ],
+        });
+        const m = one(await claimAll(store), a);
+        await store.recordOutcomes(m.lease, [{ recipientId: 3, outcome: outcome('sent') }]);
+        await store.release(m.lease, { state: 'deferred', dueAt: Date.now() + LONG });
+        for (const restart of [false, true]) {
+          const s = restart ? await reopen() : store;
+          const rows = await s.summaries();
+          expect(rows).toHaveLength(1);
+          expect(rows[0]).toMatchObject({ queueId: a, state: 'deferred', pending: 2 });
+          expect(rows[0]!.domains).toEqual(['example.com']);
+        }
+        expect(await store.summaries({ states: ['hold'] })).toEqual([]);
+      });
+
+      it('hold takes mail out of circulation; unhold makes it due at once', async () => {
+        const a = await commitMessage(store);
+        const b = await commitMessage(store);
+        expect(await store.hold([a, 'Unknown00001'], 'checking')).toEqual([a]);
+        const claimed = await claimAll(store);
+        expect(claimed.map((c) => c.record.queueId)).toEqual([b]);
+        expect((await store.counts()).hold).toBe(1);
+        expect(await store.unhold('ALL')).toEqual([a]);
+        const again = await claimAll(store);
+        expect(again.map((c) => c.record.queueId)).toEqual([a]);
+      });
+
+      it('hold of an active message revokes its lease and keeps its durable outcomes', async () => {
+        const a = await commitMessage(store, 'x', { recipients: recipients(2) });
+        const m = one(await claimAll(store), a);
+        await store.recordOutcomes(m.lease, [{ recipientId: 1, outcome: outcome('bounced') }]);
+        expect(await store.hold([a])).toEqual([a]);
+        await expect(
+          store.release(m.lease, { state: 'deferred', dueAt: 0 }),
+        ).rejects.toBeInstanceOf(LeaseLostError);
+        await store.unhold([a]);
+        const again = one(await claimAll(store), a);
+        expect(again.record.recipients.map((r) => r.state)).toEqual(['bounced', 'pending']);
+      });
+
+      it('delete removes messages in any state, for good', async () => {
+        const a = await commitMessage(store);
+        const b = await commitMessage(store, 'x', { hold: true });
+        const c = await commitMessage(store);
+        one(await claimAll(store, { limit: 1 }), a);
+        expect(await store.delete([a, b])).toEqual([a, b].sort());
+        expect(await readAll(store.openContent(a)).catch((e: unknown) => e)).toBeInstanceOf(Error);
+        const after = await reopen();
+        expect((await after.list()).map((e) => e.queueId)).toEqual([c]);
+        expect(await after.delete('ALL')).toEqual([c]);
+        expect(await after.counts()).toEqual({
+          incoming: 0,
+          active: 0,
+          deferred: 0,
+          hold: 0,
+          corrupt: 0,
+        });
+      });
+
+      it('requeue and expedite make deferred mail claimable now', async () => {
+        const a = await commitMessage(store);
+        const b = await commitMessage(store);
+        for (const m of await claimAll(store))
+          await store.release(m.lease, { state: 'deferred', dueAt: Date.now() + LONG });
+        expect(await claimAll(store)).toEqual([]);
+        expect(await store.requeue([a])).toEqual([a]);
+        expect(await store.expedite([b])).toEqual([b]);
+        const got = await claimAll(store);
+        expect(got.map((c) => c.record.queueId).sort()).toEqual([a, b].sort());
+        expect(one(got, a).from).toBe('incoming');
+        expect(one(got, b).from).toBe('deferred');
+      });
+    });
   });
 }

@@ -56,8 +56,10 @@ describe('MAIL FROM parameters', () => {
       /^501 5\.5\.4/,
     );
     expect(replyOf(() => interpretMailParams(m([['SMTPUTF8', 'yes']])))).toMatch(/^501 5\.5\.4/);
-    expect(replyOf(() => interpretMailParams(m([['AUTH', '<>']])))).toBe(
-      '555 5.5.4 Unsupported option: AUTH',
+    // RFC 4954 section 5: AUTH= is accepted and ignored; without a value it is bad syntax.
+    expect(interpretMailParams(m([['AUTH', '<>']]))).toEqual({});
+    expect(replyOf(() => interpretMailParams(m([['AUTH', undefined]])))).toBe(
+      '501 5.5.4 Bad AUTH parameter syntax',
     );
     expect(replyOf(() => interpretMailParams(m([['XFOO', undefined]])))).toBe(
       '555 5.5.4 Unsupported option: XFOO',

@@ -191,6 +191,7 @@ describe('pattern tables', () => {
         return undefined;
       },
       { pattern: true, foldCase: false },
+      { ttl: 0 },
     );
     await lookupAddress(t, 'User+x@Example.com', { style: 'transport', recipientDelimiter: '+' });
     await lookupAddress(t, 'u@example.com', { style: 'virtual', localDomain: true });

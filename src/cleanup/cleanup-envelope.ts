@@ -1,0 +1,180 @@
+/**
+ * CleanupEnvelope: the envelope side of one cleanup session — sender, recipients and
+ * actions as they are given, and the final recipient list made at commit.
+ *
+ * Postfix counterpart: cleanup_envelope.c and cleanup_addr.c (cleanup_addr_sender,
+ * cleanup_addr_recipient, cleanup_addr_bcc), cleanup_out_recipient.c (virtual alias
+ * expansion, REDIRECT, duplicate elimination with `duplicate_filter_limit`).
+ *
+ * Order for each recipient, as Postfix: canonical form (trivial-rewrite, when it is
+ * given) → recipient_canonical_maps, canonical_maps (`envelope_recipient` class) →
+ * masquerading (if `envelope_recipient` is in masqueradeClasses) → recipient_bcc_maps
+ * lookup → virtual alias expansion → duplicate filter. The sender: canonical form →
+ * sender_canonical_maps, canonical_maps (`envelope_sender`) → masquerading (in the
+ * default classes) → sender_bcc_maps. REDIRECT (last wins) replaces every recipient;
+ * `alwaysBcc` and sender BCCs are added only when the message has a recipient; BCCs go
+ * through recipient canonical mapping and virtual expansion like any recipient. BCCs
+ * from a check or a receiver get NOTIFY=NEVER; always/sender/recipient BCCs keep the
+ * default notification, as Postfix.
+ *
+ * The table work is asynchronous while the Submission contract's envelope calls are
+ * not: `setSender` starts the sender's mapping at once (the missing From: header
+ * waits for it), recipients are mapped at commit.
+ *
+ * Does not: write anything, decide the reply (the transaction does).
+ *
+ * SECURITY: expansion is bounded (address-mapping.ts); the duplicate filter remembers
+ * at most DUPLICATE_FILTER_LIMIT recipients, beyond which duplicates are kept rather
+ * than memory grown (Postfix's behaviour).
+ *
+ * @module
+ */
+
+import type { Parameters } from '../config/parameters.js';
+import type { Address, DsnNotifyKeyword, Recipient, SenderParams } from '../types.js';
+import type { AddressMapping, AddressTables } from './address-mapping.js';
+
+/** Postfix's `duplicate_filter_limit`: how many recipients the duplicate filter remembers. */
+export const DUPLICATE_FILTER_LIMIT = 1000;
+
+/** A recipient as given, after trivial-rewrite. */
+export interface PendingRecipient {
+  readonly address: Address;
+  readonly originalAddress: Address;
+  readonly notify?: readonly DsnNotifyKeyword[];
+  readonly orcpt?: string;
+}
+
+/** What the envelope needs from its Cleanup. */
+export interface EnvelopeContext {
+  readonly params: Parameters;
+  readonly mapping: AddressMapping;
+  readonly tables: AddressTables;
+}
+
+const NEVER: readonly DsnNotifyKeyword[] = ['NEVER'];
+
+export class CleanupEnvelope {
+  readonly #ctx: EnvelopeContext;
+  readonly #canonSender: boolean;
+  readonly #canonRecipient: boolean;
+  readonly #masqSender: boolean;
+  readonly #masqRecipient: boolean;
+
+  /** The sender after trivial-rewrite, undefined until given. */
+  sender: Address | undefined;
+  senderParams: SenderParams = {};
+  #mappedSender: Promise<Address> | undefined;
+  readonly recipients: PendingRecipient[] = [];
+  hold: { reason?: string } | undefined;
+  discard: { reason?: string } | undefined;
+  redirect: Address | undefined;
+  /** BCCs from checks and receivers (NOTIFY=NEVER). */
+  readonly bccs: Address[] = [];
+  filter: string | undefined;
+  /** `sendmail -t`: take recipients from the headers. */
+  extract = false;
+
+  constructor(ctx: EnvelopeContext) {
+    this.#ctx = ctx;
+    const p = ctx.params;
+    const canon = new Set(p.canonicalClasses.map((c) => c.trim().toLowerCase()));
+    const masq = new Set(p.masqueradeClasses.map((c) => c.trim().toLowerCase()));
+    this.#canonSender = canon.has('envelope_sender');
+    this.#canonRecipient = canon.has('envelope_recipient');
+    this.#masqSender = masq.has('envelope_sender');
+    this.#masqRecipient = masq.has('envelope_recipient');
+  }
+
+  /** Sets the (rewritten) sender and starts its table mapping. */
+  setSender(sender: Address, params: SenderParams): void {
+    this.sender = sender;
+    this.senderParams = params;
+    const p = this.#mapSender(sender);
+    // Failures are read by whoever awaits it; never an unhandled rejection.
+    p.catch(() => undefined);
+    this.#mappedSender = p;
+  }
+
+  /**
+   * The sender after canonical maps and masquerading; undefined when none was given.
+   * @throws TableError / ExpansionLimitError from the tables
+   */
+  async mappedSender(): Promise<Address | undefined> {
+    return this.#mappedSender;
+  }
+
+  /**
+   * The final recipients with ids 0..n-1.
+   * @throws TableError `retry` or ExpansionLimitError: the message must be deferred
+   */
+  async finalRecipients(): Promise<Recipient[]> {
+    const { mapping, tables, params } = this.#ctx;
+    const out: PendingRecipient[] = [];
+    const seen = new Set<string>();
+    const add = (r: PendingRecipient): void => {
+      const key = `${r.address}\n${r.notify ? [...r.notify].sort().join(',') : ''}`;
+      if (seen.has(key)) return;
+      if (seen.size < DUPLICATE_FILTER_LIMIT) seen.add(key);
+      out.push(r);
+    };
+    const expand = async (r: PendingRecipient): Promise<void> => {
+      for (const address of await mapping.expandVirtual(r.address)) add({ ...r, address });
+    };
+
+    const bccs: { address: Address; notify?: readonly DsnNotifyKeyword[] }[] = [];
+    const mapped: PendingRecipient[] = [];
+    for (const r of this.recipients) {
+      const address = await this.#mapRecipient(r.address);
+      mapped.push({ ...r, address });
+      for (const b of await mapping.bccFor(tables.recipientBccMaps, address))
+        bccs.push({ address: b });
+    }
+    if (this.redirect !== undefined) {
+      const to = await this.#mapRecipient(this.redirect);
+      for (const r of mapped) await expand({ ...r, address: to });
+    } else {
+      for (const r of mapped) await expand(r);
+    }
+    if (out.length > 0) {
+      if (params.alwaysBcc !== '') bccs.push({ address: params.alwaysBcc });
+      const sender = await this.mappedSender();
+      if (sender !== undefined && sender !== '') {
+        for (const b of await mapping.bccFor(tables.senderBccMaps, sender))
+          bccs.push({ address: b });
+      }
+    }
+    for (const address of this.bccs) bccs.push({ address, notify: NEVER });
+    for (const b of bccs) {
+      const address = await this.#mapRecipient(b.address);
+      await expand({
+        address,
+        originalAddress: b.address,
+        ...(b.notify ? { notify: b.notify } : {}),
+      });
+    }
+    return out.map((r, id) => ({
+      id,
+      address: r.address,
+      originalAddress: r.originalAddress,
+      ...(r.notify ? { notify: [...r.notify] } : {}),
+      ...(r.orcpt !== undefined ? { orcpt: r.orcpt } : {}),
+    }));
+  }
+
+  async #mapSender(sender: Address): Promise<Address> {
+    const { mapping } = this.#ctx;
+    let addr = sender;
+    if (this.#canonSender) addr = await mapping.canonical(addr, 'sender');
+    if (this.#masqSender) addr = mapping.masquerade(addr);
+    return addr;
+  }
+
+  async #mapRecipient(address: Address): Promise<Address> {
+    const { mapping } = this.#ctx;
+    let addr = address;
+    if (this.#canonRecipient) addr = await mapping.canonical(addr, 'recipient');
+    if (this.#masqRecipient) addr = mapping.masquerade(addr);
+    return addr;
+  }
+}

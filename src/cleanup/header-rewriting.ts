@@ -1,0 +1,124 @@
+/**
+ * HeaderRewriting: addresses in sender and recipient headers (From, Sender, To, Cc,
+ * Reply-To, Resent-*...) brought to canonical form and through canonical_maps and
+ * masquerade_domains, as Cleanup does for the envelope.
+ *
+ * Postfix counterpart: cleanup_message.c (cleanup_rewrite_sender,
+ * cleanup_rewrite_recip) with cleanup_addr.c's classes: `header_sender` and
+ * `header_recipient` in `canonical_classes` / `masquerade_classes`. The context
+ * decides how much happens (Postfix's `local_header_rewrite_clients`):
+ * - local clients: unqualified addresses get `@$myorigin` (trivial-rewrite's local
+ *   context), then canonical maps and masquerading;
+ * - remote clients: with `remoteHeaderRewriteDomain` empty (the default) headers are
+ *   left exactly as they came; otherwise unqualified addresses get
+ *   `@$remoteHeaderRewriteDomain`, then canonical maps and masquerading.
+ * A header is rewritten only when one of its addresses changes; everything but the
+ * addr-spec (display names, comments, folding) is kept byte for byte.
+ *
+ * Does not: rewrite headers that are not valid UTF-8 (they pass unchanged), or
+ * anything in MIME part headers or attached messages (Postfix neither).
+ *
+ * SECURITY: the new address is formatted with formatAddress() and reduced to
+ * printable text; a header only ever grows by the length of its new addresses and
+ * stays one logical header.
+ *
+ * @module
+ */
+
+import { isUtf8 } from 'node:buffer';
+import type { Parameters } from '../config/parameters.js';
+import { formatAddress } from '../rewrite/address.js';
+import type { Address, QueueId } from '../types.js';
+import type { AddressMapping } from './address-mapping.js';
+import {
+  findAddresses,
+  RECIPIENT_HEADERS,
+  replaceAddresses,
+  SENDER_HEADERS,
+} from './header-addresses.js';
+import type { HeaderField } from './header-parser.js';
+
+/** What HeaderRewriting needs. */
+export interface HeaderRewritingOptions {
+  readonly params: Parameters;
+  readonly mapping: AddressMapping;
+  /** trivial-rewrite's canonical form (local context). */
+  readonly rewrite: (address: Address) => Address;
+}
+
+export class HeaderRewriting {
+  readonly #o: HeaderRewritingOptions;
+  readonly #canonSender: boolean;
+  readonly #canonRecipient: boolean;
+  readonly #masqSender: boolean;
+  readonly #masqRecipient: boolean;
+
+  constructor(options: HeaderRewritingOptions) {
+    this.#o = options;
+    const canon = new Set(options.params.canonicalClasses.map((c) => c.trim().toLowerCase()));
+    const masq = new Set(options.params.masqueradeClasses.map((c) => c.trim().toLowerCase()));
+    this.#canonSender = canon.has('header_sender');
+    this.#canonRecipient = canon.has('header_recipient');
+    this.#masqSender = masq.has('header_sender');
+    this.#masqRecipient = masq.has('header_recipient');
+  }
+
+  /** Whether headers of mail in this context are rewritten at all. */
+  applies(local: boolean): boolean {
+    return local || this.#o.params.remoteHeaderRewriteDomain !== '';
+  }
+
+  /**
+   * The header with its addresses rewritten, or undefined when nothing changed (or the
+   * header holds no addresses).
+   * @throws TableError when a canonical table cannot answer
+   */
+  async rewrite(
+    field: HeaderField,
+    local: boolean,
+    queueId?: QueueId,
+  ): Promise<Buffer | undefined> {
+    const kind = SENDER_HEADERS.has(field.lowerName)
+      ? 'sender'
+      : RECIPIENT_HEADERS.has(field.lowerName)
+        ? 'recipient'
+        : undefined;
+    if (kind === undefined || !this.applies(local) || !isUtf8(field.raw)) return undefined;
+    const raw = field.raw.toString('utf8');
+    const colon = raw.indexOf(':');
+    const value = raw.slice(colon + 1);
+    const found = findAddresses(value);
+    const replacements: { start: number; end: number; text: string }[] = [];
+    for (const a of found) {
+      if (!a.replaceable) continue;
+      const next = await this.#address(a.address, kind, local, queueId);
+      if (next === a.address) continue;
+      const text = formatAddress(next).replace(/[\x00-\x1f\x7f]/g, '?');
+      replacements.push({ start: a.start, end: a.end, text });
+    }
+    if (replacements.length === 0) return undefined;
+    return Buffer.from(raw.slice(0, colon + 1) + replaceAddresses(value, replacements), 'utf8');
+  }
+
+  async #address(
+    address: Address,
+    kind: 'sender' | 'recipient',
+    local: boolean,
+    queueId?: QueueId,
+  ): Promise<Address> {
+    const { params, mapping, rewrite } = this.#o;
+    let addr = address;
+    if (!local && !addr.includes('@')) addr = `${addr}@${params.remoteHeaderRewriteDomain}`;
+    try {
+      addr = rewrite(addr);
+    } catch {
+      return address;
+    }
+    if (addr === '') return address;
+    if (kind === 'sender' ? this.#canonSender : this.#canonRecipient) {
+      addr = await mapping.canonical(addr, kind, queueId);
+    }
+    if (kind === 'sender' ? this.#masqSender : this.#masqRecipient) addr = mapping.masquerade(addr);
+    return addr;
+  }
+}

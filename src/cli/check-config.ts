@@ -1,0 +1,63 @@
+/**
+ * `postern check-config [--config FILE]`: builds every component from a configuration
+ * without opening the queue or any port, and reports the first problem with the key
+ * and, for a JSON file, the line it is on.
+ *
+ * Postfix counterpart: `postfix check` (and postconf's warnings).
+ *
+ * @module
+ */
+
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { ConfigError, PosternError } from '../errors.js';
+import { Mta } from '../mta.js';
+import { loadConfigFile } from './load-config.js';
+
+/** The line of a JSON file where `key` (its last path segment) first appears as a key. */
+export function lineOfKey(text: string, key: string): number | undefined {
+  const last = key
+    .replace(/\[\d+\]/g, '')
+    .split('.')
+    .pop();
+  if (!last) return undefined;
+  const at = text.indexOf(`"${last}"`);
+  return at < 0 ? undefined : text.slice(0, at).split('\n').length;
+}
+
+export async function checkConfig(
+  argv: readonly string[],
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<number> {
+  let file: string | undefined;
+  try {
+    file = parseArgs({ args: [...argv], options: { config: { type: 'string', short: 'c' } } })
+      .values.config;
+  } catch (e) {
+    err.write(
+      `postern check-config: ${(e as Error).message}\nusage: postern check-config [--config FILE]\n`,
+    );
+    return 64;
+  }
+  try {
+    const mta = new Mta(file ? await loadConfigFile(file) : {});
+    const p = mta.params;
+    out.write(
+      `${file ?? '(built-in defaults)'}: OK\n` +
+        `  myhostname ${p.myhostname}, mydestination ${p.mydestination.join(' ')}\n` +
+        `  smtpd ${mta.config.smtpd.map((l) => `${l.host}:${l.port}`).join(' ') || '(none)'}, qmqpd ${mta.config.qmqpd.map((l) => `${l.host}:${l.port}`).join(' ') || '(none)'}\n` +
+        `  transports ${mta.agents.names.join(' ')}\n`,
+    );
+    return 0;
+  } catch (e) {
+    if (!PosternError.is(e)) throw e;
+    let where = '';
+    if (e instanceof ConfigError && e.key && file?.endsWith('.json')) {
+      const line = lineOfKey(await readFile(file, 'utf8'), e.key);
+      if (line !== undefined) where = `${file}, line ${line}: `;
+    }
+    err.write(`postern check-config: ${where || (file ? `${file}: ` : '')}${e.message}\n`);
+    return 78;
+  }
+}

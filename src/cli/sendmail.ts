@@ -1,0 +1,298 @@
+/**
+ * `postern sendmail`: the sendmail(1) command line.
+ *
+ * Postfix counterpart: sendmail(1) with postdrop(1). The message goes into the maildrop
+ * directory of the configured queue, so it works whether or not `postern serve` runs;
+ * the server's Pickup delivers it once it runs. The configuration is found through
+ * `-C FILE`, `--config FILE` or `POSTERN_CONFIG`, the same file `postern serve` reads.
+ *
+ * Modes: `-bm` (default) reads a message; `-t` also takes recipients from To/Cc/Bcc;
+ * `-bp` lists the queue (mailq); `-q` flushes it; `-bi` (newaliases) and `-bv` are
+ * answered, not emulated. `-bs` (SMTP on standard input) and `-bv` are not available yet
+ * and say so; `-F` is accepted but the name does not reach the From: header yet.
+ *
+ * Exit codes follow sysexits.h, as Postfix's sendmail: 0 queued, 64 usage, 65 data
+ * error, 69 unavailable, 73 cannot create, 75 temporary failure, 78 configuration.
+ *
+ * @module
+ */
+
+import { userInfo } from 'node:os';
+import { pipeline } from 'node:stream/promises';
+import { resolveMtaConfig } from '../config/mta-config.js';
+import { PosternError } from '../errors.js';
+import { MaildropSubmission, maildropDirectory } from '../receive/maildrop.js';
+import type { DsnNotifyKeyword, DsnRet } from '../types.js';
+import { loadConfigFile } from './load-config.js';
+import { SendmailInput } from './sendmail-input.js';
+
+export const SENDMAIL_USAGE = `usage: postern sendmail [options] [recipient ...]
+
+  -t            also take recipients from the To, Cc and Bcc headers (Bcc is removed)
+  -f ADDR       envelope sender (also -r); default: the login name
+  -F NAME       the sender's full name (accepted; not used yet)
+  -i, -oi       a line with only "." does not end the message
+  -N DSN        delivery status notifications: never, or success,failure,delay
+  -R full|hdrs  how much of the message a bounce returns
+  -V ENVID      envelope id for delivery status notifications
+  -bp           list the queue (mailq);  -q  flush the queue
+  -C FILE, --config FILE   the postern configuration (or POSTERN_CONFIG)
+`;
+
+/** sysexits.h codes sendmail uses. */
+export const EX = {
+  OK: 0,
+  USAGE: 64,
+  DATAERR: 65,
+  UNAVAILABLE: 69,
+  CANTCREAT: 73,
+  TEMPFAIL: 75,
+  CONFIG: 78,
+} as const;
+
+/** A command-line mistake. */
+class SendmailUsage extends Error {}
+
+interface SendmailOptions {
+  mode: 'deliver' | 'list' | 'flush' | 'aliases' | 'verify' | 'smtp';
+  extract: boolean;
+  dotEnds: boolean;
+  sender: string | undefined;
+  fullName: string | undefined;
+  notify: DsnNotifyKeyword[] | undefined;
+  ret: DsnRet | undefined;
+  envid: string | undefined;
+  config: string | undefined;
+  recipients: string[];
+}
+
+/** Parses sendmail's argument conventions (`-fADDR` or `-f ADDR`, `-oi`, `-bX`, `--`). */
+export function parseSendmailArgs(argv: readonly string[]): SendmailOptions {
+  const o: SendmailOptions = {
+    mode: 'deliver',
+    extract: false,
+    dotEnds: true,
+    sender: undefined,
+    fullName: undefined,
+    notify: undefined,
+    ret: undefined,
+    envid: undefined,
+    config: undefined,
+    recipients: [],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      o.recipients.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg === '--config') {
+      o.config = argv[++i];
+      if (o.config === undefined) throw new SendmailUsage('--config needs a file name');
+      continue;
+    }
+    if (!arg.startsWith('-') || arg === '-') {
+      o.recipients.push(arg);
+      continue;
+    }
+    const flag = arg[1]!;
+    const argument = (): string => {
+      if (arg.length > 2) return arg.slice(2);
+      const v = argv[++i];
+      if (v === undefined) throw new SendmailUsage(`option -${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case 't':
+        o.extract = true;
+        break;
+      case 'i':
+        o.dotEnds = false;
+        break;
+      case 'f':
+      case 'r':
+        o.sender = argument();
+        break;
+      case 'F':
+        o.fullName = argument();
+        break;
+      case 'C':
+        o.config = argument();
+        break;
+      case 'N':
+        o.notify = parseNotify(argument());
+        break;
+      case 'R': {
+        const v = argument().toUpperCase();
+        if (v !== 'FULL' && v !== 'HDRS')
+          throw new SendmailUsage(`-R takes "full" or "hdrs", not "${v}"`);
+        o.ret = v;
+        break;
+      }
+      case 'V':
+        o.envid = argument();
+        break;
+      case 'o':
+        // -oi as -i; Postfix ignores the other sendmail -o options (-oem, -odb, ...).
+        if (arg === '-oi') o.dotEnds = false;
+        break;
+      case 'b': {
+        const modes: Record<string, SendmailOptions['mode']> = {
+          m: 'deliver',
+          p: 'list',
+          i: 'aliases',
+          v: 'verify',
+          s: 'smtp',
+        };
+        const mode = modes[arg.slice(2)];
+        if (!mode)
+          throw new SendmailUsage(`unsupported mode ${arg}; use -bm, -bp, -bs, -bi or -bv`);
+        o.mode = mode;
+        break;
+      }
+      case 'q':
+        o.mode = 'flush';
+        break;
+      case 'v':
+      case 'U':
+      case 'G':
+      case 'm':
+        break; // accepted and ignored, as by Postfix
+      case 'B':
+      case 'L':
+      case 'O':
+      case 'X':
+        argument(); // take the value; not used
+        break;
+      default:
+        throw new SendmailUsage(`unknown option ${arg}`);
+    }
+  }
+  return o;
+}
+
+function parseNotify(value: string): DsnNotifyKeyword[] {
+  const words = value
+    .toUpperCase()
+    .split(',')
+    .map((w) => w.trim())
+    .filter(Boolean);
+  const allowed = new Set(['NEVER', 'SUCCESS', 'FAILURE', 'DELAY']);
+  if (
+    words.length === 0 ||
+    words.some((w) => !allowed.has(w)) ||
+    (words.includes('NEVER') && words.length > 1)
+  ) {
+    throw new SendmailUsage(
+      `-N takes "never" or a list of success, failure, delay; not "${value}"`,
+    );
+  }
+  return words as DsnNotifyKeyword[];
+}
+
+/** Where `io` goes: injectable so tests can run the command in-process. */
+export interface SendmailIo {
+  readonly stdin: NodeJS.ReadableStream;
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/** Runs sendmail; resolves with the exit code. */
+export async function sendmail(argv: readonly string[], io: SendmailIo): Promise<number> {
+  const say = (text: string) => io.stderr.write(`postern sendmail: ${text}\n`);
+  let o: SendmailOptions;
+  try {
+    o = parseSendmailArgs(argv);
+  } catch (err) {
+    if (!(err instanceof SendmailUsage)) throw err;
+    say(err.message);
+    io.stderr.write(SENDMAIL_USAGE);
+    return EX.USAGE;
+  }
+  if (o.mode === 'list' || o.mode === 'flush') {
+    const { queueCommand } = await import('./queue.js');
+    const configArgs = o.config ?? io.env.POSTERN_CONFIG;
+    const out = await queueCommand([
+      o.mode === 'list' ? 'list' : 'flush',
+      ...(o.mode === 'flush' ? ['ALL'] : []),
+      ...(configArgs ? ['--config', configArgs] : []),
+    ]);
+    io.stdout.write(out);
+    return EX.OK;
+  }
+  if (o.mode === 'aliases') {
+    say('alias tables are read directly by postern; there is no database to rebuild');
+    return EX.OK;
+  }
+  if (o.mode === 'verify' || o.mode === 'smtp') {
+    say(
+      `${o.mode === 'verify' ? '-bv (address verification)' : '-bs (SMTP on standard input)'} is not available in this version; submit with SMTP to the server instead`,
+    );
+    return EX.UNAVAILABLE;
+  }
+  if (o.recipients.length === 0 && !o.extract) {
+    say('no recipients given; name them on the command line or use -t');
+    return EX.USAGE;
+  }
+
+  let config: ReturnType<typeof resolveMtaConfig>;
+  try {
+    const file = o.config ?? io.env.POSTERN_CONFIG;
+    config = resolveMtaConfig(file ? await loadConfigFile(file) : {});
+  } catch (err) {
+    if (PosternError.is(err)) {
+      say(`configuration error: ${err.message}`);
+      return EX.CONFIG;
+    }
+    throw err;
+  }
+  const queueDirectory =
+    'claim' in config.queueStore || config.queueStore.type === 'memory'
+      ? config.params.queueDirectory
+      : (config.queueStore.directory ?? config.params.queueDirectory);
+  const user = safeUserName();
+  const port = new MaildropSubmission({
+    directory: maildropDirectory(queueDirectory),
+    messageSizeLimit: config.params.messageSizeLimit,
+    user,
+  });
+
+  let tx: Awaited<ReturnType<MaildropSubmission['open']>>;
+  try {
+    tx = await port.open({ component: 'sendmail', protocol: 'local', localUser: user });
+  } catch (err) {
+    say(
+      `cannot write to the maildrop ${maildropDirectory(queueDirectory)}: ${(err as Error).message}`,
+    );
+    return EX.CANTCREAT;
+  }
+  tx.setSender(o.sender ?? user, {
+    ...(o.envid !== undefined ? { envid: o.envid } : {}),
+    ...(o.ret !== undefined ? { ret: o.ret } : {}),
+  });
+  if (o.extract) tx.apply({ type: 'extractRecipients' });
+  for (const address of o.recipients) {
+    tx.addRecipient({ address, ...(o.notify ? { notify: o.notify } : {}) });
+  }
+  const input = new SendmailInput(o.dotEnds);
+  try {
+    await pipeline(io.stdin, input, tx.content);
+  } catch (err) {
+    await tx.abort();
+    say(`error reading the message: ${(err as Error).message}`);
+    return EX.TEMPFAIL;
+  }
+  const result = await tx.commit();
+  if (result.reply.positive) return EX.OK;
+  say(result.reply.text);
+  return result.reply.code === 552 ? EX.DATAERR : result.reply.transient ? EX.TEMPFAIL : EX.DATAERR;
+}
+
+function safeUserName(): string {
+  try {
+    return userInfo().username || String(process.getuid?.() ?? 'unknown');
+  } catch {
+    return String(process.getuid?.() ?? 'unknown');
+  }
+}

@@ -1,0 +1,448 @@
+/**
+ * local(8)'s delivery switch: what one local recipient turns into — mailbox, command,
+ * file, forwarded address, another transport, or a bounce/defer — through aliases,
+ * :include: files and .forward files.
+ *
+ * Postfix counterpart: local/recipient.c (deliver_recipient, deliver_switch),
+ * local/alias.c, local/include.c, local/dotforward.c, local/token.c, local/resolve.c,
+ * local/unknown.c. Followed closely:
+ * - nesting deeper than 100 bounces 5.4.6 ("recipient nesting limit exceeded", or
+ *   "alias database loop for X" inside aliases): loops such as `a: b` / `b: a` or an
+ *   :include: file that includes itself end there;
+ * - an alias that lists its own name delivers to that user instead of expanding again;
+ * - a recipient already named in a `Delivered-To:` header bounces 5.4.6 "mail
+ *   forwarding loop";
+ * - aliases are tried for `user+ext`, then `user`; `\user` skips aliases and .forward;
+ * - an alias with an `owner-NAME` companion makes `owner-NAME` the sender of what it
+ *   expands to, and its local members are re-submitted as new messages; members of
+ *   :include: files are always re-submitted; remote addresses are always re-submitted
+ *   (Postfix's forward.c);
+ * - `|command` and `/file` are allowed only where `allowMailToCommands` /
+ *   `allowMailToFiles` list the origin (`alias`, `forward`, `include`), else 5.7.1;
+ * - an empty .forward, or one that lists the user, means mailbox delivery;
+ * - a user the UserDatabase does not know goes to `fallbackTransport`, then
+ *   `luserRelay`, else bounces 5.1.1.
+ *
+ * Does not: deliver anything (local-agent.ts executes the actions), duplicate
+ * suppression across messages.
+ *
+ * @module
+ */
+
+import { TableError } from '../errors.js';
+import { splitAddress } from '../rewrite/address.js';
+import { splitExtension } from '../rewrite/search-order.js';
+import type { LookupTable } from '../rewrite/types.js';
+import type { Address } from '../types.js';
+import { type AliasTarget, parseAliasTargets, parseTargetFile } from './aliases.js';
+import { localExpand, readForwardFile, readIncludeFile, TargetFileError } from './forward-file.js';
+import { deliveredToKey } from './mail-copy.js';
+import type { LocalUser, UserDatabase } from './user-database.js';
+
+/** Where a command or file destination came from (allowMailTo* classes). */
+export type ExpansionOrigin = 'alias' | 'forward' | 'include';
+
+/** What to do for one destination. */
+export type LocalAction =
+  | {
+      readonly kind: 'mailbox';
+      readonly address: Address;
+      readonly user: LocalUser;
+      readonly extension?: string;
+      readonly sender: Address;
+    }
+  | {
+      readonly kind: 'command';
+      readonly command: string;
+      readonly address: Address;
+      readonly origin: ExpansionOrigin;
+      readonly user?: LocalUser;
+      readonly sender: Address;
+    }
+  | {
+      readonly kind: 'file';
+      readonly path: string;
+      readonly address: Address;
+      readonly origin: ExpansionOrigin;
+      readonly sender: Address;
+    }
+  | { readonly kind: 'forward'; readonly address: Address; readonly sender: Address }
+  | { readonly kind: 'transport'; readonly transport: string; readonly address: Address }
+  | {
+      readonly kind: 'result';
+      readonly status: 'bounced' | 'deferred';
+      readonly enhanced: string;
+      readonly text: string;
+      readonly address: Address;
+    };
+
+/** Settings the switch needs (from Parameters). */
+export interface ExpansionSettings {
+  readonly recipientDelimiter: string;
+  readonly myorigin: string;
+  readonly mydestination: readonly string[];
+  readonly forwardPath: readonly string[];
+  readonly forwardExpansionFilter: string;
+  readonly allowMailToCommands: readonly string[];
+  readonly allowMailToFiles: readonly string[];
+  readonly fallbackTransport: string;
+  readonly luserRelay: string;
+}
+
+/** Inputs of one expansion. */
+export interface ExpansionContext {
+  readonly settings: ExpansionSettings;
+  readonly aliases?: LookupTable;
+  readonly users: UserDatabase;
+  /** Delivered-To values already in the message (deliveredToKey form). */
+  readonly deliveredTo: ReadonlySet<string>;
+  /** The envelope sender. */
+  readonly sender: Address;
+  /** Warnings (ignored .forward files...). */
+  readonly warn?: (text: string) => void;
+}
+
+/** The result of expanding one recipient. */
+export interface Expansion {
+  readonly actions: LocalAction[];
+  /** An alias or .forward file was expanded (DSN action `expanded`). */
+  readonly expanded: boolean;
+}
+
+interface State {
+  level: number;
+  expFrom?: string;
+  origin?: ExpansionOrigin;
+  /** owner-NAME address when an alias has one. */
+  owner?: Address;
+  sender: Address;
+}
+
+const NESTING_LIMIT = 100;
+
+/** Runs the delivery switch for `address` (a recipient in a local domain). */
+export async function expandLocalRecipient(
+  address: Address,
+  ctx: ExpansionContext,
+): Promise<Expansion> {
+  const run = new Run(ctx);
+  await run.recipient(address, { level: 0, sender: ctx.sender }, false);
+  return { actions: run.actions, expanded: run.expanded };
+}
+
+class Run {
+  readonly actions: LocalAction[] = [];
+  expanded = false;
+  readonly #ctx: ExpansionContext;
+  readonly #seen = new Set<string>();
+
+  constructor(ctx: ExpansionContext) {
+    this.#ctx = ctx;
+  }
+
+  #result(address: Address, status: 'bounced' | 'deferred', enhanced: string, text: string): void {
+    this.actions.push({ kind: 'result', status, enhanced, text, address });
+  }
+
+  #isLocalDomain(domain: string): boolean {
+    const d = domain.toLowerCase();
+    return this.#ctx.settings.mydestination.some((m) => m.toLowerCase() === d);
+  }
+
+  /** deliver_recipient: loop checks, then the switch. */
+  async recipient(address: Address, parent: State, direct: boolean): Promise<void> {
+    const state: State = { ...parent, level: parent.level + 1 };
+    if (state.level > NESTING_LIMIT) {
+      this.#result(address, 'bounced', '5.4.6', 'recipient nesting limit exceeded');
+      return;
+    }
+    const dupKey = `${state.level} ${address.toLowerCase()}`;
+    if (this.#seen.has(dupKey)) return;
+    this.#seen.add(dupKey);
+    if (this.#ctx.deliveredTo.has(deliveredToKey(address))) {
+      this.#result(address, 'bounced', '5.4.6', `mail forwarding loop for ${address}`);
+      return;
+    }
+    const { local: rawLocal, domain } = splitAddress(address);
+    const local = rawLocal.toLowerCase();
+    let user = local;
+    let extension: string | undefined;
+    const split = splitExtension(local, this.#ctx.settings.recipientDelimiter);
+    if (split && !split.extension.includes('/')) {
+      user = split.user;
+      extension = split.extension.slice(1);
+    }
+    if (user === '') {
+      this.#result(address, 'bounced', '5.1.3', `null username in "${address}"`);
+      return;
+    }
+    if (!direct) {
+      if (await this.#alias(address, local, state)) return;
+      if (extension !== undefined && (await this.#alias(address, user, state))) return;
+      // Members of owner- lists and include files become new messages (recipient.c).
+      if (state.owner !== undefined || state.origin === 'include') {
+        this.actions.push({ kind: 'forward', address, sender: state.sender });
+        return;
+      }
+    }
+    let entry: LocalUser | undefined;
+    try {
+      entry = await this.#ctx.users.lookup(user);
+    } catch (err) {
+      this.#result(address, 'deferred', '4.0.0', `user lookup error: ${(err as Error).message}`);
+      return;
+    }
+    if (entry === undefined) {
+      this.#unknown(address, user, local, extension, domain);
+      return;
+    }
+    if (!direct && (await this.#dotForward(address, entry, extension, domain, local, state)))
+      return;
+    this.actions.push({
+      kind: 'mailbox',
+      address,
+      user: entry,
+      ...(extension === undefined ? {} : { extension }),
+      sender: state.sender,
+    });
+  }
+
+  /** deliver_alias. True when the alias handled the recipient. */
+  async #alias(address: Address, name: string, state: State): Promise<boolean> {
+    const table = this.#ctx.aliases;
+    if (!table) return false;
+    if (state.expFrom !== undefined && state.expFrom === name) return false;
+    if (state.level > NESTING_LIMIT) {
+      this.#result(address, 'bounced', '5.4.6', `alias database loop for ${name}`);
+      return true;
+    }
+    let value: string | undefined;
+    let ownerValue: string | undefined;
+    try {
+      value = await table.lookup(name);
+      if (value !== undefined) ownerValue = await table.lookup(`owner-${name}`);
+    } catch (err) {
+      if (err instanceof TableError) {
+        this.#result(address, 'deferred', '4.3.0', 'alias database unavailable');
+        return true;
+      }
+      throw err;
+    }
+    if (value === undefined) return false;
+    const targets = parseAliasTargets(value);
+    if (targets.length === 0) {
+      this.#result(address, 'deferred', '4.3.0', 'alias database unavailable');
+      return true;
+    }
+    this.expanded = true;
+    const owner =
+      ownerValue === undefined ? undefined : `owner-${name}@${this.#ctx.settings.myorigin}`;
+    const next: State = {
+      level: state.level,
+      expFrom: name,
+      origin: 'alias',
+      sender: owner ?? state.sender,
+      ...(owner === undefined ? {} : { owner }),
+    };
+    for (const t of targets) await this.#token(address, t, next);
+    return true;
+  }
+
+  /** deliver_token: one destination of an alias, include or .forward file. */
+  async #token(address: Address, target: AliasTarget, state: State): Promise<void> {
+    const origin = state.origin ?? 'alias';
+    switch (target.kind) {
+      case 'address': {
+        const full = target.address.includes('@')
+          ? target.address
+          : `${target.address}@${this.#ctx.settings.myorigin}`;
+        const { domain } = splitAddress(full);
+        if (this.#isLocalDomain(domain)) await this.recipient(full, state, target.direct);
+        else this.actions.push({ kind: 'forward', address: full, sender: state.sender });
+        return;
+      }
+      case 'command':
+        if (!this.#ctx.settings.allowMailToCommands.includes(origin)) {
+          this.#result(address, 'bounced', '5.7.1', 'mail to command is restricted');
+          return;
+        }
+        this.actions.push({
+          kind: 'command',
+          command: target.command,
+          address,
+          origin,
+          sender: state.sender,
+        });
+        return;
+      case 'file':
+        if (!this.#ctx.settings.allowMailToFiles.includes(origin)) {
+          this.#result(address, 'bounced', '5.7.1', 'mail to file is restricted');
+          return;
+        }
+        this.actions.push({
+          kind: 'file',
+          path: target.path,
+          address,
+          origin,
+          sender: state.sender,
+        });
+        return;
+      case 'include': {
+        const level = state.level + 1;
+        if (level > NESTING_LIMIT) {
+          this.#result(address, 'bounced', '5.4.6', 'recipient nesting limit exceeded');
+          return;
+        }
+        let text: string;
+        try {
+          ({ text } = await readIncludeFile(target.path));
+        } catch (err) {
+          if (err instanceof TargetFileError)
+            this.#result(address, 'bounced', '5.7.1', err.message);
+          else
+            this.#result(
+              address,
+              'deferred',
+              '4.3.0',
+              `cannot open include file ${target.path}: ${(err as Error).message}`,
+            );
+          return;
+        }
+        this.expanded = true;
+        const next: State = { ...state, level, origin: 'include' };
+        for (const t of parseTargetFile(text)) await this.#token(address, t, next);
+        return;
+      }
+    }
+  }
+
+  /** deliver_dotforward. True when a .forward file handled the recipient. */
+  async #dotForward(
+    address: Address,
+    user: LocalUser,
+    extension: string | undefined,
+    domain: string,
+    local: string,
+    state: State,
+  ): Promise<boolean> {
+    if (user.home === undefined) return false;
+    if (state.origin === 'forward' && state.expFrom === user.name) return false;
+    const s = this.#ctx.settings;
+    const values = {
+      user: user.name,
+      home: user.home,
+      shell: user.shell,
+      recipient: address,
+      extension,
+      domain,
+      local,
+      recipient_delimiter:
+        extension === undefined ? undefined : this.#delimiterOf(local, user.name),
+    };
+    const tried = new Set<string>();
+    for (const template of s.forwardPath) {
+      const file = localExpand(template, values, s.forwardExpansionFilter);
+      if (file === undefined || file === '' || tried.has(file)) continue;
+      tried.add(file);
+      let text: string | undefined;
+      try {
+        text = await readForwardFile(file, user.uid, (why) => this.#ctx.warn?.(why));
+      } catch (err) {
+        this.#result(
+          address,
+          'deferred',
+          '4.3.0',
+          `cannot open ${file}: ${(err as Error).message}`,
+        );
+        return true;
+      }
+      if (text === undefined) continue;
+      const targets = parseTargetFile(text);
+      if (targets.length === 0) return false;
+      this.expanded = true;
+      const next: State = {
+        level: state.level,
+        expFrom: user.name,
+        origin: 'forward',
+        sender: state.sender,
+      };
+      for (const t of targets) {
+        if (t.kind === 'address' && this.#isSelf(t.address, user.name)) {
+          this.actions.push({
+            kind: 'mailbox',
+            address,
+            user,
+            ...(extension === undefined ? {} : { extension }),
+            sender: state.sender,
+          });
+          continue;
+        }
+        if (t.kind === 'command') {
+          if (!s.allowMailToCommands.includes('forward')) {
+            this.#result(address, 'bounced', '5.7.1', 'mail to command is restricted');
+            continue;
+          }
+          this.actions.push({
+            kind: 'command',
+            command: t.command,
+            address,
+            origin: 'forward',
+            user,
+            sender: state.sender,
+          });
+          continue;
+        }
+        await this.#token(address, t, next);
+      }
+      return true;
+    }
+    return false;
+  }
+
+  #delimiterOf(local: string, user: string): string {
+    return local.charAt(user.length);
+  }
+
+  #isSelf(target: string, user: string): boolean {
+    const bare = target.replace(/^\\/, '');
+    const { local, domain } = splitAddress(
+      bare.includes('@') ? bare : `${bare}@${this.#ctx.settings.myorigin}`,
+    );
+    return local.toLowerCase() === user && this.#isLocalDomain(domain);
+  }
+
+  /** deliver_unknown: fallback transport, luser relay, or bounce. */
+  #unknown(
+    address: Address,
+    user: string,
+    local: string,
+    extension: string | undefined,
+    domain: string,
+  ): void {
+    const s = this.#ctx.settings;
+    if (s.fallbackTransport !== '') {
+      this.actions.push({ kind: 'transport', transport: s.fallbackTransport, address });
+      return;
+    }
+    if (s.luserRelay !== '') {
+      const relay = localExpand(
+        s.luserRelay,
+        {
+          user,
+          local,
+          extension,
+          domain,
+          recipient: address,
+          recipient_delimiter: s.recipientDelimiter.charAt(0),
+        },
+        s.forwardExpansionFilter,
+      );
+      if (relay !== undefined && relay !== '') {
+        const full = relay.includes('@') ? relay : `${relay}@${s.myorigin}`;
+        this.actions.push({ kind: 'forward', address: full, sender: this.#ctx.sender });
+        return;
+      }
+    }
+    this.#result(address, 'bounced', '5.1.1', `unknown user: "${user}"`);
+  }
+}

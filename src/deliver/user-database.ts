@@ -1,0 +1,106 @@
+/**
+ * UserDatabase: who the local users are, where their home is, which uid/gid they have.
+ *
+ * Postfix counterpart: getpwnam() as local(8) uses it (mypwd.c). Postern's default is
+ * different on purpose: an embedded MTA's users are the local parts it is configured
+ * for, not the host's accounts, so `VirtualUsers` accepts every valid local part, with
+ * no home directory (so no .forward) and no uid. `PasswdUsers` reads `/etc/passwd`
+ * (`localUserDatabase: "passwd"`), which gives home directories, uids and gids as
+ * local(8) has them. An application may pass its own UserDatabase.
+ *
+ * Does not: NSS (LDAP, NIS...) — only the passwd file; shadow data.
+ *
+ * SECURITY: passwd lines are parsed defensively (seven fields, numeric ids, absolute
+ * home); a malformed line is skipped.
+ *
+ * @module
+ */
+
+import { promises as fs, readFileSync } from 'node:fs';
+
+/** One local user. */
+export interface LocalUser {
+  readonly name: string;
+  /** Home directory (absolute); undefined when the database has none. */
+  readonly home?: string;
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly shell?: string;
+}
+
+/** Looks up local users by (lower-cased) name. */
+export interface UserDatabase {
+  /** The user, undefined if there is none; throws to defer (database unavailable). */
+  lookup(name: string): Promise<LocalUser | undefined>;
+}
+
+/** Every name is a user (the default): the local parts configured for the MTA. */
+export class VirtualUsers implements UserDatabase {
+  async lookup(name: string): Promise<LocalUser | undefined> {
+    return { name };
+  }
+}
+
+/** Parses passwd(5) text into users by name (the first entry of a name wins). */
+export function parsePasswd(text: string): Map<string, LocalUser> {
+  const users = new Map<string, LocalUser>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#') || line.startsWith('+') || line.startsWith('-'))
+      continue;
+    const f = line.split(':');
+    if (f.length !== 7) continue;
+    const [name, , uid, gid, , home, shell] = f as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    if (!/^\d+$/.test(uid) || !/^\d+$/.test(gid) || !home.startsWith('/') || name === '') continue;
+    if (!users.has(name))
+      users.set(name, { name, uid: Number(uid), gid: Number(gid), home, shell });
+  }
+  return users;
+}
+
+/** The host's /etc/passwd (re-read when it changes). */
+export class PasswdUsers implements UserDatabase {
+  readonly file: string;
+  #cache: { mtimeMs: number; size: number; users: Map<string, LocalUser> } | undefined;
+
+  constructor(file = '/etc/passwd') {
+    this.file = file;
+  }
+
+  async lookup(name: string): Promise<LocalUser | undefined> {
+    const st = await fs.stat(this.file);
+    if (!this.#cache || this.#cache.mtimeMs !== st.mtimeMs || this.#cache.size !== st.size) {
+      this.#cache = {
+        mtimeMs: st.mtimeMs,
+        size: st.size,
+        users: parsePasswd(await fs.readFile(this.file, 'utf8')),
+      };
+    }
+    return this.#cache.users.get(name);
+  }
+}
+
+/** Synchronous passwd lookup for configuration time (pipe `user=`). */
+export function passwdUserSync(name: string, file = '/etc/passwd'): LocalUser | undefined {
+  try {
+    return parsePasswd(readFileSync(file, 'utf8')).get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `"virtual"` (default), `"passwd"`, or an application's database. */
+export type UserDatabaseSpec = 'virtual' | 'passwd' | UserDatabase;
+
+export function createUserDatabase(spec: UserDatabaseSpec | undefined): UserDatabase {
+  if (spec === undefined || spec === 'virtual') return new VirtualUsers();
+  if (spec === 'passwd') return new PasswdUsers();
+  return spec;
+}

@@ -1,0 +1,277 @@
+/**
+ * The queue control protocol: how `postern queue` talks to a running server, and the
+ * operations both sides share.
+ *
+ * Postfix counterpart: postqueue(1)/postsuper(1) talking to showq(8), qmgr(8) and
+ * flush(8) through the public/ sockets. Postern's FileQueueStore is owned by one
+ * process (it locks its directory), so while a server runs the CLI asks it through a
+ * UNIX socket in the queue directory (`control.sock`, mode 0600 inside the 0700
+ * queue directory: only the queue's owner can connect); when no server runs the CLI
+ * opens the store itself (`directQueueOperations`).
+ *
+ * Wire format: JSON lines. A request is one line
+ * `{"op":"list"|"shape"|"hold"|"release"|"delete"|"requeue"|"flush", "ids":[...]|"ALL",
+ * "reason":"...", "domain":"...", "limit":N}`; the answer is one line
+ * `{"ok":true,"result":...}` or `{"ok":false,"error":"..."}`. `shape` is computed
+ * where the queue is and answers the table (QueueShape, `limit` = most domain rows),
+ * so its answer stays small however many messages wait.
+ *
+ * SECURITY: a request line is at most 1 MiB; anything that is not a well-formed
+ * request gets an error answer, never a crash; queue IDs are checked with isQueueId.
+ *
+ * @module
+ */
+
+import { promises as fs } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import type { ComponentLogger } from '../log.js';
+import type { QueueId } from '../types.js';
+import { isQueueId } from './queue-id.js';
+import type { QueueManager } from './queue-manager.js';
+import { queueShape } from './queue-views.js';
+import type { QueueEntry, QueueSelection, QueueStore, QueueSummary } from './types.js';
+
+/** The socket's file name inside the queue directory. */
+export const CONTROL_SOCKET = 'control.sock';
+
+/** Longest request line the server accepts. */
+const MAX_REQUEST = 1024 * 1024;
+/** Longest answer the client accepts (a mailq listing of a big queue is long). */
+const MAX_ANSWER = 512 * 1024 * 1024;
+
+/** Queue operations as the CLI sees them, whoever carries them out. */
+export interface QueueOperations {
+  list(limit?: number): Promise<QueueEntry[]>;
+  summaries(): Promise<QueueSummary[]>;
+  hold(ids: QueueSelection, reason?: string): Promise<QueueId[]>;
+  release(ids: QueueSelection): Promise<QueueId[]>;
+  delete(ids: QueueSelection): Promise<QueueId[]>;
+  requeue(ids: QueueSelection): Promise<QueueId[]>;
+  flush(target: QueueSelection | { readonly domain: string }): Promise<QueueId[]>;
+}
+
+/** A request on the wire. */
+export interface ControlRequest {
+  readonly op: 'list' | 'shape' | 'hold' | 'release' | 'delete' | 'requeue' | 'flush';
+  readonly ids?: QueueSelection;
+  readonly reason?: string;
+  readonly domain?: string;
+  readonly limit?: number;
+}
+
+/** Operations of a running server: the queue manager acts, the store answers views. */
+export function managerOperations(store: QueueStore, manager: QueueManager): QueueOperations {
+  return {
+    list: (limit) => store.list(limit === undefined ? {} : { limit }),
+    summaries: () => store.summaries(),
+    hold: (ids, reason) => manager.hold(ids, reason),
+    release: (ids) => manager.release(ids),
+    delete: (ids) => manager.delete(ids),
+    requeue: (ids) => manager.requeue(ids),
+    flush: (target) => manager.flush(target),
+  };
+}
+
+/**
+ * Operations straight on a store no server is using. A flush only makes mail due:
+ * it is delivered when a server next runs.
+ */
+export function directQueueOperations(store: QueueStore): QueueOperations {
+  return {
+    list: (limit) => store.list(limit === undefined ? {} : { limit }),
+    summaries: () => store.summaries(),
+    hold: (ids, reason) => store.hold(ids, reason),
+    release: (ids) => store.unhold(ids),
+    delete: (ids) => store.delete(ids),
+    requeue: (ids) => store.requeue(ids),
+    flush: async (target) => {
+      if (typeof target === 'object' && 'domain' in target) {
+        const want = target.domain.toLowerCase();
+        const rows = await store.summaries({ states: ['deferred'] });
+        return store.expedite(rows.filter((r) => r.domains.includes(want)).map((r) => r.queueId));
+      }
+      return store.expedite(target);
+    },
+  };
+}
+
+/** Checks a decoded request; throws with a message for the client. */
+export function parseRequest(value: unknown): ControlRequest {
+  if (typeof value !== 'object' || value === null) throw new Error('expected a JSON object');
+  const r = value as Record<string, unknown>;
+  const ops = ['list', 'shape', 'hold', 'release', 'delete', 'requeue', 'flush'];
+  if (typeof r.op !== 'string' || !ops.includes(r.op))
+    throw new Error(`"op" must be one of ${ops.join(', ')}`);
+  const out: { -readonly [K in keyof ControlRequest]: ControlRequest[K] } = {
+    op: r.op as ControlRequest['op'],
+  };
+  if (r.ids !== undefined) {
+    if (r.ids === 'ALL') out.ids = 'ALL';
+    else if (Array.isArray(r.ids) && r.ids.every((id) => typeof id === 'string' && isQueueId(id)))
+      out.ids = r.ids as string[];
+    else throw new Error('"ids" must be "ALL" or an array of queue IDs');
+  }
+  if (r.reason !== undefined) {
+    if (typeof r.reason !== 'string' || r.reason.length > 200)
+      throw new Error('"reason" must be a short string');
+    out.reason = r.reason;
+  }
+  if (r.domain !== undefined) {
+    if (typeof r.domain !== 'string' || !/^[\w.:[\]-]{1,255}$/.test(r.domain))
+      throw new Error('"domain" must be a domain name');
+    out.domain = r.domain;
+  }
+  if (r.limit !== undefined) {
+    if (typeof r.limit !== 'number' || !Number.isInteger(r.limit) || r.limit < 0)
+      throw new Error('"limit" must be a whole number');
+    out.limit = r.limit;
+  }
+  return out;
+}
+
+/** Carries out one request. */
+export async function runRequest(ops: QueueOperations, req: ControlRequest): Promise<unknown> {
+  const ids = req.ids;
+  const need = (): QueueSelection => {
+    if (ids === undefined) throw new Error(`"${req.op}" needs "ids": queue IDs or "ALL"`);
+    return ids;
+  };
+  switch (req.op) {
+    case 'list':
+      return ops.list(req.limit);
+    case 'shape':
+      return queueShape(
+        await ops.summaries(),
+        Date.now(),
+        req.limit === undefined ? {} : { top: req.limit },
+      );
+    case 'hold':
+      return ops.hold(need(), req.reason);
+    case 'release':
+      return ops.release(need());
+    case 'delete':
+      return ops.delete(need());
+    case 'requeue':
+      return ops.requeue(need());
+    case 'flush':
+      return ops.flush(req.domain !== undefined ? { domain: req.domain } : (ids ?? 'ALL'));
+  }
+}
+
+/** Reads newline-terminated lines from a socket, at most `max` characters each. */
+function onLines(socket: Socket, max: number, fn: (line: string) => void): void {
+  let buffer = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    buffer += chunk;
+    let nl = buffer.indexOf('\n');
+    while (nl >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      fn(line);
+      nl = buffer.indexOf('\n');
+    }
+    if (buffer.length > max) {
+      buffer = '';
+      if (!socket.writableEnded)
+        socket.end(`${JSON.stringify({ ok: false, error: 'line too long' })}\n`);
+      socket.destroy();
+    }
+  });
+}
+
+/** The server side: answers requests on `<queueDirectory>/control.sock`. */
+export class QueueControlServer {
+  readonly path: string;
+  readonly #ops: QueueOperations;
+  readonly #log: ComponentLogger;
+  #server: Server | undefined;
+  readonly #sockets = new Set<Socket>();
+
+  constructor(options: { directory: string; operations: QueueOperations; log: ComponentLogger }) {
+    this.path = join(options.directory, CONTROL_SOCKET);
+    this.#ops = options.operations;
+    this.#log = options.log;
+  }
+
+  /** Starts listening; a stale socket file (the store lock proves it stale) is replaced. */
+  async listen(): Promise<void> {
+    await fs.unlink(this.path).catch(() => undefined);
+    const server = createServer((socket) => this.#serve(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    await fs.chmod(this.path, 0o600);
+    server.on('error', (err) => this.#log.warning(undefined, `control socket: ${err.message}`));
+    this.#server = server;
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (!server) return;
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await fs.unlink(this.path).catch(() => undefined);
+  }
+
+  #serve(socket: Socket): void {
+    this.#sockets.add(socket);
+    socket.on('close', () => this.#sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let chain = Promise.resolve();
+    onLines(socket, MAX_REQUEST, (line) => {
+      chain = chain.then(async () => {
+        let answer: unknown;
+        try {
+          const req = parseRequest(JSON.parse(line));
+          answer = { ok: true, result: await runRequest(this.#ops, req) };
+        } catch (err) {
+          answer = { ok: false, error: (err as Error).message };
+        }
+        if (!socket.destroyed) socket.write(`${JSON.stringify(answer)}\n`);
+      });
+    });
+  }
+}
+
+/**
+ * The client side: sends one request and resolves with the result. Rejects with an
+ * Error whose `code` is `ENOENT`/`ECONNREFUSED` when no server listens.
+ */
+export function controlRequest(directory: string, req: ControlRequest): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(join(directory, CONTROL_SOCKET));
+    let settled = false;
+    socket.on('error', (err) => {
+      if (!settled) {
+        settled = true;
+        reject(err);
+      }
+    });
+    socket.on('connect', () => socket.write(`${JSON.stringify(req)}\n`));
+    onLines(socket, MAX_ANSWER, (line) => {
+      if (settled) return;
+      settled = true;
+      socket.end();
+      try {
+        const answer = JSON.parse(line) as { ok: boolean; result?: unknown; error?: string };
+        if (answer.ok) resolve(answer.result);
+        else reject(new Error(answer.error ?? 'the server refused the request'));
+      } catch (err) {
+        reject(err);
+      }
+    });
+    socket.on('close', () => {
+      if (!settled) {
+        settled = true;
+        reject(new Error('the server closed the control connection without an answer'));
+      }
+    });
+  });
+}

@@ -1,0 +1,135 @@
+/**
+ * Queue inspection views: the mailq listing and the qshape table, as text.
+ *
+ * Postfix counterpart: showq(8) behind `postqueue -p` / mailq(1), and qshape(1).
+ *
+ * - mailq: `-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------`, one
+ *   block per message: the ID with `*` (active) or `!` (hold), size, arrival time and
+ *   sender; the last deferral reason in parentheses; then each pending recipient;
+ *   a total `-- N Kbytes in M Requests.` (or `Mail queue is empty`).
+ * - qshape: messages by recipient domain (rows, busiest first, after a TOTAL row) and
+ *   age bucket in minutes (columns `T 5 10 20 40 80 160 320 640 1280 1280+`), from the
+ *   stores' in-memory summaries — no message file is read.
+ *
+ * SECURITY: every string from the queue is made printable before it is shown.
+ *
+ * @module
+ */
+
+import { formatAddress } from '../rewrite/address.js';
+import type { QueueEntry, QueueSummary } from './types.js';
+
+/** Control characters out, so queue data cannot drive the terminal. */
+function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
+}
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** `Wed Oct 21 13:40:33` (ctime without the year, as showq prints it), in UTC. */
+function arrivalText(ms: number): string {
+  const d = new Date(ms);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${DAYS[d.getUTCDay()]} ${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())}`;
+}
+
+/** The mailq listing of `entries`. */
+export function formatMailq(entries: readonly QueueEntry[]): string {
+  if (entries.length === 0) return 'Mail queue is empty\n';
+  const out = ['-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------'];
+  let bytes = 0;
+  for (const e of entries) {
+    bytes += e.size;
+    const mark = e.state === 'active' ? '*' : e.state === 'hold' ? '!' : ' ';
+    const sender = e.sender === '' ? 'MAILER-DAEMON' : printable(formatAddress(e.sender));
+    out.push(
+      `${`${e.queueId}${mark}`.padEnd(11)} ${String(e.size).padStart(8)} ${arrivalText(e.arrivalTime).padEnd(20)}  ${sender}`,
+    );
+    const pending = e.recipients.filter((r) => r.state === 'pending');
+    const shown = new Set<string>();
+    for (const r of pending) {
+      if (r.reason && !shown.has(r.reason)) {
+        shown.add(r.reason);
+        out.push(`${' '.repeat(40)}(${printable(r.reason)})`);
+      }
+      out.push(`${' '.repeat(41)}${printable(formatAddress(r.address))}`);
+    }
+    out.push('');
+  }
+  const kb = Math.ceil(bytes / 1024);
+  out.push(`-- ${kb} Kbytes in ${entries.length} Request${entries.length === 1 ? '' : 's'}.`);
+  return `${out.join('\n')}\n`;
+}
+
+/** The qshape table as data. */
+export interface QueueShape {
+  /** Upper bounds of the age buckets, minutes; the last column is "older". */
+  readonly buckets: readonly number[];
+  readonly total: QueueShapeRow;
+  readonly rows: readonly QueueShapeRow[];
+}
+
+export interface QueueShapeRow {
+  readonly domain: string;
+  readonly total: number;
+  /** One count per bucket plus one for older than the last bound. */
+  readonly counts: readonly number[];
+}
+
+/** qshape's default buckets: 5 minutes, doubling nine times. */
+export const DEFAULT_BUCKETS: readonly number[] = [5, 10, 20, 40, 80, 160, 320, 640, 1280];
+
+/**
+ * Counts messages per recipient domain and age (a message counts once in each domain
+ * it still has a pending recipient at), busiest domains first; `top` rows at most.
+ */
+export function queueShape(
+  rows: readonly QueueSummary[],
+  now: number,
+  options: { buckets?: readonly number[]; top?: number } = {},
+): QueueShape {
+  const buckets = options.buckets ?? DEFAULT_BUCKETS;
+  const width = buckets.length + 1;
+  const byDomain = new Map<string, number[]>();
+  const total = new Array<number>(width).fill(0);
+  for (const r of rows) {
+    const minutes = Math.max(0, now - r.arrivalTime) / 60_000;
+    let b = buckets.findIndex((bound) => minutes < bound);
+    if (b < 0) b = buckets.length;
+    total[b]!++;
+    for (const d of r.domains) {
+      let counts = byDomain.get(d);
+      if (!counts) {
+        counts = new Array<number>(width).fill(0);
+        byDomain.set(d, counts);
+      }
+      counts[b]!++;
+    }
+  }
+  const sum = (c: readonly number[]) => c.reduce((a, b) => a + b, 0);
+  const all = [...byDomain.entries()]
+    .map(([domain, counts]) => ({ domain, total: sum(counts), counts }))
+    .sort((a, b) => b.total - a.total || (a.domain < b.domain ? -1 : 1));
+  return {
+    buckets,
+    total: { domain: 'TOTAL', total: sum(total), counts: total },
+    rows: options.top === undefined ? all : all.slice(0, options.top),
+  };
+}
+
+/** The qshape table as text. */
+export function formatShape(shape: QueueShape): string {
+  const head = ['T', ...shape.buckets.map(String), `${shape.buckets.at(-1) ?? 0}+`];
+  const lines = [shape.total, ...shape.rows];
+  const cols = head.map((h, i) =>
+    Math.max(h.length, ...lines.map((l) => String(i === 0 ? l.total : l.counts[i - 1]).length)),
+  );
+  const nameWidth = Math.max(6, ...lines.map((l) => printable(l.domain).length));
+  const row = (name: string, cells: string[]) =>
+    `${name.padStart(nameWidth)} ${cells.map((c, i) => c.padStart(cols[i]!)).join(' ')}`;
+  const out = [row('', head)];
+  for (const l of lines)
+    out.push(row(printable(l.domain || '(none)'), [String(l.total), ...l.counts.map(String)]));
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,97 @@
+/**
+ * QmqpReceiver: the QMQP server — listens on TCP, or serves any duplex stream, one
+ * QmqpSession per connection.
+ *
+ * Postfix counterpart: qmqpd(8) (see qmqp-session.ts for the protocol). Mail leaves
+ * only through the Submission port.
+ *
+ * @example
+ * const qmqp = new QmqpReceiver({ params, submission: cleanup });
+ * await qmqp.listen({ host: '127.0.0.1', port: 6028 });
+ *
+ * @module
+ */
+
+import type { Duplex } from 'node:stream';
+import { systemClock } from '../clock.js';
+import type { Parameters } from '../config/parameters.js';
+import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
+import { CidrList } from '../rewrite/cidr.js';
+import type { ClientInfo, Clock, SubmissionPort } from '../types.js';
+import { type QmqpContext, QmqpSession } from './qmqp-session.js';
+import { type ListenOptions, TcpListeners } from './tcp-listener.js';
+
+export interface QmqpReceiverOptions {
+  readonly params: Parameters;
+  readonly submission: SubmissionPort;
+  /** Events carry component `qmqpd`. @default a silent logger */
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+}
+
+export class QmqpReceiver {
+  readonly #ctx: QmqpContext;
+  readonly #log: ComponentLogger;
+  readonly #listeners: TcpListeners;
+  readonly #sessions = new Set<QmqpSession>();
+  #closing = false;
+
+  /** @throws ConfigError when qmqpdAuthorizedClients holds something that is not an address or network */
+  constructor(options: QmqpReceiverOptions) {
+    this.#log = (options.logger ?? silentLogger).for('qmqpd');
+    this.#ctx = {
+      params: options.params,
+      submission: options.submission,
+      authorizedClients: new CidrList(options.params.qmqpdAuthorizedClients),
+      log: this.#log,
+      clock: options.clock ?? systemClock,
+    };
+    this.#listeners = new TcpListeners(this.#log, (socket) =>
+      this.handle(socket, {
+        address: (socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
+        port: socket.remotePort ?? 0,
+        name: 'unknown',
+      }),
+    );
+  }
+
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  listen(options: ListenOptions): Promise<{ host: string; port: number }> {
+    if (this.#closing) return Promise.reject(new Error('QmqpReceiver.listen() after close()'));
+    return this.#listeners.listen(options);
+  }
+
+  /** Serves one connection given as any duplex stream. */
+  handle(socket: Duplex, peer: ClientInfo): void {
+    if (this.#closing) {
+      socket.destroy();
+      return;
+    }
+    const session = new QmqpSession(this.#ctx, socket, peer);
+    this.#sessions.add(session);
+    void session.done.then(() => this.#sessions.delete(session));
+    session.start();
+  }
+
+  /**
+   * Stops accepting. `graceful` waits up to `graceMs` for sessions to finish their one
+   * message; the rest are dropped (their messages aborted, never half-queued).
+   */
+  async close(options: { graceful?: boolean; graceMs?: number } = {}): Promise<void> {
+    this.#closing = true;
+    const listenersClosed = this.#listeners.close();
+    if (options.graceful) {
+      const all = Promise.all([...this.#sessions].map((s) => s.done));
+      await Promise.race([
+        all,
+        new Promise((r) => setTimeout(r, options.graceMs ?? 10_000).unref()),
+      ]);
+    }
+    for (const s of this.#sessions) s.destroy();
+    await Promise.all([...this.#sessions].map((s) => s.done));
+    await listenersClosed;
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Contracts of the smtpd access policy: the stages, what a restriction sees, and what
+ * a restriction function may return.
+ *
+ * Postfix counterpart: smtpd_check.c's SMTPD_STATE fields that restrictions read, and
+ * the SMTPD_CHECK_OK / DUNNO / REJECT outcomes; access(5) for the result vocabulary.
+ *
+ * A gateway author's hook is a plain async function placed in any restriction list
+ * (`smtpdRecipientRestrictions: ['permit_mynetworks', myCheck, 'reject_unauth_destination']`).
+ * It returns what an access(5) table would: `undefined` or `'DUNNO'` (no opinion: the
+ * list goes on), `'OK'` (permit: this list is done), `'REJECT text'`, `'DEFER text'`,
+ * `'550 5.7.1 text'`, `'HOLD'`, `'DISCARD'`, `'PREPEND Header: value'`,
+ * `'REDIRECT addr'`, `'FILTER transport:nexthop'`, a restriction name; or an
+ * SmtpReply, which rejects (5xx) or defers (4xx) with that reply. A function that
+ * throws defers the request (`451 4.3.0`): when in doubt, defer.
+ *
+ * @module
+ */
+
+import type { ResolveResult } from '../rewrite/types.js';
+import type { SmtpReply } from '../smtp-reply.js';
+import type { Address, ClientInfo, TlsInfo } from '../types.js';
+
+/** Where in the session a restriction list runs (Postfix's smtpd_*_restrictions). */
+export type RestrictionStage =
+  | 'client'
+  | 'helo'
+  | 'sender'
+  | 'relay'
+  | 'recipient'
+  | 'data'
+  | 'end-of-data';
+
+/** The session facts a restriction can read. Plain data, read-only. */
+export interface RestrictionRequest {
+  readonly stage: RestrictionStage;
+  /** Postfix policy `protocol_state`: CONNECT, EHLO, HELO, MAIL, RCPT, DATA, END-OF-MESSAGE. */
+  readonly protocolState: string;
+  readonly client: ClientInfo;
+  readonly helo?: string;
+  /** `SMTP` or `ESMTP`. */
+  readonly protocolName: string;
+  readonly sender?: Address;
+  readonly recipient?: Address;
+  /** trivial-rewrite's answer for the recipient (relay and recipient stages). */
+  readonly resolved?: ResolveResult;
+  /** The SASL login name, when authenticated. */
+  readonly saslUsername?: string;
+  readonly saslMethod?: string;
+  readonly tls?: TlsInfo;
+  /** Queue ID once the transaction is open. */
+  readonly queueId?: string;
+  /** Accepted recipients so far. */
+  readonly recipientCount: number;
+  /** SIZE= as declared, or the actual size at end of data. */
+  readonly size?: number;
+  /** The client pipelined where it may not (for reject_unauth_pipelining). */
+  readonly improperPipelining: boolean;
+}
+
+/** What a restriction function may return (see the module comment). */
+export type RestrictionResult = string | SmtpReply | undefined | null;
+
+/** A restriction written in code: the gateway author's hook at every stage. */
+export type RestrictionFunction = (
+  request: RestrictionRequest,
+) => RestrictionResult | Promise<RestrictionResult>;

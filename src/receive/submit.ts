@@ -1,0 +1,95 @@
+/**
+ * submit(): hand a message to Postern from Node code.
+ *
+ * Two ways in, one shape: `Mta#submit()` goes straight to Cleanup of a running MTA;
+ * `submitToMaildrop()` writes to a queue's maildrop directory like `postern sendmail`,
+ * so it works while no server runs and the server's Pickup delivers it later.
+ *
+ * @example
+ * await mta.submit({ from: 'app@example.com', to: ['user@example.net'], content: 'Subject: hi\r\n\r\nhello\r\n' });
+ *
+ * @module
+ */
+
+import { userInfo } from 'node:os';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { SmtpError } from '../errors.js';
+import type {
+  Address,
+  DsnNotifyKeyword,
+  DsnRet,
+  QueueId,
+  SubmissionPort,
+  SubmissionSource,
+} from '../types.js';
+import { MaildropSubmission, maildropDirectory } from './maildrop.js';
+
+/** A message to submit. */
+export interface SubmitMessage {
+  /** Envelope sender; '' for the null sender. */
+  readonly from: Address;
+  /** Envelope recipients (may be empty with `extractRecipients`). */
+  readonly to: readonly Address[];
+  /** The message: headers, an empty line, the body (LF or CRLF line ends). */
+  readonly content: string | Buffer | Readable;
+  /** Also take recipients from To/Cc/Bcc, as `sendmail -t`. */
+  readonly extractRecipients?: boolean;
+  readonly notify?: readonly DsnNotifyKeyword[];
+  readonly ret?: DsnRet;
+  readonly envid?: string;
+}
+
+/**
+ * Submits through any Submission port. Resolves with the queue ID once the message is
+ * durable; rejects with SmtpError carrying the reply when it was refused.
+ */
+export async function submitThrough(
+  port: SubmissionPort,
+  message: SubmitMessage,
+  source: SubmissionSource,
+): Promise<QueueId> {
+  const tx = await port.open(source);
+  try {
+    tx.setSender(message.from, {
+      ...(message.envid !== undefined ? { envid: message.envid } : {}),
+      ...(message.ret !== undefined ? { ret: message.ret } : {}),
+    });
+    if (message.extractRecipients) tx.apply({ type: 'extractRecipients' });
+    for (const address of message.to)
+      tx.addRecipient({ address, ...(message.notify ? { notify: message.notify } : {}) });
+    const body =
+      typeof message.content === 'string' || Buffer.isBuffer(message.content)
+        ? Readable.from([Buffer.from(message.content)])
+        : message.content;
+    await pipeline(body, tx.content);
+    const result = await tx.commit();
+    if (!result.reply.positive || result.queueId === undefined) {
+      if (result.reply.positive) return ''; // deliberately discarded (a DISCARD action)
+      throw new SmtpError(result.reply);
+    }
+    return result.queueId;
+  } catch (err) {
+    await tx.abort();
+    throw err;
+  }
+}
+
+/** Writes a message into `queueDirectory`'s maildrop (no server needed). Resolves with the maildrop file's ID. */
+export function submitToMaildrop(
+  queueDirectory: string,
+  message: SubmitMessage,
+  options: { messageSizeLimit?: number } = {},
+): Promise<string> {
+  const user = userInfo().username;
+  const port = new MaildropSubmission({
+    directory: maildropDirectory(queueDirectory),
+    messageSizeLimit: options.messageSizeLimit ?? 10240000,
+    user,
+  });
+  return submitThrough(port, message, {
+    component: 'sendmail',
+    protocol: 'local',
+    localUser: user,
+  });
+}

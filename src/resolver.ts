@@ -1,0 +1,79 @@
+/**
+ * DnsResolver: the default Resolver, on `node:dns` promises' Resolver (c-ares), never
+ * `dns.lookup`; and helpers that classify DNS errors.
+ *
+ * Postfix counterpart: dns_lookup.c over the system resolver library, and its
+ * DNS_NOTFOUND / DNS_RETRY / "no data" outcomes. `dns.lookup` goes through
+ * getaddrinfo on libuv's four-thread pool, which every fsync also uses, so a slow DNS
+ * server would stall the queue; the c-ares resolver is asynchronous.
+ *
+ * Does not: cache (callers may), DNSSEC, TLSA.
+ *
+ * @module
+ */
+
+import { promises as dns } from 'node:dns';
+import type { MxRecord, Resolver } from './types.js';
+
+/** Options for DnsResolver. */
+export interface DnsResolverOptions {
+  /** Per-query timeout in ms. @default 5000 */
+  readonly timeoutMs?: number;
+  /** Tries per query. @default 2 */
+  readonly tries?: number;
+  /** Name servers (`['127.0.0.53']`); the system's by default. */
+  readonly servers?: readonly string[];
+}
+
+/** A Resolver backed by `dns.promises.Resolver`. */
+export class DnsResolver implements Resolver {
+  readonly #r: InstanceType<typeof dns.Resolver>;
+
+  constructor(options: DnsResolverOptions = {}) {
+    this.#r = new dns.Resolver({ timeout: options.timeoutMs ?? 5000, tries: options.tries ?? 2 });
+    if (options.servers) this.#r.setServers([...options.servers]);
+  }
+
+  async resolveMx(name: string): Promise<MxRecord[]> {
+    return (await this.#r.resolveMx(name)).map((m) => ({
+      exchange: m.exchange,
+      priority: m.priority,
+    }));
+  }
+
+  resolve4(name: string): Promise<string[]> {
+    return this.#r.resolve4(name);
+  }
+
+  resolve6(name: string): Promise<string[]> {
+    return this.#r.resolve6(name);
+  }
+
+  reverse(address: string): Promise<string[]> {
+    return this.#r.reverse(address);
+  }
+
+  resolveTxt(name: string): Promise<string[][]> {
+    return this.#r.resolveTxt(name);
+  }
+}
+
+function codeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** The name does not exist (NXDOMAIN). */
+export function isDnsNotFound(err: unknown): boolean {
+  return codeOf(err) === 'ENOTFOUND';
+}
+
+/** The name exists but has no record of the asked type. */
+export function isDnsNoData(err: unknown): boolean {
+  return codeOf(err) === 'ENODATA';
+}
+
+/** Anything else: a server failure, a timeout, a refused query — try again later. */
+export function isDnsTemporary(err: unknown): boolean {
+  return !isDnsNotFound(err) && !isDnsNoData(err);
+}

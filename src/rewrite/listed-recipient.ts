@@ -1,0 +1,92 @@
+/**
+ * Whether a resolved recipient exists: the check behind smtpd's
+ * reject_unlisted_recipient (smtpd_reject_unlisted_recipient).
+ *
+ * Postfix counterpart: smtpd_check.c check_rcpt_maps() and the valid-recipient tables
+ * of ADDRESS_CLASS_README: local → local_recipient_maps, virtual alias →
+ * virtual_alias_maps, virtual mailbox → virtual_mailbox_maps, relay →
+ * relay_recipient_maps; the default class has none.
+ *
+ * An address that virtualAliasMaps rewrites is always listed, whatever its class, as
+ * in check_rcpt_maps(). Postern has no passwd database: an unset localRecipientMaps
+ * means every local part is valid (Postfix's empty local_recipient_maps), and an unset
+ * relayRecipientMaps lets every relay recipient through.
+ *
+ * Does not: reply (the caller uses `text` with unknown_*_recipient_reject_code), or
+ * check canonical maps (Postern's cleanup owns those).
+ *
+ * @module
+ */
+
+import type { Parameters } from '../config/parameters.js';
+import { splitAddress } from './address.js';
+import { toAsciiDomain } from './domain.js';
+import { lookupAddressIdn } from './search-order.js';
+import type { AddressClass, LookupTable, ResolveResult } from './types.js';
+
+/** What isListedRecipient() found. */
+export interface ListedRecipient {
+  /** The recipient exists in its class's valid-recipient table (or the class has none). */
+  readonly listed: boolean;
+  /**
+   * The table checked, as Postfix names it in its reply: `local recipient table`,
+   * `virtual alias table`, `virtual mailbox table`, `relay recipient table`; `''` when
+   * no table decided (the class has none, or virtualAliasMaps lists the address).
+   */
+  readonly table: string;
+  /** The reject text for an unlisted recipient: `User unknown in ${table}`. */
+  readonly text: string;
+  readonly addressClass: AddressClass;
+}
+
+/** The valid-recipient tables. */
+export interface RecipientTables {
+  readonly virtualAliasMaps?: LookupTable | undefined;
+  readonly virtualMailboxMaps?: LookupTable | undefined;
+  readonly localRecipientMaps?: LookupTable | undefined;
+  readonly relayRecipientMaps?: LookupTable | undefined;
+}
+
+/**
+ * Checks a resolve result against its class's table. A result with an error is
+ * "listed" here: its bad syntax is reported on its own.
+ *
+ * @throws TableError `retry` when a table cannot answer
+ */
+export async function listedRecipient(
+  r: ResolveResult,
+  tables: RecipientTables,
+  p: Pick<Parameters, 'recipientDelimiter'>,
+): Promise<ListedRecipient> {
+  const answer = (listed: boolean, table: string): ListedRecipient => ({
+    listed,
+    table,
+    text: table === '' ? '' : `User unknown in ${table}`,
+    addressClass: r.addressClass,
+  });
+  if (r.error) return answer(true, '');
+  const { local, domain } = splitAddress(r.recipient);
+  const key = `${local}@${toAsciiDomain(domain) ?? domain}`;
+  const find = async (table: LookupTable | undefined): Promise<boolean> =>
+    table !== undefined &&
+    (await lookupAddressIdn(table, key, {
+      style: 'virtual',
+      recipientDelimiter: p.recipientDelimiter,
+      localDomain: r.addressClass === 'local',
+    })) !== undefined;
+  if (await find(tables.virtualAliasMaps)) return answer(true, '');
+  switch (r.addressClass) {
+    case 'local':
+      if (!tables.localRecipientMaps) return answer(true, '');
+      return answer(await find(tables.localRecipientMaps), 'local recipient table');
+    case 'virtual-alias':
+      return answer(false, 'virtual alias table');
+    case 'virtual-mailbox':
+      return answer(await find(tables.virtualMailboxMaps), 'virtual mailbox table');
+    case 'relay':
+      if (!tables.relayRecipientMaps) return answer(true, '');
+      return answer(await find(tables.relayRecipientMaps), 'relay recipient table');
+    default:
+      return answer(true, '');
+  }
+}

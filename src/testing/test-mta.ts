@@ -1,0 +1,146 @@
+/**
+ * createTestMta(): a complete Postern MTA for a test suite — real SmtpReceiver, Cleanup,
+ * Rewriter and QueueManager over a MemoryQueueStore — that listens on 127.0.0.1 (a free
+ * port) and captures every message instead of delivering it.
+ *
+ * @example
+ * const mta = await createTestMta();
+ * await sendWelcomeMail({ host: mta.host, port: mta.port }); // the code under test
+ * const msg = await mta.waitForMessage('new.user@example.com');
+ * expect(msg.subject).toBe('Welcome!');
+ * await mta.close();
+ *
+ * @module
+ */
+
+import type { MtaConfig } from '../config/mta-config.js';
+import { Logger } from '../log.js';
+import { Mta } from '../mta.js';
+import { formatAddress } from '../rewrite/address.js';
+import type { LogEvent } from '../types.js';
+import { CaptureAgent } from './capture-agent.js';
+import type { CapturedMessage } from './captured-message.js';
+
+/** What `waitForMessage` matches: a recipient address, a predicate, or fields to equal. */
+export type MessageMatch =
+  | string
+  | ((message: CapturedMessage) => boolean)
+  | Partial<Pick<CapturedMessage, 'subject' | 'from' | 'text' | 'html'>>;
+
+export interface TestMtaOptions {
+  /** More configuration (main parameters); the listener and the store are the test MTA's. */
+  readonly config?: MtaConfig;
+  /** Receives Postfix-style log events (e.g. `(e) => console.log(formatLogLine(e))`). */
+  readonly onLog?: (event: LogEvent) => void;
+}
+
+export interface TestMta {
+  readonly host: string;
+  readonly port: number;
+  /** Everything captured so far, oldest first. */
+  readonly messages: readonly CapturedMessage[];
+  /** The next (or an already captured) message that matches; rejects after `timeout` ms (default 5000). */
+  waitForMessage(match?: MessageMatch, options?: { timeout?: number }): Promise<CapturedMessage>;
+  /** Forgets captured messages. */
+  clear(): void;
+  /** The underlying Mta (queue, components). */
+  readonly mta: Mta;
+  close(): Promise<void>;
+  [Symbol.asyncIterator](): AsyncIterator<CapturedMessage>;
+}
+
+function describeMatch(match: MessageMatch | undefined): string {
+  if (match === undefined) return 'any message';
+  if (typeof match === 'string') return `a message to <${match}>`;
+  if (typeof match === 'function') return `a message matching ${match.name || 'the predicate'}`;
+  return `a message with ${JSON.stringify(match)}`;
+}
+
+function matches(message: CapturedMessage, match: MessageMatch | undefined): boolean {
+  if (match === undefined) return true;
+  if (typeof match === 'string') {
+    const want = match.toLowerCase();
+    return message.envelope.recipients.some((r) => r.toLowerCase() === want);
+  }
+  if (typeof match === 'function') return match(message);
+  return Object.entries(match).every(([k, v]) => message[k as keyof CapturedMessage] === v);
+}
+
+/** Starts a test MTA on 127.0.0.1 with a free port. */
+export async function createTestMta(options: TestMtaOptions = {}): Promise<TestMta> {
+  const capture = new CaptureAgent();
+  const mta = new Mta(
+    {
+      myhostname: 'postern.test',
+      ...options.config,
+      smtpd: [{ listen: '127.0.0.1:0' }],
+      queueStore: { type: 'memory' },
+      localTransport: 'capture',
+      defaultTransport: 'capture',
+      relayTransport: 'capture',
+      agents: { capture },
+    },
+    { logger: new Logger(options.onLog ? [options.onLog] : []) },
+  );
+  await mta.start();
+  const { host, port } = mta.listeners[0]!;
+  const messages: CapturedMessage[] = [];
+  const waiters = new Set<(m: CapturedMessage) => void>();
+  capture.onMessage((m) => {
+    messages.push(m);
+    for (const w of [...waiters]) w(m);
+  });
+
+  const testMta: TestMta = {
+    host,
+    port,
+    mta,
+    get messages() {
+      return messages;
+    },
+    waitForMessage(match, { timeout = 5000 } = {}) {
+      const found = messages.find((m) => matches(m, match));
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const waiter = (m: CapturedMessage) => {
+          if (!matches(m, match)) return;
+          clearTimeout(timer);
+          waiters.delete(waiter);
+          resolve(m);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          const seen = messages.length
+            ? ` (captured so far: ${messages.map((m) => `"${m.subject ?? ''}" to ${m.envelope.recipients.map((r) => `<${formatAddress(r)}>`).join(', ')}`).join('; ')})`
+            : ' (nothing was captured)';
+          reject(
+            new Error(
+              `waitForMessage: no ${describeMatch(match).replace(/^an? /, '')} arrived within ${timeout} ms${seen}`,
+            ),
+          );
+        }, timeout);
+        waiters.add(waiter);
+      });
+    },
+    clear() {
+      messages.length = 0;
+    },
+    close: () => mta.stop(),
+    [Symbol.asyncIterator]() {
+      let next = 0;
+      return {
+        next: async () => {
+          while (next >= messages.length)
+            await new Promise<CapturedMessage>((r) =>
+              waiters.add(function once(m) {
+                waiters.delete(once);
+                r(m);
+              }),
+            );
+          return { value: messages[next++]!, done: false };
+        },
+      };
+    },
+  };
+  return testMta;
+}

@@ -1,0 +1,127 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPostern } from '../helpers/postern-process.js';
+import { SmtpDialogue } from '../helpers/smtp-dialogue.js';
+
+const BIN = fileURLToPath(new URL('../../bin/postern.mjs', import.meta.url));
+
+function postern(
+  args: string[],
+  cwd: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('the postern command line', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'postern-cli-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('check-config accepts a good config and summarises it', async () => {
+    await writeFile(
+      join(dir, 'good.json'),
+      JSON.stringify({ myhostname: 'mx.example.test', smtpd: [{ listen: '127.0.0.1:2525' }] }),
+    );
+    const r = await postern(['check-config', '--config', join(dir, 'good.json')], dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/good\.json: OK/);
+    expect(r.stdout).toMatch(/smtpd 127\.0\.0\.1:2525/);
+  });
+
+  it('check-config names the file, line and key of a mistake, with exit 78', async () => {
+    await writeFile(
+      join(dir, 'bad.json'),
+      '{\n  "myhostname": "mx.example.test",\n  "messageSizeLimit": "lots"\n}\n',
+    );
+    const r = await postern(['check-config', '--config', join(dir, 'bad.json')], dir);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/bad\.json, line 3: messageSizeLimit: expected a whole number/);
+    await writeFile(join(dir, 'broken.json'), '{\n  "myhostname": "x",,\n}\n');
+    const b = await postern(['check-config', '--config', join(dir, 'broken.json')], dir);
+    expect(b.code).toBe(78);
+    expect(b.stderr).toMatch(/broken\.json: not valid JSON at line 2/);
+  });
+
+  it('serve says clearly when its port is taken (exit 69) and refuses unknown commands (64)', async () => {
+    const first = await startPostern(dir, {
+      myhostname: 'mx.example.test',
+      smtpd: [{ listen: '127.0.0.1:0' }],
+      queueDirectory: join(dir, 'q1'),
+    });
+    try {
+      await writeFile(
+        join(dir, 'clash.json'),
+        JSON.stringify({
+          smtpd: [{ listen: `127.0.0.1:${first.port}` }],
+          queueDirectory: join(dir, 'q2'),
+        }),
+      );
+      const r = await postern(['serve', '--config', join(dir, 'clash.json')], dir);
+      expect(r.code).toBe(69);
+      expect(r.stderr).toMatch(
+        /cannot listen on 127\.0\.0\.1:\d+: .*another process uses that port/,
+      );
+    } finally {
+      await first.stop();
+    }
+    expect((await postern(['frobnicate'], dir)).code).toBe(64);
+    expect((await postern(['serve', '--log-format', 'xml'], dir)).code).toBe(64);
+  });
+
+  it('serve --log-format json prints one JSON object per event', async () => {
+    await writeFile(
+      join(dir, 'json.json'),
+      JSON.stringify({
+        myhostname: 'mx.example.test',
+        smtpd: [{ listen: '127.0.0.1:0' }],
+        queueDirectory: join(dir, 'q3'),
+      }),
+    );
+    const { spawn } = await import('node:child_process');
+    const child = spawn(
+      process.execPath,
+      [BIN, 'serve', '--config', join(dir, 'json.json'), '--log-format', 'json'],
+      { cwd: dir },
+    );
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
+    try {
+      const end = Date.now() + 15_000;
+      while (!/daemon started/.test(out) && Date.now() < end)
+        await new Promise((r) => setTimeout(r, 50));
+      const port = Number(/listening on [^,"]*:(\d+)/.exec(out)?.[1]);
+      const c = await SmtpDialogue.open(port);
+      await c.read();
+      await c.expect('QUIT', 221);
+      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    const events = out
+      .trim()
+      .split('\n')
+      .map(
+        (l) => JSON.parse(l) as { component: string; level: string; text: string; time: string },
+      );
+    expect(events.some((e) => e.component === 'master' && /daemon started/.test(e.text))).toBe(
+      true,
+    );
+    expect(events.some((e) => e.component === 'smtpd' && /connect from/.test(e.text))).toBe(true);
+    expect(events.every((e) => /^\d{4}-\d\d-\d\dT/.test(e.time))).toBe(true);
+  });
+});

@@ -1,0 +1,261 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Logger } from '../../../src/log.js';
+import { Mta } from '../../../src/mta.js';
+import { maildropTrailer } from '../../../src/receive/maildrop-format.js';
+import type { LogEvent } from '../../../src/types.js';
+import { headersOf, waitForMaildir } from '../../helpers/maildir.js';
+import { startPostern } from '../../helpers/postern-process.js';
+
+const BIN = fileURLToPath(new URL('../../../bin/postern.mjs', import.meta.url));
+
+/** Runs `postern sendmail ARGS` with `input` on stdin; resolves with the exit code and stderr. */
+function sendmail(
+  cwd: string,
+  args: string[],
+  input: string,
+): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, 'sendmail', ...args], {
+      cwd,
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    child.on('exit', (code) => resolve({ code, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+/** A maildrop file as the writer makes it, with parts that can be broken on purpose. */
+function maildropFile(content: string, envelope: object): Buffer {
+  const json = `${JSON.stringify(envelope)}\n`;
+  return Buffer.from(
+    content + json + maildropTrailer(Buffer.byteLength(content), Buffer.byteLength(json)),
+  );
+}
+
+describe('sendmail, maildrop and pickup', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
+
+  it('sendmail -t works while the server is stopped; the server delivers it once started, without Bcc', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'postern-sendmail-'));
+    dirs.push(dir);
+    const config = { myhostname: 'mx.example.test', smtpd: [{ listen: '127.0.0.1:0' }] };
+    await writeFile(join(dir, 'postern.json'), JSON.stringify(config));
+    const message =
+      'From: app@example.test\nTo: alice@localhost\nBcc: bob@localhost\nSubject: via sendmail\n\nhello\n.\nnot part of it\n';
+    const r = await sendmail(dir, ['-t', '-C', join(dir, 'postern.json')], message);
+    expect(r).toEqual({ code: 0, stderr: '' });
+    expect(
+      (await readdir(join(dir, 'var/queue/maildrop'))).filter((n) => !n.startsWith('.')),
+    ).toHaveLength(1);
+
+    const server = await startPostern(dir, config);
+    try {
+      const [a] = await waitForMaildir(join(dir, 'var/mail/alice'), (m) => m.length === 1);
+      const [b] = await waitForMaildir(join(dir, 'var/mail/bob'), (m) => m.length === 1);
+      for (const msg of [a!, b!]) {
+        const names = headersOf(msg).map(([n]) => n);
+        expect(names).not.toContain('bcc');
+        expect(msg).toMatch(/Received: by mx\.example\.test \(Postern, from userid \S+\)/);
+        expect(msg).toContain('\r\n\r\nhello\r\n');
+        expect(msg).not.toContain('not part of it');
+      }
+      await server.waitForLine(
+        /postern\/pickup: [0-9A-Za-z]+: uid=\S+ from=<app@example\.test>|postern\/pickup: [0-9A-Za-z]+: uid=\S+ from=</,
+      );
+    } finally {
+      expect(await server.stop('SIGTERM')).toBe(0);
+    }
+  });
+
+  it('sendmail refuses bad usage and oversized messages with sysexits codes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'postern-sendmail-'));
+    dirs.push(dir);
+    expect((await sendmail(dir, [], 'x\n')).code).toBe(64);
+    expect((await sendmail(dir, ['-Q'], 'x\n')).code).toBe(64);
+    await writeFile(join(dir, 'small.json'), JSON.stringify({ messageSizeLimit: 100 }));
+    const big = await sendmail(
+      dir,
+      ['-C', join(dir, 'small.json'), 'a@localhost'],
+      `Subject: big\n\n${'x'.repeat(500)}\n`,
+    );
+    expect(big.code).toBe(65);
+    expect(big.stderr).toMatch(/message file too big/);
+    await writeFile(join(dir, 'bad.json'), JSON.stringify({ nosuchkey: 1 }));
+    expect((await sendmail(dir, ['-C', join(dir, 'bad.json'), 'a@localhost'], 'x\n')).code).toBe(
+      78,
+    );
+  });
+
+  describe('hostile maildrop files', () => {
+    let dir: string;
+    let mta: Mta;
+    const events: LogEvent[] = [];
+
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'postern-pickup-'));
+      dirs.push(dir);
+      const drop = join(dir, 'queue/maildrop');
+      await mkdir(drop, { recursive: true });
+      const ok = (n: number) =>
+        maildropFile(`Subject: good ${n}\n\nfine\n`, {
+          sender: 'u@example.test',
+          recipients: [{ address: 'carol@localhost' }],
+          user: 'u',
+          time: 0,
+        });
+      await writeFile(join(drop, 'A1good'), ok(1));
+      await writeFile(join(drop, 'B2truncated'), ok(2).subarray(0, 30));
+      await writeFile(
+        join(drop, 'C3binary'),
+        Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)),
+      );
+      await writeFile(
+        join(drop, 'D4toomany'),
+        maildropFile('Subject: many\n\nx\n', {
+          sender: 'u@example.test',
+          recipients: Array.from({ length: 10_000 }, (_, i) => ({ address: `r${i}@localhost` })),
+          user: 'u',
+          time: 0,
+        }),
+      );
+      await writeFile(
+        join(drop, 'E5oversized'),
+        maildropFile(`Subject: big\n\n${'x'.repeat(3000)}\n`, {
+          sender: 'u@example.test',
+          recipients: [{ address: 'carol@localhost' }],
+          user: 'u',
+          time: 0,
+        }),
+      );
+      await writeFile(
+        join(drop, 'F6badfield'),
+        maildropFile('Subject: x\n\nx\n', {
+          sender: 'u@example.test',
+          recipients: [{ address: 'carol@localhost' }],
+          user: 'u',
+          time: 0,
+          exec: 'rm -rf /',
+        }),
+      );
+      await writeFile(
+        join(drop, 'G7control'),
+        maildropFile('Subject: x\n\nx\n', {
+          sender: 'u@example.test',
+          recipients: [{ address: 'carol@localhost\r\nRCPT TO:<x@y>' }],
+          user: 'u',
+          time: 0,
+        }),
+      );
+      await symlink('/etc/passwd', join(drop, 'H8symlink'));
+      await writeFile(join(drop, 'Z9good'), ok(9));
+      mta = new Mta(
+        {
+          myhostname: 'mx.example.test',
+          smtpd: [],
+          queueDirectory: join(dir, 'queue'),
+          mailSpoolDirectory: join(dir, 'mail/'),
+          messageSizeLimit: 2000,
+        },
+        { logger: new Logger([(e) => events.push(e)]) },
+      );
+      await mta.start();
+    });
+
+    afterAll(async () => {
+      await mta.stop();
+    });
+
+    it('moves each bad file aside with a clear log line and delivers the good ones around them', async () => {
+      const messages = await waitForMaildir(join(dir, 'mail/carol'), (m) => m.length === 2);
+      expect(messages.map((m) => /Subject: (good \d)/.exec(m)?.[1]).sort()).toEqual([
+        'good 1',
+        'good 9',
+      ]);
+      const end = Date.now() + 10_000;
+      let aside: string[] = [];
+      while (Date.now() < end) {
+        aside = (await readdir(join(dir, 'queue/maildrop/corrupt')).catch(() => [])).sort();
+        if (aside.length === 7) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(aside).toEqual([
+        'B2truncated',
+        'C3binary',
+        'D4toomany',
+        'E5oversized',
+        'F6badfield',
+        'G7control',
+        'H8symlink',
+      ]);
+      const left = (await readdir(join(dir, 'queue/maildrop'))).filter((n) => n !== 'corrupt');
+      expect(left).toEqual([]);
+      const warnings = events
+        .filter((e) => e.component === 'pickup' && e.level === 'warning')
+        .map((e) => e.text);
+      expect(warnings.find((w) => w.startsWith('B2truncated'))).toMatch(
+        /truncated or not a maildrop file/,
+      );
+      expect(warnings.find((w) => w.startsWith('D4toomany'))).toMatch(
+        /10000 recipients; at most 1000/,
+      );
+      expect(warnings.find((w) => w.startsWith('E5oversized'))).toMatch(/exceeds messageSizeLimit/);
+      expect(warnings.find((w) => w.startsWith('F6badfield'))).toMatch(/unknown field "exec"/);
+      expect(warnings.find((w) => w.startsWith('G7control'))).toMatch(/control characters/);
+      expect(warnings.find((w) => w.startsWith('H8symlink'))).toMatch(/symbolic link/);
+    });
+  });
+});
+
+describe('submit() from code', () => {
+  it('Mta#submit queues through Cleanup, and submitToMaildrop works with no server', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'postern-submit-'));
+    try {
+      const { submitToMaildrop } = await import('../../../src/receive/submit.js');
+      const id = await submitToMaildrop(join(dir, 'queue'), {
+        from: 'app@example.test',
+        to: ['dave@localhost'],
+        content: 'Subject: early\n\nwritten before the server started\n',
+      });
+      expect(id).toMatch(/^[0-9A-Za-z]+$/);
+      const mta = new Mta({
+        myhostname: 'mx.example.test',
+        smtpd: [],
+        queueDirectory: join(dir, 'queue'),
+        mailSpoolDirectory: join(dir, 'mail/'),
+      });
+      await mta.start();
+      try {
+        const queued = await mta.submit({
+          from: 'app@example.test',
+          to: ['dave@localhost'],
+          content: 'Subject: direct\r\n\r\nhi\r\n',
+        });
+        expect(queued).toMatch(/^[0-9A-Za-z]+$/);
+        const messages = await waitForMaildir(join(dir, 'mail/dave'), (m) => m.length === 2);
+        expect(messages.map((m) => /Subject: (\w+)/.exec(m)?.[1]).sort()).toEqual([
+          'direct',
+          'early',
+        ]);
+        await expect(
+          mta.submit({ from: 'app@example.test', to: [], content: 'Subject: none\n\nx\n' }),
+        ).rejects.toThrow(/no recipients/);
+      } finally {
+        await mta.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
