@@ -9,9 +9,11 @@
  *
  * Data path: bytes written to `content` go through ContentScanner (size, 8-bit, line
  * ends, stray CR) and HeaderParser (one logical header at a time). Each primary header
- * is checked (header_checks, or mime_header_checks for MIME headers), may be edited
- * (PREPEND, REPLACE, IGNORE, STRIP), is dropped if it is in `messageDropHeaders` (after
- * the checks saw it), has its addresses rewritten (header-rewriting.ts) and is written.
+ * goes through PrimaryHeaders (primary-headers.ts: checks and their edits,
+ * `messageDropHeaders`, address rewriting, `sendmail -t` addresses) and is written.
+ * The pieces: the envelope and its table mapping (cleanup-envelope.ts), check effects
+ * on the message (check-effects.ts), the content filter (filter-run.ts), status bits
+ * and replies (cleanup-status.ts).
  * Ahead of the first header come Postern's Received header (not for internal mail) and
  * prepended headers; at the end of the header block come missing headers (local
  * clients) and the empty line. The body passes through in the chunks it came in —

@@ -49,7 +49,7 @@ import type { Address, Resolver, SubmissionAction } from '../types.js';
 import { type AccessReplyContext, accessReply, interpretAccessResult } from './access-result.js';
 import { checkMailDomain, rblLookup, verifiedClientName } from './dns-checks.js';
 import { PolicyClient } from './policy-client.js';
-import { isAuthorizedDestination } from './relay-policy.js';
+import { isAuthorizedDestination } from './authorized-destination.js';
 import type {
   RestrictionFunction,
   RestrictionRequest,

@@ -9,5 +9,6 @@ export { ManualClock } from '../clock.js';
 export { CaptureAgent } from './capture-agent.js';
 export type { CapturedAttachment, CapturedMessage } from './captured-message.js';
 export { parseCapturedMessage } from './captured-message.js';
+export type { FaultOptions, FaultStage } from './faults.js';
 export type { MessageMatch, TestMta, TestMtaOptions } from './test-mta.js';
-export { createTestMta } from './test-mta.js';
+export { createTestMta, createTestSmtpServer } from './test-mta.js';

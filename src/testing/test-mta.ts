@@ -20,6 +20,7 @@ import { formatAddress } from '../rewrite/address.js';
 import type { LogEvent } from '../types.js';
 import { CaptureAgent } from './capture-agent.js';
 import type { CapturedMessage } from './captured-message.js';
+import { type FaultOptions, FaultPlan, type FaultStage, STAGE_OF } from './faults.js';
 
 /** What `waitForMessage` matches: a recipient address, a predicate, or fields to equal. */
 export type MessageMatch =
@@ -43,6 +44,14 @@ export interface TestMta {
   waitForMessage(match?: MessageMatch, options?: { timeout?: number }): Promise<CapturedMessage>;
   /** Forgets captured messages. */
   clear(): void;
+  /** The next matching occurrence of `stage` answers `reply` (`'550 5.1.1 no such user'`). */
+  failNext(stage: FaultStage, reply: string, options?: FaultOptions): void;
+  /** The next matching occurrence of `stage` waits `ms` before it is answered. */
+  delayNext(stage: FaultStage, ms: number, options?: FaultOptions): void;
+  /** The next matching occurrence of `stage` gets `421` and the connection is closed. */
+  dropNext(stage: FaultStage, options?: FaultOptions): void;
+  /** Removes every fault not yet used. */
+  clearFaults(): void;
   /** The underlying Mta (queue, components). */
   readonly mta: Mta;
   close(): Promise<void>;
@@ -69,10 +78,32 @@ function matches(message: CapturedMessage, match: MessageMatch | undefined): boo
 /** Starts a test MTA on 127.0.0.1 with a free port. */
 export async function createTestMta(options: TestMtaOptions = {}): Promise<TestMta> {
   const capture = new CaptureAgent();
+  const faults = new FaultPlan();
+  // One fault hook in front of each stage's list; smtpdDelayReject off so that each stage
+  // answers at its own command.
+  const stageLists: Record<string, unknown> = {};
+  const listKey = {
+    client: 'smtpdClientRestrictions',
+    helo: 'smtpdHeloRestrictions',
+    sender: 'smtpdSenderRestrictions',
+    recipient: 'smtpdRecipientRestrictions',
+    data: 'smtpdDataRestrictions',
+    'end-of-data': 'smtpdEndOfDataRestrictions',
+  } as const;
+  for (const [stage, restrictionStage] of Object.entries(STAGE_OF)) {
+    const key = listKey[restrictionStage as keyof typeof listKey];
+    const own = options.config?.[key];
+    stageLists[key] = [
+      faults.hook(stage as FaultStage),
+      ...(Array.isArray(own) ? own : own ? [own] : []),
+    ];
+  }
   const mta = new Mta(
     {
       myhostname: 'postern.test',
       ...options.config,
+      ...stageLists,
+      smtpdDelayReject: false,
       smtpd: [{ listen: '127.0.0.1:0' }],
       queueStore: { type: 'memory' },
       localTransport: 'capture',
@@ -125,6 +156,18 @@ export async function createTestMta(options: TestMtaOptions = {}): Promise<TestM
     clear() {
       messages.length = 0;
     },
+    failNext(stage, reply, opts) {
+      faults.add(stage, { kind: 'reply', reply }, opts);
+    },
+    delayNext(stage, ms, opts) {
+      faults.add(stage, { kind: 'delay', ms }, opts);
+    },
+    dropNext(stage, opts) {
+      faults.add(stage, { kind: 'reply', reply: '421 4.4.2 connection dropped by the test' }, opts);
+    },
+    clearFaults() {
+      faults.clear();
+    },
     close: () => mta.stop(),
     [Symbol.asyncIterator]() {
       let next = 0;
@@ -144,3 +187,10 @@ export async function createTestMta(options: TestMtaOptions = {}): Promise<TestM
   };
   return testMta;
 }
+
+/**
+ * A test SMTP server for testing a program's own outbound mail: the same server as
+ * createTestMta (it accepts mail for any domain from 127.0.0.1 and captures it), with
+ * the same fault controls.
+ */
+export const createTestSmtpServer: (options?: TestMtaOptions) => Promise<TestMta> = createTestMta;

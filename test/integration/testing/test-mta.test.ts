@@ -94,3 +94,100 @@ describe('postern/testing createTestMta', () => {
     );
   });
 });
+
+describe('postern/testing fault injection', () => {
+  let mta: TestMta;
+  beforeAll(async () => {
+    mta = await createTestMta();
+  });
+  afterAll(async () => {
+    await mta.close();
+  });
+
+  async function dialogue() {
+    const { SmtpDialogue } = await import('../../helpers/smtp-dialogue.js');
+    const c = await SmtpDialogue.open(mta.port);
+    return c;
+  }
+
+  it('fails the next RCPT for one recipient only, once', async () => {
+    mta.failNext('RCPT', '550 5.1.1 no such user here', { recipient: 'gone@example.org' });
+    const transport = nodemailer.createTransport({ host: mta.host, port: mta.port, ignoreTLS: true });
+    const info = await transport.sendMail({ from: 'a@example.com', to: ['gone@example.org', 'ok@example.org'], subject: 'partial', text: 'x' });
+    expect(info.rejected).toEqual(['gone@example.org']);
+    expect(info.accepted).toEqual(['ok@example.org']);
+    const again = await transport.sendMail({ from: 'a@example.com', to: 'gone@example.org', subject: 'second', text: 'x' });
+    expect(again.accepted).toEqual(['gone@example.org']);
+  });
+
+  it.each([
+    ['MAIL', 'MAIL FROM:<a@example.com>', '451 4.3.0 try later'],
+    ['DATA', 'DATA', '554 5.7.1 no data today'],
+  ] as const)('answers %s with the chosen reply', async (stage, command, reply) => {
+    mta.failNext(stage, reply);
+    const c = await dialogue();
+    try {
+      await c.read();
+      await c.expect('EHLO client.example', 250);
+      if (stage !== 'MAIL') {
+        await c.expect('MAIL FROM:<a@example.com>', 250);
+        await c.expect('RCPT TO:<b@example.org>', 250);
+      }
+      const r = await c.command(command);
+      expect(`${r.code} ${r.text}`).toBe(reply);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('fails the end of DATA and captures nothing', async () => {
+    mta.clear();
+    mta.failNext('DATA-END', '552 5.3.4 too big for the test');
+    const transport = nodemailer.createTransport({ host: mta.host, port: mta.port, ignoreTLS: true });
+    await expect(transport.sendMail({ from: 'a@example.com', to: 'b@example.org', subject: 'x', text: 'x' })).rejects.toThrow(/552 5\.3\.4 too big for the test/);
+    expect(mta.messages).toHaveLength(0);
+  });
+
+  it('drops the connection at a stage, and delays a stage', async () => {
+    mta.dropNext('HELO');
+    const c = await dialogue();
+    await c.read();
+    const r = await c.command('EHLO client.example');
+    expect(r.code).toBe(421);
+    await c.waitClosed();
+
+    mta.delayNext('RCPT', 300);
+    const d = await dialogue();
+    try {
+      await d.read();
+      await d.expect('EHLO client.example', 250);
+      await d.expect('MAIL FROM:<a@example.com>', 250);
+      const t0 = Date.now();
+      await d.expect('RCPT TO:<b@example.org>', 250);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    } finally {
+      d.close();
+    }
+  });
+
+  it('fires with a probability and for N times', async () => {
+    mta.failNext('MAIL', '450 4.7.1 sometimes', { times: 2, probability: 1 });
+    const results: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const c = await dialogue();
+      await c.read();
+      await c.expect('EHLO client.example', 250);
+      results.push((await c.command('MAIL FROM:<a@example.com>')).code);
+      c.close();
+    }
+    expect(results).toEqual([450, 450, 250]);
+    mta.failNext('MAIL', '450 4.7.1 never', { probability: 0 });
+    const c = await dialogue();
+    await c.read();
+    await c.expect('EHLO client.example', 250);
+    expect((await c.command('MAIL FROM:<a@example.com>')).code).toBe(250);
+    c.close();
+    mta.clearFaults();
+    expect(() => mta.failNext('RCPT', '250 fine')).toThrow(/must start with a 4xx or 5xx code/);
+  });
+});
