@@ -8,8 +8,9 @@
  *
  * Modes: `-bm` (default) reads a message; `-t` also takes recipients from To/Cc/Bcc;
  * `-bp` lists the queue (mailq); `-q` flushes it; `-bi` (newaliases) and `-bv` are
- * answered, not emulated. `-bs` (SMTP on standard input) and `-bv` are not available yet
- * and say so; `-F` is accepted but the name does not reach the From: header yet.
+ * answered, not emulated; `-bs` runs an SMTP session on standard input and output whose
+ * messages go to the maildrop. `-bv` is not available yet and says so; `-F` is accepted
+ * but the name does not reach the From: header yet.
  *
  * Exit codes follow sysexits.h, as Postfix's sendmail: 0 queued, 64 usage, 65 data
  * error, 69 unavailable, 73 cannot create, 75 temporary failure, 78 configuration.
@@ -18,10 +19,14 @@
  */
 
 import { userInfo } from 'node:os';
+import { Duplex, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { resolveMtaConfig } from '../config/mta-config.js';
+import { type Parameters, resolveParameters } from '../config/parameters.js';
 import { PosternError } from '../errors.js';
 import { MaildropSubmission, maildropDirectory } from '../receive/maildrop.js';
+import { SmtpReceiver } from '../receive/smtp-receiver.js';
+import { Rewriter } from '../rewrite/rewriter.js';
 import type { DsnNotifyKeyword, DsnRet } from '../types.js';
 import { loadConfigFile } from './load-config.js';
 import { SendmailInput } from './sendmail-input.js';
@@ -35,6 +40,7 @@ export const SENDMAIL_USAGE = `usage: postern sendmail [options] [recipient ...]
   -N DSN        delivery status notifications: never, or success,failure,delay
   -R full|hdrs  how much of the message a bounce returns
   -V ENVID      envelope id for delivery status notifications
+  -bs           an SMTP session on standard input and output (messages go to the maildrop)
   -bp           list the queue (mailq);  -q  flush the queue
   -C FILE, --config FILE   the postern configuration (or POSTERN_CONFIG)
 `;
@@ -225,13 +231,11 @@ export async function sendmail(argv: readonly string[], io: SendmailIo): Promise
     say('alias tables are read directly by postern; there is no database to rebuild');
     return EX.OK;
   }
-  if (o.mode === 'verify' || o.mode === 'smtp') {
-    say(
-      `${o.mode === 'verify' ? '-bv (address verification)' : '-bs (SMTP on standard input)'} is not available in this version; submit with SMTP to the server instead`,
-    );
+  if (o.mode === 'verify') {
+    say('-bv (address verification) is not available in this version; send a test message instead');
     return EX.UNAVAILABLE;
   }
-  if (o.recipients.length === 0 && !o.extract) {
+  if (o.mode === 'deliver' && o.recipients.length === 0 && !o.extract) {
     say('no recipients given; name them on the command line or use -t');
     return EX.USAGE;
   }
@@ -257,6 +261,7 @@ export async function sendmail(argv: readonly string[], io: SendmailIo): Promise
     messageSizeLimit: config.params.messageSizeLimit,
     user,
   });
+  if (o.mode === 'smtp') return standAloneSmtp(config.params, port, io);
 
   let tx: Awaited<ReturnType<MaildropSubmission['open']>>;
   try {
@@ -287,6 +292,47 @@ export async function sendmail(argv: readonly string[], io: SendmailIo): Promise
   if (result.reply.positive) return EX.OK;
   say(result.reply.text);
   return result.reply.code === 552 ? EX.DATAERR : result.reply.transient ? EX.TEMPFAIL : EX.DATAERR;
+}
+
+/**
+ * `sendmail -bs`: an SMTP session on standard input and output whose messages go to the
+ * maildrop. As in Postfix's stand-alone mode, access controls are off: the local user may
+ * send anywhere, as sendmail itself may, and pipelining is not policed.
+ */
+async function standAloneSmtp(
+  params: Parameters,
+  port: MaildropSubmission,
+  io: SendmailIo,
+): Promise<number> {
+  const local = resolveParameters({
+    ...params,
+    mynetworks: ['127.0.0.1/32'],
+    smtpdRelayRestrictions: ['permit_mynetworks', 'reject'],
+    smtpdRecipientRestrictions: [],
+    smtpdClientRestrictions: [],
+    smtpdHeloRestrictions: [],
+    smtpdSenderRestrictions: [],
+    smtpdDataRestrictions: [],
+    smtpdEndOfDataRestrictions: [],
+    smtpdForbidUnauthPipelining: false,
+  });
+  const receiver = new SmtpReceiver({
+    params: local,
+    submission: port,
+    rewriter: new Rewriter({ params: local }),
+  });
+  const stream = Duplex.from({
+    readable: io.stdin as NodeJS.ReadableStream & Readable,
+    writable: io.stdout as NodeJS.WritableStream & Writable,
+  });
+  const ended = new Promise<void>((resolve) => {
+    stream.once('close', resolve);
+    stream.once('finish', resolve);
+  });
+  receiver.handle(stream, { address: '127.0.0.1', name: 'localhost' });
+  await ended;
+  await receiver.close({ graceful: true });
+  return EX.OK;
 }
 
 function safeUserName(): string {

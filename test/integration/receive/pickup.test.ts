@@ -79,6 +79,44 @@ describe('sendmail, maildrop and pickup', () => {
     }
   });
 
+  it('sendmail -bs speaks SMTP on standard input and output into the maildrop', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'postern-sendmail-bs-'));
+    dirs.push(dir);
+    const session = [
+      'EHLO me',
+      'MAIL FROM:<me@example.test>',
+      'RCPT TO:<erin@localhost>',
+      'RCPT TO:<someone@elsewhere.example>',
+      'DATA',
+      'Subject: over -bs',
+      '',
+      'hello',
+      '.',
+      'QUIT',
+      '',
+    ].join('\r\n');
+    const out = await new Promise<string>((resolve) => {
+      const child = spawn(process.execPath, [BIN, 'sendmail', '-bs'], {
+        cwd: dir,
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
+      let text = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        text += d;
+      });
+      child.on('exit', () => resolve(text));
+      child.stdin.end(session);
+    });
+    expect(out).toMatch(/^220 /);
+    expect(out).toMatch(/\r\n250 2\.0\.0 Ok: queued as [0-9A-Za-z]+\r\n/);
+    expect(out).toMatch(/221 2\.0\.0/);
+    expect(out).not.toMatch(/Relay access denied/);
+    const files = (await readdir(join(dir, 'var/queue/maildrop'))).filter(
+      (n) => !n.startsWith('.'),
+    );
+    expect(files).toHaveLength(1);
+  });
+
   it('sendmail refuses bad usage and oversized messages with sysexits codes', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'postern-sendmail-'));
     dirs.push(dir);
