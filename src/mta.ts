@@ -52,6 +52,7 @@ import { QmqpReceiver } from './receive/qmqp-receiver.js';
 import type { AuthBackend } from './receive/smtp-auth.js';
 import { SmtpReceiver, type SmtpTlsOptions } from './receive/smtp-receiver.js';
 import { type SubmitMessage, submitThrough } from './receive/submit.js';
+import { createTable } from './rewrite/lookup-table.js';
 import { Rewriter } from './rewrite/rewriter.js';
 import type { Clock, Connector, QueueId, Resolver, SubmissionPort } from './types.js';
 
@@ -160,8 +161,14 @@ export class Mta {
           logger,
           clock,
           ...(l.tls ? { tls: l.tls as SmtpTlsOptions } : {}),
+          // A function from an .mjs config, or any table form (user → password).
           ...(l.authenticator !== undefined
-            ? { authenticator: l.authenticator as AuthBackend }
+            ? {
+                authenticator:
+                  typeof l.authenticator === 'function'
+                    ? (l.authenticator as AuthBackend)
+                    : createTable(l.authenticator, 'smtpd.authenticator'),
+              }
             : {}),
         }),
     );
