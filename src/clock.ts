@@ -7,7 +7,15 @@
 
 import type { Clock, TimerHandle } from './types.js';
 
-/** Wall-clock time and unref'd Node timers. */
+/**
+ * Wall-clock time and unref'd Node timers.
+ *
+ * @example
+ * ```ts
+ * const handle = systemClock.setTimeout(() => console.log(systemClock.now()), 1000);
+ * handle.cancel();
+ * ```
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout(fn: () => void, ms: number): TimerHandle {

@@ -22,7 +22,14 @@ function connectError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
-/** TCP and UNIX-socket connections; a timeout of 0 leaves it to the kernel. */
+/**
+ * TCP and UNIX-socket connections; a timeout of 0 leaves it to the kernel.
+ *
+ * @example
+ * ```ts
+ * const socket = await new NetConnector().connect({ path: '/var/run/lmtp.sock' }, { timeoutMs: 5000 });
+ * ```
+ */
 export class NetConnector implements Connector {
   connect(
     target: ConnectTarget,

@@ -14,13 +14,35 @@ import { SmtpReply } from './smtp-reply.js';
 
 const BRAND = Symbol.for('postern.error');
 
+/**
+ * Options every PosternError takes.
+ *
+ * @example
+ * ```ts
+ * throw new QueueStoreError('cannot read the queue file', queueId, { cause: err });
+ * ```
+ */
 export interface PosternErrorOptions {
+  /** The underlying error, kept as `error.cause`. */
   cause?: unknown;
 }
 
-/** Base class. `PosternError.is(x)` works across copies of the package. */
+/**
+ * Base class. `PosternError.is(x)` works across copies of the package.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   resolveMtaConfig(JSON.parse(text));
+ * } catch (err) {
+ *   if (PosternError.is(err)) console.error(`${err.code}: ${err.message}`);
+ * }
+ * ```
+ */
 export class PosternError extends Error {
+  /** Stable machine-readable code: `POSTERN_ERR_CONFIG`, `POSTERN_ERR_SMTP`, ... */
   readonly code: string;
+  /** @internal Marks Postern errors for `PosternError.is` across package copies. */
   readonly [BRAND] = true;
 
   constructor(code: string, message: string, options: PosternErrorOptions = {}) {
@@ -29,6 +51,7 @@ export class PosternError extends Error {
     this.code = code;
   }
 
+  /** True when `value` is a PosternError, also one made by another copy of the package. */
   static is(value: unknown): value is PosternError {
     return (
       typeof value === 'object' &&
@@ -38,8 +61,16 @@ export class PosternError extends Error {
   }
 }
 
-/** A configuration value is missing or wrong. The message names the key and the fix. */
+/**
+ * A configuration value is missing or wrong. The message names the key and the fix.
+ *
+ * @example
+ * ```ts
+ * throw new ConfigError('mynetworks: "10.0.0.0/33" is not a network; write 10.0.0.0/8', 'mynetworks');
+ * ```
+ */
 export class ConfigError extends PosternError {
+  /** The configuration key that is wrong, when there is one. */
   readonly key: string | undefined;
   constructor(message: string, key?: string, options?: PosternErrorOptions) {
     super('POSTERN_ERR_CONFIG', message, options);
@@ -50,9 +81,16 @@ export class ConfigError extends PosternError {
 /**
  * An error that concerns one message or recipient and has a reply for the client.
  * `reason` is for the log; `reply` is what the peer sees.
+ *
+ * @example
+ * ```ts
+ * throw new SmtpError(reply(550, '5.1.1', 'no such user'), 'alice: not in the user database');
+ * ```
  */
 export class SmtpError extends PosternError {
+  /** The reply a client or a DSN sees. */
   readonly reply: SmtpReply;
+  /** The reason for the log, which may say more than the reply. */
   readonly reason: string;
   constructor(
     reply: SmtpReply,
@@ -64,17 +102,34 @@ export class SmtpError extends PosternError {
     this.reason = reason ?? reply.text;
   }
 
+  /** True unless the reply is a permanent (5xx) one: when in doubt, defer. */
   get temporary(): boolean {
     return !this.reply.permanent;
   }
 }
 
-/** Kinds of lookup failure: `retry` defers the mail, `config` is an operator error. */
+/**
+ * Kinds of lookup failure: `retry` defers the mail, `config` is an operator error.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof TableError && (err.kind satisfies TableErrorKind) === 'retry') defer();
+ * ```
+ */
 export type TableErrorKind = 'retry' | 'config';
 
-/** A LookupTable could not answer. Never cached. */
+/**
+ * A LookupTable could not answer. Never cached.
+ *
+ * @example
+ * ```ts
+ * throw new TableError('retry', 'pgsql:users', 'the database is not reachable; try again');
+ * ```
+ */
 export class TableError extends PosternError {
+  /** `retry`: try the lookup again later; `config`: the table is wrong and needs fixing. */
   readonly kind: TableErrorKind;
+  /** The table's name (`hash:/etc/postern/aliases`). */
   readonly table: string;
   constructor(kind: TableErrorKind, table: string, message: string, options?: PosternErrorOptions) {
     super(
@@ -87,8 +142,16 @@ export class TableError extends PosternError {
   }
 }
 
-/** A queue write was attempted under a lease that has expired or was taken over. */
+/**
+ * A queue write was attempted under a lease that has expired or was taken over.
+ *
+ * @example
+ * ```ts
+ * throw new LeaseLostError(lease.queueId);
+ * ```
+ */
 export class LeaseLostError extends PosternError {
+  /** The message whose lease was lost. */
   readonly queueId: string;
   constructor(
     queueId: string,
@@ -99,8 +162,16 @@ export class LeaseLostError extends PosternError {
   }
 }
 
-/** The queue store cannot do what was asked (I/O error, corrupt file, closed store). */
+/**
+ * The queue store cannot do what was asked (I/O error, corrupt file, closed store).
+ *
+ * @example
+ * ```ts
+ * throw new QueueStoreError('the queue directory is not writable', undefined, { cause: err });
+ * ```
+ */
 export class QueueStoreError extends PosternError {
+  /** The message concerned, when there is one. */
   readonly queueId: string | undefined;
   constructor(message: string, queueId?: string, options?: PosternErrorOptions) {
     super('POSTERN_ERR_QUEUE_STORE', queueId ? `${queueId}: ${message}` : message, options);
@@ -108,14 +179,29 @@ export class QueueStoreError extends PosternError {
   }
 }
 
-/** A queued message file or row is damaged and was moved aside. */
+/**
+ * A queued message file or row is damaged and was moved aside.
+ *
+ * @example
+ * ```ts
+ * throw new CorruptMessageError(queueId, 'record checksum mismatch');
+ * ```
+ */
 export class CorruptMessageError extends QueueStoreError {
   constructor(queueId: string, message: string, options?: PosternErrorOptions) {
     super(`corrupt queue file: ${message}`, queueId, options);
   }
 }
 
-/** Turns anything thrown into a reply: an SmtpError keeps its own, all else defers. */
+/**
+ * Turns anything thrown into a reply: an SmtpError keeps its own, all else defers.
+ *
+ * @example
+ * ```ts
+ * replyFor(new SmtpError(reply(554, '5.7.1', 'rejected'))).toString(); // '554 5.7.1 rejected'
+ * replyFor(new Error('disk full')).toString(); // '451 4.3.0 internal error, try again later'
+ * ```
+ */
 export function replyFor(error: unknown, fallback = 'internal error, try again later'): SmtpReply {
   if (error instanceof SmtpError) return error.reply;
   return new SmtpReply(451, '4.3.0', fallback);

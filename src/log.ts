@@ -23,6 +23,17 @@ const channel = diagnostics.channel('postern:log');
 
 type Fields = LogEvent['fields'];
 
+/**
+ * The log every component writes to: Postfix-format structured events handed to sinks and
+ * published on the `postern:log` diagnostics channel. Postfix counterpart: msg(3).
+ *
+ * @example
+ * ```ts
+ * const logger = new Logger([(event) => process.stderr.write(`${formatLogLine(event)}\n`)]);
+ * logger.info('smtpd', undefined, 'connect from unknown[192.0.2.1]');
+ * const mta = new Mta({}, { logger });
+ * ```
+ */
 export class Logger {
   readonly #sinks: LogSink[];
   readonly #now: () => number;
@@ -41,6 +52,7 @@ export class Logger {
     };
   }
 
+  /** Publishes one event at `level`. */
   log(
     level: LogLevel,
     component: string,
@@ -66,18 +78,22 @@ export class Logger {
     }
   }
 
+  /** Logs at `info`. */
   info(component: string, queueId: QueueId | undefined, text: string, fields?: Fields): void {
     this.log('info', component, queueId, text, fields);
   }
 
+  /** Logs at `warning` (rendered with `warning: `). */
   warning(component: string, queueId: QueueId | undefined, text: string, fields?: Fields): void {
     this.log('warning', component, queueId, text, fields);
   }
 
+  /** Logs at `error`. */
   error(component: string, queueId: QueueId | undefined, text: string, fields?: Fields): void {
     this.log('error', component, queueId, text, fields);
   }
 
+  /** Logs at `debug`. */
   debug(component: string, queueId: QueueId | undefined, text: string, fields?: Fields): void {
     this.log('debug', component, queueId, text, fields);
   }
@@ -93,25 +109,59 @@ export class Logger {
   }
 }
 
-/** Logging bound to one component name. */
+/**
+ * Logging bound to one component name.
+ *
+ * @example
+ * ```ts
+ * const log: ComponentLogger = logger.for('webhook');
+ * log.info(queueId, 'to=<bob@example.com>, status=sent');
+ * ```
+ */
 export interface ComponentLogger {
+  /** Logs at `info`. */
   info(queueId: QueueId | undefined, text: string, fields?: Fields): void;
+  /** Logs at `warning`. */
   warning(queueId: QueueId | undefined, text: string, fields?: Fields): void;
+  /** Logs at `error`. */
   error(queueId: QueueId | undefined, text: string, fields?: Fields): void;
+  /** Logs at `debug`. */
   debug(queueId: QueueId | undefined, text: string, fields?: Fields): void;
 }
 
-/** A logger that drops everything (the default for bare components). */
+/**
+ * A logger that drops everything (the default for bare components).
+ *
+ * @example
+ * ```ts
+ * const store = new FileQueueStore({ directory: './var/queue', logger: silentLogger });
+ * ```
+ */
 export const silentLogger: Logger = new Logger();
 
-/** `2026-11-29T12:00:00.000Z postern/qmgr: ID: text`, with `warning: ` for warnings. */
+/**
+ * `2026-11-29T12:00:00.000Z postern/qmgr: ID: text`, with `warning: ` for warnings.
+ *
+ * @example
+ * ```ts
+ * formatLogLine({ time: Date.now(), level: 'info', component: 'qmgr', queueId: 'Q1', text: 'removed' });
+ * // '2026-11-29T12:00:00.000Z postern/qmgr: Q1: removed'
+ * ```
+ */
 export function formatLogLine(event: LogEvent): string {
   const level = event.level === 'info' || event.level === 'debug' ? '' : `${event.level}: `;
   const id = event.queueId ? `${event.queueId}: ` : '';
   return `${new Date(event.time).toISOString()} postern/${event.component}: ${level}${id}${event.text}`;
 }
 
-/** Postfix's `delay=` value: seconds with two decimals below 10 s, fewer above. */
+/**
+ * Postfix's `delay=` value: seconds with two decimals below 10 s, fewer above.
+ *
+ * @example
+ * ```ts
+ * formatDelay(20); // '0.02'
+ * ```
+ */
 export function formatDelay(ms: number): string {
   const s = Math.max(0, ms) / 1000;
   return s < 10 ? s.toFixed(2) : s < 100 ? s.toFixed(1) : s.toFixed(0);

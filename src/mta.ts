@@ -17,6 +17,7 @@
  */
 
 import { mkdir } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
 import { Cleanup } from './cleanup/cleanup.js';
 import type { ContentFilter } from './cleanup/content-filter.js';
 import { systemClock } from './clock.js';
@@ -39,9 +40,12 @@ import type { DeliveryAgent } from './deliver/types.js';
 import { VirtualDeliveryAgent } from './deliver/virtual-agent.js';
 import { ConfigError } from './errors.js';
 import { Logger } from './log.js';
+import { MtaMetrics, sessionMetrics } from './metrics/mta-metrics.js';
 import { Bounce } from './queue/bounce.js';
 import { FileQueueStore } from './queue/file-store.js';
 import { MemoryQueueStore } from './queue/memory-store.js';
+import { PostgresQueueStore } from './queue/postgres-store.js';
+import { postgresStoreOptions } from './queue/postgres-store-config.js';
 import { managerOperations, QueueControlServer } from './queue/queue-control.js';
 import { QueueIdGenerator } from './queue/queue-id.js';
 import { QueueManager } from './queue/queue-manager.js';
@@ -54,7 +58,7 @@ import { SmtpReceiver, type SmtpTlsOptions } from './receive/smtp-receiver.js';
 import { type SubmitMessage, submitThrough } from './receive/submit.js';
 import { createTable } from './rewrite/lookup-table.js';
 import { Rewriter } from './rewrite/rewriter.js';
-import type { Clock, Connector, QueueId, Resolver, SubmissionPort } from './types.js';
+import type { ClientInfo, Clock, Connector, QueueId, Resolver, SubmissionPort } from './types.js';
 
 /** Things an embedding application (or a test) injects instead of the defaults. */
 export interface MtaDependencies {
@@ -66,6 +70,25 @@ export interface MtaDependencies {
   readonly connector?: Connector;
   /** Cleanup's content-filter hook (cleanup/content-filter.ts): a custom gateway's verdict per message. */
   readonly contentFilter?: ContentFilter;
+  /** Serves the SMTP and QMQP listeners instead of TCP (postern/testing's MemoryNetwork). */
+  readonly network?: ServiceNetwork;
+}
+
+/**
+ * Somewhere other than TCP to serve listeners: `listen` registers `serve` for
+ * `host:port` (port 0: any free one) and resolves with the address and a closer,
+ * which the Mta calls when it stops.
+ */
+export interface ServiceNetwork {
+  listen(
+    address: { readonly host: string; readonly port: number },
+    serve: (socket: Duplex, peer: ClientInfo) => void,
+  ): Promise<NetworkBinding>;
+}
+
+/** A listener bound on a ServiceNetwork. */
+export interface NetworkBinding extends BoundListener {
+  close(): Promise<void>;
 }
 
 /** An address a listener is bound to. */
@@ -85,6 +108,12 @@ export class Mta {
   readonly agents: AgentRegistry;
   readonly bounce: Bounce;
   readonly queueManager: QueueManager;
+  /** Counters and gauges: `await mta.metrics.snapshot()`, events, the Prometheus endpoint. */
+  readonly metrics: MtaMetrics;
+  /** Cleanup's Submission port, counting what each receiver queues. */
+  readonly #received: SubmissionPort;
+  readonly #network: ServiceNetwork | undefined;
+  #bindings: NetworkBinding[] = [];
   readonly #receivers: SmtpReceiver[];
   /** `postern queue` answers through this while a file queue is served. */
   #control: QueueControlServer | undefined;
@@ -111,12 +140,34 @@ export class Mta {
         ? qs
         : qs.type === 'memory'
           ? new MemoryQueueStore({ clock, logger })
-          : new FileQueueStore({ directory: qs.directory ?? params.queueDirectory, clock, logger });
+          : qs.type === 'postgres'
+            ? new PostgresQueueStore(
+                postgresStoreOptions(qs, {
+                  clock,
+                  logger,
+                  ...(this.config.nodeId ? { node: this.config.nodeId } : {}),
+                }),
+              )
+            : new FileQueueStore({ directory: qs.directory ?? params.queueDirectory, clock, logger });
     this.maildropDirectory = maildropDirectory(
-      'claim' in qs || qs.type === 'memory'
+      'claim' in qs || qs.type === 'memory' || qs.type === 'postgres'
         ? params.queueDirectory
         : (qs.directory ?? params.queueDirectory),
     );
+    this.#network = deps.network;
+    this.metrics = new MtaMetrics({
+      logger,
+      store: this.store,
+      now: () => clock.now(),
+      sessions: () => [
+        ...this.#receivers.map((r, i) =>
+          sessionMetrics('smtpd', this.#listeners[i] ?? this.config.smtpd[i]!, r.sessionCount),
+        ),
+        ...this.#qmqpReceivers.map((r, i) =>
+          sessionMetrics('qmqpd', this.#qmqpListeners[i] ?? this.config.qmqpd[i]!, r.sessionCount),
+        ),
+      ],
+    });
     // Builds transportMaps, relocatedMaps, virtual*Maps... from the parameters.
     this.rewriter = new Rewriter({ params, logger });
     const queueIds = new QueueIdGenerator();
@@ -133,6 +184,7 @@ export class Mta {
         : {}),
       ...(deps.contentFilter ? { contentFilter: deps.contentFilter } : {}),
     });
+    this.#received = this.metrics.countReceived(this.cleanup);
     this.bounce = new Bounce({
       submission: this.cleanup,
       store: this.store,
@@ -156,7 +208,7 @@ export class Mta {
       (l) =>
         new SmtpReceiver({
           params: l.params,
-          submission: this.cleanup,
+          submission: this.#received,
           rewriter: this.rewriter,
           logger,
           clock,
@@ -174,13 +226,13 @@ export class Mta {
     );
     this.#pickup = new Pickup({
       directory: this.maildropDirectory,
-      submission: this.cleanup,
+      submission: this.#received,
       params,
       logger,
       clock,
     });
     this.#qmqpReceivers = this.config.qmqpd.map(
-      (l) => new QmqpReceiver({ params: l.params, submission: this.cleanup, logger, clock }),
+      (l) => new QmqpReceiver({ params: l.params, submission: this.#received, logger, clock }),
     );
   }
 
@@ -225,14 +277,15 @@ export class Mta {
       }
       const bound: BoundListener[] = [];
       for (const [i, l] of this.config.smtpd.entries()) {
-        bound.push(await this.#receivers[i]!.listen({ host: l.host, port: l.port }));
+        bound.push(await this.#bind(this.#receivers[i]!, l));
       }
       this.#listeners = bound;
       const qmqpBound: BoundListener[] = [];
       for (const [i, l] of this.config.qmqpd.entries()) {
-        qmqpBound.push(await this.#qmqpReceivers[i]!.listen({ host: l.host, port: l.port }));
+        qmqpBound.push(await this.#bind(this.#qmqpReceivers[i]!, l));
       }
       this.#qmqpListeners = qmqpBound;
+      if (this.config.metrics) await this.metrics.serve(this.config.metrics);
     } catch (err) {
       await this.#shutdown();
       throw err;
@@ -254,7 +307,7 @@ export class Mta {
       return Promise.reject(
         new Error(`Mta.submit(): the MTA is ${this.#state}; call start() first`),
       );
-    return submitThrough(this.cleanup, message, { component: 'api', protocol: 'local' });
+    return submitThrough(this.#received, message, { component: 'api', protocol: 'local' });
   }
 
   /** Stops accepting, finishes what is in flight, closes the queue. */
@@ -266,7 +319,21 @@ export class Mta {
     this.logger.info('master', undefined, 'terminating on signal or request');
   }
 
+  /** Binds a receiver's listener on TCP, or on the injected ServiceNetwork. */
+  async #bind(
+    receiver: SmtpReceiver | QmqpReceiver,
+    l: { readonly host: string; readonly port: number },
+  ): Promise<BoundListener> {
+    if (!this.#network) return receiver.listen({ host: l.host, port: l.port });
+    const binding = await this.#network.listen({ host: l.host, port: l.port }, (socket, peer) =>
+      receiver.handle(socket, peer),
+    );
+    this.#bindings.push(binding);
+    return { host: binding.host, port: binding.port };
+  }
+
   async #shutdown(): Promise<void> {
+    await Promise.allSettled(this.#bindings.splice(0).map((b) => b.close()));
     await Promise.allSettled([
       ...this.#receivers.map((r) => r.close({ graceful: true })),
       ...this.#qmqpReceivers.map((r) => r.close({ graceful: true })),
@@ -277,6 +344,7 @@ export class Mta {
     await this.agents.close();
     await this.cleanup.close();
     await this.store.close();
+    await this.metrics.close();
   }
 }
 

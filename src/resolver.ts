@@ -15,7 +15,14 @@
 import { promises as dns } from 'node:dns';
 import type { MxRecord, Resolver } from './types.js';
 
-/** Options for DnsResolver. */
+/**
+ * Options for DnsResolver.
+ *
+ * @example
+ * ```ts
+ * const resolver = new DnsResolver({ servers: ['127.0.0.53'], timeoutMs: 2000 } satisfies DnsResolverOptions);
+ * ```
+ */
 export interface DnsResolverOptions {
   /** Per-query timeout in ms. @default 5000 */
   readonly timeoutMs?: number;
@@ -25,7 +32,14 @@ export interface DnsResolverOptions {
   readonly servers?: readonly string[];
 }
 
-/** A Resolver backed by `dns.promises.Resolver`. */
+/**
+ * A Resolver backed by `dns.promises.Resolver`.
+ *
+ * @example
+ * ```ts
+ * const mx = await new DnsResolver().resolveMx('example.com');
+ * ```
+ */
 export class DnsResolver implements Resolver {
   readonly #r: InstanceType<typeof dns.Resolver>;
 
@@ -63,17 +77,38 @@ function codeOf(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** The name does not exist (NXDOMAIN). */
+/**
+ * The name does not exist (NXDOMAIN).
+ *
+ * @example
+ * ```ts
+ * try { await resolver.resolveMx('nx.example'); } catch (err) { if (isDnsNotFound(err)) bounce(); }
+ * ```
+ */
 export function isDnsNotFound(err: unknown): boolean {
   return codeOf(err) === 'ENOTFOUND';
 }
 
-/** The name exists but has no record of the asked type. */
+/**
+ * The name exists but has no record of the asked type.
+ *
+ * @example
+ * ```ts
+ * const mx = await resolver.resolveMx(domain).catch((err) => (isDnsNoData(err) ? [] : Promise.reject(err)));
+ * ```
+ */
 export function isDnsNoData(err: unknown): boolean {
   return codeOf(err) === 'ENODATA';
 }
 
-/** Anything else: a server failure, a timeout, a refused query — try again later. */
+/**
+ * Anything else: a server failure, a timeout, a refused query — try again later.
+ *
+ * @example
+ * ```ts
+ * if (isDnsTemporary(err)) return defer('Host or domain name lookup: try again');
+ * ```
+ */
 export function isDnsTemporary(err: unknown): boolean {
   return !isDnsNotFound(err) && !isDnsNoData(err);
 }

@@ -19,14 +19,40 @@
 
 const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})$/;
 
-/** Replaces control characters (CR, LF, NUL, ...) so the text stays on one line; tabs become spaces. */
+/**
+ * Replaces control characters (CR, LF, NUL, ...) so the text stays on one line; tabs become spaces.
+ *
+ * @example
+ * ```ts
+ * printable('bad\r\nRCPT TO:<x>'); // 'bad__RCPT TO:<x>'
+ * ```
+ */
 export function printable(text: string, replacement = '_'): string {
   return text.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, replacement).replace(/\t/g, ' ');
 }
 
-/** Reply classes as RFC 5321 section 4.2.1 defines them. */
+/**
+ * Reply classes as RFC 5321 section 4.2.1 defines them.
+ *
+ * @example
+ * ```ts
+ * const cls: ReplyClass = new SmtpReply(451, '4.3.0', 'try later').replyClass; // 'transient'
+ * ```
+ */
 export type ReplyClass = 'positive' | 'intermediate' | 'transient' | 'permanent';
 
+/**
+ * One SMTP reply as a value: code, RFC 3463 enhanced status and text lines, with the
+ * status class forced to agree with the code. Postfix counterpart: the (code, dsn, text)
+ * triple of smtpd_check.c.
+ *
+ * @example
+ * ```ts
+ * const r = new SmtpReply(450, '5.7.1', 'try again later'); // enhanced becomes 4.7.1
+ * r.toString(); // '450 4.7.1 try again later'
+ * SmtpReply.parse('550 5.1.1 no such user').permanent; // true
+ * ```
+ */
 export class SmtpReply {
   /** Three-digit reply code, 200..599. */
   readonly code: number;
@@ -57,19 +83,23 @@ export class SmtpReply {
     return this.lines.join(' ');
   }
 
+  /** The RFC 5321 class of the code. */
   get replyClass(): ReplyClass {
     const c = Math.floor(this.code / 100);
     return c === 2 ? 'positive' : c === 3 ? 'intermediate' : c === 4 ? 'transient' : 'permanent';
   }
 
+  /** True for a 2xx reply. */
   get positive(): boolean {
     return this.code < 300;
   }
 
+  /** True for a 4xx reply. */
   get transient(): boolean {
     return this.code >= 400 && this.code < 500;
   }
 
+  /** True for a 5xx reply. */
   get permanent(): boolean {
     return this.code >= 500;
   }
@@ -116,7 +146,15 @@ export class SmtpReply {
   }
 }
 
-/** `x.0.0` for a code, '' where RFC 2034 sends no enhanced status. */
+/**
+ * `x.0.0` for a code, '' where RFC 2034 sends no enhanced status.
+ *
+ * @example
+ * ```ts
+ * defaultEnhanced(550); // '5.0.0'
+ * defaultEnhanced(354); // ''
+ * ```
+ */
 export function defaultEnhanced(code: number): string {
   const c = Math.floor(code / 100);
   return c === 2 || c === 4 || c === 5 ? `${c}.0.0` : '';
@@ -131,7 +169,14 @@ function normaliseEnhanced(code: number, enhanced: string): string {
   return `${c}.${Number(m[2])}.${Number(m[3])}`;
 }
 
-/** Shorthand: `reply(550, '5.1.1', 'text')`. */
+/**
+ * Shorthand: `reply(550, '5.1.1', 'text')`.
+ *
+ * @example
+ * ```ts
+ * throw new SmtpError(reply(550, '5.1.1', 'no such user'));
+ * ```
+ */
 export function reply(code: number, enhanced: string, text: string | readonly string[]): SmtpReply {
   return new SmtpReply(code, enhanced, text);
 }

@@ -51,7 +51,16 @@ import type { Address, QueueId } from '../types.js';
 /** cleanup_map11.c MAX_RECURSION. */
 const CANONICAL_ROUNDS = 10;
 
-/** The address tables of a Cleanup. */
+/**
+ * The address tables of a Cleanup.
+ *
+ * @example
+ * ```ts
+ * const tables: AddressTables = {
+ *   canonicalMaps: new InlineTable({ 'old@example.com': 'new@example.com' }),
+ * };
+ * ```
+ */
 export interface AddressTables {
   /** Postfix `canonical_maps`. */
   readonly canonicalMaps?: LookupTable;

@@ -38,7 +38,15 @@
 
 import { SmtpReply } from '../smtp-reply.js';
 
-/** A parsed check action. */
+/**
+ * A parsed check action.
+ *
+ * @example
+ * ```ts
+ * const action: CheckAction = parseCheckAction('REJECT spam is not welcome here');
+ * if (action.kind === 'reject') console.log(action.reply.toString());
+ * ```
+ */
 export type CheckAction =
   | { readonly kind: 'reject'; readonly reply: SmtpReply }
   | { readonly kind: 'discard'; readonly text: string }
@@ -85,7 +93,16 @@ export function rejectReply(text: string): SmtpReply {
   return new SmtpReply(550, '5.7.1', t === '' ? DEFAULT_CONTENT_REJECT : t);
 }
 
-/** Parses a check table's result (`REJECT spam`, `prepend X-Seen: yes`, `dunno`). */
+/**
+ * Parses a check table's result (`REJECT spam`, `prepend X-Seen: yes`, `dunno`).
+ *
+ * @example
+ * ```ts
+ * parseCheckAction('prepend X-Seen: yes'); // { kind: 'prepend', text: 'X-Seen: yes' }
+ * parseCheckAction('bogus'); // { kind: 'unknown', reason: ... }
+ * parseCheckAction('REJECT 450 4.7.1 try later'); // { kind: 'reject', reply: 450 4.7.1 ... }
+ * ```
+ */
 export function parseCheckAction(result: string): CheckAction {
   const trimmed = result.trim();
   const m = /^(\S+)(?:\s+([\s\S]*))?$/.exec(trimmed);

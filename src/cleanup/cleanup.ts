@@ -47,7 +47,17 @@ import type { ContentFilter } from './content-filter.js';
 import { HeaderRewriting } from './header-rewriting.js';
 import { LocalHeaderRewriteClients } from './missing-headers.js';
 
-/** Every table Cleanup consults, by parameter name. */
+/**
+ * Every table Cleanup consults, by parameter name.
+ *
+ * @example
+ * ```ts
+ * const tables: Partial<CleanupTables> = {
+ *   headerChecks: createTable('regexp:{ {/^Subject:.*viagra/ REJECT spam} }', 'headerChecks'),
+ *   virtualAliasMaps: new InlineTable({ 'sales@example.com': 'amy@example.com' }),
+ * };
+ * ```
+ */
 export type CleanupTables = CheckTables & AddressTables;
 
 const CHECK_KEYS = [
@@ -65,15 +75,31 @@ const ADDRESS_KEYS = [
   'recipientBccMaps',
 ] as const;
 
-/** What Cleanup needs. */
+/**
+ * What Cleanup needs.
+ *
+ * @example
+ * ```ts
+ * const params = resolveParameters({ myhostname: 'mx.example.com' });
+ * const options: CleanupOptions = {
+ *   params,
+ *   store: new MemoryQueueStore(),
+ *   rewriter: new Rewriter({ params }),
+ *   queueIds: new QueueIdGenerator(),
+ * };
+ * ```
+ */
 export interface CleanupOptions {
+  /** The parameters Cleanup reads (header checks, limits, `myorigin`...). */
   readonly params: Parameters;
+  /** Where accepted messages are written (the `incoming` queue). */
   readonly store: QueueStore;
   /**
    * Canonical rewriting of addresses (trivial-rewrite); `isLocalDomain`, when given,
    * lets table lookups use bare `user` keys for local domains (virtual(5)).
    */
   readonly rewriter: Pick<Rewriter, 'rewrite'> & Partial<Pick<Rewriter, 'isLocalDomain'>>;
+  /** Gives each new message its queue ID. */
   readonly queueIds: QueueIdGenerator;
   /** @default systemClock */
   readonly clock?: Clock;
@@ -85,6 +111,21 @@ export interface CleanupOptions {
   readonly contentFilter?: ContentFilter;
 }
 
+/**
+ * The message canonicalizer every receiver submits through: it rewrites addresses, adds
+ * missing headers, runs header/body checks and the content filter, and writes the message
+ * to the queue. Postfix counterpart: cleanup(8).
+ *
+ * @example
+ * ```ts
+ * const cleanup = new Cleanup({ params, store, rewriter, queueIds: new QueueIdGenerator() });
+ * const tx = await cleanup.open({ component: 'api', protocol: 'local' });
+ * tx.setSender('alice@example.com');
+ * tx.addRecipient({ address: 'bob@example.com' });
+ * tx.content.end('Subject: hi\r\n\r\nHello\r\n');
+ * const result = await tx.commit();
+ * ```
+ */
 export class Cleanup implements SubmissionPort {
   readonly #store: QueueStore;
   readonly #queueIds: QueueIdGenerator;

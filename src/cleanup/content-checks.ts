@@ -37,7 +37,14 @@ import { type CheckAction, parseCheckAction } from './check-action.js';
 /** Where a line sits, for choosing a table and for logs (Postfix's log words). */
 export type CheckClass = 'header' | 'mime-header' | 'nested-header' | 'body';
 
-/** The check tables of a Cleanup. */
+/**
+ * The check tables of a Cleanup.
+ *
+ * @example
+ * ```ts
+ * const checks: CheckTables = { bodyChecks: createTable('regexp:/etc/postern/body_checks', 'bodyChecks') };
+ * ```
+ */
 export interface CheckTables {
   /** Postfix `header_checks`. */
   readonly headerChecks?: LookupTable;

@@ -53,17 +53,36 @@ import { Readable } from 'node:stream';
 import type { SmtpReply } from '../smtp-reply.js';
 import type { Address, QueueId, SubmissionSource } from '../types.js';
 
-/** What a content filter is told about the message. */
+/**
+ * What a content filter is told about the message.
+ *
+ * @example
+ * ```ts
+ * const filter: ContentFilter = async (envelope: ContentFilterEnvelope) =>
+ *   envelope.recipients.length > 100
+ *     ? { action: 'reject', reply: new SmtpReply(550, '5.7.1', 'too many recipients') }
+ *     : { action: 'accept' };
+ * ```
+ */
 export interface ContentFilterEnvelope {
+  /** The queue ID Cleanup gave the message. */
   readonly queueId: QueueId;
   /** The sender after trivial-rewrite, if given yet ('' = null sender). */
   readonly sender: Address | undefined;
   /** Recipients given so far, after trivial-rewrite. */
   readonly recipients: readonly Address[];
+  /** Where the message came from (component, protocol, client). */
   readonly source: SubmissionSource;
 }
 
-/** A content filter's decision. */
+/**
+ * A content filter's decision.
+ *
+ * @example
+ * ```ts
+ * const verdict: ContentFilterVerdict = { action: 'accept', headers: ['X-Scanned: clean'] };
+ * ```
+ */
 export type ContentFilterVerdict =
   | {
       readonly action: 'accept';
@@ -77,7 +96,19 @@ export type ContentFilterVerdict =
   | { readonly action: 'discard'; readonly reason?: string }
   | { readonly action: 'hold'; readonly reason?: string };
 
-/** The hook. See the module documentation for ownership and call order. */
+/**
+ * The hook. See the module documentation for ownership and call order.
+ *
+ * @example
+ * ```ts
+ * const filter: ContentFilter = async (_envelope, message) => {
+ *   let bytes = 0;
+ *   for await (const chunk of message) bytes += (chunk as Buffer).length;
+ *   return bytes > 10_000_000 ? { action: 'hold', reason: 'large' } : { action: 'accept' };
+ * };
+ * const mta = new Mta({}, { contentFilter: filter });
+ * ```
+ */
 export type ContentFilter = (
   envelope: ContentFilterEnvelope,
   message: Readable,

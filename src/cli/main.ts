@@ -14,6 +14,7 @@ const USAGE = `usage: postern serve [--config FILE] [--log-format postfix|json] 
        postern check-config [--config FILE]
        postern queue list|shape|hold|release|delete|requeue|flush [ID...|ALL] [--config FILE]
        postern sendmail [options] [recipient ...]
+       postern db migrate|status [--config FILE]
 
   serve         run the mail server in the foreground (SMTP on 127.0.0.1:2525 by default);
                 logs Postfix-format lines (or JSON) on standard output at LEVEL debug, info
@@ -58,6 +59,22 @@ async function main(argv: string[]): Promise<void> {
       if (PosternError.is(err) && err.code !== 'POSTERN_ERR_CONFIG') {
         process.stderr.write(`postern queue: ${err.message}\n`);
         process.exit(75);
+      }
+      throw err;
+    }
+    return;
+  }
+  if (command === 'db') {
+    const { dbCommand, DbUsageError, DB_USAGE } = await import('./db.js');
+    try {
+      process.stdout.write(await dbCommand(rest));
+    } catch (err) {
+      if (
+        err instanceof DbUsageError ||
+        (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+      ) {
+        process.stderr.write(`postern db: ${(err as Error).message}\n${DB_USAGE}`);
+        process.exit(64);
       }
       throw err;
     }

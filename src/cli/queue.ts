@@ -70,6 +70,11 @@ export async function queueCommand(argv: readonly string[]): Promise<string> {
   const config: MtaConfig = values.config ? await loadConfigFile(values.config) : {};
   const resolved = resolveMtaConfig(config);
   const qs = resolved.queueStore;
+  if (!('claim' in qs) && qs.type === 'postgres') {
+    // A shared queue: act on the tables directly, for every node at once.
+    const { postgresQueueRequest } = await import('./db.js');
+    return render(req, await postgresQueueRequest(qs, req));
+  }
   if ('claim' in qs || qs.type !== 'file') {
     throw new ConfigError(
       'postern queue works on a file queue; this config uses a queue store that lives inside its server process: use the QueueManager API there',

@@ -252,7 +252,7 @@ export async function sendmail(argv: readonly string[], io: SendmailIo): Promise
     throw err;
   }
   const queueDirectory =
-    'claim' in config.queueStore || config.queueStore.type === 'memory'
+    'claim' in config.queueStore || config.queueStore.type !== 'file'
       ? config.params.queueDirectory
       : (config.queueStore.directory ?? config.params.queueDirectory);
   const user = safeUserName();

@@ -10,6 +10,11 @@
 import { hostname } from 'node:os';
 import type { DeliveryAgent } from '../deliver/types.js';
 import { ConfigError } from '../errors.js';
+import type { MetricsConfig } from '../metrics/types.js';
+import {
+  type PostgresQueueStoreConfig,
+  parsePostgresStoreConfig,
+} from '../queue/postgres-store-config.js';
 import type { QueueStore } from '../queue/types.js';
 import { isParameterName, type Parameters, resolveParameters } from './parameters.js';
 import { parseInteger, parseString } from './values.js';
@@ -45,7 +50,8 @@ export interface TransportConfig {
 /** Which QueueStore to use. */
 export type QueueStoreConfig =
   | { readonly type: 'file'; readonly directory?: string }
-  | { readonly type: 'memory' };
+  | { readonly type: 'memory' }
+  | PostgresQueueStoreConfig;
 
 /** What `new Mta(config)` and `postern serve --config FILE` take. */
 export interface MtaConfig {
@@ -58,6 +64,8 @@ export interface MtaConfig {
   readonly agents?: Readonly<Record<string, DeliveryAgent>>;
   /** Node name for queue leases; random per process by default. */
   readonly nodeId?: string;
+  /** Metrics options: `{ "listen": "127.0.0.1:9464" }` serves Prometheus text on `/metrics`. */
+  readonly metrics?: MetricsConfig;
   /** Any main parameter (`myhostname`, `mydestination`, ...). */
   readonly [parameter: string]: unknown;
 }
@@ -84,9 +92,19 @@ export interface ResolvedMtaConfig {
   readonly queueStore: QueueStoreConfig | QueueStore;
   readonly agents: Readonly<Record<string, DeliveryAgent>>;
   readonly nodeId: string | undefined;
+  /** Where the Prometheus endpoint listens; undefined for none. */
+  readonly metrics?: { readonly host: string; readonly port: number };
 }
 
-const OWN_KEYS = new Set(['smtpd', 'qmqpd', 'transports', 'queueStore', 'agents', 'nodeId']);
+const OWN_KEYS = new Set([
+  'smtpd',
+  'qmqpd',
+  'transports',
+  'queueStore',
+  'agents',
+  'nodeId',
+  'metrics',
+]);
 const TRANSPORT_TYPES: readonly TransportType[] = [
   'local',
   'discard',
@@ -175,6 +193,24 @@ function resolveListeners(
   });
 }
 
+/** The `metrics` key: `{ "listen": "host:port" }`, or nothing. */
+function resolveMetricsConfig(value: unknown): { host: string; port: number } | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new ConfigError(
+      'metrics: expected an object such as { "listen": "127.0.0.1:9464" }',
+      'metrics',
+    );
+  const { listen, ...rest } = value as Record<string, unknown>;
+  const unknownKey = Object.keys(rest)[0];
+  if (unknownKey !== undefined)
+    throw new ConfigError(
+      `metrics: unknown key "${unknownKey}"; metrics takes "listen"`,
+      `metrics.${unknownKey}`,
+    );
+  return listen === undefined ? undefined : parseListen(listen, 'metrics.listen');
+}
+
 /** Validates `input` and fills in defaults. Throws ConfigError naming the key. */
 export function resolveMtaConfig(input: unknown = {}): ResolvedMtaConfig {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -242,9 +278,11 @@ export function resolveMtaConfig(input: unknown = {}): ResolvedMtaConfig {
       directory:
         dir === undefined ? params.queueDirectory : parseString(dir, 'queueStore.directory'),
     };
+  } else if (typeof qs === 'object' && qs !== null && (qs as { type?: unknown }).type === 'postgres') {
+    queueStore = parsePostgresStoreConfig(qs);
   } else {
     throw new ConfigError(
-      'queueStore: expected { "type": "file", "directory": "..." } or { "type": "memory" }',
+      'queueStore: expected { "type": "file", "directory": "..." }, { "type": "memory" } or { "type": "postgres", "url": "postgres://..." }',
       'queueStore',
     );
   }
@@ -260,5 +298,15 @@ export function resolveMtaConfig(input: unknown = {}): ResolvedMtaConfig {
     );
   }
   const nodeId = config.nodeId === undefined ? undefined : parseString(config.nodeId, 'nodeId');
-  return { params, smtpd, qmqpd, transports, queueStore, agents, nodeId };
+  const metrics = resolveMetricsConfig(config.metrics);
+  return {
+    params,
+    smtpd,
+    qmqpd,
+    transports,
+    queueStore,
+    agents,
+    nodeId,
+    ...(metrics ? { metrics } : {}),
+  };
 }

@@ -23,6 +23,7 @@
 
 import { promises as fs, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
+import { ctimeDate } from '../util/mail-date.js';
 import { acquireDotLock, type DotLockOptions } from './dotlock.js';
 
 /** A mailbox refusal that bounces (the others defer). */
@@ -50,31 +51,6 @@ export interface MboxDeliveryOptions {
   readonly gid?: number;
 }
 
-/** ctime(3) as mbox From_ lines carry it, in UTC: `Thu Nov 29 12:00:00 2026`. */
-export function fromLineDate(ms: number): string {
-  const d = new Date(ms);
-  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-  const months = [
-    'Jan',
-    'Feb',
-    'Mar',
-    'Apr',
-    'May',
-    'Jun',
-    'Jul',
-    'Aug',
-    'Sep',
-    'Oct',
-    'Nov',
-    'Dec',
-  ];
-  const two = (n: number): string => String(n).padStart(2, '0');
-  return (
-    `${days[d.getUTCDay()]} ${months[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ` +
-    `${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} ${d.getUTCFullYear()}`
-  );
-}
-
 /**
  * The From_ line (with LF): `From sender date`; the null sender is MAILER-DAEMON.
  * The sender is written without white space or control characters so the line stays
@@ -82,7 +58,7 @@ export function fromLineDate(ms: number): string {
  */
 export function fromLine(sender: string, ms: number): string {
   const who = sender === '' ? 'MAILER-DAEMON' : sender.replace(/[\s\x00-\x1f\x7f]/g, '_');
-  return `From ${who}  ${fromLineDate(ms)}\n`;
+  return `From ${who}  ${ctimeDate(ms)}\n`;
 }
 
 export class MboxWriter {

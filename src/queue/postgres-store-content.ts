@@ -273,10 +273,10 @@ export function contentStream(
              WHERE m.queue_id = $1 AND m.state <> 'writing'`,
             [queueId],
           )
-        : pool.query(
-            `SELECT data FROM ${schema}.content_chunks WHERE queue_id = $1 AND seq = $2`,
-            [queueId, next],
-          );
+        : pool.query(`SELECT data FROM ${schema}.content_chunks WHERE queue_id = $1 AND seq = $2`, [
+            queueId,
+            next,
+          ]);
       query.then(
         ({ rows }) => {
           const row = rows[0] as { chunks?: number; data: Buffer | null } | undefined;

@@ -72,7 +72,9 @@ export function channelOf(schema: string): string {
 
 /** A 64-bit advisory lock key (as a decimal string) for `parts` within `schema`. */
 export function lockKey(schema: string, ...parts: string[]): string {
-  const digest = createHash('sha256').update([schema, ...parts].join('\0')).digest();
+  const digest = createHash('sha256')
+    .update([schema, ...parts].join('\0'))
+    .digest();
   return digest.readBigInt64BE(0).toString();
 }
 

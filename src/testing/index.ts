@@ -10,5 +10,6 @@ export { CaptureAgent } from './capture-agent.js';
 export type { CapturedAttachment, CapturedMessage } from './captured-message.js';
 export { parseCapturedMessage } from './captured-message.js';
 export type { FaultOptions, FaultStage } from './faults.js';
+export { MemoryNetwork, MemorySocket } from './memory-network.js';
 export type { MessageMatch, TestMta, TestMtaOptions } from './test-mta.js';
 export { createTestMta, createTestSmtpServer } from './test-mta.js';

@@ -1,5 +1,6 @@
 /**
- * RFC 5322 dates as Postfix writes them in Received, Date and DSN fields.
+ * Dates as Postfix writes them: RFC 5322 in Received, Date and DSN fields, ctime(3) in
+ * mbox `From ` lines.
  *
  * STANDARDS: RFC 5322 section 3.3 (date-time).
  *
@@ -32,5 +33,14 @@ export function mailDate(ms: number): string {
   return (
     `${DAYS[d.getUTCDay()]}, ${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ` +
     `${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +0000 (UTC)`
+  );
+}
+
+/** ctime(3) in UTC, as mbox `From ` lines carry it: `Thu Nov 29 12:00:00 2026`. */
+export function ctimeDate(ms: number): string {
+  const d = new Date(ms);
+  return (
+    `${DAYS[d.getUTCDay()]} ${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ` +
+    `${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} ${d.getUTCFullYear()}`
   );
 }

@@ -1,0 +1,116 @@
+/**
+ * `postern db migrate|status [--config FILE]`: creates or upgrades the PostgreSQL queue
+ * schema of a config's `"queueStore": { "type": "postgres", ... }` ahead of starting
+ * the nodes (they also migrate at start unless `"migrate": false`), or reports its
+ * version. Also runs `postern queue` commands on a PostgreSQL queue, straight on the
+ * shared tables, so they act on every node's mail.
+ *
+ * Postfix counterpart: `postfix upgrade-configuration` / `postfix set-permissions`
+ * (preparing the queue) and postsuper(1)/postqueue(1) for the queue commands.
+ *
+ * Does not do: create the database or the role, or downgrade a schema.
+ *
+ * @module
+ */
+
+import { parseArgs } from 'node:util';
+import { resolveMtaConfig } from '../config/mta-config.js';
+import { ConfigError } from '../errors.js';
+import { PostgresQueueStore } from '../queue/postgres-store.js';
+import {
+  type PostgresQueueStoreConfig,
+  postgresStoreOptions,
+} from '../queue/postgres-store-config.js';
+import {
+  checkSchemaName,
+  loadPg,
+  migrate,
+  SCHEMA_VERSION,
+  schemaVersion,
+} from '../queue/postgres-store-schema.js';
+import { type ControlRequest, directQueueOperations, runRequest } from '../queue/queue-control.js';
+import { loadConfigFile } from './load-config.js';
+
+export const DB_USAGE = `usage: postern db migrate|status [--config FILE]
+
+  migrate  create the PostgreSQL queue schema, or apply the migrations it lacks
+  status   print the schema version of the database and the one this Postern needs
+  --config the config whose "queueStore" is { "type": "postgres", "url": "postgres://..." }
+           (default: $POSTERN_CONFIG)
+`;
+
+/** The postgres queue store of a config file, or a ConfigError saying what is wrong. */
+async function postgresConfig(file: string | undefined): Promise<PostgresQueueStoreConfig> {
+  const resolved = resolveMtaConfig(file ? await loadConfigFile(file) : {});
+  const qs = resolved.queueStore;
+  if ('claim' in qs || qs.type !== 'postgres') {
+    throw new ConfigError(
+      `${file ?? 'the default config'}: "queueStore" is not { "type": "postgres", "url": "postgres://..." }; postern db works only on a PostgreSQL queue`,
+      'queueStore',
+    );
+  }
+  return qs;
+}
+
+/** Runs `postern db ARGS`; resolves with the text to print. Throws ConfigError. */
+export async function dbCommand(argv: readonly string[], env = process.env): Promise<string> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' } },
+  });
+  const [command, ...extra] = positionals;
+  if ((command !== 'migrate' && command !== 'status') || extra.length > 0)
+    throw new DbUsageError(`expected "migrate" or "status", got "${positionals.join(' ')}"`);
+  const config = await postgresConfig(values.config ?? env.POSTERN_CONFIG);
+  const schema = checkSchemaName(config.schema ?? 'postern');
+  const pg = await loadPg();
+  const client = new pg.Client({ connectionString: config.url });
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new ConfigError(
+      `cannot connect to ${redact(config.url)}: ${(err as Error).message}`,
+      'queueStore.url',
+    );
+  }
+  try {
+    if (command === 'status') {
+      const version = await schemaVersion(client, schema, pg);
+      return `schema "${schema}": version ${version} (this Postern needs ${SCHEMA_VERSION})\n`;
+    }
+    const applied = await migrate(client, schema, pg);
+    return applied.length === 0
+      ? `schema "${schema}" is up to date (version ${SCHEMA_VERSION})\n`
+      : `schema "${schema}": applied migration${applied.length > 1 ? 's' : ''} ${applied.join(', ')}; now at version ${SCHEMA_VERSION}\n`;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** A wrong `postern db` command line. */
+export class DbUsageError extends Error {}
+
+/** The URL without its password, for messages. */
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
+
+/**
+ * Runs one `postern queue` request on a PostgreSQL queue. The store is opened without
+ * migrating or listening and without a node name, so it disturbs no node's leases.
+ */
+export async function postgresQueueRequest(
+  config: PostgresQueueStoreConfig,
+  req: ControlRequest,
+): Promise<unknown> {
+  const store = new PostgresQueueStore(
+    postgresStoreOptions({ ...config, migrate: false, listen: false, poolSize: 2 }, {}),
+  );
+  await store.open();
+  try {
+    return await runRequest(directQueueOperations(store), req);
+  } finally {
+    await store.close();
+  }
+}

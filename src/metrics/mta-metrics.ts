@@ -1,0 +1,186 @@
+/**
+ * MtaMetrics: an Mta's counters and gauges — queue sizes per state, deliveries by
+ * transport and status with their delays, active sessions per listener, and messages
+ * received per receiver — as a snapshot, as events, and optionally as a Prometheus
+ * endpoint.
+ *
+ * Postfix counterpart: none built in. Postfix operators get these numbers from the
+ * maillog (pflogsumm), `qshape` and `postqueue -p`; Postern counts the same facts:
+ * deliveries from the structured delivery events of the log (the `to=..., relay=...,
+ * delay=..., status=...` lines, whose `fields` carry the data), queue sizes from the
+ * store's own counts, sessions from the receivers.
+ *
+ * Events go to `subscribe()` listeners and to the `postern:metrics` diagnostics
+ * channel as `{ metrics, event }`, so a process with several Mtas can tell them apart.
+ *
+ * @example
+ * const mta = new Mta({ metrics: { listen: '127.0.0.1:9464' } });
+ * mta.metrics.subscribe((e) => { if (e.type === 'delivery') console.log(e.status, e.delay); });
+ * await mta.start();
+ * console.log(await mta.metrics.snapshot());
+ *
+ * Does not: persist counters (they start at zero with the process, as Prometheus
+ * counters do), or count anything logged by another Mta sharing the same Logger
+ * (give each Mta its own Logger to keep their numbers apart).
+ *
+ * @module
+ */
+
+import diagnostics from 'node:diagnostics_channel';
+import type { Logger } from '../log.js';
+import type { QueueCounts, QueueStore } from '../queue/types.js';
+import type { LogEvent, RecipientStatus, SubmissionPort } from '../types.js';
+import { countingSubmission } from './counting-submission.js';
+import { DelayHistogram } from './delay-histogram.js';
+import { PrometheusEndpoint } from './prometheus-endpoint.js';
+import { formatPrometheus } from './prometheus-format.js';
+import type { DeliveryMetrics, MetricsEvent, MetricsSnapshot, SessionMetrics } from './types.js';
+
+const channel = diagnostics.channel('postern:metrics');
+
+const STATUSES: ReadonlySet<string> = new Set<RecipientStatus>(['sent', 'deferred', 'bounced']);
+
+export interface MtaMetricsOptions {
+  /** The Mta's logger: delivery events are counted from it. */
+  readonly logger: Logger;
+  readonly store: QueueStore;
+  /** The sessions open now, per listener. */
+  readonly sessions: () => readonly SessionMetrics[];
+  readonly now: () => number;
+}
+
+interface DeliveryCounter {
+  readonly transport: string;
+  readonly status: RecipientStatus;
+  count: number;
+  readonly delays: DelayHistogram;
+}
+
+export class MtaMetrics {
+  readonly #store: QueueStore;
+  readonly #sessions: () => readonly SessionMetrics[];
+  readonly #now: () => number;
+  readonly #deliveries = new Map<string, DeliveryCounter>();
+  readonly #received = new Map<string, number>();
+  readonly #listeners = new Set<(event: MetricsEvent) => void>();
+  readonly #removeSink: () => void;
+  #endpoint: PrometheusEndpoint | undefined;
+
+  constructor(options: MtaMetricsOptions) {
+    this.#store = options.store;
+    this.#sessions = options.sessions;
+    this.#now = options.now;
+    this.#removeSink = options.logger.addSink((e) => this.#onLog(e));
+  }
+
+  /** Calls `listener` for every delivery outcome and every message received; returns the unsubscribe function. */
+  subscribe(listener: (event: MetricsEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Every metric now. Queue sizes are read from the store, which must be open for them. */
+  async snapshot(): Promise<MetricsSnapshot> {
+    let queue: QueueCounts | undefined;
+    try {
+      queue = await this.#store.counts();
+    } catch {
+      // A closed store (before start, after stop) has no sizes to give.
+      queue = undefined;
+    }
+    const deliveries: DeliveryMetrics[] = [...this.#deliveries.values()].map((d) => ({
+      transport: d.transport,
+      status: d.status,
+      count: d.count,
+      delaySum: d.delays.sum,
+      delayBuckets: d.delays.cumulative(),
+    }));
+    return {
+      time: this.#now(),
+      queue,
+      deliveries,
+      sessions: this.#sessions(),
+      received: Object.fromEntries(this.#received),
+    };
+  }
+
+  /** The snapshot in Prometheus text exposition format (version 0.0.4). */
+  async prometheus(): Promise<string> {
+    return formatPrometheus(await this.snapshot());
+  }
+
+  /** Where the Prometheus endpoint listens, once `serve()` has bound it. */
+  get endpoint(): { readonly host: string; readonly port: number } | undefined {
+    return this.#endpoint?.address;
+  }
+
+  /** Starts the Prometheus endpoint (`GET /metrics`). */
+  async serve(address: { host: string; port: number }): Promise<{ host: string; port: number }> {
+    if (this.#endpoint) throw new Error('MtaMetrics.serve(): the endpoint is already listening');
+    const endpoint = new PrometheusEndpoint(() => this.prometheus());
+    const bound = await endpoint.listen(address);
+    this.#endpoint = endpoint;
+    return bound;
+  }
+
+  /** Wraps a Submission port so that every message it queues is counted under its source component. */
+  countReceived(port: SubmissionPort): SubmissionPort {
+    return countingSubmission(port, (source, queueId) => {
+      this.#received.set(source.component, (this.#received.get(source.component) ?? 0) + 1);
+      this.#emit({ type: 'received', queueId, receiver: source.component });
+    });
+  }
+
+  /** Stops the endpoint and stops counting. */
+  async close(): Promise<void> {
+    this.#removeSink();
+    const endpoint = this.#endpoint;
+    this.#endpoint = undefined;
+    await endpoint?.close();
+  }
+
+  /** A delivery line is one whose fields carry a status and a delay (queue-manager's #logOutcome). */
+  #onLog(event: LogEvent): void {
+    const f = event.fields;
+    if (!f || typeof f.status !== 'string' || !STATUSES.has(f.status)) return;
+    if (typeof f.delay !== 'number') return;
+    const status = f.status as RecipientStatus;
+    const key = `${event.component}\u0000${status}`;
+    let counter = this.#deliveries.get(key);
+    if (!counter) {
+      counter = { transport: event.component, status, count: 0, delays: new DelayHistogram() };
+      this.#deliveries.set(key, counter);
+    }
+    counter.count++;
+    counter.delays.observe(f.delay);
+    this.#emit({
+      type: 'delivery',
+      queueId: event.queueId,
+      transport: event.component,
+      status,
+      relay: typeof f.relay === 'string' ? f.relay : 'none',
+      delay: f.delay,
+    });
+  }
+
+  #emit(event: MetricsEvent): void {
+    if (channel.hasSubscribers) channel.publish({ metrics: this, event });
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch {
+        // A failing listener must not break mail flow.
+      }
+    }
+  }
+}
+
+/** One listener's session gauge, named by its address (`127.0.0.1:2525`, `[::1]:2525`). */
+export function sessionMetrics(
+  service: string,
+  address: { readonly host: string; readonly port: number },
+  active: number,
+): SessionMetrics {
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  return { service, listener: `${host}:${address.port}`, active };
+}

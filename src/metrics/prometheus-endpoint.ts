@@ -1,0 +1,88 @@
+/**
+ * PrometheusEndpoint: a plain node:http server that answers `GET /metrics` with the
+ * metrics in Prometheus text format.
+ *
+ * Postfix counterpart: none.
+ *
+ * Does not: authenticate or encrypt (bind it to a loopback or management address, or
+ * put a proxy in front), or serve anything but `/metrics` (404) and GET/HEAD (405).
+ *
+ * SECURITY: the answer holds counts and transport names only — no addresses, no
+ * message data; request bodies are never read.
+ *
+ * @module
+ */
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { PROMETHEUS_CONTENT_TYPE } from './prometheus-format.js';
+
+export class PrometheusEndpoint {
+  readonly #server: Server;
+  #address: { host: string; port: number } | undefined;
+
+  constructor(render: () => Promise<string>) {
+    this.#server = createServer((req, res) => {
+      const path = (req.url ?? '').split('?')[0];
+      if (path !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found; try /metrics\n');
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end();
+        return;
+      }
+      render().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE });
+          res.end(req.method === 'HEAD' ? undefined : text);
+        },
+        (err: unknown) => {
+          res
+            .writeHead(500, { 'content-type': 'text/plain' })
+            .end(`cannot collect metrics: ${(err as Error).message}\n`);
+        },
+      );
+    });
+  }
+
+  /** The bound address, after `listen()`. */
+  get address(): { readonly host: string; readonly port: number } | undefined {
+    return this.#address;
+  }
+
+  /** Binds `host:port` (port 0: a free one); resolves with the bound address. */
+  listen(address: { host: string; port: number }): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => {
+        reject(
+          Object.assign(
+            new Error(
+              `metrics.listen: cannot listen on ${address.host}:${address.port}: ${err.message}; choose a free port or another address`,
+            ),
+            { cause: err },
+          ),
+        );
+      };
+      this.#server.once('error', onError);
+      this.#server.listen(address.port, address.host, () => {
+        this.#server.off('error', onError);
+        const info = this.#server.address() as AddressInfo;
+        this.#address = { host: info.address, port: info.port };
+        resolve(this.#address);
+      });
+    });
+  }
+
+  /** Stops listening and closes idle keep-alive connections. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.#server.listening) {
+        resolve();
+        return;
+      }
+      this.#server.close(() => resolve());
+      this.#server.closeIdleConnections();
+    });
+  }
+}

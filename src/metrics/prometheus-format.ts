@@ -1,0 +1,93 @@
+/**
+ * formatPrometheus(): a MetricsSnapshot in the Prometheus text exposition format,
+ * version 0.0.4 (`# HELP`, `# TYPE`, one sample per line, metric names `postern_...`).
+ *
+ * Postfix counterpart: none (postfix_exporter scrapes the maillog and `showq`).
+ *
+ * STANDARDS: Prometheus text-based exposition format 0.0.4 (label values escape `\`,
+ * `"` and newline; histograms have cumulative `_bucket{le}`, `_sum` and `_count`).
+ *
+ * @module
+ */
+
+import { DELAY_BUCKETS } from './delay-histogram.js';
+import type { MetricsSnapshot } from './types.js';
+
+/** The content type a scraper expects for this format. */
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+const QUEUE_STATES = ['incoming', 'active', 'deferred', 'hold', 'corrupt'] as const;
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function labels(pairs: Readonly<Record<string, string>>): string {
+  const body = Object.entries(pairs)
+    .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+    .join(',');
+  return body ? `{${body}}` : '';
+}
+
+function number(n: number): string {
+  return Number.isFinite(n) ? String(n) : n > 0 ? '+Inf' : n < 0 ? '-Inf' : 'NaN';
+}
+
+/** Renders every metric of `snapshot`; families without samples still get HELP and TYPE. */
+export function formatPrometheus(snapshot: MetricsSnapshot): string {
+  const out: string[] = [];
+  const family = (name: string, type: string, help: string): void => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+  };
+
+  family('postern_queue_messages', 'gauge', 'Messages in the queue, per queue state.');
+  if (snapshot.queue) {
+    for (const state of QUEUE_STATES)
+      out.push(`postern_queue_messages${labels({ queue: state })} ${snapshot.queue[state]}`);
+  }
+
+  family(
+    'postern_deliveries_total',
+    'counter',
+    'Recipient delivery outcomes, per transport and status (sent, deferred, bounced).',
+  );
+  for (const d of snapshot.deliveries)
+    out.push(
+      `postern_deliveries_total${labels({ transport: d.transport, status: d.status })} ${d.count}`,
+    );
+
+  family(
+    'postern_delivery_delay_seconds',
+    'histogram',
+    'Time from arrival to a delivery outcome, per transport and status.',
+  );
+  for (const d of snapshot.deliveries) {
+    const base = { transport: d.transport, status: d.status };
+    DELAY_BUCKETS.forEach((bound, i) => {
+      out.push(
+        `postern_delivery_delay_seconds_bucket${labels({ ...base, le: String(bound) })} ${d.delayBuckets[i] ?? 0}`,
+      );
+    });
+    out.push(
+      `postern_delivery_delay_seconds_bucket${labels({ ...base, le: '+Inf' })} ${d.count}`,
+      `postern_delivery_delay_seconds_sum${labels(base)} ${number(d.delaySum)}`,
+      `postern_delivery_delay_seconds_count${labels(base)} ${d.count}`,
+    );
+  }
+
+  family('postern_sessions_active', 'gauge', 'Client sessions open now, per listener.');
+  for (const s of snapshot.sessions)
+    out.push(
+      `postern_sessions_active${labels({ service: s.service, listener: s.listener })} ${s.active}`,
+    );
+
+  family(
+    'postern_messages_received_total',
+    'counter',
+    'Messages queued, per receiving component (smtpd, qmqpd, pickup, api).',
+  );
+  for (const [receiver, count] of Object.entries(snapshot.received))
+    out.push(`postern_messages_received_total${labels({ receiver })} ${count}`);
+
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { DELAY_BUCKETS } from '../../../src/metrics/delay-histogram.js';
+import { formatPrometheus } from '../../../src/metrics/prometheus-format.js';
+import type { MetricsSnapshot } from '../../../src/metrics/types.js';
+
+const empty: MetricsSnapshot = {
+  time: 0,
+  queue: { incoming: 1, active: 2, deferred: 3, hold: 4, corrupt: 0 },
+  deliveries: [],
+  sessions: [],
+  received: {},
+};
+
+describe('formatPrometheus', () => {
+  it('gives HELP and TYPE for every family, even without samples', () => {
+    const text = formatPrometheus({ ...empty, queue: undefined });
+    for (const [name, type] of [
+      ['postern_queue_messages', 'gauge'],
+      ['postern_deliveries_total', 'counter'],
+      ['postern_delivery_delay_seconds', 'histogram'],
+      ['postern_sessions_active', 'gauge'],
+      ['postern_messages_received_total', 'counter'],
+    ]) {
+      expect(text).toMatch(new RegExp(`^# HELP ${name} \\S.*$`, 'm'));
+      expect(text).toContain(`# TYPE ${name} ${type}\n`);
+    }
+    expect(text).not.toMatch(/^postern_queue_messages\{/m);
+    expect(text.endsWith('\n')).toBe(true);
+  });
+
+  it('writes queue sizes, deliveries, the histogram, sessions and received counts', () => {
+    const buckets = DELAY_BUCKETS.map((_, i) => (i < 3 ? 1 : 2));
+    const text = formatPrometheus({
+      ...empty,
+      deliveries: [
+        {
+          transport: 'smtp',
+          status: 'sent',
+          count: 3,
+          delaySum: 12.5,
+          delayBuckets: [...buckets, 3],
+        },
+      ],
+      sessions: [{ service: 'smtpd', listener: '[::1]:25', active: 2 }],
+      received: { smtpd: 5, api: 1 },
+    });
+    const lines = text.split('\n');
+    expect(lines).toContain('postern_queue_messages{queue="deferred"} 3');
+    expect(lines).toContain('postern_queue_messages{queue="hold"} 4');
+    expect(lines).toContain('postern_deliveries_total{transport="smtp",status="sent"} 3');
+    expect(lines).toContain(
+      'postern_delivery_delay_seconds_bucket{transport="smtp",status="sent",le="0.01"} 1',
+    );
+    expect(lines).toContain(
+      'postern_delivery_delay_seconds_bucket{transport="smtp",status="sent",le="432000"} 2',
+    );
+    expect(lines).toContain(
+      'postern_delivery_delay_seconds_bucket{transport="smtp",status="sent",le="+Inf"} 3',
+    );
+    expect(lines).toContain(
+      'postern_delivery_delay_seconds_sum{transport="smtp",status="sent"} 12.5',
+    );
+    expect(lines).toContain(
+      'postern_delivery_delay_seconds_count{transport="smtp",status="sent"} 3',
+    );
+    expect(lines).toContain('postern_sessions_active{service="smtpd",listener="[::1]:25"} 2');
+    expect(lines).toContain('postern_messages_received_total{receiver="smtpd"} 5');
+    expect(lines).toContain('postern_messages_received_total{receiver="api"} 1');
+    // Every sample line is `name{labels} number`.
+    for (const l of lines.filter((l) => l && !l.startsWith('#')))
+      expect(l).toMatch(/^postern_[a-z_]+(\{[^}]*\})? -?[0-9.e+]+$/);
+  });
+
+  it('escapes backslash, quote and newline in label values', () => {
+    const text = formatPrometheus({
+      ...empty,
+      deliveries: [
+        {
+          transport: 'we"ird\\name\nx',
+          status: 'bounced',
+          count: 1,
+          delaySum: 0,
+          delayBuckets: [],
+        },
+      ],
+    });
+    expect(text).toContain(
+      'postern_deliveries_total{transport="we\\"ird\\\\name\\nx",status="bounced"} 1',
+    );
+  });
+});
