@@ -103,7 +103,6 @@ const KEYS: ReadonlySet<string> = new Set([
   'fullName',
 ]);
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: controls are what is refused
 const CONTROL = /[\x00-\x1f\x7f]/;
 
 function text(value: unknown, what: string, max: number, allowEmpty = true): string {

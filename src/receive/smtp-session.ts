@@ -490,7 +490,12 @@ export class SmtpSession {
         break;
       }
       case 'RSET':
-        reply = args !== '' ? R.R_SYNTAX_RSET : (this.#resetTransaction(), R.R_OK);
+        if (args !== '') {
+          reply = R.R_SYNTAX_RSET;
+        } else {
+          this.#resetTransaction();
+          reply = R.R_OK;
+        }
         break;
       case 'NOOP':
         reply = R.R_OK;

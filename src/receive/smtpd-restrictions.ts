@@ -47,9 +47,9 @@ import type { LookupTable, ResolveResult } from '../rewrite/types.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
 import type { Address, Resolver, SubmissionAction } from '../types.js';
 import { type AccessReplyContext, accessReply, interpretAccessResult } from './access-result.js';
+import { isAuthorizedDestination } from './authorized-destination.js';
 import { checkMailDomain, rblLookup, verifiedClientName } from './dns-checks.js';
 import { PolicyClient } from './policy-client.js';
-import { isAuthorizedDestination } from './authorized-destination.js';
 import type {
   RestrictionFunction,
   RestrictionRequest,

@@ -112,11 +112,25 @@ describe('postern/testing fault injection', () => {
 
   it('fails the next RCPT for one recipient only, once', async () => {
     mta.failNext('RCPT', '550 5.1.1 no such user here', { recipient: 'gone@example.org' });
-    const transport = nodemailer.createTransport({ host: mta.host, port: mta.port, ignoreTLS: true });
-    const info = await transport.sendMail({ from: 'a@example.com', to: ['gone@example.org', 'ok@example.org'], subject: 'partial', text: 'x' });
+    const transport = nodemailer.createTransport({
+      host: mta.host,
+      port: mta.port,
+      ignoreTLS: true,
+    });
+    const info = await transport.sendMail({
+      from: 'a@example.com',
+      to: ['gone@example.org', 'ok@example.org'],
+      subject: 'partial',
+      text: 'x',
+    });
     expect(info.rejected).toEqual(['gone@example.org']);
     expect(info.accepted).toEqual(['ok@example.org']);
-    const again = await transport.sendMail({ from: 'a@example.com', to: 'gone@example.org', subject: 'second', text: 'x' });
+    const again = await transport.sendMail({
+      from: 'a@example.com',
+      to: 'gone@example.org',
+      subject: 'second',
+      text: 'x',
+    });
     expect(again.accepted).toEqual(['gone@example.org']);
   });
 
@@ -143,8 +157,14 @@ describe('postern/testing fault injection', () => {
   it('fails the end of DATA and captures nothing', async () => {
     mta.clear();
     mta.failNext('DATA-END', '552 5.3.4 too big for the test');
-    const transport = nodemailer.createTransport({ host: mta.host, port: mta.port, ignoreTLS: true });
-    await expect(transport.sendMail({ from: 'a@example.com', to: 'b@example.org', subject: 'x', text: 'x' })).rejects.toThrow(/552 5\.3\.4 too big for the test/);
+    const transport = nodemailer.createTransport({
+      host: mta.host,
+      port: mta.port,
+      ignoreTLS: true,
+    });
+    await expect(
+      transport.sendMail({ from: 'a@example.com', to: 'b@example.org', subject: 'x', text: 'x' }),
+    ).rejects.toThrow(/552 5\.3\.4 too big for the test/);
     expect(mta.messages).toHaveLength(0);
   });
 

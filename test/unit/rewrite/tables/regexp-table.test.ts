@@ -32,7 +32,6 @@ describe('regexp tables (regexp_table(5))', () => {
           '# Disallow sender-specified routing. This is a must if you relay mail',
           '/[%!@].*[%!@]/       550 Sender-specified routing rejected',
           '/^postmaster@/       OK',
-          // biome-ignore lint/suspicious/noTemplateCurlyInString: Postfix's ${1} syntax
           '/^(.*)-outgoing@(.*)$/   550 Use ${1}@$(2) instead',
           '/^CaseSensitive$/i   exact',
         ].join('\n'),
