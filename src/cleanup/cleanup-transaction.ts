@@ -413,6 +413,9 @@ export class CleanupTransaction implements SubmissionTransaction {
         queueId: this.queueId,
         time: this.#arrivalTime,
         ...(only ? { recipient: only.originalAddress } : {}),
+        ...(params.smtpdSaslAuthenticatedHeader && this.#source.authUser !== undefined
+          ? { authenticatedSender: this.#source.authUser }
+          : {}),
       });
       this.#pushHeader(out, Buffer.from(received, 'utf8'));
       this.#countHop();

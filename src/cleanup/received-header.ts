@@ -64,6 +64,8 @@ export interface ReceivedHeaderInput {
   readonly time: number;
   /** The one recipient known when the content started, as the client gave it. */
   readonly recipient?: Address;
+  /** The SASL login, when `smtpdSaslAuthenticatedHeader` asks to show it. */
+  readonly authenticatedSender?: string;
 }
 
 /**
@@ -90,6 +92,9 @@ export function receivedHeader(input: ReceivedHeaderInput): string {
     lines.push(
       `\t(using ${traceToken(source.tls.protocol)} with cipher ${traceToken(source.tls.cipher)}${bits})`,
     );
+  }
+  if (input.authenticatedSender !== undefined) {
+    lines.push(`\t(Authenticated sender: ${traceToken(input.authenticatedSender)})`);
   }
   const by = `\tby ${host} (${mailName}) with ${traceToken(source.protocol, 'SMTP')} id ${input.queueId}`;
   if (input.recipient !== undefined) {

@@ -104,6 +104,34 @@ describe('Cleanup: queueing and the Received header', () => {
     ).toBe(true);
   });
 
+  it('names the SASL login only when smtpdSaslAuthenticatedHeader is on', async () => {
+    const source: SubmissionSource = {
+      component: 'smtpd',
+      protocol: 'ESMTPSA',
+      client: { address: '192.0.2.10', name: 'client.example.net' },
+      helo: 'helo.example.net',
+      authUser: 'alice',
+    };
+    for (const on of [true, false]) {
+      const h = await harness({ smtpdSaslAuthenticatedHeader: on });
+      const r = await submit(h, {
+        source,
+        sender: 's@example.org',
+        recipients: ['a@example.net'],
+        content: SIMPLE,
+      });
+      const { content } = await only(h.store);
+      const lines = content.split('\r\n').slice(0, 3);
+      expect(lines[0]).toBe('Received: from helo.example.net (client.example.net [192.0.2.10])');
+      if (on) {
+        expect(lines[1]).toBe('\t(Authenticated sender: alice)');
+        expect(lines[2]).toBe(`\tby mx.example.com (Postern) with ESMTPSA id ${r.queueId}`);
+      } else {
+        expect(lines[1]).toBe(`\tby mx.example.com (Postern) with ESMTPSA id ${r.queueId}`);
+      }
+    }
+  });
+
   it('cannot be made to add a line through the HELO name', async () => {
     const h = await harness();
     const source: SubmissionSource = { ...REMOTE, helo: 'evil\r\nX-Injected: yes (x); y' };
