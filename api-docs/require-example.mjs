@@ -1,23 +1,26 @@
 /**
- * TypeDoc plugin: every exported top-level symbol of Postern's public API must carry an
- * `@example` block.
+ * TypeDoc plugin: the two rules of Postern's API reference that TypeDoc's own validation
+ * cannot state.
  *
- * TypeDoc's own `validation.notDocumented` only checks that a comment exists; the API
- * reference promises a usage example for every class, function, interface, type alias,
- * variable and enum reachable from the package's entry points (`.` and `./testing`).
- * This plugin walks the converted project once, after conversion, and reports each
- * symbol whose comment (or whose first call signature's comment, for functions) has no
- * `@example` tag. The report is a TypeDoc warning, so with `treatWarningsAsErrors` in
- * typedoc.json a missing example fails `npm run docs` like a missing comment does.
+ * 1. Every exported top-level symbol (class, function, interface, type alias, variable,
+ *    enum) reachable from the package's entry points (`.` and `./testing`) carries an
+ *    `@example` block. `validation.notDocumented` only checks that a comment exists.
+ * 2. Every property of an exported class or interface has a doc comment (its own, or one
+ *    inherited from the interface it implements or the class it extends). Properties of
+ *    anonymous object types — the variants of a discriminated union, an inline return
+ *    type — are described by the comment of the type that holds them, so `Property` is
+ *    left out of `requiredToBeDocumented` in typedoc.json and checked here instead.
  *
- * It does not check members (properties, methods) or the correctness of the snippet;
- * the snippets are read by people, not compiled.
+ * Each miss is a TypeDoc warning, and typedoc.json sets `treatWarningsAsErrors`, so a
+ * missing example or comment fails `npm run docs`.
+ *
+ * Does not: check that a snippet compiles; snippets are read by people, not run.
  *
  * @module
  */
 import { Application, ReflectionKind } from 'typedoc';
 
-/** The kinds that need an example; members only need a comment (typedoc.json). */
+/** The kinds that need an example; members only need a comment. */
 const NEEDS_EXAMPLE =
   ReflectionKind.Class |
   ReflectionKind.Interface |
@@ -35,16 +38,23 @@ function hasExample(reflection) {
 /** @param {Application} app */
 export function load(app) {
   app.on(Application.EVENT_VALIDATE_PROJECT, (project) => {
-    const missing = project
+    const missingExample = project
       .getReflectionsByKind(NEEDS_EXAMPLE)
       .filter((r) => r.parent?.kindOf(ReflectionKind.SomeModule | ReflectionKind.Project))
       .filter((r) => !hasExample(/** @type {any} */ (r)))
       .map((r) => r.getFriendlyFullName())
       .sort();
-    for (const name of missing) {
-      app.logger.warn(
-        `${name} has no @example block; add one to its doc comment (see api-docs/README.md)`,
-      );
+    for (const name of missingExample) {
+      app.logger.warn(`${name} has no @example block; add one to its doc comment`);
+    }
+    const missingComment = project
+      .getReflectionsByKind(ReflectionKind.Property)
+      .filter((r) => r.parent?.kindOf(ReflectionKind.Class | ReflectionKind.Interface))
+      .filter((r) => !r.hasComment())
+      .map((r) => r.getFriendlyFullName())
+      .sort();
+    for (const name of missingComment) {
+      app.logger.warn(`${name} (Property) has no doc comment; say what it is for`);
     }
   });
 }

@@ -8,6 +8,7 @@
 //
 // Environment: DOWNSTREAM (host:port of the internal server, required),
 // DOMAIN (default example.com), LISTEN (default 127.0.0.1:2525), QUEUE_DIR (./var/queue).
+import { Readable } from 'node:stream';
 import { formatLogLine, Logger, Mta, SmtpReply } from 'postern';
 
 const downstream = process.env.DOWNSTREAM;
@@ -27,21 +28,32 @@ const bodyChecks = 'regexp:{ {/^BUY NOW/ REJECT 5.7.1 Message content rejected} 
 /**
  * The content scanner: sees each message as it streams in and decides before the
  * client gets its reply. Here a stand-in for a virus scanner or a spam-scoring
- * service: it looks for the EICAR test signature.
+ * service: it looks for the EICAR test signature. What passes gets an X-Scanned-By
+ * header; the body is handed back unchanged (the file queue needs it given back when
+ * headers are added). Messages are at most `messageSizeLimit` (10 MB) here.
  */
 async function scan(envelope, message) {
-  let text = '';
-  for await (const chunk of message) if (text.length < 1_000_000) text += chunk.toString('latin1');
-  if (text.includes('EICAR-STANDARD-ANTIVIRUS-TEST-FILE'))
+  const chunks = [];
+  for await (const chunk of message) chunks.push(chunk);
+  const whole = Buffer.concat(chunks);
+  if (whole.includes('EICAR-STANDARD-ANTIVIRUS-TEST-FILE'))
     return { action: 'reject', reply: new SmtpReply(554, '5.7.1', 'Virus found: EICAR test file') };
-  return { action: 'accept', headers: [`X-Scanned-By: postern-gateway (${envelope.queueId})`] };
+  const headerEnd = whole.indexOf('\r\n\r\n');
+  const body = headerEnd < 0 ? Buffer.alloc(0) : whole.subarray(headerEnd + 4);
+  return {
+    action: 'accept',
+    headers: [`X-Scanned-By: postern-gateway (${envelope.queueId})`],
+    body: Readable.from([body]),
+  };
 }
 
 const mta = new Mta(
   {
     myhostname: `gateway.${domain}`,
     mydestination: [],
-    relayDomains: [domain], // accept mail for this domain from anyone...
+    mynetworks: [], // every client is treated as the internet...
+    smtpdRelayRestrictions: ['reject_unauth_destination'], // ...and may send only to us:
+    relayDomains: [domain], // mail for this domain...
     transportMaps: { [domain]: `relay:[${downstream.replace(/:(\d+)$/, ']:$1')}` }, // ...and pass it on
     headerChecks,
     bodyChecks,

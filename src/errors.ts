@@ -42,7 +42,7 @@ export interface PosternErrorOptions {
 export class PosternError extends Error {
   /** Stable machine-readable code: `POSTERN_ERR_CONFIG`, `POSTERN_ERR_SMTP`, ... */
   readonly code: string;
-  /** @internal Marks Postern errors for `PosternError.is` across package copies. */
+  /** Marks Postern errors for `PosternError.is` across package copies. @internal */
   readonly [BRAND] = true;
 
   constructor(code: string, message: string, options: PosternErrorOptions = {}) {

@@ -21,6 +21,7 @@ export type {
   MtaConfig,
   QueueStoreConfig,
   ResolvedListener,
+  ResolvedMetricsConfig,
   ResolvedMtaConfig,
   TransportConfig,
   TransportType,
@@ -70,10 +71,9 @@ export { VirtualDeliveryAgent } from './deliver/virtual-agent.js';
 export * from './errors.js';
 export type { ComponentLogger } from './log.js';
 export { formatDelay, formatLogLine, Logger, silentLogger } from './log.js';
-export { DELAY_BUCKETS, DelayHistogram } from './metrics/delay-histogram.js';
+export { DELAY_BUCKETS } from './metrics/delay-histogram.js';
 export type { MtaMetricsOptions } from './metrics/mta-metrics.js';
 export { MtaMetrics } from './metrics/mta-metrics.js';
-export { PrometheusEndpoint } from './metrics/prometheus-endpoint.js';
 export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './metrics/prometheus-format.js';
 export type * from './metrics/types.js';
 export type { BoundListener, MtaDependencies, NetworkBinding, ServiceNetwork } from './mta.js';

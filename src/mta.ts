@@ -60,9 +60,18 @@ import { createTable } from './rewrite/lookup-table.js';
 import { Rewriter } from './rewrite/rewriter.js';
 import type { ClientInfo, Clock, Connector, QueueId, Resolver, SubmissionPort } from './types.js';
 
-/** Things an embedding application (or a test) injects instead of the defaults. */
+/**
+ * Things an embedding application (or a test) injects instead of the defaults.
+ *
+ * @example
+ * ```ts
+ * const mta = new Mta({}, { clock: new ManualClock(0), logger: new Logger([console.log]), connector: new NetConnector() });
+ * ```
+ */
 export interface MtaDependencies {
+  /** Time for timers, backoff and logs. @default systemClock */
   readonly clock?: Clock;
+  /** Where every component logs. @default silentLogger */
   readonly logger?: Logger;
   /** DNS for the SMTP client (MX, A/AAAA); default: DnsResolver. */
   readonly resolver?: Resolver;
@@ -78,35 +87,87 @@ export interface MtaDependencies {
  * Somewhere other than TCP to serve listeners: `listen` registers `serve` for
  * `host:port` (port 0: any free one) and resolves with the address and a closer,
  * which the Mta calls when it stops.
+ *
+ * @example
+ * ```ts
+ * const network = new MemoryNetwork();
+ * const mta = new Mta({ smtpd: [{ listen: 'mx.test:25' }] }, { network });
+ * ```
  */
 export interface ServiceNetwork {
+  /**
+   * Serves connections to `address` with `serve`; resolves with the bound address and a closer.
+   */
   listen(
     address: { readonly host: string; readonly port: number },
     serve: (socket: Duplex, peer: ClientInfo) => void,
   ): Promise<NetworkBinding>;
 }
 
-/** A listener bound on a ServiceNetwork. */
+/**
+ * A listener bound on a ServiceNetwork.
+ *
+ * @example
+ * ```ts
+ * const binding: NetworkBinding = await network.listen({ host: 'mx.test', port: 25 }, serve);
+ * await binding.close();
+ * ```
+ */
 export interface NetworkBinding extends BoundListener {
+  /** Stops serving the address. */
   close(): Promise<void>;
 }
 
-/** An address a listener is bound to. */
+/**
+ * An address a listener is bound to.
+ *
+ * @example
+ * ```ts
+ * await mta.start();
+ * const [smtp]: readonly BoundListener[] = mta.listeners;
+ * console.log(`SMTP on ${smtp?.host}:${smtp?.port}`);
+ * ```
+ */
 export interface BoundListener {
+  /** The bound address. */
   readonly host: string;
+  /** The bound port (the real one when 0 was asked for). */
   readonly port: number;
 }
 
+/**
+ * A whole mail server wired from one config: receivers, Cleanup, the queue, the queue
+ * manager and the delivery agents. Postfix counterpart: master(8) with main.cf and
+ * master.cf.
+ *
+ * @example
+ * ```ts
+ * const mta = new Mta({ myhostname: 'mx.example.com', mydestination: ['example.com'], smtpd: [{ listen: '127.0.0.1:2525' }] });
+ * await mta.start();
+ * const id = await mta.submit({ from: 'app@example.com', to: ['alice@example.com'], content: 'Subject: hi\n\nHello\n' });
+ * await mta.stop();
+ * ```
+ */
 export class Mta {
+  /** The validated configuration. */
   readonly config: ResolvedMtaConfig;
+  /** The main parameters. */
   readonly params: Parameters;
+  /** The logger every component writes to. */
   readonly logger: Logger;
+  /** The clock every component uses. */
   readonly clock: Clock;
+  /** The queue store. */
   readonly store: QueueStore;
+  /** trivial-rewrite: address rewriting and resolution. */
   readonly rewriter: Rewriter;
+  /** Cleanup: the Submission port into the queue. */
   readonly cleanup: Cleanup;
+  /** Delivery agents by transport name. */
   readonly agents: AgentRegistry;
+  /** Makes bounce, delay and success notices. */
   readonly bounce: Bounce;
+  /** The queue manager (qmgr) that schedules deliveries. */
   readonly queueManager: QueueManager;
   /** Counters and gauges: `await mta.metrics.snapshot()`, events, the Prometheus endpoint. */
   readonly metrics: MtaMetrics;
@@ -148,7 +209,11 @@ export class Mta {
                   ...(this.config.nodeId ? { node: this.config.nodeId } : {}),
                 }),
               )
-            : new FileQueueStore({ directory: qs.directory ?? params.queueDirectory, clock, logger });
+            : new FileQueueStore({
+                directory: qs.directory ?? params.queueDirectory,
+                clock,
+                logger,
+              });
     this.maildropDirectory = maildropDirectory(
       'claim' in qs || qs.type === 'memory' || qs.type === 'postgres'
         ? params.queueDirectory

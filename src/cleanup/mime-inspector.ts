@@ -232,13 +232,27 @@ export class MimeInspector {
   async #hold(bytes: Buffer): Promise<void> {
     const carry =
       this.#carry === undefined ? Buffer.from(bytes) : Buffer.concat([this.#carry, bytes]);
+    // A header line is held until headerName() can tell whether it is one (it looks at
+    // up to 998 bytes), so that the answer never depends on where the chunks were cut.
     const cap =
       this.#mode === 'body'
         ? Math.max(BODY_LINE_CAP, this.#o.boundaryLengthLimit + 8)
-        : this.#o.headerSizeLimit;
+        : Math.max(this.#o.headerSizeLimit, HEADER_NAME_SCAN + 2);
     if (carry.length <= cap) {
       this.#carry = carry;
       return;
+    }
+    if (this.#mode !== 'body') {
+      const first = carry[0];
+      const continuation = (first === SP || first === HT) && this.#header !== undefined;
+      if (!continuation && headerName(carry) === undefined) {
+        // Not a header: the header block ends here, as #line() decides for a whole line.
+        this.#carry = undefined;
+        await this.#checkHeader();
+        this.#endOfHeaderBlock(this.#depth + 1);
+        await this.#hold(carry);
+        return;
+      }
     }
     // Too long to hold: a body line is checked on its first bytes, a header line is
     // written unchecked; either way the rest of the line follows as it comes.
@@ -419,9 +433,12 @@ function stripEol(line: Buffer): Buffer {
 }
 
 /** The field name when `line` starts a header (`name:` with optional WSP before the colon). */
+/** How far headerName() looks for the colon that makes a line a header. */
+const HEADER_NAME_SCAN = 998;
+
 function headerName(line: Buffer): string | undefined {
   let i = 0;
-  while (i < line.length && i < 998) {
+  while (i < line.length && i < HEADER_NAME_SCAN) {
     const b = line[i]!;
     if (b < 0x21 || b > 0x7e || b === COLON) break;
     i++;

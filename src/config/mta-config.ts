@@ -19,14 +19,30 @@ import type { QueueStore } from '../queue/types.js';
 import { isParameterName, type Parameters, resolveParameters } from './parameters.js';
 import { parseInteger, parseString } from './values.js';
 
-/** One SMTP listener: `listen` plus any main parameter to override for it. */
+/**
+ * One SMTP listener: `listen` plus any main parameter to override for it.
+ *
+ * @example
+ * ```ts
+ * const submission: ListenerConfig = { listen: '0.0.0.0:587', smtpdSaslAuthEnable: true, smtpdTlsSecurityLevel: 'encrypt' };
+ * const mta = new Mta({ smtpd: [{ listen: '0.0.0.0:25' }, submission] });
+ * ```
+ */
 export interface ListenerConfig {
   /** `host:port`, `[ipv6]:port`; port 0 picks a free port. */
   readonly listen: string;
   readonly [parameter: string]: unknown;
 }
 
-/** Built-in transport types. */
+/**
+ * Built-in transport types.
+ *
+ * @example
+ * ```ts
+ * const type: TransportType = 'lmtp';
+ * const mta = new Mta({ transports: { dovecot: { type } } });
+ * ```
+ */
 export type TransportType =
   | 'local'
   | 'discard'
@@ -37,8 +53,17 @@ export type TransportType =
   | 'virtual'
   | 'pipe';
 
-/** One entry of the `transports` map. */
+/**
+ * One entry of the `transports` map.
+ *
+ * @example
+ * ```ts
+ * const relay: TransportConfig = { type: 'smtp', destinationConcurrencyLimit: 5 };
+ * const mta = new Mta({ transports: { relay }, transportMaps: { 'example.net': 'relay:[10.0.0.5]' } });
+ * ```
+ */
 export interface TransportConfig {
+  /** Which built-in agent serves the transport. */
   readonly type: TransportType;
   /** Postfix `<transport>_destination_concurrency_limit`. */
   readonly destinationConcurrencyLimit?: number;
@@ -47,18 +72,41 @@ export interface TransportConfig {
   readonly [setting: string]: unknown;
 }
 
-/** Which QueueStore to use. */
+/**
+ * Which QueueStore to use.
+ *
+ * @example
+ * ```ts
+ * const mta = new Mta({ queueStore: { type: 'file', directory: '/var/spool/postern' } satisfies QueueStoreConfig });
+ * ```
+ */
 export type QueueStoreConfig =
   | { readonly type: 'file'; readonly directory?: string }
   | { readonly type: 'memory' }
   | PostgresQueueStoreConfig;
 
-/** What `new Mta(config)` and `postern serve --config FILE` take. */
+/**
+ * What `new Mta(config)` and `postern serve --config FILE` take.
+ *
+ * @example
+ * ```ts
+ * const config: MtaConfig = {
+ *   myhostname: 'mx.example.com',
+ *   mydestination: ['example.com'],
+ *   smtpd: [{ listen: '0.0.0.0:25' }],
+ *   queueStore: { type: 'file', directory: './var/queue' },
+ * };
+ * const mta = new Mta(config);
+ * ```
+ */
 export interface MtaConfig {
+  /** SMTP listeners; `[{ listen: DEFAULT_LISTEN }]` when not given. */
   readonly smtpd?: readonly ListenerConfig[];
   /** QMQP listeners (none by default); clients must be in `qmqpdAuthorizedClients`. */
   readonly qmqpd?: readonly ListenerConfig[];
+  /** Named transports of the built-in types (master.cf entries), beside the default ones. */
   readonly transports?: Readonly<Record<string, TransportConfig>>;
+  /** The queue: a config for a built-in store, or a ready QueueStore. */
   readonly queueStore?: QueueStoreConfig | QueueStore;
   /** Agents given as code (an `.mjs` config): transport name → agent. */
   readonly agents?: Readonly<Record<string, DeliveryAgent>>;
@@ -70,10 +118,20 @@ export interface MtaConfig {
   readonly [parameter: string]: unknown;
 }
 
-/** A listener after validation. */
+/**
+ * A listener after validation.
+ *
+ * @example
+ * ```ts
+ * for (const l of resolveMtaConfig(config).smtpd) console.log(`${l.host}:${l.port}`);
+ * ```
+ */
 export interface ResolvedListener {
+  /** The address to bind. */
   readonly host: string;
+  /** The TCP port (0: a free one). */
   readonly port: number;
+  /** The main parameters with this listener's overrides applied. */
   readonly params: Parameters;
   /**
    * SMTP only: `tls` given as an object in a code config (`{ cert, key }`,
@@ -84,16 +142,32 @@ export interface ResolvedListener {
   readonly authenticator?: unknown;
 }
 
+/**
+ * An MtaConfig after validation, with every default filled in.
+ *
+ * @example
+ * ```ts
+ * const resolved: ResolvedMtaConfig = resolveMtaConfig({ myhostname: 'mx.example.com' });
+ * resolved.smtpd[0]?.port; // 2525
+ * ```
+ */
 export interface ResolvedMtaConfig {
+  /** The main parameters. */
   readonly params: Parameters;
+  /** SMTP listeners. */
   readonly smtpd: readonly ResolvedListener[];
+  /** QMQP listeners. */
   readonly qmqpd: readonly ResolvedListener[];
+  /** Named transports. */
   readonly transports: Readonly<Record<string, TransportConfig>>;
+  /** The queue store to use. */
   readonly queueStore: QueueStoreConfig | QueueStore;
+  /** Agents given as code. */
   readonly agents: Readonly<Record<string, DeliveryAgent>>;
+  /** Node name for queue leases, if given. */
   readonly nodeId: string | undefined;
-  /** Where the Prometheus endpoint listens; undefined for none. */
-  readonly metrics?: { readonly host: string; readonly port: number };
+  /** Where the Prometheus endpoint listens (`metrics.listen`); undefined for none. */
+  readonly metrics?: ResolvedMetricsConfig;
 }
 
 const OWN_KEYS = new Set([
@@ -116,7 +190,14 @@ const TRANSPORT_TYPES: readonly TransportType[] = [
   'pipe',
 ];
 
-/** The default SMTP listener of the embedded MTA. */
+/**
+ * The default SMTP listener of the embedded MTA.
+ *
+ * @example
+ * ```ts
+ * new Mta({ smtpd: [{ listen: DEFAULT_LISTEN }] }); // the same as new Mta()
+ * ```
+ */
 export const DEFAULT_LISTEN = '127.0.0.1:2525';
 
 /** Parses `host:port` / `[v6]:port`. */
@@ -193,8 +274,23 @@ function resolveListeners(
   });
 }
 
+/**
+ * The address of the metrics endpoint after validation.
+ *
+ * @example
+ * ```ts
+ * resolveMtaConfig({ metrics: { listen: '127.0.0.1:9464' } }).metrics; // { host: '127.0.0.1', port: 9464 }
+ * ```
+ */
+export interface ResolvedMetricsConfig {
+  /** Numeric address or name to bind. */
+  readonly host: string;
+  /** TCP port; 0 picks a free one. */
+  readonly port: number;
+}
+
 /** The `metrics` key: `{ "listen": "host:port" }`, or nothing. */
-function resolveMetricsConfig(value: unknown): { host: string; port: number } | undefined {
+function resolveMetricsConfig(value: unknown): ResolvedMetricsConfig | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new ConfigError(
@@ -211,7 +307,18 @@ function resolveMetricsConfig(value: unknown): { host: string; port: number } | 
   return listen === undefined ? undefined : parseListen(listen, 'metrics.listen');
 }
 
-/** Validates `input` and fills in defaults. Throws ConfigError naming the key. */
+/**
+ * Validates `input` and fills in defaults. Throws ConfigError naming the key.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   resolveMtaConfig({ smtpd: [{ listen: 'nowhere' }] });
+ * } catch (err) {
+ *   if (err instanceof ConfigError) console.error(err.key, err.message);
+ * }
+ * ```
+ */
 export function resolveMtaConfig(input: unknown = {}): ResolvedMtaConfig {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new ConfigError('the configuration must be an object of parameter names and values');
@@ -278,7 +385,11 @@ export function resolveMtaConfig(input: unknown = {}): ResolvedMtaConfig {
       directory:
         dir === undefined ? params.queueDirectory : parseString(dir, 'queueStore.directory'),
     };
-  } else if (typeof qs === 'object' && qs !== null && (qs as { type?: unknown }).type === 'postgres') {
+  } else if (
+    typeof qs === 'object' &&
+    qs !== null &&
+    (qs as { type?: unknown }).type === 'postgres'
+  ) {
     queueStore = parsePostgresStoreConfig(qs);
   } else {
     throw new ConfigError(

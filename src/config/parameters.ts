@@ -33,7 +33,14 @@ export type RestrictionEntry =
   | ((...args: never[]) => unknown)
   | { readonly lookup: (key: string) => Promise<string | undefined> };
 
-/** Postfix's TLS security levels of the SMTP/LMTP client (TLS_README). */
+/**
+ * Postfix's TLS security levels of the SMTP/LMTP client (TLS_README).
+ *
+ * @example
+ * ```ts
+ * const mta = new Mta({ smtpTlsSecurityLevel: 'encrypt' satisfies SmtpTlsLevel });
+ * ```
+ */
 export type SmtpTlsLevel = 'none' | 'may' | 'encrypt' | 'verify' | 'secure' | 'dane' | 'dane-only';
 
 /** Every SmtpTlsLevel, in order of strictness. */
@@ -47,10 +54,25 @@ export const SMTP_TLS_LEVELS: readonly SmtpTlsLevel[] = [
   'secure',
 ];
 
-/** How smtpd treats a bare LF (Postfix 3.9 smtpd_forbid_bare_newline). */
+/**
+ * How smtpd treats a bare LF (Postfix 3.9 smtpd_forbid_bare_newline).
+ *
+ * @example
+ * ```ts
+ * const params = resolveParameters({ smtpdForbidBareNewline: 'reject' satisfies BareNewlinePolicy });
+ * ```
+ */
 export type BareNewlinePolicy = 'normalize' | 'note' | 'reject' | 'no';
 
-/** The resolved main parameters. Every field has Postfix's default. */
+/**
+ * The resolved main parameters. Every field has Postfix's default.
+ *
+ * @example
+ * ```ts
+ * const params: Parameters = resolveParameters({ myhostname: 'mx.example.com' });
+ * params.messageSizeLimit; // 10240000, Postfix's default
+ * ```
+ */
 export interface Parameters {
   /** Postfix `myhostname`. @default the host's name (or `localhost.localdomain` if it has no dot) */
   readonly myhostname: string;
@@ -890,7 +912,14 @@ const DECLARATIONS: Record<keyof Parameters, Declaration> = {
   lmtpCacheConnection: { kind: B, default: true },
 };
 
-/** Names of every main parameter. */
+/**
+ * Names of every main parameter.
+ *
+ * @example
+ * ```ts
+ * PARAMETER_NAMES.includes('relayhost'); // true
+ * ```
+ */
 export const PARAMETER_NAMES: readonly (keyof Parameters)[] = Object.keys(
   DECLARATIONS,
 ) as (keyof Parameters)[];
@@ -925,6 +954,12 @@ function parseValue(kind: Kind, value: unknown, key: string): unknown {
 /**
  * Resolves main parameters from `input` (keys that are not main parameters are
  * ignored here; the Mta config checks those). Throws ConfigError naming the key.
+ *
+ * @example
+ * ```ts
+ * const params = resolveParameters({ myhostname: 'mx.example.com', mynetworks: ['10.0.0.0/8'] });
+ * params.mydestination; // ['mx.example.com', 'localhost.example.com', 'localhost']
+ * ```
  */
 export function resolveParameters(input: Readonly<Record<string, unknown>> = {}): Parameters {
   const out: Record<string, unknown> = {};

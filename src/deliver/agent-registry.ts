@@ -11,6 +11,18 @@
 import { ConfigError } from '../errors.js';
 import type { DeliveryAgent } from './types.js';
 
+/**
+ * Delivery agents by transport name: Postern's master.cf. Postfix counterpart: the
+ * transport column of master.cf.
+ *
+ * @example
+ * ```ts
+ * const agents = new AgentRegistry()
+ *   .register('discard', new DiscardDeliveryAgent())
+ *   .register('error', new ErrorDeliveryAgent());
+ * agents.get('discard'); // the DiscardDeliveryAgent
+ * ```
+ */
 export class AgentRegistry {
   readonly #agents = new Map<string, DeliveryAgent>();
 
@@ -32,14 +44,17 @@ export class AgentRegistry {
     return this;
   }
 
+  /** The agent registered under `name`, if any. */
   get(name: string): DeliveryAgent | undefined {
     return this.#agents.get(name);
   }
 
+  /** Whether an agent is registered under `name`. */
   has(name: string): boolean {
     return this.#agents.has(name);
   }
 
+  /** Every registered transport name. */
   get names(): string[] {
     return [...this.#agents.keys()];
   }

@@ -24,7 +24,15 @@ import { promises as fs } from 'node:fs';
 import { TableError } from '../errors.js';
 import type { LookupTable, TableFlags } from '../rewrite/types.js';
 
-/** One destination in an alias value, include file or .forward file. */
+/**
+ * One destination in an alias value, include file or .forward file.
+ *
+ * @example
+ * ```ts
+ * parseAliasTargets('bob, |/usr/bin/vacation, /var/mail/archive, :include:/etc/list');
+ * // address, command, file and include targets
+ * ```
+ */
 export type AliasTarget =
   | { readonly kind: 'address'; readonly address: string; readonly direct: boolean }
   | { readonly kind: 'command'; readonly command: string }
@@ -37,7 +45,15 @@ export interface ParsedAliases {
   readonly warnings: string[];
 }
 
-/** Parses aliases(5) source text. */
+/**
+ * Parses aliases(5) source text.
+ *
+ * @example
+ * ```ts
+ * const { entries, warnings } = parseAliases('postmaster: root\nroot: alice, bob\n');
+ * entries.get('root'); // 'alice, bob'
+ * ```
+ */
 export function parseAliases(text: string, source = 'aliases'): ParsedAliases {
   const entries = new Map<string, string>();
   const warnings: string[] = [];
@@ -159,7 +175,15 @@ function classify(token: string): AliasTarget | undefined {
   return { kind: 'address', address: text, direct: false };
 }
 
-/** Parses an alias value (or one line of an include/.forward file) into targets. */
+/**
+ * Parses an alias value (or one line of an include/.forward file) into targets.
+ *
+ * @example
+ * ```ts
+ * parseAliasTargets('\\alice, "|/usr/bin/procmail"');
+ * // [{ kind: 'address', address: 'alice', direct: true }, { kind: 'command', command: '/usr/bin/procmail' }]
+ * ```
+ */
 export function parseAliasTargets(value: string): AliasTarget[] {
   const out: AliasTarget[] = [];
   for (const token of splitList(value)) {
@@ -180,10 +204,21 @@ export function parseTargetFile(text: string): AliasTarget[] {
 
 const FLAGS: TableFlags = Object.freeze({ pattern: false, foldCase: true, substitution: false });
 
-/** An aliases(5) source file as a table (`aliases:/etc/aliases`, `hash:/etc/aliases`). */
+/**
+ * An aliases(5) source file as a table (`aliases:/etc/aliases`, `hash:/etc/aliases`).
+ *
+ * @example
+ * ```ts
+ * const aliases = await AliasTable.open('/etc/aliases');
+ * await aliases.lookup('postmaster'); // 'root'
+ * const agent = new LocalDeliveryAgent({ params, aliases });
+ * ```
+ */
 export class AliasTable implements LookupTable {
   readonly name: string;
+  /** Fixed keys, case-folded, no substitution. */
   readonly flags: TableFlags = FLAGS;
+  /** The aliases file the table reads, if any (undefined for inline text). */
   readonly file: string | undefined;
   #entries: Map<string, string>;
   #stamp: string | undefined;

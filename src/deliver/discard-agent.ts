@@ -15,6 +15,15 @@ import { SmtpReply } from '../smtp-reply.js';
 import { splitNexthopDsn } from './error-agent.js';
 import type { DeliveryAgent, DeliveryReporter, DeliveryRequest } from './types.js';
 
+/**
+ * Reports every recipient delivered and drops the message; the nexthop may carry the
+ * reason text. Postfix counterpart: discard(8).
+ *
+ * @example
+ * ```ts
+ * const mta = new Mta({ agents: { discard: new DiscardDeliveryAgent() }, transportMaps: { 'example.test': 'discard:' } });
+ * ```
+ */
 export class DiscardDeliveryAgent implements DeliveryAgent {
   async deliver(request: DeliveryRequest, reporter: DeliveryReporter): Promise<void> {
     const { enhanced, text } = splitNexthopDsn(request.nexthop, '2.0.0');

@@ -24,7 +24,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock } from '../clock.js';
 import type { Clock } from '../types.js';
 
-/** Lock tuning (Postfix's parameters). */
+/**
+ * Lock tuning (Postfix's parameters).
+ *
+ * @example
+ * ```ts
+ * const release = await acquireDotLock('/var/mail/alice', { attempts: 5, delayMs: 200 } satisfies DotLockOptions);
+ * ```
+ */
 export interface DotLockOptions {
   /** Postfix `deliver_lock_attempts`. @default 20 */
   readonly attempts?: number;
@@ -36,8 +43,21 @@ export interface DotLockOptions {
   readonly clock?: Clock;
 }
 
-/** The mailbox stayed locked by someone else for all attempts. */
+/**
+ * The mailbox stayed locked by someone else for all attempts.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await acquireDotLock('/var/mail/alice');
+ * } catch (err) {
+ *   if (err instanceof LockBusyError) return defer('mailbox is locked');
+ *   throw err;
+ * }
+ * ```
+ */
 export class LockBusyError extends Error {
+  /** Stable code, like a Node.js system error's. */
   readonly code = 'ELOCKED';
   constructor(file: string, attempts: number) {
     super(
@@ -47,7 +67,19 @@ export class LockBusyError extends Error {
   }
 }
 
-/** Releases a lock. */
+/**
+ * Releases a lock.
+ *
+ * @example
+ * ```ts
+ * const release: ReleaseLock = await acquireDotLock('/var/mail/alice');
+ * try {
+ *   await appendMessage();
+ * } finally {
+ *   await release();
+ * }
+ * ```
+ */
 export type ReleaseLock = () => Promise<void>;
 
 const waiters = new Map<string, Promise<void>>();
@@ -57,6 +89,12 @@ const waiters = new Map<string, Promise<void>>();
  *
  * @throws LockBusyError after `attempts` tries; the file-system error when the lock
  *   cannot be created for another reason (EACCES on the directory...).
+ *
+ * @example
+ * ```ts
+ * const release = await acquireDotLock('/var/mail/alice');
+ * await release();
+ * ```
  */
 export async function acquireDotLock(
   file: string,

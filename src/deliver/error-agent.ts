@@ -30,12 +30,31 @@ export function splitNexthopDsn(
   return { enhanced: fallback, text: oneLine.trim() };
 }
 
-/** Options for ErrorDeliveryAgent. */
+/**
+ * Options for ErrorDeliveryAgent.
+ *
+ * @example
+ * ```ts
+ * const retry = new ErrorDeliveryAgent({ mode: 'retry' } satisfies ErrorDeliveryAgentOptions);
+ * ```
+ */
 export interface ErrorDeliveryAgentOptions {
   /** `error` bounces (5.0.0 by default), `retry` defers (4.0.0). @default 'error' */
   readonly mode?: 'error' | 'retry';
 }
 
+/**
+ * Fails every recipient with the reason in the nexthop (`5.1.1 no such user`): bounces in
+ * `error` mode, defers in `retry` mode. Postfix counterpart: error(8) and retry.
+ *
+ * @example
+ * ```ts
+ * const mta = new Mta({
+ *   agents: { error: new ErrorDeliveryAgent() },
+ *   transportMaps: { 'old.example.com': 'error:5.1.2 this domain is gone' },
+ * });
+ * ```
+ */
 export class ErrorDeliveryAgent implements DeliveryAgent {
   readonly #mode: 'error' | 'retry';
 

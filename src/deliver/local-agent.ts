@@ -63,8 +63,19 @@ import {
   type UserDatabase,
 } from './user-database.js';
 
-/** Options for LocalDeliveryAgent. */
+/**
+ * Options for LocalDeliveryAgent.
+ *
+ * @example
+ * ```ts
+ * const agent = new LocalDeliveryAgent({
+ *   params: resolveParameters({ homeMailbox: 'Maildir/' }),
+ *   aliases: AliasTable.fromText('postmaster: alice'),
+ * } satisfies LocalDeliveryAgentOptions);
+ * ```
+ */
 export interface LocalDeliveryAgentOptions {
+  /** The parameters the agent reads (`homeMailbox`, `mailSpoolDirectory`, `aliasMaps`...). */
   readonly params: Parameters;
   /** Logs under component `local`. @default silentLogger */
   readonly logger?: Logger;
@@ -80,7 +91,14 @@ export interface LocalDeliveryAgentOptions {
   readonly transports?: (name: string) => DeliveryAgent | undefined;
 }
 
-/** Builds the alias table for `aliasMaps`: aliases(5) files for `hash:`/`aliases:` paths. */
+/**
+ * Builds the alias table for `aliasMaps`: aliases(5) files for `hash:`/`aliases:` paths.
+ *
+ * @example
+ * ```ts
+ * const aliases = aliasTableFrom('hash:/etc/aliases'); // an AliasTable over the source file
+ * ```
+ */
 export function aliasTableFrom(
   spec: TableSpec | undefined,
   key = 'aliasMaps',
@@ -101,6 +119,16 @@ export function aliasTableFrom(
 
 type Outcome = MailboxOutcome;
 
+/**
+ * Delivers to local users: aliases, `.forward`, mailboxes (mbox or Maildir) and commands,
+ * as the user. Postfix counterpart: local(8).
+ *
+ * @example
+ * ```ts
+ * const local = new LocalDeliveryAgent({ params: resolveParameters({ homeMailbox: 'Maildir/' }) });
+ * const agents = new AgentRegistry().register('local', local);
+ * ```
+ */
 export class LocalDeliveryAgent implements DeliveryAgent {
   readonly #params: Parameters;
   readonly #log: ComponentLogger;

@@ -26,34 +26,76 @@ import { MaildirWriter } from './maildir.js';
 import { fromLine, MailboxRefusedError, MboxWriter } from './mbox.js';
 import type { DeliveryRequest } from './types.js';
 
-/** Where to write. */
+/**
+ * Where to write.
+ *
+ * @example
+ * ```ts
+ * const target: MailboxTarget = { path: '/var/mail/vhosts/example.com/alice/', maildir: true, uid: 5000, gid: 5000 };
+ * ```
+ */
 export interface MailboxTarget {
+  /** The Maildir directory (ending in `/`) or the mbox file. */
   readonly path: string;
+  /** True for Maildir, false for mbox. */
   readonly maildir: boolean;
   /** A Maildir++ folder (maildirfolder marker). */
   readonly folder?: boolean;
+  /** Owner of what is created (only effective as root). */
   readonly uid?: number;
+  /** Group of what is created (only effective as root). */
   readonly gid?: number;
 }
 
-/** The headers to prepend. */
+/**
+ * The headers to prepend.
+ *
+ * @example
+ * ```ts
+ * const headers: MailboxHeaders = { returnPath: request.sender, deliveredTo: 'alice@example.com' };
+ * ```
+ */
 export interface MailboxHeaders {
+  /** The envelope sender, for `Return-Path:`. */
   readonly returnPath: Address;
+  /** The original recipient, for `X-Original-To:`. */
   readonly originalTo?: Address;
+  /** The final recipient, for `Delivered-To:` (also the mail-loop check). */
   readonly deliveredTo?: Address;
 }
 
-/** A delivery outcome without `relay`. */
+/**
+ * A delivery outcome without `relay`.
+ *
+ * @example
+ * ```ts
+ * const outcome: MailboxOutcome = await mailboxes.write(request, target, headers);
+ * reporter.recipient(rcpt.id, { ...outcome, relay: 'virtual' });
+ * ```
+ */
 export interface MailboxOutcome {
+  /** The recipient's status. */
   readonly status: 'sent' | 'deferred' | 'bounced';
+  /** The reply that explains it (`delivered to maildir`, `mailbox full`...). */
   readonly reply: SmtpReply;
 }
 
+/**
+ * Options for MailboxDelivery.
+ *
+ * @example
+ * ```ts
+ * const mailboxes = new MailboxDelivery({ hostname: 'mx.example.com', sizeLimit: 51_200_000 });
+ * ```
+ */
 export interface MailboxDeliveryOptions {
+  /** The host name in Maildir file names (`myhostname`). */
   readonly hostname: string;
   /** Bytes; 0 = none. */
   readonly sizeLimit: number;
+  /** Dot-lock tuning for mbox files. */
   readonly lock?: DotLockOptions;
+  /** @default systemClock */
   readonly clock?: Clock;
   /**
    * Line end of Maildir messages: `'\n'`, as Postfix writes them and mail readers
@@ -65,6 +107,21 @@ export interface MailboxDeliveryOptions {
 
 const MAILBOX_PROBLEMS = new Set(['EACCES', 'EPERM', 'ENOTDIR', 'EISDIR', 'ELOOP', 'EROFS']);
 
+/**
+ * Writes one message to a Maildir or an mbox file with Postfix's prepended headers and
+ * turns every failure into a recipient outcome. Postfix counterpart: the mailbox code
+ * shared by local(8) and virtual(8).
+ *
+ * @example
+ * ```ts
+ * const mailboxes = new MailboxDelivery({ hostname: 'mx.example.com', sizeLimit: 0 });
+ * const outcome = await mailboxes.write(
+ *   request,
+ *   { path: '/var/mail/alice/', maildir: true },
+ *   { returnPath: request.sender, deliveredTo: 'alice@example.com' },
+ * );
+ * ```
+ */
 export class MailboxDelivery {
   readonly #maildir: MaildirWriter;
   readonly #mbox: MboxWriter;
@@ -83,6 +140,9 @@ export class MailboxDelivery {
     this.#maildirEol = options.maildirEol ?? '\n';
   }
 
+  /**
+   * Writes the message of `request` to `target`; never throws, the outcome says what happened.
+   */
   async write(
     request: DeliveryRequest,
     target: MailboxTarget,

@@ -31,14 +31,33 @@ export function localMailboxName(user: string): string | undefined {
   return user;
 }
 
-/** A validated mailbox location. */
+/**
+ * A validated mailbox location.
+ *
+ * @example
+ * ```ts
+ * const { path, maildir }: MailboxPath = resolveMailboxPath('/var/mail/vhosts', 'example.com/alice/');
+ * ```
+ */
 export interface MailboxPath {
   /** Absolute path (a directory for Maildir, a file for mbox). */
   readonly path: string;
+  /** True when the value ended in `/` (Maildir), false for an mbox file. */
   readonly maildir: boolean;
 }
 
-/** Why a mailbox path was refused. */
+/**
+ * Why a mailbox path was refused.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   resolveMailboxPath('/var/mail/vhosts', '../etc/passwd');
+ * } catch (err) {
+ *   if (err instanceof MailboxPathError) console.error(err.message);
+ * }
+ * ```
+ */
 export class MailboxPathError extends Error {
   constructor(message: string) {
     super(message);
@@ -50,6 +69,12 @@ export class MailboxPathError extends Error {
  * Validates `value` (from `virtualMailboxMaps` or similar) as a path below `base`.
  *
  * @throws MailboxPathError naming what is wrong.
+ *
+ * @example
+ * ```ts
+ * resolveMailboxPath('/var/mail/vhosts', 'example.com/alice/');
+ * // { path: '/var/mail/vhosts/example.com/alice/', maildir: true }
+ * ```
  */
 export function resolveMailboxPath(base: string, value: string): MailboxPath {
   if (value === '') throw new MailboxPathError('the mailbox path is empty');

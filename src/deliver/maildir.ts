@@ -32,7 +32,14 @@ import { systemClock } from '../clock.js';
 import type { Clock } from '../types.js';
 import { DirectorySyncer } from '../util/fsync.js';
 
-/** Options for MaildirWriter. */
+/**
+ * Options for MaildirWriter.
+ *
+ * @example
+ * ```ts
+ * const writer = new MaildirWriter({ hostname: 'mx.example.com' } satisfies MaildirWriterOptions);
+ * ```
+ */
 export interface MaildirWriterOptions {
   /** The host name in file names (Postfix uses the system's name; Postern `myhostname`). */
   readonly hostname: string;
@@ -42,11 +49,20 @@ export interface MaildirWriterOptions {
 
 export { ContentReadError } from './mail-copy.js';
 
-/** Per-delivery options. */
+/**
+ * Per-delivery options.
+ *
+ * @example
+ * ```ts
+ * await writer.deliver('/home/alice/Maildir/', head, body, { uid: 1000, gid: 1000, signal });
+ * ```
+ */
 export interface MaildirDeliveryOptions {
+  /** Aborts the write; the temporary file is removed. */
   readonly signal?: AbortSignal;
   /** Owner of created directories and the message file (only effective as root). */
   readonly uid?: number;
+  /** Group of created directories and the message file (only effective as root). */
   readonly gid?: number;
   /**
    * `dir` is a Maildir++ folder (`~/Maildir/.Lists.postern/`): a `maildirfolder` marker
@@ -57,6 +73,19 @@ export interface MaildirDeliveryOptions {
 
 let counter = 0;
 
+/**
+ * Writes messages into Maildir folders the safe way: tmp/, fsync, link into new/, sync the
+ * directory. Postfix counterpart: local/maildir.c.
+ *
+ * @example
+ * ```ts
+ * const writer = new MaildirWriter({ hostname: 'mx.example.com' });
+ * async function* body() {
+ *   yield Buffer.from('Hello\n');
+ * }
+ * const file = await writer.deliver('/tmp/Maildir/', Buffer.from('Subject: hi\n\n'), body());
+ * ```
+ */
 export class MaildirWriter {
   readonly #host: string;
   readonly #clock: Clock;

@@ -26,8 +26,16 @@ import path from 'node:path';
 import { ctimeDate } from '../util/mail-date.js';
 import { acquireDotLock, type DotLockOptions } from './dotlock.js';
 
-/** A mailbox refusal that bounces (the others defer). */
+/**
+ * A mailbox refusal that bounces (the others defer).
+ *
+ * @example
+ * ```ts
+ * if (err instanceof MailboxRefusedError) return bounce(err.enhanced, err.message);
+ * ```
+ */
 export class MailboxRefusedError extends Error {
+  /** The RFC 3463 status to bounce with (`5.2.2` for a full mailbox). */
   readonly enhanced: string;
   constructor(enhanced: string, message: string) {
     super(message);
@@ -36,18 +44,35 @@ export class MailboxRefusedError extends Error {
   }
 }
 
-/** Options for MboxWriter. */
+/**
+ * Options for MboxWriter.
+ *
+ * @example
+ * ```ts
+ * const writer = new MboxWriter({ sizeLimit: 0, lock: { attempts: 5 } } satisfies MboxWriterOptions);
+ * ```
+ */
 export interface MboxWriterOptions {
   /** Postfix `mailbox_size_limit` in bytes; 0 = none. @default 51200000 */
   readonly sizeLimit?: number;
+  /** Dot-lock tuning. */
   readonly lock?: DotLockOptions;
 }
 
-/** Per-delivery options. */
+/**
+ * Per-delivery options.
+ *
+ * @example
+ * ```ts
+ * await new MboxWriter().deliver('/var/mail/alice', data, { uid: 1000, gid: 1000 } satisfies MboxDeliveryOptions);
+ * ```
+ */
 export interface MboxDeliveryOptions {
+  /** Aborts waiting for the lock or the write; the mailbox is truncated back. */
   readonly signal?: AbortSignal;
   /** Owner for a newly created mailbox (only as root). */
   readonly uid?: number;
+  /** Group for a newly created mailbox (only as root). */
   readonly gid?: number;
 }
 
@@ -61,6 +86,18 @@ export function fromLine(sender: string, ms: number): string {
   return `From ${who}  ${ctimeDate(ms)}\n`;
 }
 
+/**
+ * Appends messages to mbox files under a dot-lock and truncates back on any failure.
+ * Postfix counterpart: local/mailbox.c with `deliver_lock`.
+ *
+ * @example
+ * ```ts
+ * async function* data() {
+ *   yield Buffer.from('From alice@example.com  Thu Nov 29 12:00:00 2026\nSubject: hi\n\nHello\n\n');
+ * }
+ * await new MboxWriter().deliver('/var/mail/bob', data());
+ * ```
+ */
 export class MboxWriter {
   readonly #sizeLimit: number;
   readonly #lock: DotLockOptions;

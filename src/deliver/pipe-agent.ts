@@ -45,15 +45,29 @@ import { expandArgv, type PipeFlags, parseArgvTemplate, parsePipeFlags } from '.
 import type { DeliveryAgent, DeliveryReporter, DeliveryRequest } from './types.js';
 import { passwdUserSync } from './user-database.js';
 
-/** Options for PipeDeliveryAgent (already validated values). */
+/**
+ * Options for PipeDeliveryAgent (already validated values).
+ *
+ * @example
+ * ```ts
+ * const archive = new PipeDeliveryAgent({
+ *   name: 'archive',
+ *   argv: ['/usr/local/bin/archive', '${sender}', '${recipient}'],
+ *   flags: 'R',
+ *   params: resolveParameters(),
+ * } satisfies PipeDeliveryAgentOptions);
+ * ```
+ */
 export interface PipeDeliveryAgentOptions {
   /** The transport name (for `relay=` and texts). */
   readonly name: string;
+  /** The command and its arguments, with `${sender}`, `${recipient}`... macros; no shell. */
   readonly argv: readonly string[];
   /** pipe(8) flags letters. @default '' */
   readonly flags?: string;
   /** Run as this uid/gid (only effective when Postern runs as root). */
   readonly uid?: number;
+  /** Group to run as (only effective when Postern runs as root). */
   readonly gid?: number;
   /** Largest message in bytes; 0 = none. @default 0 */
   readonly size?: number;
@@ -63,12 +77,28 @@ export interface PipeDeliveryAgentOptions {
   readonly eol?: '\n' | '\r\n';
   /** `${sender}` for the null sender. @default 'MAILER-DAEMON' */
   readonly nullSender?: string;
+  /** The command's working directory. */
   readonly directory?: string;
+  /** The parameters the agent reads (`commandTimeLimit`, `exportEnvironment`...). */
   readonly params: Parameters;
+  /** Logs under component `pipe`. @default silentLogger */
   readonly logger?: Logger;
+  /** @default systemClock */
   readonly clock?: Clock;
 }
 
+/**
+ * Hands each message to a command on stdin (argv with macros, no shell) and maps its
+ * sysexits exit status to delivered, deferred or bounced. Postfix counterpart: pipe(8).
+ *
+ * @example
+ * ```ts
+ * const mta = new Mta({
+ *   agents: { spam: new PipeDeliveryAgent({ name: 'spam', argv: ['/usr/bin/sa-learn', '--spam'], params: resolveParameters() }) },
+ *   transportMaps: { 'spam@example.com': 'spam:' },
+ * });
+ * ```
+ */
 export class PipeDeliveryAgent implements DeliveryAgent {
   readonly #o: PipeDeliveryAgentOptions;
   readonly #flags: PipeFlags;
@@ -220,6 +250,11 @@ export class PipeDeliveryAgent implements DeliveryAgent {
  *
  * @throws ConfigError naming the key for a missing `argv`, an unknown flag or macro, a
  *   root `user`, an unknown user when running as root, or a bad size/time/eol.
+ *
+ * @example
+ * ```ts
+ * const agent = pipeAgentFromConfig('archive', { type: 'pipe', argv: ['/usr/local/bin/archive', '${recipient}'] }, params);
+ * ```
  */
 export function pipeAgentFromConfig(
   name: string,

@@ -34,18 +34,37 @@ import { formatAddress, splitAddress } from '../rewrite/address.js';
 import { splitExtension } from '../rewrite/search-order.js';
 import type { Address } from '../types.js';
 
-/** pipe(8) `flags=`. */
+/**
+ * pipe(8) `flags=`.
+ *
+ * @example
+ * ```ts
+ * // flags=FR.> in a transports entry:
+ * const mta = new Mta({ transports: { filter: { type: 'pipe', argv: ['/usr/bin/filter'], flags: 'FR.>' } } });
+ * ```
+ */
 export interface PipeFlags {
+  /** `F`: prepend a `From sender time` line. */
   readonly fromLine: boolean;
+  /** `O`: prepend `X-Original-To:`. */
   readonly originalTo: boolean;
+  /** `D`: prepend `Delivered-To:`. */
   readonly deliveredTo: boolean;
+  /** `R`: prepend `Return-Path:`. */
   readonly returnPath: boolean;
+  /** `B`: append a blank line. */
   readonly blankLine: boolean;
+  /** `X`: this is final delivery (DSN `delivered`, not `relayed`). */
   readonly finalDelivery: boolean;
+  /** `.`: prepend a dot to lines that start with one. */
   readonly dotStuff: boolean;
+  /** `>`: prepend `>` to lines that start with `From `. */
   readonly quoteFrom: boolean;
+  /** `h`: fold the domain in `${recipient}`, `${nexthop}`... to lower case. */
   readonly foldDomain: boolean;
+  /** `q`: quote white space and other special characters in address macros. */
   readonly quoteLocal: boolean;
+  /** `u`: fold the local part in address macros to lower case. */
   readonly foldLocal: boolean;
 }
 

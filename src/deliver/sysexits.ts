@@ -12,8 +12,16 @@
  * @module
  */
 
-/** One sysexits entry. */
+/**
+ * One sysexits entry.
+ *
+ * @example
+ * ```ts
+ * const entry: SysexitEntry | undefined = sysexit(67); // { name: 'EX_NOUSER', enhanced: '5.1.1', ... }
+ * ```
+ */
 export interface SysexitEntry {
+  /** The symbolic name (`EX_TEMPFAIL`). */
   readonly name: string;
   /** RFC 3463 status to report. */
   readonly enhanced: string;
@@ -64,7 +72,15 @@ const TABLE: ReadonlyMap<number, SysexitEntry> = new Map([
   ],
 ]);
 
-/** The sysexits entry for `status`, or undefined outside 64..78. */
+/**
+ * The sysexits entry for `status`, or undefined outside 64..78.
+ *
+ * @example
+ * ```ts
+ * sysexit(75)?.temporary; // true: EX_TEMPFAIL defers
+ * sysexit(0); // undefined
+ * ```
+ */
 export function sysexit(status: number): SysexitEntry | undefined {
   return TABLE.get(status);
 }

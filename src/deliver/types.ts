@@ -38,22 +38,43 @@ import type {
   SubmissionSource,
 } from '../types.js';
 
-/** One message for one transport and nexthop. */
+/**
+ * One message for one transport and nexthop.
+ *
+ * @example
+ * ```ts
+ * const agent: DeliveryAgent = {
+ *   async deliver(request: DeliveryRequest, reporter) {
+ *     const body = await text(request.openContent()); // node:stream/consumers
+ *     await fetch('https://hooks.example.com/mail', { method: 'POST', body, signal: request.signal });
+ *     for (const r of request.recipients)
+ *       reporter.recipient(r.id, { status: 'sent', reply: reply(250, '2.0.0', 'posted') });
+ *   },
+ * };
+ * ```
+ */
 export interface DeliveryRequest {
+  /** The message's queue ID, for logs. */
   readonly queueId: QueueId;
   /** Transport name as registered (`smtp`, `local`, `discard`, a name from `transports`). */
   readonly transport: string;
   /** Transport-specific destination: a domain, `[host]:port`, a reason text for `error`. */
   readonly nexthop: string;
+  /** The envelope sender (`''` for the null sender). */
   readonly sender: Address;
+  /** The recipients for this transport and nexthop; report each one by its `id`. */
   readonly recipients: readonly Recipient[];
   /** Content size in bytes. */
   readonly size: number;
+  /** RFC 1652 BODY= of the message. */
   readonly bodyType: BodyType;
+  /** The message needs SMTPUTF8 handling (RFC 6531). */
   readonly smtputf8: boolean;
   /** Content has bytes above 0x7F. */
   readonly eightBit: boolean;
+  /** RFC 3461 ENVID, to pass on. */
   readonly envid?: string;
+  /** RFC 3461 RET, to pass on. */
   readonly ret?: DsnRet;
   /** Arrival time, ms since the epoch (for `delay=` and DSNs). */
   readonly arrivalTime: number;
@@ -61,23 +82,57 @@ export interface DeliveryRequest {
   readonly source: SubmissionSource;
   /** A fresh content stream on every call: CRLF, dot-unstuffed. */
   openContent(): Readable;
+  /** Aborts on shutdown or when the lease on the message is lost. */
   readonly signal: AbortSignal;
 }
 
-/** Whether the destination itself works, independent of any one recipient. */
+/**
+ * Whether the destination itself works, independent of any one recipient.
+ *
+ * @example
+ * ```ts
+ * reporter.destination({ ok: false, reply: reply(421, '4.4.1', 'connection refused') });
+ * ```
+ */
 export type DestinationStatus =
   | { readonly ok: true }
   /** Connection refused, greeting 4xx, TLS failure...: `reply` says what happened. */
   | { readonly ok: false; readonly reply: SmtpReply };
 
-/** How an agent reports. Calls after the first for a recipient are ignored. */
+/**
+ * How an agent reports. Calls after the first for a recipient are ignored.
+ *
+ * @example
+ * ```ts
+ * reporter.recipient(rcpt.id, { status: 'bounced', reply: reply(550, '5.1.1', 'no such user') });
+ * reporter.destination({ ok: true });
+ * ```
+ */
 export interface DeliveryReporter {
+  /** Reports one recipient's outcome; a recipient never reported is deferred. */
   recipient(id: RecipientId, result: RecipientResult): void;
+  /** Reports whether the destination itself works (the queue manager throttles a dead one). */
   destination(status: DestinationStatus): void;
 }
 
-/** A transport. Registered by name in the AgentRegistry. */
+/**
+ * A transport. Registered by name in the AgentRegistry.
+ *
+ * @example
+ * ```ts
+ * class DropAgent implements DeliveryAgent {
+ *   async deliver(request: DeliveryRequest, reporter: DeliveryReporter): Promise<void> {
+ *     for (const r of request.recipients)
+ *       reporter.recipient(r.id, { status: 'sent', reply: reply(250, '2.0.0', 'dropped') });
+ *   }
+ * }
+ * const mta = new Mta({ agents: { drop: new DropAgent() }, defaultTransport: 'drop' });
+ * ```
+ */
 export interface DeliveryAgent {
+  /**
+   * Delivers one request, reporting every recipient through `reporter`; a throw defers them all.
+   */
   deliver(request: DeliveryRequest, reporter: DeliveryReporter): Promise<void>;
   /** Closes cached connections and child processes. */
   close?(): Promise<void>;

@@ -18,23 +18,53 @@
 
 import { promises as fs, readFileSync } from 'node:fs';
 
-/** One local user. */
+/**
+ * One local user.
+ *
+ * @example
+ * ```ts
+ * const alice: LocalUser = { name: 'alice', home: '/home/alice', uid: 1000, gid: 1000 };
+ * ```
+ */
 export interface LocalUser {
+  /** The login name. */
   readonly name: string;
   /** Home directory (absolute); undefined when the database has none. */
   readonly home?: string;
+  /** Numeric user id, used for deliveries as the user (when Postern runs as root). */
   readonly uid?: number;
+  /** Numeric group id. */
   readonly gid?: number;
+  /** Login shell, for commands run on the user's behalf. */
   readonly shell?: string;
 }
 
-/** Looks up local users by (lower-cased) name. */
+/**
+ * Looks up local users by (lower-cased) name.
+ *
+ * @example
+ * ```ts
+ * const users: UserDatabase = {
+ *   async lookup(name) {
+ *     return name === 'alice' ? { name, home: '/srv/mail/alice' } : undefined;
+ *   },
+ * };
+ * const agent = new LocalDeliveryAgent({ params, users });
+ * ```
+ */
 export interface UserDatabase {
   /** The user, undefined if there is none; throws to defer (database unavailable). */
   lookup(name: string): Promise<LocalUser | undefined>;
 }
 
-/** Every name is a user (the default): the local parts configured for the MTA. */
+/**
+ * Every name is a user (the default): the local parts configured for the MTA.
+ *
+ * @example
+ * ```ts
+ * await new VirtualUsers().lookup('anyone'); // { name: 'anyone' }
+ * ```
+ */
 export class VirtualUsers implements UserDatabase {
   async lookup(name: string): Promise<LocalUser | undefined> {
     return { name };
@@ -65,8 +95,16 @@ export function parsePasswd(text: string): Map<string, LocalUser> {
   return users;
 }
 
-/** The host's /etc/passwd (re-read when it changes). */
+/**
+ * The host's /etc/passwd (re-read when it changes).
+ *
+ * @example
+ * ```ts
+ * const root = await new PasswdUsers().lookup('root'); // { name: 'root', uid: 0, home: '/root', ... }
+ * ```
+ */
 export class PasswdUsers implements UserDatabase {
+  /** The passwd(5) file read. */
   readonly file: string;
   #cache: { mtimeMs: number; size: number; users: Map<string, LocalUser> } | undefined;
 
@@ -96,7 +134,14 @@ export function passwdUserSync(name: string, file = '/etc/passwd'): LocalUser | 
   }
 }
 
-/** `"virtual"` (default), `"passwd"`, or an application's database. */
+/**
+ * `"virtual"` (default), `"passwd"`, or an application's database.
+ *
+ * @example
+ * ```ts
+ * const mta = new Mta({ localUserDatabase: 'passwd' satisfies UserDatabaseSpec });
+ * ```
+ */
 export type UserDatabaseSpec = 'virtual' | 'passwd' | UserDatabase;
 
 export function createUserDatabase(spec: UserDatabaseSpec | undefined): UserDatabase {

@@ -39,15 +39,31 @@ import { MailboxDelivery } from './mailbox-delivery.js';
 import { MailboxPathError, resolveMailboxPath } from './mailbox-path.js';
 import type { DeliveryAgent, DeliveryReporter, DeliveryRequest } from './types.js';
 
-/** Options for VirtualDeliveryAgent. */
+/**
+ * Options for VirtualDeliveryAgent.
+ *
+ * @example
+ * ```ts
+ * const agent = new VirtualDeliveryAgent({
+ *   params: resolveParameters({ virtualMailboxBase: '/var/mail/vhosts' }),
+ *   mailboxes: new InlineTable({ 'alice@example.com': 'example.com/alice/' }),
+ *   uids: new StaticTable('5000'),
+ *   gids: new StaticTable('5000'),
+ * } satisfies VirtualDeliveryAgentOptions);
+ * ```
+ */
 export interface VirtualDeliveryAgentOptions {
   /** Uses virtualMailboxBase, virtualMailboxLimit, virtualMinimumUid, recipientDelimiter, locks. */
   readonly params: Parameters;
   /** Overrides `params.virtualMailboxMaps`. */
   readonly mailboxes?: LookupTable;
+  /** Overrides `params.virtualUidMaps`: the owner's uid per recipient. */
   readonly uids?: LookupTable;
+  /** Overrides `params.virtualGidMaps`: the group's gid per recipient. */
   readonly gids?: LookupTable;
+  /** Logs under component `virtual`. @default silentLogger */
   readonly logger?: Logger;
+  /** @default systemClock */
   readonly clock?: Clock;
 }
 
@@ -56,6 +72,19 @@ function tableOf(spec: unknown, key: string): LookupTable | undefined {
   return createTable(spec, key, { substitution: false });
 }
 
+/**
+ * Delivers to Maildir or mbox mailboxes of virtual domains found in
+ * `virtualMailboxMaps`, below `virtualMailboxBase`. Postfix counterpart: virtual(8).
+ *
+ * @example
+ * ```ts
+ * const mta = new Mta({
+ *   virtualMailboxDomains: ['example.com'],
+ *   virtualMailboxBase: '/var/mail/vhosts',
+ *   virtualMailboxMaps: { 'alice@example.com': 'example.com/alice/' },
+ * });
+ * ```
+ */
 export class VirtualDeliveryAgent implements DeliveryAgent {
   readonly #params: Parameters;
   readonly #mailboxes: LookupTable | undefined;

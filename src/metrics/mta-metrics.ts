@@ -13,12 +13,6 @@
  * Events go to `subscribe()` listeners and to the `postern:metrics` diagnostics
  * channel as `{ metrics, event }`, so a process with several Mtas can tell them apart.
  *
- * @example
- * const mta = new Mta({ metrics: { listen: '127.0.0.1:9464' } });
- * mta.metrics.subscribe((e) => { if (e.type === 'delivery') console.log(e.status, e.delay); });
- * await mta.start();
- * console.log(await mta.metrics.snapshot());
- *
  * Does not: persist counters (they start at zero with the process, as Prometheus
  * counters do), or count anything logged by another Mta sharing the same Logger
  * (give each Mta its own Logger to keep their numbers apart).
@@ -28,6 +22,7 @@
 
 import diagnostics from 'node:diagnostics_channel';
 import type { Logger } from '../log.js';
+import type { BoundListener } from '../mta.js';
 import type { QueueCounts, QueueStore } from '../queue/types.js';
 import type { LogEvent, RecipientStatus, SubmissionPort } from '../types.js';
 import { countingSubmission } from './counting-submission.js';
@@ -40,12 +35,22 @@ const channel = diagnostics.channel('postern:metrics');
 
 const STATUSES: ReadonlySet<string> = new Set<RecipientStatus>(['sent', 'deferred', 'bounced']);
 
+/**
+ * What MtaMetrics counts from; the Mta passes its own components.
+ *
+ * @example
+ * ```ts
+ * const metrics = new MtaMetrics({ logger, store, sessions: () => [], now: Date.now });
+ * ```
+ */
 export interface MtaMetricsOptions {
   /** The Mta's logger: delivery events are counted from it. */
   readonly logger: Logger;
+  /** Queue sizes come from its `counts()`. */
   readonly store: QueueStore;
   /** The sessions open now, per listener. */
   readonly sessions: () => readonly SessionMetrics[];
+  /** The clock, for the snapshot's time. */
   readonly now: () => number;
 }
 
@@ -56,7 +61,22 @@ interface DeliveryCounter {
   readonly delays: DelayHistogram;
 }
 
+/**
+ * An Mta's counters and gauges (`mta.metrics`): a snapshot, events, and the Prometheus
+ * endpoint when the config has `metrics.listen`.
+ *
+ * @example
+ * ```ts
+ * const mta = new Mta({ metrics: { listen: '127.0.0.1:9464' } });
+ * mta.metrics.subscribe((e) => {
+ *   if (e.type === 'delivery') console.log(e.transport, e.status, e.delay);
+ * });
+ * await mta.start();
+ * const { queue, deliveries } = await mta.metrics.snapshot();
+ * ```
+ */
 export class MtaMetrics {
+  readonly #logger: Logger;
   readonly #store: QueueStore;
   readonly #sessions: () => readonly SessionMetrics[];
   readonly #now: () => number;
@@ -67,6 +87,7 @@ export class MtaMetrics {
   #endpoint: PrometheusEndpoint | undefined;
 
   constructor(options: MtaMetricsOptions) {
+    this.#logger = options.logger;
     this.#store = options.store;
     this.#sessions = options.sessions;
     this.#now = options.now;
@@ -110,16 +131,18 @@ export class MtaMetrics {
   }
 
   /** Where the Prometheus endpoint listens, once `serve()` has bound it. */
-  get endpoint(): { readonly host: string; readonly port: number } | undefined {
+  get endpoint(): BoundListener | undefined {
     return this.#endpoint?.address;
   }
 
   /** Starts the Prometheus endpoint (`GET /metrics`). */
-  async serve(address: { host: string; port: number }): Promise<{ host: string; port: number }> {
+  async serve(address: BoundListener): Promise<BoundListener> {
     if (this.#endpoint) throw new Error('MtaMetrics.serve(): the endpoint is already listening');
     const endpoint = new PrometheusEndpoint(() => this.prometheus());
     const bound = await endpoint.listen(address);
     this.#endpoint = endpoint;
+    const host = bound.host.includes(':') ? `[${bound.host}]` : bound.host;
+    this.#logger.info('master', undefined, `metrics on http://${host}:${bound.port}/metrics`);
     return bound;
   }
 

@@ -15,11 +15,13 @@
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { BoundListener } from '../mta.js';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus-format.js';
 
+/** Serves `render()`'s text on `GET /metrics`. */
 export class PrometheusEndpoint {
   readonly #server: Server;
-  #address: { host: string; port: number } | undefined;
+  #address: BoundListener | undefined;
 
   constructor(render: () => Promise<string>) {
     this.#server = createServer((req, res) => {
@@ -47,12 +49,12 @@ export class PrometheusEndpoint {
   }
 
   /** The bound address, after `listen()`. */
-  get address(): { readonly host: string; readonly port: number } | undefined {
+  get address(): BoundListener | undefined {
     return this.#address;
   }
 
   /** Binds `host:port` (port 0: a free one); resolves with the bound address. */
-  listen(address: { host: string; port: number }): Promise<{ host: string; port: number }> {
+  listen(address: BoundListener): Promise<BoundListener> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => {
         reject(

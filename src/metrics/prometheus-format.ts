@@ -13,7 +13,14 @@
 import { DELAY_BUCKETS } from './delay-histogram.js';
 import type { MetricsSnapshot } from './types.js';
 
-/** The content type a scraper expects for this format. */
+/**
+ * The content type a scraper expects for this format.
+ *
+ * @example
+ * ```ts
+ * res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE }).end(await mta.metrics.prometheus());
+ * ```
+ */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 const QUEUE_STATES = ['incoming', 'active', 'deferred', 'hold', 'corrupt'] as const;
@@ -33,7 +40,15 @@ function number(n: number): string {
   return Number.isFinite(n) ? String(n) : n > 0 ? '+Inf' : n < 0 ? '-Inf' : 'NaN';
 }
 
-/** Renders every metric of `snapshot`; families without samples still get HELP and TYPE. */
+/**
+ * Renders every metric of `snapshot`; families without samples still get HELP and TYPE.
+ *
+ * @example
+ * ```ts
+ * // Serve the metrics from your own HTTP framework instead of `metrics.listen`:
+ * app.get('/metrics', async () => formatPrometheus(await mta.metrics.snapshot()));
+ * ```
+ */
 export function formatPrometheus(snapshot: MetricsSnapshot): string {
   const out: string[] = [];
   const family = (name: string, type: string, help: string): void => {

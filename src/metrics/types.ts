@@ -12,10 +12,19 @@
 import type { QueueCounts } from '../queue/types.js';
 import type { QueueId, RecipientStatus } from '../types.js';
 
-/** Delivery counts and delay distribution for one transport and status. */
+/**
+ * Delivery counts and delay distribution for one transport and status.
+ *
+ * @example
+ * ```ts
+ * const { deliveries } = await mta.metrics.snapshot();
+ * const sent = deliveries.filter((d) => d.status === 'sent').reduce((n, d) => n + d.count, 0);
+ * ```
+ */
 export interface DeliveryMetrics {
   /** Transport name as in the log (`smtp`, `local`, a custom agent's name; `error`, `retry`, `qmgr` for qmgr's own outcomes). */
   readonly transport: string;
+  /** The outcome counted here. */
   readonly status: RecipientStatus;
   /** Recipient deliveries with this outcome. */
   readonly count: number;
@@ -25,41 +34,110 @@ export interface DeliveryMetrics {
   readonly delayBuckets: readonly number[];
 }
 
-/** Sessions currently open on one listener. */
+/**
+ * Sessions currently open on one listener.
+ *
+ * @example
+ * ```ts
+ * const { sessions } = await mta.metrics.snapshot();
+ * for (const s of sessions) console.log(`${s.service} ${s.listener}: ${s.active} open`);
+ * ```
+ */
 export interface SessionMetrics {
   /** `smtpd` or `qmqpd`. */
   readonly service: string;
   /** The listener's address (`127.0.0.1:2525`). */
   readonly listener: string;
+  /** Sessions open now. */
   readonly active: number;
 }
 
-/** Every metric at one moment. */
+/**
+ * Every metric at one moment, from `mta.metrics.snapshot()`.
+ *
+ * @example
+ * ```ts
+ * const snap = await mta.metrics.snapshot();
+ * console.log(snap.queue?.deferred, snap.received.smtpd);
+ * ```
+ */
 export interface MetricsSnapshot {
   /** When it was taken (the Mta's clock, ms since the epoch). */
   readonly time: number;
   /** Messages per queue state, from the QueueStore; undefined when the store is not open. */
   readonly queue: QueueCounts | undefined;
+  /** One entry per transport and status seen since the start. */
   readonly deliveries: readonly DeliveryMetrics[];
+  /** One entry per SMTP and QMQP listener. */
   readonly sessions: readonly SessionMetrics[];
   /** Messages queued per receiving component (`smtpd`, `qmqpd`, `pickup`, `api`). */
   readonly received: Readonly<Record<string, number>>;
 }
 
-/** What happened, as published on `postern:metrics` and to `metrics.subscribe()` listeners. */
-export type MetricsEvent =
-  | {
-      readonly type: 'delivery';
-      readonly queueId: QueueId | undefined;
-      readonly transport: string;
-      readonly status: RecipientStatus;
-      readonly relay: string;
-      /** Seconds from arrival to this outcome. */
-      readonly delay: number;
-    }
-  | { readonly type: 'received'; readonly queueId: QueueId; readonly receiver: string };
+/**
+ * A delivery outcome (one recipient), as counted in `deliveries`.
+ *
+ * @example
+ * ```ts
+ * mta.metrics.subscribe((e) => {
+ *   if (e.type === 'delivery' && e.status === 'bounced') alert(`${e.queueId} bounced via ${e.relay}`);
+ * });
+ * ```
+ */
+export interface DeliveryEvent {
+  /** Always `delivery`. */
+  readonly type: 'delivery';
+  /** The message's queue ID. */
+  readonly queueId: QueueId | undefined;
+  /** The transport (the log's program name: `smtp`, `local`, a custom agent's name). */
+  readonly transport: string;
+  /** sent, deferred or bounced. */
+  readonly status: RecipientStatus;
+  /** The log's `relay=` (`mx.example.com[192.0.2.1]:25`, `local`, `none`). */
+  readonly relay: string;
+  /** Seconds from arrival to this outcome. */
+  readonly delay: number;
+}
 
-/** The `metrics` key of the Mta's config. */
+/**
+ * A message queued by a receiver, as counted in `received`.
+ *
+ * @example
+ * ```ts
+ * mta.metrics.subscribe((e) => {
+ *   if (e.type === 'received') console.log(`${e.receiver} queued ${e.queueId}`);
+ * });
+ * ```
+ */
+export interface ReceivedEvent {
+  /** Always `received`. */
+  readonly type: 'received';
+  /** The new message's queue ID. */
+  readonly queueId: QueueId;
+  /** The receiving component: `smtpd`, `qmqpd`, `pickup`, `api`. */
+  readonly receiver: string;
+}
+
+/**
+ * What happened, as published on the `postern:metrics` diagnostics channel (as
+ * `{ metrics, event }`) and to `metrics.subscribe()` listeners.
+ *
+ * @example
+ * ```ts
+ * import diagnostics from 'node:diagnostics_channel';
+ * diagnostics.subscribe('postern:metrics', (m) => console.log(m.event.type));
+ * ```
+ */
+export type MetricsEvent = DeliveryEvent | ReceivedEvent;
+
+/**
+ * The `metrics` key of the Mta's config.
+ *
+ * @example
+ * ```ts
+ * const mta = new Mta({ metrics: { listen: '127.0.0.1:9464' } }); // GET http://127.0.0.1:9464/metrics
+ * ```
+ */
 export interface MetricsConfig {
   /** Serve Prometheus text format on `http://<listen>/metrics` (`"127.0.0.1:9464"`). */
   readonly listen?: string;

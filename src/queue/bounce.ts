@@ -40,12 +40,20 @@ import type { Address, Clock, DsnNotifyKeyword, QueueId, SubmissionPort } from '
 import { type DsnKind, dsnMessage } from './dsn-message.js';
 import type { MessageRecord, QueueStore, StoredRecipient } from './types.js';
 
-/** What Bounce needs. */
+/**
+ * What Bounce needs.
+ *
+ * @example
+ * ```ts
+ * const bounce = new Bounce({ submission: cleanup, store, params } satisfies BounceOptions);
+ * ```
+ */
 export interface BounceOptions {
   /** Where notices are submitted (Cleanup). */
   readonly submission: SubmissionPort;
   /** Where the original content is read from. */
   readonly store: QueueStore;
+  /** The parameters read (`myhostname`, `bounceSizeLimit`, notice recipients...). */
   readonly params: Parameters;
   /** @default systemClock */
   readonly clock?: Clock;
@@ -63,6 +71,16 @@ export function wantsNotice(
   return notify.includes(kind === 'failure' ? 'FAILURE' : kind === 'delay' ? 'DELAY' : 'SUCCESS');
 }
 
+/**
+ * Makes RFC 3464 delivery status notices (bounce, delay, success) and submits them
+ * through Cleanup. Postfix counterpart: bounce(8).
+ *
+ * @example
+ * ```ts
+ * const bounce = new Bounce({ submission: cleanup, store, params });
+ * const manager = new QueueManager({ store, resolver: rewriter, agents, bounce, params });
+ * ```
+ */
 export class Bounce {
   readonly #submission: SubmissionPort;
   readonly #store: QueueStore;

@@ -68,7 +68,14 @@ import type {
   ReleaseTarget,
 } from './types.js';
 
-/** Options of FileQueueStore. */
+/**
+ * Options of FileQueueStore.
+ *
+ * @example
+ * ```ts
+ * const store = new FileQueueStore({ directory: '/var/spool/postern' } satisfies FileQueueStoreOptions);
+ * ```
+ */
 export interface FileQueueStoreOptions {
   /** The queue directory; created (mode 0700) if missing. */
   readonly directory: string;
@@ -156,7 +163,18 @@ async function eachLimited<T>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+/**
+ * A durable queue in a directory: one file per message, fsync and rename before the 250,
+ * one subdirectory per state. Postfix counterpart: the queue directories under
+ * `queue_directory`.
+ *
+ * @example
+ * ```ts
+ * const mta = new Mta({ queueStore: new FileQueueStore({ directory: '/var/spool/postern' }) });
+ * ```
+ */
 export class FileQueueStore implements QueueStore {
+  /** The queue directory. */
   readonly directory: string;
   readonly #clock: Clock;
   readonly #log: ComponentLogger;

@@ -36,8 +36,18 @@ import type {
   StoredRecipient,
 } from './types.js';
 
-/** Sends delivery status notices (Bounce implements it). */
+/**
+ * Sends delivery status notices (Bounce implements it).
+ *
+ * @example
+ * ```ts
+ * const notifier: Notifier = { notify: async () => undefined }; // send no notices
+ * ```
+ */
 export interface Notifier {
+  /**
+   * Sends one notice of `kind` about `recipients`; resolves with its queue ID, or undefined when none is sent.
+   */
   notify(
     record: MessageRecord,
     recipients: readonly StoredRecipient[],

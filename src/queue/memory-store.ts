@@ -50,7 +50,14 @@ import type {
   ReleaseTarget,
 } from './types.js';
 
-/** Options of MemoryQueueStore. */
+/**
+ * Options of MemoryQueueStore.
+ *
+ * @example
+ * ```ts
+ * const store = new MemoryQueueStore({ clock: new ManualClock(0) } satisfies MemoryQueueStoreOptions);
+ * ```
+ */
 export interface MemoryQueueStoreOptions {
   /**
    * Judges lease expiry in `renew`, `recordOutcomes`, `release` and `remove`; pass the
@@ -84,6 +91,16 @@ interface LiveData {
   lazySent: RecipientOutcome[];
 }
 
+/**
+ * A queue in memory: for tests and for embedders that accept losing queued mail on a
+ * crash. It keeps the same contract as the durable stores.
+ *
+ * @example
+ * ```ts
+ * const store = new MemoryQueueStore();
+ * const mta = new Mta({ queueStore: store });
+ * ```
+ */
 export class MemoryQueueStore implements QueueStore {
   readonly #durable: DurableState;
   readonly #clock: Clock;

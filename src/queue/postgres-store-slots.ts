@@ -51,6 +51,8 @@ export class AdvisorySlots implements DestinationSlots {
   /** Bumped when the connection is lost: slots of an older generation are gone. */
   #generation = 0;
   #closed = false;
+  /** Slot keys this store holds now. */
+  readonly #held = new Set<string>();
   /** One statement at a time on the connection, in order. */
   #chain: Promise<unknown> = Promise.resolve();
 
@@ -68,6 +70,7 @@ export class AdvisorySlots implements DestinationSlots {
         if (this.#client === connecting) {
           this.#client = undefined;
           this.#generation++;
+          this.#held.clear();
         }
       };
       client.on('error', lost);
@@ -98,9 +101,11 @@ export class AdvisorySlots implements DestinationSlots {
     limit: number,
   ): Promise<DestinationSlot | undefined> {
     if (!(limit >= 1)) return undefined;
+    // Advisory locks are re-entrant within a session: skip the slots this node holds.
     const keys = Array.from({ length: limit }, (_, i) =>
       lockKey(this.#schema, 'slot', destination, String(i)),
-    );
+    ).filter((k) => !this.#held.has(k));
+    if (keys.length === 0) return undefined;
     const { key, generation } = await this.#serial(async (client) => {
       const { rows } = await client.query(
         `SELECT k FROM unnest($1::bigint[]) AS t(k) WHERE pg_try_advisory_lock(k) LIMIT 1`,
@@ -109,11 +114,13 @@ export class AdvisorySlots implements DestinationSlots {
       return { key: rows[0]?.k as string | undefined, generation: this.#generation };
     });
     if (key === undefined) return undefined;
+    this.#held.add(key);
     let released = false;
     return {
       release: async () => {
         if (released) return;
         released = true;
+        this.#held.delete(key);
         // A slot taken on a connection since lost was given back with that session.
         if (generation !== this.#generation || this.#closed) return;
         await this.#serial((client) =>

@@ -40,14 +40,30 @@ const MAX_REQUEST = 1024 * 1024;
 /** Longest answer the client accepts (a mailq listing of a big queue is long). */
 const MAX_ANSWER = 512 * 1024 * 1024;
 
-/** Queue operations as the CLI sees them, whoever carries them out. */
+/**
+ * Queue operations as the CLI sees them, whoever carries them out.
+ *
+ * @example
+ * ```ts
+ * const ops: QueueOperations = directQueueOperations(store);
+ * console.log(formatMailq(await ops.list()));
+ * await ops.hold(['4Xk9Qz1Ab3kF2'], 'review');
+ * ```
+ */
 export interface QueueOperations {
+  /** Lists messages (mailq). */
   list(limit?: number): Promise<QueueEntry[]>;
+  /** Summaries of every message (qshape's input). */
   summaries(): Promise<QueueSummary[]>;
+  /** Puts messages on hold (postsuper -h). */
   hold(ids: QueueSelection, reason?: string): Promise<QueueId[]>;
+  /** Releases held messages (postsuper -H). */
   release(ids: QueueSelection): Promise<QueueId[]>;
+  /** Deletes messages (postsuper -d). */
   delete(ids: QueueSelection): Promise<QueueId[]>;
+  /** Requeues messages for a new routing decision (postsuper -r). */
   requeue(ids: QueueSelection): Promise<QueueId[]>;
+  /** Attempts delivery now (postqueue -f, -s domain, -i id). */
   flush(target: QueueSelection | { readonly domain: string }): Promise<QueueId[]>;
 }
 
@@ -60,7 +76,15 @@ export interface ControlRequest {
   readonly limit?: number;
 }
 
-/** Operations of a running server: the queue manager acts, the store answers views. */
+/**
+ * Operations of a running server: the queue manager acts, the store answers views.
+ *
+ * @example
+ * ```ts
+ * const ops = managerOperations(mta.store, mta.queueManager);
+ * await ops.flush({ domain: 'example.com' });
+ * ```
+ */
 export function managerOperations(store: QueueStore, manager: QueueManager): QueueOperations {
   return {
     list: (limit) => store.list(limit === undefined ? {} : { limit }),
@@ -76,6 +100,12 @@ export function managerOperations(store: QueueStore, manager: QueueManager): Que
 /**
  * Operations straight on a store no server is using. A flush only makes mail due:
  * it is delivered when a server next runs.
+ *
+ * @example
+ * ```ts
+ * const ops = directQueueOperations(new FileQueueStore({ directory: './var/queue' }));
+ * await ops.delete('ALL');
+ * ```
  */
 export function directQueueOperations(store: QueueStore): QueueOperations {
   return {
@@ -181,8 +211,18 @@ function onLines(socket: Socket, max: number, fn: (line: string) => void): void 
   });
 }
 
-/** The server side: answers requests on `<queueDirectory>/control.sock`. */
+/**
+ * The server side: answers requests on `<queueDirectory>/control.sock`.
+ *
+ * @example
+ * ```ts
+ * const server = new QueueControlServer({ directory: './var/queue', operations: ops, log: logger.for('postqueue') });
+ * await server.listen();
+ * await server.close();
+ * ```
+ */
 export class QueueControlServer {
+  /** The control socket's path. */
   readonly path: string;
   readonly #ops: QueueOperations;
   readonly #log: ComponentLogger;
@@ -211,6 +251,7 @@ export class QueueControlServer {
     this.#server = server;
   }
 
+  /** Stops listening and removes the socket file. */
   async close(): Promise<void> {
     const server = this.#server;
     this.#server = undefined;

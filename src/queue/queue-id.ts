@@ -29,12 +29,31 @@ function base62(value: bigint, width: number): string {
   return out;
 }
 
-/** Whether a string has the shape of a Postern queue ID (safe as a file name). */
+/**
+ * Whether a string has the shape of a Postern queue ID (safe as a file name).
+ *
+ * @example
+ * ```ts
+ * isQueueId('0Qx3c9Z1Ab3kF2'); // true
+ * isQueueId('../etc'); // false
+ * ```
+ */
 export function isQueueId(value: string): boolean {
   return /^[0-9A-Za-z]{6,40}$/.test(value);
 }
 
+/**
+ * Makes queue IDs: sortable by arrival, unique across restarts and nodes, safe as file
+ * names. Postfix counterpart: the long queue IDs of `enable_long_queue_ids`.
+ *
+ * @example
+ * ```ts
+ * const ids = new QueueIdGenerator();
+ * const id = ids.next(); // '0Qx3c9Z1Ab3kF2'-style
+ * ```
+ */
 export class QueueIdGenerator {
+  /** The 5 characters naming this node in every ID. */
   readonly nodeTag: string;
   #last = 0n;
   readonly #nowMicros: () => bigint;
@@ -54,6 +73,7 @@ export class QueueIdGenerator {
       nowMicros ?? (() => BigInt(Date.now()) * 1000n + ((process.hrtime.bigint() / 1000n) % 1000n));
   }
 
+  /** A new queue ID, greater than every one before it from this generator. */
   next(): QueueId {
     let t = this.#nowMicros();
     if (t <= this.#last) t = this.#last + 1n;

@@ -56,30 +56,77 @@ export type { Notifier } from './finish.js';
 /**
  * Per-transport overrides (the `transports` map: Postfix's
  * `<transport>_destination_*`). Times take Postfix units (`"1s"`) or milliseconds.
+ *
+ * @example
+ * ```ts
+ * const manager = new QueueManager({ ...options, transports: { smtp: { destinationConcurrencyLimit: 10, destinationRateDelay: '1s' } } });
+ * ```
  */
 export interface TransportLimits {
+  /**
+   * Postfix `<transport>_destination_concurrency_limit`: most parallel deliveries per destination.
+   */
   readonly destinationConcurrencyLimit?: number;
+  /** Postfix `<transport>_destination_recipient_limit`: most recipients per delivery. */
   readonly destinationRecipientLimit?: number;
+  /** Postfix `<transport>_initial_destination_concurrency`. */
   readonly initialDestinationConcurrency?: number;
+  /** Postfix `<transport>_destination_concurrency_positive_feedback`. */
   readonly destinationConcurrencyPositiveFeedback?: number;
+  /** Postfix `<transport>_destination_concurrency_negative_feedback`. */
   readonly destinationConcurrencyNegativeFeedback?: number;
+  /** Postfix `<transport>_destination_concurrency_failed_cohort_limit`. */
   readonly destinationConcurrencyFailedCohortLimit?: number;
+  /**
+   * Postfix `<transport>_destination_rate_delay`: pause between deliveries to one destination.
+   */
   readonly destinationRateDelay?: number | string;
 }
 
-/** Resolves recipients to routes (the Rewriter implements it). */
+/**
+ * Resolves recipients to routes (the Rewriter implements it).
+ *
+ * @example
+ * ```ts
+ * const resolver: RouteResolver = new Rewriter({ params });
+ * const route = await resolver.resolve('bob@example.net'); // { transport: 'smtp', nexthop: 'example.net', ... }
+ * ```
+ */
 export interface RouteResolver {
+  /** The transport, nexthop and class for a recipient. */
   resolve(address: string): Promise<ResolveResult>;
 }
 
+/**
+ * What QueueManager needs.
+ *
+ * @example
+ * ```ts
+ * const manager = new QueueManager({
+ *   store,
+ *   resolver: rewriter,
+ *   agents: new AgentRegistry().register('smtp', new SmtpDeliveryAgent({ params })),
+ *   bounce,
+ *   params,
+ * } satisfies QueueManagerOptions);
+ * ```
+ */
 export interface QueueManagerOptions {
+  /** The queue it schedules from. */
   readonly store: QueueStore;
+  /** Routes each recipient (the Rewriter). */
   readonly resolver: RouteResolver;
+  /** Delivery agents by transport name. */
   readonly agents: AgentRegistry;
+  /** Sends bounce, delay and success notices (Bounce). */
   readonly bounce: Notifier;
+  /** The queue parameters (`maximalQueueLifetime`, backoff times, concurrency...). */
   readonly params: Parameters;
+  /** Per-transport overrides of the destination limits. */
   readonly transports?: Readonly<Record<string, TransportLimits>>;
+  /** @default systemClock */
   readonly clock?: Clock;
+  /** Logs under component `qmgr`. @default silentLogger */
   readonly logger?: Logger;
   /** Lease owner name; random per instance by default. */
   readonly owner?: string;
@@ -93,6 +140,19 @@ const CLAIM_BATCH = 200;
 
 type Route = { transport: string; nexthop: string } | { bounce: StoredOutcome };
 
+/**
+ * Schedules deliveries: claims messages from the store, groups recipients by transport
+ * and nexthop, runs agents under per-destination concurrency, and records outcomes with
+ * backoff and bounces. Postfix counterpart: qmgr(8).
+ *
+ * @example
+ * ```ts
+ * const manager = new QueueManager({ store, resolver: rewriter, agents, bounce, params });
+ * manager.start();
+ * await manager.whenIdle();
+ * await manager.stop();
+ * ```
+ */
 export class QueueManager {
   readonly #store: QueueStore;
   readonly #resolver: RouteResolver;

@@ -34,7 +34,14 @@ function arrivalText(ms: number): string {
   return `${DAYS[d.getUTCDay()]} ${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())}`;
 }
 
-/** The mailq listing of `entries`. */
+/**
+ * The mailq listing of `entries`.
+ *
+ * @example
+ * ```ts
+ * console.log(formatMailq(await store.list()));
+ * ```
+ */
 export function formatMailq(entries: readonly QueueEntry[]): string {
   if (entries.length === 0) return 'Mail queue is empty\n';
   const out = ['-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------'];
@@ -62,16 +69,36 @@ export function formatMailq(entries: readonly QueueEntry[]): string {
   return `${out.join('\n')}\n`;
 }
 
-/** The qshape table as data. */
+/**
+ * The qshape table as data.
+ *
+ * @example
+ * ```ts
+ * const shape: QueueShape = queueShape(await store.summaries({ states: ['deferred'] }), Date.now());
+ * console.log(shape.total.total, shape.rows[0]?.domain);
+ * ```
+ */
 export interface QueueShape {
   /** Upper bounds of the age buckets, minutes; the last column is "older". */
   readonly buckets: readonly number[];
+  /** The TOTAL row. */
   readonly total: QueueShapeRow;
+  /** One row per domain, largest first. */
   readonly rows: readonly QueueShapeRow[];
 }
 
+/**
+ * One qshape row: a domain, its total and a count per age bucket.
+ *
+ * @example
+ * ```ts
+ * for (const row of queueShape(summaries, Date.now()).rows) console.log(row.domain, row.total, row.counts);
+ * ```
+ */
 export interface QueueShapeRow {
+  /** The recipient domain (`TOTAL` for the total row). */
   readonly domain: string;
+  /** Messages for the domain. */
   readonly total: number;
   /** One count per bucket plus one for older than the last bound. */
   readonly counts: readonly number[];
@@ -83,6 +110,11 @@ export const DEFAULT_BUCKETS: readonly number[] = [5, 10, 20, 40, 80, 160, 320, 
 /**
  * Counts messages per recipient domain and age (a message counts once in each domain
  * it still has a pending recipient at), busiest domains first; `top` rows at most.
+ *
+ * @example
+ * ```ts
+ * const shape = queueShape(await store.summaries(), Date.now(), { top: 10 });
+ * ```
  */
 export function queueShape(
   rows: readonly QueueSummary[],
@@ -118,7 +150,14 @@ export function queueShape(
   };
 }
 
-/** The qshape table as text. */
+/**
+ * The qshape table as text.
+ *
+ * @example
+ * ```ts
+ * console.log(formatShape(queueShape(await store.summaries(), Date.now())));
+ * ```
+ */
 export function formatShape(shape: QueueShape): string {
   const head = ['T', ...shape.buckets.map(String), `${shape.buckets.at(-1) ?? 0}+`];
   const lines = [shape.total, ...shape.rows];

@@ -64,12 +64,25 @@ export interface SchedulableJob {
   readonly transport: string;
 }
 
-/** What a destination is doing, for views and tests. */
+/**
+ * What a destination is doing, for views and tests.
+ *
+ * @example
+ * ```ts
+ * const views: DestinationView[] = manager.destinations();
+ * for (const d of views) console.log(d.key, d.running, d.window);
+ * ```
+ */
 export interface DestinationView {
+  /** `transport:nexthop`. */
   readonly key: string;
+  /** The current concurrency window. */
   readonly window: number;
+  /** Deliveries in flight. */
   readonly running: number;
+  /** Jobs waiting. */
   readonly queued: number;
+  /** The destination is throttled as dead after failed cohorts. */
   readonly dead: boolean;
 }
 

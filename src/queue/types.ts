@@ -38,27 +38,65 @@ import type {
   SubmissionSource,
 } from '../types.js';
 
-/** Message states (Postfix's queues). */
+/**
+ * Message states (Postfix's queues).
+ *
+ * @example
+ * ```ts
+ * const counts = await store.counts();
+ * const states: QueueState[] = ['incoming', 'active', 'deferred', 'hold', 'corrupt'];
+ * for (const s of states) console.log(s, counts[s]);
+ * ```
+ */
 export type QueueState = 'incoming' | 'active' | 'deferred' | 'hold' | 'corrupt';
 
-/** The per-recipient state kept in the queue. */
+/**
+ * The per-recipient state kept in the queue.
+ *
+ * @example
+ * ```ts
+ * const pending = record.recipients.filter((r) => r.state === ('pending' satisfies StoredRecipientState));
+ * ```
+ */
 export type StoredRecipientState = 'pending' | 'sent' | 'bounced';
 
-/** A recipient as stored, with its last outcome. */
+/**
+ * A recipient as stored, with its last outcome.
+ *
+ * @example
+ * ```ts
+ * for (const r of record.recipients) console.log(r.address, r.state, r.last?.text);
+ * ```
+ */
 export interface StoredRecipient extends Recipient {
+  /** Pending until a final outcome (sent or bounced) is recorded. */
   readonly state: StoredRecipientState;
   /** The last reason: the final reply, or the last deferral (Postfix's defer log). */
   readonly last?: StoredOutcome;
 }
 
-/** An outcome as stored: data only, so every store can serialise it. */
+/**
+ * An outcome as stored: data only, so every store can serialise it.
+ *
+ * @example
+ * ```ts
+ * const outcome: StoredOutcome = { status: 'deferred', code: 451, enhanced: '4.4.1', text: 'connection refused', time: Date.now() };
+ * ```
+ */
 export interface StoredOutcome {
+  /** Sent, deferred or bounced. */
   readonly status: RecipientResult['status'];
+  /** The reply code. */
   readonly code: number;
+  /** The RFC 3463 enhanced status. */
   readonly enhanced: string;
+  /** The reply text. */
   readonly text: string;
+  /** `relay=` of the attempt (`mx.example.com[192.0.2.1]:25`). */
   readonly relay?: string;
+  /** RFC 3464 Action for a success (`delivered`, `relayed`, `expanded`). */
   readonly action?: RecipientResult['action'];
+  /** Remote-MTA for the DSN, when the reply came from one. */
   readonly remoteMta?: string;
   /** When it happened, ms since the epoch. */
   readonly time: number;
@@ -69,16 +107,32 @@ export interface StoredOutcome {
   readonly dsnSent?: boolean;
 }
 
-/** Everything a store keeps about a message apart from its content. */
+/**
+ * Everything a store keeps about a message apart from its content.
+ *
+ * @example
+ * ```ts
+ * const [claimed] = await store.claim({ owner: 'node-1', limit: 1, now: Date.now(), leaseMs: 60_000 });
+ * const record: MessageRecord | undefined = claimed?.record;
+ * console.log(record?.queueId, record?.sender, record?.recipients.length);
+ * ```
+ */
 export interface MessageRecord {
   /** Stored format version; a store refuses versions it does not know. */
   readonly formatVersion: 1;
+  /** The message's queue ID. */
   readonly queueId: QueueId;
+  /** The envelope sender (`''` for the null sender). */
   readonly sender: Address;
+  /** Every recipient with its state. */
   readonly recipients: readonly StoredRecipient[];
+  /** RFC 3461 ENVID. */
   readonly envid?: string;
+  /** RFC 3461 RET. */
   readonly ret?: DsnRet;
+  /** RFC 1652 BODY=. */
   readonly bodyType: BodyType;
+  /** The message needs SMTPUTF8 (RFC 6531). */
   readonly smtputf8: boolean;
   /** The content holds bytes above 0x7F. */
   readonly eightBit: boolean;
@@ -98,7 +152,20 @@ export interface MessageRecord {
   readonly holdReason?: string;
 }
 
-/** What Cleanup hands to `commit()`: the record less what the store derives. */
+/**
+ * What Cleanup hands to `commit()`: the record less what the store derives.
+ *
+ * @example
+ * ```ts
+ * const writer = await store.create(new QueueIdGenerator().next());
+ * writer.content.end('Subject: hi\r\n\r\nHello\r\n');
+ * await writer.commit({
+ *   queueId: writer.queueId, sender: 'a@example.com', recipients: [{ id: 0, address: 'b@example.com', originalAddress: 'b@example.com' }],
+ *   bodyType: '7BIT', smtputf8: false, eightBit: false, size: 23, headerSize: 15,
+ *   arrivalTime: Date.now(), warnTime: 0, source: { component: 'api', protocol: 'local' },
+ * } satisfies NewMessageRecord);
+ * ```
+ */
 export type NewMessageRecord = Omit<MessageRecord, 'formatVersion' | 'recipients'> & {
   readonly recipients: readonly Recipient[];
   /** Commit straight into `hold` (HOLD action) instead of `incoming`. */
@@ -108,9 +175,18 @@ export type NewMessageRecord = Omit<MessageRecord, 'formatVersion' | 'recipients
 /**
  * A new message being written. `content` takes the message bytes and honours
  * backpressure; it may emit `error` on an I/O failure, which Cleanup catches.
+ *
+ * @example
+ * ```ts
+ * const writer: MessageWriter = await store.create(queueId);
+ * writer.content.write(headerBytes);
+ * await writer.commit(record); // or: await writer.abort()
+ * ```
  */
 export interface MessageWriter {
+  /** The queue ID the message is written under. */
   readonly queueId: QueueId;
+  /** Takes the content (CRLF, dot-unstuffed); honours backpressure. */
   readonly content: Writable;
   /**
    * Ends the content (if not ended), stores the record and makes the message durable.
@@ -122,24 +198,54 @@ export interface MessageWriter {
   abort(): Promise<void>;
 }
 
-/** A lease on a claimed message. Treat as opaque; pass it back on every write. */
+/**
+ * A lease on a claimed message. Treat as opaque; pass it back on every write.
+ *
+ * @example
+ * ```ts
+ * const renewed: Lease = await store.renew(lease, Date.now() + 60_000);
+ * ```
+ */
 export interface Lease {
+  /** The leased message. */
   readonly queueId: QueueId;
+  /** The node holding the lease. */
   readonly owner: string;
+  /** Proves the lease is still this holder's. */
   readonly token: string;
   /** Expiry, ms since the epoch. */
   readonly expiresAt: number;
 }
 
-/** A claimed message: its record (as of the claim) and the lease over it. */
+/**
+ * A claimed message: its record (as of the claim) and the lease over it.
+ *
+ * @example
+ * ```ts
+ * const claimed: ClaimedMessage[] = await store.claim(options);
+ * for (const { lease, record } of claimed) {
+ *   console.log(record.queueId);
+ *   await store.release(lease, { state: 'deferred', dueAt: Date.now() + 300_000 });
+ * }
+ * ```
+ */
 export interface ClaimedMessage {
+  /** The lease; pass it back on every write. */
   readonly lease: Lease;
+  /** The message's record as of the claim. */
   readonly record: MessageRecord;
   /** The state it was claimed from. */
   readonly from: 'incoming' | 'deferred';
 }
 
-/** Options for `claim()`. */
+/**
+ * Options for `claim()`.
+ *
+ * @example
+ * ```ts
+ * const claimed = await store.claim({ owner: 'node-1', limit: 20, now: clock.now(), leaseMs: 300_000 } satisfies ClaimOptions);
+ * ```
+ */
 export interface ClaimOptions {
   /** Lease owner (node id). */
   readonly owner: string;
@@ -153,27 +259,61 @@ export interface ClaimOptions {
   readonly ignoreDueTime?: boolean;
 }
 
-/** One outcome to record for a recipient. */
+/**
+ * One outcome to record for a recipient.
+ *
+ * @example
+ * ```ts
+ * const outcome: RecipientOutcome = {
+ *   recipientId: 0,
+ *   outcome: { status: 'sent', code: 250, enhanced: '2.0.0', text: 'Ok', time: Date.now() },
+ * };
+ * await store.recordOutcomes(lease, [outcome]);
+ * ```
+ */
 export interface RecipientOutcome {
+  /** The recipient's id in the message. */
   readonly recipientId: RecipientId;
+  /** What happened to it. */
   readonly outcome: StoredOutcome;
 }
 
-/** Where a released message goes next. */
+/**
+ * Where a released message goes next.
+ *
+ * @example
+ * ```ts
+ * await store.release(lease, { state: 'hold', reason: 'manual review' } satisfies ReleaseTarget);
+ * ```
+ */
 export type ReleaseTarget =
   | { readonly state: 'deferred'; readonly dueAt: number; readonly warnTime?: number }
   | { readonly state: 'hold'; readonly reason?: string }
   | { readonly state: 'corrupt'; readonly reason: string };
 
-/** A summary row for listings (mailq, qshape) that needs no content read. */
+/**
+ * A summary row for listings (mailq, qshape) that needs no content read.
+ *
+ * @example
+ * ```ts
+ * const entries: QueueEntry[] = await store.list({ states: ['deferred'], limit: 100 });
+ * for (const e of entries) console.log(e.queueId, e.dueAt);
+ * ```
+ */
 export interface QueueEntry {
+  /** The message's queue ID. */
   readonly queueId: QueueId;
+  /** Which queue it is in. */
   readonly state: QueueState;
+  /** The envelope sender. */
   readonly sender: Address;
+  /** Content size in bytes. */
   readonly size: number;
+  /** Arrival time, ms since the epoch. */
   readonly arrivalTime: number;
   /** For deferred messages: when the next attempt is due. */
   readonly dueAt?: number;
+  /** Each recipient with its state and last reason. */
   readonly recipients: readonly {
     readonly address: Address;
     readonly state: StoredRecipientState;
@@ -181,23 +321,50 @@ export interface QueueEntry {
   }[];
 }
 
-/** Queue sizes by state. */
+/**
+ * Queue sizes by state.
+ *
+ * @example
+ * ```ts
+ * const { deferred, hold }: QueueCounts = await store.counts();
+ * ```
+ */
 export type QueueCounts = Record<QueueState, number>;
 
-/** Which messages a queue operation acts on: these queue IDs, or every message. */
+/**
+ * Which messages a queue operation acts on: these queue IDs, or every message.
+ *
+ * @example
+ * ```ts
+ * await store.hold(['4Xk9Qz1Ab3kF2'] satisfies QueueSelection, 'suspicious');
+ * await store.unhold('ALL');
+ * ```
+ */
 export type QueueSelection = readonly QueueId[] | 'ALL';
 
 /**
  * What a store keeps in memory about each message for the inspection views (qshape)
  * and per-destination flushes, so they never read message files. Domains are those
  * of the recipients still pending, lower-cased, each once.
+ *
+ * @example
+ * ```ts
+ * const summaries: QueueSummary[] = await store.summaries({ states: ['deferred'] });
+ * console.log(formatShape(queueShape(summaries, Date.now())));
+ * ```
  */
 export interface QueueSummary {
+  /** The message's queue ID. */
   readonly queueId: QueueId;
+  /** Which queue it is in. */
   readonly state: QueueState;
+  /** Arrival time, ms since the epoch. */
   readonly arrivalTime: number;
+  /** Content size in bytes. */
   readonly size: number;
+  /** The envelope sender. */
   readonly sender: Address;
+  /** The domains of the pending recipients (qshape's rows). */
   readonly domains: readonly string[];
   /** Recipients still pending. */
   readonly pending: number;
@@ -207,6 +374,15 @@ export interface QueueSummary {
  * Pluggable queue storage. Implementations: MemoryQueueStore (tests; can be crashed
  * and reopened), FileQueueStore (the embedded default), PostgresQueueStore.
  * One conformance suite (test/unit/queue/store-conformance.ts) runs against each.
+ *
+ * @example
+ * ```ts
+ * const store: QueueStore = new FileQueueStore({ directory: './var/queue' });
+ * await store.open();
+ * console.log(await store.counts());
+ * await store.close();
+ * const mta = new Mta({ queueStore: store });
+ * ```
  */
 export interface QueueStore {
   /**

@@ -21,7 +21,15 @@ import type { ResolveResult } from '../rewrite/types.js';
 import type { SmtpReply } from '../smtp-reply.js';
 import type { Address, ClientInfo, TlsInfo } from '../types.js';
 
-/** Where in the session a restriction list runs (Postfix's smtpd_*_restrictions). */
+/**
+ * Where in the session a restriction list runs (Postfix's smtpd_*_restrictions).
+ *
+ * @example
+ * ```ts
+ * const mta = new Mta({ smtpdHeloRestrictions: ['reject_invalid_helo_hostname'] });
+ * const stage: RestrictionStage = 'recipient';
+ * ```
+ */
 export type RestrictionStage =
   | 'client'
   | 'helo'
@@ -31,22 +39,37 @@ export type RestrictionStage =
   | 'data'
   | 'end-of-data';
 
-/** The session facts a restriction can read. Plain data, read-only. */
+/**
+ * The session facts a restriction can read. Plain data, read-only.
+ *
+ * @example
+ * ```ts
+ * const onlyTls: RestrictionFunction = (req: RestrictionRequest) =>
+ *   req.stage === 'sender' && !req.tls ? '530 5.7.0 Must issue a STARTTLS command first' : undefined;
+ * ```
+ */
 export interface RestrictionRequest {
+  /** The stage being checked. */
   readonly stage: RestrictionStage;
   /** Postfix policy `protocol_state`: CONNECT, EHLO, HELO, MAIL, RCPT, DATA, END-OF-MESSAGE. */
   readonly protocolState: string;
+  /** The connected client. */
   readonly client: ClientInfo;
+  /** The HELO/EHLO argument, once given. */
   readonly helo?: string;
   /** `SMTP` or `ESMTP`. */
   readonly protocolName: string;
+  /** MAIL FROM, once given (`''` for the null sender). */
   readonly sender?: Address;
+  /** The RCPT TO address being checked. */
   readonly recipient?: Address;
   /** trivial-rewrite's answer for the recipient (relay and recipient stages). */
   readonly resolved?: ResolveResult;
   /** The SASL login name, when authenticated. */
   readonly saslUsername?: string;
+  /** The SASL mechanism used to authenticate (`PLAIN`, `LOGIN`). */
   readonly saslMethod?: string;
+  /** TLS facts, when the session uses TLS. */
   readonly tls?: TlsInfo;
   /** Queue ID once the transaction is open. */
   readonly queueId?: string;
@@ -58,10 +81,26 @@ export interface RestrictionRequest {
   readonly improperPipelining: boolean;
 }
 
-/** What a restriction function may return (see the module comment). */
+/**
+ * What a restriction function may return (see the module comment).
+ *
+ * @example
+ * ```ts
+ * const verdicts: RestrictionResult[] = ['REJECT no thanks', 'DUNNO', reply(450, '4.7.1', 'slow down'), undefined];
+ * ```
+ */
 export type RestrictionResult = string | SmtpReply | undefined | null;
 
-/** A restriction written in code: the gateway author's hook at every stage. */
+/**
+ * A restriction written in code: the gateway author's hook at every stage.
+ *
+ * @example
+ * ```ts
+ * const blockList: RestrictionFunction = async (req) =>
+ *   (await isBlocked(req.sender)) ? 'REJECT sender blocked by policy' : undefined;
+ * const mta = new Mta({ smtpdRecipientRestrictions: [blockList, 'reject_unauth_destination'] });
+ * ```
+ */
 export type RestrictionFunction = (
   request: RestrictionRequest,
 ) => RestrictionResult | Promise<RestrictionResult>;

@@ -28,22 +28,49 @@ import { timingSafeEqual } from 'node:crypto';
 import type { LookupTable } from '../rewrite/types.js';
 import type { ClientInfo, TlsInfo } from '../types.js';
 
-/** What an authenticator knows about the session asking. */
+/**
+ * What an authenticator knows about the session asking.
+ *
+ * @example
+ * ```ts
+ * const auth: Authenticator = (user, password, session: AuthSessionInfo) =>
+ *   session.tls !== undefined && checkPassword(user, password);
+ * ```
+ */
 export interface AuthSessionInfo {
+  /** The connected client. */
   readonly client: ClientInfo;
+  /** The HELO/EHLO argument. */
   readonly helo?: string;
+  /** TLS facts, when the session uses TLS. */
   readonly tls?: TlsInfo;
+  /** The SASL mechanism (`PLAIN` or `LOGIN`). */
   readonly mechanism: string;
 }
 
-/** Checks a login. Resolve true to accept; false to refuse; throw for a temporary failure. */
+/**
+ * Checks a login. Resolve true to accept; false to refuse; throw for a temporary failure.
+ *
+ * @example
+ * ```ts
+ * const authenticator: Authenticator = async (username, password) => users.get(username) === password;
+ * const mta = new Mta({ smtpd: [{ listen: '0.0.0.0:587', smtpdSaslAuthEnable: true, authenticator }] });
+ * ```
+ */
 export type Authenticator = (
   username: string,
   password: string,
   session: AuthSessionInfo,
 ) => Promise<boolean> | boolean;
 
-/** An authenticator function, or a table of user → clear-text password. */
+/**
+ * An authenticator function, or a table of user → clear-text password.
+ *
+ * @example
+ * ```ts
+ * const backend: AuthBackend = new InlineTable({ alice: 'secret' }); // or an Authenticator
+ * ```
+ */
 export type AuthBackend = Authenticator | LookupTable;
 
 /** Outcome of checking credentials. */

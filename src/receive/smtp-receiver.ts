@@ -48,18 +48,35 @@ import { buildSessionReplies, type SessionContext, SmtpSession } from './smtp-se
 import { SmtpdRestrictions } from './smtpd-restrictions.js';
 import { type ListenOptions, TcpListeners } from './tcp-listener.js';
 
-/** TLS material given in code rather than as files. */
+/**
+ * TLS material given in code rather than as files.
+ *
+ * @example
+ * ```ts
+ * const tls: SmtpTlsOptions = { cert: readFileSync('cert.pem'), key: readFileSync('key.pem') };
+ * const receiver = new SmtpReceiver({ params, submission, rewriter, tls });
+ * ```
+ */
 export interface SmtpTlsOptions {
   /** A ready context (certificate, key, ciphers). */
   readonly secureContext?: tls.SecureContext;
   /** PEM certificate chain and key, when no context is given. */
   readonly cert?: string | Buffer;
+  /** PEM private key for `cert`. */
   readonly key?: string | Buffer;
   /** SNI: a context for the name the client asked for, or undefined for the default. */
   readonly sni?: (servername: string) => tls.SecureContext | undefined;
 }
 
-/** What a receiver needs. */
+/**
+ * What a receiver needs.
+ *
+ * @example
+ * ```ts
+ * const params = resolveParameters({ myhostname: 'mx.example.com' });
+ * const options: SmtpReceiverOptions = { params, submission: cleanup, rewriter: new Rewriter({ params }) };
+ * ```
+ */
 export interface SmtpReceiverOptions {
   /** Main parameters (`resolveParameters()`). */
   readonly params: Parameters;
@@ -94,7 +111,17 @@ export interface SmtpReceiverOptions {
 
 export type { ListenOptions } from './tcp-listener.js';
 
-/** The SMTP server. */
+/**
+ * The SMTP server.
+ *
+ * @example
+ * ```ts
+ * const receiver = new SmtpReceiver({ params, submission: cleanup, rewriter });
+ * const { port } = await receiver.listen({ host: '127.0.0.1', port: 0 });
+ * // ... later
+ * await receiver.close();
+ * ```
+ */
 export class SmtpReceiver {
   readonly #ctx: SessionContext;
   readonly #listeners: TcpListeners;

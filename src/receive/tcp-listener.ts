@@ -8,7 +8,14 @@
 import net from 'node:net';
 import type { ComponentLogger } from '../log.js';
 
-/** Where to listen. */
+/**
+ * Where to listen.
+ *
+ * @example
+ * ```ts
+ * const { port } = await receiver.listen({ host: '127.0.0.1', port: 0 } satisfies ListenOptions);
+ * ```
+ */
 export interface ListenOptions {
   /** Numeric address or host name to bind, e.g. `127.0.0.1` or `::1`. */
   readonly host: string;

@@ -28,7 +28,15 @@ import { SmtpError } from '../errors.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type { Address } from '../types.js';
 
-/** A parsed `MAIL FROM:` or `RCPT TO:` argument. */
+/**
+ * A parsed `MAIL FROM:` or `RCPT TO:` argument.
+ *
+ * @example
+ * ```ts
+ * const arg: MailArgument = parseMailArgument('<alice@example.com> SIZE=1000', 'sender');
+ * arg.address; // 'alice@example.com'
+ * ```
+ */
 export interface MailArgument {
   /** The address in internal form (local part unquoted); `''` for `<>`. */
   readonly address: Address;
@@ -107,6 +115,12 @@ function okNonAscii(ch: string): boolean {
  *
  * @throws SmtpError `501 5.1.7` (sender) / `501 5.1.3` (recipient) for a bad or
  *   over-long address, `501 5.5.4` for bad parameter syntax.
+ *
+ * @example
+ * ```ts
+ * const { address, params } = parseMailArgument('<"john doe"@example.com> NOTIFY=NEVER', 'recipient');
+ * // address: 'john doe@example.com'
+ * ```
  */
 export function parseMailArgument(
   argument: string,
@@ -317,7 +331,15 @@ function parseParams(rest: string, kind: Kind): Map<string, string | undefined> 
   return params;
 }
 
-/** Splits an internal address at the last `@`; `domain` is '' when there is none. */
+/**
+ * Splits an internal address at the last `@`; `domain` is '' when there is none.
+ *
+ * @example
+ * ```ts
+ * splitAddress('alice@example.com'); // { local: 'alice', domain: 'example.com' }
+ * splitAddress('postmaster'); // { local: 'postmaster', domain: '' }
+ * ```
+ */
 export function splitAddress(address: Address): { local: string; domain: string } {
   const at = address.lastIndexOf('@');
   if (at < 0) return { local: address, domain: '' };
@@ -340,6 +362,11 @@ function isDotString(local: string): boolean {
  * The external RFC 5321 form of an internal address, without angle brackets: the local
  * part is quoted when it is not a Dot-string (`john doe@x` → `"john doe"@x`), with `"`
  * and `\` escaped. `''` (the null sender) stays `''`.
+ *
+ * @example
+ * ```ts
+ * formatAddress('john doe@example.com'); // '"john doe"@example.com'
+ * ```
  */
 export function formatAddress(address: Address): string {
   if (address === '') return '';

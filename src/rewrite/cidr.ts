@@ -113,7 +113,15 @@ function formatBase(family: 4 | 6, value: bigint): string {
   return groups.join(':');
 }
 
-/** A list of networks. Entries are checked when the list is built. */
+/**
+ * A list of networks. Entries are checked when the list is built.
+ *
+ * @example
+ * ```ts
+ * const mynetworks = new CidrList(['127.0.0.0/8', '::1/128', '192.0.2.0/24']);
+ * mynetworks.matches('192.0.2.7'); // true
+ * ```
+ */
 export class CidrList {
   readonly #networks: readonly Network[];
 

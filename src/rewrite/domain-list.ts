@@ -46,6 +46,17 @@ export function domainTableKeys(domain: string, parentStyle: boolean): string[] 
   return keys;
 }
 
+/**
+ * A domain list parameter (`mydestination`, `relayDomains`...): names, parent-domain
+ * matching, `!` exclusions and `$table` references. Postfix counterpart: domain_list(3).
+ *
+ * @example
+ * ```ts
+ * const list = new DomainList(['example.com', '!old.example.com'], 'relayDomains', true);
+ * await list.matches('mail.example.com'); // true (parent style)
+ * await list.matches('old.example.com'); // false
+ * ```
+ */
 export class DomainList {
   readonly #entries: readonly Entry[];
   readonly #parentStyle: boolean;

@@ -58,6 +58,12 @@ function validAsciiName(name: string): boolean {
  * The A-label (ASCII) form of a domain, lower-cased, one trailing dot removed;
  * address literals are returned as they are (lower-cased `ipv6:` tag). `undefined`
  * when the name is not a valid host name in any form.
+ *
+ * @example
+ * ```ts
+ * toAsciiDomain('bücher.example'); // 'xn--bcher-kva.example'
+ * toAsciiDomain('bad domain'); // undefined
+ * ```
  */
 export function toAsciiDomain(domain: string): string | undefined {
   let d = domain.endsWith('.') && domain.length > 1 ? domain.slice(0, -1) : domain;
@@ -72,7 +78,14 @@ export function toAsciiDomain(domain: string): string | undefined {
   return validAsciiName(d) ? d : undefined;
 }
 
-/** The U-label form of a valid domain (A-labels decoded); `undefined` when not valid. */
+/**
+ * The U-label form of a valid domain (A-labels decoded); `undefined` when not valid.
+ *
+ * @example
+ * ```ts
+ * toUnicodeDomain('xn--bcher-kva.example'); // 'bücher.example'
+ * ```
+ */
 export function toUnicodeDomain(domain: string): string | undefined {
   const ascii = toAsciiDomain(domain);
   if (ascii === undefined) return undefined;
@@ -80,7 +93,15 @@ export function toUnicodeDomain(domain: string): string | undefined {
   return domainToUnicode(ascii);
 }
 
-/** Whether `domain` is a valid host name (in either form) or address literal. */
+/**
+ * Whether `domain` is a valid host name (in either form) or address literal.
+ *
+ * @example
+ * ```ts
+ * isValidDomain('[192.0.2.1]'); // true
+ * isValidDomain('-bad-.example'); // false
+ * ```
+ */
 export function isValidDomain(domain: string): boolean {
   return toAsciiDomain(domain) !== undefined;
 }
@@ -89,6 +110,12 @@ export function isValidDomain(domain: string): boolean {
  * What the public suffix list says of a name: its registrable domain
  * (`bar.co.uk` for `foo.bar.co.uk`), public suffix, and whether the name *is* a public
  * suffix (mail to `user@co.uk` has no owner to go to).
+ *
+ * @example
+ * ```ts
+ * domainInfo('foo.bar.co.uk')?.registrable; // 'bar.co.uk'
+ * domainInfo('co.uk')?.isPublicSuffix; // true
+ * ```
  */
 export function domainInfo(domain: string):
   | {

@@ -24,7 +24,15 @@ import { toAsciiDomain } from './domain.js';
 import { lookupAddressIdn } from './search-order.js';
 import type { AddressClass, LookupTable, ResolveResult } from './types.js';
 
-/** What isListedRecipient() found. */
+/**
+ * What isListedRecipient() found.
+ *
+ * @example
+ * ```ts
+ * const listed: ListedRecipient = await rewriter.isListedRecipient('nobody@example.com');
+ * if (!listed.listed) console.log(`550 5.1.1 <nobody@example.com>: ${listed.text}`);
+ * ```
+ */
 export interface ListedRecipient {
   /** The recipient exists in its class's valid-recipient table (or the class has none). */
   readonly listed: boolean;
@@ -36,6 +44,7 @@ export interface ListedRecipient {
   readonly table: string;
   /** The reject text for an unlisted recipient: `User unknown in ${table}`. */
   readonly text: string;
+  /** The class of the recipient's domain. */
   readonly addressClass: AddressClass;
 }
 

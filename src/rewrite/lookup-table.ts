@@ -43,9 +43,16 @@ function fold(key: string, flags: TableFlags): string {
 /**
  * A fixed set of pairs: Postfix's `inline:{ key=value, ... }`. Keys are case-folded
  * when the table is built and at every lookup.
+ *
+ * @example
+ * ```ts
+ * const table = new InlineTable({ 'Sales@Example.com': 'amy@example.com' });
+ * await table.lookup('sales@example.com'); // 'amy@example.com'
+ * ```
  */
 export class InlineTable implements LookupTable {
   readonly name: string;
+  /** Fixed keys, case-folded. */
   readonly flags: TableFlags = FIXED_FOLDED;
   readonly #entries: ReadonlyMap<string, string>;
 
@@ -98,9 +105,15 @@ export class InlineTable implements LookupTable {
 /**
  * Postfix's `static:text`: every lookup finds `text`. A pattern table, so search orders
  * ask it once, with the whole key.
+ *
+ * @example
+ * ```ts
+ * await new StaticTable('relay:[mail.example.com]').lookup('anything'); // 'relay:[mail.example.com]'
+ * ```
  */
 export class StaticTable implements LookupTable {
   readonly name: string;
+  /** Pattern table: asked once, with the whole key. */
   readonly flags: TableFlags = Object.freeze({
     pattern: true,
     foldCase: false,
@@ -120,12 +133,28 @@ export class StaticTable implements LookupTable {
   }
 }
 
-/** The callback a FunctionTable wraps. `undefined` (or `null`) means not found. */
+/**
+ * The callback a FunctionTable wraps. `undefined` (or `null`) means not found.
+ *
+ * @example
+ * ```ts
+ * const fn: LookupFunction = async (key) => (await db.hasUser(key) ? 'OK' : undefined);
+ * const table = new FunctionTable('app:users', fn);
+ * ```
+ */
 export type LookupFunction = (
   key: string,
 ) => Promise<string | undefined | null> | string | undefined | null;
 
-/** Result caching of a FunctionTable. */
+/**
+ * Result caching of a FunctionTable.
+ *
+ * @example
+ * ```ts
+ * const cache: FunctionCacheOptions = { ttl: 5_000, max: 1_000 };
+ * const table = new FunctionTable('app:users', lookupUser, {}, cache);
+ * ```
+ */
 export interface FunctionCacheOptions {
   /** How long a result (found or not found) is kept, in ms; 0 turns caching off. @default 60000 */
   readonly ttl?: number;
@@ -142,9 +171,16 @@ export interface FunctionCacheOptions {
  *
  * Results — values and "not found" — are cached with a TTL (lru-cache; 60 s by
  * default) and concurrent lookups of one key share one call. Errors are never cached.
+ *
+ * @example
+ * ```ts
+ * const mailboxes = new FunctionTable('app:mailboxes', async (key) => db.mailboxOf(key));
+ * const mta = new Mta({ virtualMailboxDomains: ['example.com'], virtualMailboxMaps: mailboxes });
+ * ```
  */
 export class FunctionTable implements LookupTable {
   readonly name: string;
+  /** Fixed keys, case-folded by default; a pattern table with `{ pattern: true }`. */
   readonly flags: TableFlags;
   readonly #fn: LookupFunction;
   readonly #cache: LRUCache<string, { value: string | undefined }> | undefined;
@@ -223,10 +259,17 @@ export class FunctionTable implements LookupTable {
  * Several tables searched in order (Postfix: `transport_maps = a, b`): the first value
  * wins, and a table that fails stops the search with its error, as maps.c does — a
  * later table must not answer for one that could not.
+ *
+ * @example
+ * ```ts
+ * const aliases = new TableList([new InlineTable({ postmaster: 'root' }), createTable('texthash:/etc/aliases', 'aliasMaps')]);
+ * ```
  */
 export class TableList implements LookupTable {
   readonly name: string;
+  /** A pattern list only when every member is one; substitution when any member allows it. */
   readonly flags: TableFlags;
+  /** The member tables, searched in order. */
   readonly tables: readonly LookupTable[];
 
   constructor(tables: readonly LookupTable[]) {

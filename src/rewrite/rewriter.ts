@@ -66,21 +66,47 @@ const BAD_SYNTAX = Object.freeze({
   text: 'Bad recipient address syntax',
 });
 
-/** The Rewriter's tables; each defaults to the one built from the parameter of the same name. */
+/**
+ * The Rewriter's tables; each defaults to the one built from the parameter of the same name.
+ *
+ * @example
+ * ```ts
+ * const rewriter = new Rewriter({ params, transportMaps: new InlineTable({ 'example.net': 'relay:[10.0.0.5]' }) });
+ * ```
+ */
 export interface RewriterTables {
+  /** Postfix `transport_maps`. */
   readonly transportMaps?: LookupTable;
+  /** Postfix `relocated_maps`. */
   readonly relocatedMaps?: LookupTable;
+  /** Postfix `virtual_alias_maps`. */
   readonly virtualAliasMaps?: LookupTable;
+  /** Postfix `virtual_mailbox_maps`. */
   readonly virtualMailboxMaps?: LookupTable;
+  /** Postfix `local_recipient_maps`. */
   readonly localRecipientMaps?: LookupTable;
+  /** Postfix `relay_recipient_maps`. */
   readonly relayRecipientMaps?: LookupTable;
+  /** Postfix `sender_dependent_relayhost_maps`. */
   readonly senderDependentRelayhostMaps?: LookupTable;
+  /** Postfix `sender_dependent_default_transport_maps`. */
   readonly senderDependentDefaultTransportMaps?: LookupTable;
 }
 
 export type { ListedRecipient } from './listed-recipient.js';
 
+/**
+ * Options for Rewriter: parameters plus ready tables.
+ *
+ * @example
+ * ```ts
+ * const rewriter = new Rewriter({ params: resolveParameters({ mydestination: ['example.com'] }) } satisfies RewriterOptions);
+ * ```
+ */
 export interface RewriterOptions extends RewriterTables {
+  /**
+   * The parameters read (`myorigin`, `mydestination`, `relayhost`, the table parameters...).
+   */
   readonly params: Parameters;
   /** Where table reloads and configuration warnings are logged. */
   readonly logger?: Logger;
@@ -103,7 +129,16 @@ function parentStyle(p: Parameters, feature: string): boolean {
   return p.parentDomainMatchesSubdomains.some((f) => f === feature || f === snake);
 }
 
-/** trivial-rewrite: rewrite and resolve. */
+/**
+ * trivial-rewrite: rewrite and resolve.
+ *
+ * @example
+ * ```ts
+ * const rewriter = new Rewriter({ params: resolveParameters({ myhostname: 'mx.example.com', mydestination: ['example.com'] }) });
+ * rewriter.rewrite('alice'); // 'alice@mx.example.com' (myorigin appended)
+ * const r = await rewriter.resolve('alice@example.com'); // { addressClass: 'local', transport: 'local', ... }
+ * ```
+ */
 export class Rewriter {
   readonly #params: Parameters;
   readonly #logger: Logger | undefined;

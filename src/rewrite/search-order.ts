@@ -24,9 +24,24 @@ import { toAsciiDomain, toUnicodeDomain } from './domain.js';
 import { TableList } from './lookup-table.js';
 import type { LookupTable } from './types.js';
 
-/** Which man page's search order to follow. */
+/**
+ * Which man page's search order to follow.
+ *
+ * @example
+ * ```ts
+ * await lookupAddress(table, 'user+ext@example.com', { style: 'access' satisfies SearchStyle });
+ * ```
+ */
 export type SearchStyle = 'transport' | 'access' | 'virtual';
 
+/**
+ * How lookupAddress() builds its keys.
+ *
+ * @example
+ * ```ts
+ * const options: LookupAddressOptions = { style: 'virtual', recipientDelimiter: '+', localDomain: true };
+ * ```
+ */
 export interface LookupAddressOptions {
   /**
    * transport(5): `user+ext@domain`, `user@domain`, `domain`, parent domains (as
@@ -149,6 +164,12 @@ export function searchKeys(address: Address, options: LookupAddressOptions = {})
  *
  * @throws TableError as the table throws it: a `retry` stops the search (a later key
  *   must not answer for a table that could not), exactly as maps.c does.
+ *
+ * @example
+ * ```ts
+ * const table = new InlineTable({ '@example.com': 'catchall@example.org' });
+ * await lookupAddress(table, 'anyone@example.com'); // { key: '@example.com', value: 'catchall@example.org' }
+ * ```
  */
 export async function lookupAddress(
   table: LookupTable,

@@ -34,6 +34,11 @@ export interface TransportSpec {
  *
  * @throws ConfigError when the transport name holds white space or control characters
  *   (usually a missing `:` as in `error 5.1.1 text`)
+ *
+ * @example
+ * ```ts
+ * parseTransportSpec('smtp:[mx.example.com]:2525'); // { transport: 'smtp', nexthop: '[mx.example.com]:2525' }
+ * ```
  */
 export function parseTransportSpec(spec: string): TransportSpec {
   const text = spec.trim();

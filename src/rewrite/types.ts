@@ -15,7 +15,14 @@
 
 import type { Address } from '../types.js';
 
-/** Per-table behaviour flags (dict.h DICT_FLAG_*). */
+/**
+ * Per-table behaviour flags (dict.h DICT_FLAG_*).
+ *
+ * @example
+ * ```ts
+ * const flags: TableFlags = { pattern: false, foldCase: true, substitution: false };
+ * ```
+ */
 export interface TableFlags {
   /** Pattern table (regexp, cidr, function over the whole key): search orders use the full key only. */
   readonly pattern: boolean;
@@ -25,10 +32,26 @@ export interface TableFlags {
   readonly substitution: boolean;
 }
 
-/** One map. Every table-driven feature takes one of these (or a list, as one table). */
+/**
+ * One map. Every table-driven feature takes one of these (or a list, as one table).
+ *
+ * @example
+ * ```ts
+ * const users: LookupTable = {
+ *   name: 'app:users',
+ *   flags: { pattern: false, foldCase: true, substitution: false },
+ *   async lookup(key) {
+ *     return key === 'alice@example.com' ? 'OK' : undefined;
+ *   },
+ * };
+ * ```
+ */
 export interface LookupTable {
   /** `type:name` as in Postfix (`inline:{...}`, `texthash:/etc/postern/virtual`). */
   readonly name: string;
+  /**
+   * How search orders use the table (pattern or fixed keys, case folding, `$1` substitution).
+   */
   readonly flags: TableFlags;
   /** The value for `key`, `undefined` if absent; throws TableError on failure. */
   lookup(key: string): Promise<string | undefined>;
@@ -41,6 +64,15 @@ export interface LookupTable {
  * (`texthash:/etc/postern/virtual`, `regexp:./header_checks`), a function (code
  * configs), a LookupTable, or an array of these searched in order. createTable()
  * builds a LookupTable from it.
+ *
+ * @example
+ * ```ts
+ * const specs: TableSpec[] = [
+ *   { 'sales@example.com': 'amy@example.com' },
+ *   'texthash:/etc/postern/virtual',
+ *   (key: string) => (key.endsWith('@example.com') ? 'OK' : undefined),
+ * ];
+ * ```
  */
 export type TableSpec =
   | string
@@ -50,11 +82,29 @@ export type TableSpec =
   | ((key: string) => unknown)
   | readonly TableSpec[];
 
-/** Postfix's address classes (ADDRESS_CLASS_README). */
+/**
+ * Postfix's address classes (ADDRESS_CLASS_README).
+ *
+ * @example
+ * ```ts
+ * const { addressClass }: { addressClass: AddressClass } = await rewriter.resolve('alice@example.com');
+ * ```
+ */
 export type AddressClass = 'local' | 'virtual-alias' | 'virtual-mailbox' | 'relay' | 'default';
 
-/** trivial-rewrite's resolve reply. */
+/**
+ * trivial-rewrite's resolve reply.
+ *
+ * @example
+ * ```ts
+ * const r: ResolveResult = await rewriter.resolve('bob@example.net');
+ * console.log(r.transport, r.nexthop); // 'smtp' 'example.net'
+ * ```
+ */
 export interface ResolveResult {
+  /**
+   * The class of the recipient's domain (local, virtual alias, virtual mailbox, relay, default).
+   */
   readonly addressClass: AddressClass;
   /** Transport name: `local`, `smtp`, `relay`, `virtual`, `error`, `discard`... */
   readonly transport: string;

@@ -27,6 +27,11 @@ function invalid(reason: string): SmtpError {
  * be printable US-ASCII.
  *
  * @throws SmtpError `501 5.5.4 Invalid xtext`
+ *
+ * @example
+ * ```ts
+ * decodeXtext('rfc822;a+2Bb@example.com'); // 'rfc822;a+b@example.com'
+ * ```
  */
 export function decodeXtext(value: string): string {
   let out = '';
@@ -48,7 +53,14 @@ export function decodeXtext(value: string): string {
   return out;
 }
 
-/** Encodes text as xtext: `+`, `=`, space, controls and non-ASCII (as UTF-8 bytes) become `+HH`. */
+/**
+ * Encodes text as xtext: `+`, `=`, space, controls and non-ASCII (as UTF-8 bytes) become `+HH`.
+ *
+ * @example
+ * ```ts
+ * encodeXtext('a+b=c'); // 'a+2Bb+3Dc'
+ * ```
+ */
 export function encodeXtext(value: string): string {
   let out = '';
   for (const byte of Buffer.from(value, 'utf8')) {

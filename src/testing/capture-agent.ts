@@ -13,6 +13,17 @@ import { type CapturedMessage, parseCapturedMessage } from './captured-message.j
 /** Largest message a test capture holds in memory. */
 const CAPTURE_LIMIT = 64 * 1024 * 1024;
 
+/**
+ * A delivery agent that keeps every message as a CapturedMessage instead of delivering it;
+ * the transport behind createTestMta().
+ *
+ * @example
+ * ```ts
+ * const capture = new CaptureAgent();
+ * capture.onMessage((m) => console.log(m.subject));
+ * const mta = new Mta({ agents: { capture }, defaultTransport: 'capture', localTransport: 'capture' });
+ * ```
+ */
 export class CaptureAgent implements DeliveryAgent {
   readonly #listeners = new Set<(m: CapturedMessage) => void>();
 

@@ -12,29 +12,58 @@ import libmime from 'libmime';
 import { type MimeNode, Splitter } from 'mailsplit';
 import type { Address, QueueId } from '../types.js';
 
-/** One attachment (or inline part that is not the text or HTML body). */
+/**
+ * One attachment (or inline part that is not the text or HTML body).
+ *
+ * @example
+ * ```ts
+ * const [pdf]: readonly CapturedAttachment[] = (await mta.waitForMessage()).attachments;
+ * expect(pdf?.filename).toBe('invoice.pdf');
+ * ```
+ */
 export interface CapturedAttachment {
+  /** The file name from Content-Disposition or Content-Type, if any. */
   readonly filename: string | undefined;
+  /** The MIME type (`application/pdf`). */
   readonly contentType: string;
+  /** The decoded bytes. */
   readonly content: Buffer;
 }
 
+/**
+ * A captured delivery as an object: envelope, decoded headers, text, HTML, attachments and
+ * the raw bytes.
+ *
+ * @example
+ * ```ts
+ * const msg: CapturedMessage = await mta.waitForMessage('bob@example.com');
+ * expect(msg.envelope.sender).toBe('alice@example.com');
+ * expect(msg.headers.get('x-mailer')?.[0]).toBe('my-app');
+ * expect(msg.text).toContain('Hello');
+ * ```
+ */
 export interface CapturedMessage {
+  /** The queue ID the message had. */
   readonly queueId: QueueId;
   /** The envelope as delivered (the recipients are those of this delivery). */
   readonly envelope: { readonly sender: Address; readonly recipients: readonly Address[] };
   /** Header values by lower-case name, encoded words decoded, in order. */
   readonly headers: ReadonlyMap<string, readonly string[]>;
+  /** The Subject header, decoded. */
   readonly subject: string | undefined;
   /** The From header, decoded. */
   readonly from: string | undefined;
   /** The addresses in To. */
   readonly to: readonly string[];
+  /** The text/plain body, decoded, LF line ends. */
   readonly text: string | undefined;
+  /** The text/html body, decoded. */
   readonly html: string | undefined;
+  /** Every other part: attachments and inline parts. */
   readonly attachments: readonly CapturedAttachment[];
   /** The message as stored (CRLF line ends). */
   readonly raw: Buffer;
+  /** When the capture agent received it. */
   readonly deliveredAt: Date;
 }
 
@@ -61,7 +90,21 @@ function addressesOf(value: string | undefined): string[] {
   return out;
 }
 
-/** Parses `raw` into a CapturedMessage. */
+/**
+ * Parses `raw` into a CapturedMessage.
+ *
+ * @example
+ * ```ts
+ * const raw = Buffer.from('From: a@example.com\r\nSubject: Hi\r\n\r\nHello\r\n');
+ * const msg = await parseCapturedMessage(raw, {
+ *   queueId: 'Q1',
+ *   sender: 'a@example.com',
+ *   recipients: ['b@example.com'],
+ *   deliveredAt: new Date(),
+ * });
+ * msg.subject; // 'Hi'
+ * ```
+ */
 export async function parseCapturedMessage(
   raw: Buffer,
   meta: { queueId: QueueId; sender: Address; recipients: readonly Address[]; deliveredAt: Date },

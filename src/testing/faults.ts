@@ -16,10 +16,24 @@ import type {
 } from '../receive/restriction-types.js';
 import { SmtpReply } from '../smtp-reply.js';
 
-/** SMTP stages a fault can hit. `DATA-END` is the reply after the final dot. */
+/**
+ * SMTP stages a fault can hit. `DATA-END` is the reply after the final dot.
+ *
+ * @example
+ * ```ts
+ * mta.failNext('DATA-END' satisfies FaultStage, '452 4.3.1 Insufficient system storage');
+ * ```
+ */
 export type FaultStage = 'CONNECT' | 'HELO' | 'MAIL' | 'RCPT' | 'DATA' | 'DATA-END';
 
-/** Which occurrences a fault applies to. */
+/**
+ * Which occurrences a fault applies to.
+ *
+ * @example
+ * ```ts
+ * mta.failNext('RCPT', '450 4.2.0 try later', { recipient: 'flaky@example.com', times: 3, probability: 0.5 } satisfies FaultOptions);
+ * ```
+ */
 export interface FaultOptions {
   /** How many times it fires. @default 1 */
   readonly times?: number;

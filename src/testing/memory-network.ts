@@ -9,13 +9,7 @@
  * A connection is a pair of Duplex streams: what one side writes the other reads, with
  * backpressure (a write completes when the reader has room), half-close (`end()` is
  * the peer's EOF) and reset (`destroy()` ends the peer and discards what it writes
- * next). STARTTLS works over it, as over any duplex.
- *
- * @example
- * const network = new MemoryNetwork();
- * const b = new Mta({ myhostname: 'mx.b.test', mydestination: ['b.test'], smtpd: [{ listen: '192.0.2.2:25' }] }, { network });
- * const a = new Mta({ relayhost: '[192.0.2.2]:25', smtpd: [] }, { connector: network.connector });
- * await b.start(); await a.start();
+ * next).
  *
  * Does not: resolve names (give addresses, or use a Resolver that maps names to the
  * addresses registered here), emulate latency or loss (wrap the connector for that).
@@ -27,23 +21,53 @@ import { Duplex } from 'node:stream';
 import type { NetworkBinding, ServiceNetwork } from '../mta.js';
 import type { ClientInfo, Connector, ConnectTarget } from '../types.js';
 
-type Serve = (socket: Duplex, peer: ClientInfo) => void;
+/**
+ * The address and port of one end of a MemorySocket.
+ *
+ * @example
+ * ```ts
+ * const client: MemoryAddress = { address: '192.0.2.1', port: 40000 };
+ * ```
+ */
+export interface MemoryAddress {
+  /** Any address text; an IP address where a receiver checks networks. */
+  readonly address: string;
+  /** The port. */
+  readonly port: number;
+}
 
 function networkError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
-/** One end of an in-memory connection. */
+/**
+ * One end of an in-memory connection, with a socket's address properties.
+ *
+ * @example
+ * ```ts
+ * const [client, server] = MemorySocket.pair(
+ *   { address: '192.0.2.1', port: 40000 },
+ *   { address: '192.0.2.2', port: 25 },
+ * );
+ * receiver.handle(server, { address: server.remoteAddress, port: server.remotePort });
+ * client.write('EHLO client.test\r\n');
+ * ```
+ */
 export class MemorySocket extends Duplex {
+  /** This end's address. */
   readonly localAddress: string;
+  /** This end's port. */
   readonly localPort: number;
+  /** The other end's address (the client's, on the server side). */
   readonly remoteAddress: string;
+  /** The other end's port. */
   readonly remotePort: number;
   #peer: MemorySocket | undefined;
   /** The peer's write callback, waiting until this side reads again (backpressure). */
   #writerWaiting: ((error?: Error | null) => void) | undefined;
 
-  constructor(local: { address: string; port: number }, remote: { address: string; port: number }) {
+  /** An unconnected end; use `MemorySocket.pair()`. */
+  constructor(local: MemoryAddress, remote: MemoryAddress) {
     super({ allowHalfOpen: true });
     this.localAddress = local.address;
     this.localPort = local.port;
@@ -52,10 +76,7 @@ export class MemorySocket extends Duplex {
   }
 
   /** Two connected ends: `[client, server]`. */
-  static pair(
-    client: { address: string; port: number },
-    server: { address: string; port: number },
-  ): [MemorySocket, MemorySocket] {
+  static pair(client: MemoryAddress, server: MemoryAddress): [MemorySocket, MemorySocket] {
     const a = new MemorySocket(client, server);
     const b = new MemorySocket(server, client);
     a.#peer = b;
@@ -63,15 +84,17 @@ export class MemorySocket extends Duplex {
     return [a, b];
   }
 
-  /** Sockets have these; the SMTP code may call them. */
+  /** As `net.Socket`'s; nothing to do in memory. */
   setNoDelay(): this {
     return this;
   }
 
+  /** As `net.Socket`'s; nothing to do in memory. */
   setKeepAlive(): this {
     return this;
   }
 
+  /** @internal Duplex: hands a chunk to the peer; completes when the peer has room. */
   override _write(
     chunk: Buffer,
     _encoding: BufferEncoding,
@@ -87,18 +110,21 @@ export class MemorySocket extends Duplex {
     else peer.#writerWaiting = callback;
   }
 
+  /** @internal Duplex: the reader has room again; releases a waiting writer. */
   override _read(): void {
     const waiting = this.#writerWaiting;
     this.#writerWaiting = undefined;
     waiting?.();
   }
 
+  /** @internal Duplex: `end()` — the peer reads EOF. */
   override _final(callback: (error?: Error | null) => void): void {
     const peer = this.#peer;
     if (peer && !peer.destroyed) peer.push(null);
     callback();
   }
 
+  /** @internal Duplex: a reset — the peer reads EOF and a blocked writer is released. */
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     const peer = this.#peer;
     this.#peer = undefined;
@@ -115,9 +141,25 @@ export class MemorySocket extends Duplex {
  * Listeners by `host:port`, and the Connector that reaches them. Give it to an Mta as
  * `{ network }` (its listeners are served here, not on TCP) and `{ connector:
  * network.connector }` (its SMTP/LMTP client connects here).
+ *
+ * @example
+ * ```ts
+ * const network = new MemoryNetwork();
+ * const b = new Mta(
+ *   { mydestination: ['b.test'], smtpd: [{ listen: '192.0.2.2:25' }], queueStore: { type: 'memory' } },
+ *   { network },
+ * );
+ * const a = new Mta(
+ *   { relayhost: '[192.0.2.2]:25', smtpd: [], queueStore: { type: 'memory' } },
+ *   { connector: network.connector },
+ * );
+ * await b.start();
+ * await a.start();
+ * await a.submit({ from: 'me@a.test', to: ['you@b.test'], content: 'Subject: hi\n\nhello\n' });
+ * ```
  */
 export class MemoryNetwork implements ServiceNetwork {
-  readonly #listeners = new Map<string, Serve>();
+  readonly #listeners = new Map<string, (socket: Duplex, peer: ClientInfo) => void>();
   readonly #clientAddress: string;
   #nextPort = 40_000;
 
@@ -132,7 +174,10 @@ export class MemoryNetwork implements ServiceNetwork {
   };
 
   /** Registers `serve` at `host:port` (port 0: a free one). */
-  async listen(address: { host: string; port: number }, serve: Serve): Promise<NetworkBinding> {
+  async listen(
+    address: { readonly host: string; readonly port: number },
+    serve: (socket: Duplex, peer: ClientInfo) => void,
+  ): Promise<NetworkBinding> {
     let port = address.port;
     if (port === 0) {
       while (this.#listeners.has(`${address.host}:${this.#nextPort}`)) this.#nextPort++;

@@ -22,12 +22,32 @@ import { CaptureAgent } from './capture-agent.js';
 import type { CapturedMessage } from './captured-message.js';
 import { type FaultOptions, FaultPlan, type FaultStage, STAGE_OF } from './faults.js';
 
-/** What `waitForMessage` matches: a recipient address, a predicate, or fields to equal. */
+/**
+ * What `waitForMessage` matches: a recipient address, a predicate, or fields to equal.
+ *
+ * @example
+ * ```ts
+ * await mta.waitForMessage('bob@example.com');
+ * await mta.waitForMessage((m) => m.attachments.length > 0);
+ * await mta.waitForMessage({ subject: 'Welcome!' });
+ * ```
+ */
 export type MessageMatch =
   | string
   | ((message: CapturedMessage) => boolean)
   | Partial<Pick<CapturedMessage, 'subject' | 'from' | 'text' | 'html'>>;
 
+/**
+ * Options for createTestMta().
+ *
+ * @example
+ * ```ts
+ * const mta = await createTestMta({
+ *   config: { messageSizeLimit: 1_000_000 },
+ *   onLog: (e) => console.log(formatLogLine(e)),
+ * } satisfies TestMtaOptions);
+ * ```
+ */
 export interface TestMtaOptions {
   /** More configuration (main parameters); the listener and the store are the test MTA's. */
   readonly config?: MtaConfig;
@@ -35,8 +55,23 @@ export interface TestMtaOptions {
   readonly onLog?: (event: LogEvent) => void;
 }
 
+/**
+ * A whole MTA in the process that captures every delivery, with fault injection at each
+ * SMTP stage: what createTestMta() returns.
+ *
+ * @example
+ * ```ts
+ * const mta: TestMta = await createTestMta();
+ * mta.failNext('RCPT', '550 5.1.1 no such user', { recipient: 'gone@example.com' });
+ * await sendWelcomeMail({ host: mta.host, port: mta.port });
+ * const msg = await mta.waitForMessage('new.user@example.com', { timeout: 2000 });
+ * await mta.close();
+ * ```
+ */
 export interface TestMta {
+  /** The address the SMTP listener is bound to (`127.0.0.1`). */
   readonly host: string;
+  /** The listener's port (a free one). */
   readonly port: number;
   /** Everything captured so far, oldest first. */
   readonly messages: readonly CapturedMessage[];
@@ -54,7 +89,9 @@ export interface TestMta {
   clearFaults(): void;
   /** The underlying Mta (queue, components). */
   readonly mta: Mta;
+  /** Stops the listener and the MTA; pending waits reject. */
   close(): Promise<void>;
+  /** Iterates over messages as they arrive (`for await (const m of mta)`). */
   [Symbol.asyncIterator](): AsyncIterator<CapturedMessage>;
 }
 
@@ -75,7 +112,20 @@ function matches(message: CapturedMessage, match: MessageMatch | undefined): boo
   return Object.entries(match).every(([k, v]) => message[k as keyof CapturedMessage] === v);
 }
 
-/** Starts a test MTA on 127.0.0.1 with a free port. */
+/**
+ * Starts a test MTA on 127.0.0.1 with a free port.
+ *
+ * @example
+ * ```ts
+ * const mta = await createTestMta();
+ * try {
+ *   await transport.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 'Hi', text: 'Hello' });
+ *   expect((await mta.waitForMessage('b@example.com')).subject).toBe('Hi');
+ * } finally {
+ *   await mta.close();
+ * }
+ * ```
+ */
 export async function createTestMta(options: TestMtaOptions = {}): Promise<TestMta> {
   const capture = new CaptureAgent();
   const faults = new FaultPlan();
@@ -192,5 +242,13 @@ export async function createTestMta(options: TestMtaOptions = {}): Promise<TestM
  * A test SMTP server for testing a program's own outbound mail: the same server as
  * createTestMta (it accepts mail for any domain from 127.0.0.1 and captures it), with
  * the same fault controls.
+ *
+ * @example
+ * ```ts
+ * const server = await createTestSmtpServer();
+ * server.dropNext('DATA');
+ * await expect(myMailer.send({ host: server.host, port: server.port })).rejects.toThrow();
+ * await server.close();
+ * ```
  */
 export const createTestSmtpServer: (options?: TestMtaOptions) => Promise<TestMta> = createTestMta;

@@ -13,7 +13,7 @@
 
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,7 +75,6 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
   await chmod(base, 0o755);
   const data = join(base, 'data');
   const isRoot = process.getuid?.() === 0;
-  const { mkdir } = await import('node:fs/promises');
   await mkdir(data, { mode: 0o700 });
   if (isRoot) {
     const { stdout } = await run('id', ['-u', 'postgres']);

@@ -17,6 +17,18 @@
 
 import { SmtpClient, type SmtpClientOptions } from './smtp-client.js';
 
+/**
+ * Delivers over LMTP (TCP or a UNIX socket) with one reply per recipient. Postfix
+ * counterpart: lmtp(8).
+ *
+ * @example
+ * ```ts
+ * const mta = new Mta({
+ *   agents: { dovecot: new LmtpDeliveryAgent({ params: resolveParameters() }) },
+ *   transportMaps: { 'example.com': 'dovecot:unix:/run/dovecot/lmtp' },
+ * });
+ * ```
+ */
 export class LmtpDeliveryAgent extends SmtpClient {
   constructor(options: SmtpClientOptions) {
     super(options, 'lmtp');

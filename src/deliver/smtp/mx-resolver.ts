@@ -28,12 +28,20 @@ import { SmtpReply } from '../../smtp-reply.js';
 import type { MxRecord, Resolver } from '../../types.js';
 import type { Nexthop } from './nexthop.js';
 
-/** One server address to try. */
+/**
+ * One server address to try.
+ *
+ * @example
+ * ```ts
+ * const endpoint: Endpoint = { host: 'mx1.example.com', address: '192.0.2.10', port: 25, nexthop: 'example.com', viaMx: true };
+ * ```
+ */
 export interface Endpoint {
   /** The host name (MX exchange or nexthop host) — for `relay=`, TLS names and logs. */
   readonly host: string;
   /** Numeric address. */
   readonly address: string;
+  /** The TCP port. */
   readonly port: number;
   /** The nexthop domain this came from (TLS policy, AUTH credentials, MTA-STS). */
   readonly nexthop: string;

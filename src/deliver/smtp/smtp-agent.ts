@@ -13,6 +13,16 @@
 
 import { SmtpClient, type SmtpClientOptions } from './smtp-client.js';
 
+/**
+ * Delivers over SMTP to the MX hosts of a domain or to a relayhost, with STARTTLS, AUTH
+ * and connection caching. Postfix counterpart: smtp(8).
+ *
+ * @example
+ * ```ts
+ * const smtp = new SmtpDeliveryAgent({ params: resolveParameters({ relayhost: '[smtp.example.com]:587' }) });
+ * const agents = new AgentRegistry().register('smtp', smtp);
+ * ```
+ */
 export class SmtpDeliveryAgent extends SmtpClient {
   constructor(options: SmtpClientOptions) {
     super(options, 'smtp');

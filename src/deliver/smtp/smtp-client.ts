@@ -49,13 +49,25 @@ import { handshake, loadCa } from './smtp-handshake.js';
 import { runTransaction, type TransactionState } from './smtp-transaction.js';
 import { type DaneVerifier, findPolicy, type TlsPolicy } from './tls-policy.js';
 
-/** What SmtpDeliveryAgent and LmtpDeliveryAgent take. */
+/**
+ * What SmtpDeliveryAgent and LmtpDeliveryAgent take.
+ *
+ * @example
+ * ```ts
+ * const smtp = new SmtpDeliveryAgent({
+ *   params: resolveParameters({ relayhost: '[smtp.example.net]:587', smtpTlsSecurityLevel: 'encrypt' }),
+ *   resolver: new DnsResolver({ servers: ['127.0.0.53'] }),
+ * } satisfies SmtpClientOptions);
+ * ```
+ */
 export interface SmtpClientOptions {
+  /** The `smtp*` (or `lmtp*`) parameters, `relayhost` and TLS/SASL tables. */
   readonly params: Parameters;
   /** DNS; default: DnsResolver (c-ares, never getaddrinfo). */
   readonly resolver?: Resolver;
   /** Opens connections; default: NetConnector (node:net). */
   readonly connector?: Connector;
+  /** Logs under component `smtp` or `lmtp`. @default silentLogger */
   readonly logger?: { for(component: string): ComponentLogger };
   /** DANE TLSA checks for the `dane`/`dane-only` levels. */
   readonly dane?: DaneVerifier;
@@ -65,7 +77,15 @@ export interface SmtpClientOptions {
   readonly random?: () => number;
 }
 
-/** Counters of a client, for benchmarks and monitoring. */
+/**
+ * Counters of a client, for benchmarks and monitoring.
+ *
+ * @example
+ * ```ts
+ * const { opened, reused }: SmtpClientStats = smtp.stats;
+ * console.log(`connection reuse: ${reused}/${opened + reused}`);
+ * ```
+ */
 export interface SmtpClientStats {
   /** Sessions opened. */
   readonly opened: number;
@@ -76,6 +96,7 @@ export interface SmtpClientStats {
 type Outcome = 'done' | 'next';
 
 export class SmtpClient implements DeliveryAgent {
+  /** The client's parameters, resolved once when it was built. */
   readonly settings: ClientSettings;
   readonly #resolver: Resolver;
   readonly #connector: Connector;
@@ -108,6 +129,7 @@ export class SmtpClient implements DeliveryAgent {
     });
   }
 
+  /** Session counters since the client was built. */
   get stats(): SmtpClientStats {
     return { opened: this.#cache.opened, reused: this.#cache.reused };
   }
@@ -116,6 +138,9 @@ export class SmtpClient implements DeliveryAgent {
     this.#cache.closeAll();
   }
 
+  /**
+   * Delivers one request: finds the servers (MX or nexthop), tries them in order, and reports each recipient.
+   */
   async deliver(request: DeliveryRequest, reporter: DeliveryReporter): Promise<void> {
     const s = this.settings;
     const tracker = new RecipientTracker(request.recipients, reporter);

@@ -27,14 +27,35 @@ import { TableError } from '../../errors.js';
 import type { LookupTable } from '../../rewrite/types.js';
 import type { Endpoint } from './mx-resolver.js';
 
-/** The policy for one destination. */
+/**
+ * The policy for one destination.
+ *
+ * @example
+ * ```ts
+ * // smtpTlsPolicyMaps: { 'example.com': 'secure match=.example.com' }
+ * const policy: TlsPolicy = { level: 'secure', match: ['.example.com'] };
+ * ```
+ */
 export interface TlsPolicy {
+  /** The TLS security level for the destination. */
   readonly level: SmtpTlsLevel;
   /** Names the certificate must match (`.example.com` matches subdomains). */
   readonly match?: readonly string[];
 }
 
-/** DANE TLSA check, supplied by an application whose Resolver validates DNSSEC. */
+/**
+ * DANE TLSA check, supplied by an application whose Resolver validates DNSSEC.
+ *
+ * @example
+ * ```ts
+ * const dane: DaneVerifier = {
+ *   async verify(endpoint, chain) {
+ *     return (await myTlsaCheck(endpoint.host, endpoint.port, chain)) ? 'verified' : 'failed';
+ *   },
+ * };
+ * const smtp = new SmtpDeliveryAgent({ params, dane });
+ * ```
+ */
 export interface DaneVerifier {
   /**
    * Checks the server's certificate chain against the TLSA records of

@@ -67,9 +67,18 @@ export function parseCidrLine(text: string): ParsedLine {
   return { kind: 'rule', ...network(first), result: [rest] };
 }
 
-/** A cidr table from a file (reloaded when it changes) or inline rules `{{net result}, ...}`. */
+/**
+ * A cidr table from a file (reloaded when it changes) or inline rules `{{net result}, ...}`.
+ *
+ * @example
+ * ```ts
+ * const access = new CidrTable('{ {192.0.2.0/24 REJECT}, {0.0.0.0/0 OK} }');
+ * await access.lookup('192.0.2.9'); // 'REJECT'
+ * ```
+ */
 export class CidrTable implements LookupTable {
   readonly name: string;
+  /** Pattern table, no substitution. */
   readonly flags: TableFlags = FLAGS;
   readonly #source: FileSource<RuleList> | undefined;
   readonly #rules: RuleList | undefined;

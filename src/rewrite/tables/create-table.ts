@@ -74,6 +74,12 @@ function parseInlineBody(body: string, key: string, spec: string): Map<string, s
  * array mean "no table" (Postfix: an empty `transport_maps`).
  *
  * @throws ConfigError naming `key` for a value that cannot be a table
+ *
+ * @example
+ * ```ts
+ * parseTableSpec('texthash:/etc/postern/virtual', 'virtualAliasMaps'); // 'texthash:/etc/postern/virtual'
+ * parseTableSpec('', 'transportMaps'); // undefined: no table
+ * ```
  */
 export function parseTableSpec(value: unknown, key: string): TableSpec | undefined {
   if (value === undefined || value === '' || (Array.isArray(value) && value.length === 0)) {
@@ -93,7 +99,14 @@ export function parseTableSpec(value: unknown, key: string): TableSpec | undefin
   return value as TableSpec;
 }
 
-/** Table types createTable() knows (besides objects, arrays and functions). */
+/**
+ * Table types createTable() knows (besides objects, arrays and functions).
+ *
+ * @example
+ * ```ts
+ * SUPPORTED_TABLE_TYPES.includes('regexp'); // true
+ * ```
+ */
 export const SUPPORTED_TABLE_TYPES: readonly string[] = [
   'inline',
   'static',
@@ -103,7 +116,14 @@ export const SUPPORTED_TABLE_TYPES: readonly string[] = [
   'cidr',
 ];
 
-/** Options for createTable(). */
+/**
+ * Options for createTable().
+ *
+ * @example
+ * ```ts
+ * const aliases = createTable('regexp:/etc/postern/virtual_regexp', 'virtualAliasMaps', { substitution: false } satisfies CreateTableOptions);
+ * ```
+ */
 export interface CreateTableOptions extends FileSourceOptions {
   /**
    * Whether pattern tables may copy match groups into results (`$1`). Pass false for
@@ -129,6 +149,12 @@ export interface CreateTableOptions extends FileSourceOptions {
  *
  * @throws ConfigError naming `key` for a value that is not a table, an unknown type, an
  *   empty value, or a file that is missing or wrong (the message names `file:line`)
+ *
+ * @example
+ * ```ts
+ * const table = createTable({ 'sales@example.com': 'amy@example.com' }, 'virtualAliasMaps');
+ * await table.lookup('sales@example.com'); // 'amy@example.com'
+ * ```
  */
 export function createTable(
   spec: unknown,

@@ -42,10 +42,24 @@ import {
 } from './pattern-rules.js';
 import { FileSource, type FileSourceOptions } from './table-source.js';
 
-/** `regexp` (POSIX-style flags) or `pcre` (PCRE flags). */
+/**
+ * `regexp` (POSIX-style flags) or `pcre` (PCRE flags).
+ *
+ * @example
+ * ```ts
+ * const table = new RegexpTable('pcre' satisfies RegexpDialect, '/etc/postern/header_checks');
+ * ```
+ */
 export type RegexpDialect = 'regexp' | 'pcre';
 
-/** Options for a RegexpTable. */
+/**
+ * Options for a RegexpTable.
+ *
+ * @example
+ * ```ts
+ * const table = new RegexpTable('regexp', '/etc/postern/virtual_regexp', { substitution: false } satisfies RegexpTableOptions);
+ * ```
+ */
 export interface RegexpTableOptions extends FileSourceOptions {
   /** Allow `$n` in results. @default true */
   readonly substitution?: boolean;
@@ -214,9 +228,18 @@ function compile(
   return compileRules(source, name, where, (line) => parseRegexpLine(line, dialect, substitution));
 }
 
-/** A regexp or pcre table from a file (reloaded when it changes) or inline rules. */
+/**
+ * A regexp or pcre table from a file (reloaded when it changes) or inline rules.
+ *
+ * @example
+ * ```ts
+ * const checks = new RegexpTable('regexp', '{ {/^Subject:.*viagra/ REJECT spam} }');
+ * await checks.lookup('Subject: cheap viagra'); // 'REJECT spam'
+ * ```
+ */
 export class RegexpTable implements LookupTable {
   readonly name: string;
+  /** Pattern table; substitution as the options say. */
   readonly flags: TableFlags;
   readonly #source: FileSource<RuleList> | undefined;
   readonly #rules: RuleList | undefined;

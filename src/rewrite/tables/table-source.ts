@@ -52,7 +52,14 @@ export function logicalLines(text: string): LogicalLine[] {
   return out;
 }
 
-/** Options shared by file-backed tables. */
+/**
+ * Options shared by file-backed tables.
+ *
+ * @example
+ * ```ts
+ * const table = new TextTable('texthash', '/etc/postern/virtual', { checkInterval: 5_000, logger } satisfies FileSourceOptions);
+ * ```
+ */
 export interface FileSourceOptions {
   /** Where reload failures are logged. */
   readonly logger?: Logger;

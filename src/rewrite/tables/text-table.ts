@@ -75,9 +75,18 @@ export function parseTextTable(
   return map;
 }
 
-/** A `key value` file, reloaded when it changes. */
+/**
+ * A `key value` file, reloaded when it changes.
+ *
+ * @example
+ * ```ts
+ * const virtual = new TextTable('texthash', '/etc/postern/virtual');
+ * await virtual.lookup('sales@example.com');
+ * ```
+ */
 export class TextTable implements LookupTable {
   readonly name: string;
+  /** Fixed keys, case-folded. */
   readonly flags: TableFlags = FLAGS;
   readonly #source: FileSource<Map<string, string>>;
 

@@ -68,6 +68,12 @@ describe('MemoryNetwork', () => {
     expect(sent?.fields?.relay).toBe('192.0.2.2[192.0.2.2]:25');
     expect(bLog.some((e) => e.text.startsWith('connect from unknown[192.0.2.1]'))).toBe(true);
 
+    // The metrics see the same flow: a queued it from code, b's smtpd received it.
+    expect((await a.metrics.snapshot()).received).toEqual({ api: 1 });
+    const bMetrics = await b.metrics.snapshot();
+    expect(bMetrics.received).toEqual({ smtpd: 1 });
+    expect(bMetrics.sessions.map((x) => x.listener)).toEqual(['192.0.2.2:25']);
+
     expect(listen).not.toHaveBeenCalled();
     expect(connect).not.toHaveBeenCalled();
     expect(process.getActiveResourcesInfo()).not.toContain('TCPServerWrap');
