@@ -153,6 +153,11 @@ export interface SenderParams {
   readonly smtputf8?: boolean;
   /** SIZE= as declared by the client (a hint; limits are enforced on what arrives). */
   readonly declaredSize?: number;
+  /**
+   * `sendmail -F`: the sender's full name, used when Cleanup adds a missing From:
+   * header (`From: Full Name <sender>`), as Postfix does with its full-name record.
+   */
+  readonly fullName?: string;
 }
 
 /**

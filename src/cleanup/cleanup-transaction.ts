@@ -470,6 +470,7 @@ export class CleanupTransaction implements SubmissionTransaction {
         myhostname: params.myhostname,
         time: this.#arrivalTime,
         undisclosedRecipientsHeader: params.undisclosedRecipientsHeader,
+        ...(this.#env.senderParams.fullName ? { fullName: this.#env.senderParams.fullName } : {}),
       });
       for (const h of missing.headers) this.#pushHeader(out, Buffer.from(h, 'utf8'));
       if (missing.messageId !== undefined)

@@ -28,6 +28,7 @@
  * @module
  */
 
+import libmime from 'libmime';
 import type { Parameters } from '../config/parameters.js';
 import { ConfigError } from '../errors.js';
 import { formatAddress } from '../rewrite/address.js';
@@ -117,6 +118,8 @@ export interface MissingHeaderInput {
   readonly time: number;
   /** Postfix `undisclosed_recipients_header` (`To: undisclosed-recipients:;`); '' = none. */
   readonly undisclosedRecipientsHeader?: string;
+  /** `sendmail -F`: the display name for an added From: header. */
+  readonly fullName?: string;
 }
 
 /** Whether the header block has any Resent- header. */
@@ -157,13 +160,26 @@ export function missingHeaders(input: MissingHeaderInput): {
   }
   if (!input.seen.has(`${key}from`) && input.sender !== undefined) {
     const from = input.sender === '' ? input.mailerDaemon : input.sender;
-    headers.push(`${prefix}From: ${headerSafe(formatAddress(from))}\r\n`);
+    const address = headerSafe(formatAddress(from));
+    const name = input.fullName ? displayName(input.fullName) : '';
+    headers.push(`${prefix}From: ${name ? `${name} <${address}>` : address}\r\n`);
   }
   const undisclosed = input.undisclosedRecipientsHeader ?? '';
   if (undisclosed !== '' && !input.seen.has(`${key}to`) && !input.seen.has(`${key}cc`)) {
     headers.push(`${headerSafe(undisclosed)}\r\n`);
   }
   return messageId === undefined ? { headers } : { headers, messageId };
+}
+
+/**
+ * A display name as RFC 5322 section 3.4 wants it: an atom sequence as is, anything with
+ * specials quoted, anything non-ASCII as an RFC 2047 encoded word.
+ */
+function displayName(name: string): string {
+  const clean = headerSafe(name).trim();
+  if (!/^[\x20-\x7e]*$/.test(clean)) return libmime.encodeWord(clean, 'Q');
+  if (/^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$/.test(clean)) return clean;
+  return `"${clean.replace(/(["\\])/g, '\\$1')}"`;
 }
 
 /** An address made safe to place in a header line (no control characters). */

@@ -9,8 +9,7 @@
  * Modes: `-bm` (default) reads a message; `-t` also takes recipients from To/Cc/Bcc;
  * `-bp` lists the queue (mailq); `-q` flushes it; `-bi` (newaliases) and `-bv` are
  * answered, not emulated; `-bs` runs an SMTP session on standard input and output whose
- * messages go to the maildrop. `-bv` is not available yet and says so; `-F` is accepted
- * but the name does not reach the From: header yet.
+ * messages go to the maildrop. `-bv` is not available yet and says so.
  *
  * Exit codes follow sysexits.h, as Postfix's sendmail: 0 queued, 64 usage, 65 data
  * error, 69 unavailable, 73 cannot create, 75 temporary failure, 78 configuration.
@@ -35,7 +34,7 @@ export const SENDMAIL_USAGE = `usage: postern sendmail [options] [recipient ...]
 
   -t            also take recipients from the To, Cc and Bcc headers (Bcc is removed)
   -f ADDR       envelope sender (also -r); default: the login name
-  -F NAME       the sender's full name (accepted; not used yet)
+  -F NAME       the sender's full name, for a From: header the message lacks
   -i, -oi       a line with only "." does not end the message
   -N DSN        delivery status notifications: never, or success,failure,delay
   -R full|hdrs  how much of the message a bounce returns
@@ -275,6 +274,7 @@ export async function sendmail(argv: readonly string[], io: SendmailIo): Promise
   tx.setSender(o.sender ?? user, {
     ...(o.envid !== undefined ? { envid: o.envid } : {}),
     ...(o.ret !== undefined ? { ret: o.ret } : {}),
+    ...(o.fullName ? { fullName: o.fullName } : {}),
   });
   if (o.extract) tx.apply({ type: 'extractRecipients' });
   for (const address of o.recipients) {

@@ -164,6 +164,7 @@ class MaildropTransaction implements SubmissionTransaction {
       time: (this.#options.clock ?? systemClock).now(),
       ...(this.#params.envid !== undefined ? { envid: this.#params.envid } : {}),
       ...(this.#params.ret !== undefined ? { ret: this.#params.ret } : {}),
+      ...(this.#params.fullName ? { fullName: this.#params.fullName } : {}),
     };
     try {
       const json = `${JSON.stringify(envelope)}\n`;

@@ -234,6 +234,7 @@ export class Pickup {
       tx.setSender(env.sender, {
         ...(env.envid !== undefined ? { envid: env.envid } : {}),
         ...(env.ret !== undefined ? { ret: env.ret } : {}),
+        ...(env.fullName ? { fullName: env.fullName } : {}),
       });
       if (env.extractRecipients) tx.apply({ type: 'extractRecipients' });
       for (const r of env.recipients) tx.addRecipient(r);

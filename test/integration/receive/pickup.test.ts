@@ -79,6 +79,43 @@ describe('sendmail, maildrop and pickup', () => {
     }
   });
 
+  it('sendmail -F names the sender in the From: header Cleanup adds', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'postern-sendmail-F-'));
+    dirs.push(dir);
+    const config = { myhostname: 'mx.example.test', smtpd: [{ listen: '127.0.0.1:0' }] };
+    await writeFile(join(dir, 'postern.json'), JSON.stringify(config));
+    const conf = ['-C', join(dir, 'postern.json')];
+    expect(
+      (
+        await sendmail(
+          dir,
+          [...conf, '-f', 'ann@example.test', '-F', 'Ann Example', 'frank@localhost'],
+          'Subject: one\n\nx\n',
+        )
+      ).code,
+    ).toBe(0);
+    expect(
+      (
+        await sendmail(
+          dir,
+          [...conf, '-f', 'zoe@example.test', '-F', 'Zoë Q. Public', 'frank@localhost'],
+          'Subject: two\n\nx\n',
+        )
+      ).code,
+    ).toBe(0);
+    const server = await startPostern(dir, config);
+    try {
+      const messages = await waitForMaildir(join(dir, 'var/mail/frank'), (m) => m.length === 2);
+      const froms = messages.map((m) => headersOf(m).find(([n]) => n === 'from')?.[1]).sort();
+      expect(froms).toEqual([
+        '=?UTF-8?Q?Zo=C3=AB_Q=2E_Public?= <zoe@example.test>',
+        'Ann Example <ann@example.test>',
+      ]);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('sendmail -bs speaks SMTP on standard input and output into the maildrop', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'postern-sendmail-bs-'));
     dirs.push(dir);
