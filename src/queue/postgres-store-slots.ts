@@ -21,12 +21,9 @@
 import type { Client } from 'pg';
 import { QueueStoreError } from '../errors.js';
 import { lockKey, type Pg } from './postgres-store-schema.js';
+import type { DestinationSlot } from './types.js';
 
-/** A slot held for one delivery. */
-export interface DestinationSlot {
-  /** Gives the slot back; safe to call twice. */
-  release(): Promise<void>;
-}
+export type { DestinationSlot } from './types.js';
 
 /**
  * The optional capability a QueueStore shared by several nodes offers the
@@ -101,20 +98,24 @@ export class AdvisorySlots implements DestinationSlots {
     limit: number,
   ): Promise<DestinationSlot | undefined> {
     if (!(limit >= 1)) return undefined;
-    // Advisory locks are re-entrant within a session: skip the slots this node holds.
-    const keys = Array.from({ length: limit }, (_, i) =>
+    const all = Array.from({ length: limit }, (_, i) =>
       lockKey(this.#schema, 'slot', destination, String(i)),
-    ).filter((k) => !this.#held.has(k));
-    if (keys.length === 0) return undefined;
+    );
     const { key, generation } = await this.#serial(async (client) => {
+      // Advisory locks are re-entrant within a session: skip the slots this node holds.
+      // Chosen and marked inside the serialized step, so two acquisitions on this node
+      // can never both take the same slot.
+      const keys = all.filter((k) => !this.#held.has(k));
+      if (keys.length === 0) return { key: undefined, generation: this.#generation };
       const { rows } = await client.query(
         `SELECT k FROM unnest($1::bigint[]) AS t(k) WHERE pg_try_advisory_lock(k) LIMIT 1`,
         [keys],
       );
-      return { key: rows[0]?.k as string | undefined, generation: this.#generation };
+      const taken = rows[0]?.k as string | undefined;
+      if (taken !== undefined) this.#held.add(taken);
+      return { key: taken, generation: this.#generation };
     });
     if (key === undefined) return undefined;
-    this.#held.add(key);
     let released = false;
     return {
       release: async () => {

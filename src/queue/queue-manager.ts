@@ -44,6 +44,7 @@ import { type DestinationSettings, type DestinationView, Scheduler } from './sch
 import { domainOf } from './summary.js';
 import type {
   ClaimedMessage,
+  DestinationSlot,
   MessageRecord,
   QueueSelection,
   QueueStore,
@@ -661,7 +662,9 @@ export class QueueManager {
     const { message } = job;
     const { record } = message.claimed;
     let destination: DestinationStatus | undefined;
+    let slot: DestinationSlot | undefined;
     try {
+      slot = await this.#clusterSlot(job, message.abort.signal);
       const request: DeliveryRequest = {
         queueId: record.queueId,
         transport: job.transport,
@@ -699,8 +702,29 @@ export class QueueManager {
       this.#log.error(record.queueId, `recording outcomes failed: ${(err as Error).message}`);
       message.abort.abort(err);
     } finally {
+      await slot?.release().catch(() => undefined);
       this.#scheduler.completed(job, destination);
       await this.#jobDone(message);
+    }
+  }
+
+  /**
+   * With a store shared by several nodes (PostgresQueueStore), waits for one of the
+   * destination's cluster-wide slots, so that N nodes together stay within the
+   * destination's concurrency limit instead of N times it. The wait is a short poll:
+   * a full destination answers at once, and slots free as deliveries end.
+   */
+  async #clusterSlot(job: Job, signal: AbortSignal): Promise<DestinationSlot | undefined> {
+    const store = this.#store;
+    if (!store.acquireDestinationSlot) return undefined;
+    const limit = this.#settingsFor(job.transport).concurrencyLimit;
+    const key = `${job.transport}:${job.nexthop}`;
+    for (let wait = 10; ; wait = Math.min(wait * 2, 500)) {
+      const slot = await store.acquireDestinationSlot(key, limit);
+      if (slot) return slot;
+      if (signal.aborted || this.#stopping)
+        throw new Error('stopped while waiting for a destination slot');
+      await new Promise((r) => setTimeout(r, wait));
     }
   }
 

@@ -371,6 +371,21 @@ export interface QueueSummary {
 }
 
 /**
+ * A cluster-wide slot for one delivery to a destination, from
+ * `QueueStore.acquireDestinationSlot()`.
+ *
+ * @example
+ * ```ts
+ * const slot = await store.acquireDestinationSlot?.('smtp:example.com', 20);
+ * try { await deliver(); } finally { await slot?.release(); }
+ * ```
+ */
+export interface DestinationSlot {
+  /** Gives the slot back; safe to call twice. */
+  release(): Promise<void>;
+}
+
+/**
  * Pluggable queue storage. Implementations: MemoryQueueStore (tests; can be crashed
  * and reopened), FileQueueStore (the embedded default), PostgresQueueStore.
  * One conformance suite (test/unit/queue/store-conformance.ts) runs against each.
@@ -444,5 +459,13 @@ export interface QueueStore {
    * Calls `listener` when mail may be claimable (a commit, a release to deferred, a
    * requeue). Returns the unsubscribe function. Notifications may be coalesced.
    */
+  /**
+   * Optional, for a store several nodes share: takes one of `limit` cluster-wide slots
+   * for `destination` (`transport:nexthop`), or resolves undefined at once when all are
+   * taken. The QueueManager holds a slot for each delivery, so N nodes together stay
+   * within a destination's concurrency limit. A node that dies gives its slots back.
+   */
+  acquireDestinationSlot?(destination: string, limit: number): Promise<DestinationSlot | undefined>;
+
   onAvailable(listener: () => void): () => void;
 }

@@ -163,7 +163,10 @@ export class LineReader {
         return makeLine(head, 0, head.length, true, bareLf);
       }
       if (lf < 0) {
-        if (buf.length - start > this.#limit) {
+        // A trailing CR may be the first half of the CRLF that ends a line of exactly
+        // `limit` bytes: wait for the next byte before calling the line too long.
+        const pendingCr = buf[buf.length - 1] === CR ? 1 : 0;
+        if (buf.length - start > this.#limit + pendingCr) {
           // Keep a copy of the head for the log; skip the rest up to the next LF.
           this.#overflow = Buffer.from(buf.subarray(start, start + this.#limit));
           this.#skippedCr = buf[buf.length - 1] === CR;

@@ -114,6 +114,17 @@ describe('LineReader', () => {
     expect(r.buffered).toBe(0);
   });
 
+  // Found by the property below: a line of exactly the limit whose CR arrived in one
+  // chunk and LF in the next was called too long.
+  it('keeps a line of exactly the limit when its CRLF is split across chunks', () => {
+    const input = `\n\r\r\r\rlong-word-\r\r\r\n`;
+    expect(readAll([input.slice(0, 18), input.slice(18)], 16)).toEqual(readAll([input], 16));
+    expect(readAll(['0123456789abcdef\r', '\n'], 16)[0]).toMatchObject({
+      text: '0123456789abcdef',
+      tooLong: false,
+    });
+  });
+
   it('chunking never changes the lines (property)', () => {
     const alphabet = fc.constantFrom(
       '\r',
