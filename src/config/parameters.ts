@@ -279,6 +279,12 @@ export interface Parameters {
   readonly smtpdSaslAuthEnable: boolean;
   /** Postfix `smtpd_sasl_authenticated_header`: name the SASL user in Received. @default false */
   readonly smtpdSaslAuthenticatedHeader: boolean;
+  /**
+   * SASL mechanisms offered, of `PLAIN`, `LOGIN` and `CRAM-MD5` (Postfix takes this list
+   * from its SASL server's `mech_list`). CRAM-MD5 is off by default and needs the
+   * authenticator to be a table of clear passwords. @default ['PLAIN', 'LOGIN']
+   */
+  readonly smtpdSaslMechanisms: readonly ('PLAIN' | 'LOGIN' | 'CRAM-MD5')[];
   /** Postfix `smtpd_authorized_xclient_hosts`: CIDRs allowed to send XCLIENT. @default [] */
   readonly smtpdAuthorizedXclientHosts: readonly string[];
   /** Postfix `smtpd_upstream_proxy_protocol`: '' or `haproxy` (PROXY v1 and v2). @default '' */
@@ -620,6 +626,8 @@ type Kind =
   | { readonly type: 'integer'; readonly min?: number }
   | { readonly type: 'boolean' }
   | { readonly type: 'enum'; readonly choices: readonly string[] }
+  /** A list whose every item is one of `choices` (upper-cased). */
+  | { readonly type: 'enumList'; readonly choices: readonly string[] }
   /** A table spec, kept as given; its consumer passes it to createTable(). */
   | { readonly type: 'table' };
 
@@ -759,6 +767,10 @@ const DECLARATIONS: Record<keyof Parameters, Declaration> = {
   smtpdStarttlsTimeout: { kind: T, default: 300_000 },
   smtpdSaslAuthEnable: { kind: B, default: false },
   smtpdSaslAuthenticatedHeader: { kind: B, default: false },
+  smtpdSaslMechanisms: {
+    kind: { type: 'enumList', choices: ['PLAIN', 'LOGIN', 'CRAM-MD5'] },
+    default: ['PLAIN', 'LOGIN'],
+  },
   smtpdAuthorizedXclientHosts: { kind: L, default: [] },
   smtpdUpstreamProxyProtocol: { kind: { type: 'enum', choices: ['', 'haproxy'] }, default: '' },
   smtpdUpstreamProxyTimeout: { kind: T, default: 5_000 },
@@ -945,6 +957,8 @@ function parseValue(kind: Kind, value: unknown, key: string): unknown {
       return parseBoolean(value, key);
     case 'enum':
       return parseEnum(value, key, kind.choices);
+    case 'enumList':
+      return parseList(value, key).map((v) => parseEnum(v.toUpperCase(), key, kind.choices));
     case 'table':
       // Shape only: createTable() opens files when the Mta is built.
       return parseTableSpec(value, key);

@@ -456,10 +456,6 @@ export interface QueueStore {
   expedite(selection: QueueSelection): Promise<QueueId[]>;
 
   /**
-   * Calls `listener` when mail may be claimable (a commit, a release to deferred, a
-   * requeue). Returns the unsubscribe function. Notifications may be coalesced.
-   */
-  /**
    * Optional, for a store several nodes share: takes one of `limit` cluster-wide slots
    * for `destination` (`transport:nexthop`), or resolves undefined at once when all are
    * taken. The QueueManager holds a slot for each delivery, so N nodes together stay
@@ -467,5 +463,9 @@ export interface QueueStore {
    */
   acquireDestinationSlot?(destination: string, limit: number): Promise<DestinationSlot | undefined>;
 
+  /**
+   * Calls `listener` when mail may be claimable (a commit, a release to deferred, a
+   * requeue). Returns the unsubscribe function. Notifications may be coalesced.
+   */
   onAvailable(listener: () => void): () => void;
 }

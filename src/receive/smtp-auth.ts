@@ -1,6 +1,6 @@
 /**
  * SMTP AUTH: the PLAIN and LOGIN SASL mechanisms, checked by a pluggable async
- * authenticator.
+ * authenticator, and CRAM-MD5 (off by default) against a table of passwords.
  *
  * Postfix counterpart: smtpd_sasl_proto.c (the AUTH command) and smtpd_sasl_glue.c
  * (the exchange with Cyrus or Dovecot SASL). Postern has no SASL daemon: the
@@ -9,9 +9,12 @@
  * (compared in constant time). A thrown error or a table `retry` failure is a temporary
  * failure (`454 4.7.0`), never a success.
  *
- * Does not: CRAM-MD5, DIGEST-MD5, SCRAM, XOAUTH2 (an authenticator sees the clear
- * password, which challenge mechanisms never reveal), authorization identities other
- * than the login itself (PLAIN's authzid must be empty or equal the login).
+ * CRAM-MD5 (RFC 2195) never reveals the password, so it can only be checked against a
+ * stored clear password: it needs the backend to be a table, and is offered only when
+ * `smtpdSaslMechanisms` lists it.
+ *
+ * Does not: DIGEST-MD5, SCRAM, XOAUTH2, authorization identities other than the login
+ * itself (PLAIN's authzid must be empty or equal the login).
  *
  * SECURITY: the mechanisms send the password in the clear, so the receiver offers AUTH
  * only over TLS unless `smtpdTlsAuthOnly` is off (Postfix's default is the opposite).
@@ -19,12 +22,12 @@
  * never reach a log; user names are made printable.
  *
  * STANDARDS: RFC 4954 (SMTP AUTH), RFC 4616 (PLAIN), draft-murchison-sasl-login (LOGIN),
- * RFC 4648 section 4 (base64).
+ * RFC 2195 (CRAM-MD5), RFC 4648 section 4 (base64).
  *
  * @module
  */
 
-import { timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { LookupTable } from '../rewrite/types.js';
 import type { ClientInfo, TlsInfo } from '../types.js';
 
@@ -117,4 +120,44 @@ export function parsePlain(message: Buffer): { username: string; password: strin
   const password = message.subarray(second + 1).toString('utf8');
   if (username === '' || (authzid !== '' && authzid !== username)) return undefined;
   return { username, password };
+}
+
+/**
+ * A CRAM-MD5 challenge (RFC 2195 section 2): a unique msg-id style string.
+ *
+ * @example
+ * ```ts
+ * const challenge = cramMd5Challenge('mx.example.com'); // '<1f2e3d4c.1764417600000@mx.example.com>'
+ * ```
+ */
+export function cramMd5Challenge(myhostname: string): string {
+  return `<${randomBytes(8).toString('hex')}.${Date.now()}@${myhostname}>`;
+}
+
+/**
+ * Checks a CRAM-MD5 response (`username SP hex(HMAC-MD5(password, challenge))`) against
+ * a table of clear passwords. Never throws.
+ *
+ * @example
+ * ```ts
+ * const result = await checkCramMd5(new InlineTable({ alice: 'secret' }), challenge, response);
+ * ```
+ */
+export async function checkCramMd5(
+  table: LookupTable,
+  challenge: string,
+  response: Buffer,
+): Promise<{ result: AuthCheck; username: string }> {
+  const m = /^(\S+) ([0-9a-f]{32})$/i.exec(response.toString('utf8'));
+  if (!m) return { result: 'failed', username: '' };
+  const username = m[1]!;
+  try {
+    const stored = await table.lookup(username);
+    if (stored === undefined) return { result: 'failed', username };
+    const expected = createHmac('md5', Buffer.from(stored, 'utf8')).update(challenge).digest();
+    const given = Buffer.from(m[2]!.toLowerCase(), 'hex');
+    return { result: timingSafeEqual(expected, given) ? 'ok' : 'failed', username };
+  } catch {
+    return { result: 'temp', username };
+  }
 }

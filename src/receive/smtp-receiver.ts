@@ -157,6 +157,16 @@ export class SmtpReceiver {
         'smtpdSaslAuthEnable',
       );
     }
+    if (
+      params.smtpdSaslAuthEnable &&
+      params.smtpdSaslMechanisms.includes('CRAM-MD5') &&
+      typeof options.authenticator === 'function'
+    ) {
+      throw new ConfigError(
+        'smtpdSaslMechanisms: CRAM-MD5 needs the clear passwords, which an authenticator function does not give; pass `authenticator` as a table of user → password, or remove CRAM-MD5',
+        'smtpdSaslMechanisms',
+      );
+    }
     this.#restrictions = restrictions;
     this.#ctx = {
       params,

@@ -36,9 +36,6 @@ export interface SessionReplies {
   ehlo(features: EhloFeatures): SmtpReply;
 }
 
-/** SASL mechanisms this server implements, in the order they are offered. */
-export const SASL_MECHANISMS = ['PLAIN', 'LOGIN'] as const;
-
 /** Builds the parameter-dependent replies once per receiver. */
 export function buildSessionReplies(params: Parameters): SessionReplies {
   const host = params.myhostname;
@@ -72,7 +69,7 @@ export function buildSessionReplies(params: Parameters): SessionReplies {
         if (!params.disableVrfyCommand) lines.push('VRFY');
         if (features.xclient) lines.push('XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN');
         if (features.starttls) lines.push('STARTTLS');
-        if (features.auth) lines.push(`AUTH ${SASL_MECHANISMS.join(' ')}`);
+        if (features.auth) lines.push(`AUTH ${params.smtpdSaslMechanisms.join(' ')}`);
         lines.push('ENHANCEDSTATUSCODES', '8BITMIME', 'DSN', 'SMTPUTF8', 'CHUNKING');
         r = new SmtpReply(250, '', lines);
         cache.set(key, r);

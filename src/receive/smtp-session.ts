@@ -65,7 +65,14 @@ import type { CommandLine } from './line-reader.js';
 import { parseProxyHeader } from './proxy-protocol.js';
 import type { RestrictionRequest, RestrictionStage } from './restriction-types.js';
 import { SessionIo } from './session-io.js';
-import { type AuthBackend, checkCredentials, decodeBase64, parsePlain } from './smtp-auth.js';
+import {
+  type AuthBackend,
+  checkCramMd5,
+  checkCredentials,
+  cramMd5Challenge,
+  decodeBase64,
+  parsePlain,
+} from './smtp-auth.js';
 import { isForbiddenCommand, lookupCommand, splitCommand } from './smtp-commands.js';
 import type { SessionReplies } from './smtp-replies.js';
 import * as R from './smtp-replies.js';
@@ -589,7 +596,9 @@ export class SmtpSession {
     const [mechRaw, initial, extra] = args.split(/[ \t]+/);
     if (!mechRaw || extra !== undefined) return R.R_AUTH_SYNTAX;
     const mech = mechRaw.toUpperCase();
-    if (mech !== 'PLAIN' && mech !== 'LOGIN') return R.R_AUTH_MECH;
+    if (!(this.#params.smtpdSaslMechanisms as readonly string[]).includes(mech))
+      return R.R_AUTH_MECH;
+    if (mech === 'CRAM-MD5') return this.#cramMd5(initial);
     let username: string;
     let password: string;
     if (mech === 'PLAIN') {
@@ -621,6 +630,11 @@ export class SmtpSession {
       ...(this.#tls ? { tls: this.#tls } : {}),
       mechanism: mech,
     });
+    return this.#authResult(mech, result, username);
+  }
+
+  /** The outcome of a SASL exchange: log, count and reply. */
+  #authResult(mech: string, result: 'ok' | 'failed' | 'temp', username: string): SmtpReply {
     if (result === 'temp') {
       this.#ctx.log.warning(
         undefined,
@@ -636,6 +650,21 @@ export class SmtpSession {
       `${this.#namaddr}: sasl_method=${mech}, sasl_username=${clip(username)}`,
     );
     return R.R_AUTH_OK;
+  }
+
+  /** CRAM-MD5 (RFC 2195): a challenge, then `user digest` checked against the table. */
+  async #cramMd5(initial: string | undefined): Promise<SmtpReply> {
+    // RFC 4954 section 4: CRAM-MD5 has no initial response.
+    if (initial !== undefined) return R.R_AUTH_SYNTAX;
+    const backend = this.#ctx.auth;
+    if (!backend || typeof backend === 'function') return R.R_AUTH_MECH;
+    const challenge = cramMd5Challenge(this.#params.myhostname);
+    const resp = await this.#saslChallenge(Buffer.from(challenge, 'utf8').toString('base64'));
+    if (resp === undefined) return R.R_AUTH_ABORTED;
+    const raw = decodeBase64(resp);
+    if (!raw) return R.R_AUTH_BAD_B64;
+    const { result, username } = await checkCramMd5(backend, challenge, raw);
+    return this.#authResult('CRAM-MD5', result, username);
   }
 
   #authFailed(mech: string, username: string): SmtpReply {

@@ -145,6 +145,43 @@ describe('STARTTLS and AUTH', () => {
     expect((await c.command(`AUTH PLAIN ${b64('\0lena\0pw')}`)).code).toBe(235);
   });
 
+  it('CRAM-MD5 (RFC 2195), when listed in smtpdSaslMechanisms, checks the digest against the table', async () => {
+    const { createHmac } = await import('node:crypto');
+    const { createTable } = await import('../../../src/rewrite/lookup-table.js');
+    const f = await start(
+      {
+        smtpdTlsSecurityLevel: 'may',
+        smtpdSaslAuthEnable: true,
+        smtpdTlsAuthOnly: false,
+        smtpdSaslMechanisms: ['CRAM-MD5', 'PLAIN'],
+      },
+      { ...tlsOn(), authenticator: createTable({ lena: 'pw' }, 't') },
+    );
+    for (const [password, code] of [
+      ['wrong', 535],
+      ['pw', 235],
+    ] as const) {
+      const c = await connect(f);
+      const ehlo = await c.command('EHLO x.example');
+      expect(ehlo.lines).toContain('AUTH CRAM-MD5 PLAIN');
+      const challenge = await c.command('AUTH CRAM-MD5');
+      expect(challenge.code).toBe(334);
+      const text = Buffer.from(challenge.raw.slice(4).trim(), 'base64').toString('utf8');
+      expect(text).toMatch(/^<[0-9a-f]+\.\d+@mx\.example\.test>$/);
+      const digest = createHmac('md5', password).update(text).digest('hex');
+      expect((await c.command(b64(`lena ${digest}`))).code).toBe(code);
+    }
+    expect(
+      () =>
+        new SmtpReceiver({
+          params: resolveParameters({ smtpdSaslAuthEnable: true, smtpdSaslMechanisms: 'CRAM-MD5' }),
+          submission: new RecordingSubmission(),
+          rewriter: new Rewriter({ params: resolveParameters({}) }),
+          authenticator: users,
+        }),
+    ).toThrow(/CRAM-MD5 needs the clear passwords/);
+  });
+
   it('discards commands pipelined after STARTTLS (CVE-2011-0411) and resets the session', async () => {
     const f = await start({ smtpdTlsSecurityLevel: 'may', mynetworks: ['127.0.0.0/8'] }, tlsOn());
     const { ca } = testCertificates();

@@ -22,6 +22,7 @@ describe('SmtpReceiver with real SMTP clients', () => {
   const captured: Captured[] = [];
   let count = 0;
   let plainPort = 0;
+  let cramPort = 0;
   let submissionPort = 0;
 
   const capture: DeliveryAgent = {
@@ -67,11 +68,21 @@ describe('SmtpReceiver with real SMTP clients', () => {
           tls: { cert, key },
           authenticator: async (u: string, p: string) => u === 'lena' && p === 's3cret',
         },
+        {
+          listen: '127.0.0.1:0',
+          smtpdTlsSecurityLevel: 'none',
+          smtpdTlsAuthOnly: false,
+          smtpdSaslAuthEnable: true,
+          smtpdSaslMechanisms: ['CRAM-MD5', 'PLAIN', 'LOGIN'],
+          smtpdRelayRestrictions: ['permit_sasl_authenticated', 'reject'],
+          authenticator: { lena: 's3cret' },
+        },
       ],
     });
     await mta.start();
     plainPort = mta.listeners[0]!.port;
     submissionPort = mta.listeners[1]!.port;
+    cramPort = mta.listeners[2]!.port;
   });
 
   afterAll(async () => {
@@ -197,6 +208,23 @@ s.quit()
     expect(m?.request.sender).toBe('léna@client.example');
     expect(m?.request.recipients.map((r) => r.address)).toEqual(['fründ@far.example']);
     expect(m?.request.source.protocol).toBe('UTF8SMTPSA');
+  });
+
+  it('Python smtplib logs in with CRAM-MD5 when it is offered', async () => {
+    const script = `
+import smtplib
+s = smtplib.SMTP('127.0.0.1', ${cramPort}, local_hostname='py.example')
+s.ehlo()
+assert s.esmtp_features['auth'].split()[0] == 'CRAM-MD5', s.esmtp_features['auth']
+code, _ = s.login('lena', 's3cret')
+assert code == 235, code
+s.sendmail('lena@client.example', ['cram@far.example'], b'Subject: python cram\\r\\n\\r\\nhi\\r\\n')
+s.quit()
+`;
+    await run('python3', ['-c', script], { timeout: 30_000 });
+    await waitFor(() => find('python cram') !== undefined);
+    expect(find('python cram')?.request.source.protocol).toBe('ESMTPA');
+    expect(find('python cram')?.request.source.authUser).toBe('lena');
   });
 
   it('nodemailer with DSN options', async () => {
