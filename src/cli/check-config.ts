@@ -25,6 +25,14 @@ export function lineOfKey(text: string, key: string): number | undefined {
   return at < 0 ? undefined : text.slice(0, at).split('\n').length;
 }
 
+/** The usage text of `postern check-config`. */
+export const CHECK_CONFIG_USAGE = `usage: postern check-config [--config FILE]
+
+  Builds every component from the configuration (or the built-in defaults) without
+  opening the queue or any port, and names the key and line of the first mistake.
+`;
+
+/** Runs `postern check-config`; resolves with the exit code (0 valid, 64 usage, 78 invalid). */
 export async function checkConfig(
   argv: readonly string[],
   out: NodeJS.WritableStream,
@@ -35,9 +43,7 @@ export async function checkConfig(
     file = parseArgs({ args: [...argv], options: { config: { type: 'string', short: 'c' } } })
       .values.config;
   } catch (e) {
-    err.write(
-      `postern check-config: ${(e as Error).message}\nusage: postern check-config [--config FILE]\n`,
-    );
+    err.write(`postern check-config: ${(e as Error).message}\n${CHECK_CONFIG_USAGE}`);
     return 64;
   }
   try {

@@ -31,6 +31,21 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     process.exit(command === undefined ? 64 : 0);
   }
+  // `postern COMMAND --help` prints that command's usage (sendmail's -h is not help).
+  if (rest[0] === '--help' || (rest[0] === '-h' && command !== 'sendmail')) {
+    const usage: Record<string, () => Promise<string>> = {
+      sendmail: async () => (await import('./sendmail.js')).SENDMAIL_USAGE,
+      'check-config': async () => (await import('./check-config.js')).CHECK_CONFIG_USAGE,
+      db: async () => (await import('./db.js')).DB_USAGE,
+      queue: async () => QUEUE_USAGE,
+      serve: async () => USAGE,
+    };
+    const text = usage[command];
+    if (text) {
+      process.stdout.write(await text());
+      return;
+    }
+  }
   if (command === 'sendmail') {
     const { sendmail } = await import('./sendmail.js');
     process.exitCode = await sendmail(rest, {

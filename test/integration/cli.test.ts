@@ -29,6 +29,18 @@ describe('the postern command line', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it.each([
+    ['serve', /^usage: postern serve/],
+    ['queue', /^usage: postern queue/],
+    ['sendmail', /^usage: postern sendmail/],
+    ['check-config', /^usage: postern check-config/],
+    ['db', /^usage: postern db/],
+  ])('postern %s --help prints its usage', async (command, usage) => {
+    const r = await postern([command, '--help'], dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(usage);
+  });
+
   it('check-config accepts a good config and summarises it', async () => {
     await writeFile(
       join(dir, 'good.json'),

@@ -168,6 +168,19 @@ describe('postern/testing fault injection', () => {
     expect(mta.messages).toHaveLength(0);
   });
 
+  it('refuses at CONNECT: every command of that session gets the reply', async () => {
+    mta.failNext('CONNECT', '554 5.7.1 not from here');
+    const c = await dialogue();
+    try {
+      expect((await c.read()).code).toBe(220);
+      await c.expect('EHLO client.example', 250);
+      const r = await c.command('MAIL FROM:<a@example.com>');
+      expect(`${r.code} ${r.text}`).toBe('554 5.7.1 not from here');
+    } finally {
+      c.close();
+    }
+  });
+
   it('drops the connection at a stage, and delays a stage', async () => {
     mta.dropNext('HELO');
     const c = await dialogue();
