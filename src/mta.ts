@@ -247,7 +247,9 @@ export class Mta {
       ...(this.rewriter.tables.virtualAliasMaps
         ? { tables: { virtualAliasMaps: this.rewriter.tables.virtualAliasMaps } }
         : {}),
-      ...(deps.contentFilter ? { contentFilter: deps.contentFilter } : {}),
+      ...((deps.contentFilter ?? this.config.contentFilter)
+        ? { contentFilter: deps.contentFilter ?? this.config.contentFilter }
+        : {}),
     });
     this.#received = this.metrics.countReceived(this.cleanup);
     this.bounce = new Bounce({

@@ -161,13 +161,16 @@ export class FilterRun {
     if (!body) {
       // A store whose writer can re-read what it holds (not part of the QueueStore
       // contract yet) lets `headers` alone keep the original body.
-      const reopen = (io.writer as Partial<{ openWritten(): Readable }>).openWritten;
-      if (typeof reopen !== 'function') {
+      if (!io.writer.openWritten) {
         return fail(
           'this queue store cannot re-read a message being written; give a replacement body',
         );
       }
-      body = skipBytes(reopen.call(io.writer), io.headerSize);
+      try {
+        body = skipBytes(await io.writer.openWritten(), io.headerSize);
+      } catch (err) {
+        return fail(`cannot read the message back: ${errorText(err)}`);
+      }
     }
     const headers = kept.slice(0, -1); // without the empty line
     for (const h of verdict.headers ?? []) {

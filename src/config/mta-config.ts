@@ -8,6 +8,7 @@
  */
 
 import { hostname } from 'node:os';
+import type { ContentFilter } from '../cleanup/content-filter.js';
 import type { DeliveryAgent } from '../deliver/types.js';
 import { ConfigError } from '../errors.js';
 import type { MetricsConfig } from '../metrics/types.js';
@@ -112,6 +113,11 @@ export interface MtaConfig {
   readonly agents?: Readonly<Record<string, DeliveryAgent>>;
   /** Node name for queue leases; random per process by default. */
   readonly nodeId?: string;
+  /**
+   * Cleanup's content-filter hook, given as code (an `.mjs` config): sees each message
+   * and returns accept, reject, defer, discard or hold (see ContentFilter).
+   */
+  readonly contentFilter?: ContentFilter;
   /** Metrics options: `{ "listen": "127.0.0.1:9464" }` serves Prometheus text on `/metrics`. */
   readonly metrics?: MetricsConfig;
   /** Any main parameter (`myhostname`, `mydestination`, ...). */
@@ -166,6 +172,8 @@ export interface ResolvedMtaConfig {
   readonly agents: Readonly<Record<string, DeliveryAgent>>;
   /** Node name for queue leases, if given. */
   readonly nodeId: string | undefined;
+  /** The content-filter hook, if given. */
+  readonly contentFilter?: ContentFilter;
   /** Where the Prometheus endpoint listens (`metrics.listen`); undefined for none. */
   readonly metrics?: ResolvedMetricsConfig;
 }
@@ -178,6 +186,7 @@ const OWN_KEYS = new Set([
   'agents',
   'nodeId',
   'metrics',
+  'contentFilter',
 ]);
 const TRANSPORT_TYPES: readonly TransportType[] = [
   'local',
@@ -410,6 +419,13 @@ export function resolveMtaConfig(input: unknown = {}): ResolvedMtaConfig {
   }
   const nodeId = config.nodeId === undefined ? undefined : parseString(config.nodeId, 'nodeId');
   const metrics = resolveMetricsConfig(config.metrics);
+  const contentFilter = config.contentFilter;
+  if (contentFilter !== undefined && typeof contentFilter !== 'function') {
+    throw new ConfigError(
+      'contentFilter: expected a function (envelope, message) => Promise<verdict>; give it from an .mjs config',
+      'contentFilter',
+    );
+  }
   return {
     params,
     smtpd,
@@ -419,5 +435,6 @@ export function resolveMtaConfig(input: unknown = {}): ResolvedMtaConfig {
     agents,
     nodeId,
     ...(metrics ? { metrics } : {}),
+    ...(contentFilter ? { contentFilter: contentFilter as ContentFilter } : {}),
   };
 }

@@ -18,7 +18,7 @@
 
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { QueueStoreError } from '../errors.js';
 import type { QueueId } from '../types.js';
@@ -118,8 +118,8 @@ export class FileMessageWriter implements MessageWriter {
     this.#collected += chunk.length;
   }
 
-  async #maybeFlush(): Promise<void> {
-    if (this.#collected < FLUSH_BYTES) return;
+  async #maybeFlush(force = false): Promise<void> {
+    if (this.#collected < FLUSH_BYTES && !(force && this.#collected > 0)) return;
     const handle = this.#handle;
     if (!handle) throw new QueueStoreError('the message was aborted', this.queueId);
     const chunks = this.#chunks;
@@ -130,6 +130,23 @@ export class FileMessageWriter implements MessageWriter {
     // The preamble is written for real at commit; until then the space is zeros.
     if (start === PREAMBLE_SIZE) chunks.unshift(Buffer.alloc(PREAMBLE_SIZE));
     await writeAll(handle, chunks, start === PREAMBLE_SIZE ? 0 : start);
+  }
+
+  /**
+   * The content written so far as a fresh stream that stays readable after `abort()`:
+   * the temp file is opened before anything can unlink it. Cleanup uses it when a
+   * content filter adds headers and keeps the body.
+   */
+  async openWritten(): Promise<Readable> {
+    if (this.#state !== 'open' || !this.#handle) {
+      throw new QueueStoreError('the message is not being written any more', this.queueId);
+    }
+    if (this.content.writableEnded) await finished(this.content);
+    await this.#maybeFlush(true);
+    const length = this.#position - PREAMBLE_SIZE;
+    if (length === 0) return Readable.from([]);
+    const reader = await fs.open(this.#tmpPath, 'r');
+    return reader.createReadStream({ start: PREAMBLE_SIZE, end: PREAMBLE_SIZE + length - 1 });
   }
 
   async commit(record: NewMessageRecord): Promise<void> {

@@ -212,7 +212,12 @@ export class MemoryQueueStore implements QueueStore {
       chunks.length = 0;
       content.destroy();
     };
-    return { queueId, content, commit, abort };
+    // The content so far, copied so that an abort afterwards does not take it away.
+    const openWritten = async (): Promise<Readable> => {
+      if (content.writableEnded) await finished(content);
+      return Readable.from([Buffer.concat(chunks)]);
+    };
+    return { queueId, content, commit, abort, openWritten };
   }
 
   async claim(options: ClaimOptions): Promise<ClaimedMessage[]> {

@@ -196,6 +196,12 @@ export interface MessageWriter {
   commit(record: NewMessageRecord): Promise<void>;
   /** Discards everything written; safe to call twice or after a failed commit. */
   abort(): Promise<void>;
+  /**
+   * Optional: the content written so far (after `content` has ended) as a fresh stream
+   * that stays readable after `abort()`. Cleanup uses it to rewrite a message's headers
+   * when a content filter adds some and keeps the body; without it such a verdict defers.
+   */
+  openWritten?(): Promise<Readable>;
 }
 
 /**

@@ -1,22 +1,26 @@
 /** The content-filter hook: verdicts, ownership of the stream, and backpressure. */
 
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { Cleanup } from '../../../src/cleanup/cleanup.js';
 import type { ContentFilter } from '../../../src/cleanup/content-filter.js';
 import { resolveParameters } from '../../../src/config/parameters.js';
+import { FileQueueStore } from '../../../src/queue/file-store.js';
 import { MemoryQueueStore } from '../../../src/queue/memory-store.js';
 import { QueueIdGenerator } from '../../../src/queue/queue-id.js';
+import type { QueueStore } from '../../../src/queue/types.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
 import { SmtpReply } from '../../../src/smtp-reply.js';
 import { incoming, only, REMOTE, readAll } from './harness.js';
 
 const CONTENT = 'From: alice@example.org\r\nSubject: hello\r\n\r\nline one\r\nline two\r\n';
 
-async function setup(filter: ContentFilter) {
+async function setup(filter: ContentFilter, store: QueueStore = new MemoryQueueStore()) {
   const params = resolveParameters({ myhostname: 'mx.example.com' });
-  const store = new MemoryQueueStore();
   await store.open();
   const cleanup = new Cleanup({
     params,
@@ -107,13 +111,56 @@ describe('content filter hook', () => {
     expect(record.eightBit).toBe(true);
   });
 
-  it('accept with headers alone needs a store that can re-read: deferred otherwise', async () => {
-    const { cleanup, store } = await setup(async (_env, message) => {
+  it.each([
+    ['MemoryQueueStore', async () => new MemoryQueueStore()],
+    [
+      'FileQueueStore',
+      async () =>
+        new FileQueueStore({ directory: await mkdtemp(join(tmpdir(), 'postern-filter-')) }),
+    ],
+  ])(
+    'accept with headers alone keeps the body (%s re-reads what it wrote)',
+    async (_name, make) => {
+      const store = await make();
+      const { cleanup } = await setup(async (_env, message) => {
+        await readAll(message);
+        return { action: 'accept', headers: ['X-Scanned: clean'] };
+      }, store);
+      try {
+        expect((await send(cleanup)).reply.code).toBe(250);
+        const { content, record } = await only(store);
+        expect(content).toMatch(
+          /Subject: hello\r\nX-Scanned: clean\r\n\r\nline one\r\nline two\r\n$/,
+        );
+        expect(record.size).toBe(Buffer.byteLength(content));
+      } finally {
+        await store.close();
+        if (store instanceof FileQueueStore)
+          await rm(store.directory, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it('accept with headers alone defers with a store that cannot re-read', async () => {
+    const plain = new MemoryQueueStore();
+    const writerless: QueueStore = new Proxy(plain, {
+      get(target, prop, receiver) {
+        if (prop === 'create') {
+          return async (id: string) => {
+            const w = await target.create(id);
+            return { queueId: w.queueId, content: w.content, commit: w.commit, abort: w.abort };
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const { cleanup } = await setup(async (_env, message) => {
       await readAll(message);
       return { action: 'accept', headers: ['X-Scanned: clean'] };
-    });
+    }, writerless);
     expect((await send(cleanup)).reply.code).toBe(451);
-    expect(await incoming(store)).toEqual([]);
+    expect(await incoming(plain)).toEqual([]);
   });
 
   it('a hook that does not read holds the client back (backpressure), then completes', async () => {
