@@ -19,7 +19,6 @@
  */
 
 import { isAscii } from 'node:buffer';
-import type { Readable } from 'node:stream';
 import type { ComponentLogger } from '../log.js';
 import type { MessageWriter, QueueStore } from '../queue/types.js';
 import { SmtpReply } from '../smtp-reply.js';

@@ -82,6 +82,15 @@ export interface Parameters {
   readonly myorigin: string;
   /** Postfix `mydestination`: domains delivered locally. @default [`myhostname`, `localhost.${mydomain}`, `localhost`] */
   readonly mydestination: readonly string[];
+  /**
+   * Postfix `inet_interfaces`: the machine's addresses for mail, so that
+   * `user@[192.0.2.1]` is local when 192.0.2.1 is one of them. `all` means every
+   * address of the host's interfaces, `loopback-only` 127.0.0.1 and ::1. (Listeners bind
+   * where their `listen` says.) @default ['all']
+   */
+  readonly inetInterfaces: readonly string[];
+  /** Postfix `proxy_interfaces`: addresses of a proxy or NAT in front that also mean this machine. @default [] */
+  readonly proxyInterfaces: readonly string[];
   /** Postfix `mynetworks`: trusted clients, CIDR. @default ['127.0.0.0/8', '::1/128'] */
   readonly mynetworks: readonly string[];
   /** Postfix `relay_domains`. @default [] */
@@ -654,6 +663,8 @@ const DECLARATIONS: Record<keyof Parameters, Declaration> = {
     default: (p: Record<string, unknown>) => parentDomain(String(p.myhostname)),
   },
   myorigin: { kind: S, default: (p: Record<string, unknown>) => p.myhostname },
+  inetInterfaces: { kind: L, default: ['all'] },
+  proxyInterfaces: { kind: L, default: [] },
   mydestination: {
     kind: L,
     default: (p: Record<string, unknown>) => [

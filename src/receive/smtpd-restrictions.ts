@@ -43,7 +43,7 @@ import { splitAddress } from '../rewrite/address.js';
 import { CidrList } from '../rewrite/cidr.js';
 import { createTable } from '../rewrite/lookup-table.js';
 import { lookupAddress } from '../rewrite/search-order.js';
-import type { LookupTable, ResolveResult } from '../rewrite/types.js';
+import type { LookupTable } from '../rewrite/types.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
 import type { Address, Resolver, SubmissionAction } from '../types.js';
 import { type AccessReplyContext, accessReply, interpretAccessResult } from './access-result.js';

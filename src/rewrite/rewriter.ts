@@ -43,6 +43,7 @@
  */
 
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import type { Parameters } from '../config/parameters.js';
 import { ConfigError, TableError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -144,6 +145,8 @@ export class Rewriter {
   readonly #logger: Logger | undefined;
   readonly #tables: RewriterTables;
   readonly #mydestination: DomainList;
+  /** $inet_interfaces and $proxy_interfaces: address literals that mean this machine. */
+  readonly #interfaces: ReadonlySet<string>;
   readonly #relayDomains: DomainList;
   readonly #virtualAliasDomains: DomainList;
   readonly #virtualMailboxDomains: DomainList;
@@ -190,6 +193,7 @@ export class Rewriter {
       relay_recipient_maps: this.#tables.relayRecipientMaps,
     };
     this.#mydestination = new DomainList(p.mydestination, 'mydestination', false);
+    this.#interfaces = interfaceAddresses(p.inetInterfaces, p.proxyInterfaces);
     this.#relayDomains = new DomainList(
       p.relayDomains,
       'relayDomains',
@@ -253,6 +257,7 @@ export class Rewriter {
 
   /** Whether mail for `domain` (any IDN form) is delivered here ($mydestination). */
   isLocalDomain(domain: string): boolean {
+    if (domain.startsWith('[')) return this.#interfaces.has(literalAddress(domain));
     return this.#mydestination.matchesStatic(domain);
   }
 
@@ -456,4 +461,37 @@ function classSpec(value: string, key: string): TransportSpec {
     );
   }
   return spec;
+}
+
+/** `[192.0.2.1]` → `192.0.2.1`, `[IPv6:2001:db8::1]` → `2001:db8::1` (lower case). */
+function literalAddress(domain: string): string {
+  return domain
+    .slice(1, domain.endsWith(']') ? -1 : undefined)
+    .replace(/^ipv6:/i, '')
+    .toLowerCase();
+}
+
+/**
+ * The addresses of $inet_interfaces and $proxy_interfaces: `all` is every address of
+ * the host's interfaces, `loopback-only` 127.0.0.1 and ::1, anything else an address.
+ */
+function interfaceAddresses(
+  inet: readonly string[],
+  proxy: readonly string[],
+): ReadonlySet<string> {
+  const out = new Set<string>();
+  for (const item of [...inet, ...proxy]) {
+    const v = item.toLowerCase();
+    if (v === 'all') {
+      for (const list of Object.values(networkInterfaces())) {
+        for (const a of list ?? []) out.add(a.address.toLowerCase());
+      }
+    } else if (v === 'loopback-only') {
+      out.add('127.0.0.1');
+      out.add('::1');
+    } else {
+      out.add(v.replace(/^\[|\]$/g, '').replace(/^ipv6:/, ''));
+    }
+  }
+  return out;
 }
