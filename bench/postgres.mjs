@@ -24,11 +24,11 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort, median, waitForPort } from './lib/net.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(root, 'bin/postern.mjs');
@@ -54,32 +54,6 @@ for (const cmd of ['smtp-source', 'smtp-sink']) {
 if (!existsSync(join(root, 'dist/cli/main.js'))) {
   console.error('postgres bench: no build found; run npm run build first');
   process.exit(69);
-}
-
-function freePort() {
-  return new Promise((res) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
-async function waitForPort(port) {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise((r) => {
-      const c = connect(port, '127.0.0.1');
-      c.once('connect', () => {
-        c.destroy();
-        r(true);
-      });
-      c.once('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${port}`);
 }
 
 /** utime+stime of a process in seconds (0 when gone). */
@@ -285,7 +259,6 @@ try {
 } finally {
   pg.stop();
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(
   `${MESSAGES} messages of ${SIZE} bytes, ${SESSIONS} sessions split over the nodes, ${RUNS} runs (medians)`,
 );

@@ -15,11 +15,11 @@
 // Usage: node bench/relay.mjs [--messages 2000 --sessions 20 --size 4096 --runs 3]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort, median, waitForPort } from './lib/net.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const anchor = resolve(root, '../shared/tools/postfix-anchor.sh');
@@ -47,33 +47,6 @@ if (!existsSync(join(root, 'dist/index.js'))) {
   process.exit(69);
 }
 const { Mta, Logger } = await import(join(root, 'dist/index.js'));
-
-function freePort() {
-  return new Promise((res) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
-async function waitForPort(port, timeoutMs = 15000) {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const ok = await new Promise((r) => {
-      const c = connect(port, '127.0.0.1');
-      c.once('connect', () => {
-        c.destroy();
-        r(true);
-      });
-      c.once('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
 
 function source(port) {
   return new Promise((res, rej) => {
@@ -110,11 +83,6 @@ async function waitUntil(fn, timeoutMs = 300_000) {
   }
   throw new Error('timed out waiting for deliveries');
 }
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-};
 
 // The shared sink.
 const sinkPort = await freePort();

@@ -11,11 +11,11 @@
 // Usage: npm run bench [-- --messages 4000 --sessions 20 --runs 3 --size 4096]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort, median, waitForPort } from './lib/net.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opt } = parseArgs({
@@ -45,16 +45,6 @@ function need(cmd) {
 need('smtp-source');
 need('smtp-sink');
 
-function freePort() {
-  return new Promise((res) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
 function cpuTicks(pids) {
   let total = 0;
   for (const pid of pids) {
@@ -75,24 +65,6 @@ function childrenOf(pid) {
   } catch {
     return [];
   }
-}
-
-function waitForPort(port, timeoutMs = 15000) {
-  const end = Date.now() + timeoutMs;
-  return new Promise((res, rej) => {
-    const tryOnce = () => {
-      const s = connect({ port, host: '127.0.0.1' }, () => {
-        s.destroy();
-        res();
-      });
-      s.on('error', () => {
-        s.destroy();
-        if (Date.now() > end) rej(new Error(`port ${port} did not open within ${timeoutMs} ms`));
-        else setTimeout(tryOnce, 100);
-      });
-    };
-    tryOnce();
-  });
 }
 
 async function drive(port, pidsFn, tool = 'smtp-source') {
@@ -235,10 +207,6 @@ if (spawnSync('sh', ['-c', 'command -v qmqp-source']).status === 0)
 const selected = opt.only
   ? contenders.filter((c) => opt.only.split(',').includes(c.name))
   : contenders;
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-};
 const results = Object.fromEntries(selected.map((c) => [c.name, []]));
 
 console.log(
