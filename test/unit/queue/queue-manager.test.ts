@@ -1,53 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../../src/clock.js';
-import { resolveParameters } from '../../../src/config/parameters.js';
-import { AgentRegistry } from '../../../src/deliver/agent-registry.js';
 import type { DeliveryAgent, DeliveryRequest } from '../../../src/deliver/types.js';
 import { SmtpError } from '../../../src/errors.js';
-import { MemoryQueueStore } from '../../../src/queue/memory-store.js';
-import { QueueIdGenerator } from '../../../src/queue/queue-id.js';
-import {
-  type Notifier,
-  QueueManager,
-  type RouteResolver,
-} from '../../../src/queue/queue-manager.js';
-import type { MessageRecord, StoredRecipient } from '../../../src/queue/types.js';
-import type { ResolveResult } from '../../../src/rewrite/types.js';
 import { SmtpReply } from '../../../src/smtp-reply.js';
-
-const T0 = Date.parse('2026-01-05T00:00:00Z');
-const MIN = 60_000;
-
-/** Routes `*@local.test` to transport `local`, everything else to `smtp` by domain. */
-const resolver: RouteResolver = {
-  async resolve(address: string): Promise<ResolveResult> {
-    const domain = address.slice(address.lastIndexOf('@') + 1);
-    const local = domain === 'local.test';
-    return {
-      addressClass: local ? 'local' : 'default',
-      transport: local ? 'local' : 'smtp',
-      nexthop: domain,
-      recipient: address,
-      routed: false,
-    };
-  },
-};
-
-class RecordingNotifier implements Notifier {
-  readonly calls: { queueId: string; kind: string; recipients: string[] }[] = [];
-  async notify(
-    record: MessageRecord,
-    recipients: readonly StoredRecipient[],
-    kind: 'failure' | 'delay' | 'success',
-  ) {
-    this.calls.push({
-      queueId: record.queueId,
-      kind,
-      recipients: recipients.map((r) => r.address),
-    });
-    return 'DSN0000000001';
-  }
-}
+import { MIN, setup, T0 } from './qmgr-harness.js';
 
 /** An agent that answers per recipient from a script and records requests. */
 class ScriptedAgent implements DeliveryAgent {
@@ -97,52 +52,6 @@ class ScriptedAgent implements DeliveryAgent {
   }
 }
 
-async function setup(
-  agents: Record<string, DeliveryAgent>,
-  overrides: Record<string, unknown> = {},
-) {
-  const clock = new ManualClock(T0);
-  const store = new MemoryQueueStore({ clock });
-  await store.open();
-  const params = resolveParameters({ myhostname: 'mx.example.test', ...overrides });
-  const registry = new AgentRegistry();
-  for (const [name, agent] of Object.entries(agents)) registry.register(name, agent);
-  const notifier = new RecordingNotifier();
-  const qmgr = new QueueManager({
-    store,
-    resolver,
-    agents: registry,
-    bounce: notifier,
-    params,
-    clock,
-  });
-  const ids = new QueueIdGenerator('Test0');
-  const enqueue = async (
-    recipients: string[],
-    sender = 'sender@example.org',
-    arrivalTime = clock.now(),
-  ) => {
-    const id = ids.next();
-    const w = await store.create(id);
-    w.content.end('Subject: t\r\n\r\nbody\r\n');
-    await w.commit({
-      queueId: id,
-      sender,
-      recipients: recipients.map((address, i) => ({ id: i, address, originalAddress: address })),
-      bodyType: '7BIT',
-      smtputf8: false,
-      eightBit: false,
-      size: 21,
-      headerSize: 13,
-      arrivalTime,
-      warnTime: 0,
-      source: { component: 'test', protocol: 'ESMTP' },
-    });
-    return id;
-  };
-  return { clock, store, qmgr, notifier, enqueue, params };
-}
-
 describe('QueueManager', () => {
   it('delivers every recipient and removes the message', async () => {
     const agent = new ScriptedAgent(() => 'sent');
@@ -189,7 +98,7 @@ describe('QueueManager', () => {
   it('clamps the backoff at maximalBackoffTime for old mail', async () => {
     const agent = new ScriptedAgent(() => 'deferred');
     const { qmgr, store, clock, enqueue } = await setup({ smtp: agent });
-    await enqueue(['a@x.test'], 'sender@example.org', T0 - 3 * 3600_000);
+    await enqueue(['a@x.test'], { arrivalTime: T0 - 3 * 3600_000 });
     qmgr.start();
     await qmgr.whenIdle();
     expect(await store.nextDueTime()).toBe(clock.now() + 4000_000);
@@ -202,7 +111,7 @@ describe('QueueManager', () => {
       { smtp: agent },
       { maximalQueueLifetime: '1h' },
     );
-    await enqueue(['a@x.test'], 'sender@example.org', T0 - 2 * 3600_000);
+    await enqueue(['a@x.test'], { arrivalTime: T0 - 2 * 3600_000 });
     qmgr.start();
     await qmgr.whenIdle();
     expect(notifier.calls).toEqual([
