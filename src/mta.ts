@@ -34,6 +34,7 @@ import { ErrorDeliveryAgent } from './deliver/error-agent.js';
 import { LocalDeliveryAgent } from './deliver/local-agent.js';
 import { pipeAgentFromConfig } from './deliver/pipe-agent.js';
 import { LmtpDeliveryAgent } from './deliver/smtp/lmtp-agent.js';
+import { type MtaStsResolver, SharedMtaSts } from './deliver/smtp/mta-sts-cache.js';
 import { SmtpDeliveryAgent } from './deliver/smtp/smtp-agent.js';
 import { transportParameters } from './deliver/smtp/transport-parameters.js';
 import type { DeliveryAgent } from './deliver/types.js';
@@ -77,6 +78,12 @@ export interface MtaDependencies {
   readonly resolver?: Resolver;
   /** Opens the SMTP/LMTP client's connections; default: NetConnector. */
   readonly connector?: Connector;
+  /**
+   * The MTA-STS policy cache of every `smtp`-type transport (with `smtpMtaStsEnable`);
+   * default: one built from the main parameters, shared by the transports that keep the
+   * main `smtpTlsCAfile`, `smtpMtaStsCacheSize` and `smtpMtaStsFetchTimeout`.
+   */
+  readonly mtaSts?: MtaStsResolver;
   /** Cleanup's content-filter hook (cleanup/content-filter.ts): a custom gateway's verdict per message. */
   readonly contentFilter?: ContentFilter;
   /** Serves the SMTP and QMQP listeners instead of TCP (postern/testing's MemoryNetwork). */
@@ -427,6 +434,14 @@ function buildAgents(
   const wiring: AgentWiring = {
     ...(submission ? { submission } : {}),
     transports: (n) => registry.get(n),
+    // One MTA-STS policy cache for smtp, relay and the like: each policy fetched once.
+    mtaSts: new SharedMtaSts({
+      params,
+      logger: logger.for('smtp'),
+      clock,
+      ...(deps.resolver ? { resolver: deps.resolver } : {}),
+      ...(deps.mtaSts ? { policies: deps.mtaSts } : {}),
+    }),
   };
   const builtins: Record<string, TransportConfig> = {
     local: { type: 'local' },
@@ -447,10 +462,12 @@ function buildAgents(
   return registry;
 }
 
-/** What local(8) needs from the rest of the MTA: re-submission and other transports. */
+/** What agents share with the rest of the MTA: re-submission and other transports for
+ * local(8), the MTA-STS policy cache for smtp(8). */
 interface AgentWiring {
   readonly submission?: SubmissionPort;
   readonly transports?: (name: string) => DeliveryAgent | undefined;
+  readonly mtaSts?: SharedMtaSts;
 }
 
 function agentFor(
@@ -464,7 +481,13 @@ function agentFor(
 ): DeliveryAgent {
   switch (t.type) {
     case 'local':
-      return new LocalDeliveryAgent({ params, logger, clock, ...wiring });
+      return new LocalDeliveryAgent({
+        params,
+        logger,
+        clock,
+        ...(wiring.submission ? { submission: wiring.submission } : {}),
+        ...(wiring.transports ? { transports: wiring.transports } : {}),
+      });
     case 'virtual':
       return new VirtualDeliveryAgent({ params, logger, clock });
     case 'pipe':
@@ -477,11 +500,14 @@ function agentFor(
       return new ErrorDeliveryAgent({ mode: 'retry' });
     case 'smtp':
     case 'lmtp': {
+      const p = transportParameters(params, t, `transports.${name}`);
+      const mtaSts = t.type === 'smtp' ? wiring.mtaSts?.for(p) : undefined;
       const options = {
-        params: transportParameters(params, t, `transports.${name}`),
+        params: p,
         logger,
         ...(deps.resolver ? { resolver: deps.resolver } : {}),
         ...(deps.connector ? { connector: deps.connector } : {}),
+        ...(mtaSts ? { mtaSts } : {}),
       };
       return t.type === 'smtp' ? new SmtpDeliveryAgent(options) : new LmtpDeliveryAgent(options);
     }

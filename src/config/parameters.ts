@@ -593,6 +593,18 @@ export interface Parameters {
   readonly smtpTlsPolicyMaps: unknown;
   /** Postfix `smtp_tls_CAfile`: PEM file of trusted CAs for verify/secure; '' = Node's bundle. @default '' */
   readonly smtpTlsCAfile: string;
+  /**
+   * MTA-STS (RFC 8461) for mail sent through MX look-ups: a domain's `enforce` policy
+   * limits delivery to its listed MX hosts over TLS with a verified certificate, else the
+   * mail defers; `testing` only logs. An `smtpTlsPolicyMaps` entry for the destination
+   * wins. Postfix has no such parameter (postfix-mta-sts-resolver does it there).
+   * @default false
+   */
+  readonly smtpMtaStsEnable: boolean;
+  /** Domains whose MTA-STS policy is kept in memory (least recently used dropped first). @default 10000 */
+  readonly smtpMtaStsCacheSize: number;
+  /** Time limit of one MTA-STS policy fetch over HTTPS. @default 10s */
+  readonly smtpMtaStsFetchTimeout: number;
   /** Postfix `smtp_sasl_auth_enable`. @default false */
   readonly smtpSaslAuthEnable: boolean;
   /**
@@ -919,6 +931,9 @@ const DECLARATIONS: Record<keyof Parameters, Declaration> = {
   smtpTlsSecurityLevel: { kind: { type: 'enum', choices: SMTP_TLS_LEVELS }, default: 'may' },
   smtpTlsPolicyMaps: { kind: { type: 'table' }, default: undefined },
   smtpTlsCAfile: { kind: S, default: '' },
+  smtpMtaStsEnable: { kind: B, default: false },
+  smtpMtaStsCacheSize: { kind: { type: 'integer', min: 1 }, default: 10_000 },
+  smtpMtaStsFetchTimeout: { kind: T, default: 10_000 },
   smtpSaslAuthEnable: { kind: B, default: false },
   smtpSaslPasswordMaps: { kind: { type: 'table' }, default: undefined },
   smtpSaslSecurityOptions: { kind: L, default: ['noplaintext', 'noanonymous'] },

@@ -51,6 +51,14 @@ export interface ClientSettings {
   readonly tlsSecurityLevel: SmtpTlsLevel;
   readonly tlsPolicyMaps: unknown;
   readonly tlsCAfile: string;
+  /** MTA-STS for MX destinations; always false for LMTP. */
+  readonly mtaStsEnable: boolean;
+  /** Domains whose MTA-STS policy is cached. */
+  readonly mtaStsCacheSize: number;
+  /** Time limit of one MTA-STS policy fetch, in ms. */
+  readonly mtaStsFetchTimeout: number;
+  /** `relayhost` as configured: mail to it never gets MTA-STS. */
+  readonly relayhost: string;
   readonly saslAuthEnable: boolean;
   readonly saslPasswordMaps: unknown;
   readonly saslSecurityOptions: readonly string[];
@@ -99,6 +107,11 @@ export function clientSettings(p: Parameters, protocol: 'smtp' | 'lmtp'): Client
     tlsSecurityLevel: lmtp ? p.lmtpTlsSecurityLevel : p.smtpTlsSecurityLevel,
     tlsPolicyMaps: p.smtpTlsPolicyMaps,
     tlsCAfile: p.smtpTlsCAfile,
+    // RFC 8461 is about SMTP to MX hosts; an LMTP server is a local mailbox store.
+    mtaStsEnable: lmtp ? false : p.smtpMtaStsEnable,
+    mtaStsCacheSize: p.smtpMtaStsCacheSize,
+    mtaStsFetchTimeout: p.smtpMtaStsFetchTimeout,
+    relayhost: p.relayhost,
     saslAuthEnable: lmtp ? p.lmtpSaslAuthEnable : p.smtpSaslAuthEnable,
     saslPasswordMaps: p.smtpSaslPasswordMaps,
     saslSecurityOptions: p.smtpSaslSecurityOptions,

@@ -21,9 +21,12 @@
  * (with the reason) when none could be reached — the QueueManager's dead-destination and
  * concurrency feedback use it.
  *
+ * MTA-STS (RFC 8461, `smtpMtaStsEnable`; mta-sts-enforcement.ts decides when it applies):
+ * an enforced policy limits the MX hosts and requires verified TLS, failures defer, and
+ * its sessions are cached apart from others.
+ *
  * Does not: SRV look-ups, BDAT/CHUNKING (BINARYMIME is never accepted, so never needed),
- * MTA-STS (a host application can express its policy through `smtpTlsPolicyMaps`, e.g.
- * a FunctionTable backed by an MTA-STS cache), XFORWARD/XCLIENT.
+ * MTA-STS for relayhost or `[host]` nexthops, TLS reporting (RFC 8460), XFORWARD/XCLIENT.
  *
  * @module
  */
@@ -40,6 +43,8 @@ import type { Connector, Resolver } from '../../types.js';
 import type { DeliveryAgent, DeliveryReporter, DeliveryRequest } from '../types.js';
 import { type ClientSettings, clientSettings } from './client-settings.js';
 import { ConnectionCache } from './connection-cache.js';
+import type { MtaStsResolver } from './mta-sts-cache.js';
+import { type MtaStsDecision, MtaStsEnforcement } from './mta-sts-enforcement.js';
 import { type Endpoint, findEndpoints } from './mx-resolver.js';
 import { type Nexthop, NexthopSyntaxError, parseNexthopList } from './nexthop.js';
 import { RecipientTracker } from './recipient-tracker.js';
@@ -75,6 +80,8 @@ export interface SmtpClientOptions {
   readonly ownNames?: readonly string[];
   /** Random source for MX shuffling (tests). */
   readonly random?: () => number;
+  /** MTA-STS policy cache (`smtpMtaStsEnable`), shareable; default: mtaStsResolverFor(). */
+  readonly mtaSts?: MtaStsResolver;
 }
 
 /**
@@ -106,6 +113,7 @@ export class SmtpClient implements DeliveryAgent {
   readonly #saslTable: LookupTable | undefined;
   readonly #ca: string | undefined;
   readonly #options: SmtpClientOptions;
+  readonly #mtaSts: MtaStsEnforcement | undefined;
 
   constructor(options: SmtpClientOptions, protocol: 'smtp' | 'lmtp') {
     this.#options = options;
@@ -121,6 +129,16 @@ export class SmtpClient implements DeliveryAgent {
         ? undefined
         : createTable(s.saslPasswordMaps, 'smtpSaslPasswordMaps');
     this.#ca = loadCa(s.tlsCAfile);
+    this.#mtaSts = !s.mtaStsEnable
+      ? undefined
+      : new MtaStsEnforcement({
+          settings: s,
+          resolver: this.#resolver,
+          policies: options.mtaSts,
+          tlsTable: this.#tlsTable,
+          ca: this.#ca,
+          logger: this.#log,
+        });
     this.#cache = new ConnectionCache({
       idleMs: s.cacheTimeLimit,
       reuseTimeMs: s.reuseTimeLimit,
@@ -156,11 +174,14 @@ export class SmtpClient implements DeliveryAgent {
       );
       return;
     }
+    const sts = await this.#mtaSts?.decide(nexthops, nexthopText, request);
     const run: RunState = {
       request,
       tracker,
       nexthopText,
-      cacheKey: `${request.transport}\u0000${nexthopText}`,
+      // Sessions made under an enforced MTA-STS policy are never mixed with others.
+      cacheKey: `${request.transport}\u0000${nexthopText}${sts?.enforced ? '\u0000mta-sts' : ''}`,
+      sts,
       lastReply: undefined,
       lastRelay: undefined,
       greeted: false,
@@ -202,7 +223,7 @@ export class SmtpClient implements DeliveryAgent {
   async #endpoints(
     nexthops: readonly Nexthop[],
     run: RunState,
-  ): Promise<{ ok: true; list: Endpoint[] } | { ok: false; reply: SmtpReply }> {
+  ): Promise<{ ok: true; list: readonly Endpoint[] } | { ok: false; reply: SmtpReply }> {
     const s = this.settings;
     const list: Endpoint[] = [];
     for (const hop of nexthops) {
@@ -227,12 +248,22 @@ export class SmtpClient implements DeliveryAgent {
         return { ok: false, reply: r.reply };
       }
     }
-    return { ok: true, list };
+    if (!run.sts) return { ok: true, list };
+    // RFC 8461 section 5: no MX host matches an enforced policy — never deliver elsewhere.
+    const usable = run.sts.usable(list);
+    return usable.length > 0
+      ? { ok: true, list: usable }
+      : { ok: false, reply: run.sts.noMatchReply() };
   }
 
   /** RSET on a cached session, then the transaction; a stale session is dropped. */
   async #reuse(conn: SmtpConnection, run: RunState): Promise<Outcome> {
     const s = this.settings;
+    if (run.sts && !run.sts.allows(conn.peer.host)) {
+      // The policy changed since the session was made: that server is no longer allowed.
+      conn.destroy();
+      return 'next';
+    }
     try {
       conn.phase = 'sending RSET';
       const r = await conn.command('RSET', s.timeouts.rset);
@@ -278,7 +309,8 @@ export class SmtpClient implements DeliveryAgent {
     request.signal.addEventListener('abort', onAbort, { once: true });
     try {
       let policy: TlsPolicy = { level: 'none' };
-      if (s.tlsSecurityLevel !== 'none' || this.#tlsTable) {
+      if (run.sts?.enforced) policy = run.sts.tlsPolicy();
+      else if (s.tlsSecurityLevel !== 'none' || this.#tlsTable) {
         policy = await findPolicy(this.#tlsTable, run.nexthopText, ep.nexthop, s.tlsSecurityLevel);
       }
       let hs: Awaited<ReturnType<typeof handshake>>;
@@ -295,10 +327,11 @@ export class SmtpClient implements DeliveryAgent {
         });
       } catch (err) {
         if (!(err instanceof SessionError)) throw err;
-        run.lastReply = err.reply;
+        const reply = run.sts?.note(err.reply) ?? err.reply;
+        run.lastReply = reply;
         run.lastRelay = label;
-        tracker.softAll(err.reply, label);
-        this.#log.info(request.queueId, err.reply.text);
+        tracker.softAll(reply, label);
+        this.#log.info(request.queueId, reply.text);
         return 'next';
       }
       if (!hs.ok) {
@@ -310,11 +343,13 @@ export class SmtpClient implements DeliveryAgent {
           run.greeted = true;
           return 'done';
         }
-        run.lastReply = hs.reply;
-        tracker.softAll(hs.reply, label);
-        this.#log.info(request.queueId, hs.reply.text);
+        const reply = run.sts?.note(hs.reply) ?? hs.reply;
+        run.lastReply = reply;
+        tracker.softAll(reply, label);
+        this.#log.info(request.queueId, reply.text);
         return hs.retryPlaintext ? 'retry-plaintext' : 'next';
       }
+      run.sts?.checkTesting(conn, ep);
       run.greeted = true;
       run.sessions++;
       return await this.#transact(conn, run);
@@ -355,6 +390,8 @@ interface RunState {
   readonly tracker: RecipientTracker;
   readonly nexthopText: string;
   readonly cacheKey: string;
+  /** The MTA-STS policy in force for this delivery, if any. */
+  readonly sts: MtaStsDecision | undefined;
   lastReply: SmtpReply | undefined;
   lastRelay: string | undefined;
   greeted: boolean;

@@ -100,6 +100,23 @@ export function parsePolicy(value: string, table: string): TlsPolicy {
   return match ? { level, match } : { level };
 }
 
+/** The table's entry for a nexthop, or `undefined` when it has none. */
+export async function findPolicyEntry(
+  table: LookupTable | undefined,
+  nexthopText: string,
+  domain: string,
+): Promise<TlsPolicy | undefined> {
+  if (!table) return undefined;
+  const keys = [nexthopText, domain];
+  const labels = domain.split('.');
+  for (let i = 1; i < labels.length; i++) keys.push(`.${labels.slice(i).join('.')}`);
+  for (const key of [...new Set(keys)]) {
+    const v = await table.lookup(key);
+    if (v !== undefined) return parsePolicy(v, table.name);
+  }
+  return undefined;
+}
+
 /** The policy for a nexthop: the table's entry, else the default level. */
 export async function findPolicy(
   table: LookupTable | undefined,
@@ -107,16 +124,7 @@ export async function findPolicy(
   domain: string,
   defaultLevel: SmtpTlsLevel,
 ): Promise<TlsPolicy> {
-  if (table) {
-    const keys = [nexthopText, domain];
-    const labels = domain.split('.');
-    for (let i = 1; i < labels.length; i++) keys.push(`.${labels.slice(i).join('.')}`);
-    for (const key of [...new Set(keys)]) {
-      const v = await table.lookup(key);
-      if (v !== undefined) return parsePolicy(v, table.name);
-    }
-  }
-  return { level: defaultLevel };
+  return (await findPolicyEntry(table, nexthopText, domain)) ?? { level: defaultLevel };
 }
 
 /** The names a certificate must match at `verify` or `secure` for this endpoint. */
