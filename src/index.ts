@@ -103,7 +103,7 @@ export type {
 } from './queue/queue-manager.js';
 export { QueueManager } from './queue/queue-manager.js';
 export type { QueueShape, QueueShapeRow } from './queue/queue-views.js';
-export { formatMailq, formatShape, queueShape } from './queue/queue-views.js';
+export { formatMailq, formatShape, queueShape, ShapeCounter } from './queue/queue-views.js';
 export type { DestinationView } from './queue/scheduler.js';
 export type * from './queue/types.js';
 export type {

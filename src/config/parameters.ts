@@ -526,11 +526,19 @@ export interface Parameters {
   readonly doubleBounceSender: string;
   /** Postfix `2bounce_notice_recipient`: who gets undeliverable notices. @default 'postmaster' */
   readonly '2bounceNoticeRecipient': string;
+  /** Postfix `bounce_notice_recipient`: who gets copies of non-delivery notices (class `bounce`). @default 'postmaster' */
+  readonly bounceNoticeRecipient: string;
+  /** Postfix `delay_notice_recipient`: who gets copies of delay notices (class `delay`). @default 'postmaster' */
+  readonly delayNoticeRecipient: string;
   /** Postfix `error_notice_recipient`: who gets `resource`/`software` notices. @default 'postmaster' */
   readonly errorNoticeRecipient: string;
   /**
-   * Postfix `notify_classes`: problems reported to the postmaster (`bounce`, `2bounce`,
-   * `delay`, `resource`, `software`). @default ['resource', 'software']
+   * Postfix `notify_classes`: problems reported to the postmaster — `bounce` (a copy of
+   * each non-delivery notice, headers only), `2bounce` (undeliverable notices), `delay`
+   * (a copy of each delay notice), `resource`, `software`. Postfix's default is
+   * `resource, software`, which drops undeliverable notices; Postern adds `2bounce` so
+   * a failed notice reaches the postmaster unless the operator says otherwise.
+   * @default ['resource', 'software', '2bounce']
    */
   readonly notifyClasses: readonly string[];
   /** Postfix `smtp_connect_timeout`. @default 30s */
@@ -900,8 +908,10 @@ const DECLARATIONS: Record<keyof Parameters, Declaration> = {
   bounceSizeLimit: { kind: I, default: 50000 },
   doubleBounceSender: { kind: S, default: 'double-bounce' },
   '2bounceNoticeRecipient': { kind: S, default: 'postmaster' },
+  bounceNoticeRecipient: { kind: S, default: 'postmaster' },
+  delayNoticeRecipient: { kind: S, default: 'postmaster' },
   errorNoticeRecipient: { kind: S, default: 'postmaster' },
-  notifyClasses: { kind: L, default: ['resource', 'software'] },
+  notifyClasses: { kind: L, default: ['resource', 'software', '2bounce'] },
   smtpConnectTimeout: { kind: T, default: 30_000 },
   smtpHeloTimeout: { kind: T, default: 300_000 },
   smtpStarttlsTimeout: { kind: T, default: 300_000 },

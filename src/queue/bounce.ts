@@ -7,7 +7,11 @@
  * - a notice goes to the original envelope sender, from the null sender `<>`;
  * - when the original sender is null (a notice that itself failed), a failure notice
  *   goes to `2bounceNoticeRecipient` (postmaster) from `doubleBounceSender` (a double
- *   bounce);
+ *   bounce) if `notifyClasses` has `2bounce` or `bounce`, else it is logged and dropped;
+ * - postmaster copies per `notifyClasses`: with `bounce`, each non-delivery notice is
+ *   copied (headers only) to `bounceNoticeRecipient`; with `delay`, each delay notice
+ *   to `delayNoticeRecipient`; both from `doubleBounceSender`. A copy that cannot be
+ *   queued is logged, never retried (the sender's notice is already committed);
  * - when the original sender is the double-bounce address, nothing is sent: the notice
  *   is logged and dropped, so notices never loop;
  * - RFC 3461 NOTIFY decides which recipients are reported: failure notices for NOTIFY
@@ -24,8 +28,8 @@
  * again: a message is removed only once the DSN it owes is committed).
  *
  * Does not (yet): the bounce/defer logs of Postfix (the reasons live in the store's
- * per-recipient outcomes), `notify_classes` postmaster copies, `bounce_template_file`,
- * VERP.
+ * per-recipient outcomes), `bounce_template_file`, VERP. The `resource`, `software`,
+ * `policy` and `protocol` classes concern smtpd transcripts, not this service.
  *
  * @module
  */
@@ -115,26 +119,59 @@ export class Bounce {
       return undefined;
     }
 
-    let to: Address;
-    let from: Address;
-    let label: string;
+    const p = this.#params;
+    const classes = p.notifyClasses;
     if (record.sender === '') {
       // A notice about a notice: only failures, and only to the postmaster.
       if (kind !== 'failure') return undefined;
-      to = this.#params['2bounceNoticeRecipient'];
-      from = this.#params.doubleBounceSender;
-      label = 'postmaster non-delivery notification';
-    } else {
-      to = record.sender;
-      from = '';
-      label =
+      if (!classes.includes('2bounce') && !classes.includes('bounce')) {
+        this.#log.info(
+          record.queueId,
+          'undeliverable notification discarded (notifyClasses has neither 2bounce nor bounce)',
+        );
+        return undefined;
+      }
+      return this.#send(record, owed, kind, {
+        to: p['2bounceNoticeRecipient'],
+        from: p.doubleBounceSender,
+        label: 'postmaster non-delivery notification',
+      });
+    }
+    const id = await this.#send(record, owed, kind, {
+      to: record.sender,
+      from: '',
+      label:
         kind === 'failure'
           ? 'sender non-delivery notification'
           : kind === 'delay'
             ? 'sender delay notification'
-            : 'sender delivery status notification';
+            : 'sender delivery status notification',
+    });
+    const copyTo =
+      kind === 'failure' && classes.includes('bounce')
+        ? p.bounceNoticeRecipient
+        : kind === 'delay' && classes.includes('delay')
+          ? p.delayNoticeRecipient
+          : undefined;
+    if (copyTo !== undefined) {
+      // The postmaster sees the reasons and the original's headers, never its body.
+      await this.#send({ ...record, ret: 'HDRS' }, owed, kind, {
+        to: copyTo,
+        from: p.doubleBounceSender,
+        label: `postmaster ${kind === 'failure' ? 'non-delivery' : 'delay'} notification copy`,
+      }).catch(() => undefined);
     }
+    return id;
+  }
 
+  /** Queues one notice; logs and rethrows when it cannot. */
+  async #send(
+    record: MessageRecord,
+    owed: readonly StoredRecipient[],
+    kind: DsnKind,
+    envelope: { readonly to: Address; readonly from: Address; readonly label: string },
+  ): Promise<QueueId | undefined> {
+    const { to, from, label } = envelope;
     const tx = await this.#submission.open({
       component: 'bounce',
       protocol: 'local',

@@ -39,19 +39,24 @@ import { CorruptMessageError, QueueStoreError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import type { Clock, QueueId } from '../types.js';
 import { DirectorySyncer } from '../util/fsync.js';
+import {
+  dataOf,
+  dropIfIdle,
+  type FileData,
+  type FileEntry,
+  locationOf,
+  NONE,
+  newData,
+  takeWaiters,
+} from './file-store-entry.js';
 import { encodeFrame, type UpdateFrame } from './file-store-format.js';
 import { lockQueueDirectory, type QueueDirectoryLock } from './file-store-lock.js';
 import { QueueContentStream, readQueueFileAt } from './file-store-reader.js';
 import { FileMessageWriter, writeAll } from './file-store-writer.js';
-import {
-  applyOutcomes,
-  checkOutcomes,
-  type IndexedMessage,
-  MessageIndex,
-  queueEntry,
-} from './lease.js';
+import { applyOutcomes, checkOutcomes, queueEntry } from './lease.js';
+import { MessageIndex } from './message-index.js';
 import { isQueueId } from './queue-id.js';
-import { summarize, summaryRow } from './summary.js';
+import { isSummarized, summarizeInto, summaryRow } from './summary.js';
 import type {
   ClaimedMessage,
   ClaimOptions,
@@ -94,58 +99,6 @@ const TMP = 'tmp';
 /** Files read or renamed at once during open() and list(). */
 const SCAN_CONCURRENCY = 32;
 
-/** Per message, beyond the index. */
-interface FileData {
-  /** The directory the file is in now (changes only inside `serial`). */
-  location: QueueState;
-  /** File operations on this message, one after the other. */
-  chain: Promise<void>;
-  /** The record with every outcome applied, kept while the message is active. */
-  record: MessageRecord | undefined;
-  /** Where the next update frame goes (valid while `record` is set). */
-  appendOffset: number;
-  /** `sent` outcomes not yet written. */
-  lazy: readonly RecipientOutcome[];
-  /** `bounced`/`deferred` outcomes waiting for the next synced append. */
-  durable: readonly RecipientOutcome[];
-  waiters: readonly Waiter[];
-  flushQueued: boolean;
-}
-
-type Entry = IndexedMessage<FileData>;
-
-interface Waiter {
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
-/**
- * Shared by every message with nothing pending: with hundreds of thousands of queued
- * messages, three empty arrays and a promise each would cost tens of megabytes.
- */
-const NONE: readonly never[] = Object.freeze([]);
-const RESOLVED = Promise.resolve();
-
-function newData(location: QueueState): FileData {
-  return {
-    location,
-    chain: RESOLVED,
-    record: undefined,
-    appendOffset: 0,
-    lazy: NONE,
-    durable: NONE,
-    waiters: NONE,
-    flushQueued: false,
-  };
-}
-
-/** Empties a message's waiters and returns them. */
-function takeWaiters(data: FileData): readonly Waiter[] {
-  const waiters = data.waiters;
-  data.waiters = NONE;
-  return waiters;
-}
-
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }
@@ -178,7 +131,7 @@ export class FileQueueStore implements QueueStore {
   readonly directory: string;
   readonly #clock: Clock;
   readonly #log: ComponentLogger;
-  readonly #index = new MessageIndex<FileData>();
+  readonly #index = new MessageIndex<FileData | undefined>();
   readonly #syncers = new Map<QueueState, DirectorySyncer>();
   readonly #listeners = new Set<() => void>();
   readonly #writers = new Set<QueueId>();
@@ -211,6 +164,12 @@ export class FileQueueStore implements QueueStore {
     return join(this.directory, state, queueId);
   }
 
+  /** Where a message's file should be, then every other queue (it may move meanwhile). */
+  #places(entry: FileEntry): QueueState[] {
+    const here = locationOf(entry);
+    return [here, ...STATES.filter((s) => s !== here)];
+  }
+
   async #syncDirectory(state: QueueState): Promise<void> {
     const p = this.#syncers.get(state)!.sync();
     // Each distinct promise is one fsync that callers share.
@@ -231,12 +190,14 @@ export class FileQueueStore implements QueueStore {
   }
 
   /** Runs `fn` after every earlier file operation on this message. */
-  #serial<R>(entry: Entry, fn: () => Promise<R>): Promise<R> {
-    const p = entry.data.chain.then(fn);
-    entry.data.chain = p.then(
-      () => undefined,
-      () => undefined,
+  #serial<R>(entry: FileEntry, fn: () => Promise<R>): Promise<R> {
+    const data = dataOf(entry);
+    const p = data.chain.then(fn);
+    const chain: Promise<void> = p.then(
+      () => dropIfIdle(entry, chain),
+      () => dropIfIdle(entry, chain),
     );
+    data.chain = chain;
     return this.#track(p);
   }
 
@@ -304,7 +265,7 @@ export class FileQueueStore implements QueueStore {
       this.#log.info(undefined, `released ${active.length} message(s) left active`);
     for (const state of ['incoming', 'hold', 'corrupt'] as const) {
       for (const id of await names(state)) {
-        if (!this.#index.has(id)) this.#index.add(id, state, newData(state));
+        if (!this.#index.has(id)) this.#index.add(id, state, undefined);
       }
     }
     const deferred = await names('deferred');
@@ -316,7 +277,7 @@ export class FileQueueStore implements QueueStore {
     for (const id of deferred) {
       const dueAt = due.get(id);
       if (dueAt !== undefined && !this.#index.has(id))
-        this.#index.add(id, 'deferred', newData('deferred'), dueAt);
+        this.#index.add(id, 'deferred', undefined, dueAt);
     }
   }
 
@@ -330,7 +291,7 @@ export class FileQueueStore implements QueueStore {
     // Lazy sent marks are written (and synced) before the store lets go.
     const pending = this.#index
       .active()
-      .filter((e) => e.data.lazy.length > 0 || e.data.durable.length > 0);
+      .filter((e) => e.data !== undefined && (e.data.lazy.length > 0 || e.data.durable.length > 0));
     await eachLimited(pending, SCAN_CONCURRENCY, async (entry) => {
       await this.#serial(entry, () => this.#append(entry, [], true)).catch((err: unknown) => {
         this.#log.warning(
@@ -384,8 +345,8 @@ export class FileQueueStore implements QueueStore {
       await fs.unlink(path).catch(() => undefined);
       throw err;
     }
-    const entry = this.#index.add(queueId, state, newData(state));
-    entry.summary = summarize(record);
+    const entry = this.#index.add(queueId, state, undefined);
+    summarizeInto(entry, record);
     if (state === 'incoming') this.#notify();
   }
 
@@ -396,6 +357,8 @@ export class FileQueueStore implements QueueStore {
     for (let round = 0; round < 100 && out.length < options.limit; round++) {
       const picked = this.#index.claim({ ...options, limit: options.limit - out.length });
       if (picked.length === 0) break;
+      // An idle message's file is where the state it was claimed from says.
+      for (const entry of picked) entry.data ??= newData(entry.from);
       const results = await Promise.all(
         picked.map((entry) => this.#serial(entry, () => this.#activate(entry))),
       );
@@ -412,8 +375,8 @@ export class FileQueueStore implements QueueStore {
   }
 
   /** Moves a claimed message's file to `active/` and reads its record. */
-  async #activate(entry: Entry): Promise<MessageRecord | undefined> {
-    const data = entry.data;
+  async #activate(entry: FileEntry): Promise<MessageRecord | undefined> {
+    const data = dataOf(entry);
     if (data.record) {
       // Taken over after its lease expired: the record in memory is current.
       if (data.lazy.length > 0) await this.#append(entry, [], false);
@@ -437,7 +400,7 @@ export class FileQueueStore implements QueueStore {
       }
       data.record = info.record;
       data.appendOffset = info.appendOffset;
-      entry.summary = summarize(info.record);
+      summarizeInto(entry, info.record);
       return info.record;
     } catch (err) {
       if (isMissing(err)) {
@@ -454,20 +417,20 @@ export class FileQueueStore implements QueueStore {
     }
   }
 
-  async #moveToCorrupt(entry: Entry, reason: string): Promise<void> {
+  async #moveToCorrupt(entry: FileEntry, reason: string): Promise<void> {
     this.#log.warning(entry.queueId, `${reason}; moving the file to corrupt/`);
     try {
       await fs.rename(
-        this.#path(entry.data.location, entry.queueId),
+        this.#path(dataOf(entry).location, entry.queueId),
         this.#path('corrupt', entry.queueId),
       );
-      entry.data.location = 'corrupt';
-      entry.data.record = undefined;
+      dataOf(entry).location = 'corrupt';
+      dataOf(entry).record = undefined;
       this.#index.move(entry, 'corrupt');
     } catch (err) {
       // Leave it where it is, but never hand it out again in this run.
       this.#log.error(entry.queueId, `cannot move the file to corrupt/: ${(err as Error).message}`);
-      entry.data.record = undefined;
+      dataOf(entry).record = undefined;
       this.#index.move(entry, 'corrupt');
     }
   }
@@ -489,8 +452,7 @@ export class FileQueueStore implements QueueStore {
       const entry = this.#index.get(queueId);
       if (!entry) throw new QueueStoreError('no such message in the queue', queueId);
       // The file may move while we look; try where it should be, then everywhere.
-      const order = [entry.data.location, ...STATES.filter((s) => s !== entry.data.location)];
-      for (const state of order) {
+      for (const state of this.#places(entry)) {
         try {
           return await fs.open(this.#path(state, queueId), 'r');
         } catch (err) {
@@ -504,7 +466,7 @@ export class FileQueueStore implements QueueStore {
   async recordOutcomes(lease: Lease, outcomes: readonly RecipientOutcome[]): Promise<void> {
     this.#assertOpen();
     const entry = this.#index.checkLease(lease, this.#clock.now());
-    const data = entry.data;
+    const data = dataOf(entry);
     if (!data.record)
       throw new QueueStoreError('the message is not fully claimed yet', entry.queueId);
     checkOutcomes(data.record, outcomes);
@@ -534,8 +496,8 @@ export class FileQueueStore implements QueueStore {
    * synced if `sync`. Settles the waiters of the durable outcomes it wrote. Call only
    * inside `serial`.
    */
-  async #append(entry: Entry, extra: readonly UpdateFrame[], sync: boolean): Promise<void> {
-    const data = entry.data;
+  async #append(entry: FileEntry, extra: readonly UpdateFrame[], sync: boolean): Promise<void> {
+    const data = dataOf(entry);
     const outcomes = [...data.lazy, ...data.durable];
     const waiters = data.waiters;
     const frames: Buffer[] = [];
@@ -591,8 +553,8 @@ export class FileQueueStore implements QueueStore {
     if (target.state === 'deferred') this.#notify();
   }
 
-  async #moveReleased(entry: Entry, target: ReleaseTarget): Promise<void> {
-    const data = entry.data;
+  async #moveReleased(entry: FileEntry, target: ReleaseTarget): Promise<void> {
+    const data = dataOf(entry);
     const id = entry.queueId;
     const durable = target.state !== 'deferred';
     await this.#append(entry, [{ release: target }], durable);
@@ -604,7 +566,7 @@ export class FileQueueStore implements QueueStore {
     data.location = target.state;
     if (durable) await this.#syncDirectory(target.state);
     if (target.state === 'corrupt') this.#log.warning(id, `moved to corrupt/: ${target.reason}`);
-    if (data.record) entry.summary = summarize(data.record);
+    if (data.record) summarizeInto(entry, data.record);
     data.record = undefined;
     this.#index.move(entry, target.state, target.state === 'deferred' ? target.dueAt : 0);
   }
@@ -616,10 +578,10 @@ export class FileQueueStore implements QueueStore {
     entry.lease = undefined;
     try {
       await this.#serial(entry, async () => {
-        await fs.unlink(this.#path(entry.data.location, entry.queueId)).catch((err: unknown) => {
+        await fs.unlink(this.#path(dataOf(entry).location, entry.queueId)).catch((err: unknown) => {
           if (!isMissing(err)) throw err;
         });
-        for (const w of takeWaiters(entry.data)) w.resolve();
+        for (const w of takeWaiters(dataOf(entry))) w.resolve();
         this.#index.delete(entry);
       });
     } catch (err) {
@@ -659,10 +621,10 @@ export class FileQueueStore implements QueueStore {
     return rows.filter((r): r is QueueEntry => r !== undefined).slice(0, limit);
   }
 
-  async #row(entry: Entry): Promise<QueueEntry | undefined> {
+  async #row(entry: FileEntry): Promise<QueueEntry | undefined> {
     const state = entry.state;
-    if (entry.data.record) return queueEntry(entry.data.record, state, entry.dueAt);
-    for (const dir of [entry.data.location, ...STATES.filter((s) => s !== entry.data.location)]) {
+    if (entry.data?.record) return queueEntry(entry.data.record, state, entry.dueAt);
+    for (const dir of this.#places(entry)) {
       try {
         const info = await readQueueFileAt(this.#path(dir, entry.queueId), entry.queueId);
         return queueEntry(info.record, state, entry.dueAt);
@@ -681,15 +643,35 @@ export class FileQueueStore implements QueueStore {
   async summaries(options: { states?: readonly QueueState[] } = {}): Promise<QueueSummary[]> {
     this.#assertOpen();
     const entries = this.#index.list(options.states);
-    // Messages not summarised since open (left by an earlier run) are read once.
-    const missing = entries.filter((e) => !e.summary);
+    await this.#summarizeMissing(entries);
+    const out: QueueSummary[] = [];
+    for (const e of entries) if (isSummarized(e)) out.push(summaryRow(e.queueId, e.state, e));
+    return out;
+  }
+
+  async forEachSummary(
+    visit: (summary: QueueSummary) => void,
+    options: { states?: readonly QueueState[] } = {},
+  ): Promise<void> {
+    this.#assertOpen();
+    const missing: FileEntry[] = [];
+    this.#index.each(options.states, (e) => {
+      if (!isSummarized(e)) missing.push(e);
+    });
+    await this.#summarizeMissing(missing);
+    // The entry itself is the summary: no row per message for a view of a big queue.
+    this.#index.each(options.states, (entry) => {
+      if (isSummarized(entry)) visit(entry);
+    });
+  }
+
+  /** Reads once the messages not summarised since open (left by an earlier run). */
+  async #summarizeMissing(entries: readonly FileEntry[]): Promise<void> {
+    const missing = entries.filter((e) => !isSummarized(e));
     await eachLimited(missing, SCAN_CONCURRENCY, async (entry) => {
       const row = await this.#readRecord(entry);
-      if (row && !entry.summary) entry.summary = summarize(row);
+      if (row && !isSummarized(entry)) summarizeInto(entry, row);
     });
-    const out: QueueSummary[] = [];
-    for (const e of entries) if (e.summary) out.push(summaryRow(e.queueId, e.state, e.summary));
-    return out;
   }
 
   async hold(selection: QueueSelection, reason?: string): Promise<QueueId[]> {
@@ -714,10 +696,10 @@ export class FileQueueStore implements QueueStore {
       selection,
       ['incoming', 'active', 'deferred', 'hold', 'corrupt'],
       async (entry) => {
-        await fs.unlink(this.#path(entry.data.location, entry.queueId)).catch((err: unknown) => {
+        await fs.unlink(this.#path(dataOf(entry).location, entry.queueId)).catch((err: unknown) => {
           if (!isMissing(err)) throw err;
         });
-        for (const w of takeWaiters(entry.data)) w.resolve();
+        for (const w of takeWaiters(dataOf(entry))) w.resolve();
         this.#index.delete(entry);
       },
     );
@@ -725,10 +707,10 @@ export class FileQueueStore implements QueueStore {
 
   async requeue(selection: QueueSelection): Promise<QueueId[]> {
     const moved = await this.#operate(selection, ['active', 'deferred'], async (entry) => {
-      const data = entry.data;
+      const data = dataOf(entry);
       if (data.record) {
         await this.#append(entry, [], false);
-        entry.summary = summarize(data.record);
+        summarizeInto(entry, data.record);
       }
       await fs.rename(
         this.#path(data.location, entry.queueId),
@@ -746,7 +728,7 @@ export class FileQueueStore implements QueueStore {
     const moved = await this.#operate(selection, ['deferred'], async (entry) => {
       const now = this.#clock.now();
       const t = now / 1000;
-      await fs.utimes(this.#path(entry.data.location, entry.queueId), t, t);
+      await fs.utimes(this.#path(dataOf(entry).location, entry.queueId), t, t);
       this.#index.move(entry, 'deferred', now);
     });
     if (moved.length > 0) this.#notify();
@@ -761,7 +743,7 @@ export class FileQueueStore implements QueueStore {
   async #operate(
     selection: QueueSelection,
     states: readonly QueueState[],
-    fn: (entry: Entry) => Promise<void>,
+    fn: (entry: FileEntry) => Promise<void>,
   ): Promise<QueueId[]> {
     this.#assertOpen();
     const done: QueueId[] = [];
@@ -784,9 +766,9 @@ export class FileQueueStore implements QueueStore {
   }
 
   /** The current record of a message, from memory or its file; undefined if unreadable. */
-  async #readRecord(entry: Entry): Promise<MessageRecord | undefined> {
-    if (entry.data.record) return entry.data.record;
-    for (const dir of [entry.data.location, ...STATES.filter((s) => s !== entry.data.location)]) {
+  async #readRecord(entry: FileEntry): Promise<MessageRecord | undefined> {
+    if (entry.data?.record) return entry.data.record;
+    for (const dir of this.#places(entry)) {
       try {
         return (await readQueueFileAt(this.#path(dir, entry.queueId), entry.queueId)).record;
       } catch (err) {

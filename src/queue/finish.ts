@@ -26,7 +26,7 @@ import { LeaseLostError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
 import { formatAddress } from '../rewrite/address.js';
 import type { Clock, QueueId } from '../types.js';
-import type { ActiveMessage } from './active-message.js';
+import { type ActiveMessage, recipientIndex } from './active-message.js';
 import { isExpired, nextAttemptTime } from './backoff.js';
 import type {
   MessageRecord,
@@ -73,7 +73,7 @@ export async function finishMessage(ctx: FinishContext, message: ActiveMessage):
   const { params } = ctx;
   try {
     const now = ctx.clock.now();
-    const all = (): StoredRecipient[] => [...message.recipients.values()];
+    const all = (): StoredRecipient[] => [...message.recipients];
     const current = (): MessageRecord => ({ ...record, recipients: all() });
     let pending = all().filter((r) => r.state === 'pending');
 
@@ -107,8 +107,8 @@ export async function finishMessage(ctx: FinishContext, message: ActiveMessage):
       );
     }
 
-    const delivered = message.sentNow
-      .map((rid) => message.recipients.get(rid))
+    const delivered = (message.sentNow ?? [])
+      .map((rid) => message.recipients[recipientIndex(message, rid)])
       .filter((r): r is StoredRecipient => r?.state === 'sent' && !!r.notify?.includes('SUCCESS'));
     if (delivered.length > 0) {
       await ctx.bounce.notify(current(), delivered, 'success').catch((err: unknown) => {
@@ -116,7 +116,6 @@ export async function finishMessage(ctx: FinishContext, message: ActiveMessage):
       });
     }
 
-    message.renewTimer?.cancel();
     if (pending.length === 0) {
       await ctx.store.remove(message.lease);
       ctx.log.info(id, 'removed');
@@ -137,7 +136,6 @@ export async function finishMessage(ctx: FinishContext, message: ActiveMessage):
     };
     await ctx.store.release(message.lease, target);
   } catch (err) {
-    message.renewTimer?.cancel();
     if (err instanceof LeaseLostError) {
       ctx.log.info(id, 'delivery pass ended: the message was taken by a queue operation');
       return;

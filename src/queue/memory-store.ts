@@ -23,16 +23,10 @@ import { systemClock } from '../clock.js';
 import { QueueStoreError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import type { Clock, QueueId } from '../types.js';
-import {
-  applyOutcomes,
-  checkOutcomes,
-  type IndexedMessage,
-  MessageIndex,
-  queueEntry,
-  storedRecord,
-} from './lease.js';
+import { applyOutcomes, checkOutcomes, queueEntry, storedRecord } from './lease.js';
+import { type IndexedMessage, MessageIndex } from './message-index.js';
 import { isQueueId } from './queue-id.js';
-import { summarize, summaryRow } from './summary.js';
+import { isSummarized, summarizeInto, summaryRow } from './summary.js';
 import type {
   ClaimedMessage,
   ClaimOptions,
@@ -141,7 +135,7 @@ export class MemoryQueueStore implements QueueStore {
       // Exclusive to this instance: every old lease is released.
       if (message.state === 'active') message.state = 'incoming';
       const entry = this.#index.add(queueId, message.state, { lazySent: [] }, message.dueAt);
-      entry.summary = summarize(message.record);
+      summarizeInto(entry, message.record);
     }
     this.#state = 'open';
     if (this.#index.counts().incoming > 0) this.#notify();
@@ -203,7 +197,7 @@ export class MemoryQueueStore implements QueueStore {
         content: chunks,
       });
       const added = this.#index.add(queueId, state, { lazySent: [] });
-      added.summary = summarize(this.#durable.messages.get(queueId)!.record);
+      summarizeInto(added, this.#durable.messages.get(queueId)!.record);
       if (state === 'incoming') this.#notify();
     };
     const abort = async (): Promise<void> => {
@@ -288,7 +282,7 @@ export class MemoryQueueStore implements QueueStore {
     message.state = target.state;
     message.dueAt = dueAt;
     this.#index.move(entry, target.state, dueAt);
-    entry.summary = summarize(record);
+    summarizeInto(entry, record);
     if (target.state === 'deferred') this.#notify();
   }
 
@@ -325,11 +319,22 @@ export class MemoryQueueStore implements QueueStore {
     return this.#index.nextDueTime();
   }
 
+  async forEachSummary(
+    visit: (summary: QueueSummary) => void,
+    options: { states?: readonly QueueState[] } = {},
+  ): Promise<void> {
+    this.#assertOpen();
+    // The entry itself is the summary: no row per message for a view of a big queue.
+    this.#index.each(options.states, (entry) => {
+      if (isSummarized(entry)) visit(entry);
+    });
+  }
+
   async summaries(options: { states?: readonly QueueState[] } = {}): Promise<QueueSummary[]> {
     this.#assertOpen();
     const out: QueueSummary[] = [];
     for (const entry of this.#index.list(options.states)) {
-      if (entry.summary) out.push(summaryRow(entry.queueId, entry.state, entry.summary));
+      if (isSummarized(entry)) out.push(summaryRow(entry.queueId, entry.state, entry));
     }
     return out;
   }
@@ -411,7 +416,7 @@ export class MemoryQueueStore implements QueueStore {
     message.state = state;
     message.dueAt = dueAt;
     this.#index.move(entry, state, dueAt);
-    entry.summary = summarize(message.record);
+    summarizeInto(entry, message.record);
   }
 
   onAvailable(listener: () => void): () => void {

@@ -29,7 +29,8 @@ import type { ComponentLogger } from '../log.js';
 import type { QueueId } from '../types.js';
 import { isQueueId } from './queue-id.js';
 import type { QueueManager } from './queue-manager.js';
-import { queueShape } from './queue-views.js';
+import { ShapeCounter } from './queue-views.js';
+import { deferredFor, visitSummaries } from './summary.js';
 import type { QueueEntry, QueueSelection, QueueStore, QueueSummary } from './types.js';
 
 /** The socket's file name inside the queue directory. */
@@ -53,8 +54,8 @@ const MAX_ANSWER = 512 * 1024 * 1024;
 export interface QueueOperations {
   /** Lists messages (mailq). */
   list(limit?: number): Promise<QueueEntry[]>;
-  /** Summaries of every message (qshape's input). */
-  summaries(): Promise<QueueSummary[]>;
+  /** Visits the summary of every message (qshape's input); each is valid during the call only. */
+  forEachSummary(visit: (summary: QueueSummary) => void): Promise<void>;
   /** Puts messages on hold (postsuper -h). */
   hold(ids: QueueSelection, reason?: string): Promise<QueueId[]>;
   /** Releases held messages (postsuper -H). */
@@ -88,7 +89,7 @@ export interface ControlRequest {
 export function managerOperations(store: QueueStore, manager: QueueManager): QueueOperations {
   return {
     list: (limit) => store.list(limit === undefined ? {} : { limit }),
-    summaries: () => store.summaries(),
+    forEachSummary: (visit) => visitSummaries(store, visit),
     hold: (ids, reason) => manager.hold(ids, reason),
     release: (ids) => manager.release(ids),
     delete: (ids) => manager.delete(ids),
@@ -110,16 +111,14 @@ export function managerOperations(store: QueueStore, manager: QueueManager): Que
 export function directQueueOperations(store: QueueStore): QueueOperations {
   return {
     list: (limit) => store.list(limit === undefined ? {} : { limit }),
-    summaries: () => store.summaries(),
+    forEachSummary: (visit) => visitSummaries(store, visit),
     hold: (ids, reason) => store.hold(ids, reason),
     release: (ids) => store.unhold(ids),
     delete: (ids) => store.delete(ids),
     requeue: (ids) => store.requeue(ids),
     flush: async (target) => {
       if (typeof target === 'object' && 'domain' in target) {
-        const want = target.domain.toLowerCase();
-        const rows = await store.summaries({ states: ['deferred'] });
-        return store.expedite(rows.filter((r) => r.domains.includes(want)).map((r) => r.queueId));
+        return store.expedite(await deferredFor(store, target.domain.toLowerCase()));
       }
       return store.expedite(target);
     },
@@ -170,12 +169,11 @@ export async function runRequest(ops: QueueOperations, req: ControlRequest): Pro
   switch (req.op) {
     case 'list':
       return ops.list(req.limit);
-    case 'shape':
-      return queueShape(
-        await ops.summaries(),
-        Date.now(),
-        req.limit === undefined ? {} : { top: req.limit },
-      );
+    case 'shape': {
+      const counter = new ShapeCounter(Date.now());
+      await ops.forEachSummary((s) => counter.add(s));
+      return counter.shape(req.limit === undefined ? {} : { top: req.limit });
+    }
     case 'hold':
       return ops.hold(need(), req.reason);
     case 'release':

@@ -37,11 +37,12 @@ import { parseTransportSpec } from '../rewrite/transport-spec.js';
 import type { ResolveResult } from '../rewrite/types.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type { Clock, QueueId, Recipient, RecipientResult, TimerHandle } from '../types.js';
-import type { ActiveMessage, Job } from './active-message.js';
+import { type ActiveMessage, abortOf, type Job, recipientIndex } from './active-message.js';
 import { attemptDelivery } from './delivery-attempt.js';
 import { type FinishContext, finishMessage, type Notifier } from './finish.js';
+import { LeaseRenewer } from './lease-renewer.js';
 import { type DestinationSettings, type DestinationView, Scheduler } from './scheduler.js';
-import { domainOf } from './summary.js';
+import { deferredFor, domainOf } from './summary.js';
 import type {
   ClaimedMessage,
   DestinationSlot,
@@ -168,6 +169,7 @@ export class QueueManager {
   readonly #transports: Readonly<Record<string, TransportLimits>>;
   readonly #finishContext: FinishContext;
   readonly #scheduler: Scheduler<Job>;
+  readonly #renewer: LeaseRenewer;
 
   readonly #active = new Map<QueueId, ActiveMessage>();
   #activeRecipients = 0;
@@ -205,6 +207,18 @@ export class QueueManager {
       log: this.#log,
       record: (m, o) => this.#record(m, o),
     };
+    this.#renewer = new LeaseRenewer({
+      clock: this.#clock,
+      leaseMs: this.#leaseMs,
+      active: () => this.#active.values(),
+      renew: (lease, expiresAt) => this.#store.renew(lease, expiresAt),
+      lost: (message, err) => {
+        const id = message.claimed.record.queueId;
+        if (this.#active.get(id) !== message) return;
+        this.#log.warning(id, `lease lost: ${(err as Error).message}`);
+        abortOf(message).abort(err);
+      },
+    });
     this.#scheduler = new Scheduler<Job>({
       clock: this.#clock,
       processLimit: options.processLimit ?? 100,
@@ -263,8 +277,9 @@ export class QueueManager {
     this.#dueTimer?.cancel();
     // Jobs not yet started will never start.
     this.#scheduler.stop();
+    this.#renewer.stop();
     const deadline = setTimeout(() => {
-      for (const m of this.#active.values()) m.abort.abort(new Error('queue manager stopping'));
+      for (const m of this.#active.values()) m.abort?.abort(new Error('queue manager stopping'));
     }, graceMs);
     deadline.unref();
     while (this.#scheduler.running > 0 || this.#finishing.size > 0) {
@@ -274,7 +289,6 @@ export class QueueManager {
     const now = this.#clock.now();
     await Promise.allSettled(
       [...this.#active.values()].map(async (m) => {
-        m.renewTimer?.cancel();
         await this.#store.release(m.lease, { state: 'deferred', dueAt: now });
       }),
     );
@@ -334,8 +348,7 @@ export class QueueManager {
     let selection: QueueSelection;
     if (typeof target === 'object' && 'domain' in target) {
       const want = target.domain.toLowerCase().replace(/^\[|\]$/g, '');
-      const rows = await this.#store.summaries({ states: ['deferred'] });
-      selection = rows.filter((r) => r.domains.includes(want)).map((r) => r.queueId);
+      selection = await deferredFor(this.#store, want);
     } else selection = target;
     // Set first: the store announces the expedited mail before expedite() resolves.
     this.#flushPending = true;
@@ -350,7 +363,7 @@ export class QueueManager {
     for (const id of ids) {
       const m = this.#active.get(id);
       if (!m) continue;
-      m.abort.abort(new Error('queue operation'));
+      abortOf(m).abort(new Error('queue operation'));
       const dropped = this.#scheduler.removeMessage(id, m.destinations);
       m.jobsLeft -= dropped.length;
       if (m.jobsLeft === 0) this.#track(this.#finish(m));
@@ -440,11 +453,11 @@ export class QueueManager {
     const message: ActiveMessage = {
       claimed,
       lease,
-      recipients: new Map(record.recipients.map((r) => [r.id, r])),
+      recipients: [...record.recipients],
       jobsLeft: 0,
-      abort: new AbortController(),
-      destinations: new Set(),
-      sentNow: [],
+      abort: undefined,
+      destinations: [],
+      sentNow: undefined,
       flush,
       firstPass:
         claimed.from === 'incoming' &&
@@ -457,7 +470,7 @@ export class QueueManager {
       record.queueId,
       `from=<${formatAddress(record.sender)}>, size=${record.size}, nrcpt=${record.recipients.length} (queue active)`,
     );
-    this.#renewLater(message);
+    this.#renewer.start();
     const done = this.#route(message).catch((err) => {
       this.#log.error(record.queueId, `routing failed: ${(err as Error).message}`);
     });
@@ -472,31 +485,12 @@ export class QueueManager {
     });
   }
 
-  #renewLater(message: ActiveMessage): void {
-    message.renewTimer = this.#clock.setTimeout(() => {
-      if (this.#active.get(message.claimed.record.queueId) !== message) return;
-      this.#store.renew(message.lease, this.#clock.now() + this.#leaseMs).then(
-        (lease) => {
-          message.lease = lease;
-          this.#renewLater(message);
-        },
-        (err) => {
-          this.#log.warning(
-            message.claimed.record.queueId,
-            `lease lost: ${(err as Error).message}`,
-          );
-          message.abort.abort(err);
-        },
-      );
-    }, this.#leaseMs / 3);
-  }
-
   // ---- routing ----
 
   /** Resolves each pending recipient and queues delivery jobs. */
   async #route(message: ActiveMessage): Promise<void> {
     const { record } = message.claimed;
-    const pending = [...message.recipients.values()].filter((r) => r.state === 'pending');
+    const pending = message.recipients.filter((r) => r.state === 'pending');
     const groups = new Map<
       string,
       { transport: string; nexthop: string; recipients: Recipient[] }
@@ -553,7 +547,7 @@ export class QueueManager {
           limit === 1
             ? `${g.transport}\u0000${g.nexthop}\u0000${recipients[0]!.address}`
             : `${g.transport}\u0000${g.nexthop}`;
-        message.destinations.add(destination);
+        if (i === 0) message.destinations.push(destination);
         jobs.push({
           messageId: record.queueId,
           destination,
@@ -664,7 +658,8 @@ export class QueueManager {
     let destination: DestinationStatus | undefined;
     let slot: DestinationSlot | undefined;
     try {
-      slot = await this.#clusterSlot(job, message.abort.signal);
+      const { signal } = abortOf(message);
+      slot = await this.#clusterSlot(job, signal);
       const request: DeliveryRequest = {
         queueId: record.queueId,
         transport: job.transport,
@@ -680,7 +675,7 @@ export class QueueManager {
         arrivalTime: record.arrivalTime,
         source: record.source,
         openContent: () => this.#store.openContent(record.queueId),
-        signal: message.abort.signal,
+        signal,
       };
       const attempt = await attemptDelivery(this.#agents.get(job.transport), request);
       destination = attempt.destination;
@@ -694,13 +689,16 @@ export class QueueManager {
       for (const rcpt of job.recipients) {
         const outcome = this.#outcome(attempt.results.get(rcpt.id)!);
         outcomes.push({ recipientId: rcpt.id, outcome });
-        if (outcome.status === 'sent') message.sentNow.push(rcpt.id);
+        if (outcome.status === 'sent') {
+          message.sentNow ??= [];
+          message.sentNow.push(rcpt.id);
+        }
         this.#logOutcome(job.transport, record, rcpt, outcome);
       }
       await this.#record(message, outcomes);
     } catch (err) {
       this.#log.error(record.queueId, `recording outcomes failed: ${(err as Error).message}`);
-      message.abort.abort(err);
+      abortOf(message).abort(err);
     } finally {
       await slot?.release().catch(() => undefined);
       this.#scheduler.completed(job, destination);
@@ -780,16 +778,17 @@ export class QueueManager {
     if (outcomes.length === 0) return;
     await this.#store.recordOutcomes(message.lease, outcomes);
     for (const { recipientId, outcome } of outcomes) {
-      const r = message.recipients.get(recipientId);
+      const i = recipientIndex(message, recipientId);
+      const r = message.recipients[i];
       if (!r) continue;
       if (r.state !== 'pending') {
         if (r.state === 'bounced' && outcome.dsnSent && r.last)
-          message.recipients.set(recipientId, { ...r, last: { ...r.last, dsnSent: true } });
+          message.recipients[i] = { ...r, last: { ...r.last, dsnSent: true } };
         continue;
       }
       const state =
         outcome.status === 'sent' ? 'sent' : outcome.status === 'bounced' ? 'bounced' : 'pending';
-      message.recipients.set(recipientId, { ...r, state, last: outcome });
+      message.recipients[i] = { ...r, state, last: outcome };
     }
   }
 

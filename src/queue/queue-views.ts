@@ -117,37 +117,67 @@ export const DEFAULT_BUCKETS: readonly number[] = [5, 10, 20, 40, 80, 160, 320, 
  * ```
  */
 export function queueShape(
-  rows: readonly QueueSummary[],
+  rows: Iterable<QueueSummary>,
   now: number,
   options: { buckets?: readonly number[]; top?: number } = {},
 ): QueueShape {
-  const buckets = options.buckets ?? DEFAULT_BUCKETS;
-  const width = buckets.length + 1;
-  const byDomain = new Map<string, number[]>();
-  const total = new Array<number>(width).fill(0);
-  for (const r of rows) {
-    const minutes = Math.max(0, now - r.arrivalTime) / 60_000;
+  const counter = new ShapeCounter(now, options.buckets);
+  for (const r of rows) counter.add(r);
+  return counter.shape(options.top === undefined ? {} : { top: options.top });
+}
+
+/**
+ * Builds the qshape table one summary at a time, so a view of a huge queue needs no
+ * list of every message.
+ *
+ * @example
+ * ```ts
+ * const counter = new ShapeCounter(Date.now());
+ * await store.forEachSummary?.((s) => counter.add(s));
+ * console.log(formatShape(counter.shape({ top: 10 })));
+ * ```
+ */
+export class ShapeCounter {
+  readonly #byDomain = new Map<string, number[]>();
+  readonly #total: number[];
+  readonly #now: number;
+  readonly #buckets: readonly number[];
+
+  constructor(now: number, buckets: readonly number[] = DEFAULT_BUCKETS) {
+    this.#now = now;
+    this.#buckets = buckets;
+    this.#total = new Array<number>(buckets.length + 1).fill(0);
+  }
+
+  /** Counts one message in its age bucket, once per pending domain. */
+  add(summary: QueueSummary): void {
+    const buckets = this.#buckets;
+    const minutes = Math.max(0, this.#now - summary.arrivalTime) / 60_000;
     let b = buckets.findIndex((bound) => minutes < bound);
     if (b < 0) b = buckets.length;
-    total[b]!++;
-    for (const d of r.domains) {
-      let counts = byDomain.get(d);
+    this.#total[b]!++;
+    for (const d of summary.domains) {
+      let counts = this.#byDomain.get(d);
       if (!counts) {
-        counts = new Array<number>(width).fill(0);
-        byDomain.set(d, counts);
+        counts = new Array<number>(buckets.length + 1).fill(0);
+        this.#byDomain.set(d, counts);
       }
       counts[b]!++;
     }
   }
-  const sum = (c: readonly number[]) => c.reduce((a, b) => a + b, 0);
-  const all = [...byDomain.entries()]
-    .map(([domain, counts]) => ({ domain, total: sum(counts), counts }))
-    .sort((a, b) => b.total - a.total || (a.domain < b.domain ? -1 : 1));
-  return {
-    buckets,
-    total: { domain: 'TOTAL', total: sum(total), counts: total },
-    rows: options.top === undefined ? all : all.slice(0, options.top),
-  };
+
+  /** The table: busiest domains first, `top` rows at most. */
+  shape(options: { top?: number } = {}): QueueShape {
+    const sum = (c: readonly number[]) => c.reduce((a, b) => a + b, 0);
+    const all = [...this.#byDomain.entries()]
+      .map(([domain, counts]) => ({ domain, total: sum(counts), counts }))
+      .sort((a, b) => b.total - a.total || (a.domain < b.domain ? -1 : 1));
+    return {
+      buckets: this.#buckets,
+      total: { domain: 'TOTAL', total: sum(this.#total), counts: this.#total },
+      rows: options.top === undefined ? all : all.slice(0, options.top),
+    };
+  }
 }
 
 /**

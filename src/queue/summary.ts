@@ -1,41 +1,65 @@
 /**
  * Message summaries: the few facts about a queued message that the inspection views
- * (`postern queue shape`) and per-destination flushes need, small enough to keep in
- * memory for every message so those answers never read a message file.
+ * (`postern queue shape`) and per-destination flushes need, kept on every index entry
+ * so those answers never read a message file.
  *
  * Postfix counterpart: none directly — qshape(1) reads every queue file and flush(8)
- * keeps per-destination logs; Postern keeps one small summary per message in the
- * store's index instead.
+ * keeps per-destination logs; Postern keeps the facts in the store's index instead.
+ *
+ * Memory: with hundreds of thousands of queued messages each byte per message counts.
+ * The facts live in the entry itself (no object of their own), and equal domain lists
+ * and senders are shared: a message to one domain points at that domain's one-element
+ * list, which every other message to it shares.
  *
  * @module
  */
 
 import type { Address, QueueId } from '../types.js';
-import type { MessageRecord, QueueState, QueueSummary } from './types.js';
+import type { MessageRecord, QueueState, QueueStore, QueueSummary } from './types.js';
 
-/** The stored part of a summary (the index adds ID and state). */
-export interface MessageSummary {
-  readonly arrivalTime: number;
-  readonly size: number;
-  readonly sender: Address;
-  readonly domains: readonly string[];
-  readonly pending: number;
+/** The summary facts an index entry carries; `arrivalTime` < 0 until known. */
+export interface MessageFacts {
+  arrivalTime: number;
+  size: number;
+  sender: Address;
+  /** Domains of the pending recipients, each once (shared; never mutated). */
+  domains: readonly string[];
+  pending: number;
 }
+
+/** Facts of an entry whose record has not been read yet. */
+export const UNKNOWN_FACTS: Readonly<MessageFacts> = Object.freeze({
+  arrivalTime: -1,
+  size: 0,
+  sender: '',
+  domains: Object.freeze([]) as readonly string[],
+  pending: 0,
+});
 
 /**
- * One copy of each domain string for the summaries of a large queue (2 000 domains
- * across 200 000 messages). Bounded: cleared when it grows past INTERN_LIMIT.
+ * A bounded table of shared values: cleared when it grows past `limit`, which costs
+ * only sharing, never correctness.
  */
-const interned = new Map<string, string>();
-const INTERN_LIMIT = 100_000;
+class Interned<V> {
+  readonly #map = new Map<string, V>();
+  constructor(
+    readonly limit: number,
+    readonly make: (key: string) => V,
+  ) {}
 
-function intern(value: string): string {
-  const known = interned.get(value);
-  if (known !== undefined) return known;
-  if (interned.size >= INTERN_LIMIT) interned.clear();
-  interned.set(value, value);
-  return value;
+  get(key: string): V {
+    const known = this.#map.get(key);
+    if (known !== undefined) return known;
+    if (this.#map.size >= this.limit) this.#map.clear();
+    const value = this.make(key);
+    this.#map.set(key, value);
+    return value;
+  }
 }
+
+const singleDomain = new Interned<readonly string[]>(100_000, (d) => Object.freeze([d]));
+const domainName = new Interned<string>(100_000, (d) => d);
+const senders = new Interned<string>(50_000, (s) => s);
 
 /** The lower-cased domain of an address (`''` when it has none). */
 export function domainOf(address: Address): string {
@@ -43,29 +67,72 @@ export function domainOf(address: Address): string {
   return at < 0 ? '' : address.slice(at + 1).toLowerCase();
 }
 
-/** Summarises a record: domains of the recipients still pending, each once. */
-export function summarize(record: MessageRecord): MessageSummary {
-  const domains = new Set<string>();
+/** Whether the entry's facts have been taken from its record. */
+export function isSummarized(facts: MessageFacts): boolean {
+  return facts.arrivalTime >= 0;
+}
+
+/** Sets an entry's facts from a record: domains of the recipients still pending. */
+export function summarizeInto(facts: MessageFacts, record: MessageRecord): void {
+  let first: string | undefined;
+  let many: Set<string> | undefined;
   let pending = 0;
   for (const r of record.recipients) {
     if (r.state !== 'pending') continue;
     pending++;
-    domains.add(intern(domainOf(r.address)));
+    const domain = domainOf(r.address);
+    if (first === undefined) first = domain;
+    else if (domain !== first) {
+      many ??= new Set([first]);
+      many.add(domain);
+    }
   }
-  return {
-    arrivalTime: record.arrivalTime,
-    size: record.size,
-    sender: record.sender,
-    domains: [...domains],
-    pending,
-  };
+  facts.arrivalTime = record.arrivalTime;
+  facts.size = record.size;
+  facts.sender = senders.get(record.sender);
+  facts.domains = many
+    ? Object.freeze([...many].map((d) => domainName.get(d)))
+    : first === undefined
+      ? UNKNOWN_FACTS.domains
+      : singleDomain.get(first);
+  facts.pending = pending;
 }
 
-/** The public row for a summary. */
-export function summaryRow(
-  queueId: QueueId,
-  state: QueueState,
-  summary: MessageSummary,
-): QueueSummary {
-  return { queueId, state, ...summary };
+/**
+ * Visits the summaries of the messages in `states` through the store's forEachSummary
+ * when it has one (no list of every message built), else through summaries().
+ */
+export async function visitSummaries(
+  store: QueueStore,
+  visit: (summary: QueueSummary) => void,
+  options: { states?: readonly QueueState[] } = {},
+): Promise<void> {
+  if (store.forEachSummary) return store.forEachSummary(visit, options);
+  for (const row of await store.summaries(options)) visit(row);
+}
+
+/** The queue IDs of the deferred messages with a pending recipient at `domain`. */
+export async function deferredFor(store: QueueStore, domain: string): Promise<QueueId[]> {
+  const ids: QueueId[] = [];
+  await visitSummaries(
+    store,
+    (s) => {
+      if (s.domains.includes(domain)) ids.push(s.queueId);
+    },
+    { states: ['deferred'] },
+  );
+  return ids;
+}
+
+/** The public row for an entry's facts. */
+export function summaryRow(queueId: QueueId, state: QueueState, facts: MessageFacts): QueueSummary {
+  return {
+    queueId,
+    state,
+    arrivalTime: facts.arrivalTime,
+    size: facts.size,
+    sender: facts.sender,
+    domains: facts.domains,
+    pending: facts.pending,
+  };
 }

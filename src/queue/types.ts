@@ -450,6 +450,17 @@ export interface QueueStore {
    */
   summaries(options?: { states?: readonly QueueState[] }): Promise<QueueSummary[]>;
 
+  /**
+   * Optional: calls `visit` with the summary of every message in the given states, in
+   * no particular order, without building a list — for views of very large queues
+   * (qshape). The object passed is valid only during the call; copy what you keep.
+   * Stores without it are read through summaries().
+   */
+  forEachSummary?(
+    visit: (summary: QueueSummary) => void,
+    options?: { states?: readonly QueueState[] },
+  ): Promise<void>;
+
   /** postsuper -h: moves messages (not corrupt) to `hold`. Resolves with the IDs moved. */
   hold(selection: QueueSelection, reason?: string): Promise<QueueId[]>;
   /** postsuper -H: moves held messages to `deferred`, due now. */

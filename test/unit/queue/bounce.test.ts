@@ -414,3 +414,73 @@ describe('Bounce: who gets a notice', () => {
     expect((await s.store.counts()).incoming).toBe(0);
   });
 });
+
+describe('Bounce: postmaster notices per notifyClasses', () => {
+  /** Every notice queued so far: envelope and raw content. */
+  async function notices(s: Awaited<ReturnType<typeof setup>>) {
+    const claimed = await s.store.claim({
+      owner: 'reader',
+      limit: 10,
+      now: s.clock.now(),
+      leaseMs: 60_000,
+    });
+    const out: { record: MessageRecord; raw: Buffer }[] = [];
+    for (const c of claimed) {
+      const chunks: Buffer[] = [];
+      for await (const b of s.store.openContent(c.record.queueId)) chunks.push(b as Buffer);
+      out.push({ record: c.record, raw: Buffer.concat(chunks) });
+    }
+    return out;
+  }
+
+  it('bounce: the postmaster gets a copy of each non-delivery notice, headers only', async () => {
+    const s = await setup({ notifyClasses: 'bounce', bounceNoticeRecipient: 'ops' });
+    const rec = await s.original('alice@example.org', [{ address: 'bob@example.net' }]);
+    await s.bounce.notify(rec, [failed(rec.recipients[0]!)], 'failure');
+    const all = await notices(s);
+    expect(all.map((n) => [n.record.sender, n.record.recipients[0]!.address])).toEqual([
+      ['', 'alice@example.org'],
+      ['double-bounce@example.com', 'ops@example.com'],
+    ]);
+    const toSender = await mimeParts(all[0]!.raw);
+    expect(toSender.at(-1)!.contentType).toBe('message/rfc822');
+    const copy = await mimeParts(all[1]!.raw);
+    expect(copy[0]!.headers.getFirst('content-type')).toContain('report-type=delivery-status');
+    expect(statusGroups(copy[2]!.body)[1]!.status).toBe('5.1.1');
+    expect(copy.at(-1)!.contentType).toBe('text/rfc822-headers');
+    expect(copy.at(-1)!.body).toContain('Subject: the original');
+    expect(all[1]!.raw.toString()).not.toContain('Original body line.');
+  });
+
+  it('delay: the postmaster gets a copy of each delay notice', async () => {
+    const s = await setup({ notifyClasses: ['delay'], delayNoticeRecipient: 'ops@example.com' });
+    const rec = await s.original('alice@example.org', [{ address: 'bob@example.net' }]);
+    const deferred: StoredRecipient = {
+      ...rec.recipients[0]!,
+      last: { status: 'deferred', code: 451, enhanced: '4.4.1', text: 'refused', time: T0 },
+    };
+    await s.bounce.notify(rec, [deferred], 'delay');
+    const all = await notices(s);
+    expect(all.map((n) => n.record.recipients[0]!.address)).toEqual([
+      'alice@example.org',
+      'ops@example.com',
+    ]);
+    const copy = await mimeParts(all[1]!.raw);
+    expect(statusGroups(copy[2]!.body)[1]!.action).toBe('delayed');
+  });
+
+  it("Postfix's default classes send no copies and drop an undeliverable notice", async () => {
+    const s = await setup({ notifyClasses: ['resource', 'software'] });
+    const rec = await s.original('alice@example.org', [{ address: 'bob@example.net' }]);
+    await s.bounce.notify(rec, [failed(rec.recipients[0]!)], 'failure');
+    expect((await notices(s)).map((n) => n.record.recipients[0]!.address)).toEqual([
+      'alice@example.org',
+    ]);
+    const doubled = await s.original('', [{ address: 'alice@example.org' }]);
+    expect(
+      await s.bounce.notify(doubled, [failed(doubled.recipients[0]!)], 'failure'),
+    ).toBeUndefined();
+    expect(await notices(s)).toHaveLength(0);
+    expect(s.logs.some((l) => l.text.includes('undeliverable notification discarded'))).toBe(true);
+  });
+});
