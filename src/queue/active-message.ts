@@ -19,8 +19,8 @@ import type { ClaimedMessage, Lease, StoredRecipient } from './types.js';
 export interface ActiveMessage {
   readonly claimed: ClaimedMessage;
   lease: Lease;
-  /** Recipient states (a copy of the record's), updated as outcomes are recorded. */
-  readonly recipients: StoredRecipient[];
+  /** Recipient states (a copy of the record's), replaced as outcomes are recorded. */
+  recipients: readonly StoredRecipient[];
   /** Jobs not yet finished; the message finishes when it reaches 0 after routing. */
   jobsLeft: number;
   /** Made when the first delivery starts or the message is withdrawn (abortOf). */

@@ -27,22 +27,27 @@
 import { randomBytes } from 'node:crypto';
 import { systemClock } from '../clock.js';
 import type { Parameters } from '../config/parameters.js';
-import { parseInteger, parseTime } from '../config/values.js';
 import type { AgentRegistry } from '../deliver/agent-registry.js';
 import type { DeliveryRequest, DestinationStatus } from '../deliver/types.js';
-import { TableError } from '../errors.js';
-import { type ComponentLogger, formatDelay, type Logger, silentLogger } from '../log.js';
+import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import { formatAddress } from '../rewrite/address.js';
 import { parseTransportSpec } from '../rewrite/transport-spec.js';
 import type { ResolveResult } from '../rewrite/types.js';
 import { SmtpReply } from '../smtp-reply.js';
-import type { Clock, QueueId, Recipient, RecipientResult, TimerHandle } from '../types.js';
-import { type ActiveMessage, abortOf, type Job, recipientIndex } from './active-message.js';
+import type { Clock, QueueId, Recipient, TimerHandle } from '../types.js';
+import { type ActiveMessage, abortOf, type Job } from './active-message.js';
 import { attemptDelivery } from './delivery-attempt.js';
 import { type FinishContext, finishMessage, type Notifier } from './finish.js';
+import { applyOutcomes } from './lease.js';
 import { LeaseRenewer } from './lease-renewer.js';
-import { type DestinationSettings, type DestinationView, Scheduler } from './scheduler.js';
-import { deferredFor, domainOf } from './summary.js';
+import { type DestinationView, Scheduler } from './scheduler.js';
+import { logDelivery, routingFailure, storedOutcome } from './stored-outcome.js';
+import { deferredFor } from './summary.js';
+import {
+  type TransportLimits,
+  type TransportSettings,
+  transportSettings,
+} from './transport-settings.js';
 import type {
   ClaimedMessage,
   DestinationSlot,
@@ -54,36 +59,7 @@ import type {
 } from './types.js';
 
 export type { Notifier } from './finish.js';
-
-/**
- * Per-transport overrides (the `transports` map: Postfix's
- * `<transport>_destination_*`). Times take Postfix units (`"1s"`) or milliseconds.
- *
- * @example
- * ```ts
- * const manager = new QueueManager({ ...options, transports: { smtp: { destinationConcurrencyLimit: 10, destinationRateDelay: '1s' } } });
- * ```
- */
-export interface TransportLimits {
-  /**
-   * Postfix `<transport>_destination_concurrency_limit`: most parallel deliveries per destination.
-   */
-  readonly destinationConcurrencyLimit?: number;
-  /** Postfix `<transport>_destination_recipient_limit`: most recipients per delivery. */
-  readonly destinationRecipientLimit?: number;
-  /** Postfix `<transport>_initial_destination_concurrency`. */
-  readonly initialDestinationConcurrency?: number;
-  /** Postfix `<transport>_destination_concurrency_positive_feedback`. */
-  readonly destinationConcurrencyPositiveFeedback?: number;
-  /** Postfix `<transport>_destination_concurrency_negative_feedback`. */
-  readonly destinationConcurrencyNegativeFeedback?: number;
-  /** Postfix `<transport>_destination_concurrency_failed_cohort_limit`. */
-  readonly destinationConcurrencyFailedCohortLimit?: number;
-  /**
-   * Postfix `<transport>_destination_rate_delay`: pause between deliveries to one destination.
-   */
-  readonly destinationRateDelay?: number | string;
-}
+export type { TransportLimits } from './transport-settings.js';
 
 /**
  * Resolves recipients to routes (the Rewriter implements it).
@@ -165,7 +141,7 @@ export class QueueManager {
   readonly #log: ComponentLogger;
   readonly #owner: string;
   readonly #leaseMs: number;
-  readonly #settings = new Map<string, DestinationSettings & { recipientLimit: number }>();
+  readonly #settings = new Map<string, TransportSettings>();
   readonly #transports: Readonly<Record<string, TransportLimits>>;
   readonly #finishContext: FinishContext;
   readonly #scheduler: Scheduler<Job>;
@@ -503,14 +479,14 @@ export class QueueManager {
       try {
         route = await this.#routeOf(record, rcpt);
       } catch (err) {
-        const outcome = this.#errorOutcome(err, now);
+        const outcome = routingFailure(err, now);
         immediate.push({ recipientId: rcpt.id, outcome });
-        this.#logOutcome('qmgr', record, rcpt, outcome);
+        logDelivery(this.#logger, 'qmgr', record, rcpt, outcome);
         continue;
       }
       if ('bounce' in route) {
         immediate.push({ recipientId: rcpt.id, outcome: route.bounce });
-        this.#logOutcome('error', record, rcpt, route.bounce);
+        logDelivery(this.#logger, 'error', record, rcpt, route.bounce);
         continue;
       }
       if (!message.flush && this.#params.deferTransports.includes(route.transport)) {
@@ -523,7 +499,7 @@ export class QueueManager {
           time: now,
         };
         immediate.push({ recipientId: rcpt.id, outcome });
-        this.#logOutcome(route.transport, record, rcpt, outcome);
+        logDelivery(this.#logger, route.transport, record, rcpt, outcome);
         continue;
       }
       const key = `${route.transport}\u0000${route.nexthop}`;
@@ -577,76 +553,23 @@ export class QueueManager {
     if (resolved.error) {
       const e = resolved.error;
       return {
-        bounce: this.#outcome({
-          status: 'bounced',
-          reply: new SmtpReply(e.code, e.enhanced, e.text),
-          relay: 'none',
-        }),
+        bounce: storedOutcome(
+          { status: 'bounced', reply: new SmtpReply(e.code, e.enhanced, e.text), relay: 'none' },
+          this.#params.softBounce,
+          this.#clock.now(),
+        ),
       };
     }
     return { transport: resolved.transport, nexthop: resolved.nexthop };
   }
 
-  #errorOutcome(err: unknown, now: number): StoredOutcome {
-    const text =
-      err instanceof TableError
-        ? 'address resolver failure'
-        : `internal error: ${(err as Error).message}`;
-    return { status: 'deferred', code: 451, enhanced: '4.3.0', text, relay: 'none', time: now };
-  }
-
-  /** Scheduling settings of a transport: its `transports` entry, else the defaults. */
-  #settingsFor(transport: string): DestinationSettings & { recipientLimit: number } {
-    const cached = this.#settings.get(transport);
-    if (cached) return cached;
-    const p = this.#params;
-    const t = this.#transports[transport] ?? {};
-    const key = `transports.${transport}`;
-    const int = (v: number | undefined, name: string, fallback: number, min = 1): number =>
-      v === undefined ? fallback : parseInteger(v, `${key}.${name}`, min);
-    const local = transport === 'local';
-    const settings = {
-      concurrencyLimit: int(
-        t.destinationConcurrencyLimit,
-        'destinationConcurrencyLimit',
-        local ? p.localDestinationConcurrencyLimit : p.defaultDestinationConcurrencyLimit,
-      ),
-      recipientLimit: int(
-        t.destinationRecipientLimit,
-        'destinationRecipientLimit',
-        local ? p.localDestinationRecipientLimit : p.defaultDestinationRecipientLimit,
-      ),
-      initialConcurrency: int(
-        t.initialDestinationConcurrency,
-        'initialDestinationConcurrency',
-        p.initialDestinationConcurrency,
-      ),
-      positiveFeedback: int(
-        t.destinationConcurrencyPositiveFeedback,
-        'destinationConcurrencyPositiveFeedback',
-        p.defaultDestinationConcurrencyPositiveFeedback,
-        0,
-      ),
-      negativeFeedback: int(
-        t.destinationConcurrencyNegativeFeedback,
-        'destinationConcurrencyNegativeFeedback',
-        p.defaultDestinationConcurrencyNegativeFeedback,
-        0,
-      ),
-      failedCohortLimit: int(
-        t.destinationConcurrencyFailedCohortLimit,
-        'destinationConcurrencyFailedCohortLimit',
-        p.defaultDestinationConcurrencyFailedCohortLimit,
-      ),
-      rateDelay:
-        t.destinationRateDelay === undefined
-          ? p.defaultDestinationRateDelay
-          : typeof t.destinationRateDelay === 'number'
-            ? parseInteger(t.destinationRateDelay, `${key}.destinationRateDelay`, 0)
-            : parseTime(t.destinationRateDelay, `${key}.destinationRateDelay`),
-      deadMs: p.minimalBackoffTime,
-    };
-    this.#settings.set(transport, settings);
+  /** Scheduling settings of a transport (cached; checked once). */
+  #settingsFor(transport: string): TransportSettings {
+    let settings = this.#settings.get(transport);
+    if (!settings) {
+      settings = transportSettings(this.#params, this.#transports, transport);
+      this.#settings.set(transport, settings);
+    }
     return settings;
   }
 
@@ -687,13 +610,17 @@ export class QueueManager {
       }
       const outcomes: RecipientOutcome[] = [];
       for (const rcpt of job.recipients) {
-        const outcome = this.#outcome(attempt.results.get(rcpt.id)!);
+        const outcome = storedOutcome(
+          attempt.results.get(rcpt.id)!,
+          this.#params.softBounce,
+          this.#clock.now(),
+        );
         outcomes.push({ recipientId: rcpt.id, outcome });
         if (outcome.status === 'sent') {
           message.sentNow ??= [];
           message.sentNow.push(rcpt.id);
         }
-        this.#logOutcome(job.transport, record, rcpt, outcome);
+        logDelivery(this.#logger, job.transport, record, rcpt, outcome);
       }
       await this.#record(message, outcomes);
     } catch (err) {
@@ -741,7 +668,7 @@ export class QueueManager {
         time: this.#clock.now(),
       };
       const outcomes = job.recipients.map((r) => ({ recipientId: r.id, outcome }));
-      for (const r of job.recipients) this.#logOutcome('retry', record, r, outcome);
+      for (const r of job.recipients) logDelivery(this.#logger, 'retry', record, r, outcome);
       await this.#record(message, outcomes);
     } catch (err) {
       this.#log.error(record.queueId, `recording outcomes failed: ${(err as Error).message}`);
@@ -755,64 +682,14 @@ export class QueueManager {
     if (message.jobsLeft === 0) await this.#finish(message);
   }
 
-  /** A result as stored, with soft_bounce applied. */
-  #outcome(result: RecipientResult): StoredOutcome {
-    let { status, reply } = result;
-    if (status === 'bounced' && this.#params.softBounce) {
-      status = 'deferred';
-      reply = reply.toTransient();
-    }
-    return {
-      status,
-      code: reply.code,
-      enhanced: reply.enhanced,
-      text: reply.text,
-      time: this.#clock.now(),
-      ...(result.relay !== undefined ? { relay: result.relay } : {}),
-      ...(result.action !== undefined ? { action: result.action } : {}),
-      ...(result.remoteMta !== undefined ? { remoteMta: result.remoteMta } : {}),
-    };
-  }
-
   async #record(message: ActiveMessage, outcomes: readonly RecipientOutcome[]): Promise<void> {
     if (outcomes.length === 0) return;
     await this.#store.recordOutcomes(message.lease, outcomes);
-    for (const { recipientId, outcome } of outcomes) {
-      const i = recipientIndex(message, recipientId);
-      const r = message.recipients[i];
-      if (!r) continue;
-      if (r.state !== 'pending') {
-        if (r.state === 'bounced' && outcome.dsnSent && r.last)
-          message.recipients[i] = { ...r, last: { ...r.last, dsnSent: true } };
-        continue;
-      }
-      const state =
-        outcome.status === 'sent' ? 'sent' : outcome.status === 'bounced' ? 'bounced' : 'pending';
-      message.recipients[i] = { ...r, state, last: outcome };
-    }
-  }
-
-  /** The delivery line, logged under the agent's name as Postfix's agents log it. */
-  #logOutcome(
-    component: string,
-    record: MessageRecord,
-    rcpt: Recipient,
-    outcome: StoredOutcome,
-  ): void {
-    const orig =
-      rcpt.originalAddress !== rcpt.address
-        ? `, orig_to=<${formatAddress(rcpt.originalAddress)}>`
-        : '';
-    const delay = formatDelay(outcome.time - record.arrivalTime);
-    const text = `to=<${formatAddress(rcpt.address)}>${orig}, relay=${outcome.relay ?? 'none'}, delay=${delay}, dsn=${outcome.enhanced}, status=${outcome.status} (${outcome.text})`;
-    this.#logger.info(component, record.queueId, text, {
-      to: rcpt.address,
-      domain: domainOf(rcpt.address),
-      relay: outcome.relay ?? 'none',
-      delay: (outcome.time - record.arrivalTime) / 1000,
-      dsn: outcome.enhanced,
-      status: outcome.status,
-    });
+    // The in-memory copy follows the store's rules (a final state is never undone).
+    const { record } = message.claimed;
+    message.recipients = [
+      ...applyOutcomes({ ...record, recipients: message.recipients }, outcomes).recipients,
+    ];
   }
 
   /** All jobs of this pass are done. */
