@@ -56,7 +56,7 @@ import { FileMessageWriter, writeAll } from './file-store-writer.js';
 import { applyOutcomes, checkOutcomes, queueEntry } from './lease.js';
 import { MessageIndex } from './message-index.js';
 import { isQueueId } from './queue-id.js';
-import { isSummarized, summarizeInto, summaryRow } from './summary.js';
+import { isSummarized, summarizeInto } from './summary.js';
 import type {
   ClaimedMessage,
   ClaimOptions,
@@ -419,18 +419,19 @@ export class FileQueueStore implements QueueStore {
 
   async #moveToCorrupt(entry: FileEntry, reason: string): Promise<void> {
     this.#log.warning(entry.queueId, `${reason}; moving the file to corrupt/`);
+    const data = dataOf(entry);
     try {
       await fs.rename(
-        this.#path(dataOf(entry).location, entry.queueId),
+        this.#path(data.location, entry.queueId),
         this.#path('corrupt', entry.queueId),
       );
-      dataOf(entry).location = 'corrupt';
-      dataOf(entry).record = undefined;
+      data.location = 'corrupt';
+      data.record = undefined;
       this.#index.move(entry, 'corrupt');
     } catch (err) {
       // Leave it where it is, but never hand it out again in this run.
       this.#log.error(entry.queueId, `cannot move the file to corrupt/: ${(err as Error).message}`);
-      dataOf(entry).record = undefined;
+      data.record = undefined;
       this.#index.move(entry, 'corrupt');
     }
   }
@@ -577,13 +578,7 @@ export class FileQueueStore implements QueueStore {
     const current = entry.lease!;
     entry.lease = undefined;
     try {
-      await this.#serial(entry, async () => {
-        await fs.unlink(this.#path(dataOf(entry).location, entry.queueId)).catch((err: unknown) => {
-          if (!isMissing(err)) throw err;
-        });
-        for (const w of takeWaiters(dataOf(entry))) w.resolve();
-        this.#index.delete(entry);
-      });
+      await this.#serial(entry, () => this.#unlink(entry));
     } catch (err) {
       if (entry.state === 'active' && entry.lease === undefined)
         this.#index.setLease(entry, current);
@@ -593,6 +588,16 @@ export class FileQueueStore implements QueueStore {
         { cause: err },
       );
     }
+  }
+
+  /** Deletes a message's file and forgets it. Call only inside `serial`. */
+  async #unlink(entry: FileEntry): Promise<void> {
+    const data = dataOf(entry);
+    await fs.unlink(this.#path(data.location, entry.queueId)).catch((err: unknown) => {
+      if (!isMissing(err)) throw err;
+    });
+    for (const w of takeWaiters(data)) w.resolve();
+    this.#index.delete(entry);
   }
 
   async counts(): Promise<QueueCounts> {
@@ -622,17 +627,8 @@ export class FileQueueStore implements QueueStore {
   }
 
   async #row(entry: FileEntry): Promise<QueueEntry | undefined> {
-    const state = entry.state;
-    if (entry.data?.record) return queueEntry(entry.data.record, state, entry.dueAt);
-    for (const dir of this.#places(entry)) {
-      try {
-        const info = await readQueueFileAt(this.#path(dir, entry.queueId), entry.queueId);
-        return queueEntry(info.record, state, entry.dueAt);
-      } catch (err) {
-        if (!isMissing(err)) return undefined;
-      }
-    }
-    return undefined;
+    const record = await this.#readRecord(entry);
+    return record && queueEntry(record, entry.state, entry.dueAt);
   }
 
   async nextDueTime(): Promise<number | undefined> {
@@ -642,11 +638,8 @@ export class FileQueueStore implements QueueStore {
 
   async summaries(options: { states?: readonly QueueState[] } = {}): Promise<QueueSummary[]> {
     this.#assertOpen();
-    const entries = this.#index.list(options.states);
-    await this.#summarizeMissing(entries);
-    const out: QueueSummary[] = [];
-    for (const e of entries) if (isSummarized(e)) out.push(summaryRow(e.queueId, e.state, e));
-    return out;
+    await this.#summarizeMissing(options.states);
+    return this.#index.summaries(options.states);
   }
 
   async forEachSummary(
@@ -654,20 +647,16 @@ export class FileQueueStore implements QueueStore {
     options: { states?: readonly QueueState[] } = {},
   ): Promise<void> {
     this.#assertOpen();
-    const missing: FileEntry[] = [];
-    this.#index.each(options.states, (e) => {
-      if (!isSummarized(e)) missing.push(e);
-    });
-    await this.#summarizeMissing(missing);
-    // The entry itself is the summary: no row per message for a view of a big queue.
-    this.#index.each(options.states, (entry) => {
-      if (isSummarized(entry)) visit(entry);
-    });
+    await this.#summarizeMissing(options.states);
+    this.#index.eachSummary(options.states, visit);
   }
 
   /** Reads once the messages not summarised since open (left by an earlier run). */
-  async #summarizeMissing(entries: readonly FileEntry[]): Promise<void> {
-    const missing = entries.filter((e) => !isSummarized(e));
+  async #summarizeMissing(states: readonly QueueState[] | undefined): Promise<void> {
+    const missing: FileEntry[] = [];
+    this.#index.each(states, (e) => {
+      if (!isSummarized(e)) missing.push(e);
+    });
     await eachLimited(missing, SCAN_CONCURRENCY, async (entry) => {
       const row = await this.#readRecord(entry);
       if (row && !isSummarized(entry)) summarizeInto(entry, row);
@@ -695,13 +684,7 @@ export class FileQueueStore implements QueueStore {
     return this.#operate(
       selection,
       ['incoming', 'active', 'deferred', 'hold', 'corrupt'],
-      async (entry) => {
-        await fs.unlink(this.#path(dataOf(entry).location, entry.queueId)).catch((err: unknown) => {
-          if (!isMissing(err)) throw err;
-        });
-        for (const w of takeWaiters(dataOf(entry))) w.resolve();
-        this.#index.delete(entry);
-      },
+      (entry) => this.#unlink(entry),
     );
   }
 

@@ -73,7 +73,8 @@ export async function finishMessage(ctx: FinishContext, message: ActiveMessage):
   const { params } = ctx;
   try {
     const now = ctx.clock.now();
-    const all = (): StoredRecipient[] => [...message.recipients];
+    // Replaced, never changed in place, as outcomes are recorded: always current.
+    const all = (): readonly StoredRecipient[] => message.recipients;
     const current = (): MessageRecord => ({ ...record, recipients: all() });
     let pending = all().filter((r) => r.state === 'pending');
 

@@ -26,7 +26,7 @@ import type { Clock, QueueId } from '../types.js';
 import { applyOutcomes, checkOutcomes, queueEntry, storedRecord } from './lease.js';
 import { type IndexedMessage, MessageIndex } from './message-index.js';
 import { isQueueId } from './queue-id.js';
-import { isSummarized, summarizeInto, summaryRow } from './summary.js';
+import { summarizeInto } from './summary.js';
 import type {
   ClaimedMessage,
   ClaimOptions,
@@ -324,19 +324,12 @@ export class MemoryQueueStore implements QueueStore {
     options: { states?: readonly QueueState[] } = {},
   ): Promise<void> {
     this.#assertOpen();
-    // The entry itself is the summary: no row per message for a view of a big queue.
-    this.#index.each(options.states, (entry) => {
-      if (isSummarized(entry)) visit(entry);
-    });
+    this.#index.eachSummary(options.states, visit);
   }
 
   async summaries(options: { states?: readonly QueueState[] } = {}): Promise<QueueSummary[]> {
     this.#assertOpen();
-    const out: QueueSummary[] = [];
-    for (const entry of this.#index.list(options.states)) {
-      if (isSummarized(entry)) out.push(summaryRow(entry.queueId, entry.state, entry));
-    }
-    return out;
+    return this.#index.summaries(options.states);
   }
 
   async hold(selection: QueueSelection, reason?: string): Promise<QueueId[]> {

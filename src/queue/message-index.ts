@@ -19,8 +19,15 @@
 import type { QueueId } from '../types.js';
 import { ArrivalQueue, DueHeap } from './due-heap.js';
 import { assertLease, makeLease } from './lease.js';
-import { type MessageFacts, UNKNOWN_FACTS } from './summary.js';
-import type { ClaimOptions, Lease, QueueCounts, QueueSelection, QueueState } from './types.js';
+import { isSummarized, type MessageFacts, summaryRow, UNKNOWN_FACTS } from './summary.js';
+import type {
+  ClaimOptions,
+  Lease,
+  QueueCounts,
+  QueueSelection,
+  QueueState,
+  QueueSummary,
+} from './types.js';
 
 /** One message as the index knows it. Stores hang their own data off `data`. */
 export interface IndexedMessage<T> extends MessageFacts {
@@ -150,6 +157,24 @@ export class MessageIndex<T> {
     for (const entry of this.#all.values()) {
       if (states === undefined || states.includes(entry.state)) fn(entry);
     }
+  }
+
+  /** Summary rows of the summarised messages in the given states, in queue ID order. */
+  summaries(states: readonly QueueState[] | undefined): QueueSummary[] {
+    const out: QueueSummary[] = [];
+    for (const e of this.list(states))
+      if (isSummarized(e)) out.push(summaryRow(e.queueId, e.state, e));
+    return out;
+  }
+
+  /**
+   * Visits each summarised message in the given states; the entry itself is the
+   * summary (no row per message for a view of a big queue), valid during the call.
+   */
+  eachSummary(states: readonly QueueState[] | undefined, visit: (s: QueueSummary) => void): void {
+    this.each(states, (entry) => {
+      if (isSummarized(entry)) visit(entry);
+    });
   }
 
   /**

@@ -687,9 +687,10 @@ export class QueueManager {
     await this.#store.recordOutcomes(message.lease, outcomes);
     // The in-memory copy follows the store's rules (a final state is never undone).
     const { record } = message.claimed;
-    message.recipients = [
-      ...applyOutcomes({ ...record, recipients: message.recipients }, outcomes).recipients,
-    ];
+    message.recipients = applyOutcomes(
+      { ...record, recipients: message.recipients },
+      outcomes,
+    ).recipients;
   }
 
   /** All jobs of this pass are done. */
