@@ -101,6 +101,34 @@ describe('FileQueueStore', () => {
     expect(new Set((await claim(again)).map((m) => m.record.queueId))).toEqual(new Set(made));
   });
 
+  it('reads records of every size: small files in one read, large content or records past it', async () => {
+    const store = await openStore();
+    const cases = [
+      { body: 'Subject: s\r\n\r\nx\r\n', rcpts: 1 },
+      // The record starts just before, at and after the first read's end.
+      { body: Buffer.alloc(7_900, 0x61), rcpts: 3 },
+      { body: Buffer.alloc(8_192, 0x62), rcpts: 1 },
+      { body: Buffer.alloc(300_000, 0x63), rcpts: 2 },
+      // A record larger than the first read on its own.
+      { body: 'Subject: many\r\n\r\nx\r\n', rcpts: 400 },
+    ];
+    const made = new Map<string, (typeof cases)[number]>();
+    for (const c of cases) {
+      const id = await commitMessage(store, c.body, { recipients: recipients(c.rcpts) });
+      made.set(id, c);
+    }
+    const again = await crashAndReopen();
+    const claimed = await claim(again);
+    expect(claimed).toHaveLength(cases.length);
+    for (const m of claimed) {
+      const c = made.get(m.record.queueId)!;
+      expect(m.record.recipients).toHaveLength(c.rcpts);
+      expect(m.record.recipients.at(-1)!.address).toBe(`rcpt${c.rcpts}@example.com`);
+      const content = await readAll(again.openContent(m.record.queueId));
+      expect(content.equals(Buffer.isBuffer(c.body) ? c.body : Buffer.from(c.body))).toBe(true);
+    }
+  });
+
   it('lays out the queue directories with mode 0700 and a pid lock', async () => {
     await openStore();
     for (const dir of ['tmp', 'incoming', 'active', 'deferred', 'hold', 'corrupt']) {
