@@ -38,6 +38,7 @@ import { systemClock } from '../clock.js';
 import { CorruptMessageError, QueueStoreError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import type { Clock, QueueId } from '../types.js';
+import { eachLimited } from '../util/each-limited.js';
 import { DirectorySyncer } from '../util/fsync.js';
 import {
   dataOf,
@@ -52,6 +53,7 @@ import {
 import { encodeFrame, type UpdateFrame } from './file-store-format.js';
 import { lockQueueDirectory, type QueueDirectoryLock } from './file-store-lock.js';
 import { QueueContentStream, readQueueFileAt } from './file-store-reader.js';
+import { scanQueueDirectory } from './file-store-scan.js';
 import { FileMessageWriter, writeAll } from './file-store-writer.js';
 import { applyOutcomes, checkOutcomes, queueEntry } from './lease.js';
 import { MessageIndex } from './message-index.js';
@@ -101,19 +103,6 @@ const SCAN_CONCURRENCY = 32;
 
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
-}
-
-/** Runs `fn` over `items`, at most `limit` at a time. */
-async function eachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /**
@@ -238,46 +227,10 @@ export class FileQueueStore implements QueueStore {
     if (this.#index.counts().incoming > 0) this.#notify();
   }
 
-  /** Builds the index from the directories; releases everything left active. */
+  /** Builds the index from the directories (everything left active is released). */
   async #scan(): Promise<void> {
-    const names = async (dir: string): Promise<string[]> => {
-      const all = await fs.readdir(join(this.directory, dir));
-      const good: string[] = [];
-      for (const name of all) {
-        if (isQueueId(name)) good.push(name);
-        else if (dir !== TMP)
-          this.#log.warning(
-            undefined,
-            `ignoring ${dir}/${name.slice(0, 60)}: not a queue file name`,
-          );
-      }
-      return good.sort();
-    };
-    // Leftovers of writers that never committed.
-    for (const name of await fs.readdir(join(this.directory, TMP))) {
-      await fs.rm(join(this.directory, TMP, name), { force: true, recursive: true });
-    }
-    const active = await names('active');
-    await eachLimited(active, SCAN_CONCURRENCY, async (id) => {
-      await fs.rename(this.#path('active', id), this.#path('incoming', id));
-    });
-    if (active.length > 0)
-      this.#log.info(undefined, `released ${active.length} message(s) left active`);
-    for (const state of ['incoming', 'hold', 'corrupt'] as const) {
-      for (const id of await names(state)) {
-        if (!this.#index.has(id)) this.#index.add(id, state, undefined);
-      }
-    }
-    const deferred = await names('deferred');
-    const due = new Map<QueueId, number>();
-    await eachLimited(deferred, SCAN_CONCURRENCY, async (id) => {
-      const st = await fs.stat(this.#path('deferred', id)).catch(() => undefined);
-      if (st) due.set(id, Math.round(st.mtimeMs));
-    });
-    for (const id of deferred) {
-      const dueAt = due.get(id);
-      if (dueAt !== undefined && !this.#index.has(id))
-        this.#index.add(id, 'deferred', undefined, dueAt);
+    for (const m of await scanQueueDirectory(this.directory, this.#log)) {
+      if (!this.#index.has(m.queueId)) this.#index.add(m.queueId, m.state, undefined, m.dueAt);
     }
   }
 
