@@ -429,7 +429,8 @@ export class QueueManager {
     const message: ActiveMessage = {
       claimed,
       lease,
-      recipients: [...record.recipients],
+      // Shared until the first outcome replaces it (never changed in place).
+      recipients: record.recipients,
       jobsLeft: 0,
       abort: undefined,
       destinations: [],
@@ -517,7 +518,8 @@ export class QueueManager {
     for (const g of groups.values()) {
       const limit = this.#settingsFor(g.transport).recipientLimit;
       for (let i = 0; i < g.recipients.length; i += limit) {
-        const recipients = g.recipients.slice(i, i + limit);
+        const recipients =
+          g.recipients.length <= limit ? g.recipients : g.recipients.slice(i, i + limit);
         // With a recipient limit of 1 the queue is per recipient, as in qmgr.
         const destination =
           limit === 1
