@@ -60,6 +60,8 @@ export class SessionIo {
   onClosed: (() => void) | undefined;
   /** Called with socket errors (already handled as EOF). */
   onSocketError: ((err: Error) => void) | undefined;
+  /** Called with every reply queued for the client (the session transcript). */
+  onOutput: ((wire: string) => void) | undefined;
 
   constructor(socket: Duplex, clock: Clock, timeoutMs: number, lineLimit: number) {
     this.#socket = socket;
@@ -221,6 +223,7 @@ export class SessionIo {
   }
 
   queue(wire: string): void {
+    this.onOutput?.(wire);
     this.#out += wire;
     if (this.#out.length > OUTPUT_BATCH_LIMIT) this.flush();
   }

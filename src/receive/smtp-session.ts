@@ -77,11 +77,13 @@ import { isForbiddenCommand, lookupCommand, splitCommand } from './smtp-commands
 import type { SessionReplies } from './smtp-replies.js';
 import * as R from './smtp-replies.js';
 import { BdatState, receiveBdatChunk, receiveData } from './smtp-session-data.js';
+import { sendSmtpdNotice } from './smtpd-notice.js';
 import type {
   RestrictionMemo,
   RestrictionOutcome,
   SmtpdRestrictions,
 } from './smtpd-restrictions.js';
+import { restrictionClass, SmtpdTranscript, type TranscriptSnapshot } from './smtpd-transcript.js';
 import { applyXclient } from './xclient.js';
 
 /** What the receiver shares with all its sessions. */
@@ -149,6 +151,9 @@ export class SmtpSession {
   readonly #memo: RestrictionMemo = {};
   readonly #stats = new Map<string, { ok: number; total: number }>();
   #bareLfNoted = false;
+  /** The history mailed to the postmaster per notifyClasses (smtpd-transcript.ts). */
+  readonly #transcript: SmtpdTranscript;
+  #notices: Promise<void> = Promise.resolve();
 
   constructor(ctx: SessionContext, socket: import('node:stream').Duplex, client: ClientInfo) {
     this.#ctx = ctx;
@@ -171,9 +176,13 @@ export class SmtpSession {
     };
     this.#io.onSocketError = (err) =>
       this.#ctx.log.debug(undefined, `${this.#namaddr}: ${describe(err)}`);
-    this.#done = new Promise((resolve) => {
+    this.#transcript = new SmtpdTranscript(ctx.params.notifyClasses);
+    if (this.#transcript.enabled) this.#io.onOutput = (wire) => this.#transcript.reply(wire);
+    const closed = new Promise<void>((resolve) => {
       this.#resolveDone = resolve;
     });
+    // Done once the socket is closed and any postmaster notice has been queued.
+    this.#done = closed.then(() => this.#notices);
   }
 
   get done(): Promise<void> {
@@ -215,6 +224,7 @@ export class SmtpSession {
       await this.#io.sleep(this.#params.smtpdErrorSleepTime);
     }
     this.#io.queue(r.toWire());
+    this.#transcript.replied(reply);
     if (r.code >= 400) this.#errors++;
   }
 
@@ -275,10 +285,11 @@ export class SmtpSession {
         this.#memo,
       );
       if (o.reply) {
-        this.#clientReject = o.reply;
+        this.#clientReject = this.#restricted(o.reply);
         this.#logReject('CONNECT', o.reply, undefined);
         if (o.disconnect) {
           this.#io.queue(o.reply.toWire());
+          this.#transcript.replied(o.reply);
           return false;
         }
       } else this.#pendingActions.push(...o.actions);
@@ -374,6 +385,8 @@ export class SmtpSession {
     if (this.#errors >= this.#params.smtpdHardErrorLimit) {
       this.#ctx.log.info(undefined, `too many errors after ${this.#where} from ${this.#namaddr}`);
       io.queue(this.#ctx.replies.tooManyErrors.toWire());
+      this.#transcript.error('protocol');
+      this.#transcript.aborted('too many errors');
       return false;
     }
     if (io.outputPending > R_OUTPUT_HIGH) {
@@ -389,6 +402,7 @@ export class SmtpSession {
       const why = await io.waitInput();
       if (why === 'timeout') {
         this.#ctx.log.info(undefined, `timeout after ${this.#where} from ${this.#namaddr}`);
+        this.#transcript.aborted('timeout');
         io.queue(this.#ctx.replies.timeout.toWire());
         return false;
       }
@@ -398,6 +412,7 @@ export class SmtpSession {
   }
 
   async #execute(line: CommandLine): Promise<boolean> {
+    this.#transcript.query(line.text);
     if (line.tooLong) {
       this.#count('unknown', false);
       await this.#respond(R.R_TOO_LONG);
@@ -439,6 +454,7 @@ export class SmtpSession {
           `non-SMTP command from ${this.#namaddr}: ${printable(line.text).slice(0, MAX_LOGGED)}`,
         );
         this.#io.queue(R.R_BREAK_RULES.toWire());
+        this.#transcript.error('protocol');
         return false;
       }
       await this.#respond(R.R_UNKNOWN);
@@ -557,9 +573,11 @@ export class SmtpSession {
       const o = await this.#check('helo', ehlo ? 'EHLO' : 'HELO');
       if (o.reply) {
         this.#helo = undefined;
-        return o.reply;
+        return this.#restricted(o.reply);
       }
     }
+    // Postfix chat_reset(): a long history is reported (if due) and dropped here.
+    this.#notify(this.#transcript.checkpoint());
     return ehlo ? this.#ctx.replies.ehlo(this.#features()) : this.#ctx.replies.helo;
   }
 
@@ -683,6 +701,7 @@ export class SmtpSession {
       if (line) {
         if (line.tooLong || line.hasNul) return undefined;
         const t = line.text.trim();
+        this.#transcript.saslResponse(t);
         return t === '*' ? undefined : t;
       }
       if (this.#io.eof) return undefined;
@@ -750,7 +769,7 @@ export class SmtpSession {
         this.#logReject('MAIL', o.reply, undefined);
         this.#sender = undefined;
         this.#senderParams = {};
-        return o.reply;
+        return this.#restricted(o.reply);
       }
     }
     return R.R_MAIL_OK;
@@ -846,7 +865,8 @@ export class SmtpSession {
       const e = resolved.error;
       const r = safeReply(e.code, e.enhanced, e.text);
       this.#logReject('RCPT', r, external);
-      return r;
+      // Postfix: mail to the error transport is MAIL_ERROR_BOUNCE.
+      return this.#transcript.mark(r, r.permanent ? 'bounce' : 'resource');
     }
     const denied = await this.#rcptRestrictions(address, resolved);
     if (denied) {
@@ -907,12 +927,16 @@ export class SmtpSession {
     for (const stage of stages) {
       if (rs.isEmpty(stage)) continue;
       const o = await rs.evaluate(stage, this.#request(stage, 'RCPT', extra), this.#memo);
-      if (o.reply) return o.reply;
+      if (o.reply) return this.#restricted(o.reply);
       actions.push(...o.actions);
     }
     if (this.#params.smtpdRejectUnlistedRecipient) {
       const d = await rs.unlistedRecipient(this.#request('recipient', 'RCPT', extra));
-      if (d.kind === 'reply') return d.reply;
+      // Postfix: an unknown recipient is MAIL_ERROR_BOUNCE.
+      if (d.kind === 'reply')
+        return d.reply.permanent
+          ? this.#transcript.mark(d.reply, 'bounce')
+          : this.#restricted(d.reply);
     }
     if (actions.length > 0) this.#addActions(actions);
     return undefined;
@@ -930,8 +954,10 @@ export class SmtpSession {
       const o = await this.#check('data', 'DATA');
       if (o.reply) {
         this.#logReject('DATA', o.reply, undefined, tx.queueId);
+        this.#restricted(o.reply);
         if (o.disconnect) {
           this.#io.queue(o.reply.toWire());
+          this.#transcript.replied(o.reply);
           return undefined;
         }
         return o.reply;
@@ -979,12 +1005,14 @@ export class SmtpSession {
       // RFC 3030 section 4: the size is unknown, so the session cannot stay in sync.
       this.#count('bdat', false);
       this.#io.queue(R.R_SYNTAX_BDAT.toWire());
+      this.#transcript.error('protocol');
       return undefined;
     }
     const count = Number(m[1]);
     const last = m[2] !== undefined;
     if (!Number.isSafeInteger(count)) {
       this.#io.queue(R.R_SYNTAX_BDAT.toWire());
+      this.#transcript.error('protocol');
       return undefined;
     }
     const tx = this.#rcptCount > 0 ? this.#tx : undefined;
@@ -993,7 +1021,7 @@ export class SmtpSession {
     else if (tx === undefined) early = this.#rcptAttempts === 0 ? R.R_NEED_RCPT : R.R_NO_VALID_RCPT;
     if (!early && !this.#bdat && !this.#ctx.restrictions.isEmpty('data')) {
       const o = await this.#check('data', 'DATA');
-      if (o.reply) early = o.reply;
+      if (o.reply) early = this.#restricted(o.reply);
     }
     const state = this.#bdat ?? new BdatState();
     this.#busy = true;
@@ -1045,7 +1073,7 @@ export class SmtpSession {
       if (o.reply) {
         this.#resetTransaction();
         this.#logReject('END-OF-MESSAGE', o.reply, undefined, tx.queueId);
-        return o.reply;
+        return this.#restricted(o.reply);
       }
     }
     // The transaction is ours until commit settles; after that it is gone either way.
@@ -1065,6 +1093,7 @@ export class SmtpSession {
     if (reply.positive) {
       this.#errors = 0;
       this.#junk = 0;
+      this.#transcript.clearErrors();
       if (bdatSize !== undefined && queueId !== undefined)
         reply = new SmtpReply(250, '2.0.0', `Ok: ${bdatSize} bytes queued as ${queueId}`);
     }
@@ -1072,6 +1101,7 @@ export class SmtpSession {
   }
 
   #lostDuring(what: string, end: 'lost' | 'timeout', size: number): void {
+    this.#transcript.aborted(end === 'timeout' ? 'timeout' : 'lost connection');
     if (end === 'timeout') {
       this.#ctx.log.info(undefined, `timeout after ${what} (${size} bytes) from ${this.#namaddr}`);
       this.#io.queue(this.#ctx.replies.timeout.toWire());
@@ -1151,8 +1181,23 @@ export class SmtpSession {
   }
 
   #logLost(): void {
-    if (this.#where !== 'QUIT')
+    if (this.#where !== 'QUIT') {
+      this.#transcript.aborted('lost connection');
       this.#ctx.log.info(undefined, `lost connection after ${this.#where} from ${this.#namaddr}`);
+    }
+  }
+
+  /** A reply from the access restrictions, marked with its error class for the transcript. */
+  #restricted(reply: SmtpReply): SmtpReply {
+    return this.#transcript.mark(reply, restrictionClass(reply));
+  }
+
+  /** Queues a postmaster notice for a transcript that is owed one; the client never waits. */
+  #notify(snapshot: TranscriptSnapshot | undefined): void {
+    if (!snapshot) return;
+    const { submission, params, clock, log } = this.#ctx;
+    const sent = sendSmtpdNotice(snapshot, this.#namaddr, { submission, params, clock, log });
+    this.#notices = Promise.all([this.#notices, sent]).then(() => undefined);
   }
 
   /** Final bookkeeping: flush, close the stream, abort what is left, log the summary. */
@@ -1173,6 +1218,7 @@ export class SmtpSession {
     summary += ok === total ? ` commands=${ok}` : ` commands=${ok}/${total}`;
     if (this.#bareLfNoted) summary += ' notes=bare_lf';
     this.#ctx.log.info(undefined, `disconnect from ${this.#namaddr}${summary}`);
+    this.#notify(this.#transcript.finish());
     this.#finish();
   }
 
