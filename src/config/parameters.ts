@@ -535,7 +535,8 @@ export interface Parameters {
   /**
    * Postfix `notify_classes`: problems reported to the postmaster — `bounce` (a copy of
    * each non-delivery notice, headers only), `2bounce` (undeliverable notices), `delay`
-   * (a copy of each delay notice), `resource`, `software`. Postfix's default is
+   * (a copy of each delay notice); `policy`, `protocol`, `resource`, `software` (a
+   * transcript of the SMTP session to `errorNoticeRecipient`). Postfix's default is
    * `resource, software`, which drops undeliverable notices; Postern adds `2bounce` so
    * a failed notice reaches the postmaster unless the operator says otherwise.
    * @default ['resource', 'software', '2bounce']
