@@ -107,10 +107,12 @@ export { formatMailq, formatShape, queueShape, ShapeCounter } from './queue/queu
 export type { DestinationView } from './queue/scheduler.js';
 export type * from './queue/types.js';
 export type {
+  CommandCheck,
   RestrictionFunction,
   RestrictionRequest,
   RestrictionResult,
   RestrictionStage,
+  SmtpCommand,
 } from './receive/restriction-types.js';
 export type { AuthBackend, Authenticator, AuthSessionInfo } from './receive/smtp-auth.js';
 export type {

@@ -54,6 +54,7 @@ import type { QueueStore } from './queue/types.js';
 import { maildropDirectory } from './receive/maildrop.js';
 import { Pickup } from './receive/pickup.js';
 import { QmqpReceiver } from './receive/qmqp-receiver.js';
+import type { CommandCheck } from './receive/restriction-types.js';
 import type { AuthBackend } from './receive/smtp-auth.js';
 import { SmtpReceiver, type SmtpTlsOptions } from './receive/smtp-receiver.js';
 import { type SubmitMessage, submitThrough } from './receive/submit.js';
@@ -88,6 +89,8 @@ export interface MtaDependencies {
   readonly contentFilter?: ContentFilter;
   /** Serves the SMTP and QMQP listeners instead of TCP (postern/testing's MemoryNetwork). */
   readonly network?: ServiceNetwork;
+  /** Runs before every SMTP command on every listener: postern/testing's AUTH and STARTTLS faults. */
+  readonly smtpdCommandCheck?: CommandCheck;
 }
 
 /**
@@ -286,6 +289,7 @@ export class Mta {
           rewriter: this.rewriter,
           logger,
           clock,
+          ...(deps.smtpdCommandCheck ? { commandCheck: deps.smtpdCommandCheck } : {}),
           ...(l.tls ? { tls: l.tls as SmtpTlsOptions } : {}),
           // A function from an .mjs config, or any table form (user → password).
           ...(l.authenticator !== undefined

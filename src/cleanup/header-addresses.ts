@@ -71,6 +71,8 @@ export interface HeaderAddress {
   readonly address: Address;
   /** Whether the span can be replaced (no comment inside the addr-spec). */
   readonly replaceable: boolean;
+  /** Where the display name (the phrase before `<`) lies, for `name <addr>` forms. */
+  readonly phrase?: { readonly start: number; readonly end: number };
 }
 
 /** Finds every addr-spec in an address-list header value. */
@@ -85,14 +87,19 @@ export function findAddresses(value: string): HeaderAddress[] {
 
   const endSegment = (segEnd: number): void => {
     if (angle) {
-      push(angle.start, angle.end, false);
+      push(angle.start, angle.end, false, { start: segStart, end: angle.start - 1 });
     } else {
       push(segStart, segEnd, hasComment);
     }
     angle = undefined;
     hasComment = false;
   };
-  const push = (start: number, end: number, commented: boolean): void => {
+  const push = (
+    start: number,
+    end: number,
+    commented: boolean,
+    phrase?: { start: number; end: number },
+  ): void => {
     let s = start;
     let e = end;
     // Skip white space and leading/trailing comments.
@@ -133,7 +140,7 @@ export function findAddresses(value: string): HeaderAddress[] {
     if (!ADDR_SPEC.test(external)) return;
     const address = toInternal(external);
     if (address === '') return;
-    out.push({ start: s, end: e, address, replaceable: !inner });
+    out.push({ start: s, end: e, address, replaceable: !inner, ...(phrase ? { phrase } : {}) });
   };
 
   while (i < n) {

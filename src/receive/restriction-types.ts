@@ -104,3 +104,40 @@ export type RestrictionResult = string | SmtpReply | undefined | null;
 export type RestrictionFunction = (
   request: RestrictionRequest,
 ) => RestrictionResult | Promise<RestrictionResult>;
+
+/**
+ * A command about to be carried out, as a CommandCheck sees it.
+ *
+ * @example
+ * ```ts
+ * const command: SmtpCommand = { verb: 'STARTTLS', args: '', client: { address: '127.0.0.1', port: 40000, name: 'unknown' }, tls: false };
+ * ```
+ */
+export interface SmtpCommand {
+  /** The command verb, upper case (`EHLO`, `STARTTLS`, `AUTH`, `MAIL`...). */
+  readonly verb: string;
+  /** What followed the verb. */
+  readonly args: string;
+  /** The connected client. */
+  readonly client: ClientInfo;
+  /** Whether the session already uses TLS. */
+  readonly tls: boolean;
+}
+
+/**
+ * A check that runs before every recognised command — also those no restriction
+ * list covers (STARTTLS, AUTH). Resolve an SmtpReply to answer with it instead of
+ * carrying the command out (a 421 then ends the session), or undefined to go on;
+ * it may take its time (the client waits). Postfix has no counterpart: it exists for
+ * test doubles that inject faults (postern/testing), not for policy, which belongs in
+ * the restriction lists.
+ *
+ * @example
+ * ```ts
+ * const noTls: CommandCheck = (c) =>
+ *   c.verb === 'STARTTLS' ? new SmtpReply(454, '4.7.0', 'TLS not available') : undefined;
+ * ```
+ */
+export type CommandCheck = (
+  command: SmtpCommand,
+) => SmtpReply | undefined | Promise<SmtpReply | undefined>;

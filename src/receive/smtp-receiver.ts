@@ -42,7 +42,7 @@ import type { Rewriter } from '../rewrite/rewriter.js';
 import type { LookupTable } from '../rewrite/types.js';
 import type { Address, ClientInfo, Clock, Resolver, SubmissionPort } from '../types.js';
 import { Anvil } from './anvil.js';
-import type { RestrictionFunction, RestrictionStage } from './restriction-types.js';
+import type { CommandCheck, RestrictionFunction, RestrictionStage } from './restriction-types.js';
 import type { AuthBackend } from './smtp-auth.js';
 import { buildSessionReplies, type SessionContext, SmtpSession } from './smtp-session.js';
 import { SmtpdRestrictions } from './smtpd-restrictions.js';
@@ -107,6 +107,8 @@ export interface SmtpReceiverOptions {
   >;
   /** Postfix `smtpd_sender_login_maps` for reject_sender_login_mismatch. */
   readonly senderLoginMaps?: LookupTable;
+  /** Runs before every command; for test doubles' fault injection (see CommandCheck). */
+  readonly commandCheck?: CommandCheck;
 }
 
 export type { ListenOptions } from './tcp-listener.js';
@@ -196,6 +198,7 @@ export class SmtpReceiver {
           ? new CidrList(params.smtpdUpstreamProxyHosts)
           : undefined,
       bareLfExclusions: new CidrList(params.smtpdForbidBareNewlineExclusions),
+      commandCheck: options.commandCheck,
     };
   }
 

@@ -63,7 +63,7 @@ import type { Anvil } from './anvil.js';
 import { interpretMailParams, interpretRcptParams } from './esmtp-params.js';
 import type { CommandLine } from './line-reader.js';
 import { parseProxyHeader } from './proxy-protocol.js';
-import type { RestrictionRequest, RestrictionStage } from './restriction-types.js';
+import type { CommandCheck, RestrictionRequest, RestrictionStage } from './restriction-types.js';
 import { SessionIo } from './session-io.js';
 import {
   type AuthBackend,
@@ -103,6 +103,8 @@ export interface SessionContext {
   readonly xclientHosts: CidrList;
   readonly proxyHosts: CidrList | undefined;
   readonly bareLfExclusions: CidrList;
+  /** Runs before each command (restriction-types.ts); a test double's fault hook. */
+  readonly commandCheck?: CommandCheck | undefined;
 }
 
 export { buildSessionReplies, type SessionReplies } from './smtp-replies.js';
@@ -465,6 +467,17 @@ export class SmtpSession {
       if (this.#syncViolation(spec.name)) return false;
     }
     this.#where = spec.name;
+    const forced = await this.#ctx.commandCheck?.({
+      verb: spec.name,
+      args,
+      client: this.#client,
+      tls: this.#tls !== undefined,
+    });
+    if (forced) {
+      this.#count(spec.name.toLowerCase(), false);
+      await this.#respond(forced);
+      return forced.code !== 421 && forced.code !== 521;
+    }
     let reply: SmtpReply;
     switch (spec.name) {
       case 'HELO':

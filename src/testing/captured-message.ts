@@ -1,6 +1,7 @@
 /**
- * CapturedMessage: a delivered message as a test wants to look at it — envelope,
- * decoded headers, subject, text and HTML bodies, attachments and the raw bytes.
+ * CapturedMessage: an accepted message as a test wants to look at it — envelope,
+ * decoded headers, addresses as `{ name, address }`, subject, text and HTML bodies,
+ * attachments (with their MIME part numbers) and the raw bytes.
  *
  * Parsing uses mailsplit for the MIME structure (transfer encodings decoded) and
  * libmime for encoded words. It is for tests: the message is held in memory.
@@ -11,6 +12,7 @@
 import libmime from 'libmime';
 import { type MimeNode, Splitter } from 'mailsplit';
 import type { Address, QueueId } from '../types.js';
+import { type MailAddress, parseMailboxes } from './header-mailboxes.js';
 
 /**
  * One attachment (or inline part that is not the text or HTML body).
@@ -28,43 +30,73 @@ export interface CapturedAttachment {
   readonly contentType: string;
   /** The decoded bytes. */
   readonly content: Buffer;
+  /** The MIME part number (`2`, `1.2`), as IMAP and Mailpit's `PartID` name it. */
+  readonly partId: string;
+  /** The Content-ID without its angle brackets, if any (what `cid:` URLs name). */
+  readonly contentId: string | undefined;
+  /** Whether it is shown inside the message (an inline part with a Content-ID) rather than attached. */
+  readonly inline: boolean;
 }
 
 /**
- * A captured delivery as an object: envelope, decoded headers, text, HTML, attachments and
- * the raw bytes.
+ * A message captured by the test MTA, as a test wants to look at it: envelope, header
+ * fields, addresses as `{ name, address }`, text, HTML, attachments and the raw bytes.
  *
  * @example
  * ```ts
  * const msg: CapturedMessage = await mta.waitForMessage('bob@example.com');
  * expect(msg.envelope.sender).toBe('alice@example.com');
+ * expect(msg.from).toEqual({ name: 'Alice', address: 'alice@example.com' });
  * expect(msg.headers.get('x-mailer')?.[0]).toBe('my-app');
  * expect(msg.text).toContain('Hello');
  * ```
  */
 export interface CapturedMessage {
-  /** The queue ID the message had. */
+  /** The queue ID the message got when it was accepted; also its ID in the capture server's API. */
   readonly queueId: QueueId;
-  /** The envelope as delivered (the recipients are those of this delivery). */
+  /** The envelope of the accepted transaction: the sender and every recipient. */
   readonly envelope: { readonly sender: Address; readonly recipients: readonly Address[] };
-  /** Header values by lower-case name, encoded words decoded, in order. */
+  /** Header values by lower-case name, unfolded, encoded words decoded, in order. */
   readonly headers: ReadonlyMap<string, readonly string[]>;
+  /** The header fields as they are in the message (names as written, values unfolded, not decoded), in order. */
+  readonly rawHeaders: readonly { readonly name: string; readonly value: string }[];
   /** The Subject header, decoded. */
   readonly subject: string | undefined;
-  /** The From header, decoded. */
-  readonly from: string | undefined;
-  /** The addresses in To. */
-  readonly to: readonly string[];
+  /** The From header's (first) mailbox. */
+  readonly from: MailAddress | undefined;
+  /** The mailboxes in To. */
+  readonly to: readonly MailAddress[];
+  /** The mailboxes in Cc. */
+  readonly cc: readonly MailAddress[];
+  /** Blind copies: envelope recipients in neither To nor Cc, and any Bcc header's mailboxes. */
+  readonly bcc: readonly MailAddress[];
+  /** The mailboxes in Reply-To. */
+  readonly replyTo: readonly MailAddress[];
+  /** The Message-ID without its angle brackets, if any. */
+  readonly messageId: string | undefined;
+  /** The Date header, if it parses. */
+  readonly date: Date | undefined;
   /** The text/plain body, decoded, LF line ends. */
   readonly text: string | undefined;
   /** The text/html body, decoded. */
   readonly html: string | undefined;
   /** Every other part: attachments and inline parts. */
   readonly attachments: readonly CapturedAttachment[];
-  /** The message as stored (CRLF line ends). */
+  /** The message as queued (CRLF line ends, with the headers Postern added). */
   readonly raw: Buffer;
-  /** When the capture agent received it. */
+  /** The SMTP AUTH login it was sent under, if any. */
+  readonly authUser: string | undefined;
+  /** When it was accepted. */
   readonly deliveredAt: Date;
+}
+
+/** What parseCapturedMessage() is told besides the bytes. */
+export interface CaptureMeta {
+  readonly queueId: QueueId;
+  readonly sender: Address;
+  readonly recipients: readonly Address[];
+  readonly deliveredAt: Date;
+  readonly authUser?: string | undefined;
 }
 
 /** A text part as a string: its charset decoded, LF line ends, without the last line end. */
@@ -76,18 +108,6 @@ function decodeText(buf: Buffer, charset: string | false): string {
     text = buf.toString('latin1');
   }
   return text.replace(/\r\n/g, '\n').replace(/\n$/, '');
-}
-
-/** Addresses out of an address-list header value (`"A" <a@x>, b@y`). */
-function addressesOf(value: string | undefined): string[] {
-  if (!value) return [];
-  const out: string[] = [];
-  for (const part of value.split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/)) {
-    const angle = /<([^>]*)>/.exec(part);
-    const address = (angle ? angle[1]! : part).trim();
-    if (address) out.push(address);
-  }
-  return out;
 }
 
 /**
@@ -107,9 +127,10 @@ function addressesOf(value: string | undefined): string[] {
  */
 export async function parseCapturedMessage(
   raw: Buffer,
-  meta: { queueId: QueueId; sender: Address; recipients: readonly Address[]; deliveredAt: Date },
+  meta: CaptureMeta,
 ): Promise<CapturedMessage> {
   const headers = new Map<string, string[]>();
+  const rawHeaders: { name: string; value: string }[] = [];
   const parts: { node: MimeNode; chunks: Buffer[]; done: Promise<void> }[] = [];
   let current: (typeof parts)[number] | undefined;
   let decoder: ReturnType<MimeNode['getDecoder']> | undefined;
@@ -126,6 +147,11 @@ export async function parseCapturedMessage(
         if (node.root) {
           for (const { key, line } of node.headers.getList()) {
             const decoded = libmime.decodeHeader(line);
+            const colon = line.indexOf(':');
+            rawHeaders.push({
+              name: (colon > 0 ? line.slice(0, colon) : key).trim(),
+              value: String(decoded.value ?? ''),
+            });
             const value = libmime.decodeWords(String(decoded.value ?? '')).trim();
             const list = headers.get(key) ?? [];
             list.push(value);
@@ -164,25 +190,63 @@ export async function parseCapturedMessage(
     else if (!isAttachment && type === 'text/html' && html === undefined)
       html = decodeText(content, node.charset);
     else {
+      const cid = node.headers.getFirst('content-id').trim().replace(/^<|>$/g, '');
       attachments.push({
         filename: node.filename ? libmime.decodeWords(node.filename) : undefined,
         contentType: type,
         content,
+        partId: partIdOf(node),
+        contentId: cid || undefined,
+        inline: cid !== '' && node.disposition !== 'attachment',
       });
     }
   }
   const first = (name: string) => headers.get(name)?.[0];
+  const rawFirst = (name: string) => rawHeaders.find((h) => h.name.toLowerCase() === name)?.value;
+  const to = parseMailboxes(rawFirst('to'));
+  const cc = parseMailboxes(rawFirst('cc'));
+  const date = rawFirst('date') === undefined ? undefined : new Date(rawFirst('date')!);
   return {
     queueId: meta.queueId,
     envelope: { sender: meta.sender, recipients: [...meta.recipients] },
     headers,
+    rawHeaders,
     subject: first('subject'),
-    from: first('from'),
-    to: addressesOf(first('to')),
+    from: parseMailboxes(rawFirst('from'))[0],
+    to,
+    cc,
+    bcc: blindCopies(parseMailboxes(rawFirst('bcc')), meta.recipients, [...to, ...cc]),
+    replyTo: parseMailboxes(rawFirst('reply-to')),
+    messageId: rawFirst('message-id')?.trim().replace(/^<|>$/g, '') || undefined,
+    date: date && !Number.isNaN(date.getTime()) ? date : undefined,
     text,
     html,
     attachments,
     raw,
+    authUser: meta.authUser,
     deliveredAt: meta.deliveredAt,
   };
+}
+
+/** The MIME part number of a node: mailsplit's IMAP-style path (`1.2`); `1` for a single part. */
+function partIdOf(node: MimeNode): string {
+  const nr = (node as unknown as { partNr?: (string | number)[] }).partNr ?? [];
+  return nr.filter((n) => typeof n === 'number' || /^\d+$/.test(n)).join('.') || '1';
+}
+
+/** Bcc header mailboxes, then envelope recipients that no To or Cc mailbox names. */
+function blindCopies(
+  header: readonly MailAddress[],
+  recipients: readonly Address[],
+  visible: readonly MailAddress[],
+): MailAddress[] {
+  const seen = new Set(visible.map((m) => m.address.toLowerCase()));
+  const out: MailAddress[] = [];
+  for (const m of [...header, ...recipients.map((address) => ({ name: '', address }))]) {
+    const key = m.address.toLowerCase();
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(m);
+  }
+  return out;
 }

@@ -1,7 +1,19 @@
 /**
  * createTestMta(): a complete Postern MTA for a test suite — real SmtpReceiver, Cleanup,
- * Rewriter and QueueManager over a MemoryQueueStore — that listens on 127.0.0.1 (a free
- * port) and captures every message instead of delivering it.
+ * Rewriter and QueueManager over a memory queue — that listens on 127.0.0.1 (a free
+ * port), accepts mail for any domain and captures every accepted message instead of
+ * delivering it; with `http`, it also serves the capture server's Mailpit-compatible
+ * API and web UI.
+ *
+ * Capture happens at acceptance (capture-store.ts): when the client reads its 250, the
+ * message is in `messages`, once per transaction with all its recipients. The test MTA
+ * sends no postmaster notices unless the config asks for them (`notifyClasses`).
+ *
+ * Does not: relay anything (every transport is the capture), persist mail, or check
+ * AUTH credentials (with `acceptAnyAuth`, any login succeeds).
+ *
+ * SECURITY: both listeners bind loopback addresses unless told otherwise; the capture
+ * server is for development machines and CI, not for exposure to a network.
  *
  * @example
  * const mta = await createTestMta();
@@ -14,28 +26,23 @@
  */
 
 import type { MtaConfig } from '../config/mta-config.js';
+import type { DeliveryAgent } from '../deliver/types.js';
 import { Logger } from '../log.js';
 import { Mta } from '../mta.js';
-import { formatAddress } from '../rewrite/address.js';
+import { SmtpReply } from '../smtp-reply.js';
 import type { LogEvent } from '../types.js';
-import { CaptureAgent } from './capture-agent.js';
-import type { CapturedMessage } from './captured-message.js';
-import { type FaultOptions, FaultPlan, type FaultStage, STAGE_OF } from './faults.js';
+import {
+  CaptureInbox,
+  DEFAULT_QUIET_MS,
+  DEFAULT_WAIT_MS,
+  type MessageMatch,
+} from './capture-inbox.js';
+import { CaptureServer, parseHostPort } from './capture-server.js';
+import { CapturingQueueStore } from './capture-store.js';
+import { type CapturedMessage, parseCapturedMessage } from './captured-message.js';
+import { type FaultOptions, FaultPlan, type FaultStage, STAGE_OF, seededRandom } from './faults.js';
 
-/**
- * What `waitForMessage` matches: a recipient address, a predicate, or fields to equal.
- *
- * @example
- * ```ts
- * await mta.waitForMessage('bob@example.com');
- * await mta.waitForMessage((m) => m.attachments.length > 0);
- * await mta.waitForMessage({ subject: 'Welcome!' });
- * ```
- */
-export type MessageMatch =
-  | string
-  | ((message: CapturedMessage) => boolean)
-  | Partial<Pick<CapturedMessage, 'subject' | 'from' | 'text' | 'html'>>;
+export type { MessageMatch } from './capture-inbox.js';
 
 /**
  * Options for createTestMta().
@@ -44,6 +51,8 @@ export type MessageMatch =
  * ```ts
  * const mta = await createTestMta({
  *   config: { messageSizeLimit: 1_000_000 },
+ *   http: true, // the capture server's API and web UI on a free port: mta.httpUrl
+ *   seed: 42,
  *   onLog: (e) => console.log(formatLogLine(e)),
  * } satisfies TestMtaOptions);
  * ```
@@ -53,11 +62,24 @@ export interface TestMtaOptions {
   readonly config?: MtaConfig;
   /** Receives Postfix-style log events (e.g. `(e) => console.log(formatLogLine(e))`). */
   readonly onLog?: (event: LogEvent) => void;
+  /** Where the SMTP listener binds, `HOST:PORT`. @default '127.0.0.1:0' (a free port) */
+  readonly smtp?: string;
+  /**
+   * Serve the capture server's Mailpit-compatible API and web UI: `true` for a free
+   * port on 127.0.0.1, or `HOST:PORT`. Its address is `httpUrl`. @default false
+   */
+  readonly http?: boolean | string;
+  /** Offer AUTH (PLAIN, LOGIN) without TLS and accept any login. @default false */
+  readonly acceptAnyAuth?: boolean;
+  /** At most this many messages are kept; the oldest is dropped. @default 500 */
+  readonly maxMessages?: number;
+  /** Seed for the faults' `probability`, so a run can be replayed. @default Math.random */
+  readonly seed?: number;
 }
 
 /**
- * A whole MTA in the process that captures every delivery, with fault injection at each
- * SMTP stage: what createTestMta() returns.
+ * A whole MTA in the process that captures every accepted message, with fault
+ * injection at each SMTP stage: what createTestMta() returns.
  *
  * @example
  * ```ts
@@ -73,11 +95,27 @@ export interface TestMta {
   readonly host: string;
   /** The listener's port (a free one). */
   readonly port: number;
-  /** Everything captured so far, oldest first. */
+  /** The capture server's base URL (`http://127.0.0.1:8025`) when `http` was given. */
+  readonly httpUrl: string | undefined;
+  /** Everything captured and kept, oldest first (also what earlier waits returned). */
   readonly messages: readonly CapturedMessage[];
-  /** The next (or an already captured) message that matches; rejects after `timeout` ms (default 5000). */
+  /**
+   * The oldest matching message that no earlier wait returned, now or when it arrives;
+   * rejects after `timeout` ms (default 3000) naming what was captured.
+   */
   waitForMessage(match?: MessageMatch, options?: { timeout?: number }): Promise<CapturedMessage>;
-  /** Forgets captured messages. */
+  /** As waitForMessage, for `count` messages (oldest first). */
+  waitForMessages(
+    count: number,
+    match?: MessageMatch,
+    options?: { timeout?: number },
+  ): Promise<CapturedMessage[]>;
+  /**
+   * Resolves after `within` ms (default 500) if no matching message that no wait returned
+   * is captured by then; rejects as soon as one is.
+   */
+  expectNoMessage(match?: MessageMatch, options?: { within?: number }): Promise<void>;
+  /** Forgets captured messages; pending waits reject and `for await` loops end. */
   clear(): void;
   /** The next matching occurrence of `stage` answers `reply` (`'550 5.1.1 no such user'`). */
   failNext(stage: FaultStage, reply: string, options?: FaultOptions): void;
@@ -89,28 +127,30 @@ export interface TestMta {
   clearFaults(): void;
   /** The underlying Mta (queue, components). */
   readonly mta: Mta;
-  /** Stops the listener and the MTA; pending waits reject. */
+  /** Stops the listeners and the MTA; pending waits reject and `for await` loops end. */
   close(): Promise<void>;
   /** Iterates over messages as they arrive (`for await (const m of mta)`). */
   [Symbol.asyncIterator](): AsyncIterator<CapturedMessage>;
 }
 
-function describeMatch(match: MessageMatch | undefined): string {
-  if (match === undefined) return 'any message';
-  if (typeof match === 'string') return `a message to <${match}>`;
-  if (typeof match === 'function') return `a message matching ${match.name || 'the predicate'}`;
-  return `a message with ${JSON.stringify(match)}`;
-}
+const LIST_KEY = {
+  client: 'smtpdClientRestrictions',
+  helo: 'smtpdHeloRestrictions',
+  sender: 'smtpdSenderRestrictions',
+  recipient: 'smtpdRecipientRestrictions',
+  data: 'smtpdDataRestrictions',
+  'end-of-data': 'smtpdEndOfDataRestrictions',
+} as const;
 
-function matches(message: CapturedMessage, match: MessageMatch | undefined): boolean {
-  if (match === undefined) return true;
-  if (typeof match === 'string') {
-    const want = match.toLowerCase();
-    return message.envelope.recipients.some((r) => r.toLowerCase() === want);
-  }
-  if (typeof match === 'function') return match(message);
-  return Object.entries(match).every(([k, v]) => message[k as keyof CapturedMessage] === v);
-}
+const CAPTURED = new SmtpReply(250, '2.0.0', 'captured at acceptance');
+
+/** The transport behind every route: the message was captured when it was queued. */
+const capturedAgent: DeliveryAgent = {
+  async deliver(request, reporter) {
+    for (const r of request.recipients)
+      reporter.recipient(r.id, { status: 'sent', reply: CAPTURED, relay: 'capture' });
+  },
+};
 
 /**
  * Starts a test MTA on 127.0.0.1 with a free port.
@@ -127,84 +167,117 @@ function matches(message: CapturedMessage, match: MessageMatch | undefined): boo
  * ```
  */
 export async function createTestMta(options: TestMtaOptions = {}): Promise<TestMta> {
-  const capture = new CaptureAgent();
-  const faults = new FaultPlan();
+  const inbox = new CaptureInbox(
+    options.maxMessages !== undefined ? { maxMessages: options.maxMessages } : {},
+  );
+  const faults = new FaultPlan(
+    options.seed !== undefined ? seededRandom(options.seed) : Math.random,
+  );
+  const own = options.config ?? {};
   // One fault hook in front of each stage's list; smtpdDelayReject off so that each stage
   // answers at its own command.
   const stageLists: Record<string, unknown> = {};
-  const listKey = {
-    client: 'smtpdClientRestrictions',
-    helo: 'smtpdHeloRestrictions',
-    sender: 'smtpdSenderRestrictions',
-    recipient: 'smtpdRecipientRestrictions',
-    data: 'smtpdDataRestrictions',
-    'end-of-data': 'smtpdEndOfDataRestrictions',
-  } as const;
   for (const [stage, restrictionStage] of Object.entries(STAGE_OF)) {
-    const key = listKey[restrictionStage as keyof typeof listKey];
-    const own = options.config?.[key];
+    const key = LIST_KEY[restrictionStage as keyof typeof LIST_KEY];
+    const list = own[key];
     stageLists[key] = [
       faults.hook(stage as FaultStage),
-      ...(Array.isArray(own) ? own : own ? [own] : []),
+      ...(Array.isArray(list) ? list : list ? [list] : []),
     ];
   }
+  // Mail for any domain from any client is accepted (after the config's own recipient
+  // checks): nothing is relayed, every transport captures. The trailing
+  // reject_unauth_destination is never reached; it satisfies the open-relay guard.
+  if (own.smtpdRelayRestrictions === undefined) {
+    stageLists.smtpdRelayRestrictions = [];
+    (stageLists.smtpdRecipientRestrictions as unknown[]).push(
+      () => 'OK',
+      'reject_unauth_destination',
+    );
+  }
+  const logger = new Logger(options.onLog ? [options.onLog] : []);
+  const store = new CapturingQueueStore(
+    async (record, raw) => {
+      try {
+        inbox.add(
+          await parseCapturedMessage(raw, {
+            queueId: record.queueId,
+            sender: record.sender,
+            recipients: record.recipients.map((r) => r.address),
+            deliveredAt: new Date(),
+            authUser: record.source.authUser,
+          }),
+        );
+      } catch (err) {
+        logger.warning('capture', record.queueId, `cannot parse the message: ${String(err)}`);
+      }
+    },
+    { logger },
+  );
+  const smtp = parseHostPort(options.smtp ?? '127.0.0.1:0', 'smtp');
   const mta = new Mta(
     {
       myhostname: 'postern.test',
-      ...options.config,
+      // Postmaster notices (an injected 4xx is a "resource" problem) only when asked for.
+      notifyClasses: [],
+      ...own,
       ...stageLists,
       smtpdDelayReject: false,
-      smtpd: [{ listen: '127.0.0.1:0' }],
-      queueStore: { type: 'memory' },
+      smtpd: [
+        {
+          listen: `${smtp.host.includes(':') ? `[${smtp.host}]` : smtp.host}:${smtp.port}`,
+          ...(options.acceptAnyAuth
+            ? {
+                smtpdSaslAuthEnable: true,
+                smtpdTlsAuthOnly: false,
+                smtpdSaslMechanisms: ['PLAIN', 'LOGIN'],
+                authenticator: () => true,
+              }
+            : {}),
+        },
+      ],
+      queueStore: store,
       localTransport: 'capture',
       defaultTransport: 'capture',
       relayTransport: 'capture',
-      agents: { capture },
+      agents: { capture: capturedAgent },
     },
-    { logger: new Logger(options.onLog ? [options.onLog] : []) },
+    { logger, smtpdCommandCheck: faults.commandCheck },
   );
   await mta.start();
   const { host, port } = mta.listeners[0]!;
-  const messages: CapturedMessage[] = [];
-  const waiters = new Set<(m: CapturedMessage) => void>();
-  capture.onMessage((m) => {
-    messages.push(m);
-    for (const w of [...waiters]) w(m);
-  });
+  let server: CaptureServer | undefined;
+  if (options.http) {
+    const where = parseHostPort(options.http === true ? '127.0.0.1:0' : options.http, 'http');
+    server = new CaptureServer({ inbox, faults, smtp: { host, port }, logger });
+    try {
+      await server.listen(where.host, where.port);
+    } catch (err) {
+      await mta.stop();
+      throw err;
+    }
+  }
 
   const testMta: TestMta = {
     host,
     port,
+    httpUrl: server?.url,
     mta,
     get messages() {
-      return messages;
+      return inbox.messages;
     },
-    waitForMessage(match, { timeout = 5000 } = {}) {
-      const found = messages.find((m) => matches(m, match));
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const waiter = (m: CapturedMessage) => {
-          if (!matches(m, match)) return;
-          clearTimeout(timer);
-          waiters.delete(waiter);
-          resolve(m);
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(waiter);
-          const seen = messages.length
-            ? ` (captured so far: ${messages.map((m) => `"${m.subject ?? ''}" to ${m.envelope.recipients.map((r) => `<${formatAddress(r)}>`).join(', ')}`).join('; ')})`
-            : ' (nothing was captured)';
-          reject(
-            new Error(
-              `waitForMessage: no ${describeMatch(match).replace(/^an? /, '')} arrived within ${timeout} ms${seen}`,
-            ),
-          );
-        }, timeout);
-        waiters.add(waiter);
-      });
+    async waitForMessage(match, { timeout = DEFAULT_WAIT_MS } = {}) {
+      const [message] = await inbox.waitFor('waitForMessage', match, 1, timeout);
+      return message!;
+    },
+    waitForMessages(count, match, { timeout = DEFAULT_WAIT_MS } = {}) {
+      return inbox.waitFor('waitForMessages', match, count, timeout);
+    },
+    expectNoMessage(match, { within = DEFAULT_QUIET_MS } = {}) {
+      return inbox.expectNone(match, within);
     },
     clear() {
-      messages.length = 0;
+      inbox.clear();
     },
     failNext(stage, reply, opts) {
       faults.add(stage, { kind: 'reply', reply }, opts);
@@ -218,21 +291,13 @@ export async function createTestMta(options: TestMtaOptions = {}): Promise<TestM
     clearFaults() {
       faults.clear();
     },
-    close: () => mta.stop(),
+    async close() {
+      inbox.close();
+      await server?.close();
+      await mta.stop();
+    },
     [Symbol.asyncIterator]() {
-      let next = 0;
-      return {
-        next: async () => {
-          while (next >= messages.length)
-            await new Promise<CapturedMessage>((r) =>
-              waiters.add(function once(m) {
-                waiters.delete(once);
-                r(m);
-              }),
-            );
-          return { value: messages[next++]!, done: false };
-        },
-      };
+      return inbox.iterate();
     },
   };
   return testMta;
@@ -240,8 +305,8 @@ export async function createTestMta(options: TestMtaOptions = {}): Promise<TestM
 
 /**
  * A test SMTP server for testing a program's own outbound mail: the same server as
- * createTestMta (it accepts mail for any domain from 127.0.0.1 and captures it), with
- * the same fault controls.
+ * createTestMta (it accepts mail for any domain and captures it), with the same fault
+ * controls.
  *
  * @example
  * ```ts

@@ -44,8 +44,12 @@ describe('postern/testing createTestMta', () => {
       attachments: [{ filename: 'data.bin', content: Buffer.from([0, 1, 2, 255]) }],
     });
     const msg = await mta.waitForMessage((m) => m.subject === 'Grüße – report');
-    expect(msg.from).toBe('Ünïcödé Sender <sender@example.com>');
-    expect(msg.to).toEqual(['a@example.org', 'b@example.org']);
+    expect(msg.from).toEqual({ name: 'Ünïcödé Sender', address: 'sender@example.com' });
+    expect(msg.to).toEqual([
+      { name: '', address: 'a@example.org' },
+      { name: 'B', address: 'b@example.org' },
+    ]);
+    expect(msg.headers.get('from')).toEqual(['Ünïcödé Sender <sender@example.com>']);
     expect(msg.text).toBe('plain ✓');
     expect(msg.html).toBe('<p>rich ✓</p>');
     expect(msg.attachments).toHaveLength(1);
@@ -55,10 +59,12 @@ describe('postern/testing createTestMta', () => {
     });
     expect([...msg.attachments[0]!.content]).toEqual([0, 1, 2, 255]);
     expect(msg.envelope.sender).toBe('sender@example.com');
-    const all = mta.messages
-      .filter((m) => m.subject === 'Grüße – report')
-      .flatMap((m) => m.envelope.recipients);
-    expect(all.sort()).toEqual(['a@example.org', 'b@example.org', 'hidden@example.org']);
+    expect([...msg.envelope.recipients].sort()).toEqual([
+      'a@example.org',
+      'b@example.org',
+      'hidden@example.org',
+    ]);
+    expect(msg.bcc).toEqual([{ name: '', address: 'hidden@example.org' }]);
     expect(msg.headers.has('bcc')).toBe(false);
     expect(msg.raw.toString('latin1')).toMatch(/^Received: from /);
   });
