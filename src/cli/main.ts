@@ -1,5 +1,6 @@
 /**
- * The `postern` command line: `serve`, `queue`, `sendmail`, `check-config`.
+ * The `postern` command line: `serve`, `queue`, `sendmail`, `check-config`, `db`,
+ * `capture`.
  *
  * Exit codes follow sysexits.h: 64 usage, 78 configuration, 70 internal error.
  *
@@ -15,6 +16,7 @@ const USAGE = `usage: postern serve [--config FILE] [--log-format postfix|json] 
        postern queue list|shape|hold|release|delete|requeue|flush [ID...|ALL] [--config FILE]
        postern sendmail [options] [recipient ...]
        postern db migrate|status [--config FILE]
+       postern capture [--smtp HOST:PORT] [--http HOST:PORT] [--max N] [--smtp-auth-accept-any]
 
   serve         run the mail server in the foreground (SMTP on 127.0.0.1:2525 by default);
                 logs Postfix-format lines (or JSON) on standard output at LEVEL debug, info
@@ -22,6 +24,8 @@ const USAGE = `usage: postern serve [--config FILE] [--log-format postfix|json] 
   check-config  validate a configuration without starting anything
   queue     inspect and manage the queue, also while the server runs (postern queue --help)
   sendmail  submit a message like sendmail(1), also while no server runs (postern sendmail -h)
+  capture   a mail catcher for development: any mail accepted on 127.0.0.1:1025 and shown
+            by a Mailpit-compatible API and web UI on http://127.0.0.1:8025 (postern capture --help)
   --config  a .json config (Postfix parameter names in camelCase) or an .mjs module
 `;
 
@@ -38,6 +42,7 @@ async function main(argv: string[]): Promise<void> {
       'check-config': async () => (await import('./check-config.js')).CHECK_CONFIG_USAGE,
       db: async () => (await import('./db.js')).DB_USAGE,
       queue: async () => QUEUE_USAGE,
+      capture: async () => (await import('./capture.js')).CAPTURE_USAGE,
       serve: async () => USAGE,
     };
     const text = usage[command];
@@ -89,6 +94,19 @@ async function main(argv: string[]): Promise<void> {
         (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
       ) {
         process.stderr.write(`postern db: ${(err as Error).message}\n${DB_USAGE}`);
+        process.exit(64);
+      }
+      throw err;
+    }
+    return;
+  }
+  if (command === 'capture') {
+    const { capture, CaptureUsageError, CAPTURE_USAGE } = await import('./capture.js');
+    try {
+      await capture(rest, process.stdout, process.stderr);
+    } catch (err) {
+      if (err instanceof CaptureUsageError) {
+        process.stderr.write(`postern capture: ${err.message}\n${CAPTURE_USAGE}`);
         process.exit(64);
       }
       throw err;

@@ -74,8 +74,10 @@ header h1 { font-size: 16px; margin: 0; }
 #status { font-size: 12px; opacity: .8; }
 main { display: flex; height: calc(100vh - 44px); }
 #list-pane { flex: 0 0 45%; overflow: auto; border-right: 1px solid #ddd; }
-#messages { width: 100%; border-collapse: collapse; }
-#messages th, #messages td { text-align: left; padding: 6px 8px; border-bottom: 1px solid #eee; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 220px; }
+#messages { width: 100%; border-collapse: collapse; table-layout: fixed; }
+#messages th, #messages td { text-align: left; padding: 6px 8px; border-bottom: 1px solid #eee; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+#messages th:nth-child(1), #messages th:nth-child(2) { width: 27%; }
+#messages th:nth-child(4) { width: 18%; }
 #messages tbody tr { cursor: pointer; }
 #messages tbody tr:hover { background: #eef4fb; }
 #messages tbody tr.unread { font-weight: 600; }

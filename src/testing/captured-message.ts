@@ -90,12 +90,24 @@ export interface CapturedMessage {
   readonly deliveredAt: Date;
 }
 
-/** What parseCapturedMessage() is told besides the bytes. */
+/**
+ * What parseCapturedMessage() is told besides the bytes: the envelope and when.
+ *
+ * @example
+ * ```ts
+ * const meta: CaptureMeta = { queueId: 'Q1', sender: 'a@example.com', recipients: ['b@example.com'], deliveredAt: new Date() };
+ * ```
+ */
 export interface CaptureMeta {
+  /** The queue ID. */
   readonly queueId: QueueId;
+  /** The envelope sender ('' for the null sender). */
   readonly sender: Address;
+  /** The envelope recipients. */
   readonly recipients: readonly Address[];
+  /** When it was accepted. */
   readonly deliveredAt: Date;
+  /** The SMTP AUTH login, if any. */
   readonly authUser?: string | undefined;
 }
 

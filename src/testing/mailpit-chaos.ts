@@ -40,8 +40,11 @@ export interface ChaosTrigger {
  * ```
  */
 export interface ChaosTriggers {
+  /** Fails MAIL FROM. */
   readonly Sender: ChaosTrigger;
+  /** Fails RCPT TO. */
   readonly Recipient: ChaosTrigger;
+  /** Fails AUTH. */
   readonly Authentication: ChaosTrigger;
 }
 

@@ -27,63 +27,139 @@ import { htmlText } from './mailpit-search.js';
  * ```
  */
 export interface MailpitAddress {
+  /** The display name; '' when there is none. */
   readonly Name: string;
+  /** The address. */
   readonly Address: string;
 }
 
-/** Mailpit's `Attachment`. */
+/**
+ * Mailpit's `Attachment`: an attached or inline part.
+ *
+ * @example
+ * ```ts
+ * const [pdf]: readonly MailpitAttachment[] = (await mailpit.getMessageSummary()).Attachments;
+ * const blob = await mailpit.getMessageAttachment('latest', pdf!.PartID);
+ * ```
+ */
 export interface MailpitAttachment {
+  /** The MIME part number, for `/api/v1/message/{ID}/part/{PartID}`. */
   readonly PartID: string;
+  /** The file name; '' when the part names none. */
   readonly FileName: string;
+  /** The MIME type. */
   readonly ContentType: string;
+  /** The Content-ID without angle brackets; '' when there is none. */
   readonly ContentID: string;
+  /** Decoded size in bytes. */
   readonly Size: number;
-  readonly Checksums: { readonly MD5: string; readonly SHA1: string; readonly SHA256: string };
+  /** Hex digests of the decoded content. */
+  readonly Checksums: {
+    /** MD5. */
+    readonly MD5: string;
+    /** SHA-1. */
+    readonly SHA1: string;
+    /** SHA-256. */
+    readonly SHA256: string;
+  };
 }
 
-/** Mailpit's `MessageSummary`: one row of a message list. */
+/**
+ * Mailpit's `MessageSummary`: one row of `GET /api/v1/messages` or `/api/v1/search`.
+ *
+ * @example
+ * ```ts
+ * const { messages } = await mailpit.listMessages();
+ * const row: MailpitListItem | undefined = messages[0];
+ * ```
+ */
 export interface MailpitListItem {
+  /** The message's ID (its queue ID). */
   readonly ID: string;
+  /** The Message-ID header without angle brackets. */
   readonly MessageID: string;
+  /** Whether the API has shown the message (`GET /api/v1/message/{ID}`) or it was marked read. */
   readonly Read: boolean;
+  /** The From mailbox (the envelope sender when the header has none). */
   readonly From: MailpitAddress;
+  /** The To mailboxes. */
   readonly To: readonly MailpitAddress[];
+  /** The Cc mailboxes. */
   readonly Cc: readonly MailpitAddress[];
+  /** Blind copies: envelope recipients in neither To nor Cc. */
   readonly Bcc: readonly MailpitAddress[];
+  /** The Reply-To mailboxes. */
   readonly ReplyTo: readonly MailpitAddress[];
+  /** The subject, decoded. */
   readonly Subject: string;
+  /** When it was accepted (RFC 3339). */
   readonly Created: string;
+  /** The SMTP AUTH login it came under; '' when none. */
   readonly Username: string;
+  /** Always empty: tags are not kept. */
   readonly Tags: readonly string[];
+  /** Size in bytes, as queued. */
   readonly Size: number;
+  /** How many attachments (inline parts not counted). */
   readonly Attachments: number;
+  /** Up to 250 characters of the text. */
   readonly Snippet: string;
 }
 
-/** Mailpit's `Message`: what `GET /api/v1/message/{ID}` returns. */
+/**
+ * Mailpit's `Message`: what `GET /api/v1/message/{ID}` returns.
+ *
+ * @example
+ * ```ts
+ * const message: MailpitMessage = await (await fetch(`${mta.httpUrl}/api/v1/message/latest`)).json();
+ * console.log(message.Subject, message.Text);
+ * ```
+ */
 export interface MailpitMessage {
+  /** The message's ID (its queue ID). */
   readonly ID: string;
+  /** The Message-ID header without angle brackets. */
   readonly MessageID: string;
+  /** The From mailbox (the envelope sender when the header has none). */
   readonly From: MailpitAddress;
+  /** The To mailboxes. */
   readonly To: readonly MailpitAddress[];
+  /** The Cc mailboxes. */
   readonly Cc: readonly MailpitAddress[];
+  /** Blind copies: envelope recipients in neither To nor Cc. */
   readonly Bcc: readonly MailpitAddress[];
+  /** The Reply-To mailboxes. */
   readonly ReplyTo: readonly MailpitAddress[];
+  /** The envelope sender. */
   readonly ReturnPath: string;
+  /** The subject, decoded. */
   readonly Subject: string;
+  /** The List-Unsubscribe header and the links in it. */
   readonly ListUnsubscribe: {
+    /** The header value. */
     readonly Header: string;
+    /** The URLs between angle brackets. */
     readonly Links: readonly string[];
+    /** Always '': the links are not validated. */
     readonly Errors: string;
+    /** The List-Unsubscribe-Post header value. */
     readonly HeaderPost: string;
   };
+  /** The Date header, or when it was accepted (RFC 3339). */
   readonly Date: string;
+  /** Always empty: tags are not kept. */
   readonly Tags: readonly string[];
+  /** The SMTP AUTH login it came under; '' when none. */
   readonly Username: string;
+  /** The text/plain body. */
   readonly Text: string;
+  /** The text/html body. */
   readonly HTML: string;
+  /** Size in bytes, as queued. */
   readonly Size: number;
+  /** Inline parts (with a Content-ID, not attachments). */
   readonly Inline: readonly MailpitAttachment[];
+  /** Attachments. */
   readonly Attachments: readonly MailpitAttachment[];
 }
 
