@@ -17,6 +17,7 @@ export type { ChaosTrigger, ChaosTriggers } from './mailpit-chaos.js';
 export type {
   MailpitAddress,
   MailpitAttachment,
+  MailpitHeadline,
   MailpitListItem,
   MailpitMessage,
 } from './mailpit-shapes.js';

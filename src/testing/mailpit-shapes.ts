@@ -65,21 +65,18 @@ export interface MailpitAttachment {
 }
 
 /**
- * Mailpit's `MessageSummary`: one row of `GET /api/v1/messages` or `/api/v1/search`.
+ * The fields Mailpit's list rows and messages share.
  *
  * @example
  * ```ts
- * const { messages } = await mailpit.listMessages();
- * const row: MailpitListItem | undefined = messages[0];
+ * const { ID, Subject, From }: MailpitHeadline = await mailpit.getMessageSummary();
  * ```
  */
-export interface MailpitListItem {
+export interface MailpitHeadline {
   /** The message's ID (its queue ID). */
   readonly ID: string;
   /** The Message-ID header without angle brackets. */
   readonly MessageID: string;
-  /** Whether the API has shown the message (`GET /api/v1/message/{ID}`) or it was marked read. */
-  readonly Read: boolean;
   /** The From mailbox (the envelope sender when the header has none). */
   readonly From: MailpitAddress;
   /** The To mailboxes. */
@@ -92,14 +89,28 @@ export interface MailpitListItem {
   readonly ReplyTo: readonly MailpitAddress[];
   /** The subject, decoded. */
   readonly Subject: string;
-  /** When it was accepted (RFC 3339). */
-  readonly Created: string;
   /** The SMTP AUTH login it came under; '' when none. */
   readonly Username: string;
   /** Always empty: tags are not kept. */
   readonly Tags: readonly string[];
   /** Size in bytes, as queued. */
   readonly Size: number;
+}
+
+/**
+ * Mailpit's `MessageSummary`: one row of `GET /api/v1/messages` or `/api/v1/search`.
+ *
+ * @example
+ * ```ts
+ * const { messages } = await mailpit.listMessages();
+ * const row: MailpitListItem | undefined = messages[0];
+ * ```
+ */
+export interface MailpitListItem extends MailpitHeadline {
+  /** Whether the API has shown the message (`GET /api/v1/message/{ID}`) or it was marked read. */
+  readonly Read: boolean;
+  /** When it was accepted (RFC 3339). */
+  readonly Created: string;
   /** How many attachments (inline parts not counted). */
   readonly Attachments: number;
   /** Up to 250 characters of the text. */
@@ -115,25 +126,9 @@ export interface MailpitListItem {
  * console.log(message.Subject, message.Text);
  * ```
  */
-export interface MailpitMessage {
-  /** The message's ID (its queue ID). */
-  readonly ID: string;
-  /** The Message-ID header without angle brackets. */
-  readonly MessageID: string;
-  /** The From mailbox (the envelope sender when the header has none). */
-  readonly From: MailpitAddress;
-  /** The To mailboxes. */
-  readonly To: readonly MailpitAddress[];
-  /** The Cc mailboxes. */
-  readonly Cc: readonly MailpitAddress[];
-  /** Blind copies: envelope recipients in neither To nor Cc. */
-  readonly Bcc: readonly MailpitAddress[];
-  /** The Reply-To mailboxes. */
-  readonly ReplyTo: readonly MailpitAddress[];
+export interface MailpitMessage extends MailpitHeadline {
   /** The envelope sender. */
   readonly ReturnPath: string;
-  /** The subject, decoded. */
-  readonly Subject: string;
   /** The List-Unsubscribe header and the links in it. */
   readonly ListUnsubscribe: {
     /** The header value. */
@@ -147,16 +142,10 @@ export interface MailpitMessage {
   };
   /** The Date header, or when it was accepted (RFC 3339). */
   readonly Date: string;
-  /** Always empty: tags are not kept. */
-  readonly Tags: readonly string[];
-  /** The SMTP AUTH login it came under; '' when none. */
-  readonly Username: string;
   /** The text/plain body. */
   readonly Text: string;
   /** The text/html body. */
   readonly HTML: string;
-  /** Size in bytes, as queued. */
-  readonly Size: number;
   /** Inline parts (with a Content-ID, not attachments). */
   readonly Inline: readonly MailpitAttachment[];
   /** Attachments. */
@@ -190,22 +179,28 @@ function attachmentOf(a: CapturedAttachment): MailpitAttachment {
   };
 }
 
-/** A message as one row of Mailpit's message list. */
-export function listItem(m: CapturedMessage, read: boolean): MailpitListItem {
+function headline(m: CapturedMessage): MailpitHeadline {
   return {
     ID: m.queueId,
     MessageID: m.messageId ?? '',
-    Read: read,
     From: fromOf(m),
     To: m.to.map(mailbox),
     Cc: m.cc.map(mailbox),
     Bcc: m.bcc.map(mailbox),
     ReplyTo: m.replyTo.map(mailbox),
     Subject: m.subject ?? '',
-    Created: m.deliveredAt.toISOString(),
     Username: m.authUser ?? '',
     Tags: [],
     Size: m.raw.length,
+  };
+}
+
+/** A message as one row of Mailpit's message list. */
+export function listItem(m: CapturedMessage, read: boolean): MailpitListItem {
+  return {
+    ...headline(m),
+    Read: read,
+    Created: m.deliveredAt.toISOString(),
     Attachments: m.attachments.filter((a) => !a.inline).length,
     Snippet: snippet(m),
   };
@@ -215,15 +210,8 @@ export function listItem(m: CapturedMessage, read: boolean): MailpitListItem {
 export function messageSummary(m: CapturedMessage): MailpitMessage {
   const unsubscribe = m.headers.get('list-unsubscribe')?.[0] ?? '';
   return {
-    ID: m.queueId,
-    MessageID: m.messageId ?? '',
-    From: fromOf(m),
-    To: m.to.map(mailbox),
-    Cc: m.cc.map(mailbox),
-    Bcc: m.bcc.map(mailbox),
-    ReplyTo: m.replyTo.map(mailbox),
+    ...headline(m),
     ReturnPath: m.envelope.sender,
-    Subject: m.subject ?? '',
     ListUnsubscribe: {
       Header: unsubscribe,
       Links: [...unsubscribe.matchAll(/<([^>]*)>/g)].map((x) => x[1]!),
@@ -231,11 +219,8 @@ export function messageSummary(m: CapturedMessage): MailpitMessage {
       HeaderPost: m.headers.get('list-unsubscribe-post')?.[0] ?? '',
     },
     Date: (m.date ?? m.deliveredAt).toISOString(),
-    Tags: [],
-    Username: m.authUser ?? '',
     Text: m.text ?? '',
     HTML: m.html ?? '',
-    Size: m.raw.length,
     Inline: m.attachments.filter((a) => a.inline).map(attachmentOf),
     Attachments: m.attachments.filter((a) => !a.inline).map(attachmentOf),
   };

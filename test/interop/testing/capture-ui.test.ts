@@ -14,6 +14,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestMta, type TestMta } from '../../../src/testing/index.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+/** A 1×1 PNG. */
+const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
+  'base64',
+);
 
 describe('postern capture web UI in Chromium', () => {
   let mta: TestMta;
@@ -62,10 +67,13 @@ describe('postern capture web UI in Chromium', () => {
       to: 'ann@example.org',
       subject: 'Welcome aboard',
       text: 'Welcome (text part)',
-      html: `<h1 id="greeting">Welcome in HTML</h1><img src="${trackerUrl}"><script>document.body.dataset.ran = 'yes'</script>`,
+      html: `<h1 id="greeting">Welcome in HTML</h1><img id="logo" src="cid:logo@shop"><img src="${trackerUrl}"><script>document.body.dataset.ran = 'yes'</script>`,
+      attachments: [
+        { filename: 'logo.png', content: PNG, contentType: 'image/png', cid: 'logo@shop' },
+      ],
     });
     await mailer.sendMail({
-      from: 'billing@example.com',
+      from: '"<img src=x onerror=window.pwned=1>" <billing@example.com>',
       to: 'bob@example.org',
       subject: 'Invoice <42> & more',
       text: 'Invoice text',
@@ -80,6 +88,11 @@ describe('postern capture web UI in Chromium', () => {
       'Invoice <42> & more',
       'Welcome aboard',
     ]);
+    // Message data is text, never markup.
+    expect(await rows.first().locator('td.from').textContent()).toBe(
+      '<img src=x onerror=window.pwned=1> <billing@example.com>',
+    );
+    expect(await page.evaluate('window.pwned')).toBeUndefined();
 
     await rows.filter({ hasText: 'Welcome aboard' }).click();
     await expect.poll(() => page.locator('#m-subject').textContent()).toBe('Welcome aboard');
@@ -91,6 +104,8 @@ describe('postern capture web UI in Chromium', () => {
     // The message's script did not run, and its remote image was never fetched.
     expect(await frame!.evaluate("document.body.dataset.ran ?? 'no'")).toBe('no');
     expect(trackerHits).toBe(0);
+    // Its own inline image (cid:) is shown from the message's parts.
+    expect(await frame!.evaluate("document.getElementById('logo').naturalWidth")).toBe(1);
     expect(await page.locator('#html-view').getAttribute('sandbox')).toBe('');
 
     await page.evaluate('window.loadedOnce = true');
