@@ -44,6 +44,8 @@ import { listItem, messageHeaders, messageSummary } from './mailpit-shapes.js';
 /** Largest request body read (JSON of IDs or chaos triggers). */
 const MAX_BODY = 1024 * 1024;
 const VERSION = 'postern-0.1.0';
+/** Unsent event-stream bytes after which a reader is dropped. */
+const MAX_STREAM_BACKLOG = 1024 * 1024;
 
 /** `HOST:PORT` (`[::1]:8025`) as host and port; throws a ConfigError naming `what`. */
 export function parseHostPort(text: string, what: string): { host: string; port: number } {
@@ -181,7 +183,12 @@ export class CaptureServer {
           ? { IDs: event.ids }
           : {};
     const frame = `event: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`;
-    for (const res of this.#streams) res.write(frame);
+    for (const res of this.#streams) {
+      // A reader that stopped reading is dropped rather than buffered for without end;
+      // its EventSource reconnects and reloads the list.
+      if (res.writableLength > MAX_STREAM_BACKLOG) res.destroy();
+      else res.write(frame);
+    }
   }
 
   #checkHost(req: http.IncomingMessage): void {
@@ -320,7 +327,7 @@ export class CaptureServer {
       this.#send(res, 200, 'text/css; charset=utf-8', UI_CSS);
       return;
     }
-    if (get && path === '/api/events') {
+    if (method === 'GET' && path === '/api/events') {
       res.writeHead(200, {
         ...SECURITY_HEADERS,
         'Content-Type': 'text/event-stream; charset=utf-8',
