@@ -11,7 +11,11 @@
  * round is printed, then medians and the ratio of medians, fdatasyncs (plus directory
  * fsyncs) per message, and CPU per message of this process.
  *
- * Usage: npm run bench:journal [-- --rounds 5 --messages 2000 --size 4096 --dir DIR]
+ * Then recovery: `--recover` messages (default 100 000 of 1 KB) are journalled and the
+ * journal is opened again: time, MB/s read, and heap held per live message.
+ *
+ * Usage: npm run bench:journal [-- --rounds 5 --messages 2000 --size 4096 --dir DIR
+ *        --recover 100000 --recover-size 1024]
  * Sources are bundled with esbuild into a temporary directory (dist/ is untouched).
  */
 
@@ -31,6 +35,8 @@ const { values } = parseArgs({
     size: { type: 'string', default: '4096' },
     writers: { type: 'string', default: '1,20' },
     gather: { type: 'string', default: '0' },
+    recover: { type: 'string', default: '100000' },
+    'recover-size': { type: 'string', default: '1024' },
     dir: { type: 'string' },
   },
 });
@@ -39,6 +45,8 @@ const MESSAGES = Number(values.messages);
 const SIZE = Number(values.size);
 const WRITERS = values.writers.split(',').map(Number);
 const GATHER_MS = Number(values.gather);
+const RECOVER = Number(values.recover);
+const RECOVER_SIZE = Number(values['recover-size']);
 
 // Bundles live under node_modules/.cache so their npm imports resolve.
 mkdirSync(join(root, 'node_modules/.cache'), { recursive: true });
@@ -227,6 +235,45 @@ for (const writers of WRITERS) {
       `${fmt(med(j, 'syncsPerMsg'), 3)} | ${fmt(med(f, 'syncsPerMsg'), 3)} | ${fmt(med(j, 'cpuMs'), 3)} | ${fmt(med(f, 'cpuMs'), 3)} |`,
   );
 }
+
+/** Journals RECOVER messages, then measures opening the journal again. */
+async function recovery() {
+  const dir = await fs.mkdtemp(join(work, 'recover-'));
+  const body = Buffer.alloc(RECOVER_SIZE, 0x62);
+  const journal = await m.Journal.open({ directory: dir, handoffBudget: 0 });
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 256 }, async () => {
+      while (next < RECOVER) {
+        next++;
+        const queueId = ids.next();
+        await journal.appendMessage({ ...recordFor(queueId), formatVersion: 1 }, [body]);
+      }
+    }),
+  );
+  const bytes = journal.stats().segmentBytes;
+  await journal.close();
+  const heap = () => {
+    globalThis.gc?.();
+    return process.memoryUsage().heapUsed;
+  };
+  const before = heap();
+  const t0 = performance.now();
+  const reopened = await m.Journal.open({ directory: dir, handoffBudget: 0 });
+  const ms = performance.now() - t0;
+  const held = heap() - before;
+  console.log(
+    `\nrecovery: ${reopened.recovery.messages} live messages in ${reopened.recovery.segments} segments ` +
+      `(${(bytes / 1048576).toFixed(0)} MB) read in ${ms.toFixed(0)} ms ` +
+      `(${(bytes / 1048576 / (ms / 1000)).toFixed(0)} MB/s, ${((ms * 1000) / RECOVER).toFixed(1)} µs per message); ` +
+      (globalThis.gc
+        ? `heap held: ${(held / 1048576).toFixed(1)} MB, ${(held / RECOVER).toFixed(0)} bytes per message`
+        : 'run node with --expose-gc for the heap held'),
+  );
+  await reopened.close();
+  await fs.rm(dir, { recursive: true, force: true });
+}
+if (RECOVER > 0) await recovery();
 
 if (!values.dir) rmSync(work, { recursive: true, force: true });
 rmSync(bundles, { recursive: true, force: true });

@@ -20,9 +20,11 @@
  * is rejected (none of them may be acknowledged: after a failed fdatasync the kernel
  * may have dropped the dirty pages), the segment is marked broken at the length it had
  * before the batch, and the next batch starts a new segment whose header says so; so
- * the journal stays consistent and recovery ignores the failed bytes. Earlier batches
- * stay durable. While new segments cannot be created (disk full), batches keep
- * failing, and each commit gets an error rather than a false acknowledgement.
+ * the journal stays consistent and recovery ignores the failed bytes. Earlier synced
+ * batches stay durable; lazy frames written since the last good sync may be lost, as
+ * in a crash (each is checked by its CRC at recovery). While new segments cannot be
+ * created (disk full), batches keep failing, and each commit gets an error rather
+ * than a false acknowledgement.
  *
  * Postfix counterpart: none — Postfix fsyncs each queue file on its own. This is the
  * group commit of databases (PostgreSQL's WAL writer, commit_delay/commit_siblings).
