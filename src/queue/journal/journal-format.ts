@@ -195,7 +195,11 @@ function allocFrame(
       `a journal frame of ${bodyLength} bytes is over the ${MAX_FRAME_BODY}-byte limit`,
     );
   }
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + bodyLength);
+  // A message frame may be kept for the hand-off: its own allocation, never a slice of
+  // the shared pool that would keep unrelated bytes alive and out of the budget.
+  const size = FRAME_HEADER_SIZE + bodyLength;
+  const frame =
+    type === FrameType.message ? Buffer.allocUnsafeSlow(size) : Buffer.allocUnsafe(size);
   FRAME_MAGIC.copy(frame, 0);
   frame.writeUInt32LE(bodyLength, 8);
   frame[12] = type;

@@ -65,6 +65,13 @@ export class JournalMessageWriter implements MessageWriter {
     this.content = new Writable({
       highWaterMark: 64 * 1024,
       write: (chunk: Buffer, _encoding, callback) => {
+        if (!this.#spilled && this.#size + chunk.length <= this.#limit) {
+          // The common case: kept in memory, no promise per chunk.
+          this.#size += chunk.length;
+          this.#chunks.push(chunk);
+          callback();
+          return;
+        }
         this.#take(chunk).then(
           () => callback(),
           (err: Error) => callback(this.#state === 'aborted' ? null : err),
