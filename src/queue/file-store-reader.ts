@@ -12,11 +12,11 @@
  * @module
  */
 
-import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { CorruptMessageError } from '../errors.js';
 import type { QueueId } from '../types.js';
+import { openRegularFile } from '../util/safe-open.js';
 import {
   decodePreamble,
   MAX_RECORD_BYTES,
@@ -68,9 +68,12 @@ export async function readQueueFile(handle: FileHandle, queueId: QueueId): Promi
   return { preamble, ...parseTail(queueId, preamble, tail, recordOffset) };
 }
 
-/** Opens a queue file read-only and reads its record and updates. */
+/**
+ * Opens a queue file read-only (never following a link or waiting on a FIFO: anything
+ * but a regular file throws NotRegularFileError) and reads its record and updates.
+ */
 export async function readQueueFileAt(path: string, queueId: QueueId): Promise<QueueFileInfo> {
-  const handle = await fs.open(path, 'r');
+  const { handle } = await openRegularFile(path, 'r', { allowLinks: true });
   try {
     return await readQueueFile(handle, queueId);
   } finally {

@@ -20,9 +20,10 @@
  * The index of states and due times is kept in memory (rebuilt by one directory scan
  * at open), so `claim()` reads only the files it claims. Leases live in memory.
  *
- * SECURITY: queue IDs are checked with isQueueId before any path is built; the
- * directories are created with mode 0700 and files with 0600; a file that does not
- * parse is moved to `corrupt/` with a warning, never trusted or fatal.
+ * SECURITY: queue IDs are checked with isQueueId before any path is built; modes and
+ * owners are checked and fixed at open (file-store-scan.ts, queue-modes.ts); files are
+ * opened as regular files only (openRegularFile: no links, no waiting on a FIFO), and
+ * anything else, or a file that does not parse, goes to `corrupt/` with a warning.
  *
  * Does not do: share a queue directory between processes or hosts (the lock refuses
  * a second process; use PostgresQueueStore for several nodes), compact the update
@@ -35,11 +36,12 @@ import { promises as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { systemClock } from '../clock.js';
-import { CorruptMessageError, QueueStoreError } from '../errors.js';
+import { CorruptMessageError, PosternError, QueueStoreError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import type { Clock, QueueId } from '../types.js';
 import { eachLimited } from '../util/each-limited.js';
 import { DirectorySyncer } from '../util/fsync.js';
+import { openRegularFile } from '../util/safe-open.js';
 import {
   dataOf,
   dropIfIdle,
@@ -53,7 +55,7 @@ import {
 import { encodeFrame, type UpdateFrame } from './file-store-format.js';
 import { lockQueueDirectory, type QueueDirectoryLock } from './file-store-lock.js';
 import { QueueContentStream, readQueueFileAt } from './file-store-reader.js';
-import { scanQueueDirectory } from './file-store-scan.js';
+import { prepareQueueDirectories, scanQueueDirectory } from './file-store-scan.js';
 import { FileMessageWriter, writeAll } from './file-store-writer.js';
 import { applyOutcomes, checkOutcomes, queueEntry } from './lease.js';
 import { MessageIndex } from './message-index.js';
@@ -84,7 +86,7 @@ import type {
  * ```
  */
 export interface FileQueueStoreOptions {
-  /** The queue directory; created (mode 0700) if missing. */
+  /** The queue directory; created (mode 0711, state directories 0700) if missing. */
   readonly directory: string;
   /**
    * Judges lease expiry in `renew`, `recordOutcomes`, `release` and `remove`; pass the
@@ -204,17 +206,15 @@ export class FileQueueStore implements QueueStore {
       throw new QueueStoreError('a FileQueueStore can be opened once; make a new one');
     this.#state = 'opening';
     try {
-      await fs.mkdir(this.directory, { recursive: true, mode: 0o700 });
+      await prepareQueueDirectories(this.directory, [TMP, ...STATES], this.#log);
       this.#lock = await lockQueueDirectory(this.directory);
-      for (const dir of [TMP, ...STATES])
-        await fs.mkdir(join(this.directory, dir), { recursive: true, mode: 0o700 });
       await this.#scan();
     } catch (err) {
       this.#state = 'new';
       await this.#lock?.release().catch(() => undefined);
       this.#lock = undefined;
       for (const e of this.#index.list()) this.#index.delete(e);
-      if (err instanceof QueueStoreError) throw err;
+      if (PosternError.is(err)) throw err; // ConfigError: a directory not to be trusted
       throw new QueueStoreError(
         `cannot open the queue directory ${this.directory}: ${(err as Error).message}`,
         undefined,
@@ -408,7 +408,8 @@ export class FileQueueStore implements QueueStore {
       // The file may move while we look; try where it should be, then everywhere.
       for (const state of this.#places(entry)) {
         try {
-          return await fs.open(this.#path(state, queueId), 'r');
+          const path = this.#path(state, queueId);
+          return (await openRegularFile(path, 'r', { allowLinks: true })).handle;
         } catch (err) {
           if (!isMissing(err)) throw err;
         }
@@ -471,7 +472,9 @@ export class FileQueueStore implements QueueStore {
     data.durable = NONE;
     data.waiters = NONE;
     try {
-      const handle = await fs.open(this.#path(data.location, entry.queueId), 'r+');
+      const { handle } = await openRegularFile(this.#path(data.location, entry.queueId), 'r+', {
+        allowLinks: true,
+      });
       try {
         await writeAll(handle, frames, data.appendOffset);
         if (mustSync) await handle.datasync();

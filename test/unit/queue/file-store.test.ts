@@ -131,6 +131,7 @@ describe('FileQueueStore', () => {
 
   it('lays out the queue directories with mode 0700 and a pid lock', async () => {
     await openStore();
+    expect((await fs.stat(directory)).mode & 0o777).toBe(0o711);
     for (const dir of ['tmp', 'incoming', 'active', 'deferred', 'hold', 'corrupt']) {
       const st = await fs.stat(join(directory, dir));
       expect(st.isDirectory()).toBe(true);
@@ -223,6 +224,29 @@ describe('FileQueueStore', () => {
     expect(warnings.some((t) => /bad magic/.test(t))).toBe(true);
     expect(warnings.some((t) => /corrupt\//.test(t))).toBe(true);
     expect(warnings.some((t) => /not a queue file name/.test(t))).toBe(true);
+  });
+
+  it('a file replaced by a FIFO or a link after open is moved aside, never waited on', async () => {
+    const store = await openStore();
+    const good = await commitMessage(store, 'good\r\n');
+    const fifo = await commitMessage(store, 'becomes a fifo\r\n');
+    const link = await commitMessage(store, 'becomes a link\r\n');
+    await fs.rm(join(directory, 'incoming', fifo));
+    spawnSync('mkfifo', [join(directory, 'incoming', fifo)]);
+    await fs.rm(join(directory, 'incoming', link));
+    await fs.symlink(join(directory, 'incoming', good), join(directory, 'incoming', link));
+    // Each of these would wait for a writer forever on a plain open of the FIFO.
+    const rows = await store.list();
+    expect(rows.map((r) => r.queueId)).toEqual([good]);
+    await expect(readAll(store.openContent(fifo))).rejects.toThrow(/FIFO, not a regular file/);
+    const claimed = await claim(store);
+    expect(claimed.map((m) => m.record.queueId)).toEqual([good]);
+    expect((await fs.readdir(join(directory, 'corrupt'))).sort()).toEqual([fifo, link].sort());
+    expect((await fs.lstat(join(directory, 'corrupt', fifo))).isFIFO()).toBe(true);
+    expect((await fs.lstat(join(directory, 'corrupt', link))).isSymbolicLink()).toBe(true);
+    const warnings = events.filter((e) => e.level === 'warning').map((e) => e.text);
+    expect(warnings.some((t) => /is a FIFO, not a regular file.*corrupt\//.test(t))).toBe(true);
+    expect(warnings.some((t) => /is a symbolic link, not a regular file/.test(t))).toBe(true);
   });
 
   it('a torn update frame at the end of a file is ignored and written over', async () => {

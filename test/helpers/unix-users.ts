@@ -1,0 +1,169 @@
+/**
+ * Real second Unix users for tests that must cross a privilege boundary: created with
+ * useradd (names start with `ptsub`), removed with userdel, and commands run as them
+ * through child_process's uid/gid (the kernel then drops root's supplementary groups).
+ *
+ * A checkout may sit under a directory such a user cannot enter (a fresh clone in a
+ * mktemp directory is 0700), so `cliForOtherUsers()` copies what the `postern` command
+ * needs (bin/, dist/, package.json and the runtime dependencies) into a world-readable
+ * temporary directory.
+ *
+ * Needs root, as CI runs the tests.
+ */
+
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** A Unix user made for a test. */
+export interface TestUser {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  remove(): void;
+}
+
+/** Throws unless the tests run as root (users cannot be made otherwise). */
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      'this test creates Unix users and runs commands as them: run it as root, as CI does',
+    );
+  }
+}
+
+/** Creates a user `ptsub<random>` with its own group and no home directory. */
+export function createUser(): TestUser {
+  requireRoot();
+  const name = `ptsub${randomBytes(4).toString('hex')}`;
+  execFileSync('useradd', ['--no-create-home', '--user-group', '--shell', '/bin/sh', name]);
+  const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }).trim());
+  return {
+    name,
+    uid,
+    gid,
+    remove() {
+      try {
+        execFileSync('userdel', [name], { stdio: 'ignore' });
+      } catch {
+        // Already gone.
+      }
+      try {
+        execFileSync('groupdel', [name], { stdio: 'ignore' });
+      } catch {
+        // userdel removed the user's group already.
+      }
+    },
+  };
+}
+
+/** What a command run as a user printed and how it ended. */
+export interface RunResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs `command args` as `user` (real and effective uid and gid), with `input` on
+ * standard input; kills it after `timeoutMs`.
+ */
+export function runAs(
+  user: Pick<TestUser, 'uid' | 'gid' | 'name'>,
+  command: string,
+  args: readonly string[],
+  options: { input?: string; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      uid: user.uid,
+      gid: user.gid,
+      cwd: options.cwd ?? tmpdir(),
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: tmpdir(),
+        USER: user.name,
+        LOGNAME: user.name,
+        ...options.env,
+      },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** Runs a small Node script as `user` (`node -e SCRIPT ARGS...`). */
+export function nodeAs(
+  user: Pick<TestUser, 'uid' | 'gid' | 'name'>,
+  script: string,
+  args: readonly string[] = [],
+): Promise<RunResult> {
+  return runAs(user, process.execPath, ['-e', script, '--', ...args]);
+}
+
+/** Every package the runtime dependencies need, found through their package.json files. */
+async function runtimePackages(): Promise<string[]> {
+  const seen = new Set<string>();
+  const visit = async (name: string): Promise<void> => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    const pkg = JSON.parse(
+      await readFile(join(ROOT, 'node_modules', name, 'package.json'), 'utf8'),
+    ) as { dependencies?: Record<string, string> };
+    for (const dep of Object.keys(pkg.dependencies ?? {})) await visit(dep);
+  };
+  const own = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+  };
+  for (const dep of Object.keys(own.dependencies)) await visit(dep);
+  return [...seen];
+}
+
+/**
+ * A copy of the built `postern` command that every user can run: resolves with the
+ * path of its bin/postern.mjs and a function that removes the copy. Build first
+ * (`npx tsup`).
+ */
+export async function cliForOtherUsers(): Promise<{ bin: string; remove(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'postern-cli-copy-'));
+  await chmod(dir, 0o755);
+  await cp(join(ROOT, 'bin'), join(dir, 'bin'), { recursive: true });
+  await cp(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true });
+  await cp(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  for (const name of await runtimePackages()) {
+    await cp(join(ROOT, 'node_modules', name), join(dir, 'node_modules', name), {
+      recursive: true,
+      dereference: true,
+    });
+  }
+  // Readable and searchable by everyone, whatever the umask made of it.
+  execFileSync('chmod', ['-R', 'a+rX', dir]);
+  return {
+    bin: join(dir, 'bin', 'postern.mjs'),
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
