@@ -37,20 +37,27 @@ export async function serve(args: ServeOptions): Promise<void> {
     },
   ]);
   const mta = new Mta(config, { logger });
-  await mta.start();
+  // Handlers first: a signal that comes while the MTA starts (its "daemon started" line
+  // is out before start() returns) stops it once started, instead of killing it.
+  let started: Promise<void> | undefined;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info('master', undefined, `received ${signal}, stopping`);
-    mta.stop().then(
-      () => process.exit(0),
-      (err) => {
-        process.stderr.write(`postern: error while stopping: ${(err as Error).message}\n`);
-        process.exit(1);
-      },
-    );
+    (started ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => mta.stop())
+      .then(
+        () => process.exit(0),
+        (err) => {
+          process.stderr.write(`postern: error while stopping: ${(err as Error).message}\n`);
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  started = mta.start();
+  await started;
 }
