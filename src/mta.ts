@@ -16,7 +16,6 @@
  * @module
  */
 
-import { mkdir } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import { Cleanup } from './cleanup/cleanup.js';
 import type { ContentFilter } from './cleanup/content-filter.js';
@@ -39,7 +38,7 @@ import { SmtpDeliveryAgent } from './deliver/smtp/smtp-agent.js';
 import { transportParameters } from './deliver/smtp/transport-parameters.js';
 import type { DeliveryAgent } from './deliver/types.js';
 import { VirtualDeliveryAgent } from './deliver/virtual-agent.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, PosternError } from './errors.js';
 import { Logger } from './log.js';
 import { MtaMetrics, sessionMetrics } from './metrics/mta-metrics.js';
 import { Bounce } from './queue/bounce.js';
@@ -52,6 +51,7 @@ import { QueueIdGenerator } from './queue/queue-id.js';
 import { QueueManager } from './queue/queue-manager.js';
 import type { QueueStore } from './queue/types.js';
 import { maildropDirectory } from './receive/maildrop.js';
+import { prepareMaildrop, queueDirectoryOf } from './receive/maildrop-directory.js';
 import { Pickup } from './receive/pickup.js';
 import { QmqpReceiver } from './receive/qmqp-receiver.js';
 import type { CommandCheck } from './receive/restriction-types.js';
@@ -186,8 +186,8 @@ export class Mta {
   readonly #network: ServiceNetwork | undefined;
   #bindings: NetworkBinding[] = [];
   readonly #receivers: SmtpReceiver[];
-  /** `postern queue` answers through this while a file queue is served. */
-  #control: QueueControlServer | undefined;
+  /** `postern queue` answers through these while a file queue is served. */
+  readonly #controls: QueueControlServer[] = [];
   readonly #qmqpReceivers: QmqpReceiver[];
   readonly #pickup: Pickup;
   /** The maildrop directory Pickup reads (`postern sendmail` writes there). */
@@ -224,11 +224,7 @@ export class Mta {
                 clock,
                 logger,
               });
-    this.maildropDirectory = maildropDirectory(
-      'claim' in qs || qs.type === 'memory' || qs.type === 'postgres'
-        ? params.queueDirectory
-        : (qs.directory ?? params.queueDirectory),
-    );
+    this.maildropDirectory = maildropDirectory(queueDirectoryOf(this.config));
     this.#network = deps.network;
     this.metrics = new MtaMetrics({
       logger,
@@ -334,24 +330,34 @@ export class Mta {
       this.queueManager.start();
       // With the file store the maildrop lives in the queue directory, so make it now and
       // let Pickup watch it from the start; elsewhere it is created by the first sendmail.
-      if (this.store instanceof FileQueueStore)
-        await mkdir(this.maildropDirectory, { recursive: true, mode: 0o700 });
+      // Either way its owner and mode are checked (and fixed) before Pickup reads it.
+      await prepareMaildrop(this.maildropDirectory, this.logger.for('postfix-script'), {
+        create: this.store instanceof FileQueueStore,
+      });
       this.#pickup.start();
       if (this.store instanceof FileQueueStore) {
-        this.#control = new QueueControlServer({
-          directory: this.store.directory,
-          operations: managerOperations(this.store, this.queueManager),
-          log: this.logger.for('postqueue'),
-        });
-        await this.#control.listen().catch((err: unknown) => {
-          // Queue commands then work only while the server is stopped; delivery is unaffected.
-          this.logger.warning(
-            'master',
-            undefined,
-            `cannot open the queue control socket: ${(err as Error).message}`,
+        const operations = managerOperations(this.store, this.queueManager);
+        const log = this.logger.for('postqueue');
+        for (const access of ['owner', 'public'] as const) {
+          const control = new QueueControlServer({
+            directory: this.store.directory,
+            operations,
+            log,
+            access,
+          });
+          await control.listen().then(
+            () => this.#controls.push(control),
+            (err: unknown) => {
+              if (PosternError.is(err)) throw err; // a socket directory not to be trusted
+              // Queue commands then work only while the server is stopped; delivery goes on.
+              this.logger.warning(
+                'master',
+                undefined,
+                `cannot open the queue ${access === 'owner' ? 'control' : 'listing'} socket: ${(err as Error).message}`,
+              );
+            },
           );
-          this.#control = undefined;
-        });
+        }
       }
       const bound: BoundListener[] = [];
       for (const [i, l] of this.config.smtpd.entries()) {
@@ -417,7 +423,7 @@ export class Mta {
       ...this.#qmqpReceivers.map((r) => r.close({ graceful: true })),
     ]);
     await this.#pickup.stop();
-    await this.#control?.close();
+    await Promise.allSettled(this.#controls.splice(0).map((c) => c.close()));
     await this.queueManager.stop();
     await this.agents.close();
     await this.cleanup.close();

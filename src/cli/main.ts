@@ -9,7 +9,7 @@
 
 import { parseArgs } from 'node:util';
 import { PosternError } from '../errors.js';
-import { QUEUE_USAGE, queueCommand, UsageError } from './queue.js';
+import { QUEUE_USAGE, queueCommand, queueExitCode } from './queue.js';
 
 const USAGE = `usage: postern serve [--config FILE] [--log-format postfix|json] [--log-level LEVEL]
        postern check-config [--config FILE]
@@ -67,20 +67,13 @@ async function main(argv: string[]): Promise<void> {
       process.exit(rest.length === 0 ? 64 : 0);
     }
     try {
-      process.stdout.write(await queueCommand(rest));
+      process.stdout.write(await queueCommand(rest, process.env));
     } catch (err) {
-      if (
-        err instanceof UsageError ||
-        (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
-      ) {
-        process.stderr.write(`postern queue: ${(err as Error).message}\n${QUEUE_USAGE}`);
-        process.exit(64);
-      }
-      if (PosternError.is(err) && err.code !== 'POSTERN_ERR_CONFIG') {
-        process.stderr.write(`postern queue: ${err.message}\n`);
-        process.exit(75);
-      }
-      throw err;
+      const code = queueExitCode(err);
+      if (code === undefined || code === 78) throw err;
+      const usage = code === 64 ? QUEUE_USAGE : '';
+      process.stderr.write(`postern queue: ${(err as Error).message}\n${usage}`);
+      process.exit(code);
     }
     return;
   }

@@ -9,18 +9,30 @@
  *   postern queue requeue ID...|ALL           postsuper -r
  *   postern queue flush [ID...|ALL] [--destination DOMAIN]   postqueue -f / -i / -s
  *
- * Each takes `--config FILE` like `postern serve`. While a server runs on that queue
- * it is asked through its control socket (`<queue>/control.sock`); otherwise the
- * file store is opened directly (it is locked meanwhile, so a server starting then
- * waits for nothing: it fails to lock and says so). A memory queue lives only inside
- * its server process: use the API there.
+ * Each takes `--config FILE` like `postern serve`, or the file `POSTERN_CONFIG` names
+ * (as `postern sendmail` does). While a server runs on that queue it is asked through
+ * its control socket (`<queue>/private/control.sock`); otherwise the file store is
+ * opened directly (it is locked meanwhile, so a server starting then waits for nothing:
+ * it fails to lock and says so). A memory queue lives only inside its server process:
+ * use the API there.
+ *
+ * Who may do what, as postqueue(1) and postsuper(1): every operation but `list` is for
+ * the queue owner (the uid that owns the queue directory) and root, and says so with
+ * exit 77 to anyone else. Others may `list` while a server runs (it answers on
+ * `public/showq.sock`); with the server stopped they get "Queue report unavailable -
+ * mail system is down" (exit 69), since the queue files are not theirs to read.
+ *
+ * No command creates a queue: where the configured queue directory holds no queue,
+ * the command says so and exits 69.
  *
  * @module
  */
 
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type MtaConfig, resolveMtaConfig } from '../config/mta-config.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, PosternError } from '../errors.js';
 import { FileQueueStore } from '../queue/file-store.js';
 import {
   type ControlRequest,
@@ -50,8 +62,38 @@ type Command = (typeof COMMANDS)[number];
 /** Thrown for bad usage (exit 64). */
 export class UsageError extends Error {}
 
-/** Runs `postern queue ...`; resolves with the text to print. */
-export async function queueCommand(argv: readonly string[]): Promise<string> {
+/** A queue command that cannot be done here, with its sysexits code. */
+export class QueueCommandError extends Error {
+  readonly exitCode: number;
+  constructor(exitCode: number, message: string) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+const EX_USAGE = 64;
+const EX_UNAVAILABLE = 69;
+const EX_TEMPFAIL = 75;
+const EX_NOPERM = 77;
+const EX_CONFIG = 78;
+
+/** The exit code for an error `postern queue` throws; undefined for a bug (exit 70). */
+export function queueExitCode(err: unknown): number | undefined {
+  if (err instanceof QueueCommandError) return err.exitCode;
+  if (err instanceof UsageError) return EX_USAGE;
+  if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return EX_USAGE;
+  if (PosternError.is(err)) return err.code === 'POSTERN_ERR_CONFIG' ? EX_CONFIG : EX_TEMPFAIL;
+  return undefined;
+}
+
+/**
+ * Runs `postern queue ...`; resolves with the text to print. Throws UsageError,
+ * QueueCommandError or a PosternError (see queueExitCode).
+ */
+export async function queueCommand(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   const { values, positionals } = parseArgs({
     args: [...argv],
     allowPositionals: true,
@@ -67,7 +109,8 @@ export async function queueCommand(argv: readonly string[]): Promise<string> {
   if (!COMMANDS.includes(command as Command))
     throw new UsageError(`unknown queue command "${command ?? ''}"`);
   const req = buildRequest(command as Command, args, values);
-  const config: MtaConfig = values.config ? await loadConfigFile(values.config) : {};
+  const file = values.config ?? env.POSTERN_CONFIG;
+  const config: MtaConfig = file ? await loadConfigFile(file) : {};
   const resolved = resolveMtaConfig(config);
   const qs = resolved.queueStore;
   if (!('claim' in qs) && qs.type === 'postgres') {
@@ -82,7 +125,10 @@ export async function queueCommand(argv: readonly string[]): Promise<string> {
     );
   }
   const directory = qs.directory ?? resolved.params.queueDirectory;
-  const result = await viaServerOrStore(directory, req);
+  const from = file
+    ? `configured in ${file}`
+    : 'the default; give --config FILE or set POSTERN_CONFIG';
+  const result = await viaServerOrStore(directory, req, from);
   return render(req, result);
 }
 
@@ -129,14 +175,59 @@ function buildRequest(
   };
 }
 
-async function viaServerOrStore(directory: string, req: ControlRequest): Promise<unknown> {
+async function viaServerOrStore(
+  directory: string,
+  req: ControlRequest,
+  from: string,
+): Promise<unknown> {
+  const st = await fs.stat(directory).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+    throw err;
+  });
+  if (!st?.isDirectory()) {
+    throw new QueueCommandError(
+      EX_UNAVAILABLE,
+      `there is no queue at ${directory} (${from}); nothing was changed or created`,
+    );
+  }
+  const euid = process.geteuid?.();
+  const owner = euid === undefined || euid === 0 || euid === st.uid;
+  if (!owner && req.op !== 'list') {
+    throw new QueueCommandError(
+      EX_NOPERM,
+      `"${req.op}" is reserved for the owner of the queue ${directory} (uid ${st.uid}) and root; you are uid ${euid}`,
+    );
+  }
   try {
-    return await controlRequest(directory, req);
+    return await controlRequest(directory, req, owner ? 'owner' : 'public');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new QueueCommandError(
+        EX_UNAVAILABLE,
+        `cannot connect to the queue's ${owner ? 'control' : 'listing'} socket under ${directory}: ${(err as Error).message}`,
+      );
+    }
     if (code !== 'ENOENT' && code !== 'ECONNREFUSED') throw err;
   }
-  // No server: work on the store itself.
+  if (!owner) {
+    // The queue files are the owner's: only a running server may show them to others.
+    throw new QueueCommandError(
+      EX_UNAVAILABLE,
+      `Queue report unavailable - mail system is down (no server answers on ${join(directory, 'public')})`,
+    );
+  }
+  // No server: work on the store itself, if there is one.
+  const hasStore = await fs.stat(join(directory, 'incoming')).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!hasStore) {
+    throw new QueueCommandError(
+      EX_UNAVAILABLE,
+      `there is no queue at ${directory} (${from}): no server has run there yet; nothing was changed or created`,
+    );
+  }
   const store = new FileQueueStore({ directory });
   await store.open();
   try {

@@ -11,8 +11,19 @@
  * answered, not emulated; `-bs` runs an SMTP session on standard input and output whose
  * messages go to the maildrop. `-bv` is not available yet and says so.
  *
- * Exit codes follow sysexits.h, as Postfix's sendmail: 0 queued, 64 usage, 65 data
- * error, 69 unavailable, 73 cannot create, 75 temporary failure, 78 configuration.
+ * Before it writes anything, sendmail checks the envelope with the checks Pickup makes
+ * (maildrop-checks.ts: recipient count, control characters in `-f`, `-F`, `-V` and
+ * recipients, lengths), so what it accepts Pickup accepts; a message that grows past
+ * `messageSizeLimit` is refused as it is read and nothing of it is kept.
+ *
+ * Identity: sendmail runs as the submitting user and writes the file as that user, so
+ * the file's owner names the user (see maildrop.ts). Without `-f` no sender is written:
+ * Pickup uses the owner's login name (`user@$myorigin`).
+ *
+ * Exit codes follow sysexits.h, as Postfix's sendmail: 0 queued, 64 usage (a bad
+ * option or envelope value), 65 data error (the message), 69 unavailable, 73 cannot
+ * create, 75 temporary failure, 77 permission denied (`-q` by someone other than the
+ * queue owner), 78 configuration.
  *
  * @module
  */
@@ -24,6 +35,8 @@ import { resolveMtaConfig } from '../config/mta-config.js';
 import { type Parameters, resolveParameters } from '../config/parameters.js';
 import { PosternError } from '../errors.js';
 import { MaildropSubmission, maildropDirectory } from '../receive/maildrop.js';
+import { envelopeProblem, maildropLimits } from '../receive/maildrop-checks.js';
+import { queueDirectoryOf } from '../receive/maildrop-directory.js';
 import { SmtpReceiver } from '../receive/smtp-receiver.js';
 import { Rewriter } from '../rewrite/rewriter.js';
 import type { DsnNotifyKeyword, DsnRet } from '../types.js';
@@ -52,6 +65,7 @@ export const EX = {
   UNAVAILABLE: 69,
   CANTCREAT: 73,
   TEMPFAIL: 75,
+  NOPERM: 77,
   CONFIG: 78,
 } as const;
 
@@ -216,15 +230,24 @@ export async function sendmail(argv: readonly string[], io: SendmailIo): Promise
     return EX.USAGE;
   }
   if (o.mode === 'list' || o.mode === 'flush') {
-    const { queueCommand } = await import('./queue.js');
-    const configArgs = o.config ?? io.env.POSTERN_CONFIG;
-    const out = await queueCommand([
-      o.mode === 'list' ? 'list' : 'flush',
-      ...(o.mode === 'flush' ? ['ALL'] : []),
-      ...(configArgs ? ['--config', configArgs] : []),
-    ]);
-    io.stdout.write(out);
-    return EX.OK;
+    const { queueCommand, queueExitCode } = await import('./queue.js');
+    try {
+      const out = await queueCommand(
+        [
+          o.mode === 'list' ? 'list' : 'flush',
+          ...(o.mode === 'flush' ? ['ALL'] : []),
+          ...(o.config ? ['--config', o.config] : []),
+        ],
+        io.env,
+      );
+      io.stdout.write(out);
+      return EX.OK;
+    } catch (err) {
+      const code = queueExitCode(err);
+      if (code === undefined) throw err;
+      say((err as Error).message);
+      return code;
+    }
   }
   if (o.mode === 'aliases') {
     say('alias tables are read directly by postern; there is no database to rebuild');
@@ -250,32 +273,54 @@ export async function sendmail(argv: readonly string[], io: SendmailIo): Promise
     }
     throw err;
   }
-  const queueDirectory =
-    'claim' in config.queueStore || config.queueStore.type !== 'file'
-      ? config.params.queueDirectory
-      : (config.queueStore.directory ?? config.params.queueDirectory);
-  const user = safeUserName();
+  const queueDirectory = queueDirectoryOf(config);
+  const params = config.params;
+  const user = loginName();
+  if (o.mode === 'deliver' && o.sender === undefined && user === undefined) {
+    say(`cannot find a login name for uid ${process.getuid?.()}: give the sender with -f ADDRESS`);
+    return EX.USAGE;
+  }
+  // Pickup's own checks, made before anything is written (maildrop-checks.ts).
+  const problem =
+    o.mode === 'deliver'
+      ? envelopeProblem(
+          {
+            sender: o.sender,
+            recipients: o.recipients.map((address) => ({ address })),
+            extractRecipients: o.extract,
+            fullName: o.fullName,
+            envid: o.envid,
+          },
+          maildropLimits(params),
+        )
+      : undefined;
+  if (problem) {
+    say(`${problem.text}; nothing was queued`);
+    return problem.field === 'size' ? EX.DATAERR : EX.USAGE;
+  }
   const port = new MaildropSubmission({
     directory: maildropDirectory(queueDirectory),
-    messageSizeLimit: config.params.messageSizeLimit,
-    user,
+    messageSizeLimit: params.messageSizeLimit,
+    recipientLimit: params.smtpdRecipientLimit,
+    addressLengthLimit: params.lineLengthLimit,
+    user: user ?? String(process.getuid?.() ?? ''),
   });
-  if (o.mode === 'smtp') return standAloneSmtp(config.params, port, io);
+  if (o.mode === 'smtp') return standAloneSmtp(params, port, io);
 
   let tx: Awaited<ReturnType<MaildropSubmission['open']>>;
   try {
-    tx = await port.open({ component: 'sendmail', protocol: 'local', localUser: user });
+    tx = await port.open({ component: 'sendmail', protocol: 'local' });
   } catch (err) {
-    say(
-      `cannot write to the maildrop ${maildropDirectory(queueDirectory)}: ${(err as Error).message}`,
-    );
+    say(`cannot write to the maildrop ${maildropDirectory(queueDirectory)}: ${maildropError(err)}`);
     return EX.CANTCREAT;
   }
-  tx.setSender(o.sender ?? user, {
+  const senderParams = {
     ...(o.envid !== undefined ? { envid: o.envid } : {}),
     ...(o.ret !== undefined ? { ret: o.ret } : {}),
     ...(o.fullName ? { fullName: o.fullName } : {}),
-  });
+  };
+  // Without -f the file names no sender: Pickup uses the file owner's login name.
+  tx.setSender(o.sender, senderParams);
   if (o.extract) tx.apply({ type: 'extractRecipients' });
   for (const address of o.recipients) {
     tx.addRecipient({ address, ...(o.notify ? { notify: o.notify } : {}) });
@@ -290,8 +335,18 @@ export async function sendmail(argv: readonly string[], io: SendmailIo): Promise
   }
   const result = await tx.commit();
   if (result.reply.positive) return EX.OK;
-  say(result.reply.text);
+  say(`${result.reply.text}; nothing was queued`);
   return result.reply.code === 552 ? EX.DATAERR : result.reply.transient ? EX.TEMPFAIL : EX.DATAERR;
+}
+
+/** Why the maildrop cannot be written, with what to do about it. */
+function maildropError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'EACCES' || e.code === 'EPERM')
+    return `${e.message}; the maildrop must be mode 3733 (postern serve sets it when it starts)`;
+  if (e.code === 'ENOSPC' || e.code === 'EDQUOT')
+    return `${e.message}; the queue file system (or your disk quota) is full`;
+  return e.message;
 }
 
 /**
@@ -335,10 +390,11 @@ async function standAloneSmtp(
   return EX.OK;
 }
 
-function safeUserName(): string {
+/** The login name of the user running sendmail, or undefined when it has none. */
+function loginName(): string | undefined {
   try {
-    return userInfo().username || String(process.getuid?.() ?? 'unknown');
+    return userInfo().username || undefined;
   } catch {
-    return String(process.getuid?.() ?? 'unknown');
+    return undefined;
   }
 }

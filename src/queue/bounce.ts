@@ -55,8 +55,8 @@ import type { MessageRecord, QueueStore, StoredRecipient } from './types.js';
 export interface BounceOptions {
   /** Where notices are submitted (Cleanup). */
   readonly submission: SubmissionPort;
-  /** Where the original content is read from. */
-  readonly store: QueueStore;
+  /** Where the original content is read from (only `openContent` is used). */
+  readonly store: Pick<QueueStore, 'openContent'>;
   /** The parameters read (`myhostname`, `bounceSizeLimit`, notice recipients...). */
   readonly params: Parameters;
   /** @default systemClock */
@@ -87,7 +87,7 @@ export function wantsNotice(
  */
 export class Bounce {
   readonly #submission: SubmissionPort;
-  readonly #store: QueueStore;
+  readonly #store: Pick<QueueStore, 'openContent'>;
   readonly #params: Parameters;
   readonly #clock: Clock;
   readonly #log: ComponentLogger;

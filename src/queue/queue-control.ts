@@ -5,9 +5,18 @@
  * Postfix counterpart: postqueue(1)/postsuper(1) talking to showq(8), qmgr(8) and
  * flush(8) through the public/ sockets. Postern's FileQueueStore is owned by one
  * process (it locks its directory), so while a server runs the CLI asks it through a
- * UNIX socket in the queue directory (`control.sock`, mode 0600 inside the 0700
- * queue directory: only the queue's owner can connect); when no server runs the CLI
- * opens the store itself (`directQueueOperations`).
+ * UNIX socket; when no server runs the queue owner's CLI opens the store itself
+ * (`directQueueOperations`). There are two sockets, as Postfix has private/ and
+ * public/ services:
+ *
+ * - `private/control.sock` (directory 0700, socket 0600): every operation, for the
+ *   queue owner (and root) only; the directory keeps everyone else from connecting
+ *   even in the instant between bind() and chmod();
+ * - `public/showq.sock` (directory 0711, socket 0666): the listing only, for every
+ *   local user, as Postfix's showq answers mailq (`authorized_mailq_users = anyone`).
+ *
+ * Node cannot learn a socket peer's uid, so the file system is the access control:
+ * who can open the socket decides what may be asked.
  *
  * Wire format: JSON lines. A request is one line
  * `{"op":"list"|"shape"|"hold"|"release"|"delete"|"requeue"|"flush", "ids":[...]|"ALL",
@@ -17,7 +26,9 @@
  * so its answer stays small however many messages wait.
  *
  * SECURITY: a request line is at most 1 MiB; anything that is not a well-formed
- * request gets an error answer, never a crash; queue IDs are checked with isQueueId.
+ * request gets an error answer, never a crash; queue IDs are checked with isQueueId;
+ * the public socket refuses every operation but `list` and takes at most
+ * PUBLIC_CONNECTIONS clients at once.
  *
  * @module
  */
@@ -27,14 +38,24 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { join } from 'node:path';
 import type { ComponentLogger } from '../log.js';
 import type { QueueId } from '../types.js';
+import { securePath } from '../util/secure-path.js';
 import { isQueueId } from './queue-id.js';
 import type { QueueManager } from './queue-manager.js';
+import { PRIVATE_DIRECTORY_SPEC, PUBLIC_DIRECTORY_SPEC } from './queue-modes.js';
 import { ShapeCounter } from './queue-views.js';
 import { deferredFor, visitSummaries } from './summary.js';
 import type { QueueEntry, QueueSelection, QueueStore, QueueSummary } from './types.js';
 
-/** The socket's file name inside the queue directory. */
-export const CONTROL_SOCKET = 'control.sock';
+/** The owner's socket, relative to the queue directory. */
+export const CONTROL_SOCKET = join('private', 'control.sock');
+/** The public listing socket, relative to the queue directory. */
+export const SHOWQ_SOCKET = join('public', 'showq.sock');
+
+/** Who may use a socket: the queue owner (every operation) or anyone (the listing). */
+export type ControlAccess = 'owner' | 'public';
+
+/** Clients the public socket serves at once; more wait in the backlog. */
+const PUBLIC_CONNECTIONS = 16;
 
 /** Longest request line the server accepts. */
 const MAX_REQUEST = 1024 * 1024;
@@ -209,8 +230,14 @@ function onLines(socket: Socket, max: number, fn: (line: string) => void): void 
   });
 }
 
+/** The path of the socket for `access` in `directory`. */
+export function controlSocketPath(directory: string, access: ControlAccess = 'owner'): string {
+  return join(directory, access === 'owner' ? CONTROL_SOCKET : SHOWQ_SOCKET);
+}
+
 /**
- * The server side: answers requests on `<queueDirectory>/control.sock`.
+ * The server side: answers requests on `<queueDirectory>/private/control.sock`, or
+ * with `access: 'public'` the listing only on `<queueDirectory>/public/showq.sock`.
  *
  * @example
  * ```ts
@@ -224,19 +251,40 @@ export class QueueControlServer {
   readonly path: string;
   readonly #ops: QueueOperations;
   readonly #log: ComponentLogger;
+  readonly #access: ControlAccess;
   #server: Server | undefined;
   readonly #sockets = new Set<Socket>();
 
-  constructor(options: { directory: string; operations: QueueOperations; log: ComponentLogger }) {
-    this.path = join(options.directory, CONTROL_SOCKET);
+  constructor(options: {
+    directory: string;
+    operations: QueueOperations;
+    log: ComponentLogger;
+    /** @default 'owner' */
+    access?: ControlAccess;
+  }) {
+    this.#access = options.access ?? 'owner';
+    this.path = controlSocketPath(options.directory, this.#access);
     this.#ops = options.operations;
     this.#log = options.log;
   }
 
-  /** Starts listening; a stale socket file (the store lock proves it stale) is replaced. */
+  /**
+   * Starts listening; a stale socket file (the store lock proves it stale) is replaced.
+   * The socket's directory is made, or checked and fixed, first.
+   *
+   * @throws ConfigError when that directory belongs to someone else
+   */
   async listen(): Promise<void> {
+    const publicSocket = this.#access === 'public';
+    await securePath(
+      join(this.path, '..'),
+      publicSocket ? PUBLIC_DIRECTORY_SPEC : PRIVATE_DIRECTORY_SPEC,
+      this.#log,
+      { create: true },
+    );
     await fs.unlink(this.path).catch(() => undefined);
     const server = createServer((socket) => this.#serve(socket));
+    if (publicSocket) server.maxConnections = PUBLIC_CONNECTIONS;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.path, () => {
@@ -244,7 +292,7 @@ export class QueueControlServer {
         resolve();
       });
     });
-    await fs.chmod(this.path, 0o600);
+    await fs.chmod(this.path, publicSocket ? 0o666 : 0o600);
     server.on('error', (err) => this.#log.warning(undefined, `control socket: ${err.message}`));
     this.#server = server;
   }
@@ -269,6 +317,8 @@ export class QueueControlServer {
         let answer: unknown;
         try {
           const req = parseRequest(JSON.parse(line));
+          if (this.#access === 'public' && req.op !== 'list')
+            throw new Error(`"${req.op}" is for the queue owner: use the control socket`);
           answer = { ok: true, result: await runRequest(this.#ops, req) };
         } catch (err) {
           answer = { ok: false, error: (err as Error).message };
@@ -281,11 +331,16 @@ export class QueueControlServer {
 
 /**
  * The client side: sends one request and resolves with the result. Rejects with an
- * Error whose `code` is `ENOENT`/`ECONNREFUSED` when no server listens.
+ * Error whose `code` is `ENOENT`/`ECONNREFUSED` when no server listens, `EACCES` when
+ * the caller may not use that socket.
  */
-export function controlRequest(directory: string, req: ControlRequest): Promise<unknown> {
+export function controlRequest(
+  directory: string,
+  req: ControlRequest,
+  access: ControlAccess = 'owner',
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const socket = createConnection(join(directory, CONTROL_SOCKET));
+    const socket = createConnection(controlSocketPath(directory, access));
     let settled = false;
     socket.on('error', (err) => {
       if (!settled) {

@@ -18,12 +18,21 @@
  *
  * SECURITY: maildrop files come from local users and are hostile input. Every field has
  * a bound (address length, recipient count, envelope size), addresses may not hold
- * control characters, and unknown fields are refused.
+ * control characters, and unknown fields are refused; the checks are those of
+ * maildrop-checks.ts, which `postern sendmail` applies before it writes.
  *
  * @module
  */
 
+import { SmtpReply } from '../smtp-reply.js';
 import type { DsnNotifyKeyword, DsnRet } from '../types.js';
+import {
+  addressProblem,
+  ENVID_MAX,
+  envelopeProblem,
+  type MaildropLimits,
+  type MaildropProblem,
+} from './maildrop-checks.js';
 
 /** Format version written in the trailer. */
 export const MAILDROP_VERSION = 1;
@@ -45,12 +54,19 @@ export interface MaildropRecipient {
 
 /** The envelope of a maildrop file. */
 export interface MaildropEnvelope {
-  /** Envelope sender ('' for the null sender). */
-  readonly sender: string;
+  /**
+   * Envelope sender ('' for the null sender). Absent: the default sender, which Pickup
+   * takes from the file's owner (`user@$myorigin`), never from the file.
+   */
+  readonly sender?: string;
   readonly recipients: readonly MaildropRecipient[];
   /** `sendmail -t`: take recipients from the To/Cc/Bcc headers as well. */
   readonly extractRecipients?: boolean;
-  /** The submitting user (login name), for `Received: ... from userid USER`. */
+  /**
+   * The login name of the user who wrote the file, as that user's sendmail saw it.
+   * Informational only: Pickup takes the identity from the file's owner and logs a
+   * mismatch.
+   */
   readonly user: string;
   /** Submission time, ms since the epoch. */
   readonly time: number;
@@ -58,14 +74,6 @@ export interface MaildropEnvelope {
   readonly ret?: DsnRet;
   /** `sendmail -F`: the sender's full name, for a From: header Cleanup adds. */
   readonly fullName?: string;
-}
-
-/** Limits for reading an envelope. */
-export interface EnvelopeLimits {
-  /** Longest address (Postfix: line_length_limit). */
-  readonly addressLength: number;
-  /** Most recipients in one file. */
-  readonly recipients: number;
 }
 
 /** The trailer for a file whose parts have these byte lengths. */
@@ -103,82 +111,132 @@ const KEYS: ReadonlySet<string> = new Set([
   'fullName',
 ]);
 
-const CONTROL = /[\x00-\x1f\x7f]/;
-
-function text(value: unknown, what: string, max: number, allowEmpty = true): string {
-  if (typeof value !== 'string') throw new SyntaxError(`${what} is not a string`);
-  if (!allowEmpty && value === '') throw new SyntaxError(`${what} is empty`);
-  if (value.length > max) throw new SyntaxError(`${what} is longer than ${max} characters`);
-  if (CONTROL.test(value)) throw new SyntaxError(`${what} contains control characters`);
-  return value;
+/** What Pickup needs to return a refused file to its sender. */
+export interface ReturnInfo {
+  /** The sender as written; undefined for the default sender (the file's owner). */
+  readonly sender: string | undefined;
+  /** The recipients that are text, at most the recipient limit of them. */
+  readonly recipients: readonly string[];
+  readonly ret?: DsnRet;
+  readonly envid?: string;
 }
 
 /**
- * Parses and validates an envelope line. Throws SyntaxError saying what is wrong; the
- * caller moves such a file aside.
+ * The result of reading an envelope: the envelope when it passes every check;
+ * otherwise the problem and, when a sender can be named, what is needed to return the
+ * message to that sender. A file with neither cannot be read at all.
  */
-export function parseEnvelope(json: string, limits: EnvelopeLimits): MaildropEnvelope {
+export type EnvelopeReading =
+  | { readonly envelope: MaildropEnvelope; readonly problem?: undefined }
+  | {
+      readonly envelope?: undefined;
+      readonly problem: MaildropProblem;
+      readonly returnTo: ReturnInfo | undefined;
+    };
+
+function malformed(text: string): MaildropProblem {
+  const full = `malformed maildrop file: ${text}`;
+  return { field: 'envelope', text: full, reply: new SmtpReply(554, '5.6.0', full) };
+}
+
+/**
+ * Reads and checks an envelope line with the checks `postern sendmail` makes before it
+ * writes (maildrop-checks.ts), so both agree on what is acceptable.
+ */
+export function readEnvelope(json: string, limits: MaildropLimits): EnvelopeReading {
   let raw: unknown;
   try {
     raw = JSON.parse(json);
   } catch {
-    throw new SyntaxError('envelope is not valid JSON');
+    return { problem: malformed('the envelope is not valid JSON'), returnTo: undefined };
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new SyntaxError('envelope is not an object');
-  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return { problem: malformed('the envelope is not an object'), returnTo: undefined };
   const o = raw as Record<string, unknown>;
+  // Who the message can go back to: the sender as written, or the owner by default.
+  if (o.sender !== undefined) {
+    if (typeof o.sender !== 'string')
+      return { problem: malformed('sender is not a string'), returnTo: undefined };
+    const bad = addressProblem(o.sender, 'sender', limits);
+    if (bad) return { problem: bad, returnTo: undefined };
+  }
+  const list = Array.isArray(o.recipients) ? o.recipients : [];
+  const named = list
+    .slice(0, limits.recipients)
+    .map((r: unknown) => (r as { address?: unknown } | null)?.address)
+    .filter((a): a is string => typeof a === 'string' && a !== '');
+  const returnTo: ReturnInfo = {
+    sender: o.sender as string | undefined,
+    recipients: named,
+    ...(o.ret === 'FULL' || o.ret === 'HDRS' ? { ret: o.ret } : {}),
+    ...(typeof o.envid === 'string' && !/[\x00-\x1f\x7f]/.test(o.envid)
+      ? { envid: o.envid.slice(0, ENVID_MAX) }
+      : {}),
+  };
+  const refuse = (p: MaildropProblem): EnvelopeReading => ({ problem: p, returnTo });
   for (const key of Object.keys(o)) {
-    if (!KEYS.has(key))
-      throw new SyntaxError(`envelope has an unknown field "${key.slice(0, 40)}"`);
+    if (!KEYS.has(key)) return refuse(malformed(`unknown field "${key.slice(0, 40)}"`));
   }
-  const sender = text(o.sender, 'sender', limits.addressLength);
-  if (!Array.isArray(o.recipients)) throw new SyntaxError('recipients is not a list');
-  if (o.recipients.length > limits.recipients) {
-    throw new SyntaxError(
-      `${o.recipients.length} recipients; at most ${limits.recipients} are allowed`,
-    );
-  }
-  const recipients = o.recipients.map((r: unknown, i: number): MaildropRecipient => {
+  if (!Array.isArray(o.recipients)) return refuse(malformed('recipients is not a list'));
+  const recipients: MaildropRecipient[] = [];
+  for (const [i, r] of o.recipients.slice(0, limits.recipients + 1).entries()) {
     if (typeof r !== 'object' || r === null)
-      throw new SyntaxError(`recipient ${i} is not an object`);
+      return refuse(malformed(`recipient ${i} is not an object`));
     const rr = r as Record<string, unknown>;
-    const address = text(rr.address, `recipient ${i}`, limits.addressLength, false);
+    if (typeof rr.address !== 'string') return refuse(malformed(`recipient ${i} has no address`));
+    if (rr.orcpt !== undefined && typeof rr.orcpt !== 'string')
+      return refuse(malformed(`recipient ${i} has a bad orcpt`));
     let notify: DsnNotifyKeyword[] | undefined;
     if (rr.notify !== undefined) {
       if (
         !Array.isArray(rr.notify) ||
         !rr.notify.every((n) => typeof n === 'string' && NOTIFY.has(n))
       ) {
-        throw new SyntaxError(`recipient ${i} has a bad notify list`);
+        return refuse(malformed(`recipient ${i} has a bad notify list`));
       }
       notify = rr.notify as DsnNotifyKeyword[];
     }
-    const orcpt =
-      rr.orcpt === undefined
-        ? undefined
-        : text(rr.orcpt, `recipient ${i} orcpt`, limits.addressLength);
-    return { address, ...(notify ? { notify } : {}), ...(orcpt !== undefined ? { orcpt } : {}) };
-  });
+    recipients.push({
+      address: rr.address,
+      ...(notify ? { notify } : {}),
+      ...(rr.orcpt !== undefined ? { orcpt: rr.orcpt as string } : {}),
+    });
+  }
   const extractRecipients = o.extractRecipients === undefined ? false : o.extractRecipients;
   if (typeof extractRecipients !== 'boolean')
-    throw new SyntaxError('extractRecipients is not true or false');
-  if (recipients.length === 0 && !extractRecipients) throw new SyntaxError('no recipients');
-  const user = text(o.user, 'user', 256, false);
+    return refuse(malformed('extractRecipients is not true or false'));
+  if (typeof o.user !== 'string') return refuse(malformed('user is not a string'));
   if (typeof o.time !== 'number' || !Number.isFinite(o.time))
-    throw new SyntaxError('time is not a number');
-  const envid = o.envid === undefined ? undefined : text(o.envid, 'envid', 100);
+    return refuse(malformed('time is not a number'));
+  if (o.envid !== undefined && typeof o.envid !== 'string')
+    return refuse(malformed('envid is not a string'));
   if (o.ret !== undefined && o.ret !== 'FULL' && o.ret !== 'HDRS')
-    throw new SyntaxError('ret is not FULL or HDRS');
-  const fullName = o.fullName === undefined ? undefined : text(o.fullName, 'fullName', 256);
+    return refuse(malformed('ret is not FULL or HDRS'));
+  if (o.fullName !== undefined && typeof o.fullName !== 'string')
+    return refuse(malformed('fullName is not a string'));
+  const checked = envelopeProblem(
+    {
+      sender: o.sender as string | undefined,
+      // The real count, so the message says how many there were.
+      recipients: o.recipients.length > recipients.length ? o.recipients : recipients,
+      extractRecipients,
+      fullName: o.fullName as string | undefined,
+      envid: o.envid as string | undefined,
+      user: o.user,
+    },
+    limits,
+  );
+  if (checked) return refuse(checked);
   return {
-    sender,
-    recipients,
-    extractRecipients,
-    user,
-    time: o.time,
-    ...(envid !== undefined ? { envid } : {}),
-    ...(o.ret !== undefined ? { ret: o.ret as DsnRet } : {}),
-    ...(fullName !== undefined ? { fullName } : {}),
+    envelope: {
+      ...(o.sender !== undefined ? { sender: o.sender as string } : {}),
+      recipients,
+      extractRecipients,
+      user: o.user,
+      time: o.time,
+      ...(o.envid !== undefined ? { envid: o.envid as string } : {}),
+      ...(o.ret !== undefined ? { ret: o.ret as DsnRet } : {}),
+      ...(o.fullName !== undefined ? { fullName: o.fullName as string } : {}),
+    },
   };
 }

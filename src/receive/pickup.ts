@@ -6,33 +6,57 @@
  * hostile input, submits it through the Submission port and removes the file only once
  * the message is queued. A temporary failure leaves the file for the next scan.
  *
- * Unlike Postfix, which deletes malformed maildrop files silently, Pickup moves them to
- * `maildrop/corrupt/` with a warning naming the file and the reason, so nothing a user
- * submitted disappears without a trace; the same happens to a message Cleanup rejects
- * outright (for instance too many hops), since no bounce can be sent for it yet.
+ * Identity: as Postfix's pickup, the submitting user is the file's owner, from fstat()
+ * of the opened file — never the `user` field written inside it. The message gets
+ * `Received: by HOST (Postern, from userid UID)`, the log line `uid=UID`, and, when the
+ * file names no sender, the owner's login name as sender (Cleanup makes it
+ * `user@$myorigin`). A file whose `user` field names someone else is logged.
  *
- * SECURITY: files are opened without following symbolic links and must be regular
- * files; sizes, the envelope and every address are bounded and validated before a
- * single byte reaches Cleanup (see maildrop-format.ts).
+ * A file that Pickup cannot accept (too many recipients, a control character in a
+ * field, too big, refused by Cleanup) is returned to its sender with a non-delivery
+ * notice (pickup-return.ts), as Postfix's cleanup does for pickup. Only a file that
+ * cannot be read at all (no valid trailer, no envelope, no sender to name) or is not a
+ * regular file goes to `maildrop/corrupt/`, with a warning naming the file and the
+ * reason; Postfix deletes those silently, Postern keeps them for the operator.
+ *
+ * SECURITY: files are opened with O_NOFOLLOW | O_NONBLOCK and must be regular files
+ * with one link (openRegularFile), so a symlink, FIFO, device or hard link planted in
+ * the maildrop is moved aside without being read or waited on; names that are not
+ * queue IDs are moved aside too. Sizes, the envelope and every address are bounded and
+ * checked before a single byte reaches Cleanup (maildrop-checks.ts, the same checks
+ * `postern sendmail` makes). A file Pickup may not read (EACCES) stays where it is and
+ * is reported once.
  *
  * @module
  */
 
-import { constants, type FSWatcher, promises as fs, watch } from 'node:fs';
+import { type FSWatcher, promises as fs, watch } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { systemClock } from '../clock.js';
 import type { Parameters } from '../config/parameters.js';
+import { SmtpError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
+import { isQueueId } from '../queue/queue-id.js';
 import { formatAddress } from '../rewrite/address.js';
 import type { Clock, SubmissionPort, TimerHandle } from '../types.js';
+import { LoginNames } from '../util/login-name.js';
+import { isNotRegular, openRegularFile } from '../util/safe-open.js';
 import {
-  ENVELOPE_MAX,
+  type MaildropLimits,
+  type MaildropProblem,
+  maildropLimits,
+  sizeProblem,
+} from './maildrop-checks.js';
+import { CORRUPT_DIRECTORY, ensureCorruptDirectory } from './maildrop-directory.js';
+import {
   type MaildropEnvelope,
-  parseEnvelope,
   parseTrailer,
+  type ReturnInfo,
+  readEnvelope,
   TRAILER_MAX,
 } from './maildrop-format.js';
+import { returnToSender } from './pickup-return.js';
 
 export interface PickupOptions {
   /** The maildrop directory (`maildropDirectory(queueDirectory)`). */
@@ -46,19 +70,35 @@ export interface PickupOptions {
   readonly scanIntervalMs?: number;
   /** Files handled at once. @default 4 */
   readonly concurrency?: number;
+  /** Login names of uids (tests may pass their own). @default new LoginNames() */
+  readonly loginNames?: Pick<LoginNames, 'nameOf'>;
 }
 
 /** What one file came to. */
-type Outcome = 'queued' | 'retry' | 'moved' | 'gone';
+type Outcome = 'queued' | 'returned' | 'retry' | 'moved' | 'gone';
 
-/** A file that must go aside, with the reason for the log. */
+/** A file that cannot be read at all and must go aside, with the reason for the log. */
 class BadFile extends Error {}
+
+/** A file as read: its envelope or the problem with it, and where its parts are. */
+interface ReadFile {
+  readonly uid: number;
+  readonly contentLength: number;
+  readonly envelope: MaildropEnvelope | undefined;
+  readonly problem: MaildropProblem | undefined;
+  readonly returnTo: ReturnInfo | undefined;
+  readonly time: number;
+}
 
 export class Pickup {
   readonly #o: PickupOptions;
   readonly #log: ComponentLogger;
   readonly #clock: Clock;
+  readonly #limits: MaildropLimits;
+  readonly #names: Pick<LoginNames, 'nameOf'>;
   readonly #busy = new Set<string>();
+  /** Files already reported as unreadable (reported once, not at every scan). */
+  readonly #unreadable = new Set<string>();
   #watcher: FSWatcher | undefined;
   #timer: TimerHandle | undefined;
   #scanning: Promise<number> | undefined;
@@ -69,6 +109,8 @@ export class Pickup {
     this.#o = options;
     this.#log = (options.logger ?? silentLogger).for('pickup');
     this.#clock = options.clock ?? systemClock;
+    this.#limits = maildropLimits(options.params);
+    this.#names = options.loginNames ?? new LoginNames();
   }
 
   /** Starts watching and scanning. A missing directory is looked for at every scan. */
@@ -138,7 +180,7 @@ export class Pickup {
     this.#watch();
     // Dot-names are files still being written; the writer renames them when complete.
     const todo = names
-      .filter((n) => !n.startsWith('.') && n !== 'corrupt' && !this.#busy.has(n))
+      .filter((n) => !n.startsWith('.') && n !== CORRUPT_DIRECTORY && !this.#busy.has(n))
       .sort();
     let queued = 0;
     const workers = Array.from({ length: Math.max(1, this.#o.concurrency ?? 4) }, async () => {
@@ -156,27 +198,28 @@ export class Pickup {
   }
 
   async #handle(name: string): Promise<Outcome> {
+    if (!isQueueId(name)) return this.#moveAside(name, 'not a maildrop file name');
     const path = join(this.#o.directory, name);
-    let handle: fs.FileHandle;
+    let opened: Awaited<ReturnType<typeof openRegularFile>>;
     try {
-      handle = await fs.open(
-        path,
-        constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
-      );
+      opened = await openRegularFile(path);
     } catch (err) {
+      if (isNotRegular(err)) return this.#moveAside(name, `a ${err.kind}, not a maildrop file`);
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return 'gone';
-      if (code === 'ELOOP') return this.#moveAside(name, 'a symbolic link, not a maildrop file');
-      if (code === 'EISDIR') return 'gone';
+      if (code === 'EACCES') return this.#unreadableFile(name, path);
       this.#log.warning(
         undefined,
         `${name}: cannot open: ${(err as Error).message}; will try again`,
       );
       return 'retry';
     }
+    const { handle } = opened;
+    this.#unreadable.delete(name);
     try {
-      const { envelope, contentLength } = await this.#read(handle);
-      return await this.#submit(name, handle, envelope, contentLength);
+      const file = await this.#read(handle, opened.stat.uid, opened.stat.size, opened.stat.mtimeMs);
+      if (file.envelope && !file.problem) return await this.#submit(name, handle, file);
+      return await this.#refuse(name, handle, file);
     } catch (err) {
       if (err instanceof BadFile) return this.#moveAside(name, err.message);
       this.#log.warning(undefined, `${name}: ${(err as Error).message}; will try again`);
@@ -186,85 +229,176 @@ export class Pickup {
     }
   }
 
-  async #read(
-    handle: fs.FileHandle,
-  ): Promise<{ envelope: MaildropEnvelope; contentLength: number }> {
-    const st = await handle.stat();
-    if (!st.isFile()) throw new BadFile('not a regular file');
-    const { params } = this.#o;
-    const sizeLimit =
-      params.messageSizeLimit > 0 ? params.messageSizeLimit : Number.MAX_SAFE_INTEGER;
-    if (st.size > sizeLimit + ENVELOPE_MAX + TRAILER_MAX)
-      throw new BadFile(`file of ${st.size} bytes is larger than messageSizeLimit allows`);
-    const tailLength = Math.min(st.size, TRAILER_MAX);
-    const tail = Buffer.alloc(tailLength);
-    await handle.read(tail, 0, tailLength, st.size - tailLength);
-    const layout = parseTrailer(tail, st.size);
-    if (!layout) throw new BadFile('truncated or not a maildrop file (no valid trailer)');
-    if (layout.contentLength > sizeLimit) {
-      throw new BadFile(
-        `message of ${layout.contentLength} bytes exceeds messageSizeLimit (${params.messageSizeLimit})`,
+  /** A file this process may not read: left in place (it is the owner's), said once. */
+  async #unreadableFile(name: string, path: string): Promise<Outcome> {
+    if (!this.#unreadable.has(name)) {
+      if (this.#unreadable.size >= 10_000) this.#unreadable.clear();
+      this.#unreadable.add(name);
+      const st = await fs.lstat(path).catch(() => undefined);
+      this.#log.warning(
+        undefined,
+        `${name}: not readable by uid ${process.geteuid?.() ?? '?'} (owner uid ${st?.uid ?? '?'}, mode ${st ? (st.mode & 0o7777).toString(8).padStart(4, '0') : '?'}); ` +
+          'left in the maildrop. Run the server as root, or as a member of the maildrop group, to take mail from other users',
       );
     }
-    const json = Buffer.alloc(layout.envelopeLength);
-    await handle.read(json, 0, layout.envelopeLength, layout.envelopeOffset);
-    try {
-      const envelope = parseEnvelope(json.toString('utf8'), {
-        addressLength: params.lineLengthLimit,
-        recipients: params.smtpdRecipientLimit,
-      });
-      return { envelope, contentLength: layout.contentLength };
-    } catch (err) {
-      throw new BadFile(`bad envelope: ${(err as Error).message}`);
-    }
+    return 'retry';
   }
 
-  async #submit(
-    name: string,
+  async #read(
     handle: fs.FileHandle,
-    env: MaildropEnvelope,
-    contentLength: number,
-  ): Promise<Outcome> {
+    uid: number,
+    size: number,
+    mtimeMs: number,
+  ): Promise<ReadFile> {
+    const tailLength = Math.min(size, TRAILER_MAX);
+    const tail = Buffer.alloc(tailLength);
+    await handle.read(tail, 0, tailLength, size - tailLength);
+    const layout = parseTrailer(tail, size);
+    if (!layout) throw new BadFile('truncated or not a maildrop file (no valid trailer)');
+    const json = Buffer.alloc(layout.envelopeLength);
+    await handle.read(json, 0, layout.envelopeLength, layout.envelopeOffset);
+    const reading = readEnvelope(json.toString('utf8'), this.#limits);
+    const tooBig = sizeProblem(layout.contentLength, this.#limits);
+    const envelope = reading.envelope;
+    const returnTo: ReturnInfo | undefined = envelope
+      ? {
+          sender: envelope.sender,
+          recipients: envelope.recipients.map((r) => r.address),
+          ...(envelope.ret ? { ret: envelope.ret } : {}),
+          ...(envelope.envid !== undefined ? { envid: envelope.envid } : {}),
+        }
+      : reading.returnTo;
+    return {
+      uid,
+      contentLength: layout.contentLength,
+      envelope,
+      problem: reading.problem ?? tooBig,
+      returnTo,
+      time: envelope?.time ?? mtimeMs,
+    };
+  }
+
+  /** The sender of a file: as written, or the owner's login name by default. */
+  async #senderOf(file: ReadFile): Promise<string | undefined> {
+    const written = file.envelope ? file.envelope.sender : file.returnTo?.sender;
+    if (written !== undefined) return written;
+    return this.#names.nameOf(file.uid);
+  }
+
+  async #submit(name: string, handle: fs.FileHandle, file: ReadFile): Promise<Outcome> {
+    const env = file.envelope!;
+    const owner = await this.#names.nameOf(file.uid);
+    if (env.user !== (owner ?? String(file.uid))) {
+      this.#log.warning(
+        undefined,
+        `${name}: the file says it is from user "${env.user}", but uid ${file.uid}${owner ? ` (${owner})` : ''} wrote it; the message is attributed to uid ${file.uid}`,
+      );
+    }
+    const sender = env.sender ?? owner;
+    if (sender === undefined) {
+      throw new BadFile(`names no sender, and uid ${file.uid} has no login name to use instead`);
+    }
     const tx = await this.#o.submission.open({
       component: 'pickup',
       protocol: 'local',
-      localUser: env.user,
+      localUser: String(file.uid),
     });
     try {
-      tx.setSender(env.sender, {
+      tx.setSender(sender, {
         ...(env.envid !== undefined ? { envid: env.envid } : {}),
         ...(env.ret !== undefined ? { ret: env.ret } : {}),
         ...(env.fullName ? { fullName: env.fullName } : {}),
       });
       if (env.extractRecipients) tx.apply({ type: 'extractRecipients' });
       for (const r of env.recipients) tx.addRecipient(r);
-      if (contentLength > 0) {
+      if (file.contentLength > 0) {
         await pipeline(
-          handle.createReadStream({ start: 0, end: contentLength - 1, autoClose: false }),
+          handle.createReadStream({ start: 0, end: file.contentLength - 1, autoClose: false }),
           tx.content,
         );
       }
       const result = await tx.commit();
       if (result.reply.positive) {
         await fs.unlink(join(this.#o.directory, name));
-        this.#log.info(result.queueId, `uid=${env.user} from=<${formatAddress(env.sender)}>`);
+        this.#log.info(result.queueId, `uid=${file.uid} from=<${formatAddress(sender)}>`, {
+          uid: file.uid,
+        });
         return 'queued';
       }
       if (result.reply.transient) {
         this.#log.warning(undefined, `${name}: ${result.reply.toString()}; will try again`);
         return 'retry';
       }
-      return this.#moveAside(name, `rejected: ${result.reply.toString()}`);
+      // Refused by Cleanup (hops, a content check...): back to the sender, as Postfix does.
+      return await this.#refuse(name, handle, {
+        ...file,
+        problem: {
+          field: 'envelope',
+          text: `rejected: ${result.reply.toString()}`,
+          reply: result.reply,
+        },
+      });
     } catch (err) {
       await tx.abort();
       throw err;
     }
   }
 
-  async #moveAside(name: string, reason: string): Promise<Outcome> {
-    const corrupt = join(this.#o.directory, 'corrupt');
+  /** Returns a file that cannot be accepted to its sender, or moves it aside. */
+  async #refuse(name: string, handle: fs.FileHandle, file: ReadFile): Promise<Outcome> {
+    const problem = file.problem!;
+    const sender = file.returnTo ? await this.#senderOf(file) : undefined;
+    if (!file.returnTo || sender === undefined)
+      return this.#moveAside(name, `${problem.text}; no sender to return it to`);
+    if (file.returnTo.recipients.length === 0)
+      return this.#moveAside(name, `${problem.text}; no recipient to report`);
+    const recipients = file.envelope
+      ? file.envelope.recipients
+      : file.returnTo.recipients.map((address) => ({ address }));
+    this.#log.warning(
+      name,
+      `uid=${file.uid} from=<${formatAddress(sender)}>: ${problem.text}; returning it to the sender`,
+    );
+    let notice: string | undefined;
     try {
-      await fs.mkdir(corrupt, { recursive: true, mode: 0o700 });
+      notice = await returnToSender(
+        {
+          queueId: name,
+          sender,
+          recipients,
+          ...(file.returnTo.ret ? { ret: file.returnTo.ret } : {}),
+          ...(file.returnTo.envid !== undefined ? { envid: file.returnTo.envid } : {}),
+          time: file.time,
+          uid: file.uid,
+          handle,
+          contentLength: file.contentLength,
+        },
+        problem,
+        {
+          submission: this.#o.submission,
+          params: this.#o.params,
+          clock: this.#clock,
+          logger: this.#o.logger ?? silentLogger,
+        },
+      );
+    } catch (err) {
+      // Cleanup refused the notice itself: it will never go, so keep the file aside.
+      if (err instanceof SmtpError && err.reply.permanent)
+        return this.#moveAside(
+          name,
+          `${problem.text}; the notice to <${formatAddress(sender)}> was refused: ${err.reply.toString()}`,
+        );
+      throw err;
+    }
+    await fs.unlink(join(this.#o.directory, name));
+    this.#log.info(name, `removed${notice ? '' : ' (no notice owed)'}`);
+    return 'returned';
+  }
+
+  async #moveAside(name: string, reason: string): Promise<Outcome> {
+    const corrupt = join(this.#o.directory, CORRUPT_DIRECTORY);
+    try {
+      await ensureCorruptDirectory(corrupt);
       await fs.rename(join(this.#o.directory, name), join(corrupt, name));
       this.#log.warning(undefined, `${name}: ${reason}; moved to ${corrupt}`);
       return 'moved';

@@ -1,12 +1,33 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { queueCommand } from '../../../src/cli/queue.js';
+import { QueueCommandError, queueCommand } from '../../../src/cli/queue.js';
 import { silentLogger } from '../../../src/log.js';
 import { FileQueueStore } from '../../../src/queue/file-store.js';
 import { directQueueOperations, QueueControlServer } from '../../../src/queue/queue-control.js';
 import { commitMessage, newRecord } from '../../unit/queue/store-conformance.js';
+
+const BIN = fileURLToPath(new URL('../../../bin/postern.mjs', import.meta.url));
+
+function postern(
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd, timeout: 30_000, env: { PATH: process.env.PATH, ...env } },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
+  });
+}
 
 const dirs: string[] = [];
 function setup() {
@@ -88,5 +109,45 @@ describe('postern queue', () => {
       await control.close();
       await store.close();
     }
+  });
+
+  it('honours POSTERN_CONFIG, as postern sendmail does', async () => {
+    const { queue, config } = setup();
+    const { store, ids } = await fill(queue);
+    await store.close();
+    const list = await queueCommand(['list'], { POSTERN_CONFIG: config });
+    expect(list).toContain(ids[0]);
+    // The command line too, from a directory with no queue of its own.
+    const cwd = join(queue, '..');
+    const r = await postern(['queue', 'list'], cwd, { POSTERN_CONFIG: config });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(ids[1]);
+    expect(existsSync(join(cwd, 'var'))).toBe(false);
+  });
+
+  it('says there is no queue, and creates none, where the config points at nothing', async () => {
+    const { queue, config } = setup();
+    for (const op of [['list'], ['shape'], ['hold', 'ALL'], ['flush']]) {
+      const err = await queueCommand([...op, '--config', config]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(QueueCommandError);
+      expect((err as QueueCommandError).exitCode).toBe(69);
+      expect((err as Error).message).toContain(`there is no queue at ${queue}`);
+      expect((err as Error).message).toContain(`configured in ${config}`);
+    }
+    expect(existsSync(queue)).toBe(false);
+    // A queue directory holding only a maildrop (sendmail ran, no server yet) is no queue.
+    mkdirSync(join(queue, 'maildrop'), { recursive: true });
+    await expect(queueCommand(['list', '--config', config])).rejects.toThrow(
+      /no server has run there yet/,
+    );
+    expect(existsSync(join(queue, 'incoming'))).toBe(false);
+    // `postern queue list` with no config: the default ./var/queue, which is not made.
+    const cwd = join(queue, '..');
+    const r = await postern(['queue', 'list'], cwd);
+    expect(r.code).toBe(69);
+    expect(r.stderr).toMatch(
+      /there is no queue at .*var\/queue \(the default; give --config FILE or set POSTERN_CONFIG\)/,
+    );
+    expect(existsSync(join(cwd, 'var'))).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { link, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,7 +57,9 @@ describe('sendmail, maildrop and pickup', () => {
     const r = await sendmail(dir, ['-t', '-C', join(dir, 'postern.json')], message);
     expect(r).toEqual({ code: 0, stderr: '' });
     expect(
-      (await readdir(join(dir, 'var/queue/maildrop'))).filter((n) => !n.startsWith('.')),
+      (await readdir(join(dir, 'var/queue/maildrop'))).filter(
+        (n) => !n.startsWith('.') && n !== 'corrupt',
+      ),
     ).toHaveLength(1);
 
     const server = await startPostern(dir, config);
@@ -149,7 +151,7 @@ describe('sendmail, maildrop and pickup', () => {
     expect(out).toMatch(/221 2\.0\.0/);
     expect(out).not.toMatch(/Relay access denied/);
     const files = (await readdir(join(dir, 'var/queue/maildrop'))).filter(
-      (n) => !n.startsWith('.'),
+      (n) => !n.startsWith('.') && n !== 'corrupt',
     );
     expect(files).toHaveLength(1);
   });
@@ -185,9 +187,9 @@ describe('sendmail, maildrop and pickup', () => {
       await mkdir(drop, { recursive: true });
       const ok = (n: number) =>
         maildropFile(`Subject: good ${n}\n\nfine\n`, {
-          sender: 'u@example.test',
+          sender: 'u@localhost',
           recipients: [{ address: 'carol@localhost' }],
-          user: 'u',
+          user: 'root',
           time: 0,
         });
       await writeFile(join(drop, 'A1good'), ok(1));
@@ -199,27 +201,27 @@ describe('sendmail, maildrop and pickup', () => {
       await writeFile(
         join(drop, 'D4toomany'),
         maildropFile('Subject: many\n\nx\n', {
-          sender: 'u@example.test',
+          sender: 'u@localhost',
           recipients: Array.from({ length: 10_000 }, (_, i) => ({ address: `r${i}@localhost` })),
-          user: 'u',
+          user: 'root',
           time: 0,
         }),
       );
       await writeFile(
         join(drop, 'E5oversized'),
-        maildropFile(`Subject: big\n\n${'x'.repeat(3000)}\n`, {
-          sender: 'u@example.test',
+        maildropFile(`Subject: big\n\n${'x'.repeat(60_000)}\n`, {
+          sender: 'u@localhost',
           recipients: [{ address: 'carol@localhost' }],
-          user: 'u',
+          user: 'root',
           time: 0,
         }),
       );
       await writeFile(
         join(drop, 'F6badfield'),
         maildropFile('Subject: x\n\nx\n', {
-          sender: 'u@example.test',
+          sender: 'u@localhost',
           recipients: [{ address: 'carol@localhost' }],
-          user: 'u',
+          user: 'root',
           time: 0,
           exec: 'rm -rf /',
         }),
@@ -227,13 +229,26 @@ describe('sendmail, maildrop and pickup', () => {
       await writeFile(
         join(drop, 'G7control'),
         maildropFile('Subject: x\n\nx\n', {
-          sender: 'u@example.test',
+          sender: 'u@localhost',
           recipients: [{ address: 'carol@localhost\r\nRCPT TO:<x@y>' }],
-          user: 'u',
+          user: 'root',
           time: 0,
         }),
       );
       await symlink('/etc/passwd', join(drop, 'H8symlink'));
+      execFileSync('mkfifo', [join(drop, 'I9fifo')]);
+      // A hard link to a file elsewhere: it could be anyone's, so it is not read.
+      await writeFile(join(dir, 'elsewhere'), ok(10));
+      await link(join(dir, 'elsewhere'), join(drop, 'J0hardlink'));
+      await writeFile(
+        join(drop, 'K1badsender'),
+        maildropFile('Subject: x\n\nx\n', {
+          sender: 'u@localhost\nBcc: everyone',
+          recipients: [{ address: 'carol@localhost' }],
+          user: 'root',
+          time: 0,
+        }),
+      );
       await writeFile(join(drop, 'Z9good'), ok(9));
       mta = new Mta(
         {
@@ -241,7 +256,7 @@ describe('sendmail, maildrop and pickup', () => {
           smtpd: [],
           queueDirectory: join(dir, 'queue'),
           mailSpoolDirectory: join(dir, 'mail/'),
-          messageSizeLimit: 2000,
+          messageSizeLimit: 50_000,
         },
         { logger: new Logger([(e) => events.push(e)]) },
       );
@@ -252,27 +267,45 @@ describe('sendmail, maildrop and pickup', () => {
       await mta.stop();
     });
 
-    it('moves each bad file aside with a clear log line and delivers the good ones around them', async () => {
+    it('returns what it cannot accept to the sender, moves aside only what it cannot read', async () => {
       const messages = await waitForMaildir(join(dir, 'mail/carol'), (m) => m.length === 2);
-      expect(messages.map((m) => /Subject: (good \d)/.exec(m)?.[1]).sort()).toEqual([
+      expect(messages.map((m) => /Subject: (good \d+)/.exec(m)?.[1]).sort()).toEqual([
         'good 1',
         'good 9',
       ]);
+      // One non-delivery notice each for the files that name a sender.
+      const notices = await waitForMaildir(join(dir, 'mail/u'), (m) => m.length === 4);
+      const reasons = notices.map((m) => /^Diagnostic-Code: X-Postern; (.*)$/m.exec(m)?.[1]).sort();
+      expect(reasons).toEqual([
+        expect.stringMatching(/^10000 recipients; at most 1000 are allowed/),
+        expect.stringMatching(/^malformed maildrop file: unknown field "exec"/),
+        expect.stringMatching(/^message file too big: more than 50000 bytes \(messageSizeLimit\)/),
+        expect.stringMatching(/^recipient .* contains control characters/),
+      ]);
+      for (const n of notices) {
+        expect(n).toMatch(/^Subject: Undelivered Mail Returned to Sender/m);
+        expect(n).toMatch(/^To: u@localhost/m);
+      }
+      // The oversized one comes back as headers only.
+      const big = notices.find((m) => m.includes('message file too big'))!;
+      expect(big).toContain('Content-Type: text/rfc822-headers');
+      expect(big).toContain('Subject: big');
+      expect(big).not.toContain('x'.repeat(100));
+
       const end = Date.now() + 10_000;
       let aside: string[] = [];
       while (Date.now() < end) {
         aside = (await readdir(join(dir, 'queue/maildrop/corrupt')).catch(() => [])).sort();
-        if (aside.length === 7) break;
+        if (aside.length === 6) break;
         await new Promise((r) => setTimeout(r, 50));
       }
       expect(aside).toEqual([
         'B2truncated',
         'C3binary',
-        'D4toomany',
-        'E5oversized',
-        'F6badfield',
-        'G7control',
         'H8symlink',
+        'I9fifo',
+        'J0hardlink',
+        'K1badsender',
       ]);
       const left = (await readdir(join(dir, 'queue/maildrop'))).filter((n) => n !== 'corrupt');
       expect(left).toEqual([]);
@@ -282,13 +315,18 @@ describe('sendmail, maildrop and pickup', () => {
       expect(warnings.find((w) => w.startsWith('B2truncated'))).toMatch(
         /truncated or not a maildrop file/,
       );
-      expect(warnings.find((w) => w.startsWith('D4toomany'))).toMatch(
-        /10000 recipients; at most 1000/,
-      );
-      expect(warnings.find((w) => w.startsWith('E5oversized'))).toMatch(/exceeds messageSizeLimit/);
-      expect(warnings.find((w) => w.startsWith('F6badfield'))).toMatch(/unknown field "exec"/);
-      expect(warnings.find((w) => w.startsWith('G7control'))).toMatch(/control characters/);
       expect(warnings.find((w) => w.startsWith('H8symlink'))).toMatch(/symbolic link/);
+      expect(warnings.find((w) => w.startsWith('I9fifo'))).toMatch(/a FIFO, not a maildrop file/);
+      expect(warnings.find((w) => w.startsWith('J0hardlink'))).toMatch(
+        /a hard link, not a maildrop file/,
+      );
+      expect(warnings.find((w) => w.startsWith('K1badsender'))).toMatch(
+        /sender address contains control characters.*no sender to return it to/,
+      );
+      const bounced = events.filter(
+        (e) => e.component === 'pickup' && /status=bounced/.test(e.text),
+      );
+      expect(bounced.length).toBeGreaterThanOrEqual(4);
     });
   });
 });
