@@ -27,6 +27,7 @@
 import { promises as fs, type Stats } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
+import { notRegularKind } from './safe-open.js';
 
 /** What a path must be. */
 export interface PathSpec {
@@ -45,12 +46,7 @@ export function octal(mode: number): string {
 }
 
 function typeOf(st: Stats): string {
-  if (st.isSymbolicLink()) return 'a symbolic link';
-  if (st.isDirectory()) return 'a directory';
-  if (st.isFile()) return 'a regular file';
-  if (st.isSocket()) return 'a socket';
-  if (st.isFIFO()) return 'a FIFO';
-  return 'a special file';
+  return `a ${notRegularKind(st) ?? 'regular file'}`;
 }
 
 function matches(st: Stats, type: PathSpec['type']): boolean {

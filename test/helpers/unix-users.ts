@@ -11,12 +11,13 @@
  * Needs root, as CI runs the tests.
  */
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type PosternRun, runProcess } from './postern-cli.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -63,13 +64,6 @@ export function createUser(): TestUser {
   };
 }
 
-/** What a command run as a user printed and how it ended. */
-export interface RunResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /**
  * Runs `command args` as `user` (real and effective uid and gid), with `input` on
  * standard input; kills it after `timeoutMs`.
@@ -79,40 +73,20 @@ export function runAs(
   command: string,
   args: readonly string[],
   options: { input?: string; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
-): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      uid: user.uid,
-      gid: user.gid,
-      cwd: options.cwd ?? tmpdir(),
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: tmpdir(),
-        USER: user.name,
-        LOGNAME: user.name,
-        ...options.env,
-      },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
+): Promise<PosternRun> {
+  return runProcess(command, args, {
+    uid: user.uid,
+    gid: user.gid,
+    cwd: options.cwd ?? tmpdir(),
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: tmpdir(),
+      USER: user.name,
+      LOGNAME: user.name,
+      ...options.env,
+    },
+    ...(options.input !== undefined ? { input: options.input } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
   });
 }
 
@@ -121,7 +95,7 @@ export function nodeAs(
   user: Pick<TestUser, 'uid' | 'gid' | 'name'>,
   script: string,
   args: readonly string[] = [],
-): Promise<RunResult> {
+): Promise<PosternRun> {
   return runAs(user, process.execPath, ['-e', script, '--', ...args]);
 }
 

@@ -1,33 +1,16 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { QueueCommandError, queueCommand } from '../../../src/cli/queue.js';
 import { silentLogger } from '../../../src/log.js';
 import { FileQueueStore } from '../../../src/queue/file-store.js';
 import { directQueueOperations, QueueControlServer } from '../../../src/queue/queue-control.js';
+import { runPostern } from '../../helpers/postern-cli.js';
 import { commitMessage, newRecord } from '../../unit/queue/store-conformance.js';
 
-const BIN = fileURLToPath(new URL('../../../bin/postern.mjs', import.meta.url));
-
-function postern(
-  args: string[],
-  cwd: string,
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd, timeout: 30_000, env: { PATH: process.env.PATH, ...env } },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+const postern = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) =>
+  runPostern(args, { cwd, env: { PATH: process.env.PATH, ...env } });
 
 const dirs: string[] = [];
 function setup() {

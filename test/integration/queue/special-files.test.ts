@@ -4,39 +4,23 @@
  * SIGTERM ends the server. A real server process and real special files.
  */
 
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { lstat, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileQueueStore } from '../../../src/queue/file-store.js';
 import { QueueIdGenerator } from '../../../src/queue/queue-id.js';
 import { waitForMaildir } from '../../helpers/maildir.js';
+import { runPostern } from '../../helpers/postern-cli.js';
 import { type PosternProcess, startPostern } from '../../helpers/postern-process.js';
 import { SmtpDialogue } from '../../helpers/smtp-dialogue.js';
 import { requireRoot } from '../../helpers/unix-users.js';
 import { commitMessage, newRecord } from '../../unit/queue/store-conformance.js';
 
-const BIN = fileURLToPath(new URL('../../../bin/postern.mjs', import.meta.url));
-
 /** `postern queue ARGS`; a run that does not end in time counts as a hang (code null). */
-function queueCli(
-  cwd: string,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, 'queue', ...args],
-      { cwd, timeout: 15_000, killSignal: 'SIGKILL' },
-      (err, stdout, stderr) => {
-        const e = err as { code?: number; killed?: boolean } | null;
-        resolve({ code: e ? (e.killed ? null : (e.code ?? null)) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+const queueCli = (cwd: string, args: string[]) =>
+  runPostern(['queue', ...args], { cwd, timeoutMs: 15_000 });
 
 /** Stops the server; null when SIGTERM did not end it in time (then it is killed). */
 async function stopWithin(server: PosternProcess, ms: number): Promise<number | null> {

@@ -5,37 +5,21 @@
  * process, a real second user.
  */
 
-import { execFile } from 'node:child_process';
 import { chmod, chown, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileQueueStore } from '../../../src/queue/file-store.js';
+import { runPostern } from '../../helpers/postern-cli.js';
 import { startPostern } from '../../helpers/postern-process.js';
 import { createUser, requireRoot, type TestUser } from '../../helpers/unix-users.js';
 import { commitMessage } from '../../unit/queue/store-conformance.js';
 
-const BIN = fileURLToPath(new URL('../../../bin/postern.mjs', import.meta.url));
-
 const mode = async (path: string) => ((await lstat(path)).mode & 0o7777).toString(8);
 
 /** `postern serve` that is expected to refuse to start: its exit code and output. */
-function serveRefused(
-  cwd: string,
-  configFile: string,
-): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, 'serve', '--config', configFile],
-      { cwd, timeout: 20_000 },
-      (err, _stdout, stderr) => {
-        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr });
-      },
-    );
-  });
-}
+const serveRefused = (cwd: string, configFile: string) =>
+  runPostern(['serve', '--config', configFile], { cwd, timeoutMs: 20_000 });
 
 describe('spool permissions at start-up', () => {
   let dir: string;

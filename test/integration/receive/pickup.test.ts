@@ -2,35 +2,23 @@ import { execFileSync, spawn } from 'node:child_process';
 import { link, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Logger } from '../../../src/log.js';
 import { Mta } from '../../../src/mta.js';
 import { maildropTrailer } from '../../../src/receive/maildrop-format.js';
 import type { LogEvent } from '../../../src/types.js';
 import { headersOf, waitForMaildir } from '../../helpers/maildir.js';
+import { POSTERN_BIN as BIN, runPostern } from '../../helpers/postern-cli.js';
 import { startPostern } from '../../helpers/postern-process.js';
 
-const BIN = fileURLToPath(new URL('../../../bin/postern.mjs', import.meta.url));
-
 /** Runs `postern sendmail ARGS` with `input` on stdin; resolves with the exit code and stderr. */
-function sendmail(
+async function sendmail(
   cwd: string,
   args: string[],
   input: string,
 ): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'sendmail', ...args], {
-      cwd,
-      stdio: ['pipe', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('exit', (code) => resolve({ code, stderr }));
-    child.stdin.end(input);
-  });
+  const { code, stderr } = await runPostern(['sendmail', ...args], { cwd, input });
+  return { code, stderr };
 }
 
 /** A maildrop file as the writer makes it, with parts that can be broken on purpose. */

@@ -4,36 +4,17 @@
  * address corpus. The built CLI in real processes, real files, a real server.
  */
 
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runPostern } from '../../helpers/postern-cli.js';
 import { startPostern } from '../../helpers/postern-process.js';
 
-const BIN = fileURLToPath(new URL('../../../bin/postern.mjs', import.meta.url));
-
-function sendmail(
-  cwd: string,
-  args: string[],
-  input: string,
-): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'sendmail', ...args], {
-      cwd,
-      stdio: ['pipe', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('exit', (code) => resolve({ code, stderr }));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input);
-  });
-}
+/** `postern sendmail ARGS` with `input` on standard input. */
+const sendmail = (cwd: string, args: string[], input: string) =>
+  runPostern(['sendmail', ...args], { cwd, input });
 
 /** Every file under `dir`, relative to it. */
 async function walk(dir: string, base = dir): Promise<string[]> {
@@ -99,7 +80,7 @@ describe('sendmail refuses what Pickup would refuse, before writing', () => {
   it('1000 recipients, the limit, are accepted', async () => {
     const rcpts = Array.from({ length: 1000 }, (_, i) => `r${i}@localhost`);
     const r = await sendmail(dir, [...conf, ...rcpts], 'Subject: x\n\nbody\n');
-    expect(r).toEqual({ code: 0, stderr: '' });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
     const files = (await readdir(join(dir, 'queue/maildrop'))).filter((n) => n !== 'corrupt');
     expect(files).toHaveLength(1);
     await rm(join(dir, 'queue'), { recursive: true });
