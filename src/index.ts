@@ -88,7 +88,7 @@ export type { FileQueueStoreOptions } from './queue/file-store.js';
 export { FileQueueStore } from './queue/file-store.js';
 export type { MemoryQueueStoreOptions } from './queue/memory-store.js';
 export { MemoryQueueStore } from './queue/memory-store.js';
-export type { QueueOperations } from './queue/queue-control.js';
+export type { ControlAccess, QueueOperations } from './queue/queue-control.js';
 export {
   directQueueOperations,
   managerOperations,

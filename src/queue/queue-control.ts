@@ -51,7 +51,16 @@ export const CONTROL_SOCKET = join('private', 'control.sock');
 /** The public listing socket, relative to the queue directory. */
 export const SHOWQ_SOCKET = join('public', 'showq.sock');
 
-/** Who may use a socket: the queue owner (every operation) or anyone (the listing). */
+/**
+ * Who may use a socket: the queue owner (every operation, `private/control.sock`) or
+ * every local user (the listing only, `public/showq.sock`).
+ *
+ * @example
+ * ```ts
+ * const access: ControlAccess = 'public';
+ * new QueueControlServer({ directory: './var/queue', operations: ops, log, access });
+ * ```
+ */
 export type ControlAccess = 'owner' | 'public';
 
 /** Clients the public socket serves at once; more wait in the backlog. */

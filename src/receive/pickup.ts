@@ -42,6 +42,7 @@ import { formatAddress } from '../rewrite/address.js';
 import type { Clock, SubmissionPort, TimerHandle } from '../types.js';
 import { LoginNames } from '../util/login-name.js';
 import { isNotRegular, openRegularFile } from '../util/safe-open.js';
+import { octal } from '../util/secure-path.js';
 import {
   type MaildropLimits,
   type MaildropProblem,
@@ -237,7 +238,7 @@ export class Pickup {
       const st = await fs.lstat(path).catch(() => undefined);
       this.#log.warning(
         undefined,
-        `${name}: not readable by uid ${process.geteuid?.() ?? '?'} (owner uid ${st?.uid ?? '?'}, mode ${st ? (st.mode & 0o7777).toString(8).padStart(4, '0') : '?'}); ` +
+        `${name}: not readable by uid ${process.geteuid?.() ?? '?'} (owner uid ${st?.uid ?? '?'}, mode ${st ? octal(st.mode) : '?'}); ` +
           'left in the maildrop. Run the server as root, or as a member of the maildrop group, to take mail from other users',
       );
     }
