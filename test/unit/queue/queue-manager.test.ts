@@ -1,54 +1,64 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { DeliveryAgent, DeliveryRequest } from '../../../src/deliver/types.js';
 import { SmtpError } from '../../../src/errors.js';
 import { SmtpReply } from '../../../src/smtp-reply.js';
-import { MIN, setup, T0 } from './qmgr-harness.js';
+import { ControlledAgent, MIN, setup, T0 } from './qmgr-harness.js';
 
 /** An agent that answers per recipient from a script and records requests. */
 class ScriptedAgent implements DeliveryAgent {
   readonly requests: DeliveryRequest[] = [];
-  inFlight = 0;
-  maxInFlight = 0;
   constructor(
     private readonly answer: (
       address: string,
       attempt: number,
     ) => 'sent' | 'deferred' | 'bounced' | 'silent',
-    private readonly holdMs = 0,
   ) {}
   async deliver(request: DeliveryRequest, reporter: Parameters<DeliveryAgent['deliver']>[1]) {
     this.requests.push(request);
-    this.inFlight++;
-    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-    try {
-      if (this.holdMs) await new Promise((r) => setTimeout(r, this.holdMs));
-      for (const r of request.recipients) {
-        const attempt = this.requests.filter((q) =>
-          q.recipients.some((x) => x.address === r.address),
-        ).length;
-        const a = this.answer(r.address, attempt);
-        if (a === 'sent')
-          reporter.recipient(r.id, {
-            status: 'sent',
-            reply: new SmtpReply(250, '2.0.0', 'ok'),
-            relay: 'test',
-          });
-        if (a === 'deferred')
-          reporter.recipient(r.id, {
-            status: 'deferred',
-            reply: new SmtpReply(450, '4.2.0', 'try later'),
-            relay: 'test',
-          });
-        if (a === 'bounced')
-          reporter.recipient(r.id, {
-            status: 'bounced',
-            reply: new SmtpReply(550, '5.1.1', 'no such user'),
-            relay: 'test',
-          });
-      }
-    } finally {
-      this.inFlight--;
+    for (const r of request.recipients) {
+      const attempt = this.requests.filter((q) =>
+        q.recipients.some((x) => x.address === r.address),
+      ).length;
+      const a = this.answer(r.address, attempt);
+      if (a === 'sent')
+        reporter.recipient(r.id, {
+          status: 'sent',
+          reply: new SmtpReply(250, '2.0.0', 'ok'),
+          relay: 'test',
+        });
+      if (a === 'deferred')
+        reporter.recipient(r.id, {
+          status: 'deferred',
+          reply: new SmtpReply(450, '4.2.0', 'try later'),
+          relay: 'test',
+        });
+      if (a === 'bounced')
+        reporter.recipient(r.id, {
+          status: 'bounced',
+          reply: new SmtpReply(550, '5.1.1', 'no such user'),
+          relay: 'test',
+        });
     }
+  }
+}
+
+/** Holds each delivery until its signal aborts, as a real agent does when the manager stops. */
+class HangingAgent implements DeliveryAgent {
+  readonly requests: DeliveryRequest[] = [];
+  readonly #started: (() => void)[] = [];
+
+  async deliver(request: DeliveryRequest): Promise<void> {
+    this.requests.push(request);
+    for (const w of this.#started.splice(0)) w();
+    const { signal } = request;
+    if (!signal.aborted)
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+  }
+
+  /** Resolves once a delivery has started. */
+  started(): Promise<void> {
+    if (this.requests.length > 0) return Promise.resolve();
+    return new Promise((resolve) => this.#started.push(resolve));
   }
 }
 
@@ -172,16 +182,22 @@ describe('QueueManager', () => {
   });
 
   it('keeps per-destination concurrency within the limit', async () => {
-    const agent = new ScriptedAgent(() => 'sent', 20);
+    const agent = new ControlledAgent(() => 'sent');
     const { qmgr, enqueue } = await setup(
       { smtp: agent },
       { defaultDestinationConcurrencyLimit: 3 },
     );
     for (let i = 0; i < 12; i++) await enqueue([`u${i}@x.test`]);
     qmgr.start();
+    // Each delivery is let go only once the window is full again, so the limit is tested
+    // every time: a fourth delivery would start before the release.
+    for (let left = 12; left > 0; left--) {
+      await vi.waitFor(() => expect(agent.held.length).toBeGreaterThanOrEqual(Math.min(3, left)));
+      await agent.releaseOne();
+    }
     await qmgr.whenIdle();
     expect(agent.requests).toHaveLength(12);
-    expect(agent.maxInFlight).toBe(3);
+    expect(agent.maxInFlight.get('x.test')).toBe(3);
     await qmgr.stop();
   });
 
@@ -197,14 +213,33 @@ describe('QueueManager', () => {
     await qmgr.stop();
   });
 
-  it('releases unfinished mail on stop so a restart retries it at once', async () => {
-    const agent = new ScriptedAgent(() => 'sent', 200);
-    const { qmgr, store, enqueue } = await setup({ smtp: agent });
-    await enqueue(['a@x.test']);
+  it('releases unfinished mail on stop: the waiting message at once, the aborted one deferred', async () => {
+    const agent = new HangingAgent();
+    const { qmgr, store, clock, enqueue } = await setup(
+      { smtp: agent },
+      {},
+      { smtp: { destinationConcurrencyLimit: 1, initialDestinationConcurrency: 1 } },
+    );
+    const first = await enqueue(['a@x.test']);
+    const second = await enqueue(['b@x.test']);
     qmgr.start();
-    await new Promise((r) => setTimeout(r, 20));
+    await agent.started();
+    // Both are claimed; the second waits behind the first for the destination.
+    expect((await store.counts()).active).toBe(2);
     await qmgr.stop(1);
-    const c = await store.counts();
-    expect(c.active).toBe(0);
+    expect(agent.requests.map((r) => r.queueId)).toEqual([first]);
+    expect(agent.requests[0]!.signal.aborted).toBe(true);
+    expect((await store.counts()).active).toBe(0);
+    // The message never tried is due now for whoever claims next; the aborted attempt
+    // left its recipient pending, deferred like any attempt without an outcome.
+    const now = clock.now();
+    const claimed = await store.claim({ owner: 'restart', limit: 10, now, leaseMs: MIN });
+    expect(claimed.map((c) => c.record.queueId)).toEqual([second]);
+    expect(claimed[0]!.record.recipients.map((r) => r.state)).toEqual(['pending']);
+    const [aborted] = await store.list({ states: ['deferred'] });
+    expect(aborted?.queueId).toBe(first);
+    expect(aborted?.recipients.map((r) => [r.state, r.reason])).toEqual([
+      ['pending', 'no outcome reported; will retry'],
+    ]);
   });
 });
