@@ -2,7 +2,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ManualClock } from '../../../src/clock.js';
 import { resolveParameters } from '../../../src/config/parameters.js';
 import { PipeDeliveryAgent, pipeAgentFromConfig } from '../../../src/deliver/pipe-agent.js';
 import type { DeliveryRequest } from '../../../src/deliver/types.js';
@@ -23,7 +24,7 @@ beforeAll(async () => {
       'for a in "$@"; do printf \'%s\\000\' "$a"; done > "$out.argv"\n' +
       'env > "$out.env"\ncat > "$out.msg"\n' +
       'if [ -n "$text" ]; then printf \'%s\\n\' "$text"; fi\n' +
-      'if [ "$code" = sleep ]; then sleep 30; fi\n' +
+      'if [ "$code" = sleep ]; then sleep 30 & echo $! > "$out.pid"; wait; fi\n' +
       'if [ "$code" = kill ]; then kill -TERM $$; fi\n' +
       'exit "$code"\n',
     { mode: 0o755 },
@@ -69,6 +70,16 @@ async function run(
     destination: () => undefined,
   });
   return results;
+}
+
+/** The process is gone, or a zombie waiting to be reaped (it runs no more). */
+async function hasExited(pid: number): Promise<boolean> {
+  try {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
 }
 
 let n = 0;
@@ -151,13 +162,22 @@ describe('PipeDeliveryAgent exit status (pipe(8), sysexits)', () => {
     expect(r.status).toBe('deferred');
     expect(r.reply.text).toMatch(/^Command died with signal 15/);
 
-    const { a: slow } = agent('sleep', '', [], { timeLimit: 300 });
-    const started = Date.now();
-    const t = (await run(slow, request([rcpt(0, 'u@pipe.example.com')]))).get(0)!;
+    // The time limit runs on a clock the test moves once the command has started its child.
+    const clock = new ManualClock();
+    const { a: slow, out } = agent('sleep', '', [], { timeLimit: 300, clock });
+    const running = run(slow, request([rcpt(0, 'u@pipe.example.com')]));
+    const child = await vi.waitFor(async () => {
+      const pid = Number(await fs.readFile(`${out}.pid`, 'utf8'));
+      expect(pid).toBeGreaterThan(0); // the line is written whole
+      return pid;
+    });
+    await clock.advance(300);
+    const t = (await running).get(0)!;
     expect(t.status).toBe('bounced');
     expect(t.reply.enhanced).toBe('5.3.0');
     expect(t.reply.text).toMatch(/time limit exceeded/);
-    expect(Date.now() - started).toBeLessThan(20_000);
+    // The whole process group was killed: the command's own child too.
+    await vi.waitFor(async () => expect(await hasExited(child)).toBe(true));
   });
 
   it('a missing program bounces 5.3.0', async () => {
