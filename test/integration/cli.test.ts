@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startPostern } from '../helpers/postern-process.js';
 import { SmtpDialogue } from '../helpers/smtp-dialogue.js';
 
@@ -119,7 +119,10 @@ describe('the postern command line', () => {
       const c = await SmtpDialogue.open(port);
       await c.read();
       await c.expect('QUIT', 221);
-      await new Promise((r) => setTimeout(r, 200));
+      // The session's last line: every event checked below is written before it.
+      await vi.waitFor(() => expect(out).toMatch(/"text": ?"disconnect from /), {
+        timeout: 15_000,
+      });
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
