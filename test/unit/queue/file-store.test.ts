@@ -89,13 +89,10 @@ describe('FileQueueStore', () => {
     const store = await openStore();
     const before = store.directorySyncCount;
     const body = Buffer.alloc(4096, 0x61);
-    const started = performance.now();
     const made = await Promise.all(Array.from({ length: 200 }, () => commitMessage(store, body)));
-    const ms = performance.now() - started;
     const syncs = store.directorySyncCount - before;
     expect(syncs).toBeGreaterThan(0);
     expect(syncs).toBeLessThan(200);
-    expect(ms).toBeLessThan(15_000);
     const again = await crashAndReopen();
     expect((await again.counts()).incoming).toBe(200);
     expect(new Set((await claim(again)).map((m) => m.record.queueId))).toEqual(new Set(made));
