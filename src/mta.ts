@@ -391,7 +391,12 @@ export class Mta {
       return Promise.reject(
         new Error(`Mta.submit(): the MTA is ${this.#state}; call start() first`),
       );
-    return submitThrough(this.#received, message, { component: 'api', protocol: 'local' });
+    return submitThrough(
+      this.#received,
+      message,
+      { component: 'api', protocol: 'local' },
+      this.params,
+    );
   }
 
   /** Stops accepting, finishes what is in flight, closes the queue. */

@@ -38,7 +38,9 @@ import { MaildropSubmission, maildropDirectory } from '../receive/maildrop.js';
 import { envelopeProblem, maildropLimits } from '../receive/maildrop-checks.js';
 import { queueDirectoryOf } from '../receive/maildrop-directory.js';
 import { SmtpReceiver } from '../receive/smtp-receiver.js';
+import { checkSenderAddress } from '../rewrite/envelope-address.js';
 import { Rewriter } from '../rewrite/rewriter.js';
+import { printable } from '../smtp-reply.js';
 import type { DsnNotifyKeyword, DsnRet } from '../types.js';
 import { loadConfigFile } from './load-config.js';
 import { SendmailInput } from './sendmail-input.js';
@@ -297,6 +299,13 @@ export async function sendmail(argv: readonly string[], io: SendmailIo): Promise
   if (problem) {
     say(`${problem.text}; nothing was queued`);
     return problem.field === 'size' ? EX.DATAERR : EX.USAGE;
+  }
+  const badSender = o.sender === undefined ? undefined : checkSenderAddress(o.sender, params);
+  if (badSender) {
+    say(
+      `-f <${printable(o.sender ?? '').slice(0, 100)}>: bad sender address syntax: ${badSender.reason}`,
+    );
+    return EX.USAGE;
   }
   const port = new MaildropSubmission({
     directory: maildropDirectory(queueDirectory),

@@ -13,7 +13,9 @@
  * The Received header therefore never names the recipient (Postfix names it when there
  * is exactly one). VERP senders (`prefix@origin-@[]`) are taken without VERP.
  *
- * SECURITY: only `qmqpdAuthorizedClients` may use the service (none by default). The
+ * SECURITY: only `qmqpdAuthorizedClients` may use the service (none by default). A
+ * sender that starts with `-` (unless `allowMinUser`) or holds control characters gets a
+ * `D` reply (envelope-address.ts); recipients are judged later, per recipient. The
  * message netstring is bounded by `messageSizeLimit`, the envelope counts towards it
  * too, and each address by `lineLengthLimit`; any framing error gets a `D` reply and the
  * connection is closed with nothing queued.
@@ -27,6 +29,7 @@ import type { Duplex } from 'node:stream';
 import type { Parameters } from '../config/parameters.js';
 import type { ComponentLogger } from '../log.js';
 import type { CidrList } from '../rewrite/cidr.js';
+import { checkSenderAddress } from '../rewrite/envelope-address.js';
 import { printable } from '../smtp-reply.js';
 import type { ClientInfo, Clock, SubmissionPort, SubmissionTransaction } from '../types.js';
 import { ByteReader, UnexpectedEndError } from './byte-reader.js';
@@ -159,6 +162,8 @@ export class QmqpSession {
       };
       let sender = await address('sender address');
       if (sender.endsWith(VERP_SUFFIX)) sender = sender.slice(0, -VERP_SUFFIX.length);
+      const bad = checkSenderAddress(sender, params);
+      if (bad) throw new QmqpRefusal('D', `Error: bad sender address syntax: ${bad.reason}`);
       tx.setSender(sender, { smtputf8: !/^[\x00-\x7f]*$/.test(sender) });
       let count = 0;
       while ((await reader.peek()) !== COMMA) {

@@ -45,6 +45,7 @@ import { replyFor, SmtpError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
 import { formatAddress, parseMailArgument } from '../rewrite/address.js';
 import type { CidrList } from '../rewrite/cidr.js';
+import { checkSenderAddress } from '../rewrite/envelope-address.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
 import type { ResolveResult } from '../rewrite/types.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
@@ -759,6 +760,14 @@ export class SmtpSession {
       return this.#rejectFor('MAIL', err);
     }
     if (utf8 && !params.smtputf8) return R.R_NEED_SMTPUTF8;
+    const bad = checkSenderAddress(address, this.#params);
+    if (bad) {
+      this.#ctx.log.warning(
+        undefined,
+        `Illegal address syntax from ${this.#namaddr} in MAIL command: <${clip(address)}>: ${bad.reason}`,
+      );
+      return bad.reply;
+    }
     const limit = this.#params.messageSizeLimit;
     if (limit > 0 && params.declaredSize !== undefined && params.declaredSize > limit)
       return R.R_SIZE_EXCEEDS;

@@ -15,6 +15,13 @@ import { userInfo } from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SmtpError } from '../errors.js';
+import {
+  type AddressProblem,
+  checkRecipientAddress,
+  checkSenderAddress,
+  type EnvelopeAddressParams,
+} from '../rewrite/envelope-address.js';
+import { printable } from '../smtp-reply.js';
 import type {
   Address,
   DsnNotifyKeyword,
@@ -40,15 +47,29 @@ export interface SubmitMessage {
   readonly envid?: string;
 }
 
+/** Postfix's defaults, for a caller without parameters at hand. */
+const DEFAULT_CHECKS: EnvelopeAddressParams = { allowMinUser: false, lineLengthLimit: 2048 };
+
 /**
  * Submits through any Submission port. Resolves with the queue ID once the message is
- * durable; rejects with SmtpError carrying the reply when it was refused.
+ * durable; rejects with SmtpError carrying the reply when it was refused — before
+ * anything is opened when an address is unusable (`501 5.1.7` for the sender, `501
+ * 5.1.3` for a recipient: control characters, a leading `-` without `allowMinUser`, or
+ * longer than `lineLengthLimit`).
  */
 export async function submitThrough(
   port: SubmissionPort,
   message: SubmitMessage,
   source: SubmissionSource,
+  checks: EnvelopeAddressParams = DEFAULT_CHECKS,
 ): Promise<QueueId> {
+  const refuse = (address: Address, bad: AddressProblem | undefined): void => {
+    if (!bad) return;
+    const shown = printable(address).slice(0, 100);
+    throw new SmtpError(bad.reply, `${bad.reply.text}: <${shown}>: ${bad.reason}`);
+  };
+  refuse(message.from, checkSenderAddress(message.from, checks));
+  for (const address of message.to) refuse(address, checkRecipientAddress(address, checks));
   const tx = await port.open(source);
   try {
     tx.setSender(message.from, {
