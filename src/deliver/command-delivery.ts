@@ -25,7 +25,9 @@
  * caller gives plus `exportEnvironment`), runs in its own process group so a time-limit
  * kill reaches its children, and never sees Postern's descriptors. A shell is used only
  * by `shellArgv()` for command text from an operator's alias, include or .forward file
- * — never for text from an address.
+ * — never for text from an address — and such a command is refused when one of its
+ * `$VARIABLES` from an address or the client starts a word with `-`
+ * (optionLikeShellValue()), since the shell would hand it to a program as an option.
  *
  * @module
  */
@@ -321,6 +323,78 @@ export function shellArgv(command: string): string[] {
   const words = text.split(/[ \t]+/).filter((w) => w !== '');
   if (SHELL_META.test(text) || SHELL_BUILTINS.has(words[0] ?? '')) return ['/bin/sh', '-c', text];
   return words;
+}
+
+/** Where a value that must not start an option came from; it picks the DSN status. */
+export type OptionLikeSource = 'sender' | 'recipient' | 'client';
+
+/**
+ * The bounce for a value that would reach a command as an option: 5.1.7 for the sender,
+ * 5.1.3 for a recipient (Postfix's statuses for a bad sender or recipient address),
+ * 5.3.0 for what the client sent (HELO name, ENVID, SASL login). Retrying cannot help.
+ */
+export function optionLikeOutcome(source: OptionLikeSource, text: string): CommandOutcome {
+  const enhanced = source === 'sender' ? '5.1.7' : source === 'recipient' ? '5.1.3' : '5.3.0';
+  return { status: 'bounced', reply: new SmtpReply(550, enhanced, text) };
+}
+
+/** The environment variables local(8) fills from addresses and from the client. */
+const UNTRUSTED_VARIABLES: Readonly<Record<string, OptionLikeSource>> = {
+  SENDER: 'sender',
+  RECIPIENT: 'recipient',
+  ORIGINAL_RECIPIENT: 'recipient',
+  USER: 'recipient',
+  LOGNAME: 'recipient',
+  LOCAL: 'recipient',
+  EXTENSION: 'recipient',
+  DOMAIN: 'recipient',
+  ENVID: 'client',
+  CLIENT_HOSTNAME: 'client',
+  CLIENT_HELO: 'client',
+  SASL_USERNAME: 'client',
+};
+
+/**
+ * For a command that runs under `/bin/sh -c` (shellArgv()): the first variable from
+ * UNTRUSTED_VARIABLES that starts a shell word (`$SENDER`, `"${EXTENSION}"` after a
+ * blank, `;`, `|`, `&` or `(`) and whose value starts with `-`, which the shell would
+ * hand to a program as an option. Commands run without a shell expand nothing.
+ *
+ * @example
+ * ```ts
+ * optionLikeShellValue(['/bin/sh', '-c', 'procmail -a "$EXTENSION"'], { EXTENSION: '-x' });
+ * // { name: 'EXTENSION', value: '-x', source: 'recipient' }
+ * ```
+ */
+export function optionLikeShellValue(
+  argv: readonly string[],
+  env: Readonly<Record<string, string>>,
+): { name: string; value: string; source: OptionLikeSource } | undefined {
+  if (argv.length !== 3 || argv[0] !== '/bin/sh' || argv[1] !== '-c') return undefined;
+  const text = argv[2]!;
+  for (const m of text.matchAll(/(?:^|[\s;|&(])["']?\$\{?([A-Z_]+)/g)) {
+    const name = m[1]!;
+    const source = UNTRUSTED_VARIABLES[name];
+    const value = env[name];
+    if (source !== undefined && value?.startsWith('-')) return { name, value, source };
+  }
+  return undefined;
+}
+
+/**
+ * The bounce for a shell command that would get an option from an address or the
+ * client (optionLikeShellValue()), or undefined when it may run.
+ */
+export function optionLikeShellRefusal(
+  argv: readonly string[],
+  env: Readonly<Record<string, string>>,
+): CommandOutcome | undefined {
+  const found = optionLikeShellValue(argv, env);
+  if (!found) return undefined;
+  return optionLikeOutcome(
+    found.source,
+    `$${found.name} would give the command an argument starting with "-" (${found.value.slice(0, 100)}), which it could take for an option; the command was not run`,
+  );
 }
 
 /**

@@ -30,7 +30,8 @@
  * SECURITY: no path is built from an address without validation (mailbox-path.ts);
  * command text comes only from alias, include and .forward files or `mailboxCommand`,
  * never from an address, and addresses reach a command only through filtered
- * environment variables. A message already delivered to a recipient (Delivered-To)
+ * environment variables — a shell command in which such a variable would start a word
+ * with `-` is not run (command-delivery.ts). A message already delivered to a recipient (Delivered-To)
  * bounces 5.4.6 before anything is written.
  *
  * @module
@@ -50,7 +51,13 @@ import { SmtpReply } from '../smtp-reply.js';
 import type { Address, Clock, Recipient, RecipientResult, SubmissionPort } from '../types.js';
 import { expandLocalRecipient, type LocalAction } from './alias-expansion.js';
 import { ALIAS_FILE_TYPES, AliasTable } from './aliases.js';
-import { commandEnvironment, evaluateCommand, runCommand, shellArgv } from './command-delivery.js';
+import {
+  commandEnvironment,
+  evaluateCommand,
+  optionLikeShellRefusal,
+  runCommand,
+  shellArgv,
+} from './command-delivery.js';
 import { ContentReadError, copyMessage, deliveredToSet, deliveryHeaders } from './mail-copy.js';
 import { MailboxDelivery, type MailboxOutcome, type MailboxTarget } from './mailbox-delivery.js';
 import { localMailboxName, MailboxPathError, resolveMailboxPath } from './mailbox-path.js';
@@ -414,6 +421,9 @@ export class LocalDeliveryAgent implements DeliveryAgent {
       },
       { filter: p.commandExpansionFilter, exported: p.exportEnvironment },
     );
+    const argv = shellArgv(command);
+    const refused = optionLikeShellRefusal(argv, env);
+    if (refused) return refused;
     const rights = commandRights(user);
     const head =
       fromLine(sender, this.#clock.now()) +
@@ -428,7 +438,7 @@ export class LocalDeliveryAgent implements DeliveryAgent {
       eol: '\n',
     });
     const run = await runCommand({
-      argv: shellArgv(command),
+      argv,
       env,
       cwd: (await isDirectory(user?.home)) ? user!.home! : '/',
       ...rights,

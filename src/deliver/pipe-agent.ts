@@ -25,7 +25,10 @@
  * root, `user` is required and the command runs with that uid/gid; when it does not
  * run as root, the command runs as Postern's own user and `user` only documents the
  * intent (a process cannot switch users without privileges). The child's environment
- * is clean (command-delivery.ts).
+ * is clean (command-delivery.ts). A value from outside that would begin an argument with
+ * `-` before a `--` element (pipe-argv.ts) is never passed: that recipient bounces
+ * (5.1.3), or the whole request when it is the sender (5.1.7) or a client value (5.3.0),
+ * whatever way the mail came in.
  *
  * @module
  */
@@ -38,10 +41,23 @@ import { ConfigError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type { Clock, Recipient, RecipientResult } from '../types.js';
-import { commandEnvironment, evaluateCommand, runCommand } from './command-delivery.js';
+import {
+  commandEnvironment,
+  evaluateCommand,
+  type OptionLikeSource,
+  optionLikeOutcome,
+  runCommand,
+} from './command-delivery.js';
 import { copyMessage, deliveredToKey, deliveredToSet, deliveryHeaders } from './mail-copy.js';
 import { fromLine } from './mbox.js';
-import { expandArgv, type PipeFlags, parseArgvTemplate, parsePipeFlags } from './pipe-argv.js';
+import {
+  type ArgvMessage,
+  expandArgv,
+  OptionLikeArgumentError,
+  type PipeFlags,
+  parseArgvTemplate,
+  parsePipeFlags,
+} from './pipe-argv.js';
 import type { DeliveryAgent, DeliveryReporter, DeliveryRequest } from './types.js';
 import { passwdUserSync } from './user-database.js';
 
@@ -175,6 +191,10 @@ export class PipeDeliveryAgent implements DeliveryAgent {
       });
       if (recipients.length === 0) return out;
     }
+    const expanded = this.#expand(request, recipients, out);
+    if (!expanded) return out;
+    const { argv } = expanded;
+    recipients = expanded.recipients;
     const eol = this.#o.eol ?? '\n';
     const single = recipients.length === 1 ? recipients[0] : undefined;
     let head = '';
@@ -186,29 +206,6 @@ export class PipeDeliveryAgent implements DeliveryAgent {
       ...(this.#flags.originalTo && single ? { originalTo: single.originalAddress } : {}),
       ...(this.#flags.deliveredTo && single ? { deliveredTo: single.address } : {}),
     });
-    const source = request.source;
-    const argv = expandArgv(
-      this.#argv,
-      {
-        sender: request.sender,
-        nexthop: request.nexthop,
-        size: request.size,
-        queueId: request.queueId,
-        ...(request.envid === undefined ? {} : { envid: request.envid }),
-        ...(source.client?.address ? { clientAddress: source.client.address } : {}),
-        ...(source.client?.name ? { clientHostname: source.client.name } : {}),
-        ...(source.client?.port === undefined ? {} : { clientPort: source.client.port }),
-        clientProtocol: source.protocol,
-        ...(source.helo === undefined ? {} : { clientHelo: source.helo }),
-        ...(source.authUser === undefined ? {} : { saslUsername: source.authUser }),
-      },
-      recipients,
-      {
-        flags: this.#flags,
-        recipientDelimiter: this.#o.params.recipientDelimiter,
-        ...(this.#o.nullSender === undefined ? {} : { nullSender: this.#o.nullSender }),
-      },
-    );
     const input = copyMessage(request.openContent(), {
       head: Buffer.from(head, 'utf8'),
       eol,
@@ -242,6 +239,55 @@ export class PipeDeliveryAgent implements DeliveryAgent {
     }
     for (const r of recipients) out.set(r.id, this.#result(outcome.status, reply));
     return out;
+  }
+
+  /**
+   * The argv for `recipients`. A recipient whose value would start an option bounces
+   * (into `out`) and the rest are expanded again; a message-wide value (the sender, the
+   * client's HELO name) bounces them all and gives undefined.
+   */
+  #expand(
+    request: DeliveryRequest,
+    group: readonly Recipient[],
+    out: Map<number, RecipientResult>,
+  ): { argv: string[]; recipients: readonly Recipient[] } | undefined {
+    const source = request.source;
+    const message: ArgvMessage = {
+      sender: request.sender,
+      nexthop: request.nexthop,
+      size: request.size,
+      queueId: request.queueId,
+      ...(request.envid === undefined ? {} : { envid: request.envid }),
+      ...(source.client?.address ? { clientAddress: source.client.address } : {}),
+      ...(source.client?.name ? { clientHostname: source.client.name } : {}),
+      ...(source.client?.port === undefined ? {} : { clientPort: source.client.port }),
+      clientProtocol: source.protocol,
+      ...(source.helo === undefined ? {} : { clientHelo: source.helo }),
+      ...(source.authUser === undefined ? {} : { saslUsername: source.authUser }),
+    };
+    const settings = {
+      flags: this.#flags,
+      recipientDelimiter: this.#o.params.recipientDelimiter,
+      ...(this.#o.nullSender === undefined ? {} : { nullSender: this.#o.nullSender }),
+    };
+    let recipients = group;
+    while (recipients.length > 0) {
+      try {
+        return { argv: expandArgv(this.#argv, message, recipients, settings), recipients };
+      } catch (err) {
+        if (!(err instanceof OptionLikeArgumentError)) throw err;
+        this.#log.warning(request.queueId, `${this.#o.name}: ${err.message}`);
+        const from: OptionLikeSource =
+          err.macro === 'sender' ? 'sender' : err.recipient ? 'recipient' : 'client';
+        const { status, reply } = optionLikeOutcome(from, err.message);
+        const refused = recipients.filter(
+          (r) => err.recipient === undefined || r === err.recipient,
+        );
+        for (const r of refused) out.set(r.id, this.#result(status, reply));
+        recipients = recipients.filter((r) => !refused.includes(r));
+      }
+    }
+    return undefined;
   }
 }
 

@@ -24,7 +24,10 @@
  *
  * SECURITY: the command never goes through a shell; each expansion stays inside its
  * argv element whatever it contains (quotes, spaces, `;`, `|`, NUL is impossible in an
- * address).
+ * address). A value from outside (an address, a HELO name, an ENVID...) that would
+ * begin an argument with `-` is refused (OptionLikeArgumentError) unless a literal `--`
+ * element comes before it: `["/bin/filter", "-f", "${sender}", "--", "${recipient}"]`
+ * refuses a sender `-oQ/tmp@x` but passes a recipient `-x@y` as an operand.
  *
  * @module
  */
@@ -272,7 +275,14 @@ function messageValue(name: string, m: ArgvMessage, settings: ArgvSettings): str
   }
 }
 
-/** Expands `template` for one message and its recipients into the argv to execute. */
+/**
+ * Expands `template` for one message and its recipients into the argv to execute.
+ *
+ * @throws OptionLikeArgumentError when a value from outside (an address, the client's
+ *   HELO name, an ENVID...) would begin an argv element with `-` before a literal `--`
+ *   element: the command would take it for an option. `recipient` names the recipient
+ *   whose value it was (undefined for a message-wide value such as `${sender}`).
+ */
 export function expandArgv(
   template: readonly string[],
   message: ArgvMessage,
@@ -280,19 +290,109 @@ export function expandArgv(
   settings: ArgvSettings,
 ): string[] {
   const out: string[] = [];
-  for (const element of template) {
+  let operands = false;
+  for (const [index, element] of template.entries()) {
     const perRecipient = [...element.matchAll(MACRO)].some((m) =>
       RECIPIENT_MACROS.has((m[1] ?? m[2] ?? '').trim()),
     );
+    const macroValue = (name: string, r: ArgvRecipient | undefined): string => {
+      if (RECIPIENT_MACROS.has(name)) return r ? recipientValue(name, r, settings) : '';
+      return messageValue(name, message, settings);
+    };
+    const check = index > 0 && !operands;
     const expandWith = (r: ArgvRecipient | undefined): string =>
-      element.replace(MACRO, (whole, braced: string | undefined, bare: string | undefined) => {
-        if (whole === '$$') return '$';
-        const name = (braced ?? bare ?? '').trim();
-        if (RECIPIENT_MACROS.has(name)) return r ? recipientValue(name, r, settings) : '';
-        return messageValue(name, message, settings);
-      });
+      expandElement(
+        element,
+        (name) => macroValue(name, r),
+        check ? { template, index, r } : undefined,
+      );
     if (perRecipient) for (const r of recipients) out.push(expandWith(r));
     else out.push(expandWith(undefined));
+    // After a literal `--`, every element is an operand, whatever it starts with.
+    if (index > 0 && element === '--') operands = true;
   }
   return out;
+}
+
+/**
+ * Macros whose values come from outside the mail system: a sender or recipient, the
+ * client's names, its ENVID, its SASL login. Such a value never starts an option.
+ */
+const UNTRUSTED_MACROS: ReadonlySet<string> = new Set([
+  ...RECIPIENT_MACROS,
+  'sender',
+  'envid',
+  'client_hostname',
+  'client_helo',
+  'sasl_method',
+  'sasl_username',
+]);
+
+/**
+ * A value from outside would begin an argv element with `-`. Postfix counterpart: the
+ * protection `allow_min_user = no` gives pipe(8) commands; Postern checks here as well,
+ * whatever way the mail came in, because a template may name values (an extension, a
+ * HELO name) that no entry check sees.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   expandArgv(['/bin/archive', '${sender}'], { sender: '-oQ/x@example.org', nexthop: 'x', size: 1, queueId: 'Q' }, [], settings);
+ * } catch (err) {
+ *   if (err instanceof OptionLikeArgumentError) console.log(err.message);
+ * }
+ * ```
+ */
+export class OptionLikeArgumentError extends Error {
+  constructor(
+    /** The macro name (`sender`, `recipient`, `extension`...). */
+    readonly macro: string,
+    /** Its value, which starts with `-`. */
+    readonly value: string,
+    /** The recipient whose value it is; undefined for a message-wide macro. */
+    readonly recipient: ArgvRecipient | undefined,
+    /** 0-based position of the element in the template. */
+    readonly position: number,
+    /** The command (argv[0] of the template). */
+    readonly command: string,
+  ) {
+    super(
+      `\${${macro}} would start argument ${position} of ${command} with "-" (${value.slice(0, 100)}), which the command could take for an option; put a "--" element before it in argv`,
+    );
+    this.name = 'OptionLikeArgumentError';
+  }
+}
+
+/**
+ * One element with its macros replaced. With `guard`, the first character of the result
+ * must not be a `-` that came from an untrusted value.
+ */
+function expandElement(
+  element: string,
+  macroValue: (name: string) => string,
+  guard: { template: readonly string[]; index: number; r: ArgvRecipient | undefined } | undefined,
+): string {
+  let out = '';
+  let last = 0;
+  for (const m of element.matchAll(MACRO)) {
+    out += element.slice(last, m.index);
+    last = m.index + m[0].length;
+    if (m[0] === '$$') {
+      out += '$';
+      continue;
+    }
+    const name = (m[1] ?? m[2] ?? '').trim();
+    const value = macroValue(name);
+    if (guard && out === '' && value.startsWith('-') && UNTRUSTED_MACROS.has(name)) {
+      throw new OptionLikeArgumentError(
+        name,
+        value,
+        RECIPIENT_MACROS.has(name) ? guard.r : undefined,
+        guard.index,
+        guard.template[0] ?? '',
+      );
+    }
+    out += value;
+  }
+  return out + element.slice(last);
 }
