@@ -37,8 +37,8 @@ function fail(code: number, enhanced: string, text: string): SmtpError {
   return new SmtpError(new SmtpReply(code, enhanced, text));
 }
 
-function unsupported(keyword: string): SmtpError {
-  return fail(555, '5.5.4', `Unsupported option: ${printable(keyword).slice(0, 40)}`);
+function unsupported(option: string): SmtpError {
+  return fail(555, '5.5.4', `Unsupported option: ${printable(option).slice(0, 40)}`);
 }
 
 /**
@@ -63,9 +63,11 @@ export function interpretMailParams(params: ReadonlyMap<string, string | undefin
         declaredSize = Number(value);
         break;
       case 'BODY': {
+        // Postfix compares the whole `BODY=7BIT` / `BODY=8BITMIME`; anything else,
+        // BINARYMIME included, is an unsupported option.
         const v = value?.toUpperCase();
         if (v !== '7BIT' && v !== '8BITMIME')
-          throw fail(501, '5.5.4', 'Unsupported BODY parameter');
+          throw unsupported(value === undefined ? keyword : `${keyword}=${value}`);
         bodyType = v;
         break;
       }

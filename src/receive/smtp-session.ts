@@ -142,7 +142,6 @@ export class SmtpSession {
   #sender: Address | undefined;
   #senderParams: SenderParams = {};
   #rcptCount = 0;
-  #rcptAttempts = 0;
   #tx: SubmissionTransaction | undefined;
   #pendingActions: SubmissionAction[] = [];
   #bdat: BdatState | undefined;
@@ -844,7 +843,6 @@ export class SmtpSession {
   async #rcptCommand(args: string): Promise<SmtpReply> {
     if (this.#sender === undefined) return R.R_NEED_MAIL;
     if (args.length < 3 || args.slice(0, 3).toUpperCase() !== 'TO:') return R.R_SYNTAX_RCPT;
-    this.#rcptAttempts++;
     if (this.#rcptCount >= this.#params.smtpdRecipientLimit) return R.R_TOO_MANY_RCPT;
     let address: Address;
     let dsn: ReturnType<typeof interpretRcptParams>;
@@ -968,10 +966,11 @@ export class SmtpSession {
   async #dataCommand(args: string): Promise<SmtpReply | undefined> {
     if (args !== '') return R.R_SYNTAX_DATA;
     if (this.#bdat) return R.R_DATA_AFTER_BDAT;
-    if (this.#sender === undefined) return R.R_NEED_MAIL;
+    // Postfix data_cmd(): 503 only outside a mail transaction; after MAIL, with no
+    // accepted recipient (none sent, or all refused in a pipelined group), 554.
     const tx = this.#tx;
-    if (this.#rcptCount === 0 || tx === undefined)
-      return this.#rcptAttempts === 0 ? R.R_NEED_RCPT : R.R_NO_VALID_RCPT;
+    if (this.#sender === undefined) return R.R_NEED_RCPT;
+    if (this.#rcptCount === 0 || tx === undefined) return R.R_NO_VALID_RCPT;
     if (!this.#ctx.restrictions.isEmpty('data')) {
       const o = await this.#check('data', 'DATA');
       if (o.reply) {
@@ -1039,8 +1038,8 @@ export class SmtpSession {
     }
     const tx = this.#rcptCount > 0 ? this.#tx : undefined;
     let early: SmtpReply | undefined;
-    if (this.#sender === undefined) early = R.R_NEED_MAIL;
-    else if (tx === undefined) early = this.#rcptAttempts === 0 ? R.R_NEED_RCPT : R.R_NO_VALID_RCPT;
+    if (this.#sender === undefined) early = R.R_NEED_RCPT;
+    else if (tx === undefined) early = R.R_NO_VALID_RCPT;
     if (!early && !this.#bdat && !this.#ctx.restrictions.isEmpty('data')) {
       const o = await this.#check('data', 'DATA');
       if (o.reply) early = this.#restricted(o.reply);
@@ -1171,7 +1170,6 @@ export class SmtpSession {
     this.#sender = undefined;
     this.#senderParams = {};
     this.#rcptCount = 0;
-    this.#rcptAttempts = 0;
     this.#bdat = undefined;
     this.#pendingActions = [];
     if (tx) abortQuietly(tx);

@@ -83,15 +83,17 @@ describe('SmtpReceiver: replies', () => {
       // STARTTLS without a certificate configured: known, not offered.
       ['STARTTLS', '502 5.5.1 Error: command not implemented'],
       ['RCPT TO:<a@example.com>', '503 5.5.1 Error: need MAIL command'],
-      ['DATA', '503 5.5.1 Error: need MAIL command'],
+      // Postfix data_cmd(): outside a mail transaction the text is "need RCPT command".
+      ['DATA', '503 5.5.1 Error: need RCPT command'],
       ['MAIL <a@example.com>', '501 5.5.4 Syntax: MAIL FROM:<address>'],
       ['MAIL FROM:<a@example.com> SIZE=20000000', '552 5.3.4 Message size exceeds fixed limit'],
       ['MAIL FROM:<a@example.com> FOO=1', '555 5.5.4 Unsupported option: FOO'],
+      ['MAIL FROM:<a@example.com> BODY=9BIT', '555 5.5.4 Unsupported option: BODY=9BIT'],
       ['MAIL FROM:<a b@example.com>', '501 5.1.7 Bad sender address syntax'],
       ['MAIL FROM:<j\u00f6rg@example.com>', '500 5.5.2 Error: bad UTF-8 syntax'],
       ['MAIL FROM:<a@example.com>', '250 2.1.0 Ok'],
       ['MAIL FROM:<b@example.com>', '503 5.5.1 Error: nested MAIL command'],
-      ['DATA', '503 5.5.1 Error: need RCPT command'],
+      ['DATA', '554 5.5.1 Error: no valid recipients'],
       ['RCPT <x@example.com>', '501 5.5.4 Syntax: RCPT TO:<address>'],
       ['RCPT TO:<>', '501 5.1.3 Bad recipient address syntax'],
       [

@@ -255,7 +255,8 @@ describe('CHUNKING (BDAT)', () => {
     const c = await connect(f);
     await c.command('EHLO x.example');
     c.send('BDAT 12\r\nQUIT\r\nQUIT\r\n');
-    expect((await c.reply()).raw).toBe('503 5.5.1 Error: need MAIL command\r\n');
+    // Postfix bdat_cmd(), as data_cmd(): outside a mail transaction, "need RCPT command".
+    expect((await c.reply()).raw).toBe('503 5.5.1 Error: need RCPT command\r\n');
     expect((await c.command('MAIL FROM:<a@example.org>')).code).toBe(250);
     expect((await c.command(`RCPT TO:<${LOCAL}>`)).code).toBe(250);
     c.send('BDAT 3\r\nabc');
