@@ -71,8 +71,11 @@ export type { TransportLimits } from './transport-settings.js';
  * ```
  */
 export interface RouteResolver {
-  /** The transport, nexthop and class for a recipient. */
-  resolve(address: string): Promise<ResolveResult>;
+  /**
+   * The transport, nexthop and class for a recipient; `sender` feeds the
+   * sender-dependent maps (senderDependentRelayhostMaps, ...DefaultTransportMaps).
+   */
+  resolve(address: string, sender?: string): Promise<ResolveResult>;
 }
 
 /**
@@ -551,7 +554,7 @@ export class QueueManager {
       const spec = parseTransportSpec(record.filter);
       if (spec.transport) return { transport: spec.transport, nexthop: spec.nexthop ?? '' };
     }
-    const resolved = await this.#resolver.resolve(rcpt.address);
+    const resolved = await this.#resolver.resolve(rcpt.address, record.sender);
     if (resolved.error) {
       const e = resolved.error;
       return {

@@ -39,7 +39,7 @@ import { type Logger, silentLogger } from '../log.js';
 import { DnsResolver } from '../resolver.js';
 import { CidrList } from '../rewrite/cidr.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
-import type { LookupTable } from '../rewrite/types.js';
+import type { LookupTable, ResolveResult } from '../rewrite/types.js';
 import type { Address, ClientInfo, Clock, Resolver, SubmissionPort } from '../types.js';
 import { Anvil } from './anvil.js';
 import type { CommandCheck, RestrictionFunction, RestrictionStage } from './restriction-types.js';
@@ -147,7 +147,8 @@ export class SmtpReceiver {
         params,
         log,
         resolver,
-        isListedRecipient: (a: Address) => rewriter.isListedRecipient(a),
+        isListedRecipient: (_: Address, resolved: ResolveResult) =>
+          rewriter.listedRecipient(resolved),
         ...(options.senderLoginMaps ? { senderLoginMaps: options.senderLoginMaps } : {}),
         isLocalDomain: (d: string) => rewriter.isLocalDomain(d),
       },

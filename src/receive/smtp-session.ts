@@ -871,7 +871,7 @@ export class SmtpSession {
 
     let resolved: ResolveResult;
     try {
-      resolved = await this.#ctx.rewriter.resolve(address);
+      resolved = await this.#ctx.rewriter.resolve(address, this.#sender);
     } catch (err) {
       this.#ctx.log.warning(
         undefined,

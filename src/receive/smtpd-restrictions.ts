@@ -43,7 +43,7 @@ import { splitAddress } from '../rewrite/address.js';
 import { CidrList } from '../rewrite/cidr.js';
 import { createTable } from '../rewrite/lookup-table.js';
 import { lookupAddress } from '../rewrite/search-order.js';
-import type { LookupTable } from '../rewrite/types.js';
+import type { LookupTable, ResolveResult } from '../rewrite/types.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
 import type { Address, Resolver, SubmissionAction } from '../types.js';
 import { type AccessReplyContext, accessReply, interpretAccessResult } from './access-result.js';
@@ -75,9 +75,13 @@ export interface RestrictionEnvironment {
   readonly params: Parameters;
   readonly log: ComponentLogger;
   readonly resolver?: Resolver;
-  /** Recipient validation (Rewriter.isListedRecipient): listed, and the reject text if not. */
+  /**
+   * Recipient validation (Rewriter.listedRecipient) of the RCPT's resolve result, so
+   * that a recipient is resolved once: listed, and the reject text if not.
+   */
   readonly isListedRecipient?: (
     address: Address,
+    resolved: ResolveResult,
   ) => Promise<{ readonly listed: boolean; readonly text: string }>;
   /** Postfix `smtpd_sender_login_maps`: sender → owner login(s). */
   readonly senderLoginMaps?: LookupTable;
@@ -745,7 +749,7 @@ export class SmtpdRestrictions {
     if (!check || req.recipient === undefined || !req.resolved) return { kind: 'dunno' };
     let found: { readonly listed: boolean; readonly text: string };
     try {
-      found = await check(req.recipient);
+      found = await check(req.recipient, req.resolved);
     } catch (err) {
       this.#env.log.warning(
         undefined,

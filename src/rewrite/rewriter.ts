@@ -433,7 +433,16 @@ export class Rewriter {
    * @throws TableError `retry` when a table cannot answer (reply 4xx)
    */
   async isListedRecipient(address: Address): Promise<ListedRecipient> {
-    return listedRecipient(await this.resolve(address), this.#tables, this.#params);
+    return this.listedRecipient(await this.resolve(address));
+  }
+
+  /**
+   * isListedRecipient() for a recipient already resolved (smtpd resolves each RCPT once).
+   *
+   * @throws TableError `retry` when a table cannot answer (reply 4xx)
+   */
+  listedRecipient(resolved: ResolveResult): Promise<ListedRecipient> {
+    return listedRecipient(resolved, this.#tables, this.#params);
   }
 }
 
