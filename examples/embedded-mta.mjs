@@ -29,6 +29,9 @@ const mta = new Mta(
     smtpd: [{ listen: '127.0.0.1:0' }],
     queueDirectory: join(dir, 'queue'),
     mailSpoolDirectory: join(dir, 'mail/'),
+    // Any name @localhost gets a Maildir (the library's default takes only the host's
+    // accounts and aliases, as Postfix does).
+    localRecipientMaps: '',
   },
   { logger },
 );

@@ -54,6 +54,7 @@ const mta = new Mta(
   {
     myhostname: `mx.${domain}`,
     mydestination: [domain], // mail for any address @domain is "local"...
+    localRecipientMaps: '', // ...whatever its local part (the webhook decides)...
     localTransport: 'webhook', // ...and local mail goes to the webhook agent
     agents: { webhook },
     queueDirectory: process.env.QUEUE_DIR ?? './var/queue',

@@ -16,6 +16,7 @@ export type {
   ContentFilterVerdict,
 } from './cleanup/content-filter.js';
 export { ManualClock, systemClock } from './clock.js';
+export { EMBEDDED_CONFIG } from './config/embedded-config.js';
 export type {
   ListenerConfig,
   MtaConfig,

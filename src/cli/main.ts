@@ -18,8 +18,9 @@ const USAGE = `usage: postern serve [--config FILE] [--log-format postfix|json] 
        postern db migrate|status [--config FILE]
        postern capture [--smtp HOST:PORT] [--http HOST:PORT] [--max N] [--smtp-auth-accept-any]
 
-  serve         run the mail server in the foreground (SMTP on 127.0.0.1:2525 by default);
-                logs Postfix-format lines (or JSON) on standard output at LEVEL debug, info
+  serve         run the mail server in the foreground; without --config the embedded
+                default: SMTP on 127.0.0.1:2525, mail for any local part accepted; logs
+                Postfix-format lines (or JSON) on standard output at LEVEL debug, info
                 (default), warning or error
   check-config  validate a configuration without starting anything
   queue     inspect and manage the queue, also while the server runs (postern queue --help)

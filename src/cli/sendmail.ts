@@ -379,6 +379,8 @@ async function standAloneSmtp(
     smtpdDataRestrictions: [],
     smtpdEndOfDataRestrictions: [],
     smtpdForbidUnauthPipelining: false,
+    // Postfix's stand-alone smtpd skips the recipient checks: a local user may send anywhere.
+    smtpdRejectUnlistedRecipient: false,
   });
   const receiver = new SmtpReceiver({
     params: local,

@@ -1,12 +1,13 @@
 /**
  * `postern serve [--config FILE] [--log-format postfix|json] [--log-level LEVEL]`: runs
- * the MTA in the foreground, printing Postfix-format log lines (or JSON objects) on
- * standard output, until SIGTERM or SIGINT (then: stop accepting, finish what is in
- * flight, exit 0).
+ * the MTA in the foreground — the embedded default (EMBEDDED_CONFIG) when no file is
+ * given — printing Postfix-format log lines (or JSON objects) on standard output, until
+ * SIGTERM or SIGINT (then: stop accepting, finish what is in flight, exit 0).
  *
  * @module
  */
 
+import { EMBEDDED_CONFIG } from '../config/embedded-config.js';
 import type { MtaConfig } from '../config/mta-config.js';
 import { formatLogLine, Logger } from '../log.js';
 import { Mta } from '../mta.js';
@@ -25,7 +26,7 @@ export interface ServeOptions {
 }
 
 export async function serve(args: ServeOptions): Promise<void> {
-  const config: MtaConfig = args.config ? await loadConfigFile(args.config) : {};
+  const config: MtaConfig = args.config ? await loadConfigFile(args.config) : EMBEDDED_CONFIG;
   const min = LEVELS[args.logLevel ?? 'info'];
   const json = args.logFormat === 'json';
   const logger = new Logger([

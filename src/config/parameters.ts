@@ -451,9 +451,12 @@ export interface Parameters {
    */
   readonly virtualMailboxMaps: TableSpec | undefined;
   /**
-   * Postfix `local_recipient_maps`: valid local recipients. Postern has no passwd
-   * database, so undefined means every local part is valid (Postfix's empty setting).
-   * @default undefined
+   * Postfix `local_recipient_maps`: the valid recipients of the local domains; smtpd
+   * refuses any other local recipient at RCPT with `550 5.1.1 ... User unknown in local
+   * recipient table`. As in Postfix, the host's accounts (`unix:passwd.byname`: `getent
+   * passwd`, or /etc/passwd) and the alias tables (`$aliasMaps`). `""` or `[]` (Postfix's
+   * `local_recipient_maps =`) accepts every local part; the embedded default that
+   * `postern serve` runs without a config does that. @default ['unix:passwd.byname', '$aliasMaps']
    */
   readonly localRecipientMaps: TableSpec | undefined;
   /** Postfix `relay_recipient_maps`: valid relay recipients; undefined = all. @default undefined */
@@ -880,7 +883,7 @@ const DECLARATIONS: Record<keyof Parameters, Declaration> = {
   virtualAliasMaps: { kind: TB, default: undefined },
   virtualMailboxDomains: { kind: L, default: ['$virtualMailboxMaps'] },
   virtualMailboxMaps: { kind: TB, default: undefined },
-  localRecipientMaps: { kind: TB, default: undefined },
+  localRecipientMaps: { kind: TB, default: ['unix:passwd.byname', '$aliasMaps'] },
   relayRecipientMaps: { kind: TB, default: undefined },
   transportMaps: { kind: TB, default: undefined },
   relocatedMaps: { kind: TB, default: undefined },

@@ -22,7 +22,8 @@
 
 import { promises as fs } from 'node:fs';
 import { TableError } from '../errors.js';
-import type { LookupTable, TableFlags } from '../rewrite/types.js';
+import { createTable, TableList } from '../rewrite/lookup-table.js';
+import type { LookupTable, TableFlags, TableSpec } from '../rewrite/types.js';
 
 /**
  * One destination in an alias value, include file or .forward file.
@@ -285,3 +286,29 @@ export const ALIAS_FILE_TYPES: readonly string[] = [
   'cdb',
   'dbm',
 ];
+
+/**
+ * Builds the alias table for `aliasMaps`: aliases(5) files for `hash:`/`aliases:` paths.
+ *
+ * @example
+ * ```ts
+ * const aliases = aliasTableFrom('hash:/etc/aliases'); // an AliasTable over the source file
+ * ```
+ */
+export function aliasTableFrom(
+  spec: TableSpec | undefined,
+  key = 'aliasMaps',
+): LookupTable | undefined {
+  if (spec === undefined) return undefined;
+  if (Array.isArray(spec)) {
+    const tables = (spec as readonly TableSpec[]).map((s, i) => aliasTableFrom(s, `${key}[${i}]`)!);
+    return new TableList(tables);
+  }
+  if (typeof spec === 'string') {
+    const colon = spec.indexOf(':');
+    if (colon > 0 && ALIAS_FILE_TYPES.includes(spec.slice(0, colon))) {
+      return AliasTable.lazy(spec.slice(colon + 1).trim(), spec);
+    }
+  }
+  return createTable(spec, key, { substitution: false });
+}

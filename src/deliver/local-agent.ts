@@ -44,13 +44,12 @@ import { pipeline } from 'node:stream/promises';
 import { systemClock } from '../clock.js';
 import type { Parameters } from '../config/parameters.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
-import { createTable, TableList } from '../rewrite/lookup-table.js';
 import { parseTransportSpec } from '../rewrite/transport-spec.js';
-import type { LookupTable, TableSpec } from '../rewrite/types.js';
+import type { LookupTable } from '../rewrite/types.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type { Address, Clock, Recipient, RecipientResult, SubmissionPort } from '../types.js';
 import { expandLocalRecipient, type LocalAction } from './alias-expansion.js';
-import { ALIAS_FILE_TYPES, AliasTable } from './aliases.js';
+import { aliasTableFrom } from './aliases.js';
 import {
   commandEnvironment,
   evaluateCommand,
@@ -98,31 +97,7 @@ export interface LocalDeliveryAgentOptions {
   readonly transports?: (name: string) => DeliveryAgent | undefined;
 }
 
-/**
- * Builds the alias table for `aliasMaps`: aliases(5) files for `hash:`/`aliases:` paths.
- *
- * @example
- * ```ts
- * const aliases = aliasTableFrom('hash:/etc/aliases'); // an AliasTable over the source file
- * ```
- */
-export function aliasTableFrom(
-  spec: TableSpec | undefined,
-  key = 'aliasMaps',
-): LookupTable | undefined {
-  if (spec === undefined) return undefined;
-  if (Array.isArray(spec)) {
-    const tables = (spec as readonly TableSpec[]).map((s, i) => aliasTableFrom(s, `${key}[${i}]`)!);
-    return new TableList(tables);
-  }
-  if (typeof spec === 'string') {
-    const colon = spec.indexOf(':');
-    if (colon > 0 && ALIAS_FILE_TYPES.includes(spec.slice(0, colon))) {
-      return AliasTable.lazy(spec.slice(colon + 1).trim(), spec);
-    }
-  }
-  return createTable(spec, key, { substitution: false });
-}
+export { aliasTableFrom } from './aliases.js';
 
 type Outcome = MailboxOutcome;
 

@@ -46,6 +46,7 @@ import type { ComponentLogger } from '../log.js';
 import { formatAddress, parseMailArgument } from '../rewrite/address.js';
 import type { CidrList } from '../rewrite/cidr.js';
 import { checkSenderAddress } from '../rewrite/envelope-address.js';
+import { unsafeLocalRecipient } from '../rewrite/local-part-check.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
 import type { ResolveResult } from '../rewrite/types.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
@@ -881,9 +882,10 @@ export class SmtpSession {
       this.#logReject('RCPT', r, external);
       return r;
     }
-    if (resolved.error) {
-      const e = resolved.error;
-      const r = safeReply(e.code, e.enhanced, e.text);
+    // A bad address, or a local part no local delivery may get (local-part-check.ts).
+    const e = resolved.error;
+    const r = e ? safeReply(e.code, e.enhanced, e.text) : unsafeLocalRecipient(resolved, external);
+    if (r) {
       this.#logReject('RCPT', r, external);
       // Postfix: mail to the error transport is MAIL_ERROR_BOUNCE.
       return this.#transcript.mark(r, r.permanent ? 'bounce' : 'resource');

@@ -8,9 +8,10 @@
  * relay_recipient_maps; the default class has none.
  *
  * An address that virtualAliasMaps rewrites is always listed, whatever its class, as
- * in check_rcpt_maps(). Postern has no passwd database: an unset localRecipientMaps
- * means every local part is valid (Postfix's empty local_recipient_maps), and an unset
- * relayRecipientMaps lets every relay recipient through.
+ * in check_rcpt_maps(). An empty localRecipientMaps (Postfix's `local_recipient_maps
+ * =`) means every local part is valid, and an unset relayRecipientMaps lets every
+ * relay recipient through. The default localRecipientMaps is the host's accounts and
+ * the alias tables (local-recipient-maps.ts).
  *
  * Does not: reply (the caller uses `text` with unknown_*_recipient_reject_code), or
  * check canonical maps (Postern's cleanup owns those).

@@ -53,6 +53,7 @@ import { canonicalDomain, lowerAscii, rewriteAddress } from './canonical-form.js
 import { toAsciiDomain } from './domain.js';
 import { DomainList } from './domain-list.js';
 import { type ListedRecipient, listedRecipient } from './listed-recipient.js';
+import { localRecipientTable } from './local-recipient-maps.js';
 import { type CreateTableOptions, createTable } from './lookup-table.js';
 import { lookupAddressIdn } from './search-order.js';
 import { parseTransportSpec, type TransportSpec } from './transport-spec.js';
@@ -172,7 +173,10 @@ export class Rewriter {
     const tables: Record<string, LookupTable | undefined> = {};
     for (const key of TABLE_KEYS) {
       const spec = options[key] ?? (p[key] as TableSpec | undefined);
-      tables[key] = spec === undefined ? undefined : createTable(spec, key, tableOptions);
+      if (spec === undefined) tables[key] = undefined;
+      else if (key === 'localRecipientMaps')
+        tables[key] = localRecipientTable(spec, p, { ...tableOptions, logger: options.logger });
+      else tables[key] = createTable(spec, key, tableOptions);
     }
     this.#tables = tables as RewriterTables;
 

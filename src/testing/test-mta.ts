@@ -220,6 +220,8 @@ export async function createTestMta(options: TestMtaOptions = {}): Promise<TestM
       myhostname: 'postern.test',
       // Postmaster notices (an injected 4xx is a "resource" problem) only when asked for.
       notifyClasses: [],
+      // Every address is captured, local parts of postern.test included.
+      localRecipientMaps: '',
       ...own,
       ...stageLists,
       smtpdDelayReject: false,

@@ -25,7 +25,10 @@ export interface ReceiverFixture {
   close(): Promise<void>;
 }
 
-/** Test defaults: a fixed host name, no error delay, 127.0.0.1 outside mynetworks. */
+/**
+ * Test defaults: a fixed host name, no error delay, 127.0.0.1 outside mynetworks, and an
+ * empty localRecipientMaps (every local part of the test host is accepted).
+ */
 export const TEST_HOST = 'mx.example.test';
 
 export async function startReceiver(
@@ -36,6 +39,8 @@ export async function startReceiver(
     myhostname: TEST_HOST,
     mynetworks: ['192.0.2.0/24'],
     smtpdErrorSleepTime: 0,
+    // Every local part of the test host is a recipient unless a test sets its own tables.
+    localRecipientMaps: '',
     ...overrides,
   });
   const logs: LogEvent[] = [];

@@ -19,7 +19,11 @@ describe('crash safety', () => {
   it('delivers every acknowledged message after SIGKILL and restart', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'postern-crash-'));
     dirs.push(dir);
-    const config = { myhostname: 'mx.example.test', smtpd: [{ listen: '127.0.0.1:0' }] };
+    const config = {
+      myhostname: 'mx.example.test',
+      localRecipientMaps: '', // every local part is a recipient here
+      smtpd: [{ listen: '127.0.0.1:0' }],
+    };
     // The first run delivers one message at a time so that a backlog is queued at the kill.
     const first = await startPostern(dir, { ...config, qmgrMessageActiveLimit: 1 });
 

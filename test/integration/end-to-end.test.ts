@@ -16,6 +16,7 @@ describe('postern serve end to end', () => {
     dir = await mkdtemp(join(tmpdir(), 'postern-e2e-'));
     mta = await startPostern(dir, {
       myhostname: 'mx.example.test',
+      localRecipientMaps: '', // every local part is a recipient here
       smtpd: [{ listen: '127.0.0.1:0' }],
     });
   });

@@ -19,6 +19,7 @@ describe('relay control through the whole MTA', () => {
     const dir = await mkdtemp(join(tmpdir(), 'postern-relay-'));
     const mta = new Mta({
       myhostname: 'mx.example.test',
+      localRecipientMaps: '', // every local part is a recipient here
       mynetworks: ['192.0.2.0/24'],
       smtpd: [{ listen: '127.0.0.1:0' }],
       queueStore: { type: 'memory' },

@@ -21,6 +21,7 @@ describe('interop with Postfix smtp-source and swaks', () => {
     mta = new Mta(
       {
         myhostname: 'mx.example.test',
+        localRecipientMaps: '', // every local part is a recipient here
         smtpd: [{ listen: '127.0.0.1:0' }],
         queueDirectory: join(dir, 'queue'),
         mailSpoolDirectory: join(dir, 'mail/'),

@@ -25,6 +25,7 @@ import { CidrTable } from './cidr-table.js';
 import { RegexpTable } from './regexp-table.js';
 import type { FileSourceOptions } from './table-source.js';
 import { TEXT_TABLE_TYPES, TextTable } from './text-table.js';
+import { PasswdTable } from './unix-table.js';
 
 function isLookupTable(value: unknown): value is LookupTable {
   if (typeof value !== 'object' || value === null) return false;
@@ -110,6 +111,8 @@ export function parseTableSpec(value: unknown, key: string): TableSpec | undefin
 export const SUPPORTED_TABLE_TYPES: readonly string[] = [
   'inline',
   'static',
+  'unix',
+  'proxy',
   ...TEXT_TABLE_TYPES,
   'regexp',
   'pcre',
@@ -144,7 +147,8 @@ export interface CreateTableOptions extends FileSourceOptions {
  *   `texthash:/path`, `hash:/path` (also `btree:`, `lmdb:`, `cdb:`, `dbm:`, `sdbm:`:
  *   the postmap *source* file `/path` is read as text, no `.db` file is needed),
  *   `regexp:/path`, `pcre:/path`, `cidr:/path`, and inline pattern tables
- *   `regexp:{ {/re/ result}, {/re2/ result} }` (also `pcre:{...}`, `cidr:{...}`).
+ *   `regexp:{ {/re/ result}, {/re2/ result} }` (also `pcre:{...}`, `cidr:{...}`),
+ *   `unix:passwd.byname` (the host's accounts); `proxy:type:name` is `type:name`.
  * Relative paths resolve against the working directory; files reload when they change.
  *
  * @throws ConfigError naming `key` for a value that is not a table, an unknown type, an
@@ -206,6 +210,19 @@ function tableFromString(spec: string, key: string, options: CreateTableOptions)
       throw new ConfigError(`${key}: write inline tables as inline:{ key=value, ... }`, key);
     }
     return new InlineTable(parseInlineBody(name.slice(1, -1), key, text), text);
+  }
+  if (type === 'proxy') {
+    // Postfix's proxymap only shares one open table among processes; it is the table.
+    return tableFromString(name, key, options);
+  }
+  if (type === 'unix') {
+    if (name !== 'passwd.byname') {
+      throw new ConfigError(
+        `${key}: "${text}": the unix table Postern has is unix:passwd.byname (the user accounts)`,
+        key,
+      );
+    }
+    return new PasswdTable(options.cacheTtl === undefined ? {} : { refreshMs: options.cacheTtl });
   }
   if (type === 'static') {
     const value = name.startsWith('{') && name.endsWith('}') ? name.slice(1, -1).trim() : name;

@@ -59,6 +59,7 @@ describe('metrics of a running Mta', () => {
     diagnostics.subscribe('postern:metrics', onChannel);
     mta = new Mta({
       myhostname: 'mx.example.test',
+      localRecipientMaps: '', // every local part is a recipient here
       mydestination: ['example.test'],
       smtpd: [{ listen: '127.0.0.1:0' }],
       queueStore: { type: 'memory' },
@@ -155,6 +156,7 @@ describe('metrics of a running Mta', () => {
   it('answers 404 off /metrics and 405 to POST, and closes with the Mta', async () => {
     mta = new Mta({
       myhostname: 'mx.example.test',
+      localRecipientMaps: '', // every local part is a recipient here
       smtpd: [],
       queueStore: { type: 'memory' },
       metrics: { listen: '127.0.0.1:0' },

@@ -18,6 +18,7 @@ describe('postern serve with "metrics" in a JSON config', () => {
     dir = await mkdtemp(join(tmpdir(), 'postern-serve-metrics-'));
     server = await startPostern(dir, {
       myhostname: 'mx.example.test',
+      localRecipientMaps: '', // every local part is a recipient here
       smtpd: [{ listen: '127.0.0.1:0' }],
       queueDirectory: join(dir, 'queue'),
       mailSpoolDirectory: join(dir, 'mail/'),

@@ -72,6 +72,7 @@ describe('SmtpReceiver: PIPELINING', () => {
     // A whole session in a few writes: legal only with smtpdForbidUnauthPipelining off.
     const params = resolveParameters({
       myhostname: TEST_HOST,
+      localRecipientMaps: '', // every local part is a recipient here
       mynetworks: ['192.0.2.0/24'],
       smtpdForbidUnauthPipelining: false,
     });
@@ -291,7 +292,11 @@ describe('SmtpReceiver: lifecycle', () => {
   });
 
   it('serves an in-memory duplex stream', async () => {
-    const params = resolveParameters({ myhostname: TEST_HOST, smtpdForbidUnauthPipelining: false });
+    const params = resolveParameters({
+      myhostname: TEST_HOST,
+      localRecipientMaps: '', // every local part is a recipient here
+      smtpdForbidUnauthPipelining: false,
+    });
     const submission = new RecordingSubmission();
     const receiver = new SmtpReceiver({ params, submission, rewriter: new Rewriter({ params }) });
     const toServer = new PassThrough();

@@ -38,6 +38,7 @@ async function start(
 ): Promise<Fx> {
   const params = resolveParameters({
     myhostname: HOST,
+    localRecipientMaps: '', // every local part is a recipient here
     mynetworks: ['192.0.2.0/24'],
     smtpdErrorSleepTime: 0,
     ...overrides,
@@ -355,6 +356,7 @@ describe('access policy', () => {
   it('refuses to start as an open relay, naming both lists', () => {
     const params = resolveParameters({
       myhostname: HOST,
+      localRecipientMaps: '', // every local part is a recipient here
       smtpdRelayRestrictions: ['permit_mynetworks'],
       smtpdRecipientRestrictions: ['permit'],
     });
@@ -368,6 +370,7 @@ describe('access policy', () => {
     ).toThrow(/open relay/);
     const ok = resolveParameters({
       myhostname: HOST,
+      localRecipientMaps: '', // every local part is a recipient here
       smtpdRelayRestrictions: ['permit_mynetworks'],
       smtpdRecipientRestrictions: ['reject_unauth_destination'],
     });

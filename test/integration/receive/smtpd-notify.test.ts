@@ -75,6 +75,7 @@ async function start(
 ): Promise<Fx> {
   const params = resolveParameters({
     myhostname: HOST,
+    localRecipientMaps: '', // every local part is a recipient here
     mynetworks: ['192.0.2.0/24'],
     smtpdErrorSleepTime: 0,
     ...overrides,
@@ -404,6 +405,7 @@ describe('smtpd postmaster transcripts (notifyClasses)', () => {
   it('through a real Cleanup: the notice is queued from double-bounce to postmaster, without a Received header', async () => {
     const params = resolveParameters({
       myhostname: HOST,
+      localRecipientMaps: '', // every local part is a recipient here
       mynetworks: ['192.0.2.0/24'],
       smtpdErrorSleepTime: 0,
       notifyClasses: ['protocol'],

@@ -32,6 +32,7 @@ describe('MemoryNetwork', () => {
     const b = mta(
       {
         myhostname: 'mx.b.test',
+        localRecipientMaps: '', // every local part is a recipient here
         mydestination: ['b.test'],
         smtpd: [{ listen: '192.0.2.2:25' }],
         localTransport: 'capture',

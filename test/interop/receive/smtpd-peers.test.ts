@@ -54,6 +54,7 @@ describe('SmtpReceiver with real SMTP clients', () => {
     const { cert, key } = testCertificates();
     mta = new Mta({
       myhostname: 'mx.example.test',
+      localRecipientMaps: '', // every local part is a recipient here
       queueStore: { type: 'memory' },
       defaultTransport: 'capture',
       localTransport: 'capture',

@@ -116,10 +116,18 @@ describe('ADDRESS_CLASS_README address classes', () => {
     });
   });
 
-  it('local_recipient_maps: undefined accepts every local part; a table decides otherwise', async () => {
-    expect(await rewriter().isListedRecipient('anyone@my.domain')).toMatchObject({
+  it('local_recipient_maps: empty accepts every local part; the default is the accounts and aliases; a table decides otherwise', async () => {
+    expect(
+      await rewriter({ localRecipientMaps: '' }).isListedRecipient('anyone@my.domain'),
+    ).toMatchObject({ listed: true, addressClass: 'local' });
+    const byDefault = rewriter({ aliasMaps: { 'help-desk': 'root' } });
+    expect(await byDefault.isListedRecipient('root@my.domain')).toMatchObject({ listed: true });
+    expect(await byDefault.isListedRecipient('help-desk@my.domain')).toMatchObject({
       listed: true,
-      addressClass: 'local',
+    });
+    expect(await byDefault.isListedRecipient('anyone@my.domain')).toMatchObject({
+      listed: false,
+      text: 'User unknown in local recipient table',
     });
     const v = rewriter({ localRecipientMaps: { alice: 'x', 'bob@my.domain': 'x' } });
     expect(await v.isListedRecipient('alice@host.my.domain')).toMatchObject({ listed: true });
