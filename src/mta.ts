@@ -276,6 +276,7 @@ export class Mta {
       clock,
       logger,
       ...(this.config.nodeId ? { owner: this.config.nodeId } : {}),
+      processLimit: params.defaultProcessLimit,
     });
     this.#receivers = this.config.smtpd.map(
       (l) =>
@@ -287,6 +288,7 @@ export class Mta {
           clock,
           ...(deps.smtpdCommandCheck ? { commandCheck: deps.smtpdCommandCheck } : {}),
           ...(l.tls ? { tls: l.tls as SmtpTlsOptions } : {}),
+          ...(l.maxproc === undefined ? {} : { processLimit: l.maxproc }),
           // A function from an .mjs config, or any table form (user → password).
           ...(l.authenticator !== undefined
             ? {
@@ -306,7 +308,14 @@ export class Mta {
       clock,
     });
     this.#qmqpReceivers = this.config.qmqpd.map(
-      (l) => new QmqpReceiver({ params: l.params, submission: this.#received, logger, clock }),
+      (l) =>
+        new QmqpReceiver({
+          params: l.params,
+          submission: this.#received,
+          logger,
+          clock,
+          ...(l.maxproc === undefined ? {} : { processLimit: l.maxproc }),
+        }),
     );
   }
 

@@ -32,6 +32,11 @@ import { parseInteger, parseString } from './values.js';
 export interface ListenerConfig {
   /** `host:port`, `[ipv6]:port`; port 0 picks a free port. */
   readonly listen: string;
+  /**
+   * Most sessions at once (master.cf `maxproc`; 0 = no limit); more connections wait for
+   * a session. @default defaultProcessLimit (100)
+   */
+  readonly maxproc?: number;
   readonly [parameter: string]: unknown;
 }
 
@@ -146,6 +151,8 @@ export interface ResolvedListener {
   readonly tls?: Readonly<Record<string, unknown>>;
   /** SMTP only: the SASL backend (a function or a LookupTable of users). */
   readonly authenticator?: unknown;
+  /** master.cf `maxproc`: most sessions at once (0 = no limit). */
+  readonly maxproc?: number;
 }
 
 /**
@@ -253,7 +260,7 @@ function resolveListeners(
     const key = `${service}[${i}]`;
     if (typeof l !== 'object' || l === null)
       throw new ConfigError(`${key}: expected an object with "listen"`, key);
-    const { listen, tls, authenticator, ...overrides } = l as Record<string, unknown>;
+    const { listen, tls, authenticator, maxproc, ...overrides } = l as Record<string, unknown>;
     const { host, port } = parseListen(listen, `${key}.listen`);
     if (tls === 'wrapper') overrides.smtpdTlsWrappermode = true;
     else if (tls !== undefined && (typeof tls !== 'object' || tls === null)) {
@@ -265,7 +272,7 @@ function resolveListeners(
     for (const k of Object.keys(overrides)) {
       if (!isParameterName(k)) {
         throw new ConfigError(
-          `${key}: unknown key "${k}"; a listener takes "listen" and main parameter overrides`,
+          `${key}: unknown key "${k}"; a listener takes "listen", "maxproc" and main parameter overrides`,
           `${key}.${k}`,
         );
       }
@@ -279,6 +286,7 @@ function resolveListeners(
       params: listenerParams,
       ...(typeof tls === 'object' && tls !== null ? { tls: tls as Record<string, unknown> } : {}),
       ...(authenticator !== undefined ? { authenticator } : {}),
+      ...(maxproc !== undefined ? { maxproc: parseInteger(maxproc, `${key}.maxproc`, 0) } : {}),
     };
   });
 }

@@ -475,6 +475,13 @@ export interface Parameters {
    */
   readonly lookupTableCacheTtl: number;
 
+  /**
+   * Postfix `default_process_limit`: most SMTP sessions of one listener at once (a
+   * listener's `maxproc` overrides it), and most deliveries in flight. A connection
+   * beyond the limit waits, with no greeting yet, as in Postfix's listen backlog.
+   * @default 100
+   */
+  readonly defaultProcessLimit: number;
   /** Postfix `qmgr_message_active_limit`. @default 20000 */
   readonly qmgrMessageActiveLimit: number;
   /** Postfix `queue_run_delay`. @default 300s */
@@ -890,6 +897,7 @@ const DECLARATIONS: Record<keyof Parameters, Declaration> = {
   senderDependentRelayhostMaps: { kind: TB, default: undefined },
   senderDependentDefaultTransportMaps: { kind: TB, default: undefined },
   lookupTableCacheTtl: { kind: T, default: 60_000 },
+  defaultProcessLimit: { kind: { type: 'integer', min: 1 }, default: 100 },
   qmgrMessageActiveLimit: { kind: { type: 'integer', min: 1 }, default: 20000 },
   queueRunDelay: { kind: T, default: 300_000 },
   minimalBackoffTime: { kind: T, default: 300_000 },

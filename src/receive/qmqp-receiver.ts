@@ -18,7 +18,9 @@ import type { Parameters } from '../config/parameters.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import { CidrList } from '../rewrite/cidr.js';
 import type { ClientInfo, Clock, SubmissionPort } from '../types.js';
+import { netstring } from './netstring.js';
 import { type QmqpContext, QmqpSession } from './qmqp-session.js';
+import { hangUp, SessionLimit } from './session-limit.js';
 import { type ListenOptions, TcpListeners } from './tcp-listener.js';
 
 export interface QmqpReceiverOptions {
@@ -27,6 +29,11 @@ export interface QmqpReceiverOptions {
   /** Events carry component `qmqpd`. @default a silent logger */
   readonly logger?: Logger;
   readonly clock?: Clock;
+  /**
+   * Most sessions at once (master.cf `maxproc`; 0 = no limit); more connections wait
+   * (session-limit.ts). @default params.defaultProcessLimit
+   */
+  readonly processLimit?: number;
 }
 
 export class QmqpReceiver {
@@ -34,6 +41,7 @@ export class QmqpReceiver {
   readonly #log: ComponentLogger;
   readonly #listeners: TcpListeners;
   readonly #sessions = new Set<QmqpSession>();
+  readonly #limit: SessionLimit;
   #closing = false;
 
   /** @throws ConfigError when qmqpdAuthorizedClients holds something that is not an address or network */
@@ -46,6 +54,14 @@ export class QmqpReceiver {
       log: this.#log,
       clock: options.clock ?? systemClock,
     };
+    const limit = options.processLimit ?? options.params.defaultProcessLimit;
+    this.#limit = new SessionLimit({
+      service: 'qmqp',
+      limit,
+      backlog: Math.max(limit, options.params.defaultProcessLimit),
+      log: this.#log,
+      clock: this.#ctx.clock,
+    });
     this.#listeners = new TcpListeners(this.#log, (socket) =>
       this.handle(socket, {
         address: (socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
@@ -59,21 +75,35 @@ export class QmqpReceiver {
     return this.#sessions.size;
   }
 
+  /** Connections waiting for a session because `processLimit` sessions are running. */
+  get waitingCount(): number {
+    return this.#limit.waiting;
+  }
+
   listen(options: ListenOptions): Promise<{ host: string; port: number }> {
     if (this.#closing) return Promise.reject(new Error('QmqpReceiver.listen() after close()'));
     return this.#listeners.listen(options);
   }
 
-  /** Serves one connection given as any duplex stream. */
+  /** Serves one connection given as any duplex stream, once fewer than `processLimit` run. */
   handle(socket: Duplex, peer: ClientInfo): void {
     if (this.#closing) {
       socket.destroy();
       return;
     }
-    const session = new QmqpSession(this.#ctx, socket, peer);
-    this.#sessions.add(session);
-    void session.done.then(() => this.#sessions.delete(session));
-    session.start();
+    this.#limit.enter(
+      socket,
+      () => {
+        const session = new QmqpSession(this.#ctx, socket, peer);
+        this.#sessions.add(session);
+        void session.done.then(() => {
+          this.#sessions.delete(session);
+          this.#limit.leave();
+        });
+        session.start();
+      },
+      () => hangUp(socket, netstring('ZError: all server ports are busy, try again later')),
+    );
   }
 
   /**
@@ -83,6 +113,7 @@ export class QmqpReceiver {
   async close(options: { graceful?: boolean; graceMs?: number } = {}): Promise<void> {
     this.#closing = true;
     const listenersClosed = this.#listeners.close();
+    for (const waiting of this.#limit.drain()) waiting.destroy();
     if (options.graceful) {
       const all = Promise.all([...this.#sessions].map((s) => s.done));
       await Promise.race([

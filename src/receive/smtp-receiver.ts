@@ -40,9 +40,11 @@ import { DnsResolver } from '../resolver.js';
 import { CidrList } from '../rewrite/cidr.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
 import type { LookupTable, ResolveResult } from '../rewrite/types.js';
+import { SmtpReply } from '../smtp-reply.js';
 import type { Address, ClientInfo, Clock, Resolver, SubmissionPort } from '../types.js';
 import { Anvil } from './anvil.js';
 import type { CommandCheck, RestrictionFunction, RestrictionStage } from './restriction-types.js';
+import { hangUp, SessionLimit } from './session-limit.js';
 import type { AuthBackend } from './smtp-auth.js';
 import { buildSessionReplies, type SessionContext, SmtpSession } from './smtp-session.js';
 import { SmtpdRestrictions } from './smtpd-restrictions.js';
@@ -109,6 +111,11 @@ export interface SmtpReceiverOptions {
   readonly senderLoginMaps?: LookupTable;
   /** Runs before every command; for test doubles' fault injection (see CommandCheck). */
   readonly commandCheck?: CommandCheck;
+  /**
+   * Most sessions at once (master.cf `maxproc`; 0 = no limit); the connections beyond it
+   * wait for a session (session-limit.ts). @default params.defaultProcessLimit
+   */
+  readonly processLimit?: number;
 }
 
 export type { ListenOptions } from './tcp-listener.js';
@@ -129,6 +136,7 @@ export class SmtpReceiver {
   readonly #listeners: TcpListeners;
   readonly #sessions = new Set<SmtpSession>();
   readonly #restrictions: SmtpdRestrictions;
+  readonly #limit: SessionLimit;
   #closing = false;
 
   /**
@@ -171,6 +179,10 @@ export class SmtpReceiver {
       );
     }
     this.#restrictions = restrictions;
+    const limit = options.processLimit ?? params.defaultProcessLimit;
+    // Postfix's listen backlog: max(maxproc, default_process_limit) more connections.
+    const backlog = Math.max(limit, params.defaultProcessLimit);
+    this.#limit = new SessionLimit({ service: 'smtp', limit, backlog, log, clock });
     this.#ctx = {
       params,
       submission: options.submission,
@@ -217,16 +229,34 @@ export class SmtpReceiver {
     return this.#listeners.listen(options);
   }
 
-  /** Serves one connection given as any duplex stream (a socket, an in-memory pair). */
+  /** Connections waiting for a session because `processLimit` sessions are running. */
+  get waitingCount(): number {
+    return this.#limit.waiting;
+  }
+
+  /**
+   * Serves one connection given as any duplex stream (a socket, an in-memory pair): at
+   * once, or when one of the `processLimit` sessions ends.
+   */
   handle(socket: Duplex, peer: ClientInfo): void {
     if (this.#closing) {
-      socket.on('error', () => {});
-      socket.end(this.#ctx.replies.shutdown.toWire());
+      hangUp(socket, this.#ctx.replies.shutdown.toWire());
       return;
     }
+    this.#limit.enter(
+      socket,
+      () => this.#serve(socket, peer),
+      () => hangUp(socket, R_BUSY.toWire()),
+    );
+  }
+
+  #serve(socket: Duplex, peer: ClientInfo): void {
     const session = new SmtpSession(this.#ctx, socket, peer);
     this.#sessions.add(session);
-    session.done.then(() => this.#sessions.delete(session));
+    session.done.then(() => {
+      this.#sessions.delete(session);
+      this.#limit.leave();
+    });
     session.start();
   }
 
@@ -240,6 +270,7 @@ export class SmtpReceiver {
     this.#closing = true;
     const graceful = options.graceful ?? false;
     const closed = this.#listeners.close();
+    for (const waiting of this.#limit.drain()) hangUp(waiting, this.#ctx.replies.shutdown.toWire());
     const sessions = [...this.#sessions];
     for (const s of sessions) s.shutdown(graceful);
     await Promise.all(sessions.map((s) => s.done));
@@ -257,6 +288,9 @@ export class SmtpReceiver {
     this.handle(socket, { address: unmapIPv4(address), port: socket.remotePort, name: 'unknown' });
   }
 }
+
+/** postscreen's reply when its queue of waiting clients is full. */
+const R_BUSY = new SmtpReply(421, '4.3.2', 'All server ports are busy');
 
 /** `::ffff:192.0.2.1` → `192.0.2.1`, as Postfix logs IPv4 clients on a dual-stack socket. */
 function unmapIPv4(address: string): string {
