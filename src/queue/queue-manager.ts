@@ -71,10 +71,7 @@ export type { TransportLimits } from './transport-settings.js';
  * ```
  */
 export interface RouteResolver {
-  /**
-   * The transport, nexthop and class for a recipient; `sender` feeds the
-   * sender-dependent maps (senderDependentRelayhostMaps, ...DefaultTransportMaps).
-   */
+  /** The transport, nexthop and class for a recipient (`sender`: sender-dependent maps). */
   resolve(address: string, sender?: string): Promise<ResolveResult>;
 }
 

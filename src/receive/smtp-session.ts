@@ -39,7 +39,7 @@
  * @module
  */
 
-import type { TLSSocket, TLSSocketOptions } from 'node:tls';
+import type { TLSSocketOptions } from 'node:tls';
 import type { Parameters } from '../config/parameters.js';
 import { replyFor, SmtpError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
@@ -79,6 +79,15 @@ import { isForbiddenCommand, lookupCommand, splitCommand } from './smtp-commands
 import type { SessionReplies } from './smtp-replies.js';
 import * as R from './smtp-replies.js';
 import { BdatState, receiveBdatChunk, receiveData } from './smtp-session-data.js';
+import {
+  abortQuietly,
+  clip,
+  describe,
+  MAX_LOGGED,
+  namaddrOf,
+  safeReply,
+  tlsInfoOf,
+} from './smtp-session-helpers.js';
 import { sendSmtpdNotice } from './smtpd-notice.js';
 import type {
   RestrictionMemo,
@@ -113,8 +122,6 @@ export { buildSessionReplies, type SessionReplies } from './smtp-replies.js';
 
 /** Longest HELO name kept for logs and the Received header. */
 const MAX_HELO_LENGTH = 255;
-/** Longest client string quoted in a log line. */
-const MAX_LOGGED = 100;
 /** RFC 3030: a chunk size is at most 20 digits; Postern also caps the number. */
 const BDAT_SYNTAX = /^(\d{1,20})(?:[ \t]+(LAST))?$/i;
 
@@ -1255,40 +1262,3 @@ export class SmtpSession {
 }
 
 const R_OUTPUT_HIGH = 256 * 1024;
-
-function namaddrOf(c: ClientInfo): string {
-  return `${printable(c.name ?? 'unknown')}[${printable(c.address)}]`;
-}
-
-function tlsInfoOf(socket: TLSSocket): TlsInfo {
-  const c = socket.getCipher();
-  return {
-    protocol: socket.getProtocol() ?? 'TLS',
-    cipher: c?.standardName ?? c?.name ?? 'unknown',
-    ...(c && 'bits' in c && typeof (c as { bits?: unknown }).bits === 'number'
-      ? { bits: (c as { bits: number }).bits }
-      : {}),
-  };
-}
-
-function abortQuietly(tx: SubmissionTransaction): void {
-  tx.abort().catch(() => {
-    // abort() leaves nothing behind by contract; a failure here has nothing to add.
-  });
-}
-
-function safeReply(code: number, enhanced: string, text: string): SmtpReply {
-  try {
-    return new SmtpReply(code, enhanced, text);
-  } catch {
-    return new SmtpReply(451, '4.3.0', 'Error: address resolution returned an invalid reply');
-  }
-}
-
-function clip(text: string): string {
-  return printable(text).slice(0, MAX_LOGGED);
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -75,10 +75,7 @@ export interface RestrictionEnvironment {
   readonly params: Parameters;
   readonly log: ComponentLogger;
   readonly resolver?: Resolver;
-  /**
-   * Recipient validation (Rewriter.listedRecipient) of the RCPT's resolve result, so
-   * that a recipient is resolved once: listed, and the reject text if not.
-   */
+  /** Recipient validation of the RCPT's resolve result: listed, and the reject text if not. */
   readonly isListedRecipient?: (
     address: Address,
     resolved: ResolveResult,
