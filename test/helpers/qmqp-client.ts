@@ -15,14 +15,11 @@ function ns(data: Buffer): Buffer {
 /** The request bytes: netstring(netstring(message) netstring(sender) netstring(rcpt)...). */
 export function qmqpRequest(
   message: string | Buffer,
-  sender: string,
-  recipients: readonly string[],
+  sender: string | Buffer,
+  recipients: readonly (string | Buffer)[],
 ): Buffer {
-  const parts = [
-    ns(Buffer.isBuffer(message) ? message : Buffer.from(message, 'utf8')),
-    ns(Buffer.from(sender, 'utf8')),
-    ...recipients.map((r) => ns(Buffer.from(r, 'utf8'))),
-  ];
+  const bytes = (v: string | Buffer): Buffer => (Buffer.isBuffer(v) ? v : Buffer.from(v, 'utf8'));
+  const parts = [ns(bytes(message)), ns(bytes(sender)), ...recipients.map((r) => ns(bytes(r)))];
   return ns(Buffer.concat(parts));
 }
 
