@@ -10,6 +10,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { EMBEDDED_CONFIG } from '../config/embedded-config.js';
 import { ConfigError, PosternError } from '../errors.js';
 import { Mta } from '../mta.js';
 import { loadConfigFile } from './load-config.js';
@@ -28,7 +29,7 @@ export function lineOfKey(text: string, key: string): number | undefined {
 /** The usage text of `postern check-config`. */
 export const CHECK_CONFIG_USAGE = `usage: postern check-config [--config FILE]
 
-  Builds every component from the configuration (or the built-in defaults) without
+  Builds every component from the configuration (or the embedded default) without
   opening the queue or any port, and names the key and line of the first mistake.
 `;
 
@@ -47,10 +48,10 @@ export async function checkConfig(
     return 64;
   }
   try {
-    const mta = new Mta(file ? await loadConfigFile(file) : {});
+    const mta = new Mta(file ? await loadConfigFile(file) : EMBEDDED_CONFIG);
     const p = mta.params;
     out.write(
-      `${file ?? '(built-in defaults)'}: OK\n` +
+      `${file ?? '(the embedded default)'}: OK\n` +
         `  myhostname ${p.myhostname}, mydestination ${p.mydestination.join(' ')}\n` +
         `  smtpd ${mta.config.smtpd.map((l) => `${l.host}:${l.port}`).join(' ') || '(none)'}, qmqpd ${mta.config.qmqpd.map((l) => `${l.host}:${l.port}`).join(' ') || '(none)'}\n` +
         `  transports ${mta.agents.names.join(' ')}\n`,
