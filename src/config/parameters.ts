@@ -420,7 +420,11 @@ export interface Parameters {
   readonly resolveNumericDomain: boolean;
   /** Postfix `resolve_null_domain`: `user@` resolves (to the local class) instead of bouncing. @default false */
   readonly resolveNullDomain: boolean;
-  /** Postfix `allow_min_user`: a local part may start with `-`. @default false */
+  /**
+   * Postfix `allow_min_user`: a sender or recipient address may start with `-`; when off,
+   * SMTP, QMQP, `submit()` and `sendmail -f` refuse such a sender and recipients bounce.
+   * Pipe and local commands never get such a value as an option either way. @default false
+   */
   readonly allowMinUser: boolean;
   /**
    * Postfix `allow_untrusted_routing`: smtpd lets strangers send `user@host@dom`,
