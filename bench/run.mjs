@@ -4,18 +4,25 @@
 //
 // Contenders (each on 127.0.0.1, a free port):
 //   smtp-sink  Postfix's protocol-only sink: the upper bound (no disk)
-//   postfix    Postfix itself (smtpd + cleanup fsync before 250, delivery to discard), via
-//              ../shared/tools/postfix-anchor.sh when it is present and we are root
+//   postfix    Postfix itself (smtpd + cleanup fsync before 250, delivery to discard): a
+//              private instance (test/peers/postfix.mjs); needs Postfix and root
 //   postern    `postern serve`, FileQueueStore (durable before 250), delivery to discard
 //
 // Usage: npm run bench [-- --messages 4000 --sessions 20 --runs 3 --size 4096]
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+//        [--only postern,postfix] [--without-postfix]
+// Without Postfix (or not as root) it stops and says what is missing, unless
+// --without-postfix asks for the Node figures alone.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cpuTicks, findCommand } from '../test/peers/host.mjs';
+import { PostfixInstance } from '../test/peers/postfix.mjs';
+import { startSmtpSink } from '../test/peers/smtp-sink.mjs';
 import { freePort, median, waitForPort } from './lib/net.mjs';
+import { requirePeers, stopOnSignals } from './lib/peers.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opt } = parseArgs({
@@ -25,6 +32,7 @@ const { values: opt } = parseArgs({
     runs: { type: 'string', default: '3' },
     size: { type: 'string', default: '4096' },
     only: { type: 'string' },
+    'without-postfix': { type: 'boolean', default: false },
   },
 });
 const MESSAGES = Number(opt.messages);
@@ -33,39 +41,10 @@ const RUNS = Number(opt.runs);
 const SIZE = Number(opt.size);
 const CLK_TCK = 100;
 
-function need(cmd) {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`]);
-  if (r.status !== 0) {
-    console.error(
-      `bench: ${cmd} not found; install Postfix's tools: apt-get install -y postfix (see README)`,
-    );
-    process.exit(69);
-  }
-}
-need('smtp-source');
-need('smtp-sink');
-
-function cpuTicks(pids) {
-  let total = 0;
-  for (const pid of pids) {
-    try {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      total += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]); // utime stime cutime cstime
-    } catch {}
-  }
-  return total;
-}
-
-function childrenOf(pid) {
-  try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
+const wanted = (name) => !opt.only || opt.only.split(',').includes(name);
+const withPostfix = !opt['without-postfix'] && wanted('postfix');
+requirePeers('npm run bench', { commands: ['smtp-source', 'smtp-sink'], postfix: withPostfix });
+stopOnSignals();
 
 async function drive(port, pidsFn, tool = 'smtp-source') {
   const before = cpuTicks(pidsFn());
@@ -98,59 +77,26 @@ const contenders = [];
 contenders.push({
   name: 'smtp-sink',
   async start() {
-    const port = await freePort();
-    const p = spawn('smtp-sink', ['-u', 'nobody', `127.0.0.1:${port}`, '1024'], {
-      stdio: 'ignore',
-    });
-    await waitForPort(port);
-    return {
-      port,
-      pids: () => [p.pid],
-      stop: async () => {
-        p.kill('SIGTERM');
-      },
-    };
+    const sink = await startSmtpSink();
+    return { port: sink.port, pids: () => [sink.pid], stop: sink.stop };
   },
 });
 
-const anchor = resolve(root, '../shared/tools/postfix-anchor.sh');
-if (
-  existsSync(anchor) &&
-  process.getuid?.() === 0 &&
-  spawnSync('sh', ['-c', 'command -v postfix']).status === 0
-) {
+if (withPostfix) {
   contenders.push({
     name: 'postfix',
     async start() {
-      const port = await freePort();
-      const env = {
-        ...process.env,
-        PF_LISTEN: `127.0.0.1:${port}`,
-        PF_BASE: '/tmp/postern-bench-postfix',
-        PF_LOG: '0',
-      };
-      execFileSync('bash', [anchor, 'setup'], { env, stdio: 'ignore' });
-      execFileSync('bash', [anchor, 'start'], { env, stdio: 'ignore' });
-      await waitForPort(port);
-      const master = Number(
-        execFileSync('bash', [anchor, 'pid'], { env, encoding: 'utf8' }).trim(),
-      );
-      const all = () => {
-        const out = [master];
-        for (let i = 0; i < out.length; i++) out.push(...childrenOf(out[i]));
-        return out;
-      };
+      const pf = await PostfixInstance.create({ log: false });
+      await pf.start();
       return {
-        port,
-        pids: all,
+        port: pf.port,
+        pids: () => pf.processes(),
         stop: async () => {
-          // Let the queue drain to discard so the next run starts clean.
-          for (let i = 0; i < 300; i++) {
-            if (execFileSync('bash', [anchor, 'queued'], { env, encoding: 'utf8' }).trim() === '0')
-              break;
+          // Let the queue drain to discard, so that no work of this run spills into the next.
+          for (let i = 0; i < 600 && (await pf.queued()) > 0; i++) {
             await new Promise((r) => setTimeout(r, 100));
           }
-          execFileSync('bash', [anchor, 'stop'], { env, stdio: 'ignore' });
+          await pf.stop();
         },
       };
     },
@@ -201,12 +147,9 @@ function posternContender(name, protocol) {
 }
 
 contenders.push(posternContender('postern', 'smtp'));
-if (spawnSync('sh', ['-c', 'command -v qmqp-source']).status === 0)
-  contenders.push(posternContender('postern-qmqp', 'qmqp'));
+if (findCommand('qmqp-source')) contenders.push(posternContender('postern-qmqp', 'qmqp'));
 
-const selected = opt.only
-  ? contenders.filter((c) => opt.only.split(',').includes(c.name))
-  : contenders;
+const selected = contenders.filter((c) => wanted(c.name));
 const results = Object.fromEntries(selected.map((c) => [c.name, []]));
 
 console.log(

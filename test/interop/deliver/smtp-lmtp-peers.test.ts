@@ -1,74 +1,25 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import {
-  chmodSync,
-  chownSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveParameters } from '../../../src/config/parameters.js';
 import { LmtpDeliveryAgent } from '../../../src/deliver/smtp/lmtp-agent.js';
 import { SmtpDeliveryAgent } from '../../../src/deliver/smtp/smtp-agent.js';
 import { Collector, makeRequest } from '../../integration/deliver/request.js';
+import { DovecotLmtp } from '../../peers/dovecot-lmtp.mjs';
+import { PostfixInstance } from '../../peers/postfix.mjs';
+import { startSmtpSink } from '../../peers/smtp-sink.mjs';
 
-const run = promisify(execFile);
-const ANCHOR = join(import.meta.dirname, '../../../../shared/tools/postfix-anchor.sh');
-const children: ChildProcess[] = [];
 const cleanups: (() => Promise<void> | void)[] = [];
 
 afterAll(async () => {
-  for (const c of children) c.kill('SIGTERM');
   for (const f of cleanups.reverse()) await f();
 });
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = connect(port, '127.0.0.1');
-      c.once('connect', () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing listens on 127.0.0.1:${port}`);
-}
-
 /** Starts smtp-sink with extra flags; returns its port and dump directory. */
 async function smtpSink(flags: string[]): Promise<{ port: number; dir: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'postern-sink-'));
-  chmodSync(dir, 0o777);
-  const port = await freePort();
-  const child = spawn(
-    'smtp-sink',
-    ['-u', 'nobody', '-d', `${dir}/%M.`, ...flags, `127.0.0.1:${port}`, '100'],
-    {
-      stdio: 'ignore',
-    },
-  );
-  children.push(child);
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  await waitForPort(port);
-  return { port, dir };
+  const sink = await startSmtpSink({ flags, dump: true, backlog: 100 });
+  cleanups.push(sink.stop);
+  return { port: sink.port, dir: sink.dir! };
 }
 
 function smtp(extra: Record<string, unknown> = {}): SmtpDeliveryAgent {
@@ -163,65 +114,31 @@ describe('SMTP client against Postfix smtp-sink', () => {
 
 describe('SMTP client against a private Postfix smtpd', () => {
   it('Postfix accepts the message into its queue', async () => {
-    const base = mkdtempSync(join(tmpdir(), 'postern-pf-'));
-    chmodSync(base, 0o755);
-    const port = await freePort();
-    const env = { ...process.env, PF_BASE: base, PF_LISTEN: `127.0.0.1:${port}` };
-    await run(ANCHOR, ['setup'], { env });
-    await run(ANCHOR, ['start'], { env });
-    cleanups.push(async () => {
-      await run(ANCHOR, ['stop'], { env }).catch(() => {});
-      rmSync(base, { recursive: true, force: true });
-    });
-    await waitForPort(port);
+    const postfix = await PostfixInstance.create();
+    cleanups.push(() => postfix.stop());
+    await postfix.start();
     const c = new Collector();
-    await smtp().deliver(makeRequest({ nexthop: `[127.0.0.1]:${port}`, recipients: RCPTS }), c);
+    await smtp().deliver(
+      makeRequest({ nexthop: `[127.0.0.1]:${postfix.port}`, recipients: RCPTS }),
+      c,
+    );
     expect(c.statuses()).toEqual(['sent', 'sent', 'sent']);
     expect(c.results.get(0)!.reply.text).toMatch(/queued as [0-9A-Za-z]+/);
+    // postlogd writes the discard(8) lines a moment after the deliveries.
     let delivered = 0;
     for (let i = 0; i < 600 && delivered < 3; i++) {
-      // The anchor prints "0" twice when its log has no match yet (grep -c || echo 0).
-      delivered = Number.parseInt((await run(ANCHOR, ['delivered'], { env })).stdout, 10) || 0;
+      delivered = await postfix.delivered('discard');
       if (delivered < 3) await new Promise((r) => setTimeout(r, 100));
     }
     expect(delivered).toBe(3);
+    expect(await postfix.queued()).toBe(0);
   });
 });
 
 describe('LMTP client against Dovecot LMTP', () => {
   it('one unknown user among three: 2 sent + 1 bounced, mail in the Maildirs', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'postern-dovecot-'));
-    chmodSync(dir, 0o755);
-    for (const d of ['run', 'state', 'mail']) mkdirSync(join(dir, d));
-    chownSync(join(dir, 'mail'), 65534, 65534);
-    writeFileSync(
-      join(dir, 'users'),
-      `lena::65534:65534::${dir}/mail/lena\nmax::65534:65534::${dir}/mail/max\n`,
-    );
-    const port = await freePort();
-    const template = readFileSync(
-      join(import.meta.dirname, '../../../../shared/peers/dovecot-lmtp.conf.template'),
-      'utf8',
-    );
-    writeFileSync(
-      join(dir, 'dovecot.conf'),
-      template.replaceAll('$DIR', dir).replaceAll('$PORT', String(port)),
-    );
-    // dovecot forks into the background; wait for the foreground process only.
-    await new Promise((resolve, reject) => {
-      const p = spawn('dovecot', ['-c', join(dir, 'dovecot.conf')], { stdio: 'ignore' });
-      p.once('exit', resolve);
-      p.once('error', reject);
-    });
-    cleanups.push(() => {
-      try {
-        process.kill(Number(readFileSync(join(dir, 'run/master.pid'), 'utf8').trim()));
-      } catch {
-        // already gone
-      }
-      setTimeout(() => rmSync(dir, { recursive: true, force: true }), 500).unref();
-    });
-    await waitForPort(port);
+    const dovecot = await DovecotLmtp.start(['lena', 'max']);
+    cleanups.push(() => dovecot.stop());
     const agent = new LmtpDeliveryAgent({
       params: resolveParameters({ myhostname: 'postern.test' }),
     });
@@ -229,7 +146,7 @@ describe('LMTP client against Dovecot LMTP', () => {
     const c = new Collector();
     await agent.deliver(
       makeRequest({
-        nexthop: `inet:127.0.0.1:${port}`,
+        nexthop: `inet:127.0.0.1:${dovecot.port}`,
         transport: 'lmtp',
         recipients: ['lena@example.test', 'nosuchuser@example.test', 'max@example.test'],
       }),
@@ -238,8 +155,7 @@ describe('LMTP client against Dovecot LMTP', () => {
     expect(c.statuses()).toEqual(['sent', 'bounced', 'sent']);
     expect(c.results.get(1)!.reply.toString()).toMatch(/^550 5\.1\.1 /);
     for (const u of ['lena', 'max']) {
-      const cur = join(dir, 'mail', u, 'Maildir', 'new');
-      expect(readdirSync(cur)).toHaveLength(1);
+      expect(readdirSync(join(dovecot.maildir(u), 'new'))).toHaveLength(1);
     }
   });
 });
