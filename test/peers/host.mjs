@@ -141,14 +141,18 @@ function killLeftovers() {
     } catch {
       // already gone
     }
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    try {
+      if (dir) rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+    } catch {
+      // a killed daemon still writing: the temporary directory stays, the others go
+    }
   }
 }
 
 /**
- * Records a daemon that leads process group `pgid` and lives in `dir` (if any), so that it is
- * killed and its directory removed even when the caller never stops it (a test that
- * throws past its clean-up, a benchmark interrupted).
+ * Records a daemon that leads process group `pgid` and lives in `dir` (if any), so that
+ * it is killed and its directory removed even when the caller never stops it (a test
+ * that throws past its clean-up, a benchmark interrupted).
  */
 export function adoptDaemon(pgid, dir) {
   if (daemons.size === 0) process.once('exit', killLeftovers);
