@@ -15,6 +15,8 @@ export default defineConfig((cli) => {
       index: 'src/index.ts',
       'testing/index': 'src/testing/index.ts',
       'cli/main': 'src/cli/main.ts',
+      // Started as a process of its own to write with a user's rights.
+      'deliver/mailbox-helper': 'src/deliver/mailbox-helper.ts',
     },
     format: ['esm', 'cjs'],
     dts: { entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' } },

@@ -145,6 +145,18 @@ export interface Parameters {
   readonly localUserDatabase: 'virtual' | 'passwd';
   /** Postfix `mailbox_size_limit` in bytes, mbox and file deliveries; 0 = none. @default 51200000 */
   readonly mailboxSizeLimit: number;
+  /**
+   * Postfix `default_privs`: the user whose rights local(8) uses for file and command
+   * destinations that have no user of their own (root-owned aliases and :include:
+   * files, a root recipient's .forward). Only used when Postern runs as root; must not
+   * be root. @default 'nobody'
+   */
+  readonly defaultPrivs: string;
+  /**
+   * Postfix `max_idle`: how long a helper process that writes with a user's rights
+   * waits for its next delivery before it exits. @default 100s
+   */
+  readonly maxIdle: number;
   /** Postfix `deliver_lock_attempts`. @default 20 */
   readonly deliverLockAttempts: number;
   /** Postfix `deliver_lock_delay`. @default 1s */
@@ -742,6 +754,8 @@ const DECLARATIONS: Record<keyof Parameters, Declaration> = {
   homeMailbox: { kind: S, default: '' },
   localUserDatabase: { kind: { type: 'enum', choices: ['virtual', 'passwd'] }, default: 'virtual' },
   mailboxSizeLimit: { kind: I, default: 51_200_000 },
+  defaultPrivs: { kind: S, default: 'nobody' },
+  maxIdle: { kind: T, default: 100_000 },
   deliverLockAttempts: { kind: { type: 'integer', min: 1 }, default: 20 },
   deliverLockDelay: { kind: T, default: 1000 },
   staleLockTime: { kind: T, default: 500_000 },

@@ -21,7 +21,12 @@
  *   `allowMailToFiles` list the origin (`alias`, `forward`, `include`), else 5.7.1;
  * - an empty .forward, or one that lists the user, means mailbox delivery;
  * - a user the UserDatabase does not know goes to `fallbackTransport`, then
- *   `luserRelay`, else bounces 5.1.1.
+ *   `luserRelay`, else bounces 5.1.1;
+ * - with `privileges` (Postern running as root), file and command actions carry the
+ *   rights they run with: an aliases file's owner's, the user's for a .forward, the
+ *   :include: file owner's when reached without rights (delivery-rights.ts); .forward
+ *   and :include: files are read with those rights, and an :include: file the rights
+ *   cannot read bounces 5.3.5.
  *
  * Does not: deliver anything (local-agent.ts executes the actions), duplicate
  * suppression across messages.
@@ -31,11 +36,19 @@
 
 import { TableError } from '../errors.js';
 import { splitAddress } from '../rewrite/address.js';
+import { TableList } from '../rewrite/lookup-table.js';
 import { splitExtension } from '../rewrite/search-order.js';
 import type { LookupTable } from '../rewrite/types.js';
 import type { Address } from '../types.js';
 import { type AliasTarget, parseAliasTargets, parseTargetFile } from './aliases.js';
-import { localExpand, readForwardFile, readIncludeFile, TargetFileError } from './forward-file.js';
+import { type DeliveryRights, RightsError } from './delivery-rights.js';
+import {
+  localExpand,
+  readForwardFile,
+  readIncludeFile,
+  TargetFileError,
+  type TargetFileReader,
+} from './forward-file.js';
 import { deliveredToKey } from './mail-copy.js';
 import type { LocalUser, UserDatabase } from './user-database.js';
 
@@ -57,6 +70,8 @@ export type LocalAction =
       readonly address: Address;
       readonly origin: ExpansionOrigin;
       readonly user?: LocalUser;
+      /** Whose rights it runs with; none: `defaultPrivs` (when Postern runs as root). */
+      readonly rights?: DeliveryRights;
       readonly sender: Address;
     }
   | {
@@ -64,6 +79,8 @@ export type LocalAction =
       readonly path: string;
       readonly address: Address;
       readonly origin: ExpansionOrigin;
+      /** Whose rights it is written with; none: `defaultPrivs` (when Postern runs as root). */
+      readonly rights?: DeliveryRights;
       readonly sender: Address;
     }
   | { readonly kind: 'forward'; readonly address: Address; readonly sender: Address }
@@ -89,6 +106,21 @@ export interface ExpansionSettings {
   readonly luserRelay: string;
 }
 
+/**
+ * Where delivery rights come from, when Postern runs as root (delivery-rights.ts has
+ * the rules). Without it every file is read, and every right is, this process's own.
+ */
+export interface ExpansionPrivileges {
+  /** Rights of the owner of an alias table's file; undefined when root owns it or it has no file. @throws RightsError */
+  tableOwner(table: LookupTable): Promise<DeliveryRights | undefined>;
+  /** Rights of the account with `uid`; undefined for root. @throws RightsError */
+  rightsOfUid(uid: number): Promise<DeliveryRights | undefined>;
+  /** Rights of a local user; undefined for root or a user without a uid. @throws RightsError */
+  rightsOfUser(user: LocalUser): Promise<DeliveryRights | undefined>;
+  /** Reads .forward and :include: files with `rights` (undefined: this process's own). */
+  reader(rights: DeliveryRights | undefined): TargetFileReader;
+}
+
 /** Inputs of one expansion. */
 export interface ExpansionContext {
   readonly settings: ExpansionSettings;
@@ -100,6 +132,8 @@ export interface ExpansionContext {
   readonly sender: Address;
   /** Warnings (ignored .forward files...). */
   readonly warn?: (text: string) => void;
+  /** Delivery rights (Postern running as root). */
+  readonly privileges?: ExpansionPrivileges;
 }
 
 /** The result of expanding one recipient. */
@@ -116,6 +150,8 @@ interface State {
   /** owner-NAME address when an alias has one. */
   owner?: Address;
   sender: Address;
+  /** Rights for files and commands; none: default rights (local.h USER_ATTR). */
+  rights?: DeliveryRights;
 }
 
 const NESTING_LIMIT = 100;
@@ -216,11 +252,11 @@ class Run {
       this.#result(address, 'bounced', '5.4.6', `alias database loop for ${name}`);
       return true;
     }
-    let value: string | undefined;
+    let found: { value: string; table: LookupTable } | undefined;
     let ownerValue: string | undefined;
     try {
-      value = await table.lookup(name);
-      if (value !== undefined) ownerValue = await table.lookup(`owner-${name}`);
+      found = await lookupWithTable(table, name);
+      if (found !== undefined) ownerValue = await table.lookup(`owner-${name}`);
     } catch (err) {
       if (err instanceof TableError) {
         this.#result(address, 'deferred', '4.3.0', 'alias database unavailable');
@@ -228,7 +264,17 @@ class Run {
       }
       throw err;
     }
-    if (value === undefined) return false;
+    if (found === undefined) return false;
+    const value = found.value;
+    // alias.c: files and commands get the rights of the alias database's owner.
+    let rights: DeliveryRights | undefined;
+    try {
+      rights = await this.#ctx.privileges?.tableOwner(found.table);
+    } catch (err) {
+      if (!(err instanceof RightsError)) throw err;
+      this.#result(address, 'deferred', '4.3.0', 'cannot find alias database owner');
+      return true;
+    }
     const targets = parseAliasTargets(value);
     if (targets.length === 0) {
       this.#result(address, 'deferred', '4.3.0', 'alias database unavailable');
@@ -243,6 +289,7 @@ class Run {
       origin: 'alias',
       sender: owner ?? state.sender,
       ...(owner === undefined ? {} : { owner }),
+      ...(rights === undefined ? {} : { rights }),
     };
     for (const t of targets) await this.#token(address, t, next);
     return true;
@@ -271,6 +318,7 @@ class Run {
           command: target.command,
           address,
           origin,
+          ...(state.rights === undefined ? {} : { rights: state.rights }),
           sender: state.sender,
         });
         return;
@@ -284,6 +332,7 @@ class Run {
           path: target.path,
           address,
           origin,
+          ...(state.rights === undefined ? {} : { rights: state.rights }),
           sender: state.sender,
         });
         return;
@@ -293,12 +342,24 @@ class Run {
           this.#result(address, 'bounced', '5.4.6', 'recipient nesting limit exceeded');
           return;
         }
+        const privileges = this.#ctx.privileges;
+        let rights = state.rights;
         let text: string;
+        let owner: number;
         try {
-          ({ text } = await readIncludeFile(target.path));
+          // include.c: read with the rights the expansion has reached the file with.
+          ({ text, uid: owner } = await readIncludeFile(target.path, privileges?.reader(rights)));
         } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
           if (err instanceof TargetFileError)
             this.#result(address, 'bounced', '5.7.1', err.message);
+          else if (code === 'EACCES' || code === 'EPERM')
+            this.#result(
+              address,
+              'bounced',
+              '5.3.5',
+              `cannot open include file ${target.path}: permission denied`,
+            );
           else
             this.#result(
               address,
@@ -308,8 +369,23 @@ class Run {
             );
           return;
         }
+        if (privileges && rights === undefined) {
+          // Reached without rights (a root-owned alias): the file's owner lends its own.
+          try {
+            rights = await privileges.rightsOfUid(owner);
+          } catch (err) {
+            if (!(err instanceof RightsError)) throw err;
+            this.#result(address, 'deferred', '4.3.5', 'mail system configuration error');
+            return;
+          }
+        }
         this.expanded = true;
-        const next: State = { ...state, level, origin: 'include' };
+        const next: State = {
+          ...state,
+          level,
+          origin: 'include',
+          ...(rights === undefined ? {} : { rights }),
+        };
         for (const t of parseTargetFile(text)) await this.#token(address, t, next);
         return;
       }
@@ -339,6 +415,16 @@ class Run {
       recipient_delimiter:
         extension === undefined ? undefined : this.#delimiterOf(local, user.name),
     };
+    // dotforward.c: the recipient's rights, never those of the file's owner.
+    let rights: DeliveryRights | undefined;
+    try {
+      rights = await this.#ctx.privileges?.rightsOfUser(user);
+    } catch (err) {
+      if (!(err instanceof RightsError)) throw err;
+      this.#result(address, 'deferred', '4.3.5', `mail system configuration error: ${err.message}`);
+      return true;
+    }
+    const read = this.#ctx.privileges?.reader(rights);
     const tried = new Set<string>();
     for (const template of s.forwardPath) {
       const file = localExpand(template, values, s.forwardExpansionFilter);
@@ -346,7 +432,7 @@ class Run {
       tried.add(file);
       let text: string | undefined;
       try {
-        text = await readForwardFile(file, user.uid, (why) => this.#ctx.warn?.(why));
+        text = await readForwardFile(file, user.uid, (why) => this.#ctx.warn?.(why), read);
       } catch (err) {
         this.#result(
           address,
@@ -365,6 +451,7 @@ class Run {
         expFrom: user.name,
         origin: 'forward',
         sender: state.sender,
+        ...(rights === undefined ? {} : { rights }),
       };
       for (const t of targets) {
         if (t.kind === 'address' && this.#isSelf(t.address, user.name)) {
@@ -388,6 +475,7 @@ class Run {
             address,
             origin: 'forward',
             user,
+            ...(rights === undefined ? {} : { rights }),
             sender: state.sender,
           });
           continue;
@@ -445,4 +533,20 @@ class Run {
     }
     this.#result(address, 'bounced', '5.1.1', `unknown user: "${user}"`);
   }
+}
+
+/** Looks `key` up like TableList does, also saying which member table answered. */
+async function lookupWithTable(
+  table: LookupTable,
+  key: string,
+): Promise<{ value: string; table: LookupTable } | undefined> {
+  if (table instanceof TableList) {
+    for (const member of table.tables) {
+      const found = await lookupWithTable(member, key);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  const value = await table.lookup(key);
+  return value === undefined ? undefined : { value, table };
 }

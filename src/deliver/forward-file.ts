@@ -15,8 +15,11 @@
  * ignored (Postfix warns and ignores). An :include: file that is world-writable or not
  * a regular file is refused (the recipient bounces, 5.7.1).
  *
- * Does not: open files with the user's privileges (Node cannot switch users per call;
- * the ownership checks stand in for it).
+ * When Postern runs as root the files are read with the rights local(8) would use
+ * (the recipient's for a .forward file, the expansion's for an :include: file) through
+ * a `TargetFileReader` that asks a helper running as that user (mailbox-helper.ts).
+ *
+ * Does not: decide whose rights apply (alias-expansion.ts, delivery-rights.ts).
  *
  * @module
  */
@@ -78,18 +81,71 @@ export class TargetFileError extends Error {
   }
 }
 
+/** Most bytes of a .forward or :include: file that are read. */
+export const TARGET_FILE_LIMIT = 1024 * 1024;
+
 /**
- * Reads a .forward file. Undefined when it does not exist or fails the ownership and
- * permission checks (then `onIgnored` hears why).
+ * What reading a .forward or :include: file found: its status, and its text when it is
+ * a regular file of at most TARGET_FILE_LIMIT bytes.
+ *
+ * @example
+ * ```ts
+ * const found: TargetFile = await readTargetFile('/home/alice/.forward');
+ * if (found.regular && found.text !== undefined) console.log(found.text);
+ * ```
+ */
+export interface TargetFile {
+  readonly uid: number;
+  readonly mode: number;
+  readonly nlink: number;
+  readonly size: number;
+  readonly regular: boolean;
+  readonly text?: string;
+}
+
+/** Reads a target file: this process's own rights, or a user's through a helper. */
+export type TargetFileReader = (file: string) => Promise<TargetFile>;
+
+/**
+ * Opens `file` without following a final symbolic link and reads it if it is a regular
+ * file of at most TARGET_FILE_LIMIT bytes.
+ *
+ * @throws the file-system error (ENOENT, ELOOP for a symbolic link, EACCES...).
+ */
+export async function readTargetFile(file: string): Promise<TargetFile> {
+  const handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  try {
+    const st = await handle.stat();
+    const regular = st.isFile();
+    const text =
+      regular && st.size <= TARGET_FILE_LIMIT ? await handle.readFile('utf8') : undefined;
+    return {
+      uid: st.uid,
+      mode: st.mode,
+      nlink: st.nlink,
+      size: st.size,
+      regular,
+      ...(text === undefined ? {} : { text }),
+    };
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Reads a .forward file (through `read`, with the recipient's rights when Postern runs
+ * as root). Undefined when it does not exist or fails the ownership and permission
+ * checks (then `onIgnored` hears why).
  */
 export async function readForwardFile(
   file: string,
   ownerUid: number | undefined,
   onIgnored?: (why: string) => void,
+  read: TargetFileReader = readTargetFile,
 ): Promise<string | undefined> {
-  let handle: fs.FileHandle;
+  let st: TargetFile;
   try {
-    handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    st = await read(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -99,46 +155,41 @@ export async function readForwardFile(
     }
     throw err;
   }
-  try {
-    const st = await handle.stat();
-    if (!st.isFile()) {
-      onIgnored?.(`${file} is not a regular file; ignored`);
-      return undefined;
-    }
-    if ((st.mode & 0o022) !== 0) {
-      onIgnored?.(`${file} is writable by group or others; ignored`);
-      return undefined;
-    }
-    if (ownerUid !== undefined && st.uid !== 0 && st.uid !== ownerUid) {
-      onIgnored?.(`${file} is owned by uid ${st.uid}, not by the recipient or root; ignored`);
-      return undefined;
-    }
-    if (st.size > 1024 * 1024) {
-      onIgnored?.(`${file} is larger than 1 MiB; ignored`);
-      return undefined;
-    }
-    return await handle.readFile('utf8');
-  } finally {
-    await handle.close();
+  if (!st.regular) {
+    onIgnored?.(`${file} is not a regular file; ignored`);
+    return undefined;
   }
+  if ((st.mode & 0o022) !== 0) {
+    onIgnored?.(`${file} is writable by group or others; ignored`);
+    return undefined;
+  }
+  if (ownerUid !== undefined && st.uid !== 0 && st.uid !== ownerUid) {
+    onIgnored?.(`${file} is owned by uid ${st.uid}, not by the recipient or root; ignored`);
+    return undefined;
+  }
+  if (st.size > TARGET_FILE_LIMIT || st.text === undefined) {
+    onIgnored?.(`${file} is larger than 1 MiB; ignored`);
+    return undefined;
+  }
+  return st.text;
 }
 
 /**
- * Reads an :include: file.
+ * Reads an :include: file (through `read`, with the rights the expansion has reached
+ * it with when Postern runs as root).
  *
  * @throws TargetFileError when it is not an absolute path, not a regular file, or
  *   world-writable; the file-system error when it cannot be read.
  */
-export async function readIncludeFile(file: string): Promise<{ text: string; uid: number }> {
+export async function readIncludeFile(
+  file: string,
+  read: TargetFileReader = readTargetFile,
+): Promise<{ text: string; uid: number }> {
   if (!file.startsWith('/')) throw new TargetFileError(`:include:${file} is not an absolute path`);
-  const handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
-  try {
-    const st = await handle.stat();
-    if (!st.isFile()) throw new TargetFileError(`:include:${file} is not a regular file`);
-    if ((st.mode & 0o002) !== 0) throw new TargetFileError(`:include:${file} is world-writable`);
-    if (st.size > 1024 * 1024) throw new TargetFileError(`:include:${file} is larger than 1 MiB`);
-    return { text: await handle.readFile('utf8'), uid: st.uid };
-  } finally {
-    await handle.close();
-  }
+  const st = await read(file);
+  if (!st.regular) throw new TargetFileError(`:include:${file} is not a regular file`);
+  if ((st.mode & 0o002) !== 0) throw new TargetFileError(`:include:${file} is world-writable`);
+  if (st.size > TARGET_FILE_LIMIT || st.text === undefined)
+    throw new TargetFileError(`:include:${file} is larger than 1 MiB`);
+  return { text: st.text, uid: st.uid };
 }

@@ -23,9 +23,17 @@
  * bounced part bounces it; else it is sent (DSN action `expanded` after an alias or
  * .forward expansion). `localDestinationConcurrencyLimit` is the QueueManager's.
  *
- * Does not: biff, `strict_mailbox_ownership`, per-user privileges for file access
- * (only chown of what it creates, and uid/gid for commands, when running as root),
- * duplicate suppression across messages.
+ * Rights (when Postern runs as root; otherwise everything runs as Postern's own user):
+ * mailboxes, and files and commands from a user's .forward, use the user's uid, gid and
+ * groups; files and commands from aliases use the aliases file owner's, from :include:
+ * files the rights they were reached with or the include file owner's, and
+ * `defaultPrivs` where that leaves none or root (delivery-rights.ts). Files and
+ * mailboxes the recipient controls are written, and .forward and :include: files read,
+ * by a helper process running as that user (mailbox-helper.ts, pooled per user and
+ * ended after `maxIdle`); mbox files in the spool are written by the server
+ * (local-mailbox.ts).
+ *
+ * Does not: biff, `strict_mailbox_ownership`, duplicate suppression across messages.
  *
  * SECURITY: no path is built from an address without validation (mailbox-path.ts);
  * command text comes only from alias, include and .forward files or `mailboxCommand`,
@@ -48,7 +56,11 @@ import { parseTransportSpec } from '../rewrite/transport-spec.js';
 import type { LookupTable } from '../rewrite/types.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type { Address, Clock, Recipient, RecipientResult, SubmissionPort } from '../types.js';
-import { expandLocalRecipient, type LocalAction } from './alias-expansion.js';
+import {
+  type ExpansionPrivileges,
+  expandLocalRecipient,
+  type LocalAction,
+} from './alias-expansion.js';
 import { aliasTableFrom } from './aliases.js';
 import {
   commandEnvironment,
@@ -57,17 +69,22 @@ import {
   runCommand,
   shellArgv,
 } from './command-delivery.js';
+import {
+  commandIds,
+  type DeliveryRights,
+  RightsError,
+  resolveDefaultPrivs,
+  runsAsRoot,
+  SystemAccounts,
+} from './delivery-rights.js';
+import { localMailboxTarget } from './local-mailbox.js';
+import { localPrivileges } from './local-privileges.js';
 import { ContentReadError, copyMessage, deliveredToSet, deliveryHeaders } from './mail-copy.js';
-import { MailboxDelivery, type MailboxOutcome, type MailboxTarget } from './mailbox-delivery.js';
-import { localMailboxName, MailboxPathError, resolveMailboxPath } from './mailbox-path.js';
+import { MailboxDelivery, type MailboxOutcome } from './mailbox-delivery.js';
+import { MailboxHelperPool } from './mailbox-helper-pool.js';
 import { fromLine } from './mbox.js';
 import type { DeliveryAgent, DeliveryReporter, DeliveryRequest } from './types.js';
-import {
-  createUserDatabase,
-  type LocalUser,
-  passwdUserSync,
-  type UserDatabase,
-} from './user-database.js';
+import { createUserDatabase, type LocalUser, type UserDatabase } from './user-database.js';
 
 /**
  * Options for LocalDeliveryAgent.
@@ -120,6 +137,15 @@ export class LocalDeliveryAgent implements DeliveryAgent {
   readonly #mailboxes: MailboxDelivery;
   readonly #submission: SubmissionPort | undefined;
   readonly #transports: ((name: string) => DeliveryAgent | undefined) | undefined;
+  /** Only when Postern runs as root. */
+  readonly #root:
+    | {
+        defaultPrivs: DeliveryRights;
+        accounts: SystemAccounts;
+        helpers: MailboxHelperPool;
+        privileges: ExpansionPrivileges;
+      }
+    | undefined;
 
   constructor(options: LocalDeliveryAgentOptions) {
     const p = options.params;
@@ -130,7 +156,18 @@ export class LocalDeliveryAgent implements DeliveryAgent {
     this.#users = options.users ?? createUserDatabase(p.localUserDatabase);
     this.#submission = options.submission;
     this.#transports = options.transports;
+    if (runsAsRoot()) {
+      const accounts = new SystemAccounts();
+      const helpers = new MailboxHelperPool({ maxIdleMs: p.maxIdle });
+      this.#root = {
+        defaultPrivs: resolveDefaultPrivs(p.defaultPrivs),
+        accounts,
+        helpers,
+        privileges: localPrivileges(accounts, helpers),
+      };
+    }
     this.#mailboxes = new MailboxDelivery({
+      ...(this.#root ? { helpers: this.#root.helpers } : {}),
       hostname: p.myhostname,
       sizeLimit: p.mailboxSizeLimit,
       lock: {
@@ -140,6 +177,11 @@ export class LocalDeliveryAgent implements DeliveryAgent {
       },
       clock: this.#clock,
     });
+  }
+
+  /** Ends the helper processes. */
+  async close(): Promise<void> {
+    await this.#root?.helpers.close();
   }
 
   async deliver(request: DeliveryRequest, reporter: DeliveryReporter): Promise<void> {
@@ -175,6 +217,7 @@ export class LocalDeliveryAgent implements DeliveryAgent {
       deliveredTo: seen,
       sender: request.sender,
       warn: (text) => this.#log.warning(request.queueId, text),
+      ...(this.#root ? { privileges: this.#root.privileges } : {}),
     });
     const outcomes: Outcome[] = [];
     const forwards = new Map<Address, Address[]>();
@@ -237,12 +280,15 @@ export class LocalDeliveryAgent implements DeliveryAgent {
           action.address,
           action.sender,
           action.origin === 'forward' ? action.user : undefined,
+          action.rights,
         );
       case 'file': {
         const maildir = action.path.endsWith('/');
+        // file.c: no rights, or root's, means default_privs.
+        const rights = this.#root ? (action.rights ?? this.#root.defaultPrivs) : undefined;
         return this.#mailboxes.write(
           request,
-          { path: path.resolve(action.path), maildir },
+          { path: path.resolve(action.path), maildir, file: true, ...(rights ? { rights } : {}) },
           {
             returnPath: action.sender,
             originalTo: recipient.originalAddress,
@@ -253,7 +299,14 @@ export class LocalDeliveryAgent implements DeliveryAgent {
       case 'mailbox': {
         if (p.mailboxTransport !== '')
           return this.#pass(request, recipient, p.mailboxTransport, action.address);
-        if (p.mailboxCommand !== '')
+        if (p.mailboxCommand !== '') {
+          let rights: DeliveryRights | undefined;
+          try {
+            rights = await this.#root?.accounts.rightsOfUser(action.user);
+          } catch (err) {
+            if (!(err instanceof RightsError)) throw err;
+            return configError(err);
+          }
           return this.#command(
             request,
             recipient,
@@ -261,8 +314,10 @@ export class LocalDeliveryAgent implements DeliveryAgent {
             action.address,
             action.sender,
             action.user,
+            rights,
           );
-        const target = this.#mailboxTarget(action.user);
+        }
+        const target = await localMailboxTarget(action.user, p, this.#root?.accounts);
         if ('error' in target) return target.error;
         return this.#mailboxes.write(request, target, {
           returnPath: action.sender,
@@ -271,47 +326,6 @@ export class LocalDeliveryAgent implements DeliveryAgent {
         });
       }
     }
-  }
-
-  #mailboxTarget(user: LocalUser): MailboxTarget | { error: Outcome } {
-    const p = this.#params;
-    const name = localMailboxName(user.name);
-    if (name === undefined) {
-      const shown = user.name.slice(0, 64).replace(/[\x00-\x1f\x7f]/g, '?');
-      return {
-        error: {
-          status: 'bounced',
-          reply: new SmtpReply(
-            550,
-            '5.1.1',
-            `unknown user: "${shown}" is not a valid local mailbox name`,
-          ),
-        },
-      };
-    }
-    const owner = {
-      ...(user.uid === undefined ? {} : { uid: user.uid }),
-      ...(user.gid === undefined ? {} : { gid: user.gid }),
-    };
-    if (p.homeMailbox !== '' && user.home !== undefined) {
-      try {
-        const where = resolveMailboxPath(user.home, p.homeMailbox);
-        return { path: where.path, maildir: where.maildir, ...owner };
-      } catch (err) {
-        if (err instanceof MailboxPathError) {
-          return {
-            error: {
-              status: 'deferred',
-              reply: new SmtpReply(451, '4.3.5', `homeMailbox: ${err.message}`),
-            },
-          };
-        }
-        throw err;
-      }
-    }
-    const spool = p.mailSpoolDirectory;
-    const where = resolveMailboxPath(path.resolve(spool), spool.endsWith('/') ? `${name}/` : name);
-    return { path: where.path, maildir: where.maildir, ...owner };
   }
 
   /** deliver_pass: hand one recipient to another transport's agent. */
@@ -362,6 +376,7 @@ export class LocalDeliveryAgent implements DeliveryAgent {
     address: Address,
     sender: Address,
     user: LocalUser | undefined,
+    rights: DeliveryRights | undefined,
   ): Promise<Outcome> {
     const p = this.#params;
     const at = address.lastIndexOf('@');
@@ -399,7 +414,7 @@ export class LocalDeliveryAgent implements DeliveryAgent {
     const argv = shellArgv(command);
     const refused = optionLikeShellRefusal(argv, env);
     if (refused) return refused;
-    const rights = commandRights(user);
+    const ids = commandIds(rights, this.#root?.defaultPrivs);
     const head =
       fromLine(sender, this.#clock.now()) +
       deliveryHeaders({
@@ -416,7 +431,7 @@ export class LocalDeliveryAgent implements DeliveryAgent {
       argv,
       env,
       cwd: (await isDirectory(user?.home)) ? user!.home! : '/',
-      ...rights,
+      ...ids,
       timeLimitMs: p.commandTimeLimit,
       input,
       signal: request.signal,
@@ -509,13 +524,9 @@ async function isDirectory(dir: string | undefined): Promise<boolean> {
   return (await fs.stat(dir).catch(() => undefined))?.isDirectory() ?? false;
 }
 
-/** uid/gid for a command: the user's own, or `nobody` for alias commands (root only). */
-function commandRights(user: LocalUser | undefined): { uid?: number; gid?: number } {
-  if (process.getuid?.() !== 0) return {};
-  if (user?.uid !== undefined && user.uid !== 0)
-    return { uid: user.uid, ...(user.gid === undefined ? {} : { gid: user.gid }) };
-  const nobody = passwdUserSync('nobody');
-  return nobody?.uid === undefined
-    ? { uid: 65534, gid: 65534 }
-    : { uid: nobody.uid, gid: nobody.gid ?? 65534 };
+function configError(err: Error): Outcome {
+  return {
+    status: 'deferred',
+    reply: new SmtpReply(451, '4.3.5', `mail system configuration error: ${err.message}`),
+  };
 }

@@ -13,15 +13,25 @@
  * by someone else (4.2.0), an unreadable queue file, or any other file-system error
  * defers — when in doubt, defer.
  *
+ * A target with `rights` is written by a helper process running as that user
+ * (mailbox-helper-pool.ts) with the same bytes and the same writers. Its failures map
+ * as Postfix's file.c and maildir.c do: what the user's own rights cannot do (permission
+ * denied, no such directory, a symbolic link) bounces 5.2.0 with the reason; a directory
+ * on the way that others may write defers 4.2.0, like `strict_mailbox_ownership`; a full
+ * disk, a busy lock, an interrupted or failed helper defers.
+ *
  * @module
  */
 
 import { systemClock } from '../clock.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type { Address, Clock } from '../types.js';
+import type { DeliveryRights } from './delivery-rights.js';
 import type { DotLockOptions } from './dotlock.js';
 import { LockBusyError } from './dotlock.js';
 import { ContentReadError, contentChunks, copyMessage, deliveryHeaders } from './mail-copy.js';
+import type { MailboxHelperPool } from './mailbox-helper-pool.js';
+import type { HelperResult } from './mailbox-helper-protocol.js';
 import { MaildirWriter } from './maildir.js';
 import { fromLine, MailboxRefusedError, MboxWriter } from './mbox.js';
 import type { DeliveryRequest } from './types.js';
@@ -45,6 +55,15 @@ export interface MailboxTarget {
   readonly uid?: number;
   /** Group of what is created (only effective as root). */
   readonly gid?: number;
+  /**
+   * Write with these rights, in a helper process (Postern runs as root and the place
+   * is one the recipient controls); without them the server writes itself.
+   */
+  readonly rights?: DeliveryRights;
+  /** Directories at or above this one are the operator's (the mail spool): not checked. */
+  readonly trustedBase?: string;
+  /** A `/file` destination: go on without the dotlock when it cannot be created. */
+  readonly file?: boolean;
 }
 
 /**
@@ -103,6 +122,8 @@ export interface MailboxDeliveryOptions {
    * @default '\n'
    */
   readonly maildirEol?: '\n' | '\r\n';
+  /** Runs writes for targets with `rights` (required for them). */
+  readonly helpers?: MailboxHelperPool;
 }
 
 const MAILBOX_PROBLEMS = new Set(['EACCES', 'EPERM', 'ENOTDIR', 'EISDIR', 'ELOOP', 'EROFS']);
@@ -128,8 +149,14 @@ export class MailboxDelivery {
   readonly #clock: Clock;
   readonly #sizeLimit: number;
   readonly #maildirEol: '\n' | '\r\n';
+  readonly #helpers: MailboxHelperPool | undefined;
+  readonly #hostname: string;
+  readonly #lock: DotLockOptions;
 
   constructor(options: MailboxDeliveryOptions) {
+    this.#helpers = options.helpers;
+    this.#hostname = options.hostname;
+    this.#lock = options.lock ?? {};
     this.#clock = options.clock ?? systemClock;
     this.#maildir = new MaildirWriter({ hostname: options.hostname, clock: this.#clock });
     this.#mbox = new MboxWriter({
@@ -165,6 +192,8 @@ export class MailboxDelivery {
       } catch (err) {
         throw new ContentReadError(err);
       }
+      if (target.rights)
+        return await this.#writeAs(target.rights, request, target, headers, content);
       if (target.maildir) {
         const eol = this.#maildirEol;
         const head = Buffer.from(deliveryHeaders({ ...headers, eol }), 'utf8');
@@ -183,7 +212,7 @@ export class MailboxDelivery {
       await this.#mbox.deliver(
         target.path,
         copyMessage(content, { head, eol: '\n', quoteFrom: true, blankLine: true }),
-        { signal: request.signal, ...owner },
+        { signal: request.signal, ...owner, ...(target.file ? { lockMayFail: true } : {}) },
       );
       return { status: 'sent', reply: new SmtpReply(250, '2.0.0', 'delivered to mailbox') };
     } catch (err) {
@@ -191,6 +220,103 @@ export class MailboxDelivery {
     } finally {
       content?.destroy();
     }
+  }
+
+  /** The same bytes, written by a helper with `rights`. */
+  async #writeAs(
+    rights: DeliveryRights,
+    request: DeliveryRequest,
+    target: MailboxTarget,
+    headers: MailboxHeaders,
+    content: AsyncIterable<unknown>,
+  ): Promise<MailboxOutcome> {
+    if (!this.#helpers)
+      return defer('4.3.5', 'mail system configuration error: no helper to write as the recipient');
+    const trusted = target.trustedBase === undefined ? {} : { trustedBase: target.trustedBase };
+    if (target.maildir) {
+      const eol = this.#maildirEol;
+      const head = Buffer.from(deliveryHeaders({ ...headers, eol }), 'utf8');
+      const body = eol === '\r\n' ? contentChunks(content) : copyMessage(content, { eol });
+      const result = await this.#helpers.write(
+        rights,
+        {
+          op: 'maildir',
+          path: target.path,
+          hostname: this.#hostname,
+          ...(target.folder ? { folder: true } : {}),
+          ...trusted,
+        },
+        prepend(head, body),
+        request.signal,
+      );
+      return helperOutcome(result, 'maildir');
+    }
+    const head = Buffer.from(
+      fromLine(request.sender, this.#clock.now()) + deliveryHeaders({ ...headers, eol: '\n' }),
+      'utf8',
+    );
+    const result = await this.#helpers.write(
+      rights,
+      {
+        op: 'mbox',
+        path: target.path,
+        sizeLimit: this.#sizeLimit,
+        lock: {
+          attempts: this.#lock.attempts ?? 20,
+          delayMs: this.#lock.delayMs ?? 1000,
+          staleMs: this.#lock.staleMs ?? 500_000,
+        },
+        ...(target.file ? { lockMayFail: true } : {}),
+        ...trusted,
+      },
+      copyMessage(content, { head, eol: '\n', quoteFrom: true, blankLine: true }),
+      request.signal,
+    );
+    return helperOutcome(result, 'mailbox');
+  }
+}
+
+async function* prepend(head: Buffer, body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  yield head;
+  yield* body;
+}
+
+/** Errors written with the recipient's rights that bounce, as in Postfix (5.2.0). */
+const BOUNCE_AS_USER = new Set([
+  'EACCES',
+  'EPERM',
+  'ENOENT',
+  'ENOTDIR',
+  'EISDIR',
+  'ELOOP',
+  'ENAMETOOLONG',
+]);
+
+/**
+ * A helper's result as an outcome, after Postfix's file.c, maildir.c and mbox_open():
+ * what the recipient's own rights cannot do bounces 5.2.0, a full disk, a busy lock or
+ * anything unclear defers.
+ */
+function helperOutcome(result: HelperResult, what: 'maildir' | 'mailbox'): MailboxOutcome {
+  if (result.ok)
+    return { status: 'sent', reply: new SmtpReply(250, '2.0.0', `delivered to ${what}`) };
+  const text = `${what} delivery failed: ${result.message}`;
+  switch (result.kind) {
+    case 'refused':
+      return bounce(result.enhanced ?? '5.2.0', result.message);
+    case 'busy':
+      return defer('4.2.0', result.message);
+    case 'unsafe':
+      // Like strict_mailbox_ownership: wait for the owner to repair it.
+      return defer('4.2.0', `${what} delivery refused: ${result.message}`);
+    case 'aborted':
+      return defer('4.3.0', 'delivery interrupted; will retry');
+    case 'errno':
+      if (result.code === 'EDQUOT' || result.code === 'EFBIG') return bounce('5.2.2', text);
+      if (result.code === 'EAGAIN' || result.code === 'ESTALE') return defer('4.2.0', text);
+      return BOUNCE_AS_USER.has(result.code ?? '') ? bounce('5.2.0', text) : defer('4.3.0', text);
+    case 'error':
+      return defer('4.3.0', text);
   }
 }
 

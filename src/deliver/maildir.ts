@@ -47,8 +47,6 @@ export interface MaildirWriterOptions {
   readonly clock?: Clock;
 }
 
-export { ContentReadError } from './mail-copy.js';
-
 /**
  * Per-delivery options.
  *

@@ -24,7 +24,10 @@
 import { promises as fs, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { ctimeDate } from '../util/mail-date.js';
-import { acquireDotLock, type DotLockOptions } from './dotlock.js';
+import { acquireDotLock, type DotLockOptions, type ReleaseLock } from './dotlock.js';
+
+/** Lock-file errors a file destination may go on without the lock after. */
+const LOCK_MAY_FAIL = new Set(['EACCES', 'EPERM', 'EROFS']);
 
 /**
  * A mailbox refusal that bounces (the others defer).
@@ -74,6 +77,12 @@ export interface MboxDeliveryOptions {
   readonly uid?: number;
   /** Group for a newly created mailbox (only as root). */
   readonly gid?: number;
+  /**
+   * Go on without the dotlock when its file cannot be created for want of permission
+   * (a file destination in a directory the writer may not create files in; Postfix's
+   * MBOX_DOT_LOCK_MAY_FAIL). A lock held by someone else still waits.
+   */
+  readonly lockMayFail?: boolean;
 }
 
 /**
@@ -120,11 +129,17 @@ export class MboxWriter {
     data: AsyncIterable<Buffer>,
     options: MboxDeliveryOptions = {},
   ): Promise<void> {
-    const release = await acquireDotLock(file, this.#lock, options.signal);
+    let release: ReleaseLock | undefined;
+    try {
+      release = await acquireDotLock(file, this.#lock, options.signal);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!options.lockMayFail || !LOCK_MAY_FAIL.has(code ?? '')) throw err;
+    }
     try {
       await this.#append(file, data, options);
     } finally {
-      await release();
+      await release?.();
     }
   }
 

@@ -113,6 +113,17 @@ export class PasswdUsers implements UserDatabase {
   }
 
   async lookup(name: string): Promise<LocalUser | undefined> {
+    return (await this.#users()).get(name);
+  }
+
+  /** The first user with numeric id `uid` (getpwuid), undefined if there is none. */
+  async lookupUid(uid: number): Promise<LocalUser | undefined> {
+    const users = await this.#users();
+    for (const user of users.values()) if (user.uid === uid) return user;
+    return undefined;
+  }
+
+  async #users(): Promise<Map<string, LocalUser>> {
     const st = await fs.stat(this.file);
     if (!this.#cache || this.#cache.mtimeMs !== st.mtimeMs || this.#cache.size !== st.size) {
       this.#cache = {
@@ -121,7 +132,7 @@ export class PasswdUsers implements UserDatabase {
         users: parsePasswd(await fs.readFile(this.file, 'utf8')),
       };
     }
-    return this.#cache.users.get(name);
+    return this.#cache.users;
   }
 }
 

@@ -1,7 +1,9 @@
 /**
  * Real second Unix users for tests that must cross a privilege boundary: created with
- * useradd (names start with `ptsub`), removed with userdel, and commands run as them
- * through child_process's uid/gid (the kernel then drops root's supplementary groups).
+ * useradd (names start with `ptsub`, or the prefix a test gives: local delivery uses
+ * `ptloc`), removed with userdel, and commands run as them through child_process's
+ * uid/gid (the kernel then drops root's supplementary groups). Groups too, for tests of
+ * supplementary groups.
  *
  * A checkout may sit under a directory such a user cannot enter (a fresh clone in a
  * mktemp directory is 0700), so `cliForOtherUsers()` copies what the `postern` command
@@ -13,6 +15,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, mkdirSync } from 'node:fs';
 import { chmod, cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +29,40 @@ export interface TestUser {
   readonly name: string;
   readonly uid: number;
   readonly gid: number;
+  /** The home directory, when the test asked for one. */
+  readonly home?: string;
   remove(): void;
+}
+
+/** What createUser makes. */
+export interface TestUserOptions {
+  /** Start of the name (a random suffix follows). @default 'ptsub' */
+  readonly prefix?: string;
+  /** A home directory to create, owned by the user, mode 0755. @default none */
+  readonly home?: string;
+  /** Supplementary groups. */
+  readonly groups?: readonly string[];
+}
+
+/** A Unix group made for a test. */
+export interface TestGroup {
+  readonly name: string;
+  readonly gid: number;
+  remove(): void;
+}
+
+/** Runs a shadow-utils command, again while another test holds the passwd lock. */
+function shadow(command: string, args: readonly string[]): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      execFileSync(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      return;
+    } catch (err) {
+      const text = String((err as { stderr?: Buffer }).stderr ?? '');
+      if (!/lock|try again/i.test(text) || attempt >= 50) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
 }
 
 /** Throws unless the tests run as root (users cannot be made otherwise). */
@@ -38,17 +74,29 @@ export function requireRoot(): void {
   }
 }
 
-/** Creates a user `ptsub<random>` with its own group and no home directory. */
-export function createUser(): TestUser {
+/**
+ * Creates a user `ptsub<random>` (or `<prefix><random>`) with its own group, and a home
+ * directory only when `options.home` names one.
+ */
+export function createUser(options: TestUserOptions = {}): TestUser {
   requireRoot();
-  const name = `ptsub${randomBytes(4).toString('hex')}`;
-  execFileSync('useradd', ['--no-create-home', '--user-group', '--shell', '/bin/sh', name]);
+  const name = `${options.prefix ?? 'ptsub'}${randomBytes(4).toString('hex')}`;
+  const args = ['--no-create-home', '--user-group', '--shell', '/bin/sh'];
+  if (options.home !== undefined) args.push('--home-dir', options.home);
+  if (options.groups?.length) args.push('--groups', options.groups.join(','));
+  shadow('useradd', [...args, name]);
   const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
   const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }).trim());
+  if (options.home !== undefined) {
+    mkdirSync(options.home, { recursive: true });
+    chownSync(options.home, uid, gid);
+    chmodSync(options.home, 0o755);
+  }
   return {
     name,
     uid,
     gid,
+    ...(options.home === undefined ? {} : { home: options.home }),
     remove() {
       try {
         execFileSync('userdel', [name], { stdio: 'ignore' });
@@ -139,5 +187,24 @@ export async function cliForOtherUsers(): Promise<{ bin: string; remove(): Promi
   return {
     bin: join(dir, 'bin', 'postern.mjs'),
     remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Creates a group `<prefix><random>`. */
+export function createGroup(prefix: string): TestGroup {
+  requireRoot();
+  const name = `${prefix}${randomBytes(4).toString('hex')}`;
+  shadow('groupadd', [name]);
+  const gid = Number(execFileSync('getent', ['group', name], { encoding: 'utf8' }).split(':')[2]);
+  return {
+    name,
+    gid,
+    remove() {
+      try {
+        execFileSync('groupdel', [name], { stdio: 'ignore' });
+      } catch {
+        // Already gone.
+      }
+    },
   };
 }

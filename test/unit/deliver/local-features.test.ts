@@ -7,6 +7,7 @@ import { resolveParameters } from '../../../src/config/parameters.js';
 import { AliasTable } from '../../../src/deliver/aliases.js';
 import { LocalDeliveryAgent } from '../../../src/deliver/local-agent.js';
 import type { DeliveryAgent, DeliveryRequest } from '../../../src/deliver/types.js';
+import { passwdUserSync } from '../../../src/deliver/user-database.js';
 import { SmtpReply } from '../../../src/smtp-reply.js';
 import type { Recipient, RecipientId, RecipientResult } from '../../../src/types.js';
 import { RecordingSubmission } from '../../helpers/recording-submission.js';
@@ -15,10 +16,18 @@ const MESSAGE = 'Subject: hi\r\n\r\nFrom me\r\nbody\r\n';
 let root: string;
 let spool: string;
 
+/** Alias files and commands run as defaultPrivs (nobody) when the tests run as root. */
+const asRoot = process.getuid?.() === 0;
+const nobody = asRoot ? passwdUserSync('nobody') : undefined;
+async function giveToNobody(file: string): Promise<void> {
+  if (nobody?.uid !== undefined) await fs.chown(file, nobody.uid, nobody.gid ?? nobody.uid);
+}
+
 beforeEach(async () => {
   root = await fs.mkdtemp(path.join(os.tmpdir(), 'postern-localf-'));
-  // Alias commands run as nobody when the tests run as root: let them write here.
-  await fs.chmod(root, 0o777);
+  // Theirs, and writable by nobody else (a directory others may write is refused).
+  await fs.chmod(root, 0o755);
+  await giveToNobody(root);
   spool = path.join(root, 'spool');
 });
 afterEach(async () => {
@@ -174,9 +183,10 @@ describe('LocalDeliveryAgent: aliases, forwarding, commands, files', () => {
     const file = path.join(root, 'archive');
     const exe = path.join(root, 'exe');
     await fs.writeFile(exe, '', { mode: 0o700 });
+    await giveToNobody(exe);
     const a = agent(`arch: ${file}\nbad: ${exe}\n`);
     const res = await run(a, request([rcpt(0, 'arch@example.com'), rcpt(1, 'bad@example.com')]));
-    expect(res.get(0)!.status).toBe('sent');
+    expect(res.get(0)!.status, res.get(0)!.reply.toString()).toBe('sent');
     expect(await fs.readFile(file, 'utf8')).toMatch(/\nSubject: hi\n\n>From me\nbody\n\n$/);
     expect(res.get(1)!.status).toBe('bounced');
     expect(res.get(1)!.reply.toString()).toMatch(/^550 5\.7\.1 .*executable/);
