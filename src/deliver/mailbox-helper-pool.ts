@@ -244,14 +244,27 @@ class Helper {
     const timer = setTimeout(() => this.kill(`took longer than ${timeoutMs} ms`), timeoutMs);
     const onAbort = (): void => this.end(true);
     signal?.addEventListener('abort', onAbort, { once: true });
+    // Frames go out in batches of up to DATA_CHUNK bytes: a small message is one write,
+    // and the helper wakes up once for it.
+    const batch: Buffer[] = [];
+    let batched = 0;
+    const send = async (frame: Buffer, flush: boolean): Promise<void> => {
+      batch.push(frame);
+      batched += frame.length;
+      if (!flush && batched < DATA_CHUNK) return;
+      const out = batch.length === 1 ? batch[0]! : Buffer.concat(batch);
+      batch.length = 0;
+      batched = 0;
+      await this.#write(out);
+    };
     try {
-      await this.#write(jsonFrame(FRAME.BEGIN, request));
+      await send(jsonFrame(FRAME.BEGIN, request), false);
       if (data) {
         try {
           for await (const chunk of data) {
             if (signal?.aborted) break;
             for (let at = 0; at < chunk.length; at += DATA_CHUNK)
-              await this.#write(encodeFrame(FRAME.DATA, chunk.subarray(at, at + DATA_CHUNK)));
+              await send(encodeFrame(FRAME.DATA, chunk.subarray(at, at + DATA_CHUNK)), false);
           }
         } catch (err) {
           // The content failed: the helper must not take a truncated message as complete.
@@ -261,7 +274,7 @@ class Helper {
         }
       }
       if (signal?.aborted) this.end(true);
-      else await this.#write(encodeFrame(FRAME.END));
+      else await send(encodeFrame(FRAME.END), true);
       return await Promise.race([result, this.#failed]);
     } catch (err) {
       if (signal?.aborted && err instanceof HelperError)
