@@ -58,9 +58,13 @@ export interface MailboxTarget {
   /**
    * Write with these rights, in a helper process (Postern runs as root and the place
    * is one the recipient controls); without them the server writes itself.
+   * @internal LocalDeliveryAgent's, with `helpers`.
    */
   readonly rights?: DeliveryRights;
-  /** Directories at or above this one are the operator's (the mail spool): not checked. */
+  /**
+   * Directories at or above this one are the operator's (the mail spool): not checked.
+   * @internal
+   */
   readonly trustedBase?: string;
   /** A `/file` destination: go on without the dotlock when it cannot be created. */
   readonly file?: boolean;
@@ -122,7 +126,7 @@ export interface MailboxDeliveryOptions {
    * @default '\n'
    */
   readonly maildirEol?: '\n' | '\r\n';
-  /** Runs writes for targets with `rights` (required for them). */
+  /** Runs writes for targets with `rights` (required for them). @internal */
   readonly helpers?: MailboxHelperPool;
 }
 

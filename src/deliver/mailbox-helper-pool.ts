@@ -86,18 +86,29 @@ const STDERR_TAIL = 2048;
 
 const HELPER_NAMES = ['mailbox-helper.js', 'mailbox-helper.cjs'];
 
-/** This module's directory, in the ESM build, the CJS build and from source. */
-function moduleDirectory(): string {
-  if (typeof __dirname === 'string') return __dirname;
-  return path.dirname(fileURLToPath(import.meta.url));
+/**
+ * The file this code was loaded from, in the ESM build, the CJS build and from source
+ * alike: `import.meta` is a syntax error in CommonJS and `__dirname` is missing in ESM,
+ * so V8's call sites tell.
+ */
+function moduleFile(): string | undefined {
+  const original = Error.prepareStackTrace;
+  try {
+    Error.prepareStackTrace = (_error, sites) => sites;
+    const sites = new Error().stack as unknown as NodeJS.CallSite[] | undefined;
+    const name = Array.isArray(sites) ? sites[0]?.getFileName() : undefined;
+    if (name === undefined || name === null) return undefined;
+    return name.startsWith('file:') ? fileURLToPath(name) : name;
+  } finally {
+    Error.prepareStackTrace = original;
+  }
 }
 
 /** Where the helper script is: next to the built package code, or in dist/ from source. */
-export function locateHelper(from = moduleDirectory()): string {
-  const cjs = typeof __dirname === 'string';
-  const names = cjs ? [...HELPER_NAMES].reverse() : HELPER_NAMES;
+export function locateHelper(from = moduleFile()): string {
+  const names = from?.endsWith('.cjs') ? [...HELPER_NAMES].reverse() : HELPER_NAMES;
   const tried: string[] = [];
-  let dir = from;
+  let dir = from === undefined ? process.cwd() : path.dirname(from);
   for (let up = 0; up < 3; up++) {
     for (const sub of ['deliver', 'dist/deliver']) {
       for (const name of names) {

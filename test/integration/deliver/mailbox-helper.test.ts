@@ -185,8 +185,10 @@ describe('MailboxHelperPool', () => {
     await expect(
       p.write(nobody, { op: 'maildir', path: maildir, hostname: 'h' }, failing()),
     ).rejects.toThrow('queue file vanished');
-    expect(await fs.readdir(path.join(maildir, 'tmp'))).toEqual([]);
-    expect(await fs.readdir(path.join(maildir, 'new'))).toEqual([]);
+    const left = await fs
+      .readdir(maildir, { recursive: true, withFileTypes: true })
+      .catch(() => []);
+    expect(left.filter((e) => !e.isDirectory())).toEqual([]);
     await expect(p.write(nobody, { op: 'mbox', path: mbox, ...MBOX }, failing())).rejects.toThrow(
       'queue file vanished',
     );
@@ -232,6 +234,73 @@ describe('MailboxHelperPool', () => {
       expect(err, helperPath).toBeInstanceOf(HelperError);
       expect((err as Error).message, helperPath).toMatch(why);
       await vi.waitFor(() => expect(p.size).toBe(0), { timeout: 10_000, interval: 20 });
+    }
+  });
+});
+
+describe('from the packed package', () => {
+  it('finds and runs the helper from the ESM and the CommonJS build', {
+    timeout: 120_000,
+  }, async () => {
+    const work = path.join(dir, 'pack');
+    await fs.mkdir(work);
+    const tarball = await new Promise<string>((resolve, reject) => {
+      execFile(
+        'npm',
+        ['pack', '--silent', '--pack-destination', work],
+        { cwd: repo },
+        (err, out) => (err ? reject(err) : resolve(out.trim().split('\n').pop()!)),
+      );
+    });
+    const modules = path.join(work, 'node_modules');
+    await fs.mkdir(path.join(modules, 'postern'), { recursive: true });
+    await new Promise<void>((resolve, reject) =>
+      execFile(
+        'tar',
+        [
+          'xzf',
+          path.join(work, tarball),
+          '-C',
+          path.join(modules, 'postern'),
+          '--strip-components=1',
+        ],
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    );
+    const pkg = JSON.parse(await fs.readFile(path.join(repo, 'package.json'), 'utf8'));
+    for (const dep of Object.keys(pkg.dependencies))
+      await fs.symlink(path.join(repo, 'node_modules', dep), path.join(modules, dep));
+    const out = path.join(dir, 'packed');
+    await fs.mkdir(out, { mode: 0o755 });
+    await fs.chown(out, nobody.uid, nobody.gid);
+    const program = (format: 'esm' | 'cjs') => `
+      ${format === 'esm' ? "import { Readable } from 'node:stream'; import { AliasTable, LocalDeliveryAgent, resolveParameters } from 'postern';" : "const { Readable } = require('node:stream'); const { AliasTable, LocalDeliveryAgent, resolveParameters } = require('postern');"}
+      (async () => {
+        const agent = new LocalDeliveryAgent({
+          params: resolveParameters({ mydestination: ['example.com'], myorigin: 'example.com' }),
+          aliases: AliasTable.fromText('arch: ${out}/${format}'),
+        });
+        const body = Buffer.from('Subject: x\\r\\n\\r\\nhi\\r\\n');
+        await agent.deliver({
+          queueId: 'PACKED', transport: 'local', nexthop: 'example.com', sender: 's@example.org',
+          recipients: [{ id: 0, address: 'arch@example.com', originalAddress: 'arch@example.com' }],
+          size: body.length, bodyType: '7BIT', smtputf8: false, eightBit: false, arrivalTime: 0,
+          source: { component: 'smtpd', protocol: 'ESMTP' },
+          openContent: () => Readable.from([body]), signal: new AbortController().signal,
+        }, { recipient: (id, r) => console.log(r.status + ' ' + r.reply.toString()), destination() {} });
+        await agent.close();
+      })();
+    `;
+    for (const format of ['esm', 'cjs'] as const) {
+      const file = path.join(work, format === 'esm' ? 'run.mjs' : 'run.cjs');
+      await fs.writeFile(file, program(format));
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, [file], { cwd: work }, (err, o, e) =>
+          err ? reject(new Error(`${err.message}\n${e}`)) : resolve(o),
+        ),
+      );
+      expect(stdout.trim(), format).toMatch(/^sent 250 /);
+      expect((await fs.stat(path.join(out, format))).uid, format).toBe(nobody.uid);
     }
   });
 });
