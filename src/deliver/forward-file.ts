@@ -153,6 +153,11 @@ export async function readForwardFile(
       onIgnored?.(`${file} is a symbolic link; ignored`);
       return undefined;
     }
+    // dotforward.c: a file the recipient cannot open is warned about and ignored.
+    if (code === 'EACCES' || code === 'EPERM') {
+      onIgnored?.(`cannot open ${file}: permission denied; ignored`);
+      return undefined;
+    }
     throw err;
   }
   if (!st.regular) {

@@ -302,6 +302,20 @@ describe('local delivery with the recipient rights', () => {
     }
   });
 
+  it('reads the .forward file as the user: one the user cannot read is ignored', async () => {
+    const target = path.join(alice.home, 'unread-target');
+    await userFile(alice, '.forward', `${target}\n`, 0o000);
+    await fs.mkdir(path.join(base, 'spool'), { recursive: true, mode: 0o755 });
+    try {
+      const [r] = await deliver(agent(), `${alice.name}@example.com`);
+      expect(r!.status, r!.reply.toString()).toBe('sent');
+      expect(r!.reply.text).toBe('delivered to mailbox');
+      expect(await exists(target)).toBe(false);
+    } finally {
+      await fs.rm(path.join(alice.home, '.forward'));
+    }
+  });
+
   it("writes with the user's supplementary groups", async () => {
     const target = path.join(base, 'grp', 'alice', 'log');
     await userFile(alice, '.forward', `${target}\n`);
@@ -331,7 +345,7 @@ describe('local delivery with the recipient rights', () => {
 
   it('spool mailboxes: mbox files written by the server for the user, a spool Maildir by the user', async () => {
     const spool = path.join(base, 'spool');
-    await fs.mkdir(spool, { mode: 0o755 });
+    await fs.mkdir(spool, { recursive: true, mode: 0o755 });
     const [m] = await deliver(agent(), `${alice.name}@example.com`);
     expect(m!.status, m!.reply.toString()).toBe('sent');
     const st = await fs.stat(path.join(spool, alice.name));
