@@ -108,12 +108,16 @@ export type TargetFileReader = (file: string) => Promise<TargetFile>;
 
 /**
  * Opens `file` without following a final symbolic link and reads it if it is a regular
- * file of at most TARGET_FILE_LIMIT bytes.
+ * file of at most TARGET_FILE_LIMIT bytes. O_NONBLOCK: a FIFO planted as a .forward
+ * file opens at once (and is then refused) instead of holding a thread forever.
  *
  * @throws the file-system error (ENOENT, ELOOP for a symbolic link, EACCES...).
  */
 export async function readTargetFile(file: string): Promise<TargetFile> {
-  const handle = await fs.open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  const handle = await fs.open(
+    file,
+    fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK,
+  );
   try {
     const st = await handle.stat();
     const regular = st.isFile();
