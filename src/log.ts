@@ -2,9 +2,12 @@
  * Logger: Postfix-format structured log events.
  *
  * Every component logs through one Logger; each event is published to the sinks given
- * to it and on the `postern:log` diagnostics channel. `formatLogLine()` renders an event
- * as Postfix does (`postern/qmgr: 4Xk...: from=<a@b>, size=312, nrcpt=1 (queue active)`),
- * so an operator's Postfix habits (grep a queue ID, read status=) carry over.
+ * to it and on the `postern:log` diagnostics channel. `formatLogLine()` (log-format.ts)
+ * renders an event as Postfix's `maillog_file` does (`Dec 06 09:05:07 mx
+ * postern/qmgr[4211]: 4Xk...: from=<a@b>, size=312, nrcpt=1 (queue active)`), so an
+ * operator's Postfix habits and tools (grep a queue ID, pflogsumm, fail2ban) carry over.
+ * A child logger (`logger.child({ syslogName })`) tags its events with another
+ * `syslog_name`, as a master.cf listener's `-o syslog_name=postfix/submission` does.
  *
  * Postfix counterpart: msg(3), log_adhoc.c (the `to=..., relay=..., delay=...,
  * dsn=..., status=...` line).
@@ -18,6 +21,8 @@
 import diagnostics from 'node:diagnostics_channel';
 import { printable } from './smtp-reply.js';
 import type { LogEvent, LogLevel, LogSink, QueueId } from './types.js';
+
+export { formatLogJson, formatLogLine, type LogLineOptions } from './log-format.js';
 
 const channel = diagnostics.channel('postern:log');
 
@@ -37,19 +42,35 @@ type Fields = LogEvent['fields'];
 export class Logger {
   readonly #sinks: LogSink[];
   readonly #now: () => number;
+  /** The logger whose sinks a child's events go to (itself for a root logger). */
+  #root: Logger = this;
+  #syslogName: string | undefined;
 
   constructor(sinks: readonly LogSink[] = [], now: () => number = Date.now) {
     this.#sinks = [...sinks];
     this.#now = now;
   }
 
-  /** Adds a sink; returns a function that removes it. */
+  /** Adds a sink (a child's sink goes to its root); returns a function that removes it. */
   addSink(sink: LogSink): () => void {
-    this.#sinks.push(sink);
+    const sinks = this.#root.#sinks;
+    sinks.push(sink);
     return () => {
-      const i = this.#sinks.indexOf(sink);
-      if (i >= 0) this.#sinks.splice(i, 1);
+      const i = sinks.indexOf(sink);
+      if (i >= 0) sinks.splice(i, 1);
     };
+  }
+
+  /**
+   * A logger writing to the same sinks whose events carry `syslogName` (Postfix's
+   * `syslog_name`, e.g. `postern/submission`): the line then names the program
+   * `postern/submission/smtpd`.
+   */
+  child(tags: { readonly syslogName?: string }): Logger {
+    const child = new Logger([], this.#now);
+    child.#root = this.#root;
+    child.#syslogName = tags.syslogName ?? this.#syslogName;
+    return child;
   }
 
   /** Publishes one event at `level`. */
@@ -67,9 +88,10 @@ export class Logger {
       text: printable(text, '?'),
       ...(queueId ? { queueId } : {}),
       ...(fields ? { fields } : {}),
+      ...(this.#syslogName !== undefined ? { syslogName: this.#syslogName } : {}),
     };
     if (channel.hasSubscribers) channel.publish(event);
-    for (const sink of this.#sinks) {
+    for (const sink of this.#root.#sinks) {
       try {
         sink(event);
       } catch {
@@ -138,21 +160,6 @@ export interface ComponentLogger {
  * ```
  */
 export const silentLogger: Logger = new Logger();
-
-/**
- * `2026-11-29T12:00:00.000Z postern/qmgr: ID: text`, with `warning: ` for warnings.
- *
- * @example
- * ```ts
- * formatLogLine({ time: Date.now(), level: 'info', component: 'qmgr', queueId: 'Q1', text: 'removed' });
- * // '2026-11-29T12:00:00.000Z postern/qmgr: Q1: removed'
- * ```
- */
-export function formatLogLine(event: LogEvent): string {
-  const level = event.level === 'info' || event.level === 'debug' ? '' : `${event.level}: `;
-  const id = event.queueId ? `${event.queueId}: ` : '';
-  return `${new Date(event.time).toISOString()} postern/${event.component}: ${level}${id}${event.text}`;
-}
 
 /**
  * Postfix's `delay=` value: seconds with two decimals below 10 s, fewer above.

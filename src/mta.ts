@@ -284,7 +284,7 @@ export class Mta {
           params: l.params,
           submission: this.#received,
           rewriter: this.rewriter,
-          logger,
+          logger: listenerLogger(logger, params, l.params),
           clock,
           ...(deps.smtpdCommandCheck ? { commandCheck: deps.smtpdCommandCheck } : {}),
           ...(l.tls ? { tls: l.tls as SmtpTlsOptions } : {}),
@@ -312,7 +312,7 @@ export class Mta {
         new QmqpReceiver({
           params: l.params,
           submission: this.#received,
-          logger,
+          logger: listenerLogger(logger, params, l.params),
           clock,
           ...(l.maxproc === undefined ? {} : { processLimit: l.maxproc }),
         }),
@@ -444,6 +444,11 @@ export class Mta {
     await this.store.close();
     await this.metrics.close();
   }
+}
+
+/** A listener's own `syslogName` (master.cf `-o syslog_name=...`) tags its events. */
+function listenerLogger(logger: Logger, main: Parameters, own: Parameters): Logger {
+  return own.syslogName === main.syslogName ? logger : logger.child({ syslogName: own.syslogName });
 }
 
 function buildAgents(

@@ -536,6 +536,8 @@ export interface LogEvent {
   readonly text: string;
   /** The same facts as data (`to`, `relay`, `dsn`, `status`...). */
   readonly fields?: Readonly<Record<string, string | number | boolean | undefined>>;
+  /** Postfix `syslog_name` of the logger that logged it, when not the main one (`postern/submission`). */
+  readonly syslogName?: string;
 }
 
 /**

@@ -1,20 +1,29 @@
 /**
  * `postern serve [--config FILE] [--log-format postfix|json] [--log-level LEVEL]`: runs
  * the MTA in the foreground — the embedded default (EMBEDDED_CONFIG) when no file is
- * given — printing Postfix-format log lines (or JSON objects) on standard output, until
- * SIGTERM or SIGINT (then: stop accepting, finish what is in flight, exit 0).
+ * given — writing Postfix's syslog lines (or JSON objects) to standard output or
+ * `maillogFile`, until SIGTERM or SIGINT (then: stop accepting, finish what is in
+ * flight, write every queued log line, exit 0).
+ *
+ * SIGHUP opens `maillogFile` again (after logrotate moved it).
+ *
+ * An uncaught exception or unhandled rejection is logged as Postfix's `fatal:` line,
+ * the queued log lines are written, and the process exits 70 (mail already accepted is
+ * on disk; what was in flight is retried after the restart).
  *
  * @module
  */
 
 import { EMBEDDED_CONFIG } from '../config/embedded-config.js';
 import type { MtaConfig } from '../config/mta-config.js';
-import { formatLogLine, Logger } from '../log.js';
+import { Logger } from '../log.js';
 import { Mta } from '../mta.js';
 import type { LogLevel } from '../types.js';
 import { loadConfigFile } from './load-config.js';
+import { openLogOutput } from './log-output.js';
 
-const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warning: 2, error: 3 };
+/** How long a fatal error waits for the log to be written before exiting anyway. */
+const FATAL_FLUSH_MS = 5000;
 
 /** Options of `postern serve`. */
 export interface ServeOptions {
@@ -27,21 +36,37 @@ export interface ServeOptions {
 
 export async function serve(args: ServeOptions): Promise<void> {
   const config: MtaConfig = args.config ? await loadConfigFile(args.config) : EMBEDDED_CONFIG;
-  const min = LEVELS[args.logLevel ?? 'info'];
-  const json = args.logFormat === 'json';
-  const logger = new Logger([
-    (e) => {
-      if (LEVELS[e.level] < min) return;
-      process.stdout.write(
-        `${json ? JSON.stringify({ ...e, time: new Date(e.time).toISOString() }) : formatLogLine(e)}\n`,
-      );
-    },
-  ]);
+  const logger = new Logger();
   const mta = new Mta(config, { logger });
+  const out = openLogOutput({
+    params: mta.params,
+    format: args.logFormat ?? 'postfix',
+    level: args.logLevel ?? 'info',
+  });
+  logger.addSink(out.sink);
+  // The last resort for a process.exit() from anywhere: what is queued, synchronously.
+  process.on('exit', () => out.writer.flushSync());
+
+  let stopping = false;
+  const fatal = (what: string, err: unknown): void => {
+    if (stopping) process.exit(70);
+    stopping = true;
+    const text = err instanceof Error ? err.message : String(err);
+    out.fatal(`${what}: ${text}`);
+    // An unexpected error: the stack is for the bug report.
+    process.stderr.write(`postern: fatal: ${what}: ${(err as Error)?.stack ?? text}\n`);
+    const timer = setTimeout(() => process.exit(70), FATAL_FLUSH_MS);
+    void out.writer.close().finally(() => {
+      clearTimeout(timer);
+      process.exit(70);
+    });
+  };
+  process.on('uncaughtException', (err) => fatal('uncaught exception', err));
+  process.on('unhandledRejection', (reason) => fatal('unhandled rejection', reason));
+
   // Handlers first: a signal that comes while the MTA starts (its "daemon started" line
   // is out before start() returns) stops it once started, instead of killing it.
   let started: Promise<void> | undefined;
-  let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -50,8 +75,13 @@ export async function serve(args: ServeOptions): Promise<void> {
       .catch(() => undefined)
       .then(() => mta.stop())
       .then(
-        () => process.exit(0),
-        (err) => {
+        async () => {
+          await out.writer.close();
+          process.exit(0);
+        },
+        async (err: unknown) => {
+          logger.error('master', undefined, `error while stopping: ${(err as Error).message}`);
+          await out.writer.close();
           process.stderr.write(`postern: error while stopping: ${(err as Error).message}\n`);
           process.exit(1);
         },
@@ -59,6 +89,17 @@ export async function serve(args: ServeOptions): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
   started = mta.start();
-  await started;
+  try {
+    await started;
+  } catch (err) {
+    // main() reports it on stderr in one line; the log gets it as Postfix's fatal line.
+    out.fatal((err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' '));
+    await out.writer.close();
+    throw err;
+  }
+
+  // SIGHUP: open maillogFile again (logrotate moved it).
+  process.on('SIGHUP', () => out.writer.reopen());
 }

@@ -101,6 +101,18 @@ export interface Parameters {
   readonly mailName: string;
   /** Postfix `smtpd_banner`. @default `${myhostname} ESMTP ${mailName}` */
   readonly smtpdBanner: string;
+  /**
+   * Postfix `syslog_name`: the program name's prefix in log lines (`postern/smtpd[pid]`);
+   * a listener may set its own (`postern/submission`), as master.cf's `-o syslog_name`.
+   * Letters, digits and `._/-` only. @default 'postern'
+   */
+  readonly syslogName: string;
+  /**
+   * Postfix `maillog_file`: `postern serve` appends its log lines to this file instead of
+   * writing them to standard output, and opens it again on SIGHUP (after logrotate moves
+   * it). @default '' (standard output)
+   */
+  readonly maillogFile: string;
 
   /** Postfix `queue_directory`, the file store's directory. @default './var/queue' */
   readonly queueDirectory: string;
@@ -728,6 +740,8 @@ const DECLARATIONS: Record<keyof Parameters, Declaration> = {
     kind: S,
     default: (p: Record<string, unknown>) => `${String(p.myhostname)} ESMTP ${String(p.mailName)}`,
   },
+  syslogName: { kind: S, default: 'postern' },
+  maillogFile: { kind: S, default: '' },
   queueDirectory: { kind: S, default: './var/queue' },
   mailSpoolDirectory: { kind: S, default: './var/mail/' },
   aliasMaps: { kind: { type: 'table' }, default: undefined },
@@ -1062,6 +1076,12 @@ function validate(p: Parameters): void {
     throw new ConfigError(
       `myhostname: "${p.myhostname}" is not a valid host name; set a fully qualified name`,
       'myhostname',
+    );
+  }
+  if (!/^[A-Za-z0-9._/-]+$/.test(p.syslogName)) {
+    throw new ConfigError(
+      `syslogName: "${p.syslogName}" cannot be a log line's program name; use letters, digits and "._/-" (e.g. "postern/submission")`,
+      'syslogName',
     );
   }
   if (p.minimalBackoffTime > p.maximalBackoffTime) {

@@ -707,9 +707,17 @@ export class SmtpSession {
   }
 
   #authFailed(mech: string, username: string): SmtpReply {
+    // Postfix's wording, which fail2ban's postfix filter (mode=auth) matches.
     this.#ctx.log.warning(
       undefined,
-      `${this.#namaddr}: SASL ${mech} authentication failed${username ? `, sasl_username=${clip(username)}` : ''}`,
+      `${this.#namaddr}: SASL ${mech} authentication failed: authentication failure, sasl_username=${clip(username)}`,
+      {
+        event: 'sasl_failed',
+        client_name: this.#client.name,
+        client_address: this.#client.address,
+        sasl_method: mech,
+        sasl_username: clip(username),
+      },
     );
     return R.R_AUTH_FAILED;
   }
@@ -1206,6 +1214,18 @@ export class SmtpSession {
     this.#ctx.log.info(
       queueId,
       `${prefix}reject: ${stage} from ${this.#namaddr}: ${r.toString()}; ${parts.join(' ')}`,
+      {
+        event: 'reject',
+        stage,
+        client_name: this.#client.name,
+        client_address: this.#client.address,
+        reply_code: r.code,
+        dsn: r.enhanced,
+        from: clip(sender),
+        ...(to !== undefined ? { to: clip(to) } : {}),
+        proto: this.#esmtp ? 'ESMTP' : 'SMTP',
+        ...(this.#helo !== undefined ? { helo: clip(this.#helo) } : {}),
+      },
     );
   }
 

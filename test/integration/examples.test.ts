@@ -124,7 +124,7 @@ describe('examples', () => {
     });
     expect(stdout).toMatch(/queued: 250 2\.0\.0 Ok: queued as [0-9A-Za-z]+/);
     expect(stdout).toMatch(
-      /postern\/local: [0-9A-Za-z]+: to=<alice@localhost>, relay=local, .*status=sent/,
+      /postern\/local\[\d+\]: [0-9A-Za-z]+: to=<alice@localhost>, relay=local, .*status=sent/,
     );
     expect(await readdir(join(dir, 'mail/alice/new'))).toHaveLength(1);
   });
@@ -171,7 +171,7 @@ describe('examples', () => {
     await until(() => /status=sent/.test(example.output()), 'the delivery log line');
     expect(example.output()).toMatch(
       new RegExp(
-        `postern/smtp: \\w+: to=<customer@example\\.net>, relay=127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${smarthost.port}, .*status=sent`,
+        `postern/smtp\\[\\d+\\]: \\w+: to=<customer@example\\.net>, relay=127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${smarthost.port}, .*status=sent`,
       ),
     );
     expect(await example.stop()).toBe(0);

@@ -62,7 +62,7 @@ describe('sendmail, maildrop and pickup', () => {
         expect(msg).not.toContain('not part of it');
       }
       await server.waitForLine(
-        /postern\/pickup: [0-9A-Za-z]+: uid=\S+ from=<app@example\.test>|postern\/pickup: [0-9A-Za-z]+: uid=\S+ from=</,
+        /postern\/pickup\[\d+\]: [0-9A-Za-z]+: uid=\S+ from=<app@example\.test>|postern\/pickup\[\d+\]: [0-9A-Za-z]+: uid=\S+ from=</,
       );
     } finally {
       expect(await server.stop('SIGTERM')).toBe(0);

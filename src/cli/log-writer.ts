@@ -1,0 +1,284 @@
+/**
+ * LogWriter: log lines buffered in memory and written asynchronously, many lines per
+ * write, to a file descriptor (standard output) or an append-only file.
+ *
+ * Postfix counterpart: postlogd(8) and the logwriter(3) behind `maillog_file`, which
+ * take records from every daemon and append them to the file. Postern logs from one
+ * process, so a writer in that process does the job without a daemon.
+ *
+ * How: `write()` only queues the line. Once per turn of the event loop (setImmediate)
+ * everything queued goes out in one `fs.write`, which runs on libuv's thread pool, so
+ * the main thread never waits for the disk or a pipe; while that write is in flight,
+ * new lines queue for the next one. A short write continues where it stopped; EAGAIN (a
+ * non-blocking pipe that is full) is retried after a pause.
+ *
+ * Memory is bounded: when the queue passes `maxBufferBytes` (the destination has not
+ * kept up, e.g. a pipe whose reader stopped), the oldest queued lines are dropped and
+ * counted, and a warning with the count is written once output flows again. Dropping
+ * rather than blocking is deliberate: blocking would stop every SMTP session and
+ * delivery until the log reader wakes up — mail must not wait for its log, and a
+ * counted gap says exactly what was lost (journald and rsyslog rate limits do the same).
+ * Nothing is dropped while the destination keeps up, and nothing queued is lost on a
+ * clean exit: `close()` resolves only when every line is written. `flushSync()` is the
+ * last resort for a process that must exit at once (the `exit` event): it writes what
+ * is queued synchronously.
+ *
+ * Does not: rotate files (logrotate moves the file; `reopen()` then starts a new one),
+ * format lines (see log-format.ts), or retry a destination that failed for good (EPIPE,
+ * EBADF, ENOSPC...): its lines are counted as dropped and one error goes to stderr.
+ *
+ * @module
+ */
+
+import { closeSync, constants, openSync, write, writeSync } from 'node:fs';
+
+/**
+ * Options of a LogWriter.
+ *
+ * @example
+ * ```ts
+ * const writer = new LogWriter({ fd: 1, maxBufferBytes: 4 << 20 } satisfies LogWriterOptions);
+ * ```
+ */
+export interface LogWriterOptions {
+  /** Write to this open descriptor (not closed by the writer); or give `path`. */
+  readonly fd?: number;
+  /** Append to this file (created 0640 if missing; reopened by `reopen()`). */
+  readonly path?: string;
+  /** Most bytes queued before the oldest lines are dropped. @default 4 MiB */
+  readonly maxBufferBytes?: number;
+  /** The line written once output flows again after `count` lines were dropped. */
+  readonly dropNotice?: (count: number) => string;
+  /** Where a failing destination is reported once. @default process.stderr */
+  readonly report?: (message: string) => void;
+}
+
+const DEFAULT_MAX_BUFFER = 4 * 1024 * 1024;
+/** First pause after EAGAIN; doubled up to EAGAIN_MAX_MS while the pipe stays full. */
+const EAGAIN_MS = 5;
+const EAGAIN_MAX_MS = 200;
+/** How long flushSync() keeps retrying a full non-blocking pipe before giving up. */
+const SYNC_EAGAIN_LIMIT_MS = 2000;
+
+/**
+ * Buffered, asynchronous log output with a bounded queue.
+ *
+ * @example
+ * ```ts
+ * const writer = new LogWriter({ fd: process.stdout.fd });
+ * logger.addSink((e) => writer.write(`${formatLogLine(e)}\n`));
+ * process.on('exit', () => writer.flushSync());
+ * await writer.close();
+ * ```
+ */
+export class LogWriter {
+  readonly #path: string | undefined;
+  readonly #ownsFd: boolean;
+  readonly #max: number;
+  readonly #dropNotice: (count: number) => string;
+  readonly #report: (message: string) => void;
+  #fd: number;
+  #queue: string[] = [];
+  #queued = 0;
+  #dropped = 0;
+  #droppedTotal = 0;
+  #scheduled = false;
+  /** The buffer a `write()` on the thread pool is writing, if any. */
+  #inFlight: Buffer | undefined;
+  #eagainMs = EAGAIN_MS;
+  /** Lines queued before reopen() was called: they still go to the old file. */
+  #reopenAfter: number | undefined;
+  #broken = false;
+  #closed = false;
+  #idle: (() => void)[] = [];
+
+  constructor(options: LogWriterOptions) {
+    if ((options.fd === undefined) === (options.path === undefined))
+      throw new TypeError('LogWriter: give either fd or path');
+    this.#path = options.path;
+    this.#ownsFd = options.path !== undefined;
+    this.#fd = options.path !== undefined ? openAppend(options.path) : options.fd!;
+    this.#max = options.maxBufferBytes ?? DEFAULT_MAX_BUFFER;
+    this.#dropNotice =
+      options.dropNotice ??
+      ((n) => `warning: ${n} log lines dropped: the log output is not keeping up\n`);
+    this.#report = options.report ?? ((m) => process.stderr.write(`postern: ${m}\n`));
+  }
+
+  /** Lines dropped since the start (the destination fell behind or failed). */
+  get dropped(): number {
+    return this.#droppedTotal;
+  }
+
+  /** Bytes queued and not yet handed to a write. */
+  get queuedBytes(): number {
+    return this.#queued;
+  }
+
+  /** Queues one line (ending in `\n`); it is written with the others of this turn. */
+  write(line: string): void {
+    if (this.#closed || this.#broken) {
+      this.#countDropped(1);
+      return;
+    }
+    this.#queue.push(line);
+    this.#queued += line.length;
+    if (this.#queued > this.#max) this.#dropOldest();
+    if (!this.#scheduled && this.#inFlight === undefined) {
+      this.#scheduled = true;
+      setImmediate(() => {
+        this.#scheduled = false;
+        this.#flush();
+      });
+    }
+  }
+
+  /**
+   * Opens `path` again (logrotate moved the file): lines queued so far go to the old
+   * file, lines written from now on to the new one.
+   */
+  reopen(): void {
+    if (this.#path === undefined || this.#closed) return;
+    this.#reopenAfter = this.#queue.length;
+    if (this.#inFlight === undefined) this.#flush();
+  }
+
+  /**
+   * Writes everything queued, synchronously. For a process about to exit at once; a
+   * write already on the thread pool is not waited for (prefer `close()`).
+   */
+  flushSync(): void {
+    if (this.#broken || this.#queue.length === 0) return;
+    const buf = this.#take();
+    let off = 0;
+    const giveUp = Date.now() + SYNC_EAGAIN_LIMIT_MS;
+    while (off < buf.length) {
+      try {
+        off += writeSync(this.#fd, buf, off, buf.length - off);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() > giveUp) {
+          this.#fail(err, buf.subarray(off));
+          return;
+        }
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+      }
+    }
+  }
+
+  /** Writes every queued line, then closes a file the writer opened. Idempotent. */
+  async close(): Promise<void> {
+    this.#flush();
+    if (this.#inFlight !== undefined || this.#queue.length > 0)
+      await new Promise<void>((resolve) => this.#idle.push(resolve));
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsFd) closeQuietly(this.#fd);
+  }
+
+  #dropOldest(): void {
+    let n = 0;
+    while (this.#queued > this.#max && this.#queue.length > 1) {
+      this.#queued -= this.#queue.shift()!.length;
+      if (this.#reopenAfter) this.#reopenAfter--;
+      n++;
+    }
+    this.#countDropped(n);
+  }
+
+  #countDropped(n: number): void {
+    this.#dropped += n;
+    this.#droppedTotal += n;
+  }
+
+  /** The first `count` queued lines as one buffer, led by the drop notice if lines were dropped. */
+  #take(count = this.#queue.length): Buffer {
+    const taken = count === this.#queue.length ? this.#queue : this.#queue.slice(0, count);
+    this.#queue = count === this.#queue.length ? [] : this.#queue.slice(count);
+    if (this.#dropped > 0 && !this.#broken) {
+      taken.unshift(this.#dropNotice(this.#dropped));
+      this.#dropped = 0;
+    }
+    const text = taken.join('');
+    this.#queued = this.#queue.reduce((n, l) => n + l.length, 0);
+    return Buffer.from(text, 'utf8');
+  }
+
+  #flush(): void {
+    if (this.#inFlight !== undefined) return;
+    if (this.#reopenAfter === 0) this.#swapFile();
+    if (this.#queue.length === 0 || this.#broken) {
+      this.#settleIdle();
+      return;
+    }
+    const buf = this.#take(this.#reopenAfter);
+    if (this.#reopenAfter !== undefined) this.#reopenAfter = 0;
+    this.#inFlight = buf;
+    this.#writeFrom(buf, 0);
+  }
+
+  #writeFrom(buf: Buffer, off: number): void {
+    write(this.#fd, buf, off, buf.length - off, null, (err, n) => {
+      if (err) {
+        if (err.code === 'EAGAIN') {
+          setTimeout(() => this.#writeFrom(buf, off), this.#eagainMs);
+          this.#eagainMs = Math.min(this.#eagainMs * 2, EAGAIN_MAX_MS);
+          return;
+        }
+        this.#inFlight = undefined;
+        this.#fail(err, buf.subarray(off));
+        this.#settleIdle();
+        return;
+      }
+      this.#eagainMs = EAGAIN_MS;
+      if (off + n < buf.length) {
+        this.#writeFrom(buf, off + n);
+        return;
+      }
+      this.#inFlight = undefined;
+      this.#flush();
+    });
+  }
+
+  #swapFile(): void {
+    this.#reopenAfter = undefined;
+    try {
+      const fd = openAppend(this.#path!);
+      closeQuietly(this.#fd);
+      this.#fd = fd;
+    } catch (err) {
+      // Keep writing to the old file rather than lose lines.
+      this.#report(
+        `cannot reopen ${this.#path}: ${(err as Error).message}; still writing to the old file`,
+      );
+    }
+  }
+
+  #fail(err: unknown, unwritten: Buffer): void {
+    this.#broken = true;
+    let lines = 0;
+    for (const b of unwritten) if (b === 0x0a) lines++;
+    this.#countDropped(lines + this.#queue.length);
+    this.#queue = [];
+    this.#queued = 0;
+    const where = this.#path ?? `file descriptor ${this.#fd}`;
+    this.#report(
+      `cannot write log lines to ${where}: ${(err as Error).message}; further log lines are dropped`,
+    );
+  }
+
+  #settleIdle(): void {
+    for (const resolve of this.#idle.splice(0)) resolve();
+  }
+}
+
+function openAppend(path: string): number {
+  return openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o640);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already closed: nothing left to release.
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Log line formats: the syslog line Postfix's `maillog_file` writes, and one JSON
+ * object per event.
+ *
+ * Postfix counterpart: msg_logger.c (the record `Mmm dd hh:mm:ss host name[pid]: text`,
+ * severity `warning: `/`error: ` after the program name, the host name's first label
+ * only, records cut at 2000 characters) and `syslog_name`, the program name's prefix
+ * (`postfix/smtpd`; a master.cf `-o syslog_name=postfix/submission` listener logs as
+ * `postfix/submission/smtpd`). Log tools key on exactly this shape: pflogsumm
+ * (`--syslog-name=postern`), fail2ban's postfix filter, logwatch.
+ *
+ * The JSON form carries the same event with its structured fields (log-fields.ts):
+ * every event has them, not only deliveries.
+ *
+ * Does not: write anything (see cli/log-writer.ts), or talk to a syslog daemon.
+ *
+ * SECURITY: the text was made printable by the Logger; the syslog line is cut at
+ * 2000 characters, as Postfix cuts its records, so one hostile string cannot make a
+ * line that log tools choke on.
+ *
+ * @module
+ */
+
+import { hostname as osHostname } from 'node:os';
+import { logFields } from './log-fields.js';
+import type { LogEvent } from './types.js';
+
+/** Postfix's MSG_LOGGER_RECLEN: the longest text of one record. */
+const MAX_TEXT = 2000;
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * What goes around the event text in a log line.
+ *
+ * @example
+ * ```ts
+ * const options: LogLineOptions = { hostname: 'mx.example.com', syslogName: 'postern' };
+ * formatLogLine(event, options);
+ * ```
+ */
+export interface LogLineOptions {
+  /** The host name; only its first label is written. @default the machine's host name */
+  readonly hostname?: string;
+  /** Postfix `syslog_name`, when the event does not carry its own. @default 'postern' */
+  readonly syslogName?: string;
+  /** The process ID in `name[pid]`. @default process.pid */
+  readonly pid?: number;
+}
+
+let machineLabel: string | undefined;
+
+function hostLabel(name: string | undefined): string {
+  if (name === undefined) {
+    machineLabel ??= firstLabel(osHostname());
+    return machineLabel;
+  }
+  return firstLabel(name);
+}
+
+function firstLabel(name: string): string {
+  const label = name.split('.')[0] ?? '';
+  // A host name is never empty or blank in a syslog line: the tools split on spaces.
+  return label.replace(/[^\x21-\x7e]/g, '') || 'localhost';
+}
+
+const two = (n: number): string => (n < 10 ? `0${n}` : String(n));
+
+/**
+ * The syslog time stamp Postfix writes (`strftime("%b %d %H:%M:%S")`, local time).
+ *
+ * @example
+ * ```ts
+ * syslogTime(new Date(2026, 11, 6, 9, 5, 7).getTime()); // 'Dec 06 09:05:07'
+ * ```
+ */
+export function syslogTime(ms: number): string {
+  const d = new Date(ms);
+  return `${MONTHS[d.getMonth()]} ${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}
+
+/** `postern/smtpd`, or the event's own prefix (`postern/submission/smtpd`). */
+function programName(event: LogEvent, options: LogLineOptions): string {
+  return `${event.syslogName ?? options.syslogName ?? 'postern'}/${event.component}`;
+}
+
+/**
+ * Renders an event as Postfix's `maillog_file` line: `Dec 06 09:05:07 mx
+ * postern/qmgr[4211]: 4Xk...: from=<a@b>, size=312, nrcpt=1 (queue active)`, with
+ * `warning: ` or `error: ` before the queue ID for those levels.
+ *
+ * @example
+ * ```ts
+ * formatLogLine({ time: Date.now(), level: 'info', component: 'qmgr', queueId: 'Q1', text: 'removed' },
+ *   { hostname: 'mx.example.com', pid: 4211 });
+ * // 'Dec 06 09:05:07 mx postern/qmgr[4211]: Q1: removed'
+ * ```
+ */
+export function formatLogLine(event: LogEvent, options: LogLineOptions = {}): string {
+  const level = event.level === 'info' || event.level === 'debug' ? '' : `${event.level}: `;
+  const id = event.queueId ? `${event.queueId}: ` : '';
+  let text = `${level}${id}${event.text}`;
+  if (text.length > MAX_TEXT) text = text.slice(0, MAX_TEXT);
+  return `${syslogTime(event.time)} ${hostLabel(options.hostname)} ${programName(event, options)}[${options.pid ?? process.pid}]: ${text}`;
+}
+
+/**
+ * Renders an event as one JSON object: the event (time in ISO 8601), the host, program
+ * and pid of the syslog line, and `fields`, the facts of the text as data (always
+ * present: parsed from Postfix's `name=value` text, with the fields the component gave
+ * taking precedence).
+ *
+ * @example
+ * ```ts
+ * JSON.parse(formatLogJson(event)).fields.status; // 'sent'
+ * ```
+ */
+export function formatLogJson(event: LogEvent, options: LogLineOptions = {}): string {
+  return JSON.stringify({
+    time: new Date(event.time).toISOString(),
+    host: hostLabel(options.hostname),
+    program: programName(event, options),
+    pid: options.pid ?? process.pid,
+    level: event.level,
+    component: event.component,
+    ...(event.queueId ? { queueId: event.queueId } : {}),
+    text: event.text,
+    fields: logFields(event),
+  });
+}

@@ -1,0 +1,142 @@
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, openSync, readFileSync, readSync, renameSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LogWriter } from '../../../src/cli/log-writer.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'postern-logwriter-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const lines = (n: number, from = 0): string[] =>
+  Array.from({ length: n }, (_, i) => `line ${from + i} ${'x'.repeat(60)}\n`);
+
+/** A FIFO whose read end is open but not read until the test drains it. */
+function stalledPipe(name: string): { writeFd: number; drain: () => string; close: () => void } {
+  const path = join(dir, name);
+  execFileSync('mkfifo', [path]);
+  const readFd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const writeFd = openSync(path, constants.O_WRONLY);
+  const buf = Buffer.alloc(1 << 16);
+  return {
+    writeFd,
+    drain: () => {
+      let out = '';
+      for (;;) {
+        try {
+          const n = readSync(readFd, buf, 0, buf.length, null);
+          if (n === 0) return out;
+          out += buf.toString('utf8', 0, n);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return out;
+          throw err;
+        }
+      }
+    },
+    close: () => {
+      closeSync(readFd);
+      closeSync(writeFd);
+    },
+  };
+}
+
+describe('LogWriter', () => {
+  it('queues lines without touching the file and writes them, in order, after the turn', async () => {
+    const path = join(dir, 'order.log');
+    const w = new LogWriter({ path });
+    const all = lines(5000);
+    for (const l of all) w.write(l);
+    // Nothing is written from inside write(): the caller never waits for the disk.
+    expect(readFileSync(path, 'utf8')).toBe('');
+    await w.close();
+    expect(readFileSync(path, 'utf8')).toBe(all.join(''));
+    expect(w.dropped).toBe(0);
+  });
+
+  it('keeps the queue bounded when the reader stalls: drops the oldest, counts them, says so', async () => {
+    const pipe = stalledPipe('stalled');
+    const notices: number[] = [];
+    const w = new LogWriter({
+      fd: pipe.writeFd,
+      maxBufferBytes: 64 * 1024,
+      dropNotice: (n) => {
+        notices.push(n);
+        return `DROPPED ${n}\n`;
+      },
+    });
+    // More than the pipe (64 KiB) plus the queue can hold, over several turns.
+    let next = 0;
+    for (let turn = 0; turn < 20; turn++) {
+      for (const l of lines(500, next)) w.write(l);
+      next += 500;
+      await new Promise((r) => setImmediate(r));
+      expect(w.queuedBytes).toBeLessThanOrEqual(64 * 1024);
+    }
+    expect(w.dropped).toBeGreaterThan(0);
+    let got = '';
+    const closed = w.close();
+    let done = false;
+    void closed.then(() => {
+      done = true;
+    });
+    while (!done) {
+      got += pipe.drain();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    got += pipe.drain();
+    pipe.close();
+    const out = got.split('\n').filter(Boolean);
+    const numbers = out.filter((l) => l.startsWith('line ')).map((l) => Number(l.split(' ')[1]));
+    // What was kept is in order, the newest line is there, and the notice counts the rest.
+    expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
+    expect(numbers.at(-1)).toBe(next - 1);
+    expect(notices.reduce((a, b) => a + b, 0)).toBe(w.dropped);
+    expect(numbers.length + w.dropped).toBe(next);
+    expect(out.filter((l) => l.startsWith('DROPPED '))).toHaveLength(notices.length);
+  });
+
+  it('reopen() starts a new file after logrotate moved the old one', async () => {
+    const path = join(dir, 'rotate.log');
+    const w = new LogWriter({ path });
+    w.write('before\n');
+    await new Promise((r) => setTimeout(r, 20));
+    renameSync(path, `${path}.1`);
+    w.write('between\n');
+    w.reopen();
+    w.write('after\n');
+    await w.close();
+    expect(readFileSync(`${path}.1`, 'utf8')).toBe('before\nbetween\n');
+    expect(readFileSync(path, 'utf8')).toBe('after\n');
+  });
+
+  it('flushSync() writes what is queued at once (the exit path)', () => {
+    const path = join(dir, 'sync.log');
+    const w = new LogWriter({ path });
+    w.write('one\n');
+    w.write('two\n');
+    w.flushSync();
+    expect(readFileSync(path, 'utf8')).toBe('one\ntwo\n');
+  });
+
+  it('reports a destination that fails for good once, and counts its lines as dropped', async () => {
+    const pipe = stalledPipe('broken');
+    const reports: string[] = [];
+    const w = new LogWriter({ fd: pipe.writeFd, report: (m) => reports.push(m) });
+    pipe.close();
+    w.write('a\n');
+    w.write('b\n');
+    await w.close();
+    w.write('c\n');
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatch(
+      /cannot write log lines to file descriptor \d+: .*further log lines are dropped/,
+    );
+    expect(w.dropped).toBe(3);
+  });
+});
