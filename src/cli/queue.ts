@@ -1,7 +1,7 @@
 /**
  * `postern queue`: postqueue(1), postsuper(1) and qshape(1) in one command.
  *
- *   postern queue list [--limit N]            mailq listing
+ *   postern queue list [--limit N] [--json]   mailq listing (--json: postqueue -j)
  *   postern queue shape [--top N]             messages by domain and age (qshape)
  *   postern queue hold ID...|ALL [--reason T] postsuper -h
  *   postern queue release ID...|ALL           postsuper -H
@@ -34,6 +34,7 @@ import { parseArgs } from 'node:util';
 import { type MtaConfig, resolveMtaConfig } from '../config/mta-config.js';
 import { ConfigError, PosternError } from '../errors.js';
 import { FileQueueStore } from '../queue/file-store.js';
+import { formatPostqueueJson } from '../queue/postqueue-json.js';
 import {
   type ControlRequest,
   controlRequest,
@@ -47,7 +48,7 @@ import { loadConfigFile } from './load-config.js';
 
 export const QUEUE_USAGE = `usage: postern queue COMMAND [ID...|ALL] [--config FILE]
 
-  list      the queue in mailq format          [--limit N]
+  list      the queue in mailq format          [--limit N] [--json: postqueue -j lines]
   shape     messages by domain and age (qshape) [--top N]
   hold      put messages on hold                [--reason TEXT]
   release   release held messages
@@ -103,11 +104,13 @@ export async function queueCommand(
       top: { type: 'string' },
       reason: { type: 'string' },
       destination: { type: 'string', short: 'd' },
+      json: { type: 'boolean', short: 'j' },
     },
   });
   const [command, ...args] = positionals;
   if (!COMMANDS.includes(command as Command))
     throw new UsageError(`unknown queue command "${command ?? ''}"`);
+  if (values.json && command !== 'list') throw new UsageError('--json goes with "list"');
   const req = buildRequest(command as Command, args, values);
   const file = values.config ?? env.POSTERN_CONFIG;
   const config: MtaConfig = file ? await loadConfigFile(file) : {};
@@ -116,7 +119,7 @@ export async function queueCommand(
   if (!('claim' in qs) && qs.type === 'postgres') {
     // A shared queue: act on the tables directly, for every node at once.
     const { postgresQueueRequest } = await import('./db.js');
-    return render(req, await postgresQueueRequest(qs, req));
+    return render(req, await postgresQueueRequest(qs, req), values.json);
   }
   if ('claim' in qs || qs.type !== 'file') {
     throw new ConfigError(
@@ -129,7 +132,7 @@ export async function queueCommand(
     ? `configured in ${file}`
     : 'the default; give --config FILE or set POSTERN_CONFIG';
   const result = await viaServerOrStore(directory, req, from);
-  return render(req, result);
+  return render(req, result, values.json);
 }
 
 function buildRequest(
@@ -237,10 +240,12 @@ async function viaServerOrStore(
   }
 }
 
-function render(req: ControlRequest, result: unknown): string {
+function render(req: ControlRequest, result: unknown, json = false): string {
   switch (req.op) {
     case 'list':
-      return formatMailq(result as QueueEntry[]);
+      return json
+        ? formatPostqueueJson(result as QueueEntry[])
+        : formatMailq(result as QueueEntry[]);
     case 'shape':
       return formatShape(result as QueueShape);
     default: {
