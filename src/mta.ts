@@ -41,6 +41,8 @@ import { VirtualDeliveryAgent } from './deliver/virtual-agent.js';
 import { ConfigError, PosternError } from './errors.js';
 import { Logger } from './log.js';
 import { MtaMetrics, sessionMetrics } from './metrics/mta-metrics.js';
+import { ListenerGroup } from './mta-listeners.js';
+import { planReload } from './mta-reload.js';
 import { Bounce } from './queue/bounce.js';
 import { FileQueueStore } from './queue/file-store.js';
 import { MemoryQueueStore } from './queue/memory-store.js';
@@ -60,6 +62,7 @@ import { SmtpReceiver, type SmtpTlsOptions } from './receive/smtp-receiver.js';
 import { type SubmitMessage, submitThrough } from './receive/submit.js';
 import { createTable } from './rewrite/lookup-table.js';
 import { Rewriter } from './rewrite/rewriter.js';
+import { TcpNetwork } from './tcp-network.js';
 import type { ClientInfo, Clock, Connector, QueueId, Resolver, SubmissionPort } from './types.js';
 
 /**
@@ -159,8 +162,10 @@ export interface BoundListener {
  * ```
  */
 export class Mta {
-  /** The validated configuration. */
-  readonly config: ResolvedMtaConfig;
+  /** The running configuration (after a reload: what the reload applied). */
+  get config(): ResolvedMtaConfig {
+    return this.#config;
+  }
   /** The main parameters. */
   readonly params: Parameters;
   /** The logger every component writes to. */
@@ -183,21 +188,18 @@ export class Mta {
   readonly metrics: MtaMetrics;
   /** Cleanup's Submission port, counting what each receiver queues. */
   readonly #received: SubmissionPort;
-  readonly #network: ServiceNetwork | undefined;
-  #bindings: NetworkBinding[] = [];
-  readonly #receivers: SmtpReceiver[];
+  #config: ResolvedMtaConfig;
+  readonly #smtpd: ListenerGroup<SmtpReceiver>;
   /** `postern queue` answers through these while a file queue is served. */
   readonly #controls: QueueControlServer[] = [];
-  readonly #qmqpReceivers: QmqpReceiver[];
+  readonly #qmqpd: ListenerGroup<QmqpReceiver>;
   readonly #pickup: Pickup;
   /** The maildrop directory Pickup reads (`postern sendmail` writes there). */
   readonly maildropDirectory: string;
-  #listeners: BoundListener[] = [];
-  #qmqpListeners: BoundListener[] = [];
   #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
 
   constructor(config: MtaConfig = {}, deps: MtaDependencies = {}) {
-    this.config = resolveMtaConfig(config);
+    this.#config = resolveMtaConfig(config);
     this.params = this.config.params;
     this.clock = deps.clock ?? systemClock;
     this.logger = deps.logger ?? new Logger([], () => this.clock.now());
@@ -225,17 +227,17 @@ export class Mta {
                 logger,
               });
     this.maildropDirectory = maildropDirectory(queueDirectoryOf(this.config));
-    this.#network = deps.network;
+    const network = deps.network ?? new TcpNetwork(logger.for('master'));
     this.metrics = new MtaMetrics({
       logger,
       store: this.store,
       now: () => clock.now(),
       sessions: () => [
-        ...this.#receivers.map((r, i) =>
-          sessionMetrics('smtpd', this.#listeners[i] ?? this.config.smtpd[i]!, r.sessionCount),
+        ...this.#smtpd.configs.map((l, i) =>
+          sessionMetrics('smtpd', this.#smtpd.bound[i] ?? l, this.#smtpd.sessionCount(i)),
         ),
-        ...this.#qmqpReceivers.map((r, i) =>
-          sessionMetrics('qmqpd', this.#qmqpListeners[i] ?? this.config.qmqpd[i]!, r.sessionCount),
+        ...this.#qmqpd.configs.map((l, i) =>
+          sessionMetrics('qmqpd', this.#qmqpd.bound[i] ?? l, this.#qmqpd.sessionCount(i)),
         ),
       ],
     });
@@ -278,7 +280,9 @@ export class Mta {
       ...(this.config.nodeId ? { owner: this.config.nodeId } : {}),
       processLimit: params.defaultProcessLimit,
     });
-    this.#receivers = this.config.smtpd.map(
+    this.#smtpd = new ListenerGroup(
+      network,
+      this.config.smtpd,
       (l) =>
         new SmtpReceiver({
           params: l.params,
@@ -307,7 +311,9 @@ export class Mta {
       logger,
       clock,
     });
-    this.#qmqpReceivers = this.config.qmqpd.map(
+    this.#qmqpd = new ListenerGroup(
+      network,
+      this.config.qmqpd,
       (l) =>
         new QmqpReceiver({
           params: l.params,
@@ -321,12 +327,12 @@ export class Mta {
 
   /** The addresses the QMQP listeners are bound to (after `start()`). */
   get qmqpListeners(): readonly BoundListener[] {
-    return this.#qmqpListeners;
+    return this.#qmqpd.bound;
   }
 
   /** The addresses the SMTP listeners are bound to (after `start()`). */
   get listeners(): readonly BoundListener[] {
-    return this.#listeners;
+    return this.#smtpd.bound;
   }
 
   /** Opens the queue, starts delivery, then opens the listeners. */
@@ -368,16 +374,8 @@ export class Mta {
           );
         }
       }
-      const bound: BoundListener[] = [];
-      for (const [i, l] of this.config.smtpd.entries()) {
-        bound.push(await this.#bind(this.#receivers[i]!, l));
-      }
-      this.#listeners = bound;
-      const qmqpBound: BoundListener[] = [];
-      for (const [i, l] of this.config.qmqpd.entries()) {
-        qmqpBound.push(await this.#bind(this.#qmqpReceivers[i]!, l));
-      }
-      this.#qmqpListeners = qmqpBound;
+      await this.#smtpd.start();
+      await this.#qmqpd.start();
       if (this.config.metrics) await this.metrics.serve(this.config.metrics);
     } catch (err) {
       await this.#shutdown();
@@ -387,7 +385,7 @@ export class Mta {
     this.logger.info(
       'master',
       undefined,
-      `daemon started -- version 0.1.0, listening on ${this.#listeners.map((l) => `${l.host}:${l.port}`).join(', ') || 'no SMTP port'}${this.#qmqpListeners.map((l) => `, qmqp ${l.host}:${l.port}`).join('')}`,
+      `daemon started -- version 0.1.0, listening on ${listening(this.#smtpd.bound, this.#qmqpd.bound)}`,
     );
   }
 
@@ -408,6 +406,40 @@ export class Mta {
     );
   }
 
+  /**
+   * Applies a new config to the running Mta, as `postfix reload` (mta-reload.ts says
+   * what can change): listeners, `smtpd*`/`qmqpd*` parameters, TLS certificates and
+   * SASL tables take effect for new connections; anything else that changed is named
+   * in a warning and needs a restart. Rejects, changing nothing, when the config does
+   * not validate or a new listener cannot bind.
+   */
+  async reload(config: MtaConfig): Promise<void> {
+    if (this.#state !== 'running')
+      throw new Error(`Mta.reload(): the MTA is ${this.#state}; reload a running MTA`);
+    const plan = planReload(this.#config, resolveMtaConfig(config));
+    await this.#smtpd.replace(plan.smtpd);
+    try {
+      await this.#qmqpd.replace(plan.qmqpd);
+    } catch (err) {
+      // Keep the two services consistent with the config they were built from.
+      this.#config = { ...plan.config, qmqpd: this.#config.qmqpd };
+      throw err;
+    }
+    this.#config = plan.config;
+    const what = plan.changed.length ? `; changed: ${plan.changed.join(', ')}` : '';
+    this.logger.info(
+      'master',
+      undefined,
+      `reload: listening on ${listening(this.#smtpd.bound, this.#qmqpd.bound)}${what}`,
+    );
+    if (plan.restart.length)
+      this.logger.warning(
+        'master',
+        undefined,
+        `reload: ${plan.restart.join(', ')} changed; restart postern serve to apply ${plan.restart.length === 1 ? 'it' : 'them'} (the running values stay)`,
+      );
+  }
+
   /** Stops accepting, finishes what is in flight, closes the queue. */
   async stop(): Promise<void> {
     if (this.#state === 'stopped' || this.#state === 'stopping') return;
@@ -417,25 +449,8 @@ export class Mta {
     this.logger.info('master', undefined, 'terminating on signal or request');
   }
 
-  /** Binds a receiver's listener on TCP, or on the injected ServiceNetwork. */
-  async #bind(
-    receiver: SmtpReceiver | QmqpReceiver,
-    l: { readonly host: string; readonly port: number },
-  ): Promise<BoundListener> {
-    if (!this.#network) return receiver.listen({ host: l.host, port: l.port });
-    const binding = await this.#network.listen({ host: l.host, port: l.port }, (socket, peer) =>
-      receiver.handle(socket, peer),
-    );
-    this.#bindings.push(binding);
-    return { host: binding.host, port: binding.port };
-  }
-
   async #shutdown(): Promise<void> {
-    await Promise.allSettled(this.#bindings.splice(0).map((b) => b.close()));
-    await Promise.allSettled([
-      ...this.#receivers.map((r) => r.close({ graceful: true })),
-      ...this.#qmqpReceivers.map((r) => r.close({ graceful: true })),
-    ]);
+    await Promise.allSettled([this.#smtpd.close(), this.#qmqpd.close()]);
     await this.#pickup.stop();
     await Promise.allSettled(this.#controls.splice(0).map((c) => c.close()));
     await this.queueManager.stop();
@@ -444,6 +459,15 @@ export class Mta {
     await this.store.close();
     await this.metrics.close();
   }
+}
+
+/** `127.0.0.1:2525, qmqp 127.0.0.1:6028` for the log. */
+function listening(smtpd: readonly BoundListener[], qmqpd: readonly BoundListener[]): string {
+  const at = (l: BoundListener): string =>
+    `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`;
+  return (
+    (smtpd.map(at).join(', ') || 'no SMTP port') + qmqpd.map((l) => `, qmqp ${at(l)}`).join('')
+  );
 }
 
 /** A listener's own `syslogName` (master.cf `-o syslog_name=...`) tags its events. */

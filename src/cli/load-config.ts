@@ -11,10 +11,20 @@ import { pathToFileURL } from 'node:url';
 import type { MtaConfig } from '../config/mta-config.js';
 import { ConfigError } from '../errors.js';
 
-export async function loadConfigFile(file: string): Promise<MtaConfig> {
+/**
+ * Reads `file`. With `fresh`, a module is imported anew (SIGHUP): Node caches modules
+ * by URL, so a query string makes it read the file again (the old copy stays loaded).
+ */
+export async function loadConfigFile(
+  file: string,
+  options: { readonly fresh?: boolean } = {},
+): Promise<MtaConfig> {
   const path = resolve(file);
   if (/\.(mjs|js)$/.test(path)) {
-    const mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+    const url = pathToFileURL(path).href;
+    const mod = (await import(options.fresh ? `${url}?reload=${Date.now()}` : url)) as {
+      default?: unknown;
+    };
     if (typeof mod.default !== 'object' || mod.default === null) {
       throw new ConfigError(`${file}: the module must \`export default\` a config object`);
     }

@@ -8,7 +8,7 @@
  */
 
 import { parseArgs } from 'node:util';
-import { PosternError } from '../errors.js';
+import { exitFor } from './exit-error.js';
 import { QUEUE_USAGE, queueCommand, queueExitCode } from './queue.js';
 
 const USAGE = `usage: postern serve [--config FILE] [--log-format postfix|json] [--log-level LEVEL]
@@ -71,7 +71,9 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(await queueCommand(rest, process.env));
     } catch (err) {
       const code = queueExitCode(err);
-      if (code === undefined || code === 78) throw err;
+      if (code === 78) throw err;
+      // Anything else an operator can fix (a database that is down): one line too.
+      if (code === undefined) fail('postern queue', err);
       const usage = code === 64 ? QUEUE_USAGE : '';
       process.stderr.write(`postern queue: ${(err as Error).message}\n${usage}`);
       process.exit(code);
@@ -90,7 +92,7 @@ async function main(argv: string[]): Promise<void> {
         process.stderr.write(`postern db: ${(err as Error).message}\n${DB_USAGE}`);
         process.exit(64);
       }
-      throw err;
+      fail('postern db', err);
     }
     return;
   }
@@ -157,15 +159,11 @@ async function main(argv: string[]): Promise<void> {
   });
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  if (PosternError.is(err) && err.code === 'POSTERN_ERR_CONFIG') {
-    process.stderr.write(`postern: configuration error: ${err.message}\n`);
-    process.exit(78);
-  }
-  if (err instanceof Error && err.message.startsWith('cannot listen on ')) {
-    process.stderr.write(`postern: ${err.message}\n`);
-    process.exit(69);
-  }
-  process.stderr.write(`postern: fatal: ${(err as Error)?.stack ?? String(err)}\n`);
-  process.exit(70);
-});
+/** One line for an error an operator can fix, a stack trace for a bug; then the sysexits code. */
+function fail(prefix: string, err: unknown): never {
+  const { line, code } = exitFor(err);
+  process.stderr.write(`${prefix}: ${line}\n`);
+  process.exit(code);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => fail('postern', err));

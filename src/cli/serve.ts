@@ -5,7 +5,11 @@
  * `maillogFile`, until SIGTERM or SIGINT (then: stop accepting, finish what is in
  * flight, write every queued log line, exit 0).
  *
- * SIGHUP opens `maillogFile` again (after logrotate moved it).
+ * SIGHUP is `postfix reload`: `maillogFile` is opened again (after logrotate moved it),
+ * the config file is read again and what can change while running is applied
+ * (Mta.reload(): listeners, smtpd/qmqpd parameters, TLS certificates, SASL tables);
+ * a changed parameter that needs a restart is named in a warning. A config that does
+ * not validate is logged and the running one stays.
  *
  * An uncaught exception or unhandled rejection is logged as Postfix's `fatal:` line,
  * the queued log lines are written, and the process exits 70 (mail already accepted is
@@ -16,6 +20,7 @@
 
 import { EMBEDDED_CONFIG } from '../config/embedded-config.js';
 import type { MtaConfig } from '../config/mta-config.js';
+import { PosternError } from '../errors.js';
 import { Logger } from '../log.js';
 import { Mta } from '../mta.js';
 import type { LogLevel } from '../types.js';
@@ -100,6 +105,23 @@ export async function serve(args: ServeOptions): Promise<void> {
     throw err;
   }
 
-  // SIGHUP: open maillogFile again (logrotate moved it).
-  process.on('SIGHUP', () => out.writer.reopen());
+  let reloading: Promise<void> = Promise.resolve();
+  process.on('SIGHUP', () => {
+    if (stopping) return;
+    out.writer.reopen();
+    // One reload at a time; a SIGHUP during one runs after it.
+    reloading = reloading.then(() => reload(mta, logger, args.config));
+  });
+}
+
+/** Reads the config file again and applies it; never throws. */
+async function reload(mta: Mta, logger: Logger, file: string | undefined): Promise<void> {
+  logger.info('master', undefined, `reload -- configuration ${file ?? '(built-in defaults)'}`);
+  try {
+    const next: MtaConfig = file ? await loadConfigFile(file, { fresh: true }) : {};
+    await mta.reload(next);
+  } catch (err) {
+    const text = PosternError.is(err) ? err.message : (err as Error).message;
+    logger.error('master', undefined, `reload failed: ${text}; the running configuration stays`);
+  }
 }
