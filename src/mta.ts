@@ -232,6 +232,7 @@ export class Mta {
       logger,
       store: this.store,
       now: () => clock.now(),
+      health: () => ({ mta: this.#state === 'running' ? 'ok' : this.#state }),
       sessions: () => [
         ...this.#smtpd.configs.map((l, i) =>
           sessionMetrics('smtpd', this.#smtpd.bound[i] ?? l, this.#smtpd.sessionCount(i)),

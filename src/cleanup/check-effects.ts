@@ -67,7 +67,8 @@ export function applyCheckEffect(
     );
   switch (action.kind) {
     case 'reject':
-      log('info', 'reject', action.reply.toString());
+      // Postfix: `...: 5.7.1 message content rejected` (the status and text, no code).
+      log('info', 'reject', `${action.reply.enhanced} ${action.reply.text}`);
       t.reject(action.reply);
       return;
     case 'discard':
@@ -99,7 +100,8 @@ export function applyCheckEffect(
       log('info', 'strip', action.text);
       return;
     case 'warn':
-      log('warning', 'warning', action.text);
+      // Postfix logs this at info level: the text itself says `warning: header ...`.
+      log('info', 'warning', action.text);
       return;
     case 'info':
       log('info', 'info', action.text);

@@ -1,14 +1,16 @@
 /**
- * MtaMetrics: an Mta's counters and gauges — queue sizes per state, deliveries by
- * transport and status with their delays, active sessions per listener, and messages
- * received per receiver — as a snapshot, as events, and optionally as a Prometheus
- * endpoint.
+ * MtaMetrics: an Mta's counters and gauges — queue sizes per state and the age of the
+ * oldest queued message, deliveries by transport and status with their delays, active
+ * sessions per listener, messages received per receiver, rejects by reason, failed
+ * SASL logins and TLS sessions — as a snapshot, as events, and optionally as a
+ * Prometheus endpoint with a health check (`/healthz`).
  *
  * Postfix counterpart: none built in. Postfix operators get these numbers from the
  * maillog (pflogsumm), `qshape` and `postqueue -p`; Postern counts the same facts:
  * deliveries from the structured delivery events of the log (the `to=..., relay=...,
- * delay=..., status=...` lines, whose `fields` carry the data), queue sizes from the
- * store's own counts, sessions from the receivers.
+ * delay=..., status=...` lines, whose `fields` carry the data), rejects, SASL failures
+ * and TLS sessions from their log lines (log-counters.ts), queue sizes and the oldest
+ * arrival from the store, sessions from the receivers.
  *
  * Events go to `subscribe()` listeners and to the `postern:metrics` diagnostics
  * channel as `{ metrics, event }`, so a process with several Mtas can tell them apart.
@@ -23,13 +25,21 @@
 import diagnostics from 'node:diagnostics_channel';
 import type { Logger } from '../log.js';
 import type { BoundListener } from '../mta.js';
+import { visitSummaries } from '../queue/summary.js';
 import type { QueueCounts, QueueStore } from '../queue/types.js';
 import type { LogEvent, RecipientStatus, SubmissionPort } from '../types.js';
 import { countingSubmission } from './counting-submission.js';
 import { DelayHistogram } from './delay-histogram.js';
+import { LogCounters } from './log-counters.js';
 import { PrometheusEndpoint } from './prometheus-endpoint.js';
 import { formatPrometheus } from './prometheus-format.js';
-import type { DeliveryMetrics, MetricsEvent, MetricsSnapshot, SessionMetrics } from './types.js';
+import type {
+  DeliveryMetrics,
+  HealthStatus,
+  MetricsEvent,
+  MetricsSnapshot,
+  SessionMetrics,
+} from './types.js';
 
 const channel = diagnostics.channel('postern:metrics');
 
@@ -52,7 +62,14 @@ export interface MtaMetricsOptions {
   readonly sessions: () => readonly SessionMetrics[];
   /** The clock, for the snapshot's time. */
   readonly now: () => number;
+  /** Checks beyond the queue store's for `/healthz` (the Mta's state); `ok` or what is wrong. */
+  readonly health?: () => Readonly<Record<string, string>>;
 }
+
+/** The states whose messages count for the oldest message's age (corrupt mail waits for a human). */
+const WAITING = ['incoming', 'active', 'deferred', 'hold'] as const;
+/** How long /healthz waits for the queue store to answer. */
+const HEALTH_TIMEOUT_MS = 5000;
 
 interface DeliveryCounter {
   readonly transport: string;
@@ -83,6 +100,8 @@ export class MtaMetrics {
   readonly #deliveries = new Map<string, DeliveryCounter>();
   readonly #received = new Map<string, number>();
   readonly #listeners = new Set<(event: MetricsEvent) => void>();
+  readonly #counters = new LogCounters();
+  readonly #health: (() => Readonly<Record<string, string>>) | undefined;
   readonly #removeSink: () => void;
   #endpoint: PrometheusEndpoint | undefined;
 
@@ -91,6 +110,7 @@ export class MtaMetrics {
     this.#store = options.store;
     this.#sessions = options.sessions;
     this.#now = options.now;
+    this.#health = options.health;
     this.#removeSink = options.logger.addSink((e) => this.#onLog(e));
   }
 
@@ -116,13 +136,44 @@ export class MtaMetrics {
       delaySum: d.delays.sum,
       delayBuckets: d.delays.cumulative(),
     }));
+    const now = this.#now();
     return {
-      time: this.#now(),
+      time: now,
       queue,
       deliveries,
       sessions: this.#sessions(),
       received: Object.fromEntries(this.#received),
+      rejects: this.#counters.rejects,
+      saslFailures: this.#counters.saslFailures,
+      tlsSessions: this.#counters.tlsSessions,
+      oldestMessageAge: queue ? await this.#oldestAge(now) : undefined,
     };
+  }
+
+  /**
+   * The health check: the Mta runs and the queue store answers (its counts, within
+   * 5 s). `/healthz` answers 200 with `ok`, or 503 with what is wrong.
+   */
+  async health(): Promise<HealthStatus> {
+    const checks: Record<string, string> = { ...(this.#health?.() ?? {}) };
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.#store.counts(),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${HEALTH_TIMEOUT_MS / 1000} s`)),
+            HEALTH_TIMEOUT_MS,
+          );
+        }),
+      ]);
+      checks.queue = 'ok';
+    } catch (err) {
+      checks.queue = (err as Error).message;
+    } finally {
+      clearTimeout(timer);
+    }
+    return { ok: Object.values(checks).every((v) => v === 'ok'), checks };
   }
 
   /** The snapshot in Prometheus text exposition format (version 0.0.4). */
@@ -138,7 +189,10 @@ export class MtaMetrics {
   /** Starts the Prometheus endpoint (`GET /metrics`). */
   async serve(address: BoundListener): Promise<BoundListener> {
     if (this.#endpoint) throw new Error('MtaMetrics.serve(): the endpoint is already listening');
-    const endpoint = new PrometheusEndpoint(() => this.prometheus());
+    const endpoint = new PrometheusEndpoint(
+      () => this.prometheus(),
+      () => this.health(),
+    );
     const bound = await endpoint.listen(address);
     this.#endpoint = endpoint;
     const host = bound.host.includes(':') ? `[${bound.host}]` : bound.host;
@@ -162,8 +216,26 @@ export class MtaMetrics {
     await endpoint?.close();
   }
 
+  /** Seconds since the oldest waiting message arrived (0 for an empty queue). */
+  async #oldestAge(now: number): Promise<number | undefined> {
+    let oldest = Number.POSITIVE_INFINITY;
+    try {
+      await visitSummaries(
+        this.#store,
+        (s) => {
+          if (s.arrivalTime < oldest) oldest = s.arrivalTime;
+        },
+        { states: WAITING },
+      );
+    } catch {
+      return undefined;
+    }
+    return oldest === Number.POSITIVE_INFINITY ? 0 : Math.max(0, (now - oldest) / 1000);
+  }
+
   /** A delivery line is one whose fields carry a status and a delay (queue-manager's #logOutcome). */
   #onLog(event: LogEvent): void {
+    this.#counters.observe(event);
     const f = event.fields;
     if (!f || typeof f.status !== 'string' || !STATUSES.has(f.status)) return;
     if (typeof f.delay !== 'number') return;

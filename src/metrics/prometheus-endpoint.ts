@@ -1,14 +1,17 @@
 /**
  * PrometheusEndpoint: a plain node:http server that answers `GET /metrics` with the
- * metrics in Prometheus text format.
+ * metrics in Prometheus text format, and `GET /healthz` with the health check: 200 and
+ * `ok` lines, or 503 and what is wrong (for a load balancer, a container runtime or
+ * Kubernetes probes).
  *
  * Postfix counterpart: none.
  *
  * Does not: authenticate or encrypt (bind it to a loopback or management address, or
- * put a proxy in front), or serve anything but `/metrics` (404) and GET/HEAD (405).
+ * put a proxy in front), or serve anything but `/metrics` and `/healthz` (404) and
+ * GET/HEAD (405).
  *
- * SECURITY: the answer holds counts and transport names only — no addresses, no
- * message data; request bodies are never read.
+ * SECURITY: the answers hold counts, transport names and check results only — no
+ * addresses, no message data; request bodies are never read.
  *
  * @module
  */
@@ -17,21 +20,41 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BoundListener } from '../mta.js';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus-format.js';
+import type { HealthStatus } from './types.js';
 
-/** Serves `render()`'s text on `GET /metrics`. */
+/** Serves `render()`'s text on `GET /metrics` and `health()` on `GET /healthz`. */
 export class PrometheusEndpoint {
   readonly #server: Server;
   #address: BoundListener | undefined;
 
-  constructor(render: () => Promise<string>) {
+  constructor(render: () => Promise<string>, health?: () => Promise<HealthStatus>) {
     this.#server = createServer((req, res) => {
       const path = (req.url ?? '').split('?')[0];
-      if (path !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found; try /metrics\n');
+      if (path !== '/metrics' && !(path === '/healthz' && health)) {
+        res
+          .writeHead(404, { 'content-type': 'text/plain' })
+          .end('not found; try /metrics or /healthz\n');
         return;
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end();
+        return;
+      }
+      if (path === '/healthz' && health) {
+        health().then(
+          (h) => {
+            const body = Object.entries(h.checks)
+              .map(([name, result]) => `${name}: ${result}\n`)
+              .join('');
+            res.writeHead(h.ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8' });
+            res.end(req.method === 'HEAD' ? undefined : body);
+          },
+          (err: unknown) => {
+            res
+              .writeHead(503, { 'content-type': 'text/plain' })
+              .end(`health check failed: ${(err as Error).message}\n`);
+          },
+        );
         return;
       }
       render().then(

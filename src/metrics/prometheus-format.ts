@@ -104,5 +104,39 @@ export function formatPrometheus(snapshot: MetricsSnapshot): string {
   for (const [receiver, count] of Object.entries(snapshot.received))
     out.push(`postern_messages_received_total${labels({ receiver })} ${count}`);
 
+  family(
+    'postern_rejects_total',
+    'counter',
+    'Commands and messages rejected, per service, stage and reason (relay_denied, unknown_recipient, rbl, content, ...).',
+  );
+  for (const r of snapshot.rejects)
+    out.push(
+      `postern_rejects_total${labels({ service: r.service, stage: r.stage, reason: r.reason })} ${r.count}`,
+    );
+
+  family(
+    'postern_smtpd_sasl_failures_total',
+    'counter',
+    'Failed SASL logins (AUTH) on the SMTP server, per mechanism.',
+  );
+  for (const [mechanism, count] of Object.entries(snapshot.saslFailures))
+    out.push(`postern_smtpd_sasl_failures_total${labels({ mechanism })} ${count}`);
+
+  family(
+    'postern_smtpd_tls_sessions_total',
+    'counter',
+    'TLS sessions the SMTP server accepted (STARTTLS or wrapper mode), per protocol version.',
+  );
+  for (const [protocol, count] of Object.entries(snapshot.tlsSessions))
+    out.push(`postern_smtpd_tls_sessions_total${labels({ protocol })} ${count}`);
+
+  family(
+    'postern_queue_oldest_message_age_seconds',
+    'gauge',
+    'Seconds since the oldest message still queued (incoming, active, deferred, hold) arrived; 0 when the queue is empty.',
+  );
+  if (snapshot.oldestMessageAge !== undefined)
+    out.push(`postern_queue_oldest_message_age_seconds ${number(snapshot.oldestMessageAge)}`);
+
   return `${out.join('\n')}\n`;
 }

@@ -11,6 +11,7 @@
 
 import type { QueueCounts } from '../queue/types.js';
 import type { QueueId, RecipientStatus } from '../types.js';
+import type { RejectCount } from './log-counters.js';
 
 /**
  * Delivery counts and delay distribution for one transport and status.
@@ -72,6 +73,17 @@ export interface MetricsSnapshot {
   readonly sessions: readonly SessionMetrics[];
   /** Messages queued per receiving component (`smtpd`, `qmqpd`, `pickup`, `api`). */
   readonly received: Readonly<Record<string, number>>;
+  /** Rejected commands and messages, per service, stage and reason (log-counters.ts). */
+  readonly rejects: readonly RejectCount[];
+  /** Failed SASL logins (AUTH), per mechanism. */
+  readonly saslFailures: Readonly<Record<string, number>>;
+  /** TLS sessions the SMTP server accepted (STARTTLS or wrapper mode), per protocol version. */
+  readonly tlsSessions: Readonly<Record<string, number>>;
+  /**
+   * Seconds since the oldest message still queued (incoming, active, deferred or hold)
+   * arrived; 0 when the queue is empty, undefined when the store is not open.
+   */
+  readonly oldestMessageAge: number | undefined;
 }
 
 /**
@@ -139,6 +151,25 @@ export type MetricsEvent = DeliveryEvent | ReceivedEvent;
  * ```
  */
 export interface MetricsConfig {
-  /** Serve Prometheus text format on `http://<listen>/metrics` (`"127.0.0.1:9464"`). */
+  /**
+   * Serve Prometheus text format on `http://<listen>/metrics` (`"127.0.0.1:9464"`), and
+   * the health check on `/healthz`.
+   */
   readonly listen?: string;
+}
+
+/**
+ * The answer of the health check (`GET /healthz`, `mta.metrics.health()`).
+ *
+ * @example
+ * ```ts
+ * const h: HealthStatus = await mta.metrics.health();
+ * if (!h.ok) console.error(h.checks);
+ * ```
+ */
+export interface HealthStatus {
+  /** Every check passed (HTTP 200; otherwise 503). */
+  readonly ok: boolean;
+  /** Each check's answer: `ok`, or what is wrong (`mta: stopping`, `queue: cannot connect ...`). */
+  readonly checks: Readonly<Record<string, string>>;
 }

@@ -9,6 +9,10 @@ const empty: MetricsSnapshot = {
   deliveries: [],
   sessions: [],
   received: {},
+  rejects: [],
+  saslFailures: {},
+  tlsSessions: {},
+  oldestMessageAge: undefined,
 };
 
 describe('formatPrometheus', () => {
@@ -20,6 +24,10 @@ describe('formatPrometheus', () => {
       ['postern_delivery_delay_seconds', 'histogram'],
       ['postern_sessions_active', 'gauge'],
       ['postern_messages_received_total', 'counter'],
+      ['postern_rejects_total', 'counter'],
+      ['postern_smtpd_sasl_failures_total', 'counter'],
+      ['postern_smtpd_tls_sessions_total', 'counter'],
+      ['postern_queue_oldest_message_age_seconds', 'gauge'],
     ]) {
       expect(text).toMatch(new RegExp(`^# HELP ${name} \\S.*$`, 'm'));
       expect(text).toContain(`# TYPE ${name} ${type}\n`);
