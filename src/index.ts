@@ -9,6 +9,7 @@ export type { CheckAction } from './cleanup/check-action.js';
 export { parseCheckAction } from './cleanup/check-action.js';
 export type { CleanupOptions, CleanupTables } from './cleanup/cleanup.js';
 export { Cleanup } from './cleanup/cleanup.js';
+export type { CommitStage, StagedMessage, StageVerdict } from './cleanup/commit-stage.js';
 export type { CheckTables } from './cleanup/content-checks.js';
 export type {
   ContentFilter,

@@ -72,6 +72,7 @@ import { type AddressMapping, type AddressTables, ExpansionLimitError } from './
 import { applyCheckEffect, type CheckEffectTarget } from './check-effects.js';
 import { CleanupEnvelope } from './cleanup-envelope.js';
 import { BAD, CONT, DEFER, HOPS, RCPT, SIZE, statusReply, WRITE } from './cleanup-status.js';
+import { type CommitStage, runCommitStage } from './commit-stage.js';
 import { type CheckClass, type CheckTables, ContentChecks } from './content-checks.js';
 import type { ContentFilter } from './content-filter.js';
 import { ContentScanner } from './content-scanner.js';
@@ -101,6 +102,8 @@ export interface CleanupContext {
   readonly mapping: AddressMapping;
   readonly headerRewriting: HeaderRewriting;
   readonly contentFilter?: ContentFilter;
+  /** Signing and authentication before the commit (commit-stage.ts). */
+  readonly commitStage?: CommitStage;
 }
 
 const CRLF = Buffer.from('\r\n');
@@ -684,6 +687,34 @@ export class CleanupTransaction implements SubmissionTransaction {
       return { reply: new SmtpReply(250, '2.0.0', 'Ok: discarded') };
     }
 
+    const stage = this.#ctx.commitStage;
+    if (stage) {
+      const staged = await runCommitStage(
+        stage,
+        {
+          queueId: this.queueId,
+          source: this.#source,
+          sender: env.sender,
+          headerSize: this.#headerSize,
+        },
+        {
+          writer: this.#writer,
+          store: this.#ctx.store,
+          log: this.#ctx.log,
+          replaceStrayCr: this.#ctx.params.cleanupReplaceStrayCrLf,
+        },
+      );
+      if (staged.reply) return this.#failCommit(staged.reply);
+      if (staged.rewritten) {
+        ({
+          writer: this.#writer,
+          size: this.#outBytes,
+          headerSize: this.#headerSize,
+        } = staged.rewritten);
+        this.#eightBit ||= staged.rewritten.eightBit;
+      }
+      if (staged.hold !== undefined) env.hold = { reason: staged.hold };
+    }
     const p = env.senderParams;
     const record: NewMessageRecord = {
       queueId: this.queueId,

@@ -42,6 +42,7 @@ import { SmtpReply } from '../smtp-reply.js';
 import type { Clock, SubmissionPort, SubmissionSource, SubmissionTransaction } from '../types.js';
 import { AddressMapping, type AddressTables } from './address-mapping.js';
 import { type CleanupContext, CleanupTransaction } from './cleanup-transaction.js';
+import type { CommitStage } from './commit-stage.js';
 import type { CheckTables } from './content-checks.js';
 import type { ContentFilter } from './content-filter.js';
 import { HeaderRewriting } from './header-rewriting.js';
@@ -109,6 +110,8 @@ export interface CleanupOptions {
   readonly tables?: Partial<CleanupTables>;
   /** The content-filter hook (content-filter.ts). */
   readonly contentFilter?: ContentFilter;
+  /** Signing and authentication before the commit (commit-stage.ts: DKIM, Authentication-Results). */
+  readonly commitStage?: CommitStage;
 }
 
 /**
@@ -168,6 +171,7 @@ export class Cleanup implements SubmissionPort {
       mapping,
       headerRewriting: new HeaderRewriting({ params, mapping, rewrite }),
       ...(options.contentFilter ? { contentFilter: options.contentFilter } : {}),
+      ...(options.commitStage ? { commitStage: options.commitStage } : {}),
     };
   }
 

@@ -18,7 +18,6 @@
  * @module
  */
 
-import { isAscii } from 'node:buffer';
 import type { ComponentLogger } from '../log.js';
 import type { MessageWriter, QueueStore } from '../queue/types.js';
 import { SmtpReply } from '../smtp-reply.js';
@@ -29,8 +28,8 @@ import {
   type ContentFilterVerdict,
   FilterFeed,
 } from './content-filter.js';
-import { ContentScanner } from './content-scanner.js';
-import { errorText, skipBytes, waitForDrain } from './stream-util.js';
+import { rewriteQueueFile } from './queue-file-rewrite.js';
+import { errorText, skipBytes } from './stream-util.js';
 
 const CRLF = Buffer.from('\r\n');
 
@@ -181,53 +180,27 @@ export class FilterRun {
       headers.push(Buffer.from(`${line}\r\n`, 'utf8'));
     }
     headers.push(CRLF);
-    let writer: MessageWriter;
-    try {
-      await io.writer.abort();
-      writer = await io.store.create(this.#queueId);
-    } catch (err) {
-      return fail(`cannot write the queue file again: ${errorText(err)}`);
-    }
-    let failed: Error | undefined;
-    writer.content.on('error', (err: Error) => {
-      failed = err;
+    const result = await rewriteQueueFile({
+      store: io.store,
+      queueId: this.#queueId,
+      old: io.writer,
+      head: headers,
+      content: body,
+      contentHeaderBytes: 0,
+      messageSizeLimit: io.messageSizeLimit,
+      replaceStrayCr: io.replaceStrayCr,
     });
-    const scanner = new ContentScanner({ replaceStrayCr: io.replaceStrayCr });
-    let size = 0;
-    const write = async (data: Buffer): Promise<void> => {
-      if (data.length === 0) return;
-      size += data.length;
-      if (!writer.content.write(data)) await waitForDrain(writer.content);
-    };
-    const abandon = async (): Promise<void> => {
-      await writer.abort().catch(() => undefined);
-    };
-    try {
-      for (const h of headers) await write(h);
-      const headerSize = size;
-      for await (const chunk of body) {
-        await write(scanner.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)));
-        if (failed) throw failed;
-        if (io.messageSizeLimit > 0 && size > io.messageSizeLimit) {
-          body.destroy();
-          await abandon();
-          this.#log.info(
-            this.#queueId,
-            `reject: content filter body exceeds messageSizeLimit ${io.messageSizeLimit}`,
-          );
-          return {
-            kind: 'reply',
-            reply: new SmtpReply(552, '5.3.4', 'Error: message file too big'),
-          };
-        }
-      }
-      await write(scanner.end());
-      if (failed) throw failed;
-      const eightBit = scanner.eightBit || headers.some((h) => !isAscii(h));
-      return { kind: 'rewritten', writer, size, headerSize, eightBit };
-    } catch (err) {
-      await abandon();
-      return fail(`writing the new content failed: ${errorText(err)}`);
+    switch (result.kind) {
+      case 'rewritten':
+        return result;
+      case 'too-big':
+        this.#log.info(
+          this.#queueId,
+          `reject: content filter body exceeds messageSizeLimit ${io.messageSizeLimit}`,
+        );
+        return { kind: 'reply', reply: new SmtpReply(552, '5.3.4', 'Error: message file too big') };
+      case 'failed':
+        return fail(result.reason);
     }
   }
 }
