@@ -74,10 +74,12 @@ export type { LocalUser, UserDatabase, UserDatabaseSpec } from './deliver/user-d
 export { PasswdUsers, VirtualUsers } from './deliver/user-database.js';
 export type { VirtualDeliveryAgentOptions } from './deliver/virtual-agent.js';
 export { VirtualDeliveryAgent } from './deliver/virtual-agent.js';
+export type { DkimSigningKey, DkimVerificationConfig } from './dkim/dkim-config.js';
 export * from './errors.js';
-export type { ComponentLogger } from './log.js';
-export { formatDelay, formatLogLine, Logger, silentLogger } from './log.js';
+export type { ComponentLogger, LogLineOptions } from './log.js';
+export { formatDelay, formatLogJson, formatLogLine, Logger, silentLogger } from './log.js';
 export { DELAY_BUCKETS } from './metrics/delay-histogram.js';
+export type { RejectCount } from './metrics/log-counters.js';
 export type { MtaMetricsOptions } from './metrics/mta-metrics.js';
 export { MtaMetrics } from './metrics/mta-metrics.js';
 export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './metrics/prometheus-format.js';

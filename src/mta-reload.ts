@@ -72,6 +72,8 @@ const OTHER_KEYS = [
   'nodeId',
   'metrics',
   'contentFilter',
+  'dkimSigning',
+  'dkimVerification',
 ] as const;
 
 /**

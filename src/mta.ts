@@ -38,6 +38,8 @@ import { SmtpDeliveryAgent } from './deliver/smtp/smtp-agent.js';
 import { transportParameters } from './deliver/smtp/transport-parameters.js';
 import type { DeliveryAgent } from './deliver/types.js';
 import { VirtualDeliveryAgent } from './deliver/virtual-agent.js';
+import { loadSigningKeys } from './dkim/dkim-config.js';
+import { MessageAuthentication } from './dkim/message-authentication.js';
 import { ConfigError, PosternError } from './errors.js';
 import { Logger } from './log.js';
 import { MtaMetrics, sessionMetrics } from './metrics/mta-metrics.js';
@@ -60,6 +62,7 @@ import type { CommandCheck } from './receive/restriction-types.js';
 import type { AuthBackend } from './receive/smtp-auth.js';
 import { SmtpReceiver, type SmtpTlsOptions } from './receive/smtp-receiver.js';
 import { type SubmitMessage, submitThrough } from './receive/submit.js';
+import { DnsResolver } from './resolver.js';
 import { createTable } from './rewrite/lookup-table.js';
 import { Rewriter } from './rewrite/rewriter.js';
 import { TcpNetwork } from './tcp-network.js';
@@ -186,6 +189,8 @@ export class Mta {
   readonly queueManager: QueueManager;
   /** Counters and gauges: `await mta.metrics.snapshot()`, events, the Prometheus endpoint. */
   readonly metrics: MtaMetrics;
+  /** DKIM signing and inbound authentication, when configured (Cleanup's commit stage). */
+  readonly #authentication: MessageAuthentication | undefined;
   /** Cleanup's Submission port, counting what each receiver queues. */
   readonly #received: SubmissionPort;
   #config: ResolvedMtaConfig;
@@ -245,6 +250,23 @@ export class Mta {
     // Builds transportMaps, relocatedMaps, virtual*Maps... from the parameters.
     this.rewriter = new Rewriter({ params, logger });
     const queueIds = new QueueIdGenerator();
+    const { dkimSigning, dkimVerification } = this.config;
+    if ((dkimSigning || dkimVerification) && this.store instanceof PostgresQueueStore)
+      throw new ConfigError(
+        'dkimSigning and dkimVerification need a queue store that can read back a message being written (the file or memory store); PostgresQueueStore cannot yet',
+        dkimSigning ? 'dkimSigning' : 'dkimVerification',
+      );
+    this.#authentication =
+      dkimSigning || dkimVerification
+        ? new MessageAuthentication({
+            params,
+            ...(dkimSigning ? { signing: loadSigningKeys(dkimSigning) } : {}),
+            ...(dkimVerification ? { verification: dkimVerification } : {}),
+            resolver: deps.resolver ?? new DnsResolver(),
+            clock,
+            log: logger.for('cleanup'),
+          })
+        : undefined;
     this.cleanup = new Cleanup({
       params,
       store: this.store,
@@ -259,6 +281,7 @@ export class Mta {
       ...((deps.contentFilter ?? this.config.contentFilter)
         ? { contentFilter: deps.contentFilter ?? this.config.contentFilter }
         : {}),
+      ...(this.#authentication ? { commitStage: this.#authentication } : {}),
     });
     this.#received = this.metrics.countReceived(this.cleanup);
     this.bounce = new Bounce({
@@ -341,6 +364,13 @@ export class Mta {
     if (this.#state !== 'new')
       throw new Error(`Mta.start(): the MTA is ${this.#state}; create a new Mta to start again`);
     this.#state = 'starting';
+    // A missing optional package is a config error: say so before anything opens.
+    try {
+      await this.#authentication?.ready();
+    } catch (err) {
+      this.#state = 'new';
+      throw err;
+    }
     await this.store.open();
     try {
       this.queueManager.start();

@@ -10,6 +10,12 @@
 import { hostname } from 'node:os';
 import type { ContentFilter } from '../cleanup/content-filter.js';
 import type { DeliveryAgent } from '../deliver/types.js';
+import {
+  type DkimSigningKey,
+  type DkimVerificationConfig,
+  parseDkimSigning,
+  parseDkimVerification,
+} from '../dkim/dkim-config.js';
 import { ConfigError } from '../errors.js';
 import type { MetricsConfig } from '../metrics/types.js';
 import {
@@ -125,6 +131,16 @@ export interface MtaConfig {
   readonly contentFilter?: ContentFilter;
   /** Metrics options: `{ "listen": "127.0.0.1:9464" }` serves Prometheus text on `/metrics`. */
   readonly metrics?: MetricsConfig;
+  /**
+   * DKIM keys: mail from trusted clients (mynetworks, SASL, local submission) whose
+   * From: domain has a key is signed before it is queued. Needs the `mailauth` package.
+   */
+  readonly dkimSigning?: readonly DkimSigningKey[];
+  /**
+   * Authentication-Results (DKIM, SPF, DMARC, ARC) on mail from other clients, and
+   * optionally their DMARC policy applied. Needs the `mailauth` package.
+   */
+  readonly dkimVerification?: DkimVerificationConfig | boolean;
   /** Any main parameter (`myhostname`, `mydestination`, ...). */
   readonly [parameter: string]: unknown;
 }
@@ -183,6 +199,10 @@ export interface ResolvedMtaConfig {
   readonly contentFilter?: ContentFilter;
   /** Where the Prometheus endpoint listens (`metrics.listen`); undefined for none. */
   readonly metrics?: ResolvedMetricsConfig;
+  /** DKIM signing keys, as given (read when the Mta is built). */
+  readonly dkimSigning?: readonly DkimSigningKey[];
+  /** Inbound authentication, if configured. */
+  readonly dkimVerification?: DkimVerificationConfig;
 }
 
 const OWN_KEYS = new Set([
@@ -194,6 +214,8 @@ const OWN_KEYS = new Set([
   'nodeId',
   'metrics',
   'contentFilter',
+  'dkimSigning',
+  'dkimVerification',
 ]);
 const TRANSPORT_TYPES: readonly TransportType[] = [
   'local',
@@ -427,6 +449,8 @@ export function resolveMtaConfig(input: unknown = {}): ResolvedMtaConfig {
   }
   const nodeId = config.nodeId === undefined ? undefined : parseString(config.nodeId, 'nodeId');
   const metrics = resolveMetricsConfig(config.metrics);
+  const dkimSigning = parseDkimSigning(config.dkimSigning);
+  const dkimVerification = parseDkimVerification(config.dkimVerification);
   const contentFilter = config.contentFilter;
   if (contentFilter !== undefined && typeof contentFilter !== 'function') {
     throw new ConfigError(
@@ -444,5 +468,7 @@ export function resolveMtaConfig(input: unknown = {}): ResolvedMtaConfig {
     nodeId,
     ...(metrics ? { metrics } : {}),
     ...(contentFilter ? { contentFilter: contentFilter as ContentFilter } : {}),
+    ...(dkimSigning?.length ? { dkimSigning } : {}),
+    ...(dkimVerification ? { dkimVerification } : {}),
   };
 }
