@@ -27,7 +27,11 @@
  * @module
  */
 
-import type { ResolvedListener, ResolvedMtaConfig } from './config/mta-config.js';
+import {
+  MTA_CONFIG_KEYS,
+  type ResolvedListener,
+  type ResolvedMtaConfig,
+} from './config/mta-config.js';
 import { PARAMETER_NAMES, type Parameters } from './config/parameters.js';
 
 const RESTRICTION_CODES = new Set([
@@ -65,16 +69,10 @@ export const RELOADABLE_PARAMETERS: ReadonlySet<keyof Parameters> = new Set(
 );
 
 /** The config keys of the Mta besides parameters and listeners. */
-const OTHER_KEYS = [
-  'transports',
-  'queueStore',
-  'agents',
-  'nodeId',
-  'metrics',
-  'contentFilter',
-  'dkimSigning',
-  'dkimVerification',
-] as const;
+const OTHER_KEYS = MTA_CONFIG_KEYS.filter(
+  (k): k is Exclude<(typeof MTA_CONFIG_KEYS)[number], 'smtpd' | 'qmqpd'> =>
+    k !== 'smtpd' && k !== 'qmqpd',
+);
 
 /**
  * What a reload does.

@@ -27,7 +27,7 @@ import type { ComponentLogger } from '../log.js';
 import type { MessageWriter, QueueStore } from '../queue/types.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type { Address, QueueId, SubmissionSource } from '../types.js';
-import { rewriteQueueFile } from './queue-file-rewrite.js';
+import { type RewrittenQueueFile, rewriteQueueFile } from './queue-file-rewrite.js';
 import { errorText } from './stream-util.js';
 
 /**
@@ -93,12 +93,7 @@ export interface StageOutcome {
   /** Hold the message with this reason. */
   readonly hold?: string;
   /** The new queue file to commit instead. */
-  readonly rewritten?: {
-    readonly writer: MessageWriter;
-    readonly size: number;
-    readonly headerSize: number;
-    readonly eightBit: boolean;
-  };
+  readonly rewritten?: RewrittenQueueFile;
 }
 
 /** The queue file as it stands before the commit. */

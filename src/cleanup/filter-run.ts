@@ -28,7 +28,7 @@ import {
   type ContentFilterVerdict,
   FilterFeed,
 } from './content-filter.js';
-import { rewriteQueueFile } from './queue-file-rewrite.js';
+import { type RewrittenQueueFile, rewriteQueueFile } from './queue-file-rewrite.js';
 import { errorText, skipBytes } from './stream-util.js';
 
 const CRLF = Buffer.from('\r\n');
@@ -39,13 +39,7 @@ export type FilterOutcome =
   | { readonly kind: 'reply'; readonly reply: SmtpReply }
   | { readonly kind: 'discard'; readonly reason?: string }
   | { readonly kind: 'hold'; readonly reason?: string }
-  | {
-      readonly kind: 'rewritten';
-      readonly writer: MessageWriter;
-      readonly size: number;
-      readonly headerSize: number;
-      readonly eightBit: boolean;
-    };
+  | RewrittenQueueFile;
 
 /** The queue file as it stands when the verdict arrives. */
 export interface FilterIo {

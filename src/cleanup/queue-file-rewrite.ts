@@ -47,15 +47,18 @@ export interface QueueFileRewrite {
   readonly replaceStrayCr: boolean;
 }
 
+/** A queue file written again, to commit instead of the old one. */
+export interface RewrittenQueueFile {
+  readonly kind: 'rewritten';
+  readonly writer: MessageWriter;
+  readonly size: number;
+  readonly headerSize: number;
+  readonly eightBit: boolean;
+}
+
 /** The new queue file, or why there is none. */
 export type RewriteResult =
-  | {
-      readonly kind: 'rewritten';
-      readonly writer: MessageWriter;
-      readonly size: number;
-      readonly headerSize: number;
-      readonly eightBit: boolean;
-    }
+  | RewrittenQueueFile
   | { readonly kind: 'too-big' }
   | { readonly kind: 'failed'; readonly reason: string };
 

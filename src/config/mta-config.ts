@@ -205,7 +205,15 @@ export interface ResolvedMtaConfig {
   readonly dkimVerification?: DkimVerificationConfig;
 }
 
-const OWN_KEYS = new Set([
+/**
+ * The Mta's own config keys beside the main parameters.
+ *
+ * @example
+ * ```ts
+ * MTA_CONFIG_KEYS.includes('transports'); // true
+ * ```
+ */
+export const MTA_CONFIG_KEYS = [
   'smtpd',
   'qmqpd',
   'transports',
@@ -216,7 +224,8 @@ const OWN_KEYS = new Set([
   'contentFilter',
   'dkimSigning',
   'dkimVerification',
-]);
+] as const;
+const OWN_KEYS: ReadonlySet<string> = new Set(MTA_CONFIG_KEYS);
 const TRANSPORT_TYPES: readonly TransportType[] = [
   'local',
   'discard',

@@ -1,14 +1,11 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runPostern } from '../helpers/postern-cli.js';
 import { type PosternProcess, startPostern } from '../helpers/postern-process.js';
 import { SmtpDialogue } from '../helpers/smtp-dialogue.js';
-
-const BIN = fileURLToPath(new URL('../../bin/postern.mjs', import.meta.url));
 
 /** A port nothing listens on (bound, then closed). */
 async function closedPort(): Promise<number> {
@@ -47,14 +44,9 @@ describe('postern queue list --json (postqueue -j)', () => {
   });
 
   it('prints one JSON object per message with postqueue -j fields', async () => {
-    const r = await new Promise<{ code: number; stdout: string }>((resolve) =>
-      execFile(
-        process.execPath,
-        [BIN, 'queue', 'list', '--json', '--config', join(dir, 'postern.json')],
-        { cwd: dir },
-        (err, stdout) => resolve({ code: err ? 1 : 0, stdout }),
-      ),
-    );
+    const r = await runPostern(['queue', 'list', '--json', '--config', join(dir, 'postern.json')], {
+      cwd: dir,
+    });
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(1);

@@ -1,24 +1,14 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runPostern } from '../helpers/postern-cli.js';
 import { startPostern } from '../helpers/postern-process.js';
 import { SmtpDialogue } from '../helpers/smtp-dialogue.js';
 
 const BIN = fileURLToPath(new URL('../../bin/postern.mjs', import.meta.url));
-
-function postern(
-  args: string[],
-  cwd: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 /** Resolves when `file` holds a line matching `pattern` (the log is written asynchronously). */
 async function lineIn(file: string, pattern: RegExp, child: ChildProcess): Promise<string> {
@@ -151,7 +141,7 @@ describe('postern serve operations', () => {
           queueDirectory,
         }),
       );
-      const r = await postern(['serve', '--config', second], dir);
+      const r = await runPostern(['serve', '--config', second], { cwd: dir });
       expect(r.code).toBe(75);
       expect(r.stderr).toMatch(
         /^postern: another process \(pid \d+\) uses the queue directory .*\n$/,
@@ -173,7 +163,7 @@ describe('postern serve operations', () => {
       }),
     );
     for (const args of [['serve'], ['queue', 'list']]) {
-      const r = await postern([...args, '--config', down], dir);
+      const r = await runPostern([...args, '--config', down], { cwd: dir });
       expect(r.code).toBe(75);
       expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(/ECONNREFUSED 127\.0\.0\.1:1/);
@@ -185,7 +175,7 @@ describe('postern serve operations', () => {
       bad,
       JSON.stringify({ smtpd: [{ listen: '127.0.0.1:0' }], smtpdTimeout: 'soon' }),
     );
-    const r = await postern(['serve', '--config', bad], dir);
+    const r = await runPostern(['serve', '--config', bad], { cwd: dir });
     expect(r.code).toBe(78);
     expect(r.stderr).toMatch(/^postern: configuration error: smtpdTimeout: .*\n$/);
   });
