@@ -74,7 +74,9 @@ describe('local users submit with postern sendmail', () => {
     // The default sender is the login name at $myorigin.
     const from = headersOf(msg!).find(([n]) => n === 'return-path')?.[1];
     expect(from).toBe(`<${ann.name}@mx.example.test>`);
-    await server.waitForLine(new RegExp(`postern/pickup: \\w+: uid=${ann.uid} from=<${ann.name}>`));
+    await server.waitForLine(
+      new RegExp(`postern/pickup\\[\\d+\\]: \\w+: uid=${ann.uid} from=<${ann.name}>`),
+    );
 
     // sendmail -bs as a user too.
     const bs = await runAs(ann, process.execPath, [bin, 'sendmail', '-C', config, '-bs'], {
@@ -128,7 +130,9 @@ describe('local users submit with postern sendmail', () => {
     expect(headersOf(msg).find(([n]) => n === 'return-path')?.[1]).toBe(
       `<${bob.name}@mx.example.test>`,
     );
-    await server.waitForLine(new RegExp(`postern/pickup: \\w+: uid=${bob.uid} from=<${bob.name}>`));
+    await server.waitForLine(
+      new RegExp(`postern/pickup\\[\\d+\\]: \\w+: uid=${bob.uid} from=<${bob.name}>`),
+    );
     expect(await maildropFiles()).toEqual([]);
   });
 
@@ -159,7 +163,7 @@ describe('local users submit with postern sendmail', () => {
       new RegExp(`8ZZplanted0001: the file says it is from user "root", but uid ${ann.uid}`),
     );
     await server!.waitForLine(
-      new RegExp(`postern/pickup: \\w+: uid=${ann.uid} from=<${ann.name}>`),
+      new RegExp(`postern/pickup\\[\\d+\\]: \\w+: uid=${ann.uid} from=<${ann.name}>`),
     );
   });
 
