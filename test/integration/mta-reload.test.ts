@@ -89,6 +89,8 @@ describe('Mta.reload(): postfix reload for a running Mta', () => {
     const first = certificate(dir, 'first');
     config = {
       myhostname: 'mx.example.test',
+      // postmaster is no account here: every local part is accepted.
+      localRecipientMaps: '',
       relayhost: '',
       smtpdBanner: 'mx.example.test ESMTP one',
       smtpdTlsSecurityLevel: 'may',

@@ -107,6 +107,8 @@ describe('DKIM signing: mail from trusted clients verifies with dkimpy', () => {
       {
         myhostname: 'mx.example.test',
         mydestination: ['example.net'],
+        // Made-up recipients: every local part is accepted (Postfix's local_recipient_maps =).
+        localRecipientMaps: '',
         // The test client (127.0.0.1) is trusted only when it logs in.
         mynetworks: ['192.0.2.0/24'],
         smtpd: [
@@ -258,6 +260,8 @@ describe('inbound authentication: Authentication-Results, and DMARC policy appli
       {
         myhostname: 'mx.example.test',
         mydestination: ['example.net'],
+        // Made-up recipients: every local part is accepted (Postfix's local_recipient_maps =).
+        localRecipientMaps: '',
         mynetworks: ['192.0.2.0/24'],
         smtpd: [{ listen: '127.0.0.1:0' }],
         queueDirectory: join(dir, 'queue'),
