@@ -108,7 +108,7 @@ describe('postern serve end to end', () => {
     const firstId = queuedAs(r.text);
     const markerId = queuedAs(marker.text);
     await mta.waitForLine(new RegExp(`: ${markerId}: client=`));
-    const clientLine = /postern\/smtpd: ([0-9A-Za-z]+): client=/;
+    const clientLine = /postern\/smtpd\[\d+\]: ([0-9A-Za-z]+): client=/;
     const ids = mta.output.flatMap((l) => clientLine.exec(l)?.[1] ?? []);
     const session = ids.slice(ids.indexOf(firstId), ids.indexOf(markerId) + 1);
     for (const id of session) await mta.waitForLine(new RegExp(`: ${id}: removed$`));
