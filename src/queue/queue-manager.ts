@@ -153,6 +153,8 @@ export class QueueManager {
   #stopping = false;
   #claiming = false;
   #claimAgain = false;
+  /** The last claim pass stopped at the window's limit: a finished message makes room. */
+  #windowFull = false;
   /** Messages claimed while set deliver even through deferTransports (a flush). */
   #flushPending = false;
   #runTimer: TimerHandle | undefined;
@@ -401,6 +403,7 @@ export class QueueManager {
         this.#flushPending = false;
         for (;;) {
           const room = this.#room();
+          this.#windowFull = room <= 0;
           if (room <= 0 || this.#stopping) break;
           const claimed = await this.#store.claim({
             owner: this.#owner,
@@ -705,7 +708,10 @@ export class QueueManager {
         this.#active.delete(id);
         this.#activeRecipients -= message.weight;
       }
-      if (!this.#stopping) this.wake();
+      // Room for more only matters if mail was left behind for want of it; new mail
+      // wakes the manager through the store (a claim with nothing to find is not free
+      // on a shared store).
+      if (!this.#stopping && this.#windowFull) this.wake();
     }
   }
 }
