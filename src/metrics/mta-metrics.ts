@@ -137,6 +137,8 @@ export class MtaMetrics {
       delayBuckets: d.delays.cumulative(),
     }));
     const now = this.#now();
+    const nodes = await this.#store.nodes?.().catch(() => undefined);
+    const roundTrips = this.#store.roundTrips;
     return {
       time: now,
       queue,
@@ -147,6 +149,8 @@ export class MtaMetrics {
       saslFailures: this.#counters.saslFailures,
       tlsSessions: this.#counters.tlsSessions,
       oldestMessageAge: queue ? await this.#oldestAge(now) : undefined,
+      ...(nodes ? { nodes } : {}),
+      ...(roundTrips !== undefined ? { storeRoundTrips: roundTrips } : {}),
     };
   }
 

@@ -36,6 +36,13 @@ function labels(pairs: Readonly<Record<string, string>>): string {
   return body ? `{${body}}` : '';
 }
 
+/** What the node gauges show of one node name. */
+interface NodeTotals {
+  readonly age: number;
+  readonly messages: number;
+  readonly recipients: number;
+}
+
 function number(n: number): string {
   return Number.isFinite(n) ? String(n) : n > 0 ? '+Inf' : n < 0 ? '-Inf' : 'NaN';
 }
@@ -137,6 +144,48 @@ export function formatPrometheus(snapshot: MetricsSnapshot): string {
   );
   if (snapshot.oldestMessageAge !== undefined)
     out.push(`postern_queue_oldest_message_age_seconds ${number(snapshot.oldestMessageAge)}`);
+
+  if (snapshot.nodes) {
+    // Per node name; a node restarted under the same name may have an old, dead entry.
+    const byNode = new Map<string, NodeTotals>();
+    for (const n of snapshot.nodes) {
+      const seen = byNode.get(n.node);
+      byNode.set(n.node, {
+        age: Math.min(seen?.age ?? Number.POSITIVE_INFINITY, n.heartbeatAge),
+        messages: (seen?.messages ?? 0) + n.leasedMessages,
+        recipients: (seen?.recipients ?? 0) + n.leasedRecipients,
+      });
+    }
+    const gauges: [string, string, (v: NodeTotals) => number][] = [
+      [
+        'postern_queue_node_heartbeat_age_seconds',
+        'Seconds since the last heartbeat of each node sharing the queue.',
+        (v) => v.age,
+      ],
+      [
+        'postern_queue_node_leased_messages',
+        'Messages each node sharing the queue holds under a lease.',
+        (v) => v.messages,
+      ],
+      [
+        'postern_queue_node_leased_recipients',
+        'Pending recipients of the messages each node holds under a lease.',
+        (v) => v.recipients,
+      ],
+    ];
+    for (const [name, help, pick] of gauges) {
+      family(name, 'gauge', help);
+      for (const [node, v] of byNode) out.push(`${name}${labels({ node })} ${number(pick(v))}`);
+    }
+  }
+  if (snapshot.storeRoundTrips !== undefined) {
+    family(
+      'postern_queue_store_round_trips_total',
+      'counter',
+      'Statements this process sent to the queue database (network round trips).',
+    );
+    out.push(`postern_queue_store_round_trips_total ${snapshot.storeRoundTrips}`);
+  }
 
   return `${out.join('\n')}\n`;
 }

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { QueueCounts } from '../queue/types.js';
+import type { QueueCounts, QueueNode } from '../queue/types.js';
 import type { QueueId, RecipientStatus } from '../types.js';
 import type { RejectCount } from './log-counters.js';
 
@@ -84,6 +84,10 @@ export interface MetricsSnapshot {
    * arrived; 0 when the queue is empty, undefined when the store is not open.
    */
   readonly oldestMessageAge: number | undefined;
+  /** For a store several nodes share: each node, its heartbeat and what it holds. */
+  readonly nodes?: readonly QueueNode[];
+  /** For a database store: statements sent to it by this process (round trips). */
+  readonly storeRoundTrips?: number;
 }
 
 /**

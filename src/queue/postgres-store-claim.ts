@@ -5,36 +5,44 @@
  * Postfix counterpart: qmgr(8)'s scans of incoming and deferred (qmgr_scan.c,
  * qmgr_active.c): incoming oldest first, deferred once due, one of each in turn.
  *
- * One claim is one short transaction: messages whose lease has expired (by the
- * caller's clock) or whose holder's node has stopped heartbeating are taken first,
- * then up to `limit` incoming (by arrival order) and up to `limit` due deferred rows
- * are locked with SKIP LOCKED, so concurrent claimers on any node never wait for each
- * other nor pick the same row; the picks alternate between the two lists; every
- * picked row gets a fresh random token, the owner, the expiry and this store's
- * session, and its recipients are read in the same transaction.
+ * One claim is one statement (one round trip, one transaction): messages whose lease
+ * has expired (by the caller's clock) or whose holder's node has stopped heartbeating
+ * are taken first, then up to `limit` incoming (by arrival order) and up to `limit`
+ * due deferred rows are locked with SKIP LOCKED, so concurrent claimers on any node
+ * never wait for each other nor pick the same row; the picks alternate between the
+ * two lists; every picked row gets a fresh random token (made by the caller), the
+ * owner, the expiry and this store's session. The answer carries each message's
+ * recipients and, for a message of at most one chunk and `inlineMax` bytes, its
+ * content, up to `inlineBudget` bytes for the whole claim: a small message needs no
+ * read of its own before delivery. It also brings the earliest due time of the
+ * deferred mail left, which the queue manager asks for right after.
  *
  * Does not do: judge lease validity on writes (postgres-store-outcomes.ts).
  *
  * @module
  */
 
-import type { Pool, PoolClient } from 'pg';
-import { newLeaseToken } from './lease.js';
+import type { QueueDb } from './postgres-store-db.js';
 import type { ClaimedMessage, ClaimOptions, MessageRecord, StoredRecipient } from './types.js';
 
 /** What a claim needs from the store. */
 export interface ClaimContext {
-  readonly pool: Pool;
+  readonly db: QueueDb;
   readonly schema: string;
   /** This store instance's session (the `nodes` row that heartbeats for it). */
   readonly session: string;
   /** A node whose heartbeat is older than this has died; its leases are taken over. */
   readonly nodeTimeoutMs: number;
+  /** Content of one chunk at most this size comes with the claim... */
+  readonly inlineMax: number;
+  /** ...as long as the claim's inline content stays within this many bytes. */
+  readonly inlineBudget: number;
 }
 
-interface Candidate {
-  readonly queueId: string;
-  readonly kind: 'expired' | 'incoming' | 'deferred';
+/** A claimed message and, when it came inline, its whole content. */
+export interface ClaimedRow {
+  readonly message: ClaimedMessage;
+  readonly content: Buffer | undefined;
 }
 
 /** Builds a MessageRecord from a `messages.record` value and its recipient rows. */
@@ -59,13 +67,13 @@ export function recipientOf(row: Record<string, unknown>): StoredRecipient {
 
 /** Reads the recipients of `queueIds`, grouped by message, in recipient order. */
 export async function recipientsOf(
-  client: Pool | PoolClient,
+  client: QueueDb,
   schema: string,
   queueIds: readonly string[],
 ): Promise<Map<string, StoredRecipient[]>> {
   const out = new Map<string, StoredRecipient[]>();
   if (queueIds.length === 0) return out;
-  const { rows } = await client.query(
+  const { rows } = await client.unflushed(
     `SELECT queue_id, state, data, last FROM ${schema}.recipients
      WHERE queue_id = ANY($1::text[]) ORDER BY queue_id, id`,
     [queueIds],
@@ -79,116 +87,99 @@ export async function recipientsOf(
   return out;
 }
 
-/** Alternates incoming and deferred picks after the expired ones, up to `limit`. */
-function interleave(
-  expired: readonly string[],
-  incoming: readonly string[],
-  deferred: readonly string[],
-  limit: number,
-): Candidate[] {
-  const picked: Candidate[] = expired
-    .slice(0, limit)
-    .map((queueId) => ({ queueId, kind: 'expired' }));
-  let i = 0;
-  let d = 0;
-  let takeIncoming = true;
-  while (picked.length < limit && (i < incoming.length || d < deferred.length)) {
-    if (i < incoming.length && (takeIncoming || d >= deferred.length)) {
-      picked.push({ queueId: incoming[i++]!, kind: 'incoming' });
-    } else {
-      picked.push({ queueId: deferred[d++]!, kind: 'deferred' });
-    }
-    takeIncoming = !takeIncoming;
-  }
-  return picked;
-}
-
-/** Claims up to `options.limit` messages; see the module header. */
+/**
+ * Claims up to `options.limit` messages in one statement; see the module header.
+ * `tokens` holds one fresh lease token per possible pick (at least `limit`), made by
+ * the caller so it knows them before the answer comes.
+ */
 export async function claimMessages(
   ctx: ClaimContext,
   options: ClaimOptions,
-): Promise<ClaimedMessage[]> {
+  tokens: readonly string[],
+): Promise<{ rows: ClaimedRow[]; nextDue: number | undefined }> {
   const { limit, now, owner, leaseMs } = options;
-  if (!(limit > 0)) return [];
+  if (!(limit > 0)) return { rows: [], nextDue: undefined };
   const s = ctx.schema;
-  const client = await ctx.pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    const expired = await client.query(
-      `SELECT queue_id FROM ${s}.messages
-       WHERE state = 'active' AND (lease_expires <= $1 OR lease_session = ANY(
-         SELECT session FROM ${s}.nodes
-         WHERE heartbeat_at < clock_timestamp() - make_interval(secs => $3::double precision / 1000)))
-       ORDER BY lease_expires LIMIT $2 FOR UPDATE SKIP LOCKED`,
-      [now, limit, ctx.nodeTimeoutMs],
-    );
-    const room = limit - expired.rows.length;
-    const incoming =
-      room > 0
-        ? await client.query(
-            `SELECT queue_id FROM ${s}.messages WHERE state = 'incoming'
-             ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
-            [room],
-          )
-        : { rows: [] };
-    const deferred =
-      room > 0
-        ? await client.query(
-            `SELECT queue_id FROM ${s}.messages
-             WHERE state = 'deferred' AND ($2::boolean OR due_at <= $3)
-             ORDER BY due_at, queue_id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-            [room, options.ignoreDueTime === true, now],
-          )
-        : { rows: [] };
-    const picked = interleave(
-      expired.rows.map((r) => r.queue_id as string),
-      incoming.rows.map((r) => r.queue_id as string),
-      deferred.rows.map((r) => r.queue_id as string),
-      limit,
-    );
-    if (picked.length === 0) {
-      await client.query('COMMIT');
-      return [];
-    }
-    const ids = picked.map((p) => p.queueId);
-    const tokens = picked.map(() => newLeaseToken());
-    const expiresAt = now + leaseMs;
-    const { rows } = await client.query(
-      `UPDATE ${s}.messages m SET
+  const expiresAt = now + leaseMs;
+  const { rows } = await ctx.db.unflushed(
+    `WITH dead AS MATERIALIZED (
+       SELECT session FROM ${s}.nodes
+       WHERE heartbeat_at < clock_timestamp() - make_interval(secs => $3::double precision / 1000)),
+     expired AS MATERIALIZED (
+       SELECT queue_id, lease_expires FROM ${s}.messages
+       WHERE state = 'active' AND (lease_expires <= $1 OR lease_session IN (SELECT session FROM dead))
+       ORDER BY lease_expires LIMIT $2 FOR UPDATE SKIP LOCKED),
+     incoming AS MATERIALIZED (
+       SELECT queue_id, seq FROM ${s}.messages WHERE state = 'incoming'
+       ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED),
+     deferred AS MATERIALIZED (
+       SELECT queue_id, due_at FROM ${s}.messages
+       WHERE state = 'deferred' AND ($4::boolean OR due_at <= $1)
+       ORDER BY due_at, queue_id LIMIT $2 FOR UPDATE SKIP LOCKED),
+     candidates AS (
+       SELECT queue_id, 0 AS k, row_number() OVER (ORDER BY lease_expires) AS n, 0 AS kind FROM expired
+       UNION ALL
+       SELECT queue_id, 1, row_number() OVER (ORDER BY seq), 0 FROM incoming
+       UNION ALL
+       SELECT queue_id, 1, row_number() OVER (ORDER BY due_at, queue_id), 1 FROM deferred),
+     picked AS (
+       SELECT queue_id, ord FROM (
+         SELECT queue_id, row_number() OVER (ORDER BY k, n, kind) AS ord FROM candidates) c
+       WHERE ord <= $2),
+     claimed AS (
+       UPDATE ${s}.messages m SET
          claim_from = CASE WHEN m.state = 'active' THEN m.claim_from ELSE m.state END,
-         state = 'active', lease_owner = $3, lease_token = u.token, lease_expires = $4,
-         lease_session = $5
-       FROM unnest($1::text[], $2::text[]) AS u(queue_id, token)
-       WHERE m.queue_id = u.queue_id
-       RETURNING m.queue_id, m.claim_from, m.record`,
-      [ids, tokens, owner, expiresAt, ctx.session],
-    );
-    const recipients = await recipientsOf(client, s, ids);
-    await client.query('COMMIT');
-    const byId = new Map(rows.map((r) => [r.queue_id as string, r]));
-    const out: ClaimedMessage[] = [];
-    for (const [n, queueId] of ids.entries()) {
-      const row = byId.get(queueId);
-      if (!row) continue;
-      out.push({
-        lease: { queueId, owner, token: tokens[n]!, expiresAt },
-        record: recordOf(
-          queueId,
-          row.record as Record<string, unknown>,
-          recipients.get(queueId) ?? [],
-        ),
-        from: row.claim_from === 'deferred' ? 'deferred' : 'incoming',
-      });
-    }
-    return out;
-  } catch (err) {
-    await client.query('ROLLBACK').catch((e: unknown) => {
-      broken = e as Error;
-    });
-    throw err;
-  } finally {
-    // A connection that cannot even roll back is dropped rather than reused.
-    client.release(broken);
-  }
+         state = 'active', lease_owner = $5, lease_token = ($6::text[])[p.ord::int],
+         lease_expires = $7, lease_session = $8
+       FROM picked p WHERE m.queue_id = p.queue_id
+       RETURNING m.queue_id, m.claim_from, m.record, m.lease_token, m.chunks, m.size, p.ord)
+     SELECT d.next_due, x.queue_id, x.claim_from, x.record, x.lease_token,
+       (SELECT jsonb_agg(jsonb_build_object('state', r.state, 'data', r.data, 'last', r.last)
+          ORDER BY r.id)
+        FROM ${s}.recipients r WHERE r.queue_id = x.queue_id) AS recipients,
+       CASE WHEN x.fits THEN coalesce(
+         (SELECT c.data FROM ${s}.content_chunks c WHERE c.queue_id = x.queue_id AND c.seq = 0),
+         '\\x'::bytea) END AS content
+     FROM (
+       SELECT min(due_at) AS next_due FROM ${s}.messages
+       WHERE state = 'deferred' AND queue_id NOT IN (SELECT queue_id FROM picked)) d
+     LEFT JOIN (
+       SELECT u.*, (u.chunks <= 1 AND u.size <= $9 AND sum(
+         CASE WHEN u.chunks <= 1 AND u.size <= $9 THEN u.size ELSE 0 END) OVER (ORDER BY u.ord)
+         <= $10) AS fits
+       FROM claimed u) x ON true
+     ORDER BY x.ord`,
+    [
+      now,
+      limit,
+      ctx.nodeTimeoutMs,
+      options.ignoreDueTime === true,
+      owner,
+      tokens,
+      expiresAt,
+      ctx.session,
+      ctx.inlineMax,
+      ctx.inlineBudget,
+    ],
+  );
+  const due = rows[0]?.next_due;
+  const nextDue = due === null || due === undefined ? undefined : Number(due);
+  const claimed = rows.filter((row) => row.queue_id !== null);
+  return {
+    nextDue,
+    rows: claimed.map((row) => {
+      const queueId = row.queue_id as string;
+      const recipients = ((row.recipients as Record<string, unknown>[] | null) ?? []).map(
+        recipientOf,
+      );
+      return {
+        message: {
+          lease: { queueId, owner, token: row.lease_token as string, expiresAt },
+          record: recordOf(queueId, row.record as Record<string, unknown>, recipients),
+          from: row.claim_from === 'deferred' ? 'deferred' : 'incoming',
+        },
+        content: (row.content as Buffer | null) ?? undefined,
+      };
+    }),
+  };
 }

@@ -10,10 +10,12 @@
  * callback waits for it, so a fast client is held back by the database (backpressure)
  * and a slow client holds no pooled connection and no open transaction while it
  * dawdles. The first such insert also creates the message row in state `writing`,
- * which nothing else sees. `commit()` is one statement (one transaction): it inserts or
- * promotes the message row, inserts the recipients and the last partial chunk; the
- * message is durable and claimable when that COMMIT returns. A message smaller than
- * one chunk therefore costs one round trip at commit. `abort()` deletes the row, and
+ * which nothing else sees. `commit()` hands the record and the last partial chunk to
+ * the store's group commit (postgres-store-commit.ts): one statement inserts or
+ * promotes the message row, inserts the recipients and that chunk, for this message
+ * and the others committing at the same moment; the message is durable and claimable
+ * when that COMMIT returns. A message smaller than one chunk therefore costs no round
+ * trip of its own: a share of one. `abort()` deletes the row, and
  * with it (ON DELETE CASCADE) every chunk written so far; rows left `writing` by a
  * node that died are swept at open after a day.
  *
@@ -28,11 +30,11 @@
 import { randomUUID } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import type { Pool } from 'pg';
 import { QueueStoreError } from '../errors.js';
 import type { QueueId } from '../types.js';
+import type { CommitItem } from './postgres-store-commit.js';
+import type { QueueDb } from './postgres-store-db.js';
 import { isQueueId } from './queue-id.js';
-import { domainOf } from './summary.js';
 import type { MessageWriter, NewMessageRecord } from './types.js';
 
 /** The default chunk size: large enough for few rows, small enough for TOAST and memory. */
@@ -40,24 +42,20 @@ export const DEFAULT_CHUNK_SIZE = 256 * 1024;
 
 /** What the content code needs from the store. */
 export interface ContentContext {
-  readonly pool: Pool;
+  readonly pool: QueueDb;
   /** The quoted schema name. */
   readonly schema: string;
   readonly chunkSize: number;
   /** Called after a commit into `incoming` (local listeners, then NOTIFY). */
   readonly announce: () => void;
+  /** Commits a message with others in one statement (postgres-store-commit.ts). */
+  readonly commit: (item: CommitItem) => Promise<void>;
   /** Throws unless the store is open. */
   readonly assertOpen: () => void;
 }
 
 function isUniqueViolation(err: unknown): boolean {
   return (err as { code?: string }).code === '23505';
-}
-
-/** Splits a record into the envelope jsonb (no recipients, no hold flag). */
-function envelopeOf(record: NewMessageRecord): Record<string, unknown> {
-  const { hold: _hold, recipients: _recipients, queueId: _queueId, ...rest } = record;
-  return rest;
 }
 
 /** Writes one new message; see the module header. */
@@ -158,66 +156,14 @@ export class PgMessageWriter implements MessageWriter {
   }
 
   async #commitRows(record: NewMessageRecord): Promise<void> {
-    const s = this.#ctx.schema;
-    const last = this.#bytes > 0 ? this.#take(this.#bytes) : null;
-    const chunks = this.#chunks + (last ? 1 : 0);
-    const state = record.hold ? 'hold' : 'incoming';
-    const rcpt = record.recipients;
-    const values = [
-      this.queueId,
-      state,
-      chunks,
-      record.sender,
-      record.size,
-      record.arrivalTime,
-      JSON.stringify(envelopeOf(record)),
-      rcpt.map((r) => r.id),
-      rcpt.map((r) => r.address),
-      rcpt.map((r) => domainOf(r.address)),
-      rcpt.map((r) => JSON.stringify(r)),
-      this.#chunks,
-      last,
-      this.#token,
-    ];
-    // One statement, so one transaction: the message appears whole or not at all.
-    const message = this.#started
-      ? `UPDATE ${s}.messages SET state = $2, chunks = $3, sender = $4, size = $5,
-           arrival_time = $6, record = $7::jsonb, seq = nextval('${s}.message_seq'),
-           writer_token = NULL, created_at = now()
-         WHERE queue_id = $1 AND state = 'writing' AND writer_token = $14
-         RETURNING queue_id`
-      : `INSERT INTO ${s}.messages (queue_id, state, chunks, sender, size, arrival_time, record)
-         SELECT $1, $2, $3, $4, $5, $6, $7::jsonb WHERE $14::text IS NOT NULL
-         RETURNING queue_id`;
-    let rows: Record<string, unknown>[];
-    try {
-      ({ rows } = await this.#ctx.pool.query(
-        `WITH m AS (${message}),
-         r AS (
-           INSERT INTO ${s}.recipients (queue_id, id, address, domain, state, data)
-           SELECT m.queue_id, u.id, u.address, u.domain, 'pending', u.data
-           FROM m, unnest($8::int[], $9::text[], $10::text[], $11::jsonb[]) AS u(id, address, domain, data)),
-         c AS (
-           INSERT INTO ${s}.content_chunks (queue_id, seq, data)
-           SELECT m.queue_id, $12, $13::bytea FROM m WHERE $13::bytea IS NOT NULL)
-         SELECT queue_id FROM m`,
-        values,
-      ));
-    } catch (err) {
-      if (isUniqueViolation(err))
-        throw new QueueStoreError('a message with this queue ID exists', this.queueId);
-      throw new QueueStoreError(
-        `cannot commit the message: ${(err as Error).message}`,
-        this.queueId,
-        { cause: err },
-      );
-    }
-    if (rows.length !== 1) {
-      throw new QueueStoreError(
-        'the message being written was removed (aborted, or swept as abandoned)',
-        this.queueId,
-      );
-    }
+    const last = this.#bytes > 0 ? this.#take(this.#bytes) : undefined;
+    await this.#ctx.commit({
+      queueId: this.queueId,
+      record,
+      writerToken: this.#started ? this.#token : undefined,
+      chunks: this.#chunks + (last ? 1 : 0),
+      last: last ? { seq: this.#chunks, data: last } : undefined,
+    });
   }
 
   async abort(): Promise<void> {
@@ -245,7 +191,7 @@ export function checkNewQueueId(queueId: QueueId): void {
 
 /** A Readable of a message's content, one chunk per query; errors if it is gone. */
 export function contentStream(
-  pool: Pool,
+  pool: QueueDb,
   schema: string,
   queueId: QueueId,
   isOpen: () => boolean,
@@ -267,16 +213,16 @@ export function contentStream(
       if (!isQueueId(queueId)) return fail('no such message in the queue');
       const first = total < 0;
       const query = first
-        ? pool.query(
+        ? pool.unflushed(
             `SELECT m.chunks, c.data FROM ${schema}.messages m
              LEFT JOIN ${schema}.content_chunks c ON c.queue_id = m.queue_id AND c.seq = 0
              WHERE m.queue_id = $1 AND m.state <> 'writing'`,
             [queueId],
           )
-        : pool.query(`SELECT data FROM ${schema}.content_chunks WHERE queue_id = $1 AND seq = $2`, [
-            queueId,
-            next,
-          ]);
+        : pool.unflushed(
+            `SELECT data FROM ${schema}.content_chunks WHERE queue_id = $1 AND seq = $2`,
+            [queueId, next],
+          );
       query.then(
         ({ rows }) => {
           const row = rows[0] as { chunks?: number; data: Buffer | null } | undefined;

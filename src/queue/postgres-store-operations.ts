@@ -16,11 +16,18 @@
  * @module
  */
 
-import type { Pool } from 'pg';
 import type { QueueId } from '../types.js';
 import { queueEntry } from './lease.js';
 import { recipientsOf, recordOf } from './postgres-store-claim.js';
-import type { QueueCounts, QueueEntry, QueueSelection, QueueState, QueueSummary } from './types.js';
+import type { QueueDb } from './postgres-store-db.js';
+import type {
+  QueueCounts,
+  QueueEntry,
+  QueueNode,
+  QueueSelection,
+  QueueState,
+  QueueSummary,
+} from './types.js';
 
 const STATES: readonly QueueState[] = ['incoming', 'active', 'deferred', 'hold', 'corrupt'];
 
@@ -39,10 +46,10 @@ function sorted(rows: readonly Record<string, unknown>[]): QueueId[] {
 
 /** Queue operations and views for one store. */
 export class QueueOperations {
-  readonly #pool: Pool;
+  readonly #pool: QueueDb;
   readonly #s: string;
 
-  constructor(pool: Pool, schema: string) {
+  constructor(pool: QueueDb, schema: string) {
     this.#pool = pool;
     this.#s = schema;
   }
@@ -109,7 +116,7 @@ export class QueueOperations {
 
   async counts(): Promise<QueueCounts> {
     const counts: QueueCounts = { incoming: 0, active: 0, deferred: 0, hold: 0, corrupt: 0 };
-    const { rows } = await this.#pool.query(
+    const { rows } = await this.#pool.unflushed(
       `SELECT state, count(*) AS n FROM ${this.#s}.messages WHERE state <> 'writing' GROUP BY state`,
     );
     for (const row of rows) counts[row.state as QueueState] = Number(row.n);
@@ -117,7 +124,7 @@ export class QueueOperations {
   }
 
   async nextDueTime(): Promise<number | undefined> {
-    const { rows } = await this.#pool.query(
+    const { rows } = await this.#pool.unflushed(
       `SELECT min(due_at) AS due FROM ${this.#s}.messages WHERE state = 'deferred'`,
     );
     const due = rows[0]?.due;
@@ -126,7 +133,7 @@ export class QueueOperations {
 
   async list(options: { states?: readonly QueueState[]; limit?: number }): Promise<QueueEntry[]> {
     const limit = options.limit ?? null;
-    const { rows } = await this.#pool.query(
+    const { rows } = await this.#pool.unflushed(
       `SELECT queue_id, state, due_at, record FROM ${this.#s}.messages
        WHERE state = ANY($1::text[]) ORDER BY queue_id LIMIT $2`,
       [options.states ?? STATES, limit],
@@ -143,8 +150,33 @@ export class QueueOperations {
     });
   }
 
+  /** Every node with its heartbeat age and the mail it holds under leases. */
+  async nodes(nodeTimeoutMs: number): Promise<QueueNode[]> {
+    const s = this.#s;
+    const { rows } = await this.#pool.unflushed(
+      `SELECT n.node, extract(epoch FROM n.started_at) * 1000 AS started,
+         extract(epoch FROM clock_timestamp() - n.heartbeat_at) AS age,
+         count(DISTINCT m.queue_id) AS messages, count(r.id) AS recipients
+       FROM ${s}.nodes n
+       LEFT JOIN ${s}.messages m ON m.state = 'active' AND m.lease_session = n.session
+       LEFT JOIN ${s}.recipients r ON r.queue_id = m.queue_id AND r.state = 'pending'
+       GROUP BY n.session ORDER BY n.node, n.started_at`,
+    );
+    return rows.map((row) => {
+      const age = Math.max(0, Number(row.age));
+      return {
+        node: row.node as string,
+        heartbeatAge: Math.round(age * 10) / 10,
+        alive: age * 1000 < nodeTimeoutMs,
+        startedAt: Math.round(Number(row.started)),
+        leasedMessages: Number(row.messages),
+        leasedRecipients: Number(row.recipients),
+      };
+    });
+  }
+
   async summaries(options: { states?: readonly QueueState[] }): Promise<QueueSummary[]> {
-    const { rows } = await this.#pool.query(
+    const { rows } = await this.#pool.unflushed(
       `SELECT m.queue_id, m.state, m.arrival_time, m.size, m.sender,
          array_agg(r.domain ORDER BY r.id) FILTER (WHERE r.state = 'pending') AS domains
        FROM ${this.#s}.messages m LEFT JOIN ${this.#s}.recipients r ON r.queue_id = m.queue_id

@@ -1,17 +1,19 @@
 /**
- * PostgresQueueStore writes under a lease: renew, per-recipient outcomes, release and
- * remove. Each is one SQL statement, hence one transaction whose COMMIT is the
- * durability point, and each is fenced: the lease token, the `active` state and an
- * unexpired lease (by the store's clock) are in the WHERE clause of the statement that
- * changes the message row, so a node whose lease was taken over or revoked changes
- * nothing and gets LeaseLostError.
+ * PostgresQueueStore writes under a lease: renew, per-recipient outcomes, release,
+ * remove, and handing back stray leases. Each is one SQL statement, hence one
+ * transaction whose COMMIT is the durability point, and all but renew take a batch:
+ * the outcomes, releases or removals of many messages go in one round trip
+ * (postgres-store-writes.ts gathers them). Each is fenced: the lease token, the
+ * `active` state and (unless told otherwise) an unexpired lease by the store's clock
+ * are in the WHERE clause of the statement that changes the message row, so a node
+ * whose lease was taken over or revoked changes nothing for that message and gets
+ * LeaseLostError for it.
  *
  * Postfix counterpart: qmgr(8) and the delivery agents marking recipients done in the
  * queue file (the `R` → done records), qmgr_active_done() moving the file on.
  *
- * Every outcome is committed as it happens (also `sent`, which the interface lets a
- * store keep lazily), so a node that takes a message over retries only recipients that
- * were not final.
+ * The outcomes written with a release are the `sent` marks the store kept lazily
+ * (postgres-store-leases.ts), so a message that goes back to the queue keeps them.
  *
  * Does not do: decide what an outcome does to a recipient beyond the shared rules of
  * lease.ts (a final state is never undone; a later `bounced` + `dsnSent` only marks
@@ -20,8 +22,8 @@
  * @module
  */
 
-import type { Pool } from 'pg';
 import { LeaseLostError, QueueStoreError } from '../errors.js';
+import type { QueueDb } from './postgres-store-db.js';
 import type { Lease, RecipientOutcome, ReleaseTarget, StoredOutcome } from './types.js';
 
 /** The SQL condition that a lease ($1 queue ID, $2 token, $3 now) is still good. */
@@ -68,20 +70,95 @@ export function foldOutcomes(outcomes: readonly RecipientOutcome[]): Effect[] {
   return effects;
 }
 
-/** Writes under leases for one store. */
+/** The SQL that applies effects `e` (queue_id, id, state, last, dsn) to recipients. */
+const APPLY = `state = CASE WHEN r.state = 'pending' THEN e.state ELSE r.state END,
+  last = CASE
+    WHEN r.state = 'pending' THEN e.last
+    WHEN r.state = 'bounced' AND e.dsn AND r.last IS NOT NULL
+      THEN jsonb_set(r.last, '{dsnSent}', 'true')
+    ELSE r.last END`;
+
+/**
+ * The CTE `u` that applies the effects in parameters $first.. $first+4 (effectArrays)
+ * to the recipients of the messages in CTE `m` (the ones whose lease held).
+ */
+function applyEffects(s: string, first: number): string {
+  const p = (n: number) => `$${first + n}`;
+  return `u AS (
+    UPDATE ${s}.recipients r SET ${APPLY}
+    FROM m, unnest(${p(0)}::text[], ${p(1)}::int[], ${p(2)}::text[], ${p(3)}::jsonb[], ${p(4)}::boolean[])
+      AS e(queue_id, id, state, last, dsn)
+    WHERE e.queue_id = m.queue_id AND r.queue_id = e.queue_id AND r.id = e.id
+    RETURNING r.id)`;
+}
+
+/** Outcomes to write durably under a lease (one item of a batch). */
+export interface OutcomeWrite {
+  readonly lease: Lease;
+  readonly outcomes: readonly RecipientOutcome[];
+}
+
+/** A release with the outcomes not yet written (one item of a batch). */
+export interface ReleaseWrite extends OutcomeWrite {
+  readonly target: ReleaseTarget;
+}
+
+/**
+ * The effects of a batch as arrays (queue_id, id, state, last, dsn), the outcomes of
+ * items under the same lease folded together in the order given.
+ */
+function effectArrays(items: readonly OutcomeWrite[]): unknown[] {
+  const byToken = new Map<string, { queueId: string; outcomes: RecipientOutcome[] }>();
+  for (const item of items) {
+    const seen = byToken.get(item.lease.token);
+    if (seen) seen.outcomes.push(...item.outcomes);
+    else
+      byToken.set(item.lease.token, { queueId: item.lease.queueId, outcomes: [...item.outcomes] });
+  }
+  const ids: string[] = [];
+  const rids: number[] = [];
+  const states: string[] = [];
+  const lasts: string[] = [];
+  const dsns: boolean[] = [];
+  for (const { queueId, outcomes } of byToken.values()) {
+    for (const e of foldOutcomes(outcomes)) {
+      ids.push(queueId);
+      rids.push(e.id);
+      states.push(e.state);
+      lasts.push(JSON.stringify(e.last));
+      dsns.push(e.dsnSent);
+    }
+  }
+  return [ids, rids, states, lasts, dsns];
+}
+
+/** One result per item: written, or LeaseLostError when its message was not returned. */
+function perItem(items: readonly { lease: Lease }[], rows: readonly Record<string, unknown>[]) {
+  const done = new Set(rows.map((r) => r.queue_id as string));
+  return items.map((i) =>
+    done.has(i.lease.queueId) ? undefined : new LeaseLostError(i.lease.queueId),
+  );
+}
+
+/**
+ * Batched writes under leases for one store. Each method is one statement for the
+ * whole batch; `now` is the store's clock for the fence, or null to fence by token
+ * alone (writes put off during an outage: only a takeover, which changes the token,
+ * makes the message someone else's).
+ */
 export class LeaseWriter {
-  readonly #pool: Pool;
+  readonly #db: QueueDb;
   readonly #s: string;
   readonly #now: () => number;
 
-  constructor(pool: Pool, schema: string, now: () => number) {
-    this.#pool = pool;
+  constructor(db: QueueDb, schema: string, now: () => number) {
+    this.#db = db;
     this.#s = schema;
     this.#now = now;
   }
 
   async renew(lease: Lease, expiresAt: number): Promise<Lease> {
-    const { rows } = await this.#pool.query(
+    const { rows } = await this.#db.unflushed(
       `UPDATE ${this.#s}.messages SET lease_expires = $4 WHERE ${FENCE} RETURNING queue_id`,
       [lease.queueId, lease.token, this.#now(), expiresAt],
     );
@@ -89,25 +166,22 @@ export class LeaseWriter {
     return { ...lease, expiresAt };
   }
 
+  /**
+   * Writes outcomes under a lease this store did not hand out (so it cannot check the
+   * recipients from memory): the recipients are updated only if every one named
+   * exists, so a caller bug records nothing.
+   */
   async recordOutcomes(lease: Lease, outcomes: readonly RecipientOutcome[]): Promise<void> {
     const effects = foldOutcomes(outcomes);
     const s = this.#s;
-    // One statement: the fence locks the message row; the recipients are updated only
-    // if every one named exists, so a caller bug records nothing.
-    const { rows } = await this.#pool.query(
+    const { rows } = await this.#db.query(
       `WITH m AS (
          SELECT queue_id FROM ${s}.messages WHERE ${FENCE} FOR UPDATE),
        known AS (
          SELECT count(*) AS n FROM ${s}.recipients r, m
          WHERE r.queue_id = m.queue_id AND r.id = ANY($4::int[])),
        u AS (
-         UPDATE ${s}.recipients r SET
-           state = CASE WHEN r.state = 'pending' THEN e.state ELSE r.state END,
-           last = CASE
-             WHEN r.state = 'pending' THEN e.last
-             WHEN r.state = 'bounced' AND e.dsn AND r.last IS NOT NULL
-               THEN jsonb_set(r.last, '{dsnSent}', 'true')
-             ELSE r.last END
+         UPDATE ${s}.recipients r SET ${APPLY}
          FROM m, known, unnest($4::int[], $5::text[], $6::jsonb[], $7::boolean[])
            AS e(id, state, last, dsn)
          WHERE r.queue_id = m.queue_id AND r.id = e.id AND known.n = cardinality($4::int[])
@@ -133,32 +207,105 @@ export class LeaseWriter {
     }
   }
 
-  /** Ends the lease and moves the message on; resolves with the state it went to. */
-  async release(lease: Lease, target: ReleaseTarget): Promise<void> {
-    let remove: string[] = [];
-    let patch: Record<string, unknown> = {};
-    if (target.state === 'deferred' && target.warnTime !== undefined)
-      patch = { warnTime: target.warnTime };
-    if (target.state === 'hold') {
-      remove = ['holdReason'];
-      if (target.reason !== undefined) patch = { holdReason: target.reason };
-    }
-    const dueAt = target.state === 'deferred' ? target.dueAt : 0;
-    const { rows } = await this.#pool.query(
-      `UPDATE ${this.#s}.messages SET state = $4, due_at = $5,
-         record = (record - $6::text[]) || $7::jsonb,
-         lease_owner = NULL, lease_token = NULL, lease_expires = NULL, lease_session = NULL
-       WHERE ${FENCE} RETURNING queue_id`,
-      [lease.queueId, lease.token, this.#now(), target.state, dueAt, remove, JSON.stringify(patch)],
+  /** Writes the outcomes of many messages under their leases, one statement. */
+  async writeOutcomes(
+    items: readonly OutcomeWrite[],
+    now: number | null,
+  ): Promise<(undefined | Error)[]> {
+    const s = this.#s;
+    const { rows } = await this.#db.query(
+      `WITH l AS (SELECT * FROM unnest($1::text[], $2::text[]) AS l(queue_id, token)),
+       m AS (
+         SELECT m.queue_id FROM ${s}.messages m
+         JOIN l ON m.queue_id = l.queue_id AND m.lease_token = l.token
+         WHERE m.state = 'active' AND ($3::bigint IS NULL OR m.lease_expires > $3)
+         FOR UPDATE OF m),
+       ${applyEffects(s, 4)}
+       SELECT queue_id FROM m`,
+      [
+        items.map((i) => i.lease.queueId),
+        items.map((i) => i.lease.token),
+        now,
+        ...effectArrays(items),
+      ],
     );
-    if (rows.length === 0) throw new LeaseLostError(lease.queueId);
+    return perItem(items, rows);
   }
 
-  async remove(lease: Lease): Promise<void> {
-    const { rows } = await this.#pool.query(
-      `DELETE FROM ${this.#s}.messages WHERE ${FENCE} RETURNING queue_id`,
-      [lease.queueId, lease.token, this.#now()],
+  /** Ends the leases of many messages and moves each on with its outcomes, one statement. */
+  async release(
+    items: readonly ReleaseWrite[],
+    now: number | null,
+  ): Promise<(undefined | Error)[]> {
+    const s = this.#s;
+    const { rows } = await this.#db.query(
+      `WITH x AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::boolean[],
+           $6::jsonb[]) AS x(queue_id, token, state, due_at, drop_hold, patch)),
+       m AS (
+         UPDATE ${s}.messages m SET state = x.state, due_at = x.due_at,
+           record = (CASE WHEN x.drop_hold THEN m.record - 'holdReason' ELSE m.record END)
+             || x.patch,
+           lease_owner = NULL, lease_token = NULL, lease_expires = NULL, lease_session = NULL
+         FROM x
+         WHERE m.queue_id = x.queue_id AND m.lease_token = x.token AND m.state = 'active'
+           AND ($7::bigint IS NULL OR m.lease_expires > $7)
+         RETURNING m.queue_id),
+       ${applyEffects(s, 8)}
+       SELECT queue_id FROM m`,
+      [
+        items.map((i) => i.lease.queueId),
+        items.map((i) => i.lease.token),
+        items.map((i) => i.target.state),
+        items.map((i) => (i.target.state === 'deferred' ? i.target.dueAt : 0)),
+        items.map((i) => i.target.state === 'hold'),
+        items.map((i) => JSON.stringify(releasePatch(i.target))),
+        now,
+        ...effectArrays(items),
+      ],
     );
-    if (rows.length === 0) throw new LeaseLostError(lease.queueId);
+    return perItem(items, rows);
   }
+
+  /** Deletes many messages under their leases (with their rows), one statement. */
+  async remove(leases: readonly Lease[], now: number | null): Promise<(undefined | Error)[]> {
+    // Unflushed: a removal undone by a database crash means a duplicate, as a lost
+    // success mark would (at-least-once).
+    const { rows } = await this.#db.unflushed(
+      `DELETE FROM ${this.#s}.messages m
+       USING unnest($1::text[], $2::text[]) AS l(queue_id, token)
+       WHERE m.queue_id = l.queue_id AND m.lease_token = l.token AND m.state = 'active'
+         AND ($3::bigint IS NULL OR m.lease_expires > $3)
+       RETURNING m.queue_id`,
+      [leases.map((l) => l.queueId), leases.map((l) => l.token), now],
+    );
+    return perItem(
+      leases.map((lease) => ({ lease })),
+      rows,
+    );
+  }
+
+  /**
+   * Hands back to the queue (the state each was claimed from) every message this
+   * session holds under a lease not in `keep`: claims whose answer was lost with the
+   * connection. Resolves with how many.
+   */
+  async returnStrays(session: string, keep: readonly string[]): Promise<number> {
+    const { rows } = await this.#db.unflushed(
+      `UPDATE ${this.#s}.messages SET state = claim_from, lease_owner = NULL, lease_token = NULL,
+         lease_expires = NULL, lease_session = NULL
+       WHERE state = 'active' AND lease_session = $1 AND lease_token <> ALL($2::text[])
+       RETURNING queue_id`,
+      [session, keep],
+    );
+    return rows.length;
+  }
+}
+
+/** The record changes a release makes (warning time, hold reason). */
+function releasePatch(target: ReleaseTarget): Record<string, unknown> {
+  if (target.state === 'deferred' && target.warnTime !== undefined)
+    return { warnTime: target.warnTime };
+  if (target.state === 'hold' && target.reason !== undefined) return { holdReason: target.reason };
+  return {};
 }

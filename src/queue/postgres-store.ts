@@ -6,14 +6,27 @@
  * (postgres-store-schema.ts has the layout).
  *
  * - Durability: a transaction COMMIT is the durability point. `commit()` resolves
- *   after the COMMIT of the statement that makes the message visible; every outcome,
- *   release and queue operation is committed before its call resolves.
+ *   after the COMMIT of the statement that makes the message visible, which it shares
+ *   with the other messages committing at the same moment (group commit,
+ *   postgres-store-commit.ts); `bounced` and `deferred` outcomes and queue operations
+ *   are committed before their call resolves; `sent` marks are lazy, and releases and
+ *   removals are gathered into batches (postgres-store-writes.ts).
+ * - Round trips: on the path of a small message, one share of a group commit, one
+ *   share of a claim (which brings the recipients and the content along) and one
+ *   share of a batched removal; `roundTrips` counts every statement sent.
  * - Work sharing: nodes claim with `FOR UPDATE SKIP LOCKED` under a lease (owner,
  *   token, expiry, holder session); every write under a lease is fenced by the token
  *   in its WHERE clause and fails with LeaseLostError once the lease is gone. A node's
  *   leases are taken over when they expire or when its heartbeat in `nodes` stops
- *   for `nodeTimeoutMs`; a node restarted under the same `node` name releases its old
- *   leases at open.
+ *   for `nodeTimeoutMs`: every heartbeat also looks for such mail (and for due mail
+ *   nobody claims) and wakes this node's queue manager, so a dead node's mail moves
+ *   within one heartbeat of its timeout. A node restarted under the same `node` name
+ *   releases its old leases at open.
+ * - Database outages: refused, reset or restarting servers are noticed and logged
+ *   once (postgres-store-db.ts); commits fail (the client gets 451 4.3.0), releases
+ *   and removals wait, and when the database answers again the store finishes them,
+ *   hands back leases whose claim answer was lost, reconnects its LISTEN connection
+ *   and wakes the queue manager. Nothing needs a restart.
  * - Notifications: LISTEN/NOTIFY with polling as the fallback.
  * - Cluster-wide per-destination concurrency: `acquireDestinationSlot()`
  *   (postgres-store-slots.ts).
@@ -34,19 +47,23 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Pool } from 'pg';
 import { systemClock } from '../clock.js';
 import { ConfigError, QueueStoreError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import type { Clock, QueueId } from '../types.js';
+import { newLeaseToken } from './lease.js';
+import { StatementBatcher } from './postgres-store-batch.js';
 import { claimMessages } from './postgres-store-claim.js';
+import { type CommitItem, commitBatch } from './postgres-store-commit.js';
 import {
   checkNewQueueId,
   contentStream,
   DEFAULT_CHUNK_SIZE,
   PgMessageWriter,
 } from './postgres-store-content.js';
+import { QueueDb } from './postgres-store-db.js';
 import { Announcer, AvailabilityListener, NodeHeartbeat } from './postgres-store-notify.js';
 import { QueueOperations } from './postgres-store-operations.js';
 import { LeaseWriter } from './postgres-store-outcomes.js';
@@ -63,6 +80,7 @@ import {
   type DestinationSlot,
   type DestinationSlots,
 } from './postgres-store-slots.js';
+import { LeaseWrites } from './postgres-store-writes.js';
 import type {
   ClaimedMessage,
   ClaimOptions,
@@ -70,6 +88,7 @@ import type {
   MessageWriter,
   QueueCounts,
   QueueEntry,
+  QueueNode,
   QueueSelection,
   QueueState,
   QueueStore,
@@ -92,7 +111,10 @@ export interface PostgresQueueStoreOptions {
   readonly node?: string;
   /** Create and migrate the schema at open. @default true */
   readonly migrate?: boolean;
-  /** Connections in the pool. @default 10 */
+  /**
+   * Connections for claims, removals and reads; a third as many again (at least two)
+   * serve the writes that wait for the WAL flush (commits, outcomes). @default 10
+   */
   readonly poolSize?: number;
   /** Content chunk size in bytes. @default 262144 */
   readonly chunkSize?: number;
@@ -100,7 +122,10 @@ export interface PostgresQueueStoreOptions {
   readonly listen?: boolean;
   /** Poll interval while notifications are unavailable. @default 1000 */
   readonly pollMs?: number;
-  /** Heartbeat interval of this store's `nodes` row. @default 5000 */
+  /**
+   * Heartbeat interval of this store's `nodes` row; each beat also looks for mail to
+   * take over. @default 5000
+   */
   readonly heartbeatMs?: number;
   /** A node silent this long has died and its leases are taken over. @default 30000 */
   readonly nodeTimeoutMs?: number;
@@ -112,6 +137,17 @@ export interface PostgresQueueStoreOptions {
 
 /** Rows left `writing` this long belong to a writer that died. */
 const ABANDONED_WRITE = '1 day';
+/** A message of one chunk up to this size comes with its claim. */
+const INLINE_MAX = 64 * 1024;
+/** Claimed content kept in memory for all the messages this node holds. */
+const CONTENT_BUDGET = 32 * 1024 * 1024;
+/** Most messages and content bytes in one group commit. */
+const COMMIT_BATCH = 100;
+const COMMIT_BYTES = 4 * 1024 * 1024;
+/** How long the earliest due time learnt with a claim stands in for a query. */
+const DUE_FRESH_MS = 1000;
+/** How long a connection attempt may take before it counts as an outage. */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 export class PostgresQueueStore implements QueueStore, DestinationSlots {
   readonly url: string;
@@ -124,13 +160,19 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
   #notifyPending = false;
   #state: 'new' | 'opening' | 'open' | 'closed' = 'new';
   #pool: Pool | undefined;
+  #unflushedPool: Pool | undefined;
+  #db: QueueDb | undefined;
   #q = '';
   #writer: LeaseWriter | undefined;
+  #writes: LeaseWrites | undefined;
+  #commits: StatementBatcher<CommitItem, undefined> | undefined;
   #ops: QueueOperations | undefined;
   #listener: AvailabilityListener | undefined;
   #announcer: Announcer | undefined;
   #heartbeat: NodeHeartbeat | undefined;
   #slots: AdvisorySlots | undefined;
+  /** The earliest deferred due time, as the last claim saw it, and when. */
+  #nextDue: { at: number | undefined; seen: number } | undefined;
 
   constructor(options: PostgresQueueStoreOptions) {
     if (typeof options.url !== 'string' || !/^postgres(ql)?:\/\//.test(options.url)) {
@@ -155,8 +197,10 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
       await this.#open();
     } catch (err) {
       this.#state = 'closed';
-      await this.#pool?.end().catch(() => undefined);
+      this.#stopTimers();
       await this.#listener?.close();
+      await this.#pool?.end().catch(() => undefined);
+      await this.#unflushedPool?.end().catch(() => undefined);
       throw err;
     }
     this.#state = 'open';
@@ -165,16 +209,26 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
   async #open(): Promise<void> {
     const pg = await loadPg();
     const o = this.#options;
-    const pool = new pg.Pool({
+    const size = o.poolSize ?? 10;
+    const settings = {
       connectionString: this.url,
-      max: o.poolSize ?? 10,
       application_name: `postern ${o.node ?? ''}`.trim(),
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      keepAlive: true,
+    };
+    // Commits and durable outcomes wait for the WAL flush; claims, removals, heartbeats
+    // and reads need not (postgres-store-db.ts), and should not queue behind them.
+    const pool = new pg.Pool({ ...settings, max: Math.max(2, Math.ceil(size / 3)) });
+    const unflushed = new pg.Pool({
+      ...settings,
+      max: size,
+      options: '-c synchronous_commit=off',
     });
-    // An idle connection dropped by the server must not crash the process.
-    pool.on('error', (err) =>
-      this.#log.warning(undefined, `database connection lost: ${err.message}`),
-    );
     this.#pool = pool;
+    this.#unflushedPool = unflushed;
+    // Also takes the errors of idle connections, which must not crash the process.
+    const db = new QueueDb(pool, unflushed, this.#log);
+    this.#db = db;
     const q = pg.escapeIdentifier(this.schema);
     this.#q = q;
     if (o.migrate !== false) {
@@ -201,28 +255,46 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
         'queueStore',
       );
     }
-    this.#writer = new LeaseWriter(pool, q, () => this.#clock.now());
-    this.#ops = new QueueOperations(pool, q);
-    this.#announcer = new Announcer(pool, channelOf(this.schema), this.#log);
-    this.#heartbeat = new NodeHeartbeat(
-      pool,
-      q,
-      this.#session,
-      o.node ?? `pid-${process.pid}`,
-      o.heartbeatMs ?? 5000,
-      this.#log,
-    );
+    const now = () => this.#clock.now();
+    this.#writer = new LeaseWriter(db, q, now);
+    this.#writes = new LeaseWrites({
+      db,
+      writer: this.#writer,
+      session: this.#session,
+      now,
+      log: this.#log,
+      contentBudget: CONTENT_BUDGET,
+    });
+    this.#commits = new StatementBatcher({
+      run: (items) => commitBatch(db, q, items),
+      maxItems: COMMIT_BATCH,
+      weight: (item) => item.last?.data.length ?? 0,
+      maxWeight: COMMIT_BYTES,
+    });
+    this.#ops = new QueueOperations(db, q);
+    this.#announcer = new Announcer(db, channelOf(this.schema), this.#log);
+    this.#heartbeat = new NodeHeartbeat({
+      db,
+      schema: q,
+      session: this.#session,
+      node: o.node ?? `pid-${process.pid}`,
+      everyMs: o.heartbeatMs ?? 5000,
+      nodeTimeoutMs: this.#nodeTimeoutMs,
+      now,
+      log: this.#log,
+      orphans: () => this.#notifyLocal(),
+    });
     await this.#heartbeat.start();
-    await pool.query(
+    await db.query(
       `DELETE FROM ${q}.messages WHERE state = 'writing' AND created_at < now() - interval '${ABANDONED_WRITE}'`,
     );
-    await pool.query(
+    await db.query(
       `DELETE FROM ${q}.nodes n WHERE heartbeat_at < now() - interval '${ABANDONED_WRITE}'
        AND NOT EXISTS (SELECT 1 FROM ${q}.messages m WHERE m.state = 'active' AND m.lease_session = n.session)`,
     );
     if (o.node !== undefined) {
       // Mail this node held when it stopped or crashed is claimable at once.
-      await pool.query(
+      await db.query(
         `UPDATE ${q}.messages SET state = 'incoming', lease_owner = NULL, lease_token = NULL,
            lease_expires = NULL, lease_session = NULL
          WHERE state = 'active' AND lease_owner = $1 AND lease_session <> $2`,
@@ -236,11 +308,49 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
       pollMs: o.pollMs ?? 1000,
       listen: o.listen !== false,
       log: this.#log,
-      fire: () => this.#notifyLocal(),
+      count: () => db.count(),
+      // Nothing is claimable while the database is away; its return wakes us anyway.
+      fire: () => {
+        if (db.available) this.#notifyLocal();
+      },
     });
     await this.#listener.start();
-    this.#slots = new AdvisorySlots(pg, this.url, this.schema);
+    this.#slots = new AdvisorySlots({
+      pg,
+      url: this.url,
+      schema: this.schema,
+      log: this.#log,
+      count: () => db.count(),
+    });
+    db.onRestored(() => void this.#recover());
     this.#notifyLocal();
+  }
+
+  get #nodeTimeoutMs(): number {
+    return this.#options.nodeTimeoutMs ?? 30_000;
+  }
+
+  /** The database answers again: finish what waited, then wake the queue manager. */
+  async #recover(): Promise<void> {
+    this.#listener?.reconnectNow();
+    try {
+      const { done, returned } = await this.#writes!.recover(this.#session);
+      if (done > 0 || returned > 0)
+        this.#log.info(
+          undefined,
+          `after the queue database outage: ${done} queue write${done === 1 ? '' : 's'} done that had to wait, ${returned} message${returned === 1 ? '' : 's'} whose claim was lost handed back to the queue`,
+        );
+    } catch (err) {
+      // Down again: the next recovery finishes it.
+      this.#db?.failed(err);
+    }
+    if (this.#state === 'open') this.#notifyLocal();
+  }
+
+  #stopTimers(): void {
+    this.#announcer?.close();
+    this.#writes?.close();
+    this.#db?.close();
   }
 
   async close(): Promise<void> {
@@ -251,8 +361,10 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
     this.#state = 'closed';
     const pool = this.#pool!;
     try {
+      // Lazy sent marks and writes put off are written before the leases go.
+      await this.#writes!.flush();
       // Leases still held lapse: give the mail back to the cluster now.
-      await pool.query(
+      await this.#db!.query(
         `UPDATE ${this.#q}.messages SET state = 'incoming', lease_owner = NULL, lease_token = NULL,
            lease_expires = NULL, lease_session = NULL
          WHERE state = 'active' AND lease_session = $1`,
@@ -260,11 +372,14 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
       );
       await this.#heartbeat?.stop();
     } catch (err) {
+      this.#heartbeat?.cancel();
       this.#log.warning(undefined, `closing the queue: ${(err as Error).message}`);
     }
+    this.#stopTimers();
     await this.#listener?.close();
     await this.#slots?.close();
     await pool.end().catch(() => undefined);
+    await this.#unflushedPool?.end().catch(() => undefined);
   }
 
   #assertOpen(): void {
@@ -274,67 +389,98 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
     throw new QueueStoreError('the queue store is closed; open a new one');
   }
 
-  get #p(): Pool {
+  get #p(): QueueDb {
     this.#assertOpen();
-    return this.#pool!;
+    return this.#db!;
   }
 
+  /** Statements sent to the database since open (round trips), for benchmarks and metrics. */
+  get roundTrips(): number {
+    return this.#db?.roundTrips ?? 0;
+  }
+
+  /**
+   * Starts a message. No round trip: a queue ID is unique by construction (Postern
+   * makes it), and the commit refuses one that exists all the same.
+   */
   async create(queueId: QueueId): Promise<MessageWriter> {
-    const pool = this.#p;
+    const db = this.#p;
     checkNewQueueId(queueId);
-    const { rows } = await pool.query(`SELECT 1 FROM ${this.#q}.messages WHERE queue_id = $1`, [
-      queueId,
-    ]);
-    if (rows.length > 0) throw new QueueStoreError('a message with this queue ID exists', queueId);
     return new PgMessageWriter(
       {
-        pool,
+        pool: db,
         schema: this.#q,
         chunkSize: this.#options.chunkSize ?? DEFAULT_CHUNK_SIZE,
-        announce: () => this.#announce(),
+        announce: () => this.#announceNewMail(queueId),
+        commit: (item) => this.#commits!.submit(item),
         assertOpen: () => this.#assertOpen(),
       },
       queueId,
     );
   }
 
-  claim(options: ClaimOptions): Promise<ClaimedMessage[]> {
-    return claimMessages(
-      {
-        pool: this.#p,
-        schema: this.#q,
-        session: this.#session,
-        nodeTimeoutMs: this.#options.nodeTimeoutMs ?? 30_000,
-      },
-      options,
-    );
+  async claim(options: ClaimOptions): Promise<ClaimedMessage[]> {
+    const db = this.#p;
+    const writes = this.#writes!;
+    if (!(options.limit > 0)) return [];
+    // One random prefix per claim: unique tokens without a random draw per message.
+    const prefix = newLeaseToken();
+    const tokens = Array.from({ length: options.limit }, (_, i) => `${prefix}.${i.toString(36)}`);
+    const forget = writes.held.claiming(tokens);
+    try {
+      const { rows, nextDue } = await claimMessages(
+        {
+          db,
+          schema: this.#q,
+          session: this.#session,
+          nodeTimeoutMs: this.#nodeTimeoutMs,
+          inlineMax: INLINE_MAX,
+          inlineBudget: writes.held.inlineRoom,
+        },
+        options,
+        tokens,
+      );
+      this.#nextDue = { at: nextDue, seen: Date.now() };
+      const claimed = writes.claimed(rows);
+      this.#announcer?.claimed(claimed.map((c) => c.record.queueId));
+      return claimed;
+    } finally {
+      forget();
+    }
   }
 
   async renew(lease: Lease, expiresAt: number): Promise<Lease> {
     this.#assertOpen();
-    return this.#writer!.renew(lease, expiresAt);
+    return this.#writes!.renew(lease, expiresAt);
   }
 
   openContent(queueId: QueueId): Readable {
-    return contentStream(this.#pool!, this.#q, queueId, () => this.#state === 'open');
+    const held = this.#state === 'open' ? this.#writes?.held.content(queueId) : undefined;
+    // A fresh stream of the bytes that came with the claim, as often as asked.
+    if (held) return Readable.from(held.length > 0 ? [held] : []);
+    return contentStream(this.#db!, this.#q, queueId, () => this.#state === 'open');
   }
 
   async recordOutcomes(lease: Lease, outcomes: readonly RecipientOutcome[]): Promise<void> {
     this.#assertOpen();
-    await this.#writer!.recordOutcomes(lease, outcomes);
+    await this.#writes!.recordOutcomes(lease, outcomes);
   }
 
   async release(lease: Lease, target: ReleaseTarget): Promise<void> {
     this.#assertOpen();
-    await this.#writer!.release(lease, target);
+    await this.#writes!.release(lease, target);
     if (target.state === 'corrupt')
       this.#log.warning(lease.queueId, `moved to corrupt queue: ${target.reason}`);
-    if (target.state === 'deferred') this.#announce();
+    if (target.state === 'deferred') {
+      const next = this.#nextDue;
+      if (next && (next.at === undefined || target.dueAt < next.at)) next.at = target.dueAt;
+      this.#notifyLocal();
+    }
   }
 
   async remove(lease: Lease): Promise<void> {
     this.#assertOpen();
-    await this.#writer!.remove(lease);
+    await this.#writes!.remove(lease);
   }
 
   async counts(): Promise<QueueCounts> {
@@ -349,8 +495,15 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
     return this.#ops!.list(options);
   }
 
+  /**
+   * The earliest deferred due time. Right after a claim (when the queue manager asks)
+   * it is the one the claim brought back, lowered by this node's releases since; else
+   * a query.
+   */
   async nextDueTime(): Promise<number | undefined> {
     this.#assertOpen();
+    const next = this.#nextDue;
+    if (next && Date.now() - next.seen < DUE_FRESH_MS) return next.at;
     return this.#ops!.nextDueTime();
   }
 
@@ -359,9 +512,15 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
     return this.#ops!.summaries(options);
   }
 
+  /** Every node sharing this queue, its heartbeat age and the mail it holds under leases. */
+  async nodes(): Promise<QueueNode[]> {
+    this.#assertOpen();
+    return this.#ops!.nodes(this.#nodeTimeoutMs);
+  }
+
   async hold(selection: QueueSelection, reason?: string): Promise<QueueId[]> {
     this.#assertOpen();
-    return this.#ops!.hold(selection, reason);
+    return this.#revoked(await this.#ops!.hold(selection, reason));
   }
 
   async unhold(selection: QueueSelection): Promise<QueueId[]> {
@@ -371,12 +530,12 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
 
   async delete(selection: QueueSelection): Promise<QueueId[]> {
     this.#assertOpen();
-    return this.#ops!.delete(selection);
+    return this.#revoked(await this.#ops!.delete(selection));
   }
 
   async requeue(selection: QueueSelection): Promise<QueueId[]> {
     this.#assertOpen();
-    return this.#announceIf(await this.#ops!.requeue(selection));
+    return this.#announceIf(this.#revoked(await this.#ops!.requeue(selection)));
   }
 
   async expedite(selection: QueueSelection): Promise<QueueId[]> {
@@ -400,15 +559,26 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
     };
   }
 
-  #announceIf(ids: QueueId[]): QueueId[] {
-    if (ids.length > 0) this.#announce();
+  /** Messages a queue operation took from their holders: their content is not served. */
+  #revoked(ids: QueueId[]): QueueId[] {
+    this.#writes?.held.dropContent(ids);
     return ids;
   }
 
-  /** Tells this node's listeners at once and every other node through NOTIFY. */
-  #announce(): void {
+  #announceIf(ids: QueueId[]): QueueId[] {
+    if (ids.length > 0) {
+      // Due now, whatever the claim saw.
+      this.#nextDue = undefined;
+      this.#notifyLocal();
+      this.#announcer?.announce();
+    }
+    return ids;
+  }
+
+  /** New mail: this node's listeners at once, the other nodes if this one does not claim it. */
+  #announceNewMail(queueId: QueueId): void {
     this.#notifyLocal();
-    this.#announcer?.announce();
+    this.#announcer?.committed(queueId, this.#listeners.size > 0);
   }
 
   /** Calls local listeners once per turn of the event loop however many events came. */

@@ -392,6 +392,31 @@ export interface DestinationSlot {
 }
 
 /**
+ * A node sharing a queue store (PostgresQueueStore), as `QueueStore.nodes()` reports
+ * it: one entry per running store, i.e. per `postern serve` process.
+ *
+ * @example
+ * ```ts
+ * for (const n of (await store.nodes?.()) ?? [])
+ *   console.log(n.node, n.alive ? 'alive' : 'dead', n.heartbeatAge, n.leasedMessages);
+ * ```
+ */
+export interface QueueNode {
+  /** The node's name (`nodeId`), or `pid-N` when its store was opened without one. */
+  readonly node: string;
+  /** Seconds since its last heartbeat, by the database's clock. */
+  readonly heartbeatAge: number;
+  /** Its heartbeat is younger than `nodeTimeoutMs`; a dead node's leases are taken over. */
+  readonly alive: boolean;
+  /** When it started, ms since the epoch. */
+  readonly startedAt: number;
+  /** Messages it holds under a lease now. */
+  readonly leasedMessages: number;
+  /** Recipients still pending in those messages. */
+  readonly leasedRecipients: number;
+}
+
+/**
  * Pluggable queue storage. Implementations: MemoryQueueStore (tests; can be crashed
  * and reopened), FileQueueStore (the embedded default), PostgresQueueStore.
  * One conformance suite (test/unit/queue/store-conformance.ts) runs against each.
@@ -479,6 +504,18 @@ export interface QueueStore {
    * within a destination's concurrency limit. A node that dies gives its slots back.
    */
   acquireDestinationSlot?(destination: string, limit: number): Promise<DestinationSlot | undefined>;
+
+  /**
+   * Optional, for a store several nodes share: every node with its heartbeat and what
+   * it holds (`postern db status`, the metrics).
+   */
+  nodes?(): Promise<QueueNode[]>;
+
+  /**
+   * Optional: statements sent to the store's database since it was opened (each one
+   * network round trip), for the metrics and benchmarks.
+   */
+  readonly roundTrips?: number;
 
   /**
    * Calls `listener` when mail may be claimable (a commit, a release to deferred, a

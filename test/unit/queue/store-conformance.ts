@@ -214,11 +214,22 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
         expect((await readAll(store.openContent(queueId))).toString()).toBe('no end() called\r\n');
       });
 
-      it('rejects an invalid or duplicate queue ID', async () => {
+      it('rejects an invalid or duplicate queue ID, and a duplicate changes nothing', async () => {
         await expect(store.create('../../etc/passwd')).rejects.toBeInstanceOf(QueueStoreError);
         await expect(store.create('')).rejects.toBeInstanceOf(QueueStoreError);
-        const id = await commitMessage(store);
-        await expect(store.create(id)).rejects.toBeInstanceOf(QueueStoreError);
+        const id = await commitMessage(store, 'first\r\n', { sender: 'first@example.org' });
+        // Refused at create, or at the latest at commit (a shared store may check there,
+        // to spare a round trip: queue IDs are unique by construction).
+        const duplicate = async () => {
+          const writer = await store.create(id);
+          writer.content.end('second\r\n');
+          await writer.commit(newRecord(id, { size: 8, sender: 'second@example.org' }));
+        };
+        await expect(duplicate()).rejects.toBeInstanceOf(QueueStoreError);
+        expect((await store.list()).map((e) => [e.queueId, e.sender])).toEqual([
+          [id, 'first@example.org'],
+        ]);
+        expect((await readAll(store.openContent(id))).toString()).toBe('first\r\n');
       });
 
       it('commits straight into hold when asked, and never hands it out', async () => {
