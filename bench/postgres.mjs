@@ -7,12 +7,19 @@
 // 250 after its COMMIT or file fsync). Delivery: messages / time from the first
 // connection until the last "status=sent" line of the nodes. The sessions are split
 // evenly over the nodes. CPU per message of the nodes and of the PostgreSQL server
-// (postmaster and its backends, from /proc) says where the time goes.
+// (postmaster and its backends, from /proc) says where the time goes. Database round
+// trips per message are the nodes' own count (postern_queue_store_round_trips_total on
+// their metrics endpoints), taken over the load only. Every round is printed, then the
+// medians.
 //
 // PostgreSQL: POSTERN_TEST_PG_URL if set, else a durable (fsync on) server started here
 // as in test/helpers/postgres-server.ts (initdb into a temp dir, pg_ctl on a free port).
 // Needs Postfix's tools and a build (npm run build).
-// Usage: node bench/postgres.mjs [--messages 3000 --sessions 12 --size 4096 --runs 2]
+// Before the counted load, each node relays --warm messages of its own (not counted),
+// so that every process has compiled its hot paths: three cold processes would
+// otherwise pay three warm-ups against one.
+// Usage: node bench/postgres.mjs [--messages 2000 --sessions 12 --size 4096 --runs 5 --warm 200]
+//        [--only file,pg-1,pg-3]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
@@ -34,16 +41,19 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(root, 'bin/postern.mjs');
 const { values: opt } = parseArgs({
   options: {
-    messages: { type: 'string', default: '3000' },
+    messages: { type: 'string', default: '2000' },
     sessions: { type: 'string', default: '12' },
     size: { type: 'string', default: '4096' },
-    runs: { type: 'string', default: '2' },
+    runs: { type: 'string', default: '5' },
+    only: { type: 'string' },
+    warm: { type: 'string', default: '200' },
   },
 });
 const MESSAGES = Number(opt.messages);
 const SESSIONS = Number(opt.sessions);
 const SIZE = Number(opt.size);
 const RUNS = Number(opt.runs);
+const WARM = Number(opt.warm);
 
 for (const cmd of ['smtp-source', 'smtp-sink']) {
   if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) {
@@ -138,6 +148,7 @@ function startNode(dir, config) {
   let sent = 0;
   let partial = '';
   let port = 0;
+  let metricsUrl;
   let ready;
   const started = new Promise((r) => (ready = r));
   child.stdout.setEncoding('utf8').on('data', (t) => {
@@ -146,6 +157,8 @@ function startNode(dir, config) {
     partial = lines.pop();
     for (const l of lines) {
       if (l.includes('status=sent')) sent++;
+      const mu = /metrics on (http:\/\/\S+)/.exec(l);
+      if (mu) metricsUrl = mu[1];
       const m = /daemon started.*listening on [^,]*?:(\d+)/.exec(l);
       if (m) {
         port = Number(m[1]);
@@ -163,44 +176,29 @@ function startNode(dir, config) {
     get sent() {
       return sent;
     },
+    get metricsUrl() {
+      return metricsUrl;
+    },
   };
 }
 
-async function scenario(name, nodesWanted, pg, schemaN) {
-  const work = mkdtempSync(join(tmpdir(), 'postern-bench-q-'));
-  const sinkPort = await freePort();
-  const sink = spawn('smtp-sink', ['-u', 'nobody', `127.0.0.1:${sinkPort}`, '1000'], {
-    stdio: 'ignore',
-  });
-  await waitForPort(sinkPort);
-  const queueStore =
-    name === 'file' ? undefined : { type: 'postgres', url: pg.url, schema: `bench_${schemaN}` };
-  const nodes = [];
-  for (let n = 0; n < nodesWanted; n++) {
-    const dir = join(work, `n${n}`);
-    mkdirSync(dir);
-    const node = startNode(dir, {
-      myhostname: `n${n}.bench`,
-      nodeId: `bench-${n}`,
-      queueDirectory: join(dir, 'queue'),
-      smtpd: [{ listen: '127.0.0.1:0' }],
-      ...(queueStore ? { queueStore } : {}),
-      relayhost: `[127.0.0.1]:${sinkPort}`,
-      smtpTlsSecurityLevel: 'none',
-    });
-    await node.started;
-    nodes.push(node);
-  }
-  const cpu0 = nodes.reduce((a, n) => a + cpuOf(n.child.pid), 0);
-  const pg0 = pgCpu(pg.pid);
-  const t0 = performance.now();
-  const per = Math.floor(MESSAGES / nodesWanted);
-  const sessions = Math.max(1, Math.floor(SESSIONS / nodesWanted));
-  await Promise.all(
+/** The node's count of database round trips (0 for a store without one). */
+async function roundTrips(node) {
+  if (!node.metricsUrl) return 0;
+  const text = await (await fetch(node.metricsUrl)).text();
+  const m = /^postern_queue_store_round_trips_total (\d+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+/** smtp-source: `total` messages split evenly over the nodes and their sessions. */
+function inject(nodes, total, sessionsAll) {
+  const per = Math.floor(total / nodes.length);
+  const sessions = Math.max(1, Math.floor(sessionsAll / nodes.length));
+  return Promise.all(
     nodes.map(
       (node, i) =>
         new Promise((res, rej) => {
-          const m = i === nodesWanted - 1 ? MESSAGES - per * (nodesWanted - 1) : per;
+          const m = i === nodes.length - 1 ? total - per * (nodes.length - 1) : per;
           const p = spawn(
             'smtp-source',
             [
@@ -224,13 +222,58 @@ async function scenario(name, nodesWanted, pg, schemaN) {
         }),
     ),
   );
-  const accepted = performance.now();
+}
+
+/** Resolves once the nodes have logged `count` deliveries in all (bounded). */
+async function delivered(nodes, count) {
   const deadline = Date.now() + 600_000;
-  while (nodes.reduce((a, n) => a + n.sent, 0) < MESSAGES && Date.now() < deadline)
+  while (nodes.reduce((a, n) => a + n.sent, 0) < count && Date.now() < deadline)
     await new Promise((r) => setTimeout(r, 20));
-  const delivered = performance.now();
+}
+
+async function scenario(name, nodesWanted, pg, schemaN) {
+  const work = mkdtempSync(join(tmpdir(), 'postern-bench-q-'));
+  const sinkPort = await freePort();
+  const sink = spawn('smtp-sink', ['-u', 'nobody', `127.0.0.1:${sinkPort}`, '1000'], {
+    stdio: 'ignore',
+  });
+  await waitForPort(sinkPort);
+  const queueStore =
+    name === 'file' ? undefined : { type: 'postgres', url: pg.url, schema: `bench_${schemaN}` };
+  const nodes = [];
+  for (let n = 0; n < nodesWanted; n++) {
+    const dir = join(work, `n${n}`);
+    mkdirSync(dir);
+    const node = startNode(dir, {
+      myhostname: `n${n}.bench`,
+      nodeId: `bench-${n}`,
+      queueDirectory: join(dir, 'queue'),
+      smtpd: [{ listen: '127.0.0.1:0' }],
+      ...(queueStore ? { queueStore } : {}),
+      relayhost: `[127.0.0.1]:${sinkPort}`,
+      smtpTlsSecurityLevel: 'none',
+      metrics: { listen: '127.0.0.1:0' },
+    });
+    await node.started;
+    nodes.push(node);
+  }
+  // Warm-up: every node process compiles its hot paths on mail that is not counted.
+  if (WARM > 0) {
+    await inject(nodes, WARM * nodesWanted, SESSIONS);
+    await delivered(nodes, WARM * nodesWanted);
+  }
+  const sent0 = nodes.reduce((a, n) => a + n.sent, 0);
+  const trips0 = (await Promise.all(nodes.map(roundTrips))).reduce((a, b) => a + b, 0);
+  const cpu0 = nodes.reduce((a, n) => a + cpuOf(n.child.pid), 0);
+  const pg0 = pgCpu(pg.pid);
+  const t0 = performance.now();
+  await inject(nodes, MESSAGES, SESSIONS);
+  const accepted = performance.now();
+  await delivered(nodes, sent0 + MESSAGES);
+  const done = performance.now();
   const nodeCpu = nodes.reduce((a, n) => a + cpuOf(n.child.pid), 0) - cpu0;
   const dbCpu = pgCpu(pg.pid) - pg0;
+  const trips = (await Promise.all(nodes.map(roundTrips))).reduce((a, b) => a + b, 0) - trips0;
   for (const n of nodes) n.child.kill('SIGTERM');
   await Promise.all(
     nodes.map(
@@ -241,20 +284,40 @@ async function scenario(name, nodesWanted, pg, schemaN) {
   rmSync(work, { recursive: true, force: true });
   return {
     accept: MESSAGES / ((accepted - t0) / 1000),
-    deliver: MESSAGES / ((delivered - t0) / 1000),
+    deliver: MESSAGES / ((done - t0) / 1000),
     nodeMs: (nodeCpu * 1000) / MESSAGES,
     dbMs: (dbCpu * 1000) / MESSAGES,
+    trips: trips / MESSAGES,
   };
 }
+
+function show(name, v) {
+  console.log(
+    `${name.padEnd(12)} ${v.accept.toFixed(0).padStart(12)}  ${v.deliver.toFixed(0).padStart(13)}  ${v.nodeMs.toFixed(2).padStart(15)}  ${v.dbMs.toFixed(2).padStart(21)}  ${v.trips.toFixed(2).padStart(12)}`,
+  );
+}
+
+const HEAD =
+  'store        accept msg/s  deliver msg/s  node CPU ms/msg  PostgreSQL CPU ms/msg  round trips/msg';
 
 const pg = await startPg();
 const results = { file: [], 'pg-1': [], 'pg-3': [] };
 let schemaN = 0;
 try {
   for (let r = 0; r < RUNS; r++) {
-    results.file.push(await scenario('file', 1, pg, schemaN++));
-    results['pg-1'].push(await scenario('pg', 1, pg, schemaN++));
-    results['pg-3'].push(await scenario('pg', 3, pg, schemaN++));
+    // Alternate the order too, so no contender always runs on a warmer machine.
+    const order = r % 2 === 0 ? ['file', 'pg-1', 'pg-3'] : ['pg-3', 'pg-1', 'file'];
+    console.log(`round ${r + 1} of ${RUNS}\n${HEAD}`);
+    for (const name of order.filter((n) => !opt.only || opt.only.split(',').includes(n))) {
+      const res = await scenario(
+        name === 'file' ? 'file' : 'pg',
+        name === 'pg-3' ? 3 : 1,
+        pg,
+        schemaN++,
+      );
+      results[name].push(res);
+      show(name, res);
+    }
   }
 } finally {
   pg.stop();
@@ -262,22 +325,26 @@ try {
 console.log(
   `${MESSAGES} messages of ${SIZE} bytes, ${SESSIONS} sessions split over the nodes, ${RUNS} runs (medians)`,
 );
-console.log('store        accept msg/s  deliver msg/s  node CPU ms/msg  PostgreSQL CPU ms/msg');
+console.log(HEAD);
 const row = {};
 for (const [name, rs] of Object.entries(results)) {
+  if (rs.length === 0) continue;
   row[name] = {
     accept: median(rs.map((x) => x.accept)),
     deliver: median(rs.map((x) => x.deliver)),
     nodeMs: median(rs.map((x) => x.nodeMs)),
     dbMs: median(rs.map((x) => x.dbMs)),
+    trips: median(rs.map((x) => x.trips)),
   };
-  const v = row[name];
-  console.log(
-    `${name.padEnd(12)} ${v.accept.toFixed(0).padStart(12)}  ${v.deliver.toFixed(0).padStart(13)}  ${v.nodeMs.toFixed(2).padStart(15)}  ${v.dbMs.toFixed(2).padStart(21)}`,
-  );
+  show(name, row[name]);
 }
 for (const name of ['pg-1', 'pg-3']) {
+  if (!row[name] || !row.file) continue;
   console.log(
     `${name} / file: accept ${(row[name].accept / row.file.accept).toFixed(2)}x, deliver ${(row[name].deliver / row.file.deliver).toFixed(2)}x`,
   );
 }
+if (row['pg-1'] && row['pg-3'])
+  console.log(
+    `pg-3 / pg-1: accept ${(row['pg-3'].accept / row['pg-1'].accept).toFixed(2)}x, deliver ${(row['pg-3'].deliver / row['pg-1'].deliver).toFixed(2)}x`,
+  );
