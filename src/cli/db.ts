@@ -2,7 +2,7 @@
  * `postern db migrate|status [--config FILE]`: creates or upgrades the PostgreSQL queue
  * schema of a config's `"queueStore": { "type": "postgres", ... }` ahead of starting
  * the nodes (they also migrate at start unless `"migrate": false`), or reports its
- * version. Also runs `postern queue` commands on a PostgreSQL queue, straight on the
+ * version and the nodes sharing the queue (heartbeat age, the mail each holds). Also runs `postern queue` commands on a PostgreSQL queue, straight on the
  * shared tables, so they act on every node's mail.
  *
  * Postfix counterpart: `postfix upgrade-configuration` / `postfix set-permissions`
@@ -16,11 +16,12 @@
 import { parseArgs } from 'node:util';
 import { resolveMtaConfig } from '../config/mta-config.js';
 import { ConfigError } from '../errors.js';
-import { PostgresQueueStore } from '../queue/postgres-store.js';
+import { DEFAULT_NODE_TIMEOUT_MS, PostgresQueueStore } from '../queue/postgres-store.js';
 import {
   type PostgresQueueStoreConfig,
   postgresStoreOptions,
 } from '../queue/postgres-store-config.js';
+import { formatNodes, nodeStatus, shapeByNode } from '../queue/postgres-store-nodes.js';
 import {
   checkSchemaName,
   loadPg,
@@ -34,7 +35,9 @@ import { loadConfigFile } from './load-config.js';
 export const DB_USAGE = `usage: postern db migrate|status [--config FILE]
 
   migrate  create the PostgreSQL queue schema, or apply the migrations it lacks
-  status   print the schema version of the database and the one this Postern needs
+  status   print the schema version of the database and the one this Postern needs,
+           and every node sharing the queue: alive or dead, heartbeat age, and the
+           messages and recipients it holds under leases
   --config the config whose "queueStore" is { "type": "postgres", "url": "postgres://..." }
            (default: $POSTERN_CONFIG)
 `;
@@ -77,7 +80,14 @@ export async function dbCommand(argv: readonly string[], env = process.env): Pro
   try {
     if (command === 'status') {
       const version = await schemaVersion(client, schema, pg);
-      return `schema "${schema}": version ${version} (this Postern needs ${SCHEMA_VERSION})\n`;
+      const head = `schema "${schema}": version ${version} (this Postern needs ${SCHEMA_VERSION})\n`;
+      if (version < 1) return head;
+      const nodes = await nodeStatus(
+        client,
+        pg.escapeIdentifier(schema),
+        config.nodeTimeoutMs ?? DEFAULT_NODE_TIMEOUT_MS,
+      );
+      return `${head}${formatNodes(nodes)}`;
     }
     const applied = await migrate(client, schema, pg);
     return applied.length === 0
@@ -94,6 +104,22 @@ export class DbUsageError extends Error {}
 /** The URL without its password, for messages. */
 function redact(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
+
+/**
+ * `postern queue shape` on a PostgreSQL queue adds the mail held under leases by node
+ * (qshape's table with nodes for domains).
+ */
+export async function postgresShapeByNode(config: PostgresQueueStoreConfig): Promise<string> {
+  const schema = checkSchemaName(config.schema ?? 'postern');
+  const pg = await loadPg();
+  const client = new pg.Client({ connectionString: config.url });
+  await client.connect();
+  try {
+    return await shapeByNode(client, pg.escapeIdentifier(schema), Date.now());
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 /**

@@ -118,8 +118,9 @@ export async function queueCommand(
   const qs = resolved.queueStore;
   if (!('claim' in qs) && qs.type === 'postgres') {
     // A shared queue: act on the tables directly, for every node at once.
-    const { postgresQueueRequest } = await import('./db.js');
-    return render(req, await postgresQueueRequest(qs, req), values.json);
+    const { postgresQueueRequest, postgresShapeByNode } = await import('./db.js');
+    const text = render(req, await postgresQueueRequest(qs, req), values.json);
+    return req.op === 'shape' ? text + (await postgresShapeByNode(qs)) : text;
   }
   if ('claim' in qs || qs.type !== 'file') {
     throw new ConfigError(

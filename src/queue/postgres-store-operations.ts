@@ -20,6 +20,7 @@ import type { QueueId } from '../types.js';
 import { queueEntry } from './lease.js';
 import { recipientsOf, recordOf } from './postgres-store-claim.js';
 import type { QueueDb } from './postgres-store-db.js';
+import { nodeStatus } from './postgres-store-nodes.js';
 import type {
   QueueCounts,
   QueueEntry,
@@ -151,28 +152,12 @@ export class QueueOperations {
   }
 
   /** Every node with its heartbeat age and the mail it holds under leases. */
-  async nodes(nodeTimeoutMs: number): Promise<QueueNode[]> {
-    const s = this.#s;
-    const { rows } = await this.#pool.unflushed(
-      `SELECT n.node, extract(epoch FROM n.started_at) * 1000 AS started,
-         extract(epoch FROM clock_timestamp() - n.heartbeat_at) AS age,
-         count(DISTINCT m.queue_id) AS messages, count(r.id) AS recipients
-       FROM ${s}.nodes n
-       LEFT JOIN ${s}.messages m ON m.state = 'active' AND m.lease_session = n.session
-       LEFT JOIN ${s}.recipients r ON r.queue_id = m.queue_id AND r.state = 'pending'
-       GROUP BY n.session ORDER BY n.node, n.started_at`,
+  nodes(nodeTimeoutMs: number): Promise<QueueNode[]> {
+    return nodeStatus(
+      { query: (text, values) => this.#pool.unflushed(text, values) },
+      this.#s,
+      nodeTimeoutMs,
     );
-    return rows.map((row) => {
-      const age = Math.max(0, Number(row.age));
-      return {
-        node: row.node as string,
-        heartbeatAge: Math.round(age * 10) / 10,
-        alive: age * 1000 < nodeTimeoutMs,
-        startedAt: Math.round(Number(row.started)),
-        leasedMessages: Number(row.messages),
-        leasedRecipients: Number(row.recipients),
-      };
-    });
   }
 
   async summaries(options: { states?: readonly QueueState[] }): Promise<QueueSummary[]> {

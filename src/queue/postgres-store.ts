@@ -146,6 +146,8 @@ const COMMIT_BATCH = 100;
 const COMMIT_BYTES = 4 * 1024 * 1024;
 /** How long the earliest due time learnt with a claim stands in for a query. */
 const DUE_FRESH_MS = 1000;
+/** The default of `nodeTimeoutMs`. */
+export const DEFAULT_NODE_TIMEOUT_MS = 30_000;
 /** How long a connection attempt may take before it counts as an outage. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -327,7 +329,7 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
   }
 
   get #nodeTimeoutMs(): number {
-    return this.#options.nodeTimeoutMs ?? 30_000;
+    return this.#options.nodeTimeoutMs ?? DEFAULT_NODE_TIMEOUT_MS;
   }
 
   /** The database answers again: finish what waited, then wake the queue manager. */

@@ -69,6 +69,57 @@ describe('postern db and postern queue on PostgreSQL', () => {
     }
   });
 
+  it('db status lists each node with its heartbeat and leases; queue shape shows held mail by node', async () => {
+    const nodesSchema = freshSchemaName('clinodes');
+    const config = join(dir, 'nodes.json');
+    await writeFile(
+      config,
+      JSON.stringify({ queueStore: { type: 'postgres', url: server.url, schema: nodesSchema } }),
+    );
+    const a = new PostgresQueueStore({ url: server.url, schema: nodesSchema, node: 'node-a' });
+    const b = new PostgresQueueStore({ url: server.url, schema: nodesSchema, node: 'node-b' });
+    await a.open();
+    await b.open();
+    try {
+      await commitMessage(a, 'Subject: one\r\n\r\nx\r\n');
+      await commitMessage(a, 'Subject: two\r\n\r\nx\r\n', {
+        recipients: [
+          { id: 1, address: 'x@example.com', originalAddress: 'x@example.com' },
+          { id: 2, address: 'y@example.com', originalAddress: 'y@example.com' },
+        ],
+      });
+      await a.claim({ owner: 'node-a', limit: 10, now: Date.now(), leaseMs: 600_000 });
+      const status = await run(process.execPath, [BIN, 'db', 'status', '--config', config]);
+      const lines = status.stdout.split('\n');
+      expect(lines[0]).toMatch(/version 1 \(this Postern needs 1\)/);
+      expect(lines[1]).toMatch(/^node\s+state\s+heartbeat\s+started\s+messages\s+recipients$/);
+      expect(lines.find((l) => l.startsWith('node-a'))).toMatch(
+        /^node-a\s+alive\s+\d+\.\d s ago\s+\S+Z\s+2\s+3$/,
+      );
+      expect(lines.find((l) => l.startsWith('node-b'))).toMatch(/^node-b\s+alive\s.*\s0\s+0$/);
+      expect(await a.nodes()).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            node: 'node-a',
+            alive: true,
+            leasedMessages: 2,
+            leasedRecipients: 3,
+          }),
+          expect.objectContaining({ node: 'node-b', alive: true, leasedMessages: 0 }),
+        ]),
+      );
+      const shape = await run(process.execPath, [BIN, 'queue', 'shape', '--config', config]);
+      const byNode = shape.stdout.split('active mail by node')[1] ?? '';
+      expect(byNode).toMatch(/^\s+TOTAL\s+2\s/m);
+      expect(byNode).toMatch(/^\s*node-a\s+2\s/m);
+      expect(byNode).not.toMatch(/node-b/);
+    } finally {
+      await a.close();
+      await b.close();
+      await dropSchema(server.url, nodesSchema).catch(() => undefined);
+    }
+  });
+
   it('says what is wrong when the config has no postgres store or the command is unknown', async () => {
     const config = join(dir, 'file.json');
     await writeFile(config, JSON.stringify({ queueStore: { type: 'memory' } }));

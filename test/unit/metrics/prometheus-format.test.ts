@@ -79,6 +79,31 @@ describe('formatPrometheus', () => {
       expect(l).toMatch(/^postern_[a-z_]+(\{[^}]*\})? -?[0-9.e+]+$/);
   });
 
+  it('writes each node of a shared queue (a restarted node once) and the round trips', () => {
+    const node = (name: string, age: number, messages: number, alive = true) => ({
+      node: name,
+      heartbeatAge: age,
+      alive,
+      startedAt: 0,
+      leasedMessages: messages,
+      leasedRecipients: messages * 2,
+    });
+    const text = formatPrometheus({
+      ...empty,
+      nodes: [node('node-a', 1.5, 3), node('node-b', 45, 2, false), node('node-b', 0.5, 4)],
+      storeRoundTrips: 1234,
+    });
+    const lines = text.split('\n');
+    expect(lines).toContain('postern_queue_node_heartbeat_age_seconds{node="node-a"} 1.5');
+    expect(lines).toContain('postern_queue_node_heartbeat_age_seconds{node="node-b"} 0.5');
+    expect(lines).toContain('postern_queue_node_leased_messages{node="node-b"} 6');
+    expect(lines).toContain('postern_queue_node_leased_recipients{node="node-a"} 6');
+    expect(lines).toContain('# TYPE postern_queue_store_round_trips_total counter');
+    expect(lines).toContain('postern_queue_store_round_trips_total 1234');
+    // Without a shared store, neither family appears.
+    expect(formatPrometheus(empty)).not.toMatch(/postern_queue_node_|round_trips/);
+  });
+
   it('escapes backslash, quote and newline in label values', () => {
     const text = formatPrometheus({
       ...empty,
