@@ -173,9 +173,19 @@ export class LeaseLostError extends PosternError {
 export class QueueStoreError extends PosternError {
   /** The message concerned, when there is one. */
   readonly queueId: string | undefined;
-  constructor(message: string, queueId?: string, options?: PosternErrorOptions) {
+  /**
+   * The store cannot be written at all for now (its database is unreachable) and has
+   * logged that once; callers need not log it again for every message it refuses.
+   */
+  readonly outage: boolean;
+  constructor(
+    message: string,
+    queueId?: string,
+    options?: PosternErrorOptions & { outage?: boolean },
+  ) {
     super('POSTERN_ERR_QUEUE_STORE', queueId ? `${queueId}: ${message}` : message, options);
     this.queueId = queueId;
+    this.outage = options?.outage === true;
   }
 }
 

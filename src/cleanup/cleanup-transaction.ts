@@ -52,7 +52,7 @@
 
 import { Writable } from 'node:stream';
 import type { Parameters } from '../config/parameters.js';
-import { TableError } from '../errors.js';
+import { QueueStoreError, TableError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
 import type { MessageWriter, NewMessageRecord, QueueStore } from '../queue/types.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
@@ -741,7 +741,9 @@ export class CleanupTransaction implements SubmissionTransaction {
     try {
       await this.#writer.commit(record);
     } catch (err) {
-      this.#ctx.log.warning(this.queueId, `queue file write error: ${errorText(err)}`);
+      // An outage the store has logged once is not logged again for each message refused.
+      if (!(err instanceof QueueStoreError && err.outage))
+        this.#ctx.log.warning(this.queueId, `queue file write error: ${errorText(err)}`);
       return this.#failCommit(statusReply(WRITE)!);
     }
     this.#phase = 'committed';

@@ -115,6 +115,8 @@ function notCommitted(item: CommitItem): QueueStoreError {
 function failure(item: CommitItem, err: unknown): QueueStoreError {
   return new QueueStoreError(`cannot commit the message: ${(err as Error).message}`, item.queueId, {
     cause: err,
+    // The database connection logs an outage once; each refused message need not.
+    outage: isConnectionError(err),
   });
 }
 
