@@ -38,11 +38,26 @@ export interface PostgresServer {
   readonly url: string;
   /** Stops the server (immediate mode) and removes its directory; a no-op for an external one. */
   stop(): Promise<void>;
+  /**
+   * Outages, for a server this helper started (`own: true`): `pg_ctl restart` in the
+   * mode given, or a stop in that mode and a start later on the same port.
+   */
+  restart(mode: 'fast' | 'immediate'): Promise<void>;
+  halt(mode: 'fast' | 'immediate'): Promise<void>;
+  resume(): Promise<void>;
 }
 
 export interface PostgresServerOptions {
   /** fsync and synchronous_commit; off makes tests faster, benchmarks want them on. @default false */
   readonly durable?: boolean;
+  /**
+   * synchronous_commit alone (fsync stays off): a commit is written to the operating
+   * system before it returns, so it survives the server being killed (not the machine).
+   * @default false
+   */
+  readonly synchronousCommit?: boolean;
+  /** Start a server of its own even when POSTERN_TEST_PG_URL is set (to restart it). @default false */
+  readonly own?: boolean;
   /** @default 300 */
   readonly maxConnections?: number;
 }
@@ -69,7 +84,18 @@ async function asPostgres(file: string, args: string[]): Promise<void> {
 /** Starts a server, or returns the one POSTERN_TEST_PG_URL names. */
 export async function startPostgres(options: PostgresServerOptions = {}): Promise<PostgresServer> {
   const external = process.env.POSTERN_TEST_PG_URL;
-  if (external) return { url: external, stop: async () => undefined };
+  if (external && !options.own) {
+    const cannot = async () => {
+      throw new Error('an external server (POSTERN_TEST_PG_URL) cannot be restarted here');
+    };
+    return {
+      url: external,
+      stop: async () => undefined,
+      restart: cannot,
+      halt: cannot,
+      resume: cannot,
+    };
+  }
   const bin = binDir();
   const base = await mkdtemp(join(tmpdir(), 'postern-pg-'));
   await chmod(base, 0o755);
@@ -98,7 +124,7 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
     `-k ${data}`,
     `-c max_connections=${options.maxConnections ?? 300}`,
     `-c fsync=${durable ? 'on' : 'off'}`,
-    `-c synchronous_commit=${durable ? 'on' : 'off'}`,
+    `-c synchronous_commit=${durable || options.synchronousCommit ? 'on' : 'off'}`,
     `-c full_page_writes=${durable ? 'on' : 'off'}`,
     '-c shared_buffers=128MB',
   ];
@@ -125,8 +151,21 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
     }
   }
   let stopped = false;
+  const ctl = (args: string[]) => asPostgres(join(bin, 'pg_ctl'), ['-D', data, ...args]);
+  const startArgs = [
+    '-l',
+    join(data, 'log'),
+    '-o',
+    `-p ${port} ${settings.join(' ')}`,
+    '-w',
+    '-t',
+    '60',
+  ];
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    restart: (mode) => ctl(['-m', mode, ...startArgs, 'restart']),
+    halt: (mode) => ctl(['-m', mode, '-w', 'stop']),
+    resume: () => ctl([...startArgs, 'start']),
     stop: async () => {
       if (stopped) return;
       stopped = true;

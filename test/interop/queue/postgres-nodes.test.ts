@@ -35,6 +35,7 @@ import {
   type PostgresServer,
   startPostgres,
 } from '../../helpers/postgres-server.js';
+import { smtpSource, smtpSourceRecipients } from '../../helpers/smtp-source.js';
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('../../../bin/postern.mjs', import.meta.url));
@@ -162,25 +163,12 @@ describe('three nodes on one PostgreSQL queue', () => {
 
     const started = Date.now();
     const injections = nodes.map((node, n) =>
-      run(
-        'smtp-source',
-        [
-          '-s',
-          String(SESSIONS_PER_NODE),
-          '-m',
-          String(SHARES[n]),
-          '-d',
-          '-N',
-          '-l',
-          '1000',
-          '-f',
-          'load@client.example',
-          '-t',
-          `rcpt@node${n}.example`,
-          `127.0.0.1:${node.port}`,
-        ],
-        { timeout: 240_000 },
-      ),
+      smtpSource({
+        port: node.port,
+        messages: SHARES[n]!,
+        sessions: SESSIONS_PER_NODE,
+        domain: `node${n}.example`,
+      }),
     );
     const victim = nodes[SHARES.length - 1]!;
     await injections[SHARES.length - 1];
@@ -221,9 +209,7 @@ describe('three nodes on one PostgreSQL queue', () => {
     await new Promise((r) => setTimeout(r, 500));
     const { byRecipient, byNode, files } = await readSink(sinkDir);
     const duplicates = [...byRecipient.values()].reduce((a, c) => a + (c - 1), 0);
-    const expected = new Set<string>();
-    for (let n = 0; n < SHARES.length; n++)
-      for (let i = 1; i <= SHARES[n]!; i++) expected.add(`${i}rcpt@node${n}.example`);
+    const expected = new Set(SHARES.flatMap((m, n) => smtpSourceRecipients(`node${n}.example`, m)));
     const missing = [...expected].filter((r) => !byRecipient.has(r));
 
     console.log(
