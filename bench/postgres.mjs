@@ -5,8 +5,9 @@
 //
 // Acceptance: messages / time until every smtp-source has finished (each message got its
 // 250 after its COMMIT or file fsync). Delivery: messages / time from the first
-// connection until the last "status=sent" line of the nodes. The sessions are split
-// evenly over the nodes. CPU per message of the nodes and of the PostgreSQL server
+// connection until the nodes' metrics count every message sent (their logs go to
+// files: a pipe the harness reads late would block the nodes' log writes). The
+// sessions are split evenly over the nodes. CPU per message of the nodes and of the PostgreSQL server
 // (postmaster and its backends, from /proc) says where the time goes. Database round
 // trips per message are the nodes' own count (postern_queue_store_round_trips_total on
 // their metrics endpoints), taken over the load only. Every round is printed, then the
@@ -23,9 +24,11 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -139,55 +142,52 @@ async function startPg() {
   };
 }
 
-function startNode(dir, config) {
+/**
+ * Starts a node whose log goes to a file, not a pipe: a pipe the harness reads late
+ * blocks the node's synchronous stdout writes and would measure the harness.
+ */
+async function startNode(dir, config) {
   writeFileSync(join(dir, 'postern.json'), JSON.stringify(config));
+  const logFile = join(dir, 'postern.log');
+  const log = openSync(logFile, 'w');
   const child = spawn(process.execPath, [BIN, 'serve', '--config', join(dir, 'postern.json')], {
     cwd: dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', log, log],
   });
-  let sent = 0;
-  let partial = '';
-  let port = 0;
-  let metricsUrl;
-  let ready;
-  const started = new Promise((r) => (ready = r));
-  child.stdout.setEncoding('utf8').on('data', (t) => {
-    partial += t;
-    const lines = partial.split('\n');
-    partial = lines.pop();
-    for (const l of lines) {
-      if (l.includes('status=sent')) sent++;
-      const mu = /metrics on (http:\/\/\S+)/.exec(l);
-      if (mu) metricsUrl = mu[1];
-      const m = /daemon started.*listening on [^,]*?:(\d+)/.exec(l);
-      if (m) {
-        port = Number(m[1]);
-        ready();
-      }
-    }
-  });
-  child.stderr.setEncoding('utf8').on('data', (t) => process.stderr.write(t));
-  return {
-    child,
-    started,
-    get port() {
-      return port;
-    },
-    get sent() {
-      return sent;
-    },
-    get metricsUrl() {
-      return metricsUrl;
-    },
-  };
+  closeSync(log);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const text = readFileSync(logFile, 'utf8');
+    const m = /daemon started.*listening on [^,]*?:(\d+)/.exec(text);
+    const mu = /metrics on (http:\/\/\S+)/.exec(text);
+    if (m && mu) return { child, port: Number(m[1]), metricsUrl: mu[1], logFile };
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`postgres bench: a node did not start:\n${text}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A counter of the node's metrics, summed over its labels. */
+async function metric(node, name) {
+  const text = await (await fetch(node.metricsUrl)).text();
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)$`, 'gm')))
+    sum += Number(m[1]);
+  return sum;
+}
+
+/** Recipients the node has delivered (its metrics' sent outcomes). */
+async function sent(node) {
+  const text = await (await fetch(node.metricsUrl)).text();
+  let sum = 0;
+  for (const m of text.matchAll(/^postern_deliveries_total\{[^}]*status="sent"[^}]*\} (\d+)$/gm))
+    sum += Number(m[1]);
+  return sum;
 }
 
 /** The node's count of database round trips (0 for a store without one). */
-async function roundTrips(node) {
-  if (!node.metricsUrl) return 0;
-  const text = await (await fetch(node.metricsUrl)).text();
-  const m = /^postern_queue_store_round_trips_total (\d+)/m.exec(text);
-  return m ? Number(m[1]) : 0;
+function roundTrips(node) {
+  return metric(node, 'postern_queue_store_round_trips_total');
 }
 
 /** smtp-source: `total` messages split evenly over the nodes and their sessions. */
@@ -227,8 +227,11 @@ function inject(nodes, total, sessionsAll) {
 /** Resolves once the nodes have logged `count` deliveries in all (bounded). */
 async function delivered(nodes, count) {
   const deadline = Date.now() + 600_000;
-  while (nodes.reduce((a, n) => a + n.sent, 0) < count && Date.now() < deadline)
-    await new Promise((r) => setTimeout(r, 20));
+  while (Date.now() < deadline) {
+    const done = (await Promise.all(nodes.map(sent))).reduce((a, b) => a + b, 0);
+    if (done >= count) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 async function scenario(name, nodesWanted, pg, schemaN) {
@@ -244,7 +247,7 @@ async function scenario(name, nodesWanted, pg, schemaN) {
   for (let n = 0; n < nodesWanted; n++) {
     const dir = join(work, `n${n}`);
     mkdirSync(dir);
-    const node = startNode(dir, {
+    const node = await startNode(dir, {
       myhostname: `n${n}.bench`,
       nodeId: `bench-${n}`,
       queueDirectory: join(dir, 'queue'),
@@ -254,7 +257,6 @@ async function scenario(name, nodesWanted, pg, schemaN) {
       smtpTlsSecurityLevel: 'none',
       metrics: { listen: '127.0.0.1:0' },
     });
-    await node.started;
     nodes.push(node);
   }
   // Warm-up: every node process compiles its hot paths on mail that is not counted.
@@ -262,7 +264,7 @@ async function scenario(name, nodesWanted, pg, schemaN) {
     await inject(nodes, WARM * nodesWanted, SESSIONS);
     await delivered(nodes, WARM * nodesWanted);
   }
-  const sent0 = nodes.reduce((a, n) => a + n.sent, 0);
+  const sent0 = (await Promise.all(nodes.map(sent))).reduce((a, b) => a + b, 0);
   const trips0 = (await Promise.all(nodes.map(roundTrips))).reduce((a, b) => a + b, 0);
   const cpu0 = nodes.reduce((a, n) => a + cpuOf(n.child.pid), 0);
   const pg0 = pgCpu(pg.pid);

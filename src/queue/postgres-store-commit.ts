@@ -15,6 +15,10 @@
  * than the connection (bad data in one message), each message of the batch is retried
  * on its own, so one bad message cannot turn its neighbours away.
  *
+ * A message this node's queue manager will take at once is committed straight into
+ * `active` under a lease for it (postgres-store-handoff.ts), which spares the claim
+ * that would follow.
+ *
  * Does not do: announce the new mail (the store does, after the COMMIT), or retry
  * after a connection failure (the sender gets 451 and retries; a COMMIT whose answer
  * was lost may then mean one duplicate, never a loss).
@@ -26,7 +30,7 @@ import { QueueStoreError } from '../errors.js';
 import type { QueueId } from '../types.js';
 import { isConnectionError, type QueueDb } from './postgres-store-db.js';
 import { domainOf } from './summary.js';
-import type { NewMessageRecord } from './types.js';
+import type { Lease, NewMessageRecord } from './types.js';
 
 /** One message to commit. */
 export interface CommitItem {
@@ -38,20 +42,29 @@ export interface CommitItem {
   readonly chunks: number;
   /** The last, partial chunk (undefined when the content ended on a chunk boundary). */
   readonly last: { readonly seq: number; readonly data: Buffer } | undefined;
+  /**
+   * A lease for this node's queue manager: the message goes straight to `active`
+   * under it (postgres-store-handoff.ts) instead of to `incoming`.
+   */
+  readonly lease?: Lease;
 }
 
 /** Splits a record into the envelope jsonb (no recipients, no hold flag, no queue ID). */
-function envelopeOf(record: NewMessageRecord): Record<string, unknown> {
+export function envelopeOf(record: NewMessageRecord): Record<string, unknown> {
   const { hold: _hold, recipients: _recipients, queueId: _queueId, ...rest } = record;
   return rest;
 }
 
 /** The statement (the same text for every batch) and its values for `items`. */
-function statement(schema: string, items: readonly CommitItem[]): [string, unknown[]] {
+function statement(
+  schema: string,
+  session: string,
+  items: readonly CommitItem[],
+): [string, unknown[]] {
   const s = schema;
   const values: unknown[] = [
     items.map((i) => i.queueId),
-    items.map((i) => (i.record.hold ? 'hold' : 'incoming')),
+    items.map((i) => (i.record.hold ? 'hold' : i.lease ? 'active' : 'incoming')),
     items.map((i) => i.chunks),
     items.map((i) => i.record.sender),
     items.map((i) => i.record.size),
@@ -67,22 +80,32 @@ function statement(schema: string, items: readonly CommitItem[]): [string, unkno
     items.flatMap((i) => (i.last ? [i.queueId] : [])),
     items.flatMap((i) => (i.last ? [i.last.seq] : [])),
     items.flatMap((i) => (i.last ? [i.last.data] : [])),
+    items.map((i) => i.lease?.owner ?? null),
+    items.map((i) => i.lease?.token ?? null),
+    items.map((i) => i.lease?.expiresAt ?? null),
+    session,
   ];
   const text = `WITH u AS (
-      SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[],
-        $6::bigint[], $7::jsonb[], $8::text[], $9::int[])
-        AS u(queue_id, state, chunks, sender, size, arrival_time, record, writer_token, ord)),
+      SELECT *, CASE WHEN lease_token IS NULL THEN NULL ELSE $21::text END AS lease_session
+      FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[],
+        $6::bigint[], $7::jsonb[], $8::text[], $9::int[], $18::text[], $19::text[], $20::bigint[])
+        AS u(queue_id, state, chunks, sender, size, arrival_time, record, writer_token, ord,
+          lease_owner, lease_token, lease_expires)),
     promoted AS (
       UPDATE ${s}.messages m SET state = u.state, chunks = u.chunks, sender = u.sender,
         size = u.size, arrival_time = u.arrival_time, record = u.record,
-        seq = nextval('${s}.message_seq'), writer_token = NULL, created_at = now()
+        seq = nextval('${s}.message_seq'), writer_token = NULL, created_at = now(),
+        lease_owner = u.lease_owner, lease_token = u.lease_token,
+        lease_expires = u.lease_expires, lease_session = u.lease_session
       FROM u
       WHERE u.writer_token IS NOT NULL AND m.queue_id = u.queue_id AND m.state = 'writing'
         AND m.writer_token = u.writer_token
       RETURNING m.queue_id),
     inserted AS (
-      INSERT INTO ${s}.messages (queue_id, state, chunks, sender, size, arrival_time, record)
-      SELECT queue_id, state, chunks, sender, size, arrival_time, record FROM u
+      INSERT INTO ${s}.messages (queue_id, state, chunks, sender, size, arrival_time, record,
+        lease_owner, lease_token, lease_expires, lease_session)
+      SELECT queue_id, state, chunks, sender, size, arrival_time, record,
+        lease_owner, lease_token, lease_expires, lease_session FROM u
       WHERE writer_token IS NULL ORDER BY ord
       ON CONFLICT (queue_id) DO NOTHING
       RETURNING queue_id),
@@ -127,9 +150,10 @@ function failure(item: CommitItem, err: unknown): QueueStoreError {
 export async function commitBatch(
   db: QueueDb,
   schema: string,
+  session: string,
   items: readonly CommitItem[],
 ): Promise<(undefined | Error)[]> {
-  const [text, values] = statement(schema, items);
+  const [text, values] = statement(schema, session, items);
   try {
     const { rows } = await db.query(text, values);
     const done = new Set(rows.map((r) => r.queue_id as string));
@@ -138,7 +162,7 @@ export async function commitBatch(
     if (items.length === 1 || isConnectionError(err)) return items.map((i) => failure(i, err));
     // One message's data broke the statement: find it by committing each alone.
     const out: (undefined | Error)[] = [];
-    for (const item of items) out.push(...(await commitBatch(db, schema, [item])));
+    for (const item of items) out.push(...(await commitBatch(db, schema, session, [item])));
     return out;
   }
 }

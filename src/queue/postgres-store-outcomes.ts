@@ -285,6 +285,17 @@ export class LeaseWriter {
     );
   }
 
+  /** Gives leased messages back to `incoming`, for any node to claim (one statement). */
+  async unlease(leases: readonly Lease[]): Promise<void> {
+    await this.#db.unflushed(
+      `UPDATE ${this.#s}.messages m SET state = 'incoming', lease_owner = NULL,
+         lease_token = NULL, lease_expires = NULL, lease_session = NULL
+       FROM unnest($1::text[], $2::text[]) AS l(queue_id, token)
+       WHERE m.queue_id = l.queue_id AND m.lease_token = l.token AND m.state = 'active'`,
+      [leases.map((l) => l.queueId), leases.map((l) => l.token)],
+    );
+  }
+
   /**
    * Hands back to the queue (the state each was claimed from) every message this
    * session holds under a lease not in `keep`: claims whose answer was lost with the

@@ -30,7 +30,8 @@
 
 import { createHash } from 'node:crypto';
 import type * as PgModule from 'pg';
-import { ConfigError } from '../errors.js';
+import type { Pool } from 'pg';
+import { ConfigError, QueueStoreError } from '../errors.js';
 
 export type Pg = typeof PgModule;
 
@@ -218,4 +219,38 @@ export async function schemaVersion(client: Queryable, schema: string, pg: Pg): 
     `SELECT coalesce(max(version), 0) AS v FROM ${pg.escapeIdentifier(schema)}.schema_migrations`,
   );
   return Number(res.rows[0]?.v ?? 0);
+}
+
+/**
+ * Makes the schema ready at open: migrates it (resolving with the version reached, or
+ * undefined when it was current), or, when `migrate` is false, checks that it is
+ * current and says to run `postern db migrate` if not.
+ */
+export async function readySchema(
+  pool: Pool,
+  schema: string,
+  pg: Pg,
+  migrateNow: boolean,
+): Promise<number | undefined> {
+  if (!migrateNow) {
+    if ((await schemaVersion(pool, schema, pg)) < SCHEMA_VERSION) {
+      throw new ConfigError(
+        `the queue schema "${schema}" is missing or out of date and "migrate" is false; run \`postern db migrate --config FILE\` first`,
+        'queueStore',
+      );
+    }
+    return undefined;
+  }
+  const client = await pool.connect().catch((err: unknown) => {
+    throw new QueueStoreError(
+      `cannot connect to the queue database: ${(err as Error).message}`,
+      undefined,
+      { cause: err },
+    );
+  });
+  try {
+    return (await migrate(client, schema, pg)).at(-1);
+  } finally {
+    client.release();
+  }
 }

@@ -57,6 +57,8 @@ type Parked =
 
 /** Most messages per batched statement. */
 const BATCH = 200;
+/** How long a removal waits for others to go in the same statement. */
+const REMOVE_GATHER_MS = 20;
 
 /** The store's writes under leases; see the module header. */
 export class LeaseWrites {
@@ -84,6 +86,8 @@ export class LeaseWrites {
     this.#removes = new StatementBatcher({
       run: (items) => w.remove(items, now()),
       maxItems: BATCH,
+      // The mail is delivered: a removal can wait a moment for others to share its statement.
+      gatherMs: REMOVE_GATHER_MS,
     });
   }
 
@@ -170,9 +174,15 @@ export class LeaseWrites {
    * session holds under leases nobody here knows of. Resolves with how many messages
    * went back to the queue; a failure leaves the rest for the next recovery.
    */
-  async recover(session: string): Promise<{ done: number; returned: number }> {
+  async recover(
+    session: string,
+    alsoKeep: readonly string[] = [],
+  ): Promise<{ done: number; returned: number }> {
     const done = await this.#runParked();
-    const returned = await this.#o.writer.returnStrays(session, this.held.tokens());
+    const returned = await this.#o.writer.returnStrays(session, [
+      ...this.held.tokens(),
+      ...alsoKeep,
+    ]);
     return { done, returned };
   }
 

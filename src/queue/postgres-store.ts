@@ -11,9 +11,11 @@
  *   postgres-store-commit.ts); `bounced` and `deferred` outcomes and queue operations
  *   are committed before their call resolves; `sent` marks are lazy, and releases and
  *   removals are gathered into batches (postgres-store-writes.ts).
- * - Round trips: on the path of a small message, one share of a group commit, one
- *   share of a claim (which brings the recipients and the content along) and one
- *   share of a batched removal; `roundTrips` counts every statement sent.
+ * - Round trips: on the path of a small message, one share of a group commit (which
+ *   hands new mail straight to this node's queue manager when it listens,
+ *   postgres-store-handoff.ts; otherwise one share of a claim, which brings the
+ *   recipients and the content along) and one share of a batched removal;
+ *   `roundTrips` counts every statement sent.
  * - Work sharing: nodes claim with `FOR UPDATE SKIP LOCKED` under a lease (owner,
  *   token, expiry, holder session); every write under a lease is fenced by the token
  *   in its WHERE clause and fails with LeaseLostError once the lease is gone. A node's
@@ -53,9 +55,8 @@ import { systemClock } from '../clock.js';
 import { ConfigError, QueueStoreError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import type { Clock, QueueId } from '../types.js';
-import { newLeaseToken } from './lease.js';
 import { StatementBatcher } from './postgres-store-batch.js';
-import { claimMessages } from './postgres-store-claim.js';
+import { Claimer } from './postgres-store-claimer.js';
 import { type CommitItem, commitBatch } from './postgres-store-commit.js';
 import {
   checkNewQueueId,
@@ -67,14 +68,7 @@ import { QueueDb } from './postgres-store-db.js';
 import { Announcer, AvailabilityListener, NodeHeartbeat } from './postgres-store-notify.js';
 import { QueueOperations } from './postgres-store-operations.js';
 import { LeaseWriter } from './postgres-store-outcomes.js';
-import {
-  channelOf,
-  checkSchemaName,
-  loadPg,
-  migrate,
-  SCHEMA_VERSION,
-  schemaVersion,
-} from './postgres-store-schema.js';
+import { channelOf, checkSchemaName, loadPg, readySchema } from './postgres-store-schema.js';
 import {
   AdvisorySlots,
   type DestinationSlot,
@@ -137,15 +131,11 @@ export interface PostgresQueueStoreOptions {
 
 /** Rows left `writing` this long belong to a writer that died. */
 const ABANDONED_WRITE = '1 day';
-/** A message of one chunk up to this size comes with its claim. */
-const INLINE_MAX = 64 * 1024;
 /** Claimed content kept in memory for all the messages this node holds. */
 const CONTENT_BUDGET = 32 * 1024 * 1024;
 /** Most messages and content bytes in one group commit. */
 const COMMIT_BATCH = 100;
 const COMMIT_BYTES = 4 * 1024 * 1024;
-/** How long the earliest due time learnt with a claim stands in for a query. */
-const DUE_FRESH_MS = 1000;
 /** The default of `nodeTimeoutMs`. */
 export const DEFAULT_NODE_TIMEOUT_MS = 30_000;
 /** How long a connection attempt may take before it counts as an outage. */
@@ -159,6 +149,8 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
   readonly #log: ComponentLogger;
   readonly #session = randomUUID();
   readonly #listeners = new Set<() => void>();
+  /** Commits that went straight to this node's queue manager, until announced. */
+  readonly #handedOff = new Set<QueueId>();
   #notifyPending = false;
   #state: 'new' | 'opening' | 'open' | 'closed' = 'new';
   #pool: Pool | undefined;
@@ -173,8 +165,7 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
   #announcer: Announcer | undefined;
   #heartbeat: NodeHeartbeat | undefined;
   #slots: AdvisorySlots | undefined;
-  /** The earliest deferred due time, as the last claim saw it, and when. */
-  #nextDue: { at: number | undefined; seen: number } | undefined;
+  #claimer: Claimer | undefined;
 
   constructor(options: PostgresQueueStoreOptions) {
     if (typeof options.url !== 'string' || !/^postgres(ql)?:\/\//.test(options.url)) {
@@ -233,30 +224,9 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
     this.#db = db;
     const q = pg.escapeIdentifier(this.schema);
     this.#q = q;
-    if (o.migrate !== false) {
-      const client = await pool.connect().catch((err: unknown) => {
-        throw new QueueStoreError(
-          `cannot connect to the queue database: ${(err as Error).message}`,
-          undefined,
-          { cause: err },
-        );
-      });
-      try {
-        const applied = await migrate(client, this.schema, pg);
-        if (applied.length > 0)
-          this.#log.info(
-            undefined,
-            `queue schema "${this.schema}" migrated to version ${applied.at(-1)}`,
-          );
-      } finally {
-        client.release();
-      }
-    } else if ((await schemaVersion(pool, this.schema, pg)) < SCHEMA_VERSION) {
-      throw new ConfigError(
-        `the queue schema "${this.schema}" is missing or out of date and "migrate" is false; run \`postern db migrate --config FILE\` first`,
-        'queueStore',
-      );
-    }
+    const applied = await readySchema(pool, this.schema, pg, o.migrate !== false);
+    if (applied !== undefined)
+      this.#log.info(undefined, `queue schema "${this.schema}" migrated to version ${applied}`);
     const now = () => this.#clock.now();
     this.#writer = new LeaseWriter(db, q, now);
     this.#writes = new LeaseWrites({
@@ -268,7 +238,7 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
       contentBudget: CONTENT_BUDGET,
     });
     this.#commits = new StatementBatcher({
-      run: (items) => commitBatch(db, q, items),
+      run: (items) => commitBatch(db, q, this.#session, items),
       maxItems: COMMIT_BATCH,
       weight: (item) => item.last?.data.length ?? 0,
       maxWeight: COMMIT_BYTES,
@@ -284,7 +254,7 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
       nodeTimeoutMs: this.#nodeTimeoutMs,
       now,
       log: this.#log,
-      orphans: () => this.#notifyLocal(),
+      orphans: () => this.#wake(),
     });
     await this.#heartbeat.start();
     await db.query(
@@ -313,7 +283,7 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
       count: () => db.count(),
       // Nothing is claimable while the database is away; its return wakes us anyway.
       fire: () => {
-        if (db.available) this.#notifyLocal();
+        if (db.available) this.#wake();
       },
     });
     await this.#listener.start();
@@ -324,8 +294,19 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
       log: this.#log,
       count: () => db.count(),
     });
+    this.#claimer = new Claimer({
+      db,
+      schema: q,
+      session: this.#session,
+      nodeTimeoutMs: this.#nodeTimeoutMs,
+      writes: this.#writes,
+      writer: this.#writer,
+      announcer: this.#announcer,
+      now,
+      wake: () => this.#wake(),
+    });
     db.onRestored(() => void this.#recover());
-    this.#notifyLocal();
+    this.#wake();
   }
 
   get #nodeTimeoutMs(): number {
@@ -336,7 +317,10 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
   async #recover(): Promise<void> {
     this.#listener?.reconnectNow();
     try {
-      const { done, returned } = await this.#writes!.recover(this.#session);
+      const { done, returned } = await this.#writes!.recover(
+        this.#session,
+        this.#claimer!.waitingTokens(),
+      );
       if (done > 0 || returned > 0)
         this.#log.info(
           undefined,
@@ -346,10 +330,12 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
       // Down again: the next recovery finishes it.
       this.#db?.failed(err);
     }
-    if (this.#state === 'open') this.#notifyLocal();
+    if (this.#state === 'open') this.#wake();
   }
 
   #stopTimers(): void {
+    // Handed-off mail not yet taken is leased to this session: close gives it back.
+    this.#claimer?.close();
     this.#announcer?.close();
     this.#writes?.close();
     this.#db?.close();
@@ -414,7 +400,7 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
         schema: this.#q,
         chunkSize: this.#options.chunkSize ?? DEFAULT_CHUNK_SIZE,
         announce: () => this.#announceNewMail(queueId),
-        commit: (item) => this.#commits!.submit(item),
+        commit: (item) => this.#commit(item),
         assertOpen: () => this.#assertOpen(),
       },
       queueId,
@@ -422,33 +408,9 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
   }
 
   async claim(options: ClaimOptions): Promise<ClaimedMessage[]> {
-    const db = this.#p;
-    const writes = this.#writes!;
+    this.#assertOpen();
     if (!(options.limit > 0)) return [];
-    // One random prefix per claim: unique tokens without a random draw per message.
-    const prefix = newLeaseToken();
-    const tokens = Array.from({ length: options.limit }, (_, i) => `${prefix}.${i.toString(36)}`);
-    const forget = writes.held.claiming(tokens);
-    try {
-      const { rows, nextDue } = await claimMessages(
-        {
-          db,
-          schema: this.#q,
-          session: this.#session,
-          nodeTimeoutMs: this.#nodeTimeoutMs,
-          inlineMax: INLINE_MAX,
-          inlineBudget: writes.held.inlineRoom,
-        },
-        options,
-        tokens,
-      );
-      this.#nextDue = { at: nextDue, seen: Date.now() };
-      const claimed = writes.claimed(rows);
-      this.#announcer?.claimed(claimed.map((c) => c.record.queueId));
-      return claimed;
-    } finally {
-      forget();
-    }
+    return this.#claimer!.claim(options);
   }
 
   async renew(lease: Lease, expiresAt: number): Promise<Lease> {
@@ -474,8 +436,7 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
     if (target.state === 'corrupt')
       this.#log.warning(lease.queueId, `moved to corrupt queue: ${target.reason}`);
     if (target.state === 'deferred') {
-      const next = this.#nextDue;
-      if (next && (next.at === undefined || target.dueAt < next.at)) next.at = target.dueAt;
+      this.#claimer?.deferred(target.dueAt);
       this.#notifyLocal();
     }
   }
@@ -504,9 +465,11 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
    */
   async nextDueTime(): Promise<number | undefined> {
     this.#assertOpen();
-    const next = this.#nextDue;
-    if (next && Date.now() - next.seen < DUE_FRESH_MS) return next.at;
-    return this.#ops!.nextDueTime();
+    const known = this.#claimer!.nextDue();
+    if (known) return known.at;
+    const at = await this.#ops!.nextDueTime();
+    this.#claimer!.learnt(at);
+    return at;
   }
 
   async summaries(options: { states?: readonly QueueState[] } = {}): Promise<QueueSummary[]> {
@@ -570,17 +533,32 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
   #announceIf(ids: QueueId[]): QueueId[] {
     if (ids.length > 0) {
       // Due now, whatever the claim saw.
-      this.#nextDue = undefined;
+      this.#claimer?.deferred(undefined);
       this.#notifyLocal();
       this.#announcer?.announce();
     }
     return ids;
   }
 
+  /** Commits a message with others; new mail goes straight to this node's queue manager. */
+  async #commit(item: CommitItem): Promise<void> {
+    const claimer = this.#claimer!;
+    const prepared = claimer.prepare(item, this.#listeners.size > 0);
+    await this.#commits!.submit(prepared);
+    if (claimer.committed(prepared)) this.#handedOff.add(item.queueId);
+  }
+
   /** New mail: this node's listeners at once, the other nodes if this one does not claim it. */
   #announceNewMail(queueId: QueueId): void {
+    const handed = this.#handedOff.delete(queueId);
     this.#notifyLocal();
-    this.#announcer?.committed(queueId, this.#listeners.size > 0);
+    if (!handed) this.#announcer?.committed(queueId, this.#listeners.size > 0);
+  }
+
+  /** Something other than this node's new mail may be claimable: the next claim asks. */
+  #wake(): void {
+    this.#claimer?.wanted();
+    this.#notifyLocal();
   }
 
   /** Calls local listeners once per turn of the event loop however many events came. */

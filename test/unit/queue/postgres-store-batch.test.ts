@@ -75,6 +75,23 @@ describe('StatementBatcher', () => {
     expect(r.batches).toEqual([[1, 2, 3], [4], [20], [5]]);
   });
 
+  it('with gatherMs, waits for calls made shortly after the first before sending', async () => {
+    const batches: number[][] = [];
+    const b = new StatementBatcher<number, number>({
+      run: async (items) => {
+        batches.push([...items]);
+        return [...items];
+      },
+      gatherMs: 30,
+    });
+    const first = b.submit(1);
+    await new Promise((r) => setImmediate(r));
+    expect(batches).toEqual([]);
+    const second = b.submit(2);
+    expect(await Promise.all([first, second])).toEqual([1, 2]);
+    expect(batches).toEqual([[1, 2]]);
+  });
+
   it('fails every item of a batch whose run throws, and goes on with the next', async () => {
     let calls = 0;
     const b = new StatementBatcher<number, number>({

@@ -1,8 +1,9 @@
 /**
  * PostgresQueueStore against a real PostgreSQL server of its own (so it can be stopped):
  * mail held by a dead node or under an expired lease wakes a live node's queue manager
- * within a heartbeat, with no new mail to do it; commits made together share a
- * statement; a claim brings small content along; `sent` marks cost no round trip; and
+ * within a heartbeat, with no new mail to do it; new mail goes straight to the
+ * listening queue manager, or back to every node if it does not take it; commits
+ * made together share a statement; a claim brings small content along; `sent` marks cost no round trip; and
  * a database outage is logged once, refuses commits, puts off removals and releases
  * until the database is back, and needs no reopening.
  *
@@ -111,6 +112,47 @@ describe('PostgresQueueStore resilience', () => {
     expect(await nextWake(a, 10_000)).toBe(true);
     const again = await a.claim({ owner: 'a2', limit: 10, now: Date.now(), leaseMs: 600_000 });
     expect(again.map((t) => t.record.queueId)).toEqual([held!.record.queueId]);
+  });
+
+  it('hands new mail straight to the listening queue manager, without a claim statement', async () => {
+    const a = await node({ node: 'a' });
+    const b = await node({ node: 'b' });
+    let woken = 0;
+    a.onAvailable(() => woken++);
+    // The queue manager has claimed once: its owner and lease length are known.
+    expect(
+      await a.claim({ owner: 'qmgr-a', limit: 10, now: Date.now(), leaseMs: 600_000 }),
+    ).toEqual([]);
+    const id = await commitMessage(a, 'Subject: handed\r\n\r\nbody\r\n');
+    await new Promise((r) => setImmediate(r));
+    expect(woken).toBeGreaterThan(0);
+    // In the database it is already active under a's lease: no other node can take it.
+    expect(await a.counts()).toMatchObject({ incoming: 0, active: 1 });
+    expect(
+      await b.claim({ owner: 'qmgr-b', limit: 10, now: Date.now(), leaseMs: 600_000 }),
+    ).toEqual([]);
+    const before = a.roundTrips;
+    const [m] = await a.claim({ owner: 'qmgr-a', limit: 10, now: Date.now(), leaseMs: 600_000 });
+    expect(m?.record.queueId).toBe(id);
+    expect(m?.lease.owner).toBe('qmgr-a');
+    expect((await readAll(a.openContent(id))).toString()).toBe('Subject: handed\r\n\r\nbody\r\n');
+    expect(a.roundTrips).toBe(before);
+    await a.recordOutcomes(m!.lease, [{ recipientId: 1, outcome: outcome('sent') }]);
+    await a.remove(m!.lease);
+    expect(await b.counts()).toMatchObject({ incoming: 0, active: 0 });
+  });
+
+  it('gives handed-off mail back to every node when the queue manager does not take it', async () => {
+    const a = await node({ node: 'a' });
+    const b = await node({ node: 'b' });
+    a.onAvailable(() => undefined);
+    await a.claim({ owner: 'qmgr-a', limit: 10, now: Date.now(), leaseMs: 600_000 });
+    const announced = nextWake(b, 10_000);
+    const id = await commitMessage(a);
+    // a's queue manager never claims (its window is full): b hears of the mail and takes it.
+    expect(await announced).toBe(true);
+    const taken = await b.claim({ owner: 'qmgr-b', limit: 10, now: Date.now(), leaseMs: 600_000 });
+    expect(taken.map((t) => t.record.queueId)).toEqual([id]);
   });
 
   it('commits made together share statements, and every one is durable', async () => {
