@@ -128,22 +128,21 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
     `-c full_page_writes=${durable ? 'on' : 'off'}`,
     '-c shared_buffers=128MB',
   ];
+  const ctl = (args: string[]) => asPostgres(join(bin, 'pg_ctl'), ['-D', data, ...args]);
+  const startArgs = (on: number) => [
+    '-l',
+    join(data, 'log'),
+    '-o',
+    `-p ${on} ${settings.join(' ')}`,
+    '-w',
+    '-t',
+    '60',
+  ];
   let port = 0;
   for (let attempt = 0; ; attempt++) {
     port = await freePort();
     try {
-      await asPostgres(join(bin, 'pg_ctl'), [
-        '-D',
-        data,
-        '-l',
-        join(data, 'log'),
-        '-o',
-        `-p ${port} ${settings.join(' ')}`,
-        '-w',
-        '-t',
-        '60',
-        'start',
-      ]);
+      await ctl([...startArgs(port), 'start']);
       break;
     } catch (err) {
       // Another process may have taken the port between the probe and the start.
@@ -151,21 +150,11 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
     }
   }
   let stopped = false;
-  const ctl = (args: string[]) => asPostgres(join(bin, 'pg_ctl'), ['-D', data, ...args]);
-  const startArgs = [
-    '-l',
-    join(data, 'log'),
-    '-o',
-    `-p ${port} ${settings.join(' ')}`,
-    '-w',
-    '-t',
-    '60',
-  ];
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    restart: (mode) => ctl(['-m', mode, ...startArgs, 'restart']),
+    restart: (mode) => ctl(['-m', mode, ...startArgs(port), 'restart']),
     halt: (mode) => ctl(['-m', mode, '-w', 'stop']),
-    resume: () => ctl([...startArgs, 'start']),
+    resume: () => ctl([...startArgs(port), 'start']),
     stop: async () => {
       if (stopped) return;
       stopped = true;

@@ -28,7 +28,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PosternProcess, startPostern } from '../../helpers/postern-process.js';
+import { startClusterNodes } from '../../helpers/cluster-nodes.js';
+import type { PosternProcess } from '../../helpers/postern-process.js';
 import {
   dropSchema,
   freshSchemaName,
@@ -144,22 +145,15 @@ describe('three nodes on one PostgreSQL queue', () => {
     const status = await run(process.execPath, [BIN, 'db', 'status', '--config', configFile]);
     expect(status.stdout).toMatch(/version 1 \(this Postern needs 1\)/);
 
-    for (let n = 0; n < SHARES.length; n++) {
-      const dir = join(work, `node${n}`);
-      await mkdir(dir);
-      nodes.push(
-        await startPostern(dir, {
-          myhostname: `node${n}.test`,
-          nodeId: `node-${n}`,
-          queueDirectory: join(dir, 'queue'),
-          smtpd: [{ listen: '127.0.0.1:0' }],
-          queueStore: { ...queueStore, migrate: false },
-          relayhost: `[127.0.0.1]:${sinkPort}`,
-          smtpTlsSecurityLevel: 'none',
-          queueRunDelay: '1s',
-        }),
-      );
-    }
+    nodes.push(
+      ...(await startClusterNodes({
+        work,
+        count: SHARES.length,
+        queueStore: { ...queueStore, migrate: false },
+        sinkPort,
+        extra: { queueRunDelay: '1s' },
+      })),
+    );
 
     const started = Date.now();
     const injections = nodes.map((node, n) =>

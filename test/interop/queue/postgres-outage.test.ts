@@ -19,12 +19,13 @@
  */
 
 import { mkdtempSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PosternProcess, startPostern } from '../../helpers/postern-process.js';
+import { startClusterNodes } from '../../helpers/cluster-nodes.js';
+import type { PosternProcess } from '../../helpers/postern-process.js';
 import {
   dropSchema,
   freshSchemaName,
@@ -127,21 +128,14 @@ describe('PostgreSQL restarted and stopped under load', () => {
   });
 
   it('acknowledges only committed mail, delivers all of it, and recovers without a restart', async () => {
-    for (let n = 0; n < NODES; n++) {
-      const dir = join(work, `node${n}`);
-      await mkdir(dir);
-      nodes.push(
-        await startPostern(dir, {
-          myhostname: `node${n}.test`,
-          nodeId: `node-${n}`,
-          queueDirectory: join(dir, 'queue'),
-          smtpd: [{ listen: '127.0.0.1:0' }],
-          queueStore: { type: 'postgres', url: pg.url, schema },
-          relayhost: `[127.0.0.1]:${sink.port}`,
-          smtpTlsSecurityLevel: 'none',
-        }),
-      );
-    }
+    nodes.push(
+      ...(await startClusterNodes({
+        work,
+        count: NODES,
+        queueStore: { type: 'postgres', url: pg.url, schema },
+        sinkPort: sink.port,
+      })),
+    );
     for (const [n, node] of nodes.entries()) loads.push(new Load(node.port, n));
     const progress = async (what: string) => {
       const base = loads.map((l) => l.accepted);

@@ -19,11 +19,12 @@
  */
 
 import { chmodSync, mkdtempSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PosternProcess, startPostern } from '../../helpers/postern-process.js';
+import { startClusterNodes } from '../../helpers/cluster-nodes.js';
+import type { PosternProcess } from '../../helpers/postern-process.js';
 import {
   dropSchema,
   freshSchemaName,
@@ -62,21 +63,14 @@ describe('a node killed under load, default settings', () => {
   });
 
   it("delivers every acknowledged message within nodeTimeoutMs + 30 s of the load's end", async () => {
-    for (let n = 0; n < SHARES.length; n++) {
-      const dir = join(work, `node${n}`);
-      await mkdir(dir);
-      nodes.push(
-        await startPostern(dir, {
-          myhostname: `node${n}.test`,
-          nodeId: `node-${n}`,
-          queueDirectory: join(dir, 'queue'),
-          smtpd: [{ listen: '127.0.0.1:0' }],
-          queueStore: { type: 'postgres', url: pg.url, schema },
-          relayhost: `[127.0.0.1]:${sink.port}`,
-          smtpTlsSecurityLevel: 'none',
-        }),
-      );
-    }
+    nodes.push(
+      ...(await startClusterNodes({
+        work,
+        count: SHARES.length,
+        queueStore: { type: 'postgres', url: pg.url, schema },
+        sinkPort: sink.port,
+      })),
+    );
     sink.slow('node2.test', 100);
 
     const injections = nodes.map((node, n) =>
