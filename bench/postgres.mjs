@@ -20,7 +20,7 @@
 // so that every process has compiled its hot paths: three cold processes would
 // otherwise pay three warm-ups against one.
 // Usage: node bench/postgres.mjs [--messages 2000 --sessions 12 --size 4096 --runs 5 --warm 200]
-//        [--only file,pg-1,pg-3]
+//        [--only file,pg-1,pg-3,file-3]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
@@ -325,23 +325,37 @@ const HEAD =
   'store        accept msg/s  deliver msg/s  node CPU ms/msg  PostgreSQL CPU ms/msg  round trips/msg';
 
 const pg = await startPg();
-const results = { file: [], 'pg-1': [], 'pg-3': [] };
+// file-3 (three nodes, each with a file queue of its own) is a control, run only when
+// asked (--only ...,file-3): what three processes cost on this machine without a
+// shared store.
+const results = { file: [], 'file-3': [], 'pg-1': [], 'pg-3': [] };
+const wanted = (n) => (opt.only ? opt.only.split(',').includes(n) : n !== 'file-3');
 let schemaN = 0;
 try {
   for (let r = 0; r < RUNS; r++) {
     // Alternate the order too, so no contender always runs on a warmer machine.
-    const order = r % 2 === 0 ? ['file', 'pg-1', 'pg-3'] : ['pg-3', 'pg-1', 'file'];
+    const all = ['file', 'file-3', 'pg-1', 'pg-3'];
+    const order = r % 2 === 0 ? all : [...all].reverse();
     console.log(`round ${r + 1} of ${RUNS}\n${HEAD}`);
-    for (const name of order.filter((n) => !opt.only || opt.only.split(',').includes(n))) {
+    for (const name of order.filter(wanted)) {
       const res = await scenario(
-        name === 'file' ? 'file' : 'pg',
-        name === 'pg-3' ? 3 : 1,
+        name.startsWith('file') ? 'file' : 'pg',
+        name.endsWith('-3') ? 3 : 1,
         pg,
         schemaN++,
       );
       results[name].push(res);
       show(name, res);
     }
+    const last = (n) => results[n][r]?.deliver;
+    const ratios = [
+      ['pg-1 / file', 'pg-1', 'file'],
+      ['pg-3 / pg-1', 'pg-3', 'pg-1'],
+      ['file-3 / file', 'file-3', 'file'],
+    ]
+      .filter(([, a, b]) => last(a) && last(b))
+      .map(([label, a, b]) => `${label} ${(last(a) / last(b)).toFixed(2)}x`);
+    if (ratios.length > 0) console.log(`delivery ratios this round: ${ratios.join(', ')}`);
   }
 } finally {
   pg.stop();
@@ -368,6 +382,10 @@ for (const name of ['pg-1', 'pg-3']) {
     `${name} / file: accept ${(row[name].accept / row.file.accept).toFixed(2)}x, deliver ${(row[name].deliver / row.file.deliver).toFixed(2)}x`,
   );
 }
+if (row.file && row['file-3'])
+  console.log(
+    `file-3 / file (control: three processes, no shared store): accept ${(row['file-3'].accept / row.file.accept).toFixed(2)}x, deliver ${(row['file-3'].deliver / row.file.deliver).toFixed(2)}x`,
+  );
 if (row['pg-1'] && row['pg-3'])
   console.log(
     `pg-3 / pg-1: accept ${(row['pg-3'].accept / row['pg-1'].accept).toFixed(2)}x, deliver ${(row['pg-3'].deliver / row['pg-1'].deliver).toFixed(2)}x`,
