@@ -149,7 +149,9 @@ describe('PostgresQueueStore resilience', () => {
     await a.claim({ owner: 'qmgr-a', limit: 10, now: Date.now(), leaseMs: 600_000 });
     const announced = nextWake(b, 10_000);
     const id = await commitMessage(a);
-    // a's queue manager never claims (its window is full): b hears of the mail and takes it.
+    // Handed to a's queue manager, which never claims it (its window is full)...
+    expect(await b.counts()).toMatchObject({ incoming: 0, active: 1 });
+    // ...so it goes back to the queue, b hears of it and takes it.
     expect(await announced).toBe(true);
     const taken = await b.claim({ owner: 'qmgr-b', limit: 10, now: Date.now(), leaseMs: 600_000 });
     expect(taken.map((t) => t.record.queueId)).toEqual([id]);
@@ -185,6 +187,7 @@ describe('PostgresQueueStore resilience', () => {
     await commitMessage(a, 'x', { recipients: recipients(2) });
     const [m] = await a.claim({ owner: 'a', limit: 1, now: Date.now(), leaseMs: 600_000 });
     const before = a.roundTrips;
+    expect(before).toBeGreaterThan(0);
     await a.recordOutcomes(m!.lease, [{ recipientId: 1, outcome: outcome('sent') }]);
     expect(a.roundTrips).toBe(before);
     const written = await until(
