@@ -40,7 +40,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort, median, waitForPort } from './lib/net.mjs';
+import { startSmtpSink } from '../test/peers/smtp-sink.mjs';
+import { freePort, median } from './lib/net.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(root, 'bin/postern.mjs');
@@ -258,11 +259,8 @@ async function delivered(nodes, count) {
 
 async function scenario(name, nodesWanted, pg, schemaN) {
   const work = mkdtempSync(join(tmpdir(), 'postern-bench-q-'));
-  const sinkPort = await freePort();
-  const sink = spawn('smtp-sink', ['-u', 'nobody', `127.0.0.1:${sinkPort}`, '1000'], {
-    stdio: 'ignore',
-  });
-  await waitForPort(sinkPort);
+  const sink = await startSmtpSink({ backlog: 1000 });
+  const sinkPort = sink.port;
   const queueStore =
     name === 'file' ? undefined : { type: 'postgres', url: pg.url, schema: `bench_${schemaN}` };
   const nodes = [];
@@ -304,7 +302,7 @@ async function scenario(name, nodesWanted, pg, schemaN) {
       (n) => new Promise((r) => (n.child.exitCode !== null ? r() : n.child.once('exit', r))),
     ),
   );
-  sink.kill('SIGTERM');
+  await sink.stop();
   rmSync(work, { recursive: true, force: true });
   return {
     accept: MESSAGES / ((accepted - t0) / 1000),
