@@ -4,6 +4,15 @@
  * @module
  */
 
+export type { MailArgument } from './address/address.js';
+export { formatAddress, parseMailArgument, splitAddress } from './address/address.js';
+export {
+  domainInfo,
+  isValidDomain,
+  toAsciiDomain,
+  toUnicodeDomain,
+} from './address/domain.js';
+export { decodeXtext, encodeXtext } from './address/xtext.js';
 export type { AddressTables } from './cleanup/address-mapping.js';
 export type { CheckAction } from './cleanup/check-action.js';
 export { parseCheckAction } from './cleanup/check-action.js';
@@ -127,21 +136,20 @@ export type {
 export { SmtpReceiver } from './receive/smtp-receiver.js';
 export type { DnsResolverOptions } from './resolver.js';
 export { DnsResolver, isDnsNoData, isDnsNotFound, isDnsTemporary } from './resolver.js';
-export type { MailArgument } from './rewrite/address.js';
-export { formatAddress, parseMailArgument, splitAddress } from './rewrite/address.js';
-export { CidrList } from './rewrite/cidr.js';
-export {
-  domainInfo,
-  isValidDomain,
-  toAsciiDomain,
-  toUnicodeDomain,
-} from './rewrite/domain.js';
-export { DomainList } from './rewrite/domain-list.js';
+export type { ListedRecipient, RewriterOptions, RewriterTables } from './rewrite/rewriter.js';
+export { Rewriter } from './rewrite/rewriter.js';
+export { parseTransportSpec } from './rewrite/transport-spec.js';
+export type * from './rewrite/types.js';
+export type { ReplyClass } from './smtp-reply.js';
+export { defaultEnhanced, printable, reply, SmtpReply } from './smtp-reply.js';
+export { CidrList } from './tables/cidr.js';
+export { CidrTable } from './tables/cidr-table.js';
+export { DomainList } from './tables/domain-list.js';
 export type {
   CreateTableOptions,
   FunctionCacheOptions,
   LookupFunction,
-} from './rewrite/lookup-table.js';
+} from './tables/lookup-table.js';
 export {
   createTable,
   FunctionTable,
@@ -150,19 +158,12 @@ export {
   StaticTable,
   SUPPORTED_TABLE_TYPES,
   TableList,
-} from './rewrite/lookup-table.js';
-export type { ListedRecipient, RewriterOptions, RewriterTables } from './rewrite/rewriter.js';
-export { Rewriter } from './rewrite/rewriter.js';
-export type { LookupAddressOptions, SearchStyle } from './rewrite/search-order.js';
-export { lookupAddress } from './rewrite/search-order.js';
-export { CidrTable } from './rewrite/tables/cidr-table.js';
-export type { RegexpDialect, RegexpTableOptions } from './rewrite/tables/regexp-table.js';
-export { RegexpTable } from './rewrite/tables/regexp-table.js';
-export type { FileSourceOptions } from './rewrite/tables/table-source.js';
-export { TextTable } from './rewrite/tables/text-table.js';
-export { parseTransportSpec } from './rewrite/transport-spec.js';
-export type * from './rewrite/types.js';
-export { decodeXtext, encodeXtext } from './rewrite/xtext.js';
-export type { ReplyClass } from './smtp-reply.js';
-export { defaultEnhanced, printable, reply, SmtpReply } from './smtp-reply.js';
+} from './tables/lookup-table.js';
+export type { RegexpDialect, RegexpTableOptions } from './tables/regexp-table.js';
+export { RegexpTable } from './tables/regexp-table.js';
+export type { LookupAddressOptions, SearchStyle } from './tables/search-order.js';
+export { lookupAddress } from './tables/search-order.js';
+export type { FileSourceOptions } from './tables/table-source.js';
+export { TextTable } from './tables/text-table.js';
+export type * from './tables/types.js';
 export * from './types.js';

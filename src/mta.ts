@@ -63,8 +63,8 @@ import type { AuthBackend } from './receive/smtp-auth.js';
 import { SmtpReceiver, type SmtpTlsOptions } from './receive/smtp-receiver.js';
 import { type SubmitMessage, submitThrough } from './receive/submit.js';
 import { DnsResolver } from './resolver.js';
-import { createTable } from './rewrite/lookup-table.js';
 import { Rewriter } from './rewrite/rewriter.js';
+import { createTable } from './tables/lookup-table.js';
 import { TcpNetwork } from './tcp-network.js';
 import type { ClientInfo, Clock, Connector, QueueId, Resolver, SubmissionPort } from './types.js';
 

@@ -20,7 +20,7 @@ import type { SmtpReply } from './smtp-reply.js';
 /**
  * An envelope address in Postfix's internal form: the local part unquoted
  * (`"john doe"@example.com` is `john doe@example.com`), the domain as given, and `''`
- * for the null sender `<>`. `rewrite/address.ts` converts to and from the RFC 5321
+ * for the null sender `<>`. `address/address.ts` converts to and from the RFC 5321
  * external (quoted) form.
  *
  * @example

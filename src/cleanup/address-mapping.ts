@@ -40,12 +40,12 @@
  * @module
  */
 
+import { splitAddress } from '../address/address.js';
 import type { Parameters } from '../config/parameters.js';
 import { TableError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
-import { splitAddress } from '../rewrite/address.js';
-import { lookupAddress, splitExtension } from '../rewrite/search-order.js';
-import type { LookupTable } from '../rewrite/types.js';
+import { lookupAddress, splitExtension } from '../tables/search-order.js';
+import type { LookupTable } from '../tables/types.js';
 import type { Address, QueueId } from '../types.js';
 
 /** cleanup_map11.c MAX_RECURSION. */

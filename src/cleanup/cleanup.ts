@@ -15,7 +15,7 @@
  * straight into `hold` for the HOLD action.
  *
  * Tables come from the parameters (`headerChecks`, `virtualAliasMaps`, ... as
- * `type:name` strings, objects, functions or arrays: rewrite/lookup-table.ts
+ * `type:name` strings, objects, functions or arrays: tables/create-table.ts
  * createTable) and are built once here; `tables` overrides them with ready
  * LookupTables.
  *
@@ -35,10 +35,10 @@ import { SmtpError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import type { QueueIdGenerator } from '../queue/queue-id.js';
 import type { MessageWriter, QueueStore } from '../queue/types.js';
-import { createTable } from '../rewrite/lookup-table.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
-import type { LookupTable, TableSpec } from '../rewrite/types.js';
 import { SmtpReply } from '../smtp-reply.js';
+import { createTable } from '../tables/lookup-table.js';
+import type { LookupTable, TableSpec } from '../tables/types.js';
 import type { Clock, SubmissionPort, SubmissionSource, SubmissionTransaction } from '../types.js';
 import { AddressMapping, type AddressTables } from './address-mapping.js';
 import { type CleanupContext, CleanupTransaction } from './cleanup-transaction.js';

@@ -31,7 +31,7 @@
  */
 
 import { TableError } from '../errors.js';
-import type { LookupTable } from '../rewrite/types.js';
+import type { LookupTable } from '../tables/types.js';
 import { type CheckAction, parseCheckAction } from './check-action.js';
 
 /** Where a line sits, for choosing a table and for logs (Postfix's log words). */

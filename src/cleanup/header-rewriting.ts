@@ -26,8 +26,8 @@
  */
 
 import { isUtf8 } from 'node:buffer';
+import { formatAddress } from '../address/address.js';
 import type { Parameters } from '../config/parameters.js';
-import { formatAddress } from '../rewrite/address.js';
 import type { Address, QueueId } from '../types.js';
 import type { AddressMapping } from './address-mapping.js';
 import {

@@ -29,10 +29,10 @@
  */
 
 import libmime from 'libmime';
+import { formatAddress } from '../address/address.js';
 import type { Parameters } from '../config/parameters.js';
 import { ConfigError } from '../errors.js';
-import { formatAddress } from '../rewrite/address.js';
-import { CidrList } from '../rewrite/cidr.js';
+import { CidrList } from '../tables/cidr.js';
 import type { Address, QueueId, SubmissionSource } from '../types.js';
 import { mailDate } from '../util/mail-date.js';
 

@@ -29,7 +29,7 @@
  * @module
  */
 
-import { formatAddress } from '../rewrite/address.js';
+import { formatAddress } from '../address/address.js';
 import type { Address, QueueId, SubmissionSource } from '../types.js';
 import { mailDate } from '../util/mail-date.js';
 

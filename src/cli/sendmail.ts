@@ -31,6 +31,7 @@
 import { userInfo } from 'node:os';
 import { Duplex, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { checkSenderAddress } from '../address/envelope-address.js';
 import { resolveMtaConfig } from '../config/mta-config.js';
 import { type Parameters, resolveParameters } from '../config/parameters.js';
 import { PosternError } from '../errors.js';
@@ -38,7 +39,6 @@ import { MaildropSubmission, maildropDirectory } from '../receive/maildrop.js';
 import { envelopeProblem, maildropLimits } from '../receive/maildrop-checks.js';
 import { queueDirectoryOf } from '../receive/maildrop-directory.js';
 import { SmtpReceiver } from '../receive/smtp-receiver.js';
-import { checkSenderAddress } from '../rewrite/envelope-address.js';
 import { Rewriter } from '../rewrite/rewriter.js';
 import { printable } from '../smtp-reply.js';
 import type { DsnNotifyKeyword, DsnRet } from '../types.js';

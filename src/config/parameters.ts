@@ -11,8 +11,8 @@
  */
 
 import { ConfigError } from '../errors.js';
-import { parseTableSpec } from '../rewrite/lookup-table.js';
-import type { TableSpec } from '../rewrite/types.js';
+import { parseTableSpec } from '../tables/lookup-table.js';
+import type { TableSpec } from '../tables/types.js';
 import {
   parseBoolean,
   parseEnum,
@@ -708,7 +708,7 @@ interface Declaration {
 const S = { type: 'string' } as const;
 const L = { type: 'list' } as const;
 const R = { type: 'restrictions' } as const;
-/** A lookup table spec (rewrite/types.ts TableSpec), default undefined = no table. */
+/** A lookup table spec (tables/types.ts TableSpec), default undefined = no table. */
 const TB = { type: 'table' } as const;
 const T = { type: 'time' } as const;
 const I = { type: 'integer' } as const;

@@ -34,11 +34,11 @@
  * @module
  */
 
+import { splitAddress } from '../address/address.js';
 import { TableError } from '../errors.js';
-import { splitAddress } from '../rewrite/address.js';
-import { TableList } from '../rewrite/lookup-table.js';
-import { splitExtension } from '../rewrite/search-order.js';
-import type { LookupTable } from '../rewrite/types.js';
+import { TableList } from '../tables/lookup-table.js';
+import { splitExtension } from '../tables/search-order.js';
+import type { LookupTable } from '../tables/types.js';
 import type { Address } from '../types.js';
 import { type AliasTarget, parseAliasTargets, parseTargetFile } from './aliases.js';
 import { type DeliveryRights, RightsError } from './delivery-rights.js';

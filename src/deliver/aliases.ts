@@ -22,8 +22,8 @@
 
 import { promises as fs } from 'node:fs';
 import { TableError } from '../errors.js';
-import { createTable, TableList } from '../rewrite/lookup-table.js';
-import type { LookupTable, TableFlags, TableSpec } from '../rewrite/types.js';
+import { createTable, TableList } from '../tables/lookup-table.js';
+import type { LookupTable, TableFlags, TableSpec } from '../tables/types.js';
 
 /**
  * One destination in an alias value, include file or .forward file.

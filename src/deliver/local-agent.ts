@@ -53,8 +53,8 @@ import { systemClock } from '../clock.js';
 import type { Parameters } from '../config/parameters.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import { parseTransportSpec } from '../rewrite/transport-spec.js';
-import type { LookupTable } from '../rewrite/types.js';
 import { SmtpReply } from '../smtp-reply.js';
+import type { LookupTable } from '../tables/types.js';
 import type { Address, Clock, Recipient, RecipientResult, SubmissionPort } from '../types.js';
 import {
   type ExpansionPrivileges,

@@ -24,7 +24,7 @@
  */
 
 import type { Readable } from 'node:stream';
-import { formatAddress } from '../rewrite/address.js';
+import { formatAddress } from '../address/address.js';
 import type { Address } from '../types.js';
 
 /** Most header bytes scanned for Delivered-To (bounded memory). */

@@ -32,9 +32,9 @@
  * @module
  */
 
+import { formatAddress, splitAddress } from '../address/address.js';
 import { ConfigError } from '../errors.js';
-import { formatAddress, splitAddress } from '../rewrite/address.js';
-import { splitExtension } from '../rewrite/search-order.js';
+import { splitExtension } from '../tables/search-order.js';
 import type { Address } from '../types.js';
 
 /**

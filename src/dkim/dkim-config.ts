@@ -10,8 +10,8 @@
 
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { toAsciiDomain } from '../address/domain.js';
 import { ConfigError } from '../errors.js';
-import { toAsciiDomain } from '../rewrite/domain.js';
 
 /**
  * One signing key: mail from a trusted client whose From: address is in `domain` is

@@ -35,14 +35,14 @@
  * @module
  */
 
+import { toAsciiDomain } from '../address/domain.js';
 import type { CommitStage, StagedMessage, StageVerdict } from '../cleanup/commit-stage.js';
 import { findAddresses } from '../cleanup/header-addresses.js';
 import { HeaderParser } from '../cleanup/header-parser.js';
 import type { Parameters } from '../config/parameters.js';
 import type { ComponentLogger } from '../log.js';
-import { CidrList } from '../rewrite/cidr.js';
-import { toAsciiDomain } from '../rewrite/domain.js';
 import { SmtpReply } from '../smtp-reply.js';
+import { CidrList } from '../tables/cidr.js';
 import type { Clock, Resolver, SubmissionSource } from '../types.js';
 import type { DkimVerificationConfig, LoadedSigningKey } from './dkim-config.js';
 import { mailauthResolver } from './dns-adapter.js';

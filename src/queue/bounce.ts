@@ -35,11 +35,11 @@
  */
 
 import { pipeline } from 'node:stream/promises';
+import { splitAddress } from '../address/address.js';
 import { systemClock } from '../clock.js';
 import type { Parameters } from '../config/parameters.js';
 import { SmtpError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
-import { splitAddress } from '../rewrite/address.js';
 import type { Address, Clock, DsnNotifyKeyword, QueueId, SubmissionPort } from '../types.js';
 import { type DsnKind, dsnMessage } from './dsn-message.js';
 import type { MessageRecord, QueueStore, StoredRecipient } from './types.js';

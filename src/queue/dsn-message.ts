@@ -40,8 +40,8 @@
  */
 
 import { Readable } from 'node:stream';
+import { formatAddress } from '../address/address.js';
 import type { Parameters } from '../config/parameters.js';
-import { formatAddress } from '../rewrite/address.js';
 import type { Address, QueueId } from '../types.js';
 import { mailDate } from '../util/mail-date.js';
 import type { MessageRecord, StoredRecipient } from './types.js';

@@ -21,10 +21,10 @@
  * @module
  */
 
+import { formatAddress } from '../address/address.js';
 import type { Parameters } from '../config/parameters.js';
 import { LeaseLostError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
-import { formatAddress } from '../rewrite/address.js';
 import type { Clock, QueueId } from '../types.js';
 import { type ActiveMessage, recipientIndex } from './active-message.js';
 import { isExpired, nextAttemptTime } from './backoff.js';

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { formatAddress } from '../rewrite/address.js';
+import { formatAddress } from '../address/address.js';
 import type { QueueEntry } from './types.js';
 
 /**

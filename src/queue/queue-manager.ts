@@ -25,12 +25,12 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import { formatAddress } from '../address/address.js';
 import { systemClock } from '../clock.js';
 import type { Parameters } from '../config/parameters.js';
 import type { AgentRegistry } from '../deliver/agent-registry.js';
 import type { DeliveryRequest, DestinationStatus } from '../deliver/types.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
-import { formatAddress } from '../rewrite/address.js';
 import { parseTransportSpec } from '../rewrite/transport-spec.js';
 import type { ResolveResult } from '../rewrite/types.js';
 import { SmtpReply } from '../smtp-reply.js';

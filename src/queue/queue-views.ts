@@ -16,7 +16,7 @@
  * @module
  */
 
-import { formatAddress } from '../rewrite/address.js';
+import { formatAddress } from '../address/address.js';
 import type { QueueEntry, QueueSummary } from './types.js';
 
 /** Control characters out, so queue data cannot drive the terminal. */

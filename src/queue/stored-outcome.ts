@@ -10,9 +10,9 @@
  * @module
  */
 
+import { formatAddress } from '../address/address.js';
 import { TableError } from '../errors.js';
 import { formatDelay, type Logger } from '../log.js';
-import { formatAddress } from '../rewrite/address.js';
 import type { Recipient, RecipientResult } from '../types.js';
 import { domainOf } from './summary.js';
 import type { MessageRecord, StoredOutcome } from './types.js';

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { CidrList } from '../rewrite/cidr.js';
+import { CidrList } from '../tables/cidr.js';
 import type { Clock } from '../types.js';
 
 export type AnvilEvent = 'connection' | 'message' | 'recipient' | 'auth';

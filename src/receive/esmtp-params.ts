@@ -5,7 +5,7 @@
  * Postfix counterpart: the parameter loops of smtpd.c mail_cmd() and rcpt_cmd(), with
  * their replies (`501 5.5.4 Bad message size syntax`, `555 5.5.4 Unsupported option`,
  * ...). The syntax of the parameter list itself (keywords, esmtp-value characters,
- * duplicates) is checked by rewrite/address.ts parseMailArgument(); this module takes
+ * duplicates) is checked by address/address.ts parseMailArgument(); this module takes
  * its map and decides what each keyword means.
  *
  * Does not: enforce `message_size_limit` against SIZE= (the session does, with the
@@ -14,7 +14,7 @@
  * BINARYMIME, REQUIRETLS, XVERP.
  *
  * SECURITY: ENVID and ORCPT are decoded from xtext and must be printable US-ASCII
- * (rewrite/xtext.ts); lengths are bounded as RFC 3461 says; error replies never echo
+ * (address/xtext.ts); lengths are bounded as RFC 3461 says; error replies never echo
  * the client's value, only the keyword, made printable and short.
  *
  * STANDARDS: RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 6531 section 3.4 (SMTPUTF8),
@@ -23,8 +23,8 @@
  * @module
  */
 
+import { decodeXtext } from '../address/xtext.js';
 import { SmtpError } from '../errors.js';
-import { decodeXtext } from '../rewrite/xtext.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
 import type { BodyType, DsnNotifyKeyword, DsnRet, RecipientDsn, SenderParams } from '../types.js';
 

@@ -33,12 +33,12 @@
 import { type FSWatcher, promises as fs, watch } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { formatAddress } from '../address/address.js';
 import { systemClock } from '../clock.js';
 import type { Parameters } from '../config/parameters.js';
 import { SmtpError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import { isQueueId } from '../queue/queue-id.js';
-import { formatAddress } from '../rewrite/address.js';
 import type { Clock, SubmissionPort, TimerHandle } from '../types.js';
 import { LoginNames } from '../util/login-name.js';
 import { isNotRegular, openRegularFile } from '../util/safe-open.js';

@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream';
 import { systemClock } from '../clock.js';
 import type { Parameters } from '../config/parameters.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
-import { CidrList } from '../rewrite/cidr.js';
+import { CidrList } from '../tables/cidr.js';
 import type { ClientInfo, Clock, SubmissionPort } from '../types.js';
 import { netstring } from './netstring.js';
 import { type QmqpContext, QmqpSession } from './qmqp-session.js';

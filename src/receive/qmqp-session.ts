@@ -26,11 +26,11 @@
  */
 
 import type { Duplex } from 'node:stream';
+import { checkSenderAddress } from '../address/envelope-address.js';
 import type { Parameters } from '../config/parameters.js';
 import type { ComponentLogger } from '../log.js';
-import type { CidrList } from '../rewrite/cidr.js';
-import { checkSenderAddress } from '../rewrite/envelope-address.js';
 import { printable } from '../smtp-reply.js';
+import type { CidrList } from '../tables/cidr.js';
 import type { ClientInfo, Clock, SubmissionPort, SubmissionTransaction } from '../types.js';
 import { ByteReader, UnexpectedEndError } from './byte-reader.js';
 import {

@@ -28,7 +28,7 @@
  */
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { LookupTable } from '../rewrite/types.js';
+import type { LookupTable } from '../tables/types.js';
 import type { ClientInfo, TlsInfo } from '../types.js';
 
 /**

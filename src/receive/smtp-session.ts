@@ -40,16 +40,16 @@
  */
 
 import type { TLSSocketOptions } from 'node:tls';
+import { formatAddress, parseMailArgument } from '../address/address.js';
+import { checkSenderAddress } from '../address/envelope-address.js';
 import type { Parameters } from '../config/parameters.js';
 import { replyFor, SmtpError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
-import { formatAddress, parseMailArgument } from '../rewrite/address.js';
-import type { CidrList } from '../rewrite/cidr.js';
-import { checkSenderAddress } from '../rewrite/envelope-address.js';
 import { unsafeLocalRecipient } from '../rewrite/local-part-check.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
 import type { ResolveResult } from '../rewrite/types.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
+import type { CidrList } from '../tables/cidr.js';
 import type {
   Address,
   ClientInfo,

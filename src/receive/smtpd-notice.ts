@@ -31,9 +31,9 @@
  * @module
  */
 
+import { formatAddress } from '../address/address.js';
 import type { Parameters } from '../config/parameters.js';
 import type { ComponentLogger } from '../log.js';
-import { formatAddress } from '../rewrite/address.js';
 import type { Address, Clock, QueueId, SubmissionPort } from '../types.js';
 import { mailDate } from '../util/mail-date.js';
 import type { SmtpdErrorClass, TranscriptSnapshot } from './smtpd-transcript.js';

@@ -36,15 +36,16 @@
  */
 
 import net from 'node:net';
+import { splitAddress } from '../address/address.js';
 import type { Parameters, RestrictionEntry } from '../config/parameters.js';
 import { ConfigError, TableError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
-import { splitAddress } from '../rewrite/address.js';
-import { CidrList } from '../rewrite/cidr.js';
-import { createTable } from '../rewrite/lookup-table.js';
-import { lookupAddress } from '../rewrite/search-order.js';
-import type { LookupTable, ResolveResult } from '../rewrite/types.js';
+import type { ResolveResult } from '../rewrite/types.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
+import { CidrList } from '../tables/cidr.js';
+import { createTable } from '../tables/lookup-table.js';
+import { lookupAddress } from '../tables/search-order.js';
+import type { LookupTable } from '../tables/types.js';
 import type { Address, Resolver, SubmissionAction } from '../types.js';
 import { type AccessReplyContext, accessReply, interpretAccessResult } from './access-result.js';
 import { isAuthorizedDestination } from './authorized-destination.js';

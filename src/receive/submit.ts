@@ -14,13 +14,13 @@
 import { userInfo } from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { SmtpError } from '../errors.js';
 import {
   type AddressProblem,
   checkRecipientAddress,
   checkSenderAddress,
   type EnvelopeAddressParams,
-} from '../rewrite/envelope-address.js';
+} from '../address/envelope-address.js';
+import { SmtpError } from '../errors.js';
 import { printable } from '../smtp-reply.js';
 import type {
   Address,

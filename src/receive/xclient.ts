@@ -16,7 +16,7 @@
  */
 
 import net from 'node:net';
-import { decodeXtext } from '../rewrite/xtext.js';
+import { decodeXtext } from '../address/xtext.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
 import type { ClientInfo } from '../types.js';
 

@@ -21,10 +21,10 @@
  * @module
  */
 
+import { isAscii, splitAddress } from '../address/address.js';
+import { toUnicodeDomain } from '../address/domain.js';
 import type { Parameters } from '../config/parameters.js';
 import type { Address } from '../types.js';
-import { isAscii, splitAddress } from './address.js';
-import { toUnicodeDomain } from './domain.js';
 
 /** Lower-cases ASCII letters only (a UTF-8 local part or U-label keeps its other letters). */
 export function lowerAscii(text: string): string {

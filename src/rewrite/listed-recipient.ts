@@ -19,11 +19,12 @@
  * @module
  */
 
+import { splitAddress } from '../address/address.js';
+import { toAsciiDomain } from '../address/domain.js';
 import type { Parameters } from '../config/parameters.js';
-import { splitAddress } from './address.js';
-import { toAsciiDomain } from './domain.js';
-import { lookupAddressIdn } from './search-order.js';
-import type { AddressClass, LookupTable, ResolveResult } from './types.js';
+import { lookupAddressIdn } from '../tables/search-order.js';
+import type { LookupTable } from '../tables/types.js';
+import type { AddressClass, ResolveResult } from './types.js';
 
 /**
  * What isListedRecipient() found.

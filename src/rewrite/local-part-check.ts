@@ -15,8 +15,8 @@
  * @module
  */
 
+import { splitAddress } from '../address/address.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
-import { splitAddress } from './address.js';
 import type { ResolveResult } from './types.js';
 
 /**

@@ -44,20 +44,21 @@
 
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { splitAddress } from '../address/address.js';
+import { toAsciiDomain } from '../address/domain.js';
 import type { Parameters } from '../config/parameters.js';
 import { ConfigError, TableError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { DomainList } from '../tables/domain-list.js';
+import { type CreateTableOptions, createTable } from '../tables/lookup-table.js';
+import { lookupAddressIdn } from '../tables/search-order.js';
+import type { LookupTable, TableSpec } from '../tables/types.js';
 import type { Address } from '../types.js';
-import { splitAddress } from './address.js';
 import { canonicalDomain, lowerAscii, rewriteAddress } from './canonical-form.js';
-import { toAsciiDomain } from './domain.js';
-import { DomainList } from './domain-list.js';
 import { type ListedRecipient, listedRecipient } from './listed-recipient.js';
 import { localRecipientTable } from './local-recipient-maps.js';
-import { type CreateTableOptions, createTable } from './lookup-table.js';
-import { lookupAddressIdn } from './search-order.js';
 import { parseTransportSpec, type TransportSpec } from './transport-spec.js';
-import type { AddressClass, LookupTable, ResolveResult, TableSpec } from './types.js';
+import type { AddressClass, ResolveResult } from './types.js';
 
 /** Each pass of the while-local loop shortens the address; this only guards against a bug. */
 const MAX_LOCAL_LOOPS = 100;

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { formatAddress } from '../rewrite/address.js';
+import { formatAddress } from '../address/address.js';
 import type { CapturedMessage } from './captured-message.js';
 
 /**

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { formatAddress } from '../../src/rewrite/address.js';
+import { formatAddress } from '../../src/address/address.js';
 
 /** What makes an entry hostile. */
 export type HostileKind =

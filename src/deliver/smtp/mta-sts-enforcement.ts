@@ -27,8 +27,8 @@
  */
 
 import type { ComponentLogger } from '../../log.js';
-import type { LookupTable } from '../../rewrite/types.js';
 import { SmtpReply } from '../../smtp-reply.js';
+import type { LookupTable } from '../../tables/types.js';
 import type { Resolver } from '../../types.js';
 import type { DeliveryRequest } from '../types.js';
 import type { ClientSettings } from './client-settings.js';

@@ -20,8 +20,8 @@
  */
 
 import { TableError } from '../../errors.js';
-import type { LookupTable } from '../../rewrite/types.js';
 import { SmtpReply } from '../../smtp-reply.js';
+import type { LookupTable } from '../../tables/types.js';
 import type { SmtpConnection } from './smtp-connection.js';
 
 export interface SaslCredentials {

@@ -18,8 +18,8 @@
 
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions, PeerCertificate } from 'node:tls';
-import type { LookupTable } from '../../rewrite/types.js';
 import { SmtpReply } from '../../smtp-reply.js';
+import type { LookupTable } from '../../tables/types.js';
 import type { ClientSettings } from './client-settings.js';
 import type { Endpoint } from './mx-resolver.js';
 import { authenticate, authFailure, findCredentials, pickMechanism } from './sasl-client.js';

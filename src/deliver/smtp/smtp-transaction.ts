@@ -27,8 +27,8 @@
  */
 
 import type { Readable } from 'node:stream';
-import { formatAddress, isAscii } from '../../rewrite/address.js';
-import { encodeXtext } from '../../rewrite/xtext.js';
+import { formatAddress, isAscii } from '../../address/address.js';
+import { encodeXtext } from '../../address/xtext.js';
 import { SmtpReply } from '../../smtp-reply.js';
 import type { Recipient } from '../../types.js';
 import type { DeliveryRequest } from '../types.js';

@@ -24,7 +24,7 @@
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { SMTP_TLS_LEVELS, type SmtpTlsLevel } from '../../config/parameters.js';
 import { TableError } from '../../errors.js';
-import type { LookupTable } from '../../rewrite/types.js';
+import type { LookupTable } from '../../tables/types.js';
 import type { Endpoint } from './mx-resolver.js';
 
 /**

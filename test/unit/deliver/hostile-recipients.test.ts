@@ -8,7 +8,7 @@ import { LocalDeliveryAgent } from '../../../src/deliver/local-agent.js';
 import { resolveMailboxPath } from '../../../src/deliver/mailbox-path.js';
 import type { DeliveryAgent, DeliveryRequest } from '../../../src/deliver/types.js';
 import { VirtualDeliveryAgent } from '../../../src/deliver/virtual-agent.js';
-import { InlineTable } from '../../../src/rewrite/lookup-table.js';
+import { InlineTable } from '../../../src/tables/lookup-table.js';
 import type { Recipient, RecipientId, RecipientResult } from '../../../src/types.js';
 
 const HOSTILE_LOCAL_PARTS = [

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveParameters } from '../../../src/config/parameters.js';
 import type { DeliveryRequest } from '../../../src/deliver/types.js';
 import { VirtualDeliveryAgent } from '../../../src/deliver/virtual-agent.js';
-import { FunctionTable } from '../../../src/rewrite/lookup-table.js';
+import { FunctionTable } from '../../../src/tables/lookup-table.js';
 import type { RecipientId, RecipientResult } from '../../../src/types.js';
 
 let base: string;

@@ -7,10 +7,10 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { parseMailArgument, splitAddress } from '../../../src/address/address.js';
+import { toAsciiDomain } from '../../../src/address/domain.js';
 import { resolveParameters } from '../../../src/config/parameters.js';
 import { SmtpError } from '../../../src/errors.js';
-import { parseMailArgument, splitAddress } from '../../../src/rewrite/address.js';
-import { toAsciiDomain } from '../../../src/rewrite/domain.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
 
 const r = new Rewriter({

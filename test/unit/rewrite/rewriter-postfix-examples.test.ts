@@ -4,8 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { resolveParameters } from '../../../src/config/parameters.js';
 import { TableError } from '../../../src/errors.js';
-import { FunctionTable } from '../../../src/rewrite/lookup-table.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
+import { FunctionTable } from '../../../src/tables/lookup-table.js';
 
 function rewriter(extra: Record<string, unknown> = {}): Rewriter {
   return new Rewriter({

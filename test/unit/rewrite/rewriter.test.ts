@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { resolveParameters } from '../../../src/config/parameters.js';
 import { TableError } from '../../../src/errors.js';
-import { FunctionTable, InlineTable } from '../../../src/rewrite/lookup-table.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
-import type { LookupTable } from '../../../src/rewrite/types.js';
+import { FunctionTable, InlineTable } from '../../../src/tables/lookup-table.js';
+import type { LookupTable } from '../../../src/tables/types.js';
 
 const base = {
   myhostname: 'mx.example.com',

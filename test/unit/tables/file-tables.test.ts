@@ -2,12 +2,12 @@ import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../../src/errors.js';
-import { Logger } from '../../../../src/log.js';
-import { createTable, FunctionTable } from '../../../../src/rewrite/lookup-table.js';
-import { logicalLines } from '../../../../src/rewrite/tables/table-source.js';
-import { TextTable } from '../../../../src/rewrite/tables/text-table.js';
-import type { LogEvent } from '../../../../src/types.js';
+import { ConfigError } from '../../../src/errors.js';
+import { Logger } from '../../../src/log.js';
+import { createTable, FunctionTable } from '../../../src/tables/lookup-table.js';
+import { logicalLines } from '../../../src/tables/table-source.js';
+import { TextTable } from '../../../src/tables/text-table.js';
+import type { LogEvent } from '../../../src/types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'postern-file-tables-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

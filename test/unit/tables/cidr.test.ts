@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/errors.js';
-import { CidrList } from '../../../src/rewrite/cidr.js';
+import { CidrList } from '../../../src/tables/cidr.js';
 
 describe('CidrList', () => {
   const cases: [string[], string, boolean][] = [

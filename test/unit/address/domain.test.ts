@@ -4,9 +4,9 @@ import {
   isValidDomain,
   toAsciiDomain,
   toUnicodeDomain,
-} from '../../../src/rewrite/domain.js';
-import { DomainList, domainTableKeys } from '../../../src/rewrite/domain-list.js';
-import { createTable } from '../../../src/rewrite/lookup-table.js';
+} from '../../../src/address/domain.js';
+import { DomainList, domainTableKeys } from '../../../src/tables/domain-list.js';
+import { createTable } from '../../../src/tables/lookup-table.js';
 
 describe('toAsciiDomain / toUnicodeDomain (UTS #46, RFC 5890)', () => {
   it.each([

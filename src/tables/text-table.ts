@@ -20,10 +20,10 @@
  * @module
  */
 
-import { TableError } from '../../errors.js';
-import type { Logger } from '../../log.js';
-import type { LookupTable, TableFlags } from '../types.js';
+import { TableError } from '../errors.js';
+import type { Logger } from '../log.js';
 import { FileSource, type FileSourceOptions, logicalLines } from './table-source.js';
+import type { LookupTable, TableFlags } from './types.js';
 
 const FLAGS: TableFlags = Object.freeze({ pattern: false, foldCase: true, substitution: false });
 

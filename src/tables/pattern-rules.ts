@@ -17,7 +17,7 @@
  * @module
  */
 
-import { TableError } from '../../errors.js';
+import { TableError } from '../errors.js';
 import { logicalLines } from './table-source.js';
 
 /** A result with `$n` references resolved at load time: text pieces and group numbers. */

@@ -20,8 +20,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import { TableError } from '../../errors.js';
-import type { Logger } from '../../log.js';
+import { TableError } from '../errors.js';
+import type { Logger } from '../log.js';
 
 /** One logical line and the physical line number it starts on. */
 export interface LogicalLine {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { decodeXtext, encodeXtext } from '../../../src/address/xtext.js';
 import { SmtpError } from '../../../src/errors.js';
-import { decodeXtext, encodeXtext } from '../../../src/rewrite/xtext.js';
 
 describe('decodeXtext (RFC 3461 section 4)', () => {
   const ok: [string, string][] = [

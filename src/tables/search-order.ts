@@ -18,9 +18,9 @@
  * @module
  */
 
+import { splitAddress } from '../address/address.js';
+import { toAsciiDomain, toUnicodeDomain } from '../address/domain.js';
 import type { Address } from '../types.js';
-import { splitAddress } from './address.js';
-import { toAsciiDomain, toUnicodeDomain } from './domain.js';
 import { TableList } from './lookup-table.js';
 import type { LookupTable } from './types.js';
 

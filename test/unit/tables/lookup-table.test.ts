@@ -6,8 +6,8 @@ import {
   InlineTable,
   StaticTable,
   TableList,
-} from '../../../src/rewrite/lookup-table.js';
-import type { LookupTable } from '../../../src/rewrite/types.js';
+} from '../../../src/tables/lookup-table.js';
+import type { LookupTable } from '../../../src/tables/types.js';
 
 async function rejection(p: Promise<unknown> | (() => unknown)): Promise<unknown> {
   try {

@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigError, TableError } from '../../../src/errors.js';
-import { TableList } from '../../../src/rewrite/lookup-table.js';
-import type { LookupTable } from '../../../src/rewrite/types.js';
+import { TableList } from '../../../src/tables/lookup-table.js';
+import type { LookupTable } from '../../../src/tables/types.js';
 
 export interface TableFactory {
   readonly type: string;

@@ -19,9 +19,8 @@
  * @module
  */
 
-import { ConfigError, TableError } from '../../errors.js';
-import { CidrList } from '../cidr.js';
-import type { LookupTable, TableFlags } from '../types.js';
+import { ConfigError, TableError } from '../errors.js';
+import { CidrList } from './cidr.js';
 import {
   compileRules,
   evaluateRules,
@@ -31,6 +30,7 @@ import {
   splitInlineRules,
 } from './pattern-rules.js';
 import { FileSource, type FileSourceOptions } from './table-source.js';
+import type { LookupTable, TableFlags } from './types.js';
 
 const FLAGS: TableFlags = Object.freeze({ pattern: true, foldCase: false, substitution: false });
 

@@ -5,9 +5,9 @@ import {
   InlineTable,
   StaticTable,
   TableList,
-} from '../../../src/rewrite/lookup-table.js';
-import type { LookupAddressOptions } from '../../../src/rewrite/search-order.js';
-import { lookupAddress, searchKeys, splitExtension } from '../../../src/rewrite/search-order.js';
+} from '../../../src/tables/lookup-table.js';
+import type { LookupAddressOptions } from '../../../src/tables/search-order.js';
+import { lookupAddress, searchKeys, splitExtension } from '../../../src/tables/search-order.js';
 
 /** A fixed-key table that records every key it is asked for. */
 function recorder(values: Record<string, string> = {}): { table: FunctionTable; asked: string[] } {

@@ -319,4 +319,4 @@ export {
   createTable,
   parseTableSpec,
   SUPPORTED_TABLE_TYPES,
-} from './tables/create-table.js';
+} from './create-table.js';

@@ -29,8 +29,7 @@
  * @module
  */
 
-import { TableError } from '../../errors.js';
-import type { LookupTable, TableFlags } from '../types.js';
+import { TableError } from '../errors.js';
 import {
   compileRules,
   evaluateRules,
@@ -41,6 +40,7 @@ import {
   splitInlineRules,
 } from './pattern-rules.js';
 import { FileSource, type FileSourceOptions } from './table-source.js';
+import type { LookupTable, TableFlags } from './types.js';
 
 /**
  * `regexp` (POSIX-style flags) or `pcre` (PCRE flags).

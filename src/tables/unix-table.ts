@@ -26,8 +26,8 @@
 
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { TableError } from '../../errors.js';
-import type { LookupTable, TableFlags } from '../types.js';
+import { TableError } from '../errors.js';
+import type { LookupTable, TableFlags } from './types.js';
 
 const FLAGS: TableFlags = Object.freeze({ pattern: false, foldCase: true, substitution: false });
 const NAME = 'unix:passwd.byname';

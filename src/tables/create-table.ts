@@ -12,19 +12,19 @@
  * @module
  */
 
-import { ConfigError, TableError } from '../../errors.js';
+import { ConfigError, TableError } from '../errors.js';
+import { CidrTable } from './cidr-table.js';
 import {
   FunctionTable,
   InlineTable,
   type LookupFunction,
   StaticTable,
   TableList,
-} from '../lookup-table.js';
-import type { LookupTable, TableSpec } from '../types.js';
-import { CidrTable } from './cidr-table.js';
+} from './lookup-table.js';
 import { RegexpTable } from './regexp-table.js';
 import type { FileSourceOptions } from './table-source.js';
 import { TEXT_TABLE_TYPES, TextTable } from './text-table.js';
+import type { LookupTable, TableSpec } from './types.js';
 import { PasswdTable } from './unix-table.js';
 
 function isLookupTable(value: unknown): value is LookupTable {

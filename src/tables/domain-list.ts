@@ -21,8 +21,8 @@
  * @module
  */
 
+import { toAsciiDomain, toUnicodeDomain } from '../address/domain.js';
 import { ConfigError } from '../errors.js';
-import { toAsciiDomain, toUnicodeDomain } from './domain.js';
 import { type CreateTableOptions, createTable } from './lookup-table.js';
 import type { LookupTable } from './types.js';
 

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, TableError } from '../../../../src/errors.js';
-import { createTable } from '../../../../src/rewrite/lookup-table.js';
-import { RegexpTable } from '../../../../src/rewrite/tables/regexp-table.js';
+import { ConfigError, TableError } from '../../../src/errors.js';
+import { createTable } from '../../../src/tables/lookup-table.js';
+import { RegexpTable } from '../../../src/tables/regexp-table.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'postern-regexp-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

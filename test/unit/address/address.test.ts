@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SmtpError } from '../../../src/errors.js';
 import {
   formatAddress,
   isAscii,
   parseMailArgument,
   splitAddress,
-} from '../../../src/rewrite/address.js';
+} from '../../../src/address/address.js';
+import { SmtpError } from '../../../src/errors.js';
 
 function reject(arg: string, kind: 'sender' | 'recipient', strict = false): SmtpError {
   try {

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, TableError } from '../../../src/errors.js';
-import { createTable } from '../../../src/rewrite/lookup-table.js';
-import { PasswdTable, parsePasswdEntries } from '../../../src/rewrite/tables/unix-table.js';
+import { createTable } from '../../../src/tables/lookup-table.js';
+import { PasswdTable, parsePasswdEntries } from '../../../src/tables/unix-table.js';
 
 let dir: string;
 beforeAll(async () => {
