@@ -26,18 +26,6 @@ export type {
   ContentFilterVerdict,
 } from './cleanup/content-filter.js';
 export { ManualClock, systemClock } from './clock.js';
-export { EMBEDDED_CONFIG } from './config/embedded-config.js';
-export type {
-  ListenerConfig,
-  MtaConfig,
-  QueueStoreConfig,
-  ResolvedListener,
-  ResolvedMetricsConfig,
-  ResolvedMtaConfig,
-  TransportConfig,
-  TransportType,
-} from './config/mta-config.js';
-export { DEFAULT_LISTEN, resolveMtaConfig } from './config/mta-config.js';
 export type { BareNewlinePolicy, Parameters, SmtpTlsLevel } from './config/parameters.js';
 export { PARAMETER_NAMES, resolveParameters } from './config/parameters.js';
 export { NetConnector } from './connector.js';
@@ -93,8 +81,20 @@ export type { MtaMetricsOptions } from './metrics/mta-metrics.js';
 export { MtaMetrics } from './metrics/mta-metrics.js';
 export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './metrics/prometheus-format.js';
 export type * from './metrics/types.js';
-export type { BoundListener, MtaDependencies, NetworkBinding, ServiceNetwork } from './mta.js';
-export { Mta } from './mta.js';
+export { EMBEDDED_CONFIG } from './mta/embedded-config.js';
+export type { BoundListener, MtaDependencies, NetworkBinding, ServiceNetwork } from './mta/mta.js';
+export { Mta } from './mta/mta.js';
+export type {
+  ListenerConfig,
+  MtaConfig,
+  QueueStoreConfig,
+  ResolvedListener,
+  ResolvedMetricsConfig,
+  ResolvedMtaConfig,
+  TransportConfig,
+  TransportType,
+} from './mta/mta-config.js';
+export { DEFAULT_LISTEN, resolveMtaConfig } from './mta/mta-config.js';
 export type { BounceOptions } from './queue/bounce.js';
 export { Bounce } from './queue/bounce.js';
 export type { FileQueueStoreOptions } from './queue/file-store.js';

@@ -17,8 +17,8 @@
  */
 
 import { parseArgs } from 'node:util';
-import type { MtaConfig } from '../config/mta-config.js';
 import { formatLogLine } from '../log.js';
+import type { MtaConfig } from '../mta/mta-config.js';
 import { createTestMta } from '../testing/test-mta.js';
 import type { LogLevel } from '../types.js';
 import { loadConfigFile } from './load-config.js';

@@ -10,9 +10,9 @@
 
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { EMBEDDED_CONFIG } from '../config/embedded-config.js';
 import { ConfigError, PosternError } from '../errors.js';
-import { Mta } from '../mta.js';
+import { EMBEDDED_CONFIG } from '../mta/embedded-config.js';
+import { Mta } from '../mta/mta.js';
 import { loadConfigFile } from './load-config.js';
 
 /** The line of a JSON file where `key` (its last path segment) first appears as a key. */

@@ -14,8 +14,8 @@
  */
 
 import { parseArgs } from 'node:util';
-import { resolveMtaConfig } from '../config/mta-config.js';
 import { ConfigError } from '../errors.js';
+import { resolveMtaConfig } from '../mta/mta-config.js';
 import { DEFAULT_NODE_TIMEOUT_MS, PostgresQueueStore } from '../queue/postgres-store.js';
 import {
   type PostgresQueueStoreConfig,

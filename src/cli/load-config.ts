@@ -8,8 +8,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { MtaConfig } from '../config/mta-config.js';
 import { ConfigError } from '../errors.js';
+import type { MtaConfig } from '../mta/mta-config.js';
 
 /**
  * Reads `file`. With `fresh`, a module is imported anew (SIGHUP): Node caches modules

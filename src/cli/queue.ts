@@ -31,8 +31,8 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type MtaConfig, resolveMtaConfig } from '../config/mta-config.js';
 import { ConfigError, PosternError } from '../errors.js';
+import { type MtaConfig, resolveMtaConfig } from '../mta/mta-config.js';
 import { FileQueueStore } from '../queue/file-store.js';
 import { formatPostqueueJson } from '../queue/postqueue-json.js';
 import {

@@ -18,11 +18,11 @@
  * @module
  */
 
-import { EMBEDDED_CONFIG } from '../config/embedded-config.js';
-import type { MtaConfig } from '../config/mta-config.js';
 import { PosternError } from '../errors.js';
 import { Logger } from '../log.js';
-import { Mta } from '../mta.js';
+import { EMBEDDED_CONFIG } from '../mta/embedded-config.js';
+import { Mta } from '../mta/mta.js';
+import type { MtaConfig } from '../mta/mta-config.js';
 import type { LogLevel } from '../types.js';
 import { loadConfigFile } from './load-config.js';
 import { openLogOutput } from './log-output.js';

@@ -34,11 +34,11 @@
  */
 
 import { systemClock } from '../clock.js';
-import type { TransportConfig } from '../config/mta-config.js';
 import type { Parameters } from '../config/parameters.js';
 import { parseInteger, parseString, parseTime } from '../config/values.js';
 import { ConfigError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
+import type { TransportConfig } from '../mta/mta-config.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type { Clock, Recipient, RecipientResult } from '../types.js';
 import {

@@ -24,7 +24,7 @@
 
 import diagnostics from 'node:diagnostics_channel';
 import type { Logger } from '../log.js';
-import type { BoundListener } from '../mta.js';
+import type { BoundListener } from '../mta/mta.js';
 import { visitSummaries } from '../queue/summary.js';
 import type { QueueCounts, QueueStore } from '../queue/types.js';
 import type { LogEvent, RecipientStatus, SubmissionPort } from '../types.js';

@@ -19,8 +19,8 @@
 
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { ResolvedMtaConfig } from '../config/mta-config.js';
 import type { ComponentLogger } from '../log.js';
+import type { ResolvedMtaConfig } from '../mta/mta-config.js';
 import {
   MAILDROP_CORRUPT_SPEC,
   MAILDROP_SPEC,

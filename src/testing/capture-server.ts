@@ -31,8 +31,8 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseListen } from '../config/mta-config.js';
 import type { Logger } from '../log.js';
+import { parseListen } from '../mta/mta-config.js';
 import type { CaptureInbox, InboxEvent } from './capture-inbox.js';
 import { UI_CSS, UI_HTML, UI_JS } from './capture-ui.js';
 import type { CapturedMessage } from './captured-message.js';

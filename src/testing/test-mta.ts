@@ -25,10 +25,10 @@
  * @module
  */
 
-import type { MtaConfig } from '../config/mta-config.js';
 import type { DeliveryAgent } from '../deliver/types.js';
 import { Logger } from '../log.js';
-import { Mta } from '../mta.js';
+import { Mta } from '../mta/mta.js';
+import type { MtaConfig } from '../mta/mta-config.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type { LogEvent } from '../types.js';
 import {

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MtaConfig } from '../../src/config/mta-config.js';
 import { ConfigError } from '../../src/errors.js';
 import { Logger } from '../../src/log.js';
-import { Mta } from '../../src/mta.js';
+import { Mta } from '../../src/mta/mta.js';
+import type { MtaConfig } from '../../src/mta/mta-config.js';
 import type { LogEvent } from '../../src/types.js';
 import { SmtpDialogue } from '../helpers/smtp-dialogue.js';
 

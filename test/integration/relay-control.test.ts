@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Mta } from '../../src/mta.js';
+import { Mta } from '../../src/mta/mta.js';
 import { SmtpDialogue } from '../helpers/smtp-dialogue.js';
 
 /**

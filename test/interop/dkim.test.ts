@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Logger } from '../../src/log.js';
-import { Mta } from '../../src/mta.js';
+import { Mta } from '../../src/mta/mta.js';
 import type { LogEvent, MxRecord, Resolver } from '../../src/types.js';
 import { headersOf, waitForMaildir } from '../helpers/maildir.js';
 import { SmtpDialogue } from '../helpers/smtp-dialogue.js';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { MtaConfig } from '../../../src/config/mta-config.js';
-import { Mta } from '../../../src/mta.js';
+import { Mta } from '../../../src/mta/mta.js';
+import type { MtaConfig } from '../../../src/mta/mta-config.js';
 import { SmtpReply } from '../../../src/smtp-reply.js';
 import { SmtpDialogue } from '../../helpers/smtp-dialogue.js';
 

@@ -12,7 +12,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Mta } from '../../../src/mta.js';
+import { Mta } from '../../../src/mta/mta.js';
 import { type LogWatch, watchLog } from '../../helpers/log-watch.js';
 import { SmtpDialogue } from '../../helpers/smtp-dialogue.js';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Logger } from '../../../src/log.js';
-import { Mta } from '../../../src/mta.js';
+import { Mta } from '../../../src/mta/mta.js';
 import { type PostgresServer, startPostgres } from '../../helpers/postgres-server.js';
 import { SmtpDialogue } from '../../helpers/smtp-dialogue.js';
 import { testCertificates } from '../../helpers/tls-cert.js';

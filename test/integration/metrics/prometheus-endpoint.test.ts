@@ -4,7 +4,7 @@ import nodemailer from 'nodemailer';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DeliveryAgent } from '../../../src/deliver/types.js';
 import type { MetricsEvent } from '../../../src/metrics/types.js';
-import { Mta } from '../../../src/mta.js';
+import { Mta } from '../../../src/mta/mta.js';
 import { SmtpReply } from '../../../src/smtp-reply.js';
 
 /** Delivers to anyone but `later@` (deferred) and `nobody@` (bounced). */

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SmtpError } from '../../../src/errors.js';
-import { Mta } from '../../../src/mta.js';
+import { Mta } from '../../../src/mta/mta.js';
 import {
   HOSTILE_ADDRESSES,
   type HostileAddress,

@@ -11,8 +11,8 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EMBEDDED_CONFIG } from '../../../src/config/embedded-config.js';
-import { Mta } from '../../../src/mta.js';
+import { EMBEDDED_CONFIG } from '../../../src/mta/embedded-config.js';
+import { Mta } from '../../../src/mta/mta.js';
 import { queuedFiles } from '../../helpers/queue-files.js';
 import { SmtpDialogue } from '../../helpers/smtp-dialogue.js';
 

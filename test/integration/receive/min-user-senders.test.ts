@@ -12,7 +12,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EX, sendmail } from '../../../src/cli/sendmail.js';
 import { SmtpError } from '../../../src/errors.js';
-import { Mta } from '../../../src/mta.js';
+import { Mta } from '../../../src/mta/mta.js';
 import { qmqpSend } from '../../helpers/qmqp-client.js';
 import { queuedFiles } from '../../helpers/queue-files.js';
 import { SmtpDialogue } from '../../helpers/smtp-dialogue.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Logger } from '../../../src/log.js';
-import { Mta } from '../../../src/mta.js';
+import { Mta } from '../../../src/mta/mta.js';
 import { maildropTrailer } from '../../../src/receive/maildrop-format.js';
 import type { LogEvent } from '../../../src/types.js';
 import { headersOf, waitForMaildir } from '../../helpers/maildir.js';

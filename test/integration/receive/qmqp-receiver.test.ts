@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Logger } from '../../../src/log.js';
-import { Mta } from '../../../src/mta.js';
+import { Mta } from '../../../src/mta/mta.js';
 import type { LogEvent } from '../../../src/types.js';
 import { waitForMaildir } from '../../helpers/maildir.js';
 import { qmqpExchange, qmqpRequest, qmqpSend } from '../../helpers/qmqp-client.js';

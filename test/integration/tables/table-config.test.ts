@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../../src/errors.js';
-import { Mta } from '../../../src/mta.js';
+import { Mta } from '../../../src/mta/mta.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'postern-table-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Logger } from '../../../src/log.js';
-import { Mta } from '../../../src/mta.js';
+import { Mta } from '../../../src/mta/mta.js';
 import { CaptureAgent } from '../../../src/testing/capture-agent.js';
 import type { CapturedMessage } from '../../../src/testing/captured-message.js';
 import { MemoryNetwork, MemorySocket } from '../../../src/testing/memory-network.js';

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeliveryAgent, DeliveryRequest } from '../../../src/deliver/types.js';
-import { Mta } from '../../../src/mta.js';
+import { Mta } from '../../../src/mta/mta.js';
 import { SmtpReply } from '../../../src/smtp-reply.js';
 import { SmtpLineClient } from '../../helpers/smtp-line-client.js';
 import { testCertificates } from '../../helpers/tls-cert.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseListen, resolveMtaConfig } from '../../../src/config/mta-config.js';
 import { resolveParameters } from '../../../src/config/parameters.js';
 import { parseTime } from '../../../src/config/values.js';
 import { ConfigError } from '../../../src/errors.js';
+import { parseListen, resolveMtaConfig } from '../../../src/mta/mta-config.js';
 
 describe('parameters', () => {
   it("has Postfix's defaults and computes the ones that refer to others", () => {

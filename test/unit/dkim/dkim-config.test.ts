@@ -3,10 +3,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveMtaConfig } from '../../../src/config/mta-config.js';
 import { addressOfPtrName, mailauthResolver } from '../../../src/dkim/dns-adapter.js';
 import { ConfigError } from '../../../src/errors.js';
-import { Mta } from '../../../src/mta.js';
+import { Mta } from '../../../src/mta/mta.js';
+import { resolveMtaConfig } from '../../../src/mta/mta-config.js';
 
 let dir: string;
 beforeAll(async () => {

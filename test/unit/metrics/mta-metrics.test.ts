@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { resolveMtaConfig } from '../../../src/config/mta-config.js';
 import { ConfigError } from '../../../src/errors.js';
 import { Logger } from '../../../src/log.js';
 import { MtaMetrics, sessionMetrics } from '../../../src/metrics/mta-metrics.js';
 import type { MetricsEvent } from '../../../src/metrics/types.js';
+import { resolveMtaConfig } from '../../../src/mta/mta-config.js';
 import { MemoryQueueStore } from '../../../src/queue/memory-store.js';
 import { commitMessage } from '../queue/store-conformance.js';
 

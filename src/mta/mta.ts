@@ -17,56 +17,56 @@
  */
 
 import type { Duplex } from 'node:stream';
-import { Cleanup } from './cleanup/cleanup.js';
-import type { ContentFilter } from './cleanup/content-filter.js';
-import { systemClock } from './clock.js';
+import { Cleanup } from '../cleanup/cleanup.js';
+import type { ContentFilter } from '../cleanup/content-filter.js';
+import { systemClock } from '../clock.js';
+import type { Parameters } from '../config/parameters.js';
+import { AgentRegistry } from '../deliver/agent-registry.js';
+import { DiscardDeliveryAgent } from '../deliver/discard-agent.js';
+import { ErrorDeliveryAgent } from '../deliver/error-agent.js';
+import { LocalDeliveryAgent } from '../deliver/local-agent.js';
+import { pipeAgentFromConfig } from '../deliver/pipe-agent.js';
+import { LmtpDeliveryAgent } from '../deliver/smtp/lmtp-agent.js';
+import { type MtaStsResolver, SharedMtaSts } from '../deliver/smtp/mta-sts-cache.js';
+import { SmtpDeliveryAgent } from '../deliver/smtp/smtp-agent.js';
+import type { DeliveryAgent } from '../deliver/types.js';
+import { VirtualDeliveryAgent } from '../deliver/virtual-agent.js';
+import { loadSigningKeys } from '../dkim/dkim-config.js';
+import { MessageAuthentication } from '../dkim/message-authentication.js';
+import { ConfigError, PosternError } from '../errors.js';
+import { Logger } from '../log.js';
+import { MtaMetrics, sessionMetrics } from '../metrics/mta-metrics.js';
+import { Bounce } from '../queue/bounce.js';
+import { FileQueueStore } from '../queue/file-store.js';
+import { MemoryQueueStore } from '../queue/memory-store.js';
+import { PostgresQueueStore } from '../queue/postgres-store.js';
+import { postgresStoreOptions } from '../queue/postgres-store-config.js';
+import { managerOperations, QueueControlServer } from '../queue/queue-control.js';
+import { QueueIdGenerator } from '../queue/queue-id.js';
+import { QueueManager } from '../queue/queue-manager.js';
+import type { QueueStore } from '../queue/types.js';
+import { maildropDirectory } from '../receive/maildrop.js';
+import { prepareMaildrop, queueDirectoryOf } from '../receive/maildrop-directory.js';
+import { Pickup } from '../receive/pickup.js';
+import { QmqpReceiver } from '../receive/qmqp-receiver.js';
+import type { CommandCheck } from '../receive/restriction-types.js';
+import type { AuthBackend } from '../receive/smtp-auth.js';
+import { SmtpReceiver, type SmtpTlsOptions } from '../receive/smtp-receiver.js';
+import { type SubmitMessage, submitThrough } from '../receive/submit.js';
+import { DnsResolver } from '../resolver.js';
+import { Rewriter } from '../rewrite/rewriter.js';
+import { createTable } from '../tables/lookup-table.js';
+import type { ClientInfo, Clock, Connector, QueueId, Resolver, SubmissionPort } from '../types.js';
 import {
   type MtaConfig,
   type ResolvedMtaConfig,
   resolveMtaConfig,
   type TransportConfig,
-} from './config/mta-config.js';
-import type { Parameters } from './config/parameters.js';
-import { AgentRegistry } from './deliver/agent-registry.js';
-import { DiscardDeliveryAgent } from './deliver/discard-agent.js';
-import { ErrorDeliveryAgent } from './deliver/error-agent.js';
-import { LocalDeliveryAgent } from './deliver/local-agent.js';
-import { pipeAgentFromConfig } from './deliver/pipe-agent.js';
-import { LmtpDeliveryAgent } from './deliver/smtp/lmtp-agent.js';
-import { type MtaStsResolver, SharedMtaSts } from './deliver/smtp/mta-sts-cache.js';
-import { SmtpDeliveryAgent } from './deliver/smtp/smtp-agent.js';
-import { transportParameters } from './deliver/smtp/transport-parameters.js';
-import type { DeliveryAgent } from './deliver/types.js';
-import { VirtualDeliveryAgent } from './deliver/virtual-agent.js';
-import { loadSigningKeys } from './dkim/dkim-config.js';
-import { MessageAuthentication } from './dkim/message-authentication.js';
-import { ConfigError, PosternError } from './errors.js';
-import { Logger } from './log.js';
-import { MtaMetrics, sessionMetrics } from './metrics/mta-metrics.js';
+} from './mta-config.js';
 import { ListenerGroup } from './mta-listeners.js';
 import { planReload } from './mta-reload.js';
-import { Bounce } from './queue/bounce.js';
-import { FileQueueStore } from './queue/file-store.js';
-import { MemoryQueueStore } from './queue/memory-store.js';
-import { PostgresQueueStore } from './queue/postgres-store.js';
-import { postgresStoreOptions } from './queue/postgres-store-config.js';
-import { managerOperations, QueueControlServer } from './queue/queue-control.js';
-import { QueueIdGenerator } from './queue/queue-id.js';
-import { QueueManager } from './queue/queue-manager.js';
-import type { QueueStore } from './queue/types.js';
-import { maildropDirectory } from './receive/maildrop.js';
-import { prepareMaildrop, queueDirectoryOf } from './receive/maildrop-directory.js';
-import { Pickup } from './receive/pickup.js';
-import { QmqpReceiver } from './receive/qmqp-receiver.js';
-import type { CommandCheck } from './receive/restriction-types.js';
-import type { AuthBackend } from './receive/smtp-auth.js';
-import { SmtpReceiver, type SmtpTlsOptions } from './receive/smtp-receiver.js';
-import { type SubmitMessage, submitThrough } from './receive/submit.js';
-import { DnsResolver } from './resolver.js';
-import { Rewriter } from './rewrite/rewriter.js';
-import { createTable } from './tables/lookup-table.js';
 import { TcpNetwork } from './tcp-network.js';
-import type { ClientInfo, Clock, Connector, QueueId, Resolver, SubmissionPort } from './types.js';
+import { transportParameters } from './transport-parameters.js';
 
 /**
  * Things an embedding application (or a test) injects instead of the defaults.

@@ -19,9 +19,9 @@
  */
 
 import type { Duplex } from 'node:stream';
-import type { ResolvedListener } from './config/mta-config.js';
+import type { ClientInfo } from '../types.js';
 import type { BoundListener, NetworkBinding, ServiceNetwork } from './mta.js';
-import type { ClientInfo } from './types.js';
+import type { ResolvedListener } from './mta-config.js';
 
 /** What a listener group needs of a receiver (SmtpReceiver, QmqpReceiver). */
 export interface GroupReceiver {

@@ -27,12 +27,8 @@
  * @module
  */
 
-import {
-  MTA_CONFIG_KEYS,
-  type ResolvedListener,
-  type ResolvedMtaConfig,
-} from './config/mta-config.js';
-import { PARAMETER_NAMES, type Parameters } from './config/parameters.js';
+import { PARAMETER_NAMES, type Parameters } from '../config/parameters.js';
+import { MTA_CONFIG_KEYS, type ResolvedListener, type ResolvedMtaConfig } from './mta-config.js';
 
 const RESTRICTION_CODES = new Set([
   'accessMapDeferCode',

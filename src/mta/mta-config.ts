@@ -9,6 +9,8 @@
 
 import { hostname } from 'node:os';
 import type { ContentFilter } from '../cleanup/content-filter.js';
+import { isParameterName, type Parameters, resolveParameters } from '../config/parameters.js';
+import { parseInteger, parseString } from '../config/values.js';
 import type { DeliveryAgent } from '../deliver/types.js';
 import {
   type DkimSigningKey,
@@ -23,8 +25,6 @@ import {
   parsePostgresStoreConfig,
 } from '../queue/postgres-store-config.js';
 import type { QueueStore } from '../queue/types.js';
-import { isParameterName, type Parameters, resolveParameters } from './parameters.js';
-import { parseInteger, parseString } from './values.js';
 
 /**
  * One SMTP listener: `listen` plus any main parameter to override for it.

@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { TransportConfig } from '../../config/mta-config.js';
-import { isParameterName, type Parameters, resolveParameters } from '../../config/parameters.js';
-import { ConfigError } from '../../errors.js';
+import { isParameterName, type Parameters, resolveParameters } from '../config/parameters.js';
+import { ConfigError } from '../errors.js';
+import type { TransportConfig } from './mta-config.js';
 
 const TRANSPORT_KEYS = new Set([
   'type',

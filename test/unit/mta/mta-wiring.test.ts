@@ -3,7 +3,7 @@ import { LocalDeliveryAgent } from '../../../src/deliver/local-agent.js';
 import { PipeDeliveryAgent } from '../../../src/deliver/pipe-agent.js';
 import { VirtualDeliveryAgent } from '../../../src/deliver/virtual-agent.js';
 import { ConfigError } from '../../../src/errors.js';
-import { Mta } from '../../../src/mta.js';
+import { Mta } from '../../../src/mta/mta.js';
 
 describe('Mta wiring of local, virtual and pipe transports', () => {
   it('registers virtual by default and pipe transports from the transports map', () => {
