@@ -53,11 +53,11 @@ mkdirSync(join(root, 'node_modules/.cache'), { recursive: true });
 const bundles = mkdtempSync(join(root, 'node_modules/.cache/postern-journal-bench-'));
 const lib = join(bundles, 'lib.mjs');
 const entry = `
-  export { FileQueueStore } from './src/queue/file-store.js';
-  export { Journal } from './src/queue/journal/journal.js';
-  export { JournalMessageWriter } from './src/queue/journal/journal-message-writer.js';
-  export { nodeJournalIo } from './src/queue/journal/journal-io.js';
-  export { QueueIdGenerator } from './src/queue/queue-id.js';
+  export { FileQueueStore } from './src/queue/stores/file-store.js';
+  export { Journal } from './src/queue/stores/journal/journal.js';
+  export { JournalMessageWriter } from './src/queue/stores/journal/journal-message-writer.js';
+  export { nodeJournalIo } from './src/queue/stores/journal/journal-io.js';
+  export { QueueIdGenerator } from './src/queue-id.js';
 `;
 const built = spawnSync(
   join(root, 'node_modules/.bin/esbuild'),

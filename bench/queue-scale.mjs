@@ -49,10 +49,10 @@ const common = [
   '--log-level=error',
 ];
 const libEntry = `
-  export { FileQueueStore } from './src/queue/file-store.js';
-  export { QueueManager } from './src/queue/queue-manager.js';
-  export { Scheduler } from './src/queue/scheduler.js';
-  export { QueueIdGenerator } from './src/queue/queue-id.js';
+  export { FileQueueStore } from './src/queue/stores/file-store.js';
+  export { QueueManager } from './src/queue/qmgr/queue-manager.js';
+  export { Scheduler } from './src/queue/qmgr/scheduler.js';
+  export { QueueIdGenerator } from './src/queue-id.js';
   export { AgentRegistry } from './src/deliver/agent-registry.js';
   export { resolveParameters } from './src/config/parameters.js';
   export { QueueControlServer, directQueueOperations } from './src/queue/queue-control.js';

@@ -95,30 +95,30 @@ export type {
   TransportType,
 } from './mta/mta-config.js';
 export { DEFAULT_LISTEN, resolveMtaConfig } from './mta/mta-config.js';
-export type { BounceOptions } from './queue/bounce.js';
-export { Bounce } from './queue/bounce.js';
-export type { FileQueueStoreOptions } from './queue/file-store.js';
-export { FileQueueStore } from './queue/file-store.js';
-export type { MemoryQueueStoreOptions } from './queue/memory-store.js';
-export { MemoryQueueStore } from './queue/memory-store.js';
+export type { BounceOptions } from './queue/bounce/bounce.js';
+export { Bounce } from './queue/bounce/bounce.js';
+export type {
+  Notifier,
+  QueueManagerOptions,
+  RouteResolver,
+  TransportLimits,
+} from './queue/qmgr/queue-manager.js';
+export { QueueManager } from './queue/qmgr/queue-manager.js';
+export type { DestinationView } from './queue/qmgr/scheduler.js';
 export type { ControlAccess, QueueOperations } from './queue/queue-control.js';
 export {
   directQueueOperations,
   managerOperations,
   QueueControlServer,
 } from './queue/queue-control.js';
-export { isQueueId, QueueIdGenerator } from './queue/queue-id.js';
-export type {
-  Notifier,
-  QueueManagerOptions,
-  RouteResolver,
-  TransportLimits,
-} from './queue/queue-manager.js';
-export { QueueManager } from './queue/queue-manager.js';
 export type { QueueShape, QueueShapeRow } from './queue/queue-views.js';
 export { formatMailq, formatShape, queueShape, ShapeCounter } from './queue/queue-views.js';
-export type { DestinationView } from './queue/scheduler.js';
+export type { FileQueueStoreOptions } from './queue/stores/file-store.js';
+export { FileQueueStore } from './queue/stores/file-store.js';
+export type { MemoryQueueStoreOptions } from './queue/stores/memory-store.js';
+export { MemoryQueueStore } from './queue/stores/memory-store.js';
 export type * from './queue/types.js';
+export { isQueueId, QueueIdGenerator } from './queue-id.js';
 export type {
   CommandCheck,
   RestrictionFunction,

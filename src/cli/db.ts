@@ -16,20 +16,20 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { resolveMtaConfig } from '../mta/mta-config.js';
-import { DEFAULT_NODE_TIMEOUT_MS, PostgresQueueStore } from '../queue/postgres-store.js';
+import { type ControlRequest, directQueueOperations, runRequest } from '../queue/queue-control.js';
+import { DEFAULT_NODE_TIMEOUT_MS, PostgresQueueStore } from '../queue/stores/postgres-store.js';
 import {
   type PostgresQueueStoreConfig,
   postgresStoreOptions,
-} from '../queue/postgres-store-config.js';
-import { formatNodes, nodeStatus, shapeByNode } from '../queue/postgres-store-nodes.js';
+} from '../queue/stores/postgres-store-config.js';
+import { formatNodes, nodeStatus, shapeByNode } from '../queue/stores/postgres-store-nodes.js';
 import {
   checkSchemaName,
   loadPg,
   migrate,
   SCHEMA_VERSION,
   schemaVersion,
-} from '../queue/postgres-store-schema.js';
-import { type ControlRequest, directQueueOperations, runRequest } from '../queue/queue-control.js';
+} from '../queue/stores/postgres-store-schema.js';
 import { loadConfigFile } from './load-config.js';
 
 export const DB_USAGE = `usage: postern db migrate|status [--config FILE]

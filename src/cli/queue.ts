@@ -33,7 +33,6 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, PosternError } from '../errors.js';
 import { type MtaConfig, resolveMtaConfig } from '../mta/mta-config.js';
-import { FileQueueStore } from '../queue/file-store.js';
 import { formatPostqueueJson } from '../queue/postqueue-json.js';
 import {
   type ControlRequest,
@@ -41,9 +40,10 @@ import {
   directQueueOperations,
   runRequest,
 } from '../queue/queue-control.js';
-import { isQueueId } from '../queue/queue-id.js';
 import { formatMailq, formatShape, type QueueShape } from '../queue/queue-views.js';
+import { FileQueueStore } from '../queue/stores/file-store.js';
 import type { QueueEntry, QueueSelection } from '../queue/types.js';
+import { isQueueId } from '../queue-id.js';
 import { loadConfigFile } from './load-config.js';
 
 export const QUEUE_USAGE = `usage: postern queue COMMAND [ID...|ALL] [--config FILE]

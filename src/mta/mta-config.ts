@@ -23,7 +23,7 @@ import type { MetricsConfig } from '../metrics/types.js';
 import {
   type PostgresQueueStoreConfig,
   parsePostgresStoreConfig,
-} from '../queue/postgres-store-config.js';
+} from '../queue/stores/postgres-store-config.js';
 import type { QueueStore } from '../queue/types.js';
 
 /**

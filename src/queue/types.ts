@@ -419,7 +419,7 @@ export interface QueueNode {
 /**
  * Pluggable queue storage. Implementations: MemoryQueueStore (tests; can be crashed
  * and reopened), FileQueueStore (the embedded default), PostgresQueueStore.
- * One conformance suite (test/unit/queue/store-conformance.ts) runs against each.
+ * One conformance suite (test/unit/queue/stores/store-conformance.ts) runs against each.
  *
  * @example
  * ```ts

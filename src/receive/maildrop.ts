@@ -49,8 +49,8 @@ import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { systemClock } from '../clock.js';
 import { silentLogger } from '../log.js';
-import { QueueIdGenerator } from '../queue/queue-id.js';
 import { MAILDROP_FILE_MODE } from '../queue/queue-modes.js';
+import { QueueIdGenerator } from '../queue-id.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type {
   Address,

@@ -38,7 +38,7 @@ import { systemClock } from '../clock.js';
 import type { Parameters } from '../config/parameters.js';
 import { SmtpError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
-import { isQueueId } from '../queue/queue-id.js';
+import { isQueueId } from '../queue-id.js';
 import type { Clock, SubmissionPort, TimerHandle } from '../types.js';
 import { LoginNames } from '../util/login-name.js';
 import { isNotRegular, openRegularFile } from '../util/safe-open.js';

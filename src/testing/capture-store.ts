@@ -16,7 +16,7 @@
  * @module
  */
 
-import { MemoryQueueStore, type MemoryQueueStoreOptions } from '../queue/memory-store.js';
+import { MemoryQueueStore, type MemoryQueueStoreOptions } from '../queue/stores/memory-store.js';
 import type { MessageWriter, NewMessageRecord } from '../queue/types.js';
 import type { QueueId } from '../types.js';
 

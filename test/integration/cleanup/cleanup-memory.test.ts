@@ -13,8 +13,8 @@ import { pipeline } from 'node:stream/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Cleanup } from '../../../src/cleanup/cleanup.js';
 import { resolveParameters } from '../../../src/config/parameters.js';
-import { FileQueueStore } from '../../../src/queue/file-store.js';
-import { QueueIdGenerator } from '../../../src/queue/queue-id.js';
+import { FileQueueStore } from '../../../src/queue/stores/file-store.js';
+import { QueueIdGenerator } from '../../../src/queue-id.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
 
 const MB = 1024 * 1024;

@@ -13,14 +13,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresQueueStore } from '../../../src/queue/postgres-store.js';
+import { PostgresQueueStore } from '../../../src/queue/stores/postgres-store.js';
 import {
   dropSchema,
   freshSchemaName,
   type PostgresServer,
   startPostgres,
 } from '../../helpers/postgres-server.js';
-import { commitMessage } from '../../unit/queue/store-conformance.js';
+import { commitMessage } from '../../unit/queue/stores/store-conformance.js';
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('../../../bin/postern.mjs', import.meta.url));

@@ -13,8 +13,8 @@ import type {
   DeliveryReporter,
   DeliveryRequest,
 } from '../../../src/deliver/types.js';
-import { PostgresQueueStore } from '../../../src/queue/postgres-store.js';
-import { QueueManager, type RouteResolver } from '../../../src/queue/queue-manager.js';
+import { QueueManager, type RouteResolver } from '../../../src/queue/qmgr/queue-manager.js';
+import { PostgresQueueStore } from '../../../src/queue/stores/postgres-store.js';
 import type { ResolveResult } from '../../../src/rewrite/types.js';
 import { SmtpReply } from '../../../src/smtp-reply.js';
 import {
@@ -23,8 +23,8 @@ import {
   type PostgresServer,
   startPostgres,
 } from '../../helpers/postgres-server.js';
-import { RecordingNotifier } from '../../unit/queue/qmgr-harness.js';
-import { commitMessage } from '../../unit/queue/store-conformance.js';
+import { RecordingNotifier } from '../../unit/queue/qmgr/qmgr-harness.js';
+import { commitMessage } from '../../unit/queue/stores/store-conformance.js';
 
 const resolver: RouteResolver = {
   async resolve(address: string): Promise<ResolveResult> {

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { QueueCommandError, queueCommand } from '../../../src/cli/queue.js';
 import { silentLogger } from '../../../src/log.js';
-import { FileQueueStore } from '../../../src/queue/file-store.js';
 import { directQueueOperations, QueueControlServer } from '../../../src/queue/queue-control.js';
+import { FileQueueStore } from '../../../src/queue/stores/file-store.js';
 import { runPostern } from '../../helpers/postern-cli.js';
-import { commitMessage, newRecord } from '../../unit/queue/store-conformance.js';
+import { commitMessage, newRecord } from '../../unit/queue/stores/store-conformance.js';
 
 const postern = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) =>
   runPostern(args, { cwd, env: { PATH: process.env.PATH, ...env } });

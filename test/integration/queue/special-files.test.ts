@@ -9,14 +9,14 @@ import { lstat, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileQueueStore } from '../../../src/queue/file-store.js';
-import { QueueIdGenerator } from '../../../src/queue/queue-id.js';
+import { FileQueueStore } from '../../../src/queue/stores/file-store.js';
+import { QueueIdGenerator } from '../../../src/queue-id.js';
 import { waitForMaildir } from '../../helpers/maildir.js';
 import { runPostern } from '../../helpers/postern-cli.js';
 import { type PosternProcess, startPostern } from '../../helpers/postern-process.js';
 import { SmtpDialogue } from '../../helpers/smtp-dialogue.js';
 import { requireRoot } from '../../helpers/unix-users.js';
-import { commitMessage, newRecord } from '../../unit/queue/store-conformance.js';
+import { commitMessage, newRecord } from '../../unit/queue/stores/store-conformance.js';
 
 /** `postern queue ARGS`; a run that does not end in time counts as a hang (code null). */
 const queueCli = (cwd: string, args: string[]) =>

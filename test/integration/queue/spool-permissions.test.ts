@@ -9,11 +9,11 @@ import { chmod, chown, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/prom
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileQueueStore } from '../../../src/queue/file-store.js';
+import { FileQueueStore } from '../../../src/queue/stores/file-store.js';
 import { runPostern } from '../../helpers/postern-cli.js';
 import { startPostern } from '../../helpers/postern-process.js';
 import { createUser, requireRoot, type TestUser } from '../../helpers/unix-users.js';
-import { commitMessage } from '../../unit/queue/store-conformance.js';
+import { commitMessage } from '../../unit/queue/stores/store-conformance.js';
 
 const mode = async (path: string) => ((await lstat(path)).mode & 0o7777).toString(8);
 

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FileQueueStore } from '../../../src/queue/file-store.js';
-import { MemoryQueueStore } from '../../../src/queue/memory-store.js';
+import { FileQueueStore } from '../../../src/queue/stores/file-store.js';
+import { MemoryQueueStore } from '../../../src/queue/stores/memory-store.js';
 import type { MessageWriter, QueueStore } from '../../../src/queue/types.js';
 import { harness, incoming, LOOPBACK, REMOTE, readAll, submit } from './harness.js';
 

@@ -6,9 +6,9 @@ import { Cleanup } from '../../../src/cleanup/cleanup.js';
 import { ManualClock } from '../../../src/clock.js';
 import { type Parameters, resolveParameters } from '../../../src/config/parameters.js';
 import { Logger } from '../../../src/log.js';
-import { MemoryQueueStore } from '../../../src/queue/memory-store.js';
-import { QueueIdGenerator } from '../../../src/queue/queue-id.js';
+import { MemoryQueueStore } from '../../../src/queue/stores/memory-store.js';
 import type { MessageRecord, QueueStore } from '../../../src/queue/types.js';
+import { QueueIdGenerator } from '../../../src/queue-id.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
 import type {
   LogEvent,

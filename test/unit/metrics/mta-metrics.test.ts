@@ -4,8 +4,8 @@ import { Logger } from '../../../src/log.js';
 import { MtaMetrics, sessionMetrics } from '../../../src/metrics/mta-metrics.js';
 import type { MetricsEvent } from '../../../src/metrics/types.js';
 import { resolveMtaConfig } from '../../../src/mta/mta-config.js';
-import { MemoryQueueStore } from '../../../src/queue/memory-store.js';
-import { commitMessage } from '../queue/store-conformance.js';
+import { MemoryQueueStore } from '../../../src/queue/stores/memory-store.js';
+import { commitMessage } from '../queue/stores/store-conformance.js';
 
 function metricsWith(logger: Logger): MtaMetrics {
   return new MtaMetrics({

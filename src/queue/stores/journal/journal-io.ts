@@ -1,0 +1,96 @@
+/**
+ * The file-system layer the queue journal runs on: the few calls it makes, as an
+ * interface, so that tests can count and delay the real calls (a slow or failing
+ * fdatasync) and simulate a power cut, and a default that is node:fs itself.
+ *
+ * A node:fs FileHandle already is a JournalFile, so the default layer adds no wrapper
+ * and no cost: every call is one system call (pwritev, pread, fdatasync, ftruncate).
+ *
+ * Postfix counterpart: none — Postfix calls the file system directly.
+ *
+ * Does not do: decide anything (group-commit.ts and journal.ts do).
+ *
+ * @module
+ */
+
+import { promises as fs } from 'node:fs';
+import { fsyncDirectory } from '../../../util/fsync.js';
+
+/** An open journal file: the subset of node:fs's FileHandle the journal uses. */
+export interface JournalFile {
+  /** Writes `buffers` at `position` (pwritev); may write less than all of them. */
+  writev(buffers: Buffer[], position: number): Promise<{ bytesWritten: number }>;
+  /** Reads at `position` (pread). */
+  read(
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesRead: number }>;
+  /** fdatasync: the data and the size are durable when it resolves. */
+  datasync(): Promise<void>;
+  truncate(length: number): Promise<void>;
+  stat(): Promise<{ size: number }>;
+  close(): Promise<void>;
+}
+
+/** The calls the journal makes. */
+export interface JournalIo {
+  /** Opens a file (`r+`, or `wx` to create one that must not exist, mode 0600). */
+  open(path: string, flags: 'r' | 'r+' | 'wx+'): Promise<JournalFile>;
+  readdir(path: string): Promise<string[]>;
+  unlink(path: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  /** Creates a directory (and its parents) with mode 0700 if missing. */
+  mkdir(path: string): Promise<void>;
+  /** fsync of a directory: file creations, renames and unlinks in it are durable. */
+  syncDirectory(path: string): Promise<void>;
+}
+
+/** node:fs, unwrapped. */
+export const nodeJournalIo: JournalIo = {
+  open: (path, flags) => fs.open(path, flags, 0o600),
+  readdir: (path) => fs.readdir(path),
+  unlink: (path) => fs.unlink(path),
+  rename: (from, to) => fs.rename(from, to),
+  mkdir: async (path) => {
+    await fs.mkdir(path, { recursive: true, mode: 0o700 });
+  },
+  syncDirectory: fsyncDirectory,
+};
+
+/** Writes every byte of `buffers` at `position`, however the kernel splits it. */
+export async function writeFully(
+  file: JournalFile,
+  buffers: readonly Buffer[],
+  position: number,
+): Promise<void> {
+  let pending = buffers.filter((b) => b.length > 0);
+  let at = position;
+  while (pending.length > 0) {
+    const { bytesWritten } = await file.writev(pending, at);
+    if (bytesWritten <= 0) throw new Error('the file system wrote nothing (is the disk full?)');
+    at += bytesWritten;
+    let skip = bytesWritten;
+    let i = 0;
+    while (i < pending.length && skip >= pending[i]!.length) skip -= pending[i++]!.length;
+    pending = pending.slice(i);
+    if (skip > 0) pending[0] = pending[0]!.subarray(skip);
+  }
+}
+
+/** Reads exactly `length` bytes at `position` into a new buffer, or fewer at end of file. */
+export async function readFully(
+  file: JournalFile,
+  position: number,
+  length: number,
+): Promise<Buffer> {
+  const b = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await file.read(b, done, length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done === length ? b : b.subarray(0, done);
+}

@@ -1,0 +1,168 @@
+/**
+ * PostgresQueueStore group commit: the one statement that makes a batch of new
+ * messages durable and claimable — their `messages` rows, every recipient row and each
+ * message's last content chunk — in a single round trip and a single COMMIT.
+ *
+ * Postfix counterpart: cleanup(8) closing the queue file (fsync, then the rename that
+ * makes it visible to qmgr); here a whole batch shares the COMMIT's WAL flush.
+ *
+ * A message smaller than one chunk has no row until now: it is inserted. A larger one
+ * already has a `writing` row with its full chunks (postgres-store-content.ts): that
+ * row is promoted, but only if it is still this writer's (its token), so a message
+ * aborted or swept meanwhile is not resurrected. Each message succeeds or fails on its
+ * own: a queue ID that already exists (ON CONFLICT DO NOTHING) or a promoted row that
+ * has gone fails that message alone. If the statement itself fails for a reason other
+ * than the connection (bad data in one message), each message of the batch is retried
+ * on its own, so one bad message cannot turn its neighbours away.
+ *
+ * A message this node's queue manager will take at once is committed straight into
+ * `active` under a lease for it (postgres-store-handoff.ts), which spares the claim
+ * that would follow.
+ *
+ * Does not do: announce the new mail (the store does, after the COMMIT), or retry
+ * after a connection failure (the sender gets 451 and retries; a COMMIT whose answer
+ * was lost may then mean one duplicate, never a loss).
+ *
+ * @module
+ */
+
+import { QueueStoreError } from '../../errors.js';
+import type { QueueId } from '../../types.js';
+import { domainOf } from '../summary.js';
+import type { Lease, NewMessageRecord } from '../types.js';
+import { isConnectionError, type QueueDb } from './postgres-store-db.js';
+
+/** One message to commit. */
+export interface CommitItem {
+  readonly queueId: QueueId;
+  readonly record: NewMessageRecord;
+  /** The writer's token when its `writing` row exists (content over one chunk). */
+  readonly writerToken: string | undefined;
+  /** Chunks the message has in all, the last included. */
+  readonly chunks: number;
+  /** The last, partial chunk (undefined when the content ended on a chunk boundary). */
+  readonly last: { readonly seq: number; readonly data: Buffer } | undefined;
+  /**
+   * A lease for this node's queue manager: the message goes straight to `active`
+   * under it (postgres-store-handoff.ts) instead of to `incoming`.
+   */
+  readonly lease?: Lease;
+}
+
+/** Splits a record into the envelope jsonb (no recipients, no hold flag, no queue ID). */
+export function envelopeOf(record: NewMessageRecord): Record<string, unknown> {
+  const { hold: _hold, recipients: _recipients, queueId: _queueId, ...rest } = record;
+  return rest;
+}
+
+/** The statement (the same text for every batch) and its values for `items`. */
+function statement(
+  schema: string,
+  session: string,
+  items: readonly CommitItem[],
+): [string, unknown[]] {
+  const s = schema;
+  const values: unknown[] = [
+    items.map((i) => i.queueId),
+    items.map((i) => (i.record.hold ? 'hold' : i.lease ? 'active' : 'incoming')),
+    items.map((i) => i.chunks),
+    items.map((i) => i.record.sender),
+    items.map((i) => i.record.size),
+    items.map((i) => i.record.arrivalTime),
+    items.map((i) => JSON.stringify(envelopeOf(i.record))),
+    items.map((i) => i.writerToken ?? null),
+    items.map((_, n) => n),
+    items.flatMap((i) => i.record.recipients.map(() => i.queueId)),
+    items.flatMap((i) => i.record.recipients.map((r) => r.id)),
+    items.flatMap((i) => i.record.recipients.map((r) => r.address)),
+    items.flatMap((i) => i.record.recipients.map((r) => domainOf(r.address))),
+    items.flatMap((i) => i.record.recipients.map((r) => JSON.stringify(r))),
+    items.flatMap((i) => (i.last ? [i.queueId] : [])),
+    items.flatMap((i) => (i.last ? [i.last.seq] : [])),
+    items.flatMap((i) => (i.last ? [i.last.data] : [])),
+    items.map((i) => i.lease?.owner ?? null),
+    items.map((i) => i.lease?.token ?? null),
+    items.map((i) => i.lease?.expiresAt ?? null),
+    session,
+  ];
+  const text = `WITH u AS (
+      SELECT *, CASE WHEN lease_token IS NULL THEN NULL ELSE $21::text END AS lease_session
+      FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[],
+        $6::bigint[], $7::jsonb[], $8::text[], $9::int[], $18::text[], $19::text[], $20::bigint[])
+        AS u(queue_id, state, chunks, sender, size, arrival_time, record, writer_token, ord,
+          lease_owner, lease_token, lease_expires)),
+    promoted AS (
+      UPDATE ${s}.messages m SET state = u.state, chunks = u.chunks, sender = u.sender,
+        size = u.size, arrival_time = u.arrival_time, record = u.record,
+        seq = nextval('${s}.message_seq'), writer_token = NULL, created_at = now(),
+        lease_owner = u.lease_owner, lease_token = u.lease_token,
+        lease_expires = u.lease_expires, lease_session = u.lease_session
+      FROM u
+      WHERE u.writer_token IS NOT NULL AND m.queue_id = u.queue_id AND m.state = 'writing'
+        AND m.writer_token = u.writer_token
+      RETURNING m.queue_id),
+    inserted AS (
+      INSERT INTO ${s}.messages (queue_id, state, chunks, sender, size, arrival_time, record,
+        lease_owner, lease_token, lease_expires, lease_session)
+      SELECT queue_id, state, chunks, sender, size, arrival_time, record,
+        lease_owner, lease_token, lease_expires, lease_session FROM u
+      WHERE writer_token IS NULL ORDER BY ord
+      ON CONFLICT (queue_id) DO NOTHING
+      RETURNING queue_id),
+    m AS (SELECT queue_id FROM promoted UNION ALL SELECT queue_id FROM inserted),
+    r AS (
+      INSERT INTO ${s}.recipients (queue_id, id, address, domain, state, data)
+      SELECT x.queue_id, x.id, x.address, x.domain, 'pending', x.data
+      FROM unnest($10::text[], $11::int[], $12::text[], $13::text[], $14::jsonb[])
+        AS x(queue_id, id, address, domain, data)
+      WHERE x.queue_id IN (SELECT queue_id FROM m)),
+    c AS (
+      INSERT INTO ${s}.content_chunks (queue_id, seq, data)
+      SELECT x.queue_id, x.seq, x.data
+      FROM unnest($15::text[], $16::int[], $17::bytea[]) AS x(queue_id, seq, data)
+      WHERE x.queue_id IN (SELECT queue_id FROM m))
+    SELECT queue_id FROM m`;
+  return [text, values];
+}
+
+/** Why a message the statement did not return was not committed. */
+function notCommitted(item: CommitItem): QueueStoreError {
+  return item.writerToken === undefined
+    ? new QueueStoreError('a message with this queue ID exists', item.queueId)
+    : new QueueStoreError(
+        'the message being written was removed (aborted, or swept as abandoned)',
+        item.queueId,
+      );
+}
+
+function failure(item: CommitItem, err: unknown): QueueStoreError {
+  return new QueueStoreError(`cannot commit the message: ${(err as Error).message}`, item.queueId, {
+    cause: err,
+    // The database connection logs an outage once; each refused message need not.
+    outage: isConnectionError(err),
+  });
+}
+
+/**
+ * Commits `items` in one statement; one `undefined` (committed) or Error per item.
+ * See the module header.
+ */
+export async function commitBatch(
+  db: QueueDb,
+  schema: string,
+  session: string,
+  items: readonly CommitItem[],
+): Promise<(undefined | Error)[]> {
+  const [text, values] = statement(schema, session, items);
+  try {
+    const { rows } = await db.query(text, values);
+    const done = new Set(rows.map((r) => r.queue_id as string));
+    return items.map((i) => (done.has(i.queueId) ? undefined : notCommitted(i)));
+  } catch (err) {
+    if (items.length === 1 || isConnectionError(err)) return items.map((i) => failure(i, err));
+    // One message's data broke the statement: find it by committing each alone.
+    const out: (undefined | Error)[] = [];
+    for (const item of items) out.push(...(await commitBatch(db, schema, session, [item])));
+    return out;
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * StatementBatcher (calls made together go out as one batch, each caller gets its own
+ * result) and isConnectionError (which failures mean the database cannot be reached).
+ *
+ * @module
+ */
+
+import { describe, expect, it } from 'vitest';
+import { StatementBatcher } from '../../../../src/queue/stores/postgres-store-batch.js';
+import {
+  isConnectionError,
+  QueueUnavailableError,
+} from '../../../../src/queue/stores/postgres-store-db.js';
+
+/** A run function that records its batches and answers when told to. */
+function recorder() {
+  const batches: number[][] = [];
+  const pending: (() => void)[] = [];
+  const run = (items: readonly number[]) => {
+    batches.push([...items]);
+    return new Promise<(number | Error)[]>((resolve) => {
+      pending.push(() => resolve(items.map((i) => (i < 0 ? new Error(`bad ${i}`) : i * 10))));
+    });
+  };
+  const answer = async () => {
+    while (pending.length === 0) await new Promise((r) => setImmediate(r));
+    pending.shift()!();
+  };
+  return { batches, run, answer };
+}
+
+describe('StatementBatcher', () => {
+  it('sends calls made in one turn as one batch and settles each with its own result', async () => {
+    const r = recorder();
+    const b = new StatementBatcher<number, number>({ run: r.run });
+    const results = Promise.allSettled([1, 2, -3, 4].map((i) => b.submit(i)));
+    await r.answer();
+    const settled = await results;
+    expect(r.batches).toEqual([[1, 2, -3, 4]]);
+    expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : 'rejected'))).toEqual([
+      10,
+      20,
+      'rejected',
+      40,
+    ]);
+  });
+
+  it('gathers calls made while a batch is in flight into the next one', async () => {
+    const r = recorder();
+    const b = new StatementBatcher<number, number>({ run: r.run, maxInFlight: 1 });
+    const first = b.submit(1);
+    await new Promise((res) => setImmediate(res));
+    expect(r.batches).toEqual([[1]]);
+    const later = [2, 3, 4].map((i) => b.submit(i));
+    await new Promise((res) => setImmediate(res));
+    // Still one in flight: the others wait for it.
+    expect(r.batches).toEqual([[1]]);
+    await r.answer();
+    await first;
+    await r.answer();
+    expect(await Promise.all(later)).toEqual([20, 30, 40]);
+    expect(r.batches).toEqual([[1], [2, 3, 4]]);
+    expect(b.batches).toBe(2);
+  });
+
+  it('caps a batch by items and by weight, one item always fitting', async () => {
+    const r = recorder();
+    const b = new StatementBatcher<number, number>({
+      run: r.run,
+      maxInFlight: 5,
+      maxItems: 3,
+      weight: (i) => i,
+      maxWeight: 10,
+    });
+    const all = Promise.all([1, 2, 3, 4, 20, 5].map((i) => b.submit(i)));
+    for (let i = 0; i < 4; i++) await r.answer();
+    await all;
+    expect(r.batches).toEqual([[1, 2, 3], [4], [20], [5]]);
+  });
+
+  it('with gatherMs, waits for calls made shortly after the first before sending', async () => {
+    const batches: number[][] = [];
+    const b = new StatementBatcher<number, number>({
+      run: async (items) => {
+        batches.push([...items]);
+        return [...items];
+      },
+      gatherMs: 30,
+    });
+    const first = b.submit(1);
+    await new Promise((r) => setImmediate(r));
+    expect(batches).toEqual([]);
+    const second = b.submit(2);
+    expect(await Promise.all([first, second])).toEqual([1, 2]);
+    expect(batches).toEqual([[1, 2]]);
+  });
+
+  it('fails every item of a batch whose run throws, and goes on with the next', async () => {
+    let calls = 0;
+    const b = new StatementBatcher<number, number>({
+      run: async (items) => {
+        calls++;
+        if (calls === 1) throw new Error('connection lost');
+        return items.map((i) => i);
+      },
+    });
+    const failed = await Promise.allSettled([b.submit(1), b.submit(2)]);
+    expect(failed.map((f) => f.status)).toEqual(['rejected', 'rejected']);
+    expect(await b.submit(3)).toBe(3);
+  });
+});
+
+describe('isConnectionError', () => {
+  it.each([
+    [{ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:5432' }, true],
+    [{ code: 'ECONNRESET', message: 'read ECONNRESET' }, true],
+    [{ code: '57P01', message: 'terminating connection due to administrator command' }, true],
+    [{ code: '57P03', message: 'the database system is starting up' }, true],
+    [{ code: '08006', message: 'connection failure' }, true],
+    [{ message: 'Connection terminated unexpectedly' }, true],
+    [{ message: 'timeout exceeded when trying to connect' }, true],
+    [new QueueUnavailableError('connect ECONNREFUSED'), true],
+    [{ code: '23505', message: 'duplicate key value violates unique constraint' }, false],
+    [{ code: '42P01', message: 'relation "x" does not exist' }, false],
+    [{ code: '22021', message: 'invalid byte sequence for encoding "UTF8": 0x00' }, false],
+    [new Error('an outcome names a recipient the message does not have'), false],
+    [undefined, false],
+  ])('%o → %s', (err, expected) => {
+    expect(isConnectionError(err)).toBe(expected);
+  });
+});

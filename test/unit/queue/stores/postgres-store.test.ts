@@ -1,0 +1,216 @@
+/**
+ * PostgresQueueStore: the conformance suite against a real PostgreSQL server (started
+ * for this file, or POSTERN_TEST_PG_URL), each test in a schema of its own; a crash is
+ * abandoning the store (its pool and heartbeat still alive, as a hung node's would be)
+ * and opening a new one under the same node name. Then what only this store does:
+ * chunked content, two stores as two nodes, takeover of a dead node's leases, fencing
+ * across nodes, NOTIFY between nodes, destination slots, migrations.
+ *
+ * @module
+ */
+
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError, LeaseLostError } from '../../../../src/errors.js';
+import {
+  PostgresQueueStore,
+  type PostgresQueueStoreOptions,
+} from '../../../../src/queue/stores/postgres-store.js';
+import {
+  dropSchema,
+  freshSchemaName,
+  type PostgresServer,
+  startPostgres,
+} from '../../../helpers/postgres-server.js';
+import {
+  commitMessage,
+  outcome,
+  readAll,
+  recipients,
+  runStoreConformance,
+} from './store-conformance.js';
+
+let server: PostgresServer;
+
+/** Polls for a slot (bounded: a lingering slot is unlocked within a fraction of a second). */
+async function untilSlot(store: PostgresQueueStore, destination: string, limit: number) {
+  for (let i = 0; i < 100; i++) {
+    const slot = await store.acquireDestinationSlot(destination, limit);
+    if (slot) return slot;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return undefined;
+}
+
+beforeAll(async () => {
+  server = await startPostgres();
+}, 60_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+runStoreConformance('PostgresQueueStore', async () => {
+  const schema = freshSchemaName('conf');
+  const stores: PostgresQueueStore[] = [];
+  const make = async () => {
+    const store = new PostgresQueueStore({ url: server.url, schema, node: 'node-a', poolSize: 4 });
+    await store.open();
+    stores.push(store);
+    return store;
+  };
+  const first = await make();
+  return {
+    store: first,
+    reopen: make,
+    cleanup: async () => {
+      for (const s of stores) await s.close().catch(() => undefined);
+      await dropSchema(server.url, schema);
+    },
+  };
+});
+
+describe('PostgresQueueStore across nodes', () => {
+  let schema: string;
+  const open: PostgresQueueStore[] = [];
+
+  async function node(extra: Partial<PostgresQueueStoreOptions> = {}): Promise<PostgresQueueStore> {
+    const store = new PostgresQueueStore({ url: server.url, schema, poolSize: 3, ...extra });
+    await store.open();
+    open.push(store);
+    return store;
+  }
+
+  beforeEach(() => {
+    schema = freshSchemaName('pgx');
+  });
+  afterEach(async () => {
+    for (const s of open.splice(0)) await s.close().catch(() => undefined);
+    await dropSchema(server.url, schema);
+  });
+
+  it('stores content as chunk rows of the chunk size and reads it back', async () => {
+    const a = await node({ chunkSize: 1000 });
+    const body = Buffer.alloc(3500, 0x41);
+    const id = await commitMessage(a, body);
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ connectionString: server.url });
+    await c.connect();
+    const { rows } = await c.query(
+      `SELECT seq, length(data) AS n FROM ${pg.escapeIdentifier(schema)}.content_chunks WHERE queue_id = $1 ORDER BY seq`,
+      [id],
+    );
+    await c.end();
+    expect(rows.map((r) => Number(r.n))).toEqual([1000, 1000, 1000, 500]);
+    expect((await readAll(a.openContent(id))).equals(body)).toBe(true);
+  });
+
+  it('an aborted large message leaves no chunk rows', async () => {
+    const a = await node({ chunkSize: 1000 });
+    const writer = await a.create('AbortedMessage01');
+    writer.content.write(Buffer.alloc(5000));
+    await new Promise((r) => setTimeout(r, 100));
+    await writer.abort();
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ connectionString: server.url });
+    await c.connect();
+    const { rows } = await c.query(
+      `SELECT count(*) AS n FROM ${pg.escapeIdentifier(schema)}.content_chunks`,
+    );
+    await c.end();
+    expect(Number(rows[0]?.n)).toBe(0);
+    expect(await a.list()).toEqual([]);
+  });
+
+  it('a commit on one node wakes an idle listener on another through NOTIFY', async () => {
+    const a = await node();
+    const b = await node();
+    const woke = new Promise<void>((resolve) => b.onAvailable(resolve));
+    await commitMessage(a);
+    await expect(
+      Promise.race([woke.then(() => 'woke'), new Promise((r) => setTimeout(r, 5000, 'timeout'))]),
+    ).resolves.toBe('woke');
+  });
+
+  it("a dead node's leases are taken over once its heartbeat stops, and it is fenced", async () => {
+    const a = await node({ heartbeatMs: 100_000 });
+    const b = await node({ nodeTimeoutMs: 300 });
+    await commitMessage(a, 'x', { recipients: recipients(2) });
+    const now = Date.now();
+    const [m] = await a.claim({ owner: 'a', limit: 10, now, leaseMs: 600_000 });
+    await a.recordOutcomes(m!.lease, [{ recipientId: 1, outcome: outcome('bounced') }]);
+    expect(await b.claim({ owner: 'b', limit: 10, now, leaseMs: 600_000 })).toEqual([]);
+    // a stops heart-beating (its next beat is 100 s away); b waits out the timeout.
+    await new Promise((r) => setTimeout(r, 1500));
+    const taken = await b.claim({ owner: 'b', limit: 10, now: Date.now(), leaseMs: 600_000 });
+    expect(taken.map((t) => t.record.recipients.map((r) => r.state))).toEqual([
+      ['bounced', 'pending'],
+    ]);
+    await expect(
+      a.recordOutcomes(m!.lease, [{ recipientId: 2, outcome: outcome('deferred') }]),
+    ).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(a.remove(m!.lease)).rejects.toBeInstanceOf(LeaseLostError);
+    await b.remove(taken[0]!.lease);
+  });
+
+  it('a queue operation on one node revokes a lease held by another', async () => {
+    const a = await node();
+    const b = await node();
+    const id = await commitMessage(a);
+    const [m] = await a.claim({ owner: 'a', limit: 1, now: Date.now(), leaseMs: 600_000 });
+    expect(await b.hold('ALL', 'operator')).toEqual([id]);
+    await expect(a.renew(m!.lease, Date.now() + 600_000)).rejects.toBeInstanceOf(LeaseLostError);
+    expect((await a.list())[0]).toMatchObject({ queueId: id, state: 'hold' });
+  });
+
+  it('destination slots cap concurrency across nodes and come back when a node closes', async () => {
+    const a = await node();
+    const b = await node();
+    const s1 = await a.acquireDestinationSlot('smtp:example.com', 2);
+    const s2 = await b.acquireDestinationSlot('smtp:example.com', 2);
+    expect(s1).toBeDefined();
+    expect(s2).toBeDefined();
+    expect(await a.acquireDestinationSlot('smtp:example.com', 2)).toBeUndefined();
+    expect(await b.acquireDestinationSlot('smtp:example.com', 2)).toBeUndefined();
+    expect(await b.acquireDestinationSlot('smtp:other.example', 2)).toBeDefined();
+    await s1!.release();
+    await s1!.release();
+    // A slot given back lingers for its node: the next delivery there takes it again
+    // without a round trip, and the other node still finds the destination full.
+    const trips = a.roundTrips;
+    expect(trips).toBeGreaterThan(0);
+    const again = await a.acquireDestinationSlot('smtp:example.com', 2);
+    expect(again).toBeDefined();
+    expect(a.roundTrips).toBe(trips);
+    expect(await b.acquireDestinationSlot('smtp:example.com', 2)).toBeUndefined();
+    // Left idle, it is unlocked, and the other node gets it.
+    await again!.release();
+    await expect(untilSlot(b, 'smtp:example.com', 2)).resolves.toBeDefined();
+    await b.close();
+    expect(await a.acquireDestinationSlot('smtp:example.com', 2)).toBeDefined();
+  });
+
+  it('refuses to start on a missing schema when told not to migrate', async () => {
+    const store = new PostgresQueueStore({ url: server.url, schema, migrate: false });
+    await expect(store.open()).rejects.toThrow(/postern db migrate/);
+  });
+
+  it('refuses a database schema newer than it knows', async () => {
+    await node();
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ connectionString: server.url });
+    await c.connect();
+    await c.query(
+      `INSERT INTO ${pg.escapeIdentifier(schema)}.schema_migrations (version, name) VALUES (99, 'future')`,
+    );
+    await c.end();
+    const store = new PostgresQueueStore({ url: server.url, schema });
+    await expect(store.open()).rejects.toBeInstanceOf(ConfigError);
+  });
+
+  it('rejects a bad URL or schema name with a ConfigError', () => {
+    expect(() => new PostgresQueueStore({ url: 'mysql://x' })).toThrow(ConfigError);
+    expect(() => new PostgresQueueStore({ url: server.url, schema: 'Bad-Name' })).toThrow(
+      /schema name/,
+    );
+  });
+});
