@@ -119,6 +119,13 @@ export type { MemoryQueueStoreOptions } from './queue/stores/memory-store.js';
 export { MemoryQueueStore } from './queue/stores/memory-store.js';
 export type * from './queue/types.js';
 export { isQueueId, QueueIdGenerator } from './queue-id.js';
+export type { AuthBackend, Authenticator, AuthSessionInfo } from './receive/smtpd-auth.js';
+export type {
+  ListenOptions,
+  SmtpReceiverOptions,
+  SmtpTlsOptions,
+} from './receive/smtpd-receiver.js';
+export { SmtpReceiver } from './receive/smtpd-receiver.js';
 export type {
   CommandCheck,
   RestrictionFunction,
@@ -126,14 +133,7 @@ export type {
   RestrictionResult,
   RestrictionStage,
   SmtpCommand,
-} from './receive/restriction-types.js';
-export type { AuthBackend, Authenticator, AuthSessionInfo } from './receive/smtp-auth.js';
-export type {
-  ListenOptions,
-  SmtpReceiverOptions,
-  SmtpTlsOptions,
-} from './receive/smtp-receiver.js';
-export { SmtpReceiver } from './receive/smtp-receiver.js';
+} from './receive/smtpd-restriction-types.js';
 export type { DnsResolverOptions } from './resolver.js';
 export { DnsResolver, isDnsNoData, isDnsNotFound, isDnsTemporary } from './resolver.js';
 export type { ListedRecipient, RewriterOptions, RewriterTables } from './rewrite/rewriter.js';

@@ -18,7 +18,7 @@
  * The null sender `<>` is always fine.
  *
  * Does not: check the domain (Rewriter.resolve() does, for recipients), or the local
- * part's use as a mailbox name (local-part-check.ts).
+ * part's use as a mailbox name (receive/smtpd-local-part-check.ts).
  *
  * SECURITY: this is the first line; the pipe agent and the local command delivery check
  * again before anything reaches a command's argv (pipe-argv.ts, command-delivery.ts).

@@ -38,7 +38,7 @@ import { resolveMtaConfig } from '../mta/mta-config.js';
 import { MaildropSubmission, maildropDirectory } from '../receive/maildrop.js';
 import { envelopeProblem, maildropLimits } from '../receive/maildrop-checks.js';
 import { queueDirectoryOf } from '../receive/maildrop-directory.js';
-import { SmtpReceiver } from '../receive/smtp-receiver.js';
+import { SmtpReceiver } from '../receive/smtpd-receiver.js';
 import { Rewriter } from '../rewrite/rewriter.js';
 import { printable } from '../smtp-reply.js';
 import type { DsnNotifyKeyword, DsnRet } from '../types.js';

@@ -47,15 +47,19 @@ import { createTable } from '../tables/lookup-table.js';
 import { lookupAddress } from '../tables/search-order.js';
 import type { LookupTable } from '../tables/types.js';
 import type { Address, Resolver, SubmissionAction } from '../types.js';
-import { type AccessReplyContext, accessReply, interpretAccessResult } from './access-result.js';
-import { isAuthorizedDestination } from './authorized-destination.js';
-import { checkMailDomain, rblLookup, verifiedClientName } from './dns-checks.js';
-import { PolicyClient } from './policy-client.js';
+import {
+  type AccessReplyContext,
+  accessReply,
+  interpretAccessResult,
+} from './smtpd-access-result.js';
+import { isAuthorizedDestination } from './smtpd-authorized-destination.js';
+import { checkMailDomain, rblLookup, verifiedClientName } from './smtpd-dns-checks.js';
+import { PolicyClient } from './smtpd-policy-client.js';
 import type {
   RestrictionFunction,
   RestrictionRequest,
   RestrictionStage,
-} from './restriction-types.js';
+} from './smtpd-restriction-types.js';
 
 /** The final answer of one list. `reply` undefined means permitted. */
 export interface RestrictionOutcome {

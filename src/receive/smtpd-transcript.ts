@@ -37,7 +37,7 @@
  */
 
 import type { SmtpReply } from '../smtp-reply.js';
-import { lookupCommand } from './smtp-commands.js';
+import { lookupCommand } from './smtpd-commands.js';
 
 /**
  * The `notifyClasses` an SMTP session can raise (Postfix mail_error.c names).

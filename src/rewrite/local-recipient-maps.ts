@@ -12,7 +12,7 @@
  * part is accepted.
  *
  * Does not: decide what happens to a listed recipient (local(8) does), or check the
- * local part's form (local-part-check.ts).
+ * local part's form (receive/smtpd-local-part-check.ts).
  *
  * @module
  */

@@ -18,7 +18,7 @@ import type {
   RestrictionFunction,
   RestrictionRequest,
   RestrictionStage,
-} from '../receive/restriction-types.js';
+} from '../receive/smtpd-restriction-types.js';
 import { SmtpReply } from '../smtp-reply.js';
 
 /**

@@ -7,7 +7,7 @@
 
 import { resolveParameters } from '../../src/config/parameters.js';
 import { Logger } from '../../src/log.js';
-import { SmtpReceiver } from '../../src/receive/smtp-receiver.js';
+import { SmtpReceiver } from '../../src/receive/smtpd-receiver.js';
 import { Rewriter } from '../../src/rewrite/rewriter.js';
 import type { LogEvent } from '../../src/types.js';
 import { type RawReply, RawSmtpClient } from './raw-smtp-client.js';

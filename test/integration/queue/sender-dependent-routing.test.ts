@@ -13,7 +13,7 @@ import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveParameters } from '../../../src/config/parameters.js';
 import { Mta } from '../../../src/mta/mta.js';
-import { SmtpReceiver } from '../../../src/receive/smtp-receiver.js';
+import { SmtpReceiver } from '../../../src/receive/smtpd-receiver.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
 import type { ResolveResult } from '../../../src/rewrite/types.js';
 import { RecordingSubmission } from '../../helpers/recording-submission.js';

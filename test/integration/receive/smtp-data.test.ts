@@ -3,7 +3,7 @@ import { Duplex, PassThrough } from 'node:stream';
 import nodemailer from 'nodemailer';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveParameters } from '../../../src/config/parameters.js';
-import { SmtpReceiver } from '../../../src/receive/smtp-receiver.js';
+import { SmtpReceiver } from '../../../src/receive/smtpd-receiver.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
 import { RawSmtpClient } from '../../helpers/raw-smtp-client.js';
 import { type ReceiverFixture, startReceiver, TEST_HOST } from '../../helpers/receiver-fixture.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { resolveParameters } from '../../../src/config/parameters.js';
-import { SmtpReceiver } from '../../../src/receive/smtp-receiver.js';
+import { SmtpReceiver } from '../../../src/receive/smtpd-receiver.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
 import { ObservedClock } from '../../helpers/observed-clock.js';
 import { RawSmtpClient } from '../../helpers/raw-smtp-client.js';

@@ -2,7 +2,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveParameters } from '../../../src/config/parameters.js';
 import { Logger } from '../../../src/log.js';
-import { SmtpReceiver, type SmtpReceiverOptions } from '../../../src/receive/smtp-receiver.js';
+import { SmtpReceiver, type SmtpReceiverOptions } from '../../../src/receive/smtpd-receiver.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
 import { SmtpReply } from '../../../src/smtp-reply.js';
 import type { LogEvent, Resolver } from '../../../src/types.js';

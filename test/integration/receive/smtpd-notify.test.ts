@@ -5,7 +5,7 @@ import { resolveParameters } from '../../../src/config/parameters.js';
 import { Logger } from '../../../src/log.js';
 import { MemoryQueueStore } from '../../../src/queue/stores/memory-store.js';
 import { QueueIdGenerator } from '../../../src/queue-id.js';
-import { SmtpReceiver, type SmtpReceiverOptions } from '../../../src/receive/smtp-receiver.js';
+import { SmtpReceiver, type SmtpReceiverOptions } from '../../../src/receive/smtpd-receiver.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
 import { SmtpReply } from '../../../src/smtp-reply.js';
 import type {

@@ -6,7 +6,7 @@
  * mail_cmd/rcpt_cmd/data_cmd errors, `Error: too many errors`, ...). Keeping them in one
  * table makes the session code read as control flow and keeps the texts Postfix's.
  *
- * Does not: decide when a reply is sent (smtp-session.ts).
+ * Does not: decide when a reply is sent (smtpd-session.ts).
  *
  * STANDARDS: RFC 5321 section 4.2 (replies), RFC 2034/3463 (enhanced status codes on
  * every reply but the greeting and EHLO), RFC 1869 (EHLO keywords).

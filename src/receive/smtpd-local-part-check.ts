@@ -16,8 +16,8 @@
  */
 
 import { splitAddress } from '../address/address.js';
+import type { ResolveResult } from '../rewrite/types.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
-import type { ResolveResult } from './types.js';
 
 /**
  * What is wrong with a local part as a local recipient, or undefined.

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type CommandLine, LineReader } from '../../../src/receive/line-reader.js';
+import { type CommandLine, LineReader } from '../../../src/receive/smtpd-line-reader.js';
 
 function readAll(chunks: (string | Buffer)[], limit = 64): CommandLine[] {
   const r = new LineReader(limit);

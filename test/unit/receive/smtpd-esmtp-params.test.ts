@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { SmtpError } from '../../../src/errors.js';
-import { interpretMailParams, interpretRcptParams } from '../../../src/receive/esmtp-params.js';
+import {
+  interpretMailParams,
+  interpretRcptParams,
+} from '../../../src/receive/smtpd-esmtp-params.js';
 
 const m = (entries: [string, string | undefined][]) => new Map(entries);
 

@@ -13,7 +13,7 @@
  * arrived with the DATA command is not lost.
  *
  * Does not: interpret commands, decide the bare-LF policy (it reports `bareLf`), or
- * read DATA content (data-reader.ts).
+ * read DATA content (smtpd-data-reader.ts).
  *
  * SECURITY: hostile input. At most `limit` bytes of an unterminated line are held;
  * NUL bytes and invalid UTF-8 are reported so that the session can refuse the command

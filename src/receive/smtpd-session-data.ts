@@ -23,8 +23,8 @@
 
 import type { Writable } from 'node:stream';
 import type { BareNewlinePolicy } from '../config/parameters.js';
-import { DataReader } from './data-reader.js';
-import type { SessionIo } from './session-io.js';
+import { DataReader } from './smtpd-data-reader.js';
+import type { SessionIo } from './smtpd-session-io.js';
 
 /** How a DATA phase ended. */
 export interface DataOutcome {

@@ -4,7 +4,7 @@ import {
   isForbiddenCommand,
   lookupCommand,
   splitCommand,
-} from '../../../src/receive/smtp-commands.js';
+} from '../../../src/receive/smtpd-commands.js';
 
 describe('smtp command table', () => {
   it('finds commands in any case and nothing else', () => {

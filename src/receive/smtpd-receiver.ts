@@ -15,7 +15,7 @@
  * Does not: reverse DNS for every connection (Postern's client name is `unknown` unless
  * XCLIENT, PROXY or a restriction that needs it looks it up — Postfix's
  * `smtpd_peername_lookup` is not implemented), add headers (Cleanup does). See
- * smtp-session.ts for the protocol.
+ * smtpd-session.ts for the protocol.
  *
  * SECURITY: the restriction lists are checked when the receiver is built, and lists
  * that would make an open relay are refused (ConfigError), as are TLS levels without a
@@ -44,11 +44,15 @@ import { CidrList } from '../tables/cidr.js';
 import type { LookupTable } from '../tables/types.js';
 import type { Address, ClientInfo, Clock, Resolver, SubmissionPort } from '../types.js';
 import { Anvil } from './anvil.js';
-import type { CommandCheck, RestrictionFunction, RestrictionStage } from './restriction-types.js';
 import { hangUp, SessionLimit } from './session-limit.js';
-import type { AuthBackend } from './smtp-auth.js';
-import { buildSessionReplies, type SessionContext, SmtpSession } from './smtp-session.js';
+import type { AuthBackend } from './smtpd-auth.js';
+import type {
+  CommandCheck,
+  RestrictionFunction,
+  RestrictionStage,
+} from './smtpd-restriction-types.js';
 import { SmtpdRestrictions } from './smtpd-restrictions.js';
+import { buildSessionReplies, type SessionContext, SmtpSession } from './smtpd-session.js';
 import { type ListenOptions, TcpListeners } from './tcp-listener.js';
 
 /**

@@ -10,7 +10,7 @@
  * has and waits for more (RFC 2920 section 3.2). Input is paused while too much is
  * buffered unread; output waits for the client when it stops reading.
  *
- * Does not: parse commands (line-reader.ts, smtp-session.ts), hold message content
+ * Does not: parse commands (smtpd-line-reader.ts, smtpd-session.ts), hold message content
  * (the DATA and BDAT readers take chunks and hand them on).
  *
  * SECURITY: `startTls()` throws away every byte received before the handshake: a
@@ -25,7 +25,7 @@
 import type { Duplex, Writable } from 'node:stream';
 import tls from 'node:tls';
 import type { Clock, TimerHandle } from '../types.js';
-import { LineReader } from './line-reader.js';
+import { LineReader } from './smtpd-line-reader.js';
 
 /** Stop reading from the socket when this much unread input is buffered. */
 const INPUT_HIGH_WATER = 256 * 1024;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isAuthorizedDestination } from '../../../src/receive/authorized-destination.js';
+import { isAuthorizedDestination } from '../../../src/receive/smtpd-authorized-destination.js';
 import type { AddressClass, ResolveResult } from '../../../src/rewrite/types.js';
 
 function resolved(addressClass: AddressClass, routed = false): ResolveResult {

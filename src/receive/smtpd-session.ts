@@ -11,7 +11,7 @@
  * `smtpd_junk_command_limit` count as errors; a queued message clears both counts.
  *
  * Pipelining: commands are read and answered strictly in order; replies are batched
- * (session-io.ts). `smtpd_forbid_unauth_pipelining` (POSTFIX.md 2.3): input pending
+ * (smtpd-session-io.ts). `smtpd_forbid_unauth_pipelining` (POSTFIX.md 2.3): input pending
  * when the greeting goes out, after any command of a non-ESMTP session, or after a
  * command that must end a group (HELO, EHLO, DATA, NOOP, VRFY) ends the session with
  * `554 5.5.0`; the flag also feeds `reject_unauth_pipelining`.
@@ -45,7 +45,6 @@ import { checkSenderAddress } from '../address/envelope-address.js';
 import type { Parameters } from '../config/parameters.js';
 import { replyFor, SmtpError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
-import { unsafeLocalRecipient } from '../rewrite/local-part-check.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
 import type { ResolveResult } from '../rewrite/types.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
@@ -62,11 +61,6 @@ import type {
   TlsInfo,
 } from '../types.js';
 import type { Anvil } from './anvil.js';
-import { interpretMailParams, interpretRcptParams } from './esmtp-params.js';
-import type { CommandLine } from './line-reader.js';
-import { parseProxyHeader } from './proxy-protocol.js';
-import type { CommandCheck, RestrictionRequest, RestrictionStage } from './restriction-types.js';
-import { SessionIo } from './session-io.js';
 import {
   type AuthBackend,
   checkCramMd5,
@@ -74,11 +68,26 @@ import {
   cramMd5Challenge,
   decodeBase64,
   parsePlain,
-} from './smtp-auth.js';
-import { isForbiddenCommand, lookupCommand, splitCommand } from './smtp-commands.js';
-import type { SessionReplies } from './smtp-replies.js';
-import * as R from './smtp-replies.js';
-import { BdatState, receiveBdatChunk, receiveData } from './smtp-session-data.js';
+} from './smtpd-auth.js';
+import { isForbiddenCommand, lookupCommand, splitCommand } from './smtpd-commands.js';
+import { interpretMailParams, interpretRcptParams } from './smtpd-esmtp-params.js';
+import type { CommandLine } from './smtpd-line-reader.js';
+import { unsafeLocalRecipient } from './smtpd-local-part-check.js';
+import { sendSmtpdNotice } from './smtpd-notice.js';
+import { parseProxyHeader } from './smtpd-proxy-protocol.js';
+import type { SessionReplies } from './smtpd-replies.js';
+import * as R from './smtpd-replies.js';
+import type {
+  CommandCheck,
+  RestrictionRequest,
+  RestrictionStage,
+} from './smtpd-restriction-types.js';
+import type {
+  RestrictionMemo,
+  RestrictionOutcome,
+  SmtpdRestrictions,
+} from './smtpd-restrictions.js';
+import { BdatState, receiveBdatChunk, receiveData } from './smtpd-session-data.js';
 import {
   abortQuietly,
   clip,
@@ -87,15 +96,10 @@ import {
   namaddrOf,
   safeReply,
   tlsInfoOf,
-} from './smtp-session-helpers.js';
-import { sendSmtpdNotice } from './smtpd-notice.js';
-import type {
-  RestrictionMemo,
-  RestrictionOutcome,
-  SmtpdRestrictions,
-} from './smtpd-restrictions.js';
+} from './smtpd-session-helpers.js';
+import { SessionIo } from './smtpd-session-io.js';
 import { restrictionClass, SmtpdTranscript, type TranscriptSnapshot } from './smtpd-transcript.js';
-import { applyXclient } from './xclient.js';
+import { applyXclient } from './smtpd-xclient.js';
 
 /** What the receiver shares with all its sessions. */
 export interface SessionContext {
@@ -114,11 +118,11 @@ export interface SessionContext {
   readonly xclientHosts: CidrList;
   readonly proxyHosts: CidrList | undefined;
   readonly bareLfExclusions: CidrList;
-  /** Runs before each command (restriction-types.ts); a test double's fault hook. */
+  /** Runs before each command (smtpd-restriction-types.ts); a test double's fault hook. */
   readonly commandCheck?: CommandCheck | undefined;
 }
 
-export { buildSessionReplies, type SessionReplies } from './smtp-replies.js';
+export { buildSessionReplies, type SessionReplies } from './smtpd-replies.js';
 
 /** Longest HELO name kept for logs and the Received header. */
 const MAX_HELO_LENGTH = 255;
@@ -897,7 +901,7 @@ export class SmtpSession {
       this.#logReject('RCPT', r, external);
       return r;
     }
-    // A bad address, or a local part no local delivery may get (local-part-check.ts).
+    // A bad address, or a local part no local delivery may get (smtpd-local-part-check.ts).
     const e = resolved.error;
     const r = e ? safeReply(e.code, e.enhanced, e.text) : unsafeLocalRecipient(resolved, external);
     if (r) {

@@ -2,7 +2,7 @@
  * QmqpReceiver: the QMQP server — listens on TCP, or serves any duplex stream, one
  * QmqpSession per connection.
  *
- * Postfix counterpart: qmqpd(8) (see qmqp-session.ts for the protocol). Mail leaves
+ * Postfix counterpart: qmqpd(8) (see qmqpd-session.ts for the protocol). Mail leaves
  * only through the Submission port.
  *
  * @example
@@ -19,7 +19,7 @@ import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import { CidrList } from '../tables/cidr.js';
 import type { ClientInfo, Clock, SubmissionPort } from '../types.js';
 import { netstring } from './netstring.js';
-import { type QmqpContext, QmqpSession } from './qmqp-session.js';
+import { type QmqpContext, QmqpSession } from './qmqpd-session.js';
 import { hangUp, SessionLimit } from './session-limit.js';
 import { type ListenOptions, TcpListeners } from './tcp-listener.js';
 

@@ -10,8 +10,8 @@
  * Dispatch goes through this table and a switch over the closed `CommandName` union in
  * the session — never by building a method name from client input.
  *
- * Does not: run commands (smtp-session.ts), parse arguments (address/address.ts,
- * esmtp-params.ts).
+ * Does not: run commands (smtpd-session.ts), parse arguments (address/address.ts,
+ * smtpd-esmtp-params.ts).
  *
  * STANDARDS: RFC 5321 section 4.1 (commands), RFC 2920 section 3.1 (commands that end a
  * pipelined group).
