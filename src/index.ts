@@ -82,7 +82,7 @@ export { MtaMetrics } from './metrics/mta-metrics.js';
 export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './metrics/prometheus-format.js';
 export type * from './metrics/types.js';
 export { EMBEDDED_CONFIG } from './mta/embedded-config.js';
-export type { BoundListener, MtaDependencies, NetworkBinding, ServiceNetwork } from './mta/mta.js';
+export type { MtaDependencies } from './mta/mta.js';
 export { Mta } from './mta/mta.js';
 export type {
   ListenerConfig,
@@ -140,25 +140,16 @@ export type { ListedRecipient, RewriterOptions, RewriterTables } from './rewrite
 export { Rewriter } from './rewrite/rewriter.js';
 export { parseTransportSpec } from './rewrite/transport-spec.js';
 export type * from './rewrite/types.js';
+export type { BoundListener, NetworkBinding, ServiceNetwork } from './service-network.js';
 export type { ReplyClass } from './smtp-reply.js';
 export { defaultEnhanced, printable, reply, SmtpReply } from './smtp-reply.js';
 export { CidrList } from './tables/cidr.js';
 export { CidrTable } from './tables/cidr-table.js';
+export type { CreateTableOptions } from './tables/create-table.js';
+export { createTable, parseTableSpec, SUPPORTED_TABLE_TYPES } from './tables/create-table.js';
 export { DomainList } from './tables/domain-list.js';
-export type {
-  CreateTableOptions,
-  FunctionCacheOptions,
-  LookupFunction,
-} from './tables/lookup-table.js';
-export {
-  createTable,
-  FunctionTable,
-  InlineTable,
-  parseTableSpec,
-  StaticTable,
-  SUPPORTED_TABLE_TYPES,
-  TableList,
-} from './tables/lookup-table.js';
+export type { FunctionCacheOptions, LookupFunction } from './tables/lookup-table.js';
+export { FunctionTable, InlineTable, StaticTable, TableList } from './tables/lookup-table.js';
 export type { RegexpDialect, RegexpTableOptions } from './tables/regexp-table.js';
 export { RegexpTable } from './tables/regexp-table.js';
 export type { LookupAddressOptions, SearchStyle } from './tables/search-order.js';

@@ -37,7 +37,7 @@ import type { MessageWriter, QueueStore } from '../queue/types.js';
 import type { QueueIdGenerator } from '../queue-id.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
 import { SmtpReply } from '../smtp-reply.js';
-import { createTable } from '../tables/lookup-table.js';
+import { createTable } from '../tables/create-table.js';
 import type { LookupTable, TableSpec } from '../tables/types.js';
 import type { Clock, SubmissionPort, SubmissionSource, SubmissionTransaction } from '../types.js';
 import { AddressMapping, type AddressTables } from './address-mapping.js';

@@ -11,7 +11,7 @@
  */
 
 import { ConfigError } from '../errors.js';
-import { parseTableSpec } from '../tables/lookup-table.js';
+import { parseTableSpec } from '../tables/create-table.js';
 import type { TableSpec } from '../tables/types.js';
 import {
   parseBoolean,

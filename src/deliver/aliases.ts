@@ -22,7 +22,8 @@
 
 import { promises as fs } from 'node:fs';
 import { TableError } from '../errors.js';
-import { createTable, TableList } from '../tables/lookup-table.js';
+import { createTable } from '../tables/create-table.js';
+import { TableList } from '../tables/lookup-table.js';
 import type { LookupTable, TableFlags, TableSpec } from '../tables/types.js';
 
 /**

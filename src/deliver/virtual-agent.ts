@@ -30,7 +30,7 @@ import type { Parameters } from '../config/parameters.js';
 import { TableError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import { SmtpReply } from '../smtp-reply.js';
-import { createTable } from '../tables/lookup-table.js';
+import { createTable } from '../tables/create-table.js';
 import { lookupAddress } from '../tables/search-order.js';
 import type { LookupTable } from '../tables/types.js';
 import type { Clock, Recipient, RecipientResult } from '../types.js';

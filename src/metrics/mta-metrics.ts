@@ -24,9 +24,9 @@
 
 import diagnostics from 'node:diagnostics_channel';
 import type { Logger } from '../log.js';
-import type { BoundListener } from '../mta/mta.js';
 import { visitSummaries } from '../queue/summary.js';
 import type { QueueCounts, QueueStore } from '../queue/types.js';
+import type { BoundListener } from '../service-network.js';
 import type { LogEvent, RecipientStatus, SubmissionPort } from '../types.js';
 import { countingSubmission } from './counting-submission.js';
 import { DelayHistogram } from './delay-histogram.js';

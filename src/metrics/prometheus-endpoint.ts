@@ -18,7 +18,7 @@
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { BoundListener } from '../mta/mta.js';
+import type { BoundListener } from '../service-network.js';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus-format.js';
 import type { HealthStatus } from './types.js';
 

@@ -19,8 +19,8 @@
  */
 
 import type { Duplex } from 'node:stream';
+import type { BoundListener, NetworkBinding, ServiceNetwork } from '../service-network.js';
 import type { ClientInfo } from '../types.js';
-import type { BoundListener, NetworkBinding, ServiceNetwork } from './mta.js';
 import type { ResolvedListener } from './mta-config.js';
 
 /** What a listener group needs of a receiver (SmtpReceiver, QmqpReceiver). */

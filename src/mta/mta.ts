@@ -16,7 +16,6 @@
  * @module
  */
 
-import type { Duplex } from 'node:stream';
 import { Cleanup } from '../cleanup/cleanup.js';
 import type { ContentFilter } from '../cleanup/content-filter.js';
 import { systemClock } from '../clock.js';
@@ -55,8 +54,9 @@ import type { CommandCheck } from '../receive/smtpd-restriction-types.js';
 import { type SubmitMessage, submitThrough } from '../receive/submit.js';
 import { DnsResolver } from '../resolver.js';
 import { Rewriter } from '../rewrite/rewriter.js';
-import { createTable } from '../tables/lookup-table.js';
-import type { ClientInfo, Clock, Connector, QueueId, Resolver, SubmissionPort } from '../types.js';
+import type { BoundListener, ServiceNetwork } from '../service-network.js';
+import { createTable } from '../tables/create-table.js';
+import type { Clock, Connector, QueueId, Resolver, SubmissionPort } from '../types.js';
 import {
   type MtaConfig,
   type ResolvedMtaConfig,
@@ -97,58 +97,6 @@ export interface MtaDependencies {
   readonly network?: ServiceNetwork;
   /** Runs before every SMTP command on every listener: postern/testing's AUTH and STARTTLS faults. */
   readonly smtpdCommandCheck?: CommandCheck;
-}
-
-/**
- * Somewhere other than TCP to serve listeners: `listen` registers `serve` for
- * `host:port` (port 0: any free one) and resolves with the address and a closer,
- * which the Mta calls when it stops.
- *
- * @example
- * ```ts
- * const network = new MemoryNetwork();
- * const mta = new Mta({ smtpd: [{ listen: 'mx.test:25' }] }, { network });
- * ```
- */
-export interface ServiceNetwork {
-  /**
-   * Serves connections to `address` with `serve`; resolves with the bound address and a closer.
-   */
-  listen(
-    address: { readonly host: string; readonly port: number },
-    serve: (socket: Duplex, peer: ClientInfo) => void,
-  ): Promise<NetworkBinding>;
-}
-
-/**
- * A listener bound on a ServiceNetwork.
- *
- * @example
- * ```ts
- * const binding: NetworkBinding = await network.listen({ host: 'mx.test', port: 25 }, serve);
- * await binding.close();
- * ```
- */
-export interface NetworkBinding extends BoundListener {
-  /** Stops serving the address. */
-  close(): Promise<void>;
-}
-
-/**
- * An address a listener is bound to.
- *
- * @example
- * ```ts
- * await mta.start();
- * const [smtp]: readonly BoundListener[] = mta.listeners;
- * console.log(`SMTP on ${smtp?.host}:${smtp?.port}`);
- * ```
- */
-export interface BoundListener {
-  /** The bound address. */
-  readonly host: string;
-  /** The bound port (the real one when 0 was asked for). */
-  readonly port: number;
 }
 
 /**

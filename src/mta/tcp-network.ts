@@ -16,8 +16,8 @@ import { isIPv4 } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ComponentLogger } from '../log.js';
 import { TcpListeners } from '../receive/tcp-listener.js';
+import type { NetworkBinding, ServiceNetwork } from '../service-network.js';
 import type { ClientInfo } from '../types.js';
-import type { NetworkBinding, ServiceNetwork } from './mta.js';
 
 /**
  * Listens on TCP for the Mta (the default when no `network` is injected).

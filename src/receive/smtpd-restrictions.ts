@@ -43,7 +43,7 @@ import type { ComponentLogger } from '../log.js';
 import type { ResolveResult } from '../rewrite/types.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
 import { CidrList } from '../tables/cidr.js';
-import { createTable } from '../tables/lookup-table.js';
+import { createTable } from '../tables/create-table.js';
 import { lookupAddress } from '../tables/search-order.js';
 import type { LookupTable } from '../tables/types.js';
 import type { Address, Resolver, SubmissionAction } from '../types.js';

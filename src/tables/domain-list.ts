@@ -23,7 +23,7 @@
 
 import { toAsciiDomain, toUnicodeDomain } from '../address/domain.js';
 import { ConfigError } from '../errors.js';
-import { type CreateTableOptions, createTable } from './lookup-table.js';
+import { type CreateTableOptions, createTable } from './create-table.js';
 import type { LookupTable } from './types.js';
 
 type Entry =

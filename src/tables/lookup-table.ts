@@ -1,9 +1,9 @@
 /**
- * Lookup tables built in: InlineTable (a fixed set of key/value pairs), FunctionTable
- * (an application callback, cached), TableList (several tables searched in order), and
- * createTable(), which builds any table a config can name — files and pattern tables
- * come from tables/ (TextTable, RegexpTable, CidrTable); createTable() lives in
- * tables/create-table.ts and is re-exported here.
+ * Lookup tables built in: InlineTable (a fixed set of key/value pairs), StaticTable
+ * (one value for every key), FunctionTable (an application callback, cached) and
+ * TableList (several tables searched in order). File and pattern tables have files of
+ * their own (TextTable, RegexpTable, CidrTable, ...); createTable() (create-table.ts)
+ * builds whichever a config names.
  *
  * Postfix counterpart: dict_inline.c, dict_static.c, maps.c (maps_find: tables searched
  * in order, the first value wins, and a failing table stops the search), dict_open.c
@@ -313,10 +313,3 @@ export class TableList implements LookupTable {
     await Promise.all(this.tables.map((t) => t.close?.()));
   }
 }
-
-export {
-  type CreateTableOptions,
-  createTable,
-  parseTableSpec,
-  SUPPORTED_TABLE_TYPES,
-} from './create-table.js';

@@ -18,7 +18,7 @@
  */
 
 import { Duplex } from 'node:stream';
-import type { NetworkBinding, ServiceNetwork } from '../mta/mta.js';
+import type { NetworkBinding, ServiceNetwork } from '../service-network.js';
 import type { ClientInfo, Connector, ConnectTarget } from '../types.js';
 
 /**

@@ -37,7 +37,7 @@ import { NetConnector } from '../../connector.js';
 import { type ComponentLogger, silentLogger } from '../../log.js';
 import { DnsResolver } from '../../resolver.js';
 import { SmtpReply } from '../../smtp-reply.js';
-import { createTable } from '../../tables/lookup-table.js';
+import { createTable } from '../../tables/create-table.js';
 import type { LookupTable } from '../../tables/types.js';
 import type { Connector, Resolver } from '../../types.js';
 import type { DeliveryAgent, DeliveryReporter, DeliveryRequest } from '../types.js';

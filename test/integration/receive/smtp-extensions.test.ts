@@ -129,7 +129,7 @@ describe('STARTTLS and AUTH', () => {
       { smtpdTlsSecurityLevel: 'may', smtpdSaslAuthEnable: true, smtpdTlsAuthOnly: false },
       {
         ...tlsOn(),
-        authenticator: (await import('../../../src/tables/lookup-table.js')).createTable(
+        authenticator: (await import('../../../src/tables/create-table.js')).createTable(
           { lena: 'pw' },
           't',
         ),
@@ -148,7 +148,7 @@ describe('STARTTLS and AUTH', () => {
 
   it('CRAM-MD5 (RFC 2195), when listed in smtpdSaslMechanisms, checks the digest against the table', async () => {
     const { createHmac } = await import('node:crypto');
-    const { createTable } = await import('../../../src/tables/lookup-table.js');
+    const { createTable } = await import('../../../src/tables/create-table.js');
     const f = await start(
       {
         smtpdTlsSecurityLevel: 'may',

@@ -5,8 +5,8 @@ import {
   toAsciiDomain,
   toUnicodeDomain,
 } from '../../../src/address/domain.js';
+import { createTable } from '../../../src/tables/create-table.js';
 import { DomainList, domainTableKeys } from '../../../src/tables/domain-list.js';
-import { createTable } from '../../../src/tables/lookup-table.js';
 
 describe('toAsciiDomain / toUnicodeDomain (UTS #46, RFC 5890)', () => {
   it.each([

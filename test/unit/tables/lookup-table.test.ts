@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, TableError } from '../../../src/errors.js';
+import { createTable } from '../../../src/tables/create-table.js';
 import {
-  createTable,
   FunctionTable,
   InlineTable,
   StaticTable,

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, TableError } from '../../../src/errors.js';
-import { createTable } from '../../../src/tables/lookup-table.js';
+import { createTable } from '../../../src/tables/create-table.js';
 import { PasswdTable, parsePasswdEntries } from '../../../src/tables/unix-table.js';
 
 let dir: string;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, TableError } from '../../../src/errors.js';
-import { createTable } from '../../../src/tables/lookup-table.js';
+import { createTable } from '../../../src/tables/create-table.js';
 import { RegexpTable } from '../../../src/tables/regexp-table.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'postern-regexp-'));

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
-import { createTable, FunctionTable } from '../../../src/tables/lookup-table.js';
+import { createTable } from '../../../src/tables/create-table.js';
+import { FunctionTable } from '../../../src/tables/lookup-table.js';
 import { tableConformance } from './table-conformance.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'postern-tables-'));
