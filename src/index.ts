@@ -30,8 +30,6 @@ export type { BareNewlinePolicy, Parameters, SmtpTlsLevel } from './config/param
 export { PARAMETER_NAMES, resolveParameters } from './config/parameters.js';
 export { NetConnector } from './connector.js';
 export { AgentRegistry } from './deliver/agent-registry.js';
-export type { AliasTarget } from './deliver/aliases.js';
-export { AliasTable, parseAliases, parseAliasTargets } from './deliver/aliases.js';
 export { DiscardDeliveryAgent } from './deliver/discard-agent.js';
 export type { DotLockOptions, ReleaseLock } from './deliver/dotlock.js';
 export { acquireDotLock, LockBusyError } from './deliver/dotlock.js';
@@ -67,8 +65,7 @@ export type { DaneVerifier, TlsPolicy } from './deliver/smtp/tls-policy.js';
 export type { SysexitEntry } from './deliver/sysexits.js';
 export { sysexit } from './deliver/sysexits.js';
 export type * from './deliver/types.js';
-export type { LocalUser, UserDatabase, UserDatabaseSpec } from './deliver/user-database.js';
-export { PasswdUsers, VirtualUsers } from './deliver/user-database.js';
+export type { TransportConfig, TransportType } from './deliver/types.js';
 export type { VirtualDeliveryAgentOptions } from './deliver/virtual-agent.js';
 export { VirtualDeliveryAgent } from './deliver/virtual-agent.js';
 export type { DkimSigningKey, DkimVerificationConfig } from './dkim/dkim-config.js';
@@ -91,8 +88,6 @@ export type {
   ResolvedListener,
   ResolvedMetricsConfig,
   ResolvedMtaConfig,
-  TransportConfig,
-  TransportType,
 } from './mta/mta-config.js';
 export { DEFAULT_LISTEN, resolveMtaConfig } from './mta/mta-config.js';
 export type { BounceOptions } from './queue/bounce/bounce.js';
@@ -143,6 +138,8 @@ export type * from './rewrite/types.js';
 export type { BoundListener, NetworkBinding, ServiceNetwork } from './service-network.js';
 export type { ReplyClass } from './smtp-reply.js';
 export { defaultEnhanced, printable, reply, SmtpReply } from './smtp-reply.js';
+export type { AliasTarget } from './tables/alias-table.js';
+export { AliasTable, parseAliases, parseAliasTargets } from './tables/alias-table.js';
 export { CidrList } from './tables/cidr.js';
 export { CidrTable } from './tables/cidr-table.js';
 export type { CreateTableOptions } from './tables/create-table.js';
@@ -158,3 +155,5 @@ export type { FileSourceOptions } from './tables/table-source.js';
 export { TextTable } from './tables/text-table.js';
 export type * from './tables/types.js';
 export * from './types.js';
+export type { LocalUser, UserDatabase, UserDatabaseSpec } from './util/user-database.js';
+export { PasswdUsers, VirtualUsers } from './util/user-database.js';

@@ -26,12 +26,19 @@
  * @module
  */
 
-import type { Parameters } from '../config/parameters.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type { Address } from '../types.js';
 
-/** The parameters the checks read. */
-export type EnvelopeAddressParams = Pick<Parameters, 'allowMinUser' | 'lineLengthLimit'>;
+/**
+ * The parameters the checks read (the address layer sits below config/, so it names
+ * them here; the resolved Parameters have both).
+ */
+export interface EnvelopeAddressParams {
+  /** Postfix `allow_min_user`: a leading `-` is allowed. */
+  readonly allowMinUser: boolean;
+  /** Postfix `line_length_limit`: the longest address accepted, in bytes. */
+  readonly lineLengthLimit: number;
+}
 
 /**
  * Why an envelope address is refused: the reply for a client and the reason for a log

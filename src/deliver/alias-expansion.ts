@@ -36,11 +36,12 @@
 
 import { splitAddress } from '../address/address.js';
 import { TableError } from '../errors.js';
+import { type AliasTarget, parseAliasTargets, parseTargetFile } from '../tables/alias-table.js';
 import { TableList } from '../tables/lookup-table.js';
 import { splitExtension } from '../tables/search-order.js';
 import type { LookupTable } from '../tables/types.js';
 import type { Address } from '../types.js';
-import { type AliasTarget, parseAliasTargets, parseTargetFile } from './aliases.js';
+import type { LocalUser, UserDatabase } from '../util/user-database.js';
 import { type DeliveryRights, RightsError } from './delivery-rights.js';
 import {
   localExpand,
@@ -50,7 +51,6 @@ import {
   type TargetFileReader,
 } from './forward-file.js';
 import { deliveredToKey } from './mail-copy.js';
-import type { LocalUser, UserDatabase } from './user-database.js';
 
 /** Where a command or file destination came from (allowMailTo* classes). */
 export type ExpansionOrigin = 'alias' | 'forward' | 'include';

@@ -24,7 +24,7 @@
  */
 
 import { ConfigError } from '../errors.js';
-import { type LocalUser, PasswdUsers, passwdUserSync } from './user-database.js';
+import { type LocalUser, PasswdUsers, passwdUserSync } from '../util/user-database.js';
 
 /**
  * A Unix identity to deliver as.

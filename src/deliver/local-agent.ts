@@ -54,14 +54,15 @@ import type { Parameters } from '../config/parameters.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import { parseTransportSpec } from '../rewrite/transport-spec.js';
 import { SmtpReply } from '../smtp-reply.js';
+import { aliasTableFrom } from '../tables/alias-table.js';
 import type { LookupTable } from '../tables/types.js';
 import type { Address, Clock, Recipient, RecipientResult, SubmissionPort } from '../types.js';
+import { createUserDatabase, type LocalUser, type UserDatabase } from '../util/user-database.js';
 import {
   type ExpansionPrivileges,
   expandLocalRecipient,
   type LocalAction,
 } from './alias-expansion.js';
-import { aliasTableFrom } from './aliases.js';
 import {
   commandEnvironment,
   evaluateCommand,
@@ -84,7 +85,6 @@ import { MailboxDelivery, type MailboxOutcome } from './mailbox-delivery.js';
 import { MailboxHelperPool } from './mailbox-helper-pool.js';
 import { fromLine } from './mbox.js';
 import type { DeliveryAgent, DeliveryReporter, DeliveryRequest } from './types.js';
-import { createUserDatabase, type LocalUser, type UserDatabase } from './user-database.js';
 
 /**
  * Options for LocalDeliveryAgent.
@@ -114,7 +114,7 @@ export interface LocalDeliveryAgentOptions {
   readonly transports?: (name: string) => DeliveryAgent | undefined;
 }
 
-export { aliasTableFrom } from './aliases.js';
+export { aliasTableFrom } from '../tables/alias-table.js';
 
 type Outcome = MailboxOutcome;
 

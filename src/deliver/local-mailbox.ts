@@ -30,10 +30,10 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SmtpReply } from '../smtp-reply.js';
+import type { LocalUser } from '../util/user-database.js';
 import { type DeliveryRights, RightsError, type SystemAccounts } from './delivery-rights.js';
 import type { MailboxOutcome, MailboxTarget } from './mailbox-delivery.js';
 import { localMailboxName, MailboxPathError, resolveMailboxPath } from './mailbox-path.js';
-import type { LocalUser } from './user-database.js';
 
 /**
  * What the mailbox decision needs.

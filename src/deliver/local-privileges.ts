@@ -16,8 +16,8 @@
  */
 
 import { promises as fs } from 'node:fs';
+import { AliasTable } from '../tables/alias-table.js';
 import type { ExpansionPrivileges } from './alias-expansion.js';
-import { AliasTable } from './aliases.js';
 import { RightsError, type SystemAccounts } from './delivery-rights.js';
 import { readTargetFile } from './forward-file.js';
 import type { MailboxHelperPool } from './mailbox-helper-pool.js';

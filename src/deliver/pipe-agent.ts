@@ -38,9 +38,9 @@ import type { Parameters } from '../config/parameters.js';
 import { parseInteger, parseString, parseTime } from '../config/values.js';
 import { ConfigError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
-import type { TransportConfig } from '../mta/mta-config.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type { Clock, Recipient, RecipientResult } from '../types.js';
+import { passwdUserSync } from '../util/user-database.js';
 import {
   commandEnvironment,
   evaluateCommand,
@@ -58,8 +58,7 @@ import {
   parseArgvTemplate,
   parsePipeFlags,
 } from './pipe-argv.js';
-import type { DeliveryAgent, DeliveryReporter, DeliveryRequest } from './types.js';
-import { passwdUserSync } from './user-database.js';
+import type { DeliveryAgent, DeliveryReporter, DeliveryRequest, TransportConfig } from './types.js';
 
 /**
  * Options for PipeDeliveryAgent (already validated values).

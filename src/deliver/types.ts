@@ -1,6 +1,6 @@
 /**
- * Delivery contracts: DeliveryAgent (pluggable transport), the request it gets and the
- * reporter it answers through.
+ * Delivery contracts: DeliveryAgent (pluggable transport), the request it gets, the
+ * reporter it answers through, and the `transports` entry that names an agent.
  *
  * Postfix counterpart: deliver_request.h and the delivery agents' status protocol
  * (deliver_completed, bounce_append, defer_append). An agent delivers one request and
@@ -136,4 +136,42 @@ export interface DeliveryAgent {
   deliver(request: DeliveryRequest, reporter: DeliveryReporter): Promise<void>;
   /** Closes cached connections and child processes. */
   close?(): Promise<void>;
+}
+
+/**
+ * Built-in transport types.
+ *
+ * @example
+ * ```ts
+ * const type: TransportType = 'lmtp';
+ * const mta = new Mta({ transports: { dovecot: { type } } });
+ * ```
+ */
+export type TransportType =
+  | 'local'
+  | 'discard'
+  | 'error'
+  | 'retry'
+  | 'smtp'
+  | 'lmtp'
+  | 'virtual'
+  | 'pipe';
+
+/**
+ * One entry of the `transports` map.
+ *
+ * @example
+ * ```ts
+ * const relay: TransportConfig = { type: 'smtp', destinationConcurrencyLimit: 5 };
+ * const mta = new Mta({ transports: { relay }, transportMaps: { 'example.net': 'relay:[10.0.0.5]' } });
+ * ```
+ */
+export interface TransportConfig {
+  /** Which built-in agent serves the transport. */
+  readonly type: TransportType;
+  /** Postfix `<transport>_destination_concurrency_limit`. */
+  readonly destinationConcurrencyLimit?: number;
+  /** Postfix `<transport>_destination_recipient_limit`. */
+  readonly destinationRecipientLimit?: number;
+  readonly [setting: string]: unknown;
 }

@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import type { ContentFilter } from '../cleanup/content-filter.js';
 import { isParameterName, type Parameters, resolveParameters } from '../config/parameters.js';
 import { parseInteger, parseString } from '../config/values.js';
-import type { DeliveryAgent } from '../deliver/types.js';
+import type { DeliveryAgent, TransportConfig, TransportType } from '../deliver/types.js';
 import {
   type DkimSigningKey,
   type DkimVerificationConfig,
@@ -44,44 +44,6 @@ export interface ListenerConfig {
    */
   readonly maxproc?: number;
   readonly [parameter: string]: unknown;
-}
-
-/**
- * Built-in transport types.
- *
- * @example
- * ```ts
- * const type: TransportType = 'lmtp';
- * const mta = new Mta({ transports: { dovecot: { type } } });
- * ```
- */
-export type TransportType =
-  | 'local'
-  | 'discard'
-  | 'error'
-  | 'retry'
-  | 'smtp'
-  | 'lmtp'
-  | 'virtual'
-  | 'pipe';
-
-/**
- * One entry of the `transports` map.
- *
- * @example
- * ```ts
- * const relay: TransportConfig = { type: 'smtp', destinationConcurrencyLimit: 5 };
- * const mta = new Mta({ transports: { relay }, transportMaps: { 'example.net': 'relay:[10.0.0.5]' } });
- * ```
- */
-export interface TransportConfig {
-  /** Which built-in agent serves the transport. */
-  readonly type: TransportType;
-  /** Postfix `<transport>_destination_concurrency_limit`. */
-  readonly destinationConcurrencyLimit?: number;
-  /** Postfix `<transport>_destination_recipient_limit`. */
-  readonly destinationRecipientLimit?: number;
-  readonly [setting: string]: unknown;
 }
 
 /**
@@ -480,4 +442,15 @@ export function resolveMtaConfig(input: unknown = {}): ResolvedMtaConfig {
     ...(dkimSigning?.length ? { dkimSigning } : {}),
     ...(dkimVerification ? { dkimVerification } : {}),
   };
+}
+
+/**
+ * The queue directory the maildrop of `config` lives in: the file store's directory,
+ * or `queueDirectory` with any other store. `postern serve`, `postern sendmail` and
+ * `postern queue` all find it here.
+ */
+export function queueDirectoryOf(config: ResolvedMtaConfig): string {
+  const qs = config.queueStore;
+  if ('claim' in qs || qs.type !== 'file') return config.params.queueDirectory;
+  return qs.directory ?? config.params.queueDirectory;
 }

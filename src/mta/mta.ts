@@ -28,7 +28,7 @@ import { pipeAgentFromConfig } from '../deliver/pipe-agent.js';
 import { LmtpDeliveryAgent } from '../deliver/smtp/lmtp-agent.js';
 import { type MtaStsResolver, SharedMtaSts } from '../deliver/smtp/mta-sts-cache.js';
 import { SmtpDeliveryAgent } from '../deliver/smtp/smtp-agent.js';
-import type { DeliveryAgent } from '../deliver/types.js';
+import type { DeliveryAgent, TransportConfig } from '../deliver/types.js';
 import { VirtualDeliveryAgent } from '../deliver/virtual-agent.js';
 import { loadSigningKeys } from '../dkim/dkim-config.js';
 import { MessageAuthentication } from '../dkim/message-authentication.js';
@@ -45,7 +45,7 @@ import { postgresStoreOptions } from '../queue/stores/postgres-store-config.js';
 import type { QueueStore } from '../queue/types.js';
 import { QueueIdGenerator } from '../queue-id.js';
 import { maildropDirectory } from '../receive/maildrop.js';
-import { prepareMaildrop, queueDirectoryOf } from '../receive/maildrop-directory.js';
+import { prepareMaildrop } from '../receive/maildrop-directory.js';
 import { Pickup } from '../receive/pickup.js';
 import { QmqpReceiver } from '../receive/qmqpd-receiver.js';
 import type { AuthBackend } from '../receive/smtpd-auth.js';
@@ -59,9 +59,9 @@ import { createTable } from '../tables/create-table.js';
 import type { Clock, Connector, QueueId, Resolver, SubmissionPort } from '../types.js';
 import {
   type MtaConfig,
+  queueDirectoryOf,
   type ResolvedMtaConfig,
   resolveMtaConfig,
-  type TransportConfig,
 } from './mta-config.js';
 import { ListenerGroup } from './mta-listeners.js';
 import { planReload } from './mta-reload.js';

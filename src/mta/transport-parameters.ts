@@ -7,8 +7,8 @@
  */
 
 import { isParameterName, type Parameters, resolveParameters } from '../config/parameters.js';
+import type { TransportConfig } from '../deliver/types.js';
 import { ConfigError } from '../errors.js';
-import type { TransportConfig } from './mta-config.js';
 
 const TRANSPORT_KEYS = new Set([
   'type',

@@ -20,7 +20,6 @@
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ComponentLogger } from '../log.js';
-import type { ResolvedMtaConfig } from '../mta/mta-config.js';
 import {
   MAILDROP_CORRUPT_SPEC,
   MAILDROP_SPEC,
@@ -30,17 +29,6 @@ import { securePath } from '../util/secure-path.js';
 
 /** The subdirectory of the maildrop for files that cannot be read. */
 export const CORRUPT_DIRECTORY = 'corrupt';
-
-/**
- * The queue directory the maildrop of `config` lives in: the file store's directory,
- * or `queueDirectory` with any other store. `postern serve`, `postern sendmail` and
- * `postern queue` all find it here.
- */
-export function queueDirectoryOf(config: ResolvedMtaConfig): string {
-  const qs = config.queueStore;
-  if ('claim' in qs || qs.type !== 'file') return config.params.queueDirectory;
-  return qs.directory ?? config.params.queueDirectory;
-}
 
 /**
  * Checks (with `create`, makes) the queue directory above the maildrop, the maildrop

@@ -18,8 +18,8 @@
  */
 
 import type { Parameters } from '../config/parameters.js';
-import { aliasTableFrom } from '../deliver/aliases.js';
 import type { Logger } from '../log.js';
+import { aliasTableFrom } from '../tables/alias-table.js';
 import { type CreateTableOptions, createTable } from '../tables/create-table.js';
 import { TableList } from '../tables/lookup-table.js';
 import type { LookupTable, TableSpec } from '../tables/types.js';

@@ -13,7 +13,7 @@
 
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { parsePasswd } from '../deliver/user-database.js';
+import { parsePasswd } from './user-database.js';
 
 const TTL_MS = 60_000;
 const MAX_CACHED = 1000;

@@ -15,8 +15,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveParameters } from '../../../src/config/parameters.js';
 import { LocalDeliveryAgent } from '../../../src/deliver/local-agent.js';
-import { passwdUserSync } from '../../../src/deliver/user-database.js';
 import type { RecipientResult } from '../../../src/types.js';
+import { passwdUserSync } from '../../../src/util/user-database.js';
 import { RecordingSubmission } from '../../helpers/recording-submission.js';
 import {
   createGroup,

@@ -22,7 +22,7 @@ import {
   MailboxHelperPool,
 } from '../../../src/deliver/mailbox-helper-pool.js';
 import { encodeFrame, FRAME, jsonFrame } from '../../../src/deliver/mailbox-helper-protocol.js';
-import { passwdUserSync } from '../../../src/deliver/user-database.js';
+import { passwdUserSync } from '../../../src/util/user-database.js';
 import { requireRoot } from '../../helpers/unix-users.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveParameters } from '../../../src/config/parameters.js';
 import { expandLocalRecipient, type LocalAction } from '../../../src/deliver/alias-expansion.js';
-import { AliasTable, parseAliases, parseAliasTargets } from '../../../src/deliver/aliases.js';
 import { deliveredToKey } from '../../../src/deliver/mail-copy.js';
-import type { LocalUser, UserDatabase } from '../../../src/deliver/user-database.js';
+import { AliasTable, parseAliases, parseAliasTargets } from '../../../src/tables/alias-table.js';
+import type { LocalUser, UserDatabase } from '../../../src/util/user-database.js';
 import golden from './golden/aliases.json' with { type: 'json' };
 
 let dir: string;

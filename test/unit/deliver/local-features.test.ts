@@ -4,12 +4,12 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveParameters } from '../../../src/config/parameters.js';
-import { AliasTable } from '../../../src/deliver/aliases.js';
 import { LocalDeliveryAgent } from '../../../src/deliver/local-agent.js';
 import type { DeliveryAgent, DeliveryRequest } from '../../../src/deliver/types.js';
-import { passwdUserSync } from '../../../src/deliver/user-database.js';
 import { SmtpReply } from '../../../src/smtp-reply.js';
+import { AliasTable } from '../../../src/tables/alias-table.js';
 import type { Recipient, RecipientId, RecipientResult } from '../../../src/types.js';
+import { passwdUserSync } from '../../../src/util/user-database.js';
 import { RecordingSubmission } from '../../helpers/recording-submission.js';
 
 const MESSAGE = 'Subject: hi\r\n\r\nFrom me\r\nbody\r\n';

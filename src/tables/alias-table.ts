@@ -22,9 +22,9 @@
 
 import { promises as fs } from 'node:fs';
 import { TableError } from '../errors.js';
-import { createTable } from '../tables/create-table.js';
-import { TableList } from '../tables/lookup-table.js';
-import type { LookupTable, TableFlags, TableSpec } from '../tables/types.js';
+import { createTable } from './create-table.js';
+import { TableList } from './lookup-table.js';
+import type { LookupTable, TableFlags, TableSpec } from './types.js';
 
 /**
  * One destination in an alias value, include file or .forward file.
