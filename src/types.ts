@@ -1,5 +1,5 @@
 /**
- * Types shared by every layer: addresses, envelopes, recipients, queue IDs, outcomes,
+ * Types shared by every layer: addresses, envelope parameters, recipients, queue IDs, outcomes,
  * the Submission port (the one way into the queue), and the injected Clock, Resolver
  * and Connector.
  *
@@ -158,30 +158,6 @@ export interface SenderParams {
    * header (`From: Full Name <sender>`), as Postfix does with its full-name record.
    */
   readonly fullName?: string;
-}
-
-/**
- * A message's envelope.
- *
- * @example
- * ```ts
- * const { sender, recipients } = request.envelope;
- * console.log(`from=<${sender}>, nrcpt=${recipients.length}`);
- * ```
- */
-export interface Envelope {
-  /** The envelope sender (`''` for the null sender). */
-  readonly sender: Address;
-  /** The envelope recipients. */
-  readonly recipients: readonly Recipient[];
-  /** RFC 3461 ENVID, xtext decoded. */
-  readonly envid?: string;
-  /** RFC 3461 RET. */
-  readonly ret?: DsnRet;
-  /** RFC 1652 BODY= as declared. */
-  readonly bodyType: BodyType;
-  /** RFC 6531: the message needs SMTPUTF8 handling. */
-  readonly smtputf8: boolean;
 }
 
 /**

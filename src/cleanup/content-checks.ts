@@ -30,7 +30,6 @@
  * @module
  */
 
-import { TableError } from '../errors.js';
 import type { LookupTable } from '../tables/types.js';
 import { type CheckAction, parseCheckAction } from './check-action.js';
 
@@ -172,9 +171,4 @@ export class ContentChecks {
         return t.bodyChecks;
     }
   }
-}
-
-/** Whether an error from a table means "try again later". */
-export function isRetry(err: unknown): boolean {
-  return !(err instanceof TableError) || err.kind === 'retry';
 }

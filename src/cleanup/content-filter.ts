@@ -173,13 +173,3 @@ export class FilterFeed {
     if (!this.stream.readableEnded) this.stream.destroy();
   }
 }
-
-/** A stream of `parts` then `rest` (used to rebuild a message). */
-export function concatStreams(parts: readonly Buffer[], rest: Readable | undefined): Readable {
-  async function* gen(): AsyncGenerator<Buffer> {
-    for (const p of parts) yield p;
-    if (rest)
-      for await (const chunk of rest) yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-  }
-  return Readable.from(gen(), { objectMode: false });
-}

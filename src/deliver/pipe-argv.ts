@@ -204,13 +204,6 @@ export function parseArgvTemplate(value: unknown, key: string): string[] {
   return [...(value as string[])];
 }
 
-/** Whether the template has a recipient-valued macro (one element per recipient). */
-export function usesRecipientMacros(template: readonly string[]): boolean {
-  return template.some((e) =>
-    [...e.matchAll(MACRO)].some((m) => RECIPIENT_MACROS.has((m[1] ?? m[2] ?? '').trim())),
-  );
-}
-
 function shapeAddress(address: Address, settings: ArgvSettings): string {
   if (address === '') return '';
   const { local, domain } = splitAddress(address);

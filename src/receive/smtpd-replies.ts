@@ -126,11 +126,6 @@ export const R_DATA_AFTER_BDAT = new SmtpReply(
 );
 export const R_SYNC = new SmtpReply(554, '5.5.0', 'Error: SMTP protocol synchronization');
 export const R_STARTTLS_READY = new SmtpReply(220, '2.0.0', 'Ready to start TLS');
-export const R_TLS_UNAVAILABLE = new SmtpReply(
-  454,
-  '4.7.0',
-  'TLS not available due to local problem',
-);
 export const R_TLS_ALREADY = new SmtpReply(554, '5.5.1', 'Error: TLS already active');
 export const R_TLS_NOT_OFFERED = new SmtpReply(502, '5.5.1', 'Error: command not implemented');
 export const R_TLS_REQUIRED = new SmtpReply(530, '5.7.0', 'Must issue a STARTTLS command first');

@@ -49,11 +49,6 @@ export interface DestinationSlots {
   acquireDestinationSlot(destination: string, limit: number): Promise<DestinationSlot | undefined>;
 }
 
-/** Whether `store` offers cluster-wide destination slots. */
-export function hasDestinationSlots(store: object): store is DestinationSlots {
-  return typeof (store as Partial<DestinationSlots>).acquireDestinationSlot === 'function';
-}
-
 /** What the slots need from the store. */
 export interface SlotOptions {
   readonly pg: Pg;
