@@ -47,6 +47,7 @@ import type { ComponentLogger } from '../log.js';
 import { lookupAddress, splitExtension } from '../tables/search-order.js';
 import type { LookupTable } from '../tables/types.js';
 import type { Address, QueueId } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 
 /** cleanup_map11.c MAX_RECURSION. */
 const CANONICAL_ROUNDS = 10;
@@ -308,7 +309,7 @@ export class AddressMapping {
         throw new TableError(
           'retry',
           table.name,
-          `cannot rewrite the result "${r}": ${(err as Error).message}`,
+          `cannot rewrite the result "${r}": ${errorMessage(err)}`,
           { cause: err },
         );
       }

@@ -68,6 +68,7 @@ import type {
   SubmissionSource,
   SubmissionTransaction,
 } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { type AddressMapping, type AddressTables, ExpansionLimitError } from './address-mapping.js';
 import { applyCheckEffect, type CheckEffectTarget } from './check-effects.js';
 import { CleanupEnvelope } from './cleanup-envelope.js';
@@ -83,7 +84,7 @@ import { MimeInspector } from './mime-inspector.js';
 import { type LocalHeaderRewriteClients, missingHeaders } from './missing-headers.js';
 import { PrimaryHeaders } from './primary-headers.js';
 import { receivedHeader } from './received-header.js';
-import { errorText, waitForDrain } from './stream-util.js';
+import { waitForDrain } from './stream-util.js';
 
 export { DUPLICATE_FILTER_LIMIT } from './cleanup-envelope.js';
 
@@ -308,7 +309,7 @@ export class CleanupTransaction implements SubmissionTransaction {
     } catch (err) {
       this.#ctx.log.warning(
         this.queueId,
-        `abort: cannot discard the queue file: ${errorText(err)}`,
+        `abort: cannot discard the queue file: ${errorMessage(err)}`,
       );
     }
   }
@@ -325,7 +326,7 @@ export class CleanupTransaction implements SubmissionTransaction {
     try {
       return this.#ctx.rewriter.rewrite(address);
     } catch (err) {
-      this.#fail(DEFER, `address rewriting failed: ${errorText(err)}`);
+      this.#fail(DEFER, `address rewriting failed: ${errorMessage(err)}`);
       return undefined;
     }
   }
@@ -571,7 +572,7 @@ export class CleanupTransaction implements SubmissionTransaction {
     log.call(
       this.#ctx.log,
       this.queueId,
-      `${what}: lookup problem -- message not accepted, try again later: ${errorText(err)}`,
+      `${what}: lookup problem -- message not accepted, try again later: ${errorMessage(err)}`,
     );
     this.#deferReply ??= new SmtpReply(
       451,
@@ -595,7 +596,7 @@ export class CleanupTransaction implements SubmissionTransaction {
   #writeFailed(err: Error): void {
     if (this.#phase === 'aborted' || this.#phase === 'committed') return;
     if ((this.#status & WRITE) === 0) {
-      this.#ctx.log.warning(this.queueId, `queue file write error: ${errorText(err)}`);
+      this.#ctx.log.warning(this.queueId, `queue file write error: ${errorMessage(err)}`);
     }
     this.#status |= WRITE;
     this.#stopped = true;
@@ -603,7 +604,7 @@ export class CleanupTransaction implements SubmissionTransaction {
   }
 
   #internalFailure(err: unknown): void {
-    this.#ctx.log.error(this.queueId, `unexpected error in the content path: ${errorText(err)}`);
+    this.#ctx.log.error(this.queueId, `unexpected error in the content path: ${errorMessage(err)}`);
     this.#status |= WRITE;
     this.#stopped = true;
     this.#filterRun?.feed.close();
@@ -743,7 +744,7 @@ export class CleanupTransaction implements SubmissionTransaction {
     } catch (err) {
       // An outage the store has logged once is not logged again for each message refused.
       if (!(err instanceof QueueStoreError && err.outage))
-        this.#ctx.log.warning(this.queueId, `queue file write error: ${errorText(err)}`);
+        this.#ctx.log.warning(this.queueId, `queue file write error: ${errorMessage(err)}`);
       return this.#failCommit(statusReply(WRITE)!);
     }
     this.#phase = 'committed';
@@ -769,7 +770,7 @@ export class CleanupTransaction implements SubmissionTransaction {
     try {
       await this.#writer.abort();
     } catch (err) {
-      this.#ctx.log.warning(this.queueId, `cannot discard the queue file: ${errorText(err)}`);
+      this.#ctx.log.warning(this.queueId, `cannot discard the queue file: ${errorMessage(err)}`);
     }
   }
 }

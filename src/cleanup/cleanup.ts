@@ -40,6 +40,7 @@ import { SmtpReply } from '../smtp-reply.js';
 import { createTable } from '../tables/create-table.js';
 import type { LookupTable, TableSpec } from '../tables/types.js';
 import type { Clock, SubmissionPort, SubmissionSource, SubmissionTransaction } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { AddressMapping, type AddressTables } from './address-mapping.js';
 import { type CleanupContext, CleanupTransaction } from './cleanup-transaction.js';
 import type { CommitStage } from './commit-stage.js';
@@ -224,7 +225,7 @@ export class Cleanup implements SubmissionPort {
     try {
       writer = await this.#store.create(queueId);
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = errorMessage(err);
       this.#log.warning(queueId, `cannot create queue file: ${reason}`);
       throw new SmtpError(new SmtpReply(451, '4.3.0', 'Error: queue file write error'), reason, {
         cause: err,

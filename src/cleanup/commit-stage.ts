@@ -27,8 +27,8 @@ import type { ComponentLogger } from '../log.js';
 import type { MessageWriter, QueueStore } from '../queue/types.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type { Address, QueueId, SubmissionSource } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { type RewrittenQueueFile, rewriteQueueFile } from './queue-file-rewrite.js';
-import { errorText } from './stream-util.js';
 
 /**
  * A message as the commit stage sees it.
@@ -125,7 +125,7 @@ export async function runCommitStage(
   try {
     verdict = await stage.run({ ...message, open: reread });
   } catch (err) {
-    io.log.warning(message.queueId, `message authentication failed: ${errorText(err)}`);
+    io.log.warning(message.queueId, `message authentication failed: ${errorMessage(err)}`);
     return { reply: DEFER };
   }
   if (verdict.action === 'keep') return {};
@@ -134,7 +134,7 @@ export async function runCommitStage(
   try {
     content = await reread();
   } catch (err) {
-    io.log.warning(message.queueId, `cannot read the message back: ${errorText(err)}`);
+    io.log.warning(message.queueId, `cannot read the message back: ${errorMessage(err)}`);
     return { reply: DEFER };
   }
   // CRLF line ends, and every line after the first a continuation: a stage cannot add

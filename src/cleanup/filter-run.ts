@@ -22,6 +22,7 @@ import type { ComponentLogger } from '../log.js';
 import type { MessageWriter, QueueStore } from '../queue/types.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type { QueueId } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import {
   type ContentFilter,
   type ContentFilterEnvelope,
@@ -29,7 +30,7 @@ import {
   FilterFeed,
 } from './content-filter.js';
 import { type RewrittenQueueFile, rewriteQueueFile } from './queue-file-rewrite.js';
-import { errorText, skipBytes } from './stream-util.js';
+import { skipBytes } from './stream-util.js';
 
 const CRLF = Buffer.from('\r\n');
 
@@ -98,7 +99,7 @@ export class FilterRun {
     try {
       verdict = await this.#verdict;
     } catch (err) {
-      this.#log.warning(this.#queueId, `content filter failed: ${errorText(err)}`);
+      this.#log.warning(this.#queueId, `content filter failed: ${errorMessage(err)}`);
       return { kind: 'reply', reply: failure() };
     }
     switch (verdict?.action) {
@@ -161,7 +162,7 @@ export class FilterRun {
       try {
         body = skipBytes(await io.writer.openWritten(), io.headerSize);
       } catch (err) {
-        return fail(`cannot read the message back: ${errorText(err)}`);
+        return fail(`cannot read the message back: ${errorMessage(err)}`);
       }
     }
     const headers = kept.slice(0, -1); // without the empty line

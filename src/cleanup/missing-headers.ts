@@ -34,6 +34,7 @@ import type { Parameters } from '../config/parameters.js';
 import { ConfigError } from '../errors.js';
 import { CidrList } from '../tables/cidr.js';
 import type { Address, QueueId, SubmissionSource } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { mailDate } from '../util/mail-date.js';
 
 /** Headers whose presence makes the message "resent" (Postfix's HDR_OPT_RR set). */
@@ -86,7 +87,7 @@ export class LocalHeaderRewriteClients {
       this.#networks = cidrs.length > 0 ? new CidrList(cidrs) : undefined;
     } catch (err) {
       throw new ConfigError(
-        `localHeaderRewriteClients: ${(err as Error).message}`,
+        `localHeaderRewriteClients: ${errorMessage(err)}`,
         'localHeaderRewriteClients',
         { cause: err },
       );

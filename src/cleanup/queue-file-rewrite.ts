@@ -26,8 +26,9 @@ import { isAscii } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import type { MessageWriter, QueueStore } from '../queue/types.js';
 import type { QueueId } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { ContentScanner } from './content-scanner.js';
-import { errorText, waitForDrain } from './stream-util.js';
+import { waitForDrain } from './stream-util.js';
 
 /** What to write, and where. */
 export interface QueueFileRewrite {
@@ -70,7 +71,7 @@ export async function rewriteQueueFile(r: QueueFileRewrite): Promise<RewriteResu
     writer = await r.store.create(r.queueId);
   } catch (err) {
     r.content.destroy();
-    return { kind: 'failed', reason: `cannot write the queue file again: ${errorText(err)}` };
+    return { kind: 'failed', reason: `cannot write the queue file again: ${errorMessage(err)}` };
   }
   let failed: Error | undefined;
   writer.content.on('error', (err: Error) => {
@@ -110,7 +111,7 @@ export async function rewriteQueueFile(r: QueueFileRewrite): Promise<RewriteResu
   } catch (err) {
     r.content.destroy();
     await writer.abort().catch(() => undefined);
-    return { kind: 'failed', reason: `writing the new content failed: ${errorText(err)}` };
+    return { kind: 'failed', reason: `writing the new content failed: ${errorMessage(err)}` };
   }
 }
 

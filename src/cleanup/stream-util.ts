@@ -37,8 +37,3 @@ export function skipBytes(stream: Readable, n: number): Readable {
   }
   return Readable.from(gen(), { objectMode: false });
 }
-
-/** An error's message, or the value as text. */
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -21,6 +21,7 @@ import { formatLogLine } from '../log.js';
 import type { MtaConfig } from '../mta/mta-config.js';
 import { createTestMta } from '../testing/test-mta.js';
 import type { LogLevel } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { loadConfigFile } from './load-config.js';
 
 export const CAPTURE_USAGE = `usage: postern capture [--smtp HOST:PORT] [--http HOST:PORT] [--max N]
@@ -73,7 +74,7 @@ export async function capture(
       },
     }) as { values: typeof values });
   } catch (e) {
-    throw new CaptureUsageError((e as Error).message);
+    throw new CaptureUsageError(errorMessage(e));
   }
   const max = Number(values.max);
   if (!Number.isInteger(max) || max < 1)
@@ -112,7 +113,7 @@ export async function capture(
     mta.close().then(
       () => process.exit(0),
       (e: unknown) => {
-        err.write(`postern capture: error while stopping: ${(e as Error).message}\n`);
+        err.write(`postern capture: error while stopping: ${errorMessage(e)}\n`);
         process.exit(1);
       },
     );

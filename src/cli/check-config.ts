@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, PosternError } from '../errors.js';
 import { EMBEDDED_CONFIG } from '../mta/embedded-config.js';
 import { Mta } from '../mta/mta.js';
+import { errorMessage } from '../util/error-message.js';
 import { loadConfigFile } from './load-config.js';
 
 /** The line of a JSON file where `key` (its last path segment) first appears as a key. */
@@ -44,7 +45,7 @@ export async function checkConfig(
     file = parseArgs({ args: [...argv], options: { config: { type: 'string', short: 'c' } } })
       .values.config;
   } catch (e) {
-    err.write(`postern check-config: ${(e as Error).message}\n${CHECK_CONFIG_USAGE}`);
+    err.write(`postern check-config: ${errorMessage(e)}\n${CHECK_CONFIG_USAGE}`);
     return 64;
   }
   try {

@@ -30,6 +30,7 @@ import {
   SCHEMA_VERSION,
   schemaVersion,
 } from '../queue/stores/postgres-store-schema.js';
+import { errorMessage } from '../util/error-message.js';
 import { loadConfigFile } from './load-config.js';
 
 export const DB_USAGE = `usage: postern db migrate|status [--config FILE]
@@ -73,7 +74,7 @@ export async function dbCommand(argv: readonly string[], env = process.env): Pro
     await client.connect();
   } catch (err) {
     throw new ConfigError(
-      `cannot connect to ${redact(config.url)}: ${(err as Error).message}`,
+      `cannot connect to ${redact(config.url)}: ${errorMessage(err)}`,
       'queueStore.url',
     );
   }

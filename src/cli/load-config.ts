@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../errors.js';
 import type { MtaConfig } from '../mta/mta-config.js';
+import { errorMessage } from '../util/error-message.js';
 
 /**
  * Reads `file`. With `fresh`, a module is imported anew (SIGHUP): Node caches modules
@@ -35,14 +36,14 @@ export async function loadConfigFile(
     text = await readFile(path, 'utf8');
   } catch (err) {
     throw new ConfigError(
-      `${file}: cannot read the config file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      `${file}: cannot read the config file (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`,
     );
   }
   try {
     return JSON.parse(text) as MtaConfig;
   } catch (err) {
-    const m = /position (\d+)/.exec((err as Error).message);
+    const m = /position (\d+)/.exec(errorMessage(err));
     const at = m ? ` at line ${text.slice(0, Number(m[1])).split('\n').length}` : '';
-    throw new ConfigError(`${file}: not valid JSON${at}: ${(err as Error).message}`);
+    throw new ConfigError(`${file}: not valid JSON${at}: ${errorMessage(err)}`);
   }
 }

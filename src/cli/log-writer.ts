@@ -31,6 +31,7 @@
  */
 
 import { closeSync, constants, openSync, write, writeSync } from 'node:fs';
+import { errorMessage } from '../util/error-message.js';
 
 /**
  * Options of a LogWriter.
@@ -248,7 +249,7 @@ export class LogWriter {
     } catch (err) {
       // Keep writing to the old file rather than lose lines.
       this.#report(
-        `cannot reopen ${this.#path}: ${(err as Error).message}; still writing to the old file`,
+        `cannot reopen ${this.#path}: ${errorMessage(err)}; still writing to the old file`,
       );
     }
   }
@@ -262,7 +263,7 @@ export class LogWriter {
     this.#queued = 0;
     const where = this.#path ?? `file descriptor ${this.#fd}`;
     this.#report(
-      `cannot write log lines to ${where}: ${(err as Error).message}; further log lines are dropped`,
+      `cannot write log lines to ${where}: ${errorMessage(err)}; further log lines are dropped`,
     );
   }
 

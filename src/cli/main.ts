@@ -8,6 +8,7 @@
  */
 
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../util/error-message.js';
 import { exitFor } from './exit-error.js';
 import { QUEUE_USAGE, queueCommand, queueExitCode } from './queue.js';
 
@@ -75,7 +76,7 @@ async function main(argv: string[]): Promise<void> {
       // Anything else an operator can fix (a database that is down): one line too.
       if (code === undefined) fail('postern queue', err);
       const usage = code === 64 ? QUEUE_USAGE : '';
-      process.stderr.write(`postern queue: ${(err as Error).message}\n${usage}`);
+      process.stderr.write(`postern queue: ${errorMessage(err)}\n${usage}`);
       process.exit(code);
     }
     return;
@@ -89,7 +90,7 @@ async function main(argv: string[]): Promise<void> {
         err instanceof DbUsageError ||
         (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
       ) {
-        process.stderr.write(`postern db: ${(err as Error).message}\n${DB_USAGE}`);
+        process.stderr.write(`postern db: ${errorMessage(err)}\n${DB_USAGE}`);
         process.exit(64);
       }
       fail('postern db', err);
@@ -143,7 +144,7 @@ async function main(argv: string[]): Promise<void> {
       );
     }
   } catch (err) {
-    process.stderr.write(`postern serve: ${(err as Error).message}\n${USAGE}`);
+    process.stderr.write(`postern serve: ${errorMessage(err)}\n${USAGE}`);
     process.exit(64);
   }
   if (values.help) {

@@ -44,6 +44,7 @@ import { formatMailq, formatShape, type QueueShape } from '../queue/queue-views.
 import { FileQueueStore } from '../queue/stores/file-store.js';
 import type { QueueEntry, QueueSelection } from '../queue/types.js';
 import { isQueueId } from '../queue-id.js';
+import { errorMessage } from '../util/error-message.js';
 import { loadConfigFile } from './load-config.js';
 
 export const QUEUE_USAGE = `usage: postern queue COMMAND [ID...|ALL] [--config FILE]
@@ -209,7 +210,7 @@ async function viaServerOrStore(
     if (code === 'EACCES' || code === 'EPERM') {
       throw new QueueCommandError(
         EX_UNAVAILABLE,
-        `cannot connect to the queue's ${owner ? 'control' : 'listing'} socket under ${directory}: ${(err as Error).message}`,
+        `cannot connect to the queue's ${owner ? 'control' : 'listing'} socket under ${directory}: ${errorMessage(err)}`,
       );
     }
     if (code !== 'ENOENT' && code !== 'ECONNREFUSED') throw err;

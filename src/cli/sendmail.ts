@@ -41,6 +41,7 @@ import { SmtpReceiver } from '../receive/smtpd-receiver.js';
 import { Rewriter } from '../rewrite/rewriter.js';
 import { printable } from '../smtp-reply.js';
 import type { DsnNotifyKeyword, DsnRet } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { loadConfigFile } from './load-config.js';
 import { SendmailInput } from './sendmail-input.js';
 
@@ -246,7 +247,7 @@ export async function sendmail(argv: readonly string[], io: SendmailIo): Promise
     } catch (err) {
       const code = queueExitCode(err);
       if (code === undefined) throw err;
-      say((err as Error).message);
+      say(errorMessage(err));
       return code;
     }
   }
@@ -338,7 +339,7 @@ export async function sendmail(argv: readonly string[], io: SendmailIo): Promise
     await pipeline(io.stdin, input, tx.content);
   } catch (err) {
     await tx.abort();
-    say(`error reading the message: ${(err as Error).message}`);
+    say(`error reading the message: ${errorMessage(err)}`);
     return EX.TEMPFAIL;
   }
   const result = await tx.commit();

@@ -18,12 +18,12 @@
  * @module
  */
 
-import { PosternError } from '../errors.js';
 import { Logger } from '../log.js';
 import { EMBEDDED_CONFIG } from '../mta/embedded-config.js';
 import { Mta } from '../mta/mta.js';
 import type { MtaConfig } from '../mta/mta-config.js';
 import type { LogLevel } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { loadConfigFile } from './load-config.js';
 import { openLogOutput } from './log-output.js';
 
@@ -56,7 +56,7 @@ export async function serve(args: ServeOptions): Promise<void> {
   const fatal = (what: string, err: unknown): void => {
     if (stopping) process.exit(70);
     stopping = true;
-    const text = err instanceof Error ? err.message : String(err);
+    const text = errorMessage(err);
     out.fatal(`${what}: ${text}`);
     // An unexpected error: the stack is for the bug report.
     process.stderr.write(`postern: fatal: ${what}: ${(err as Error)?.stack ?? text}\n`);
@@ -85,9 +85,9 @@ export async function serve(args: ServeOptions): Promise<void> {
           process.exit(0);
         },
         async (err: unknown) => {
-          logger.error('master', undefined, `error while stopping: ${(err as Error).message}`);
+          logger.error('master', undefined, `error while stopping: ${errorMessage(err)}`);
           await out.writer.close();
-          process.stderr.write(`postern: error while stopping: ${(err as Error).message}\n`);
+          process.stderr.write(`postern: error while stopping: ${errorMessage(err)}\n`);
           process.exit(1);
         },
       );
@@ -100,7 +100,7 @@ export async function serve(args: ServeOptions): Promise<void> {
     await started;
   } catch (err) {
     // main() reports it on stderr in one line; the log gets it as Postfix's fatal line.
-    out.fatal((err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' '));
+    out.fatal(errorMessage(err).replace(/\s*\n\s*/g, ' '));
     await out.writer.close();
     throw err;
   }
@@ -121,7 +121,7 @@ async function reload(mta: Mta, logger: Logger, file: string | undefined): Promi
     const next: MtaConfig = file ? await loadConfigFile(file, { fresh: true }) : {};
     await mta.reload(next);
   } catch (err) {
-    const text = PosternError.is(err) ? err.message : (err as Error).message;
+    const text = errorMessage(err);
     logger.error('master', undefined, `reload failed: ${text}; the running configuration stays`);
   }
 }

@@ -41,6 +41,7 @@ import { TableList } from '../tables/lookup-table.js';
 import { splitExtension } from '../tables/search-order.js';
 import type { LookupTable } from '../tables/types.js';
 import type { Address } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import type { LocalUser, UserDatabase } from '../util/user-database.js';
 import { type DeliveryRights, RightsError } from './delivery-rights.js';
 import {
@@ -225,7 +226,7 @@ class Run {
     try {
       entry = await this.#ctx.users.lookup(user);
     } catch (err) {
-      this.#result(address, 'deferred', '4.0.0', `user lookup error: ${(err as Error).message}`);
+      this.#result(address, 'deferred', '4.0.0', `user lookup error: ${errorMessage(err)}`);
       return;
     }
     if (entry === undefined) {
@@ -365,7 +366,7 @@ class Run {
               address,
               'deferred',
               '4.3.0',
-              `cannot open include file ${target.path}: ${(err as Error).message}`,
+              `cannot open include file ${target.path}: ${errorMessage(err)}`,
             );
           return;
         }
@@ -434,12 +435,7 @@ class Run {
       try {
         text = await readForwardFile(file, user.uid, (why) => this.#ctx.warn?.(why), read);
       } catch (err) {
-        this.#result(
-          address,
-          'deferred',
-          '4.3.0',
-          `cannot open ${file}: ${(err as Error).message}`,
-        );
+        this.#result(address, 'deferred', '4.3.0', `cannot open ${file}: ${errorMessage(err)}`);
         return true;
       }
       if (text === undefined) continue;

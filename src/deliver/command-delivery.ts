@@ -37,6 +37,7 @@ import { constants as osConstants } from 'node:os';
 import { systemClock } from '../clock.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type { Clock, RecipientStatus } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { sysexit } from './sysexits.js';
 
 /** Most output bytes kept for the diagnostic (pipe_command.c). */
@@ -252,7 +253,7 @@ export function runCommand(options: CommandOptions): Promise<CommandRun> {
         }
         child.stdin.end();
       } catch (err) {
-        readError = err instanceof Error ? err.message : String(err);
+        readError = errorMessage(err);
         killGroup();
         child.stdin.destroy();
       }

@@ -57,6 +57,7 @@ import { SmtpReply } from '../smtp-reply.js';
 import { aliasTableFrom } from '../tables/alias-table.js';
 import type { LookupTable } from '../tables/types.js';
 import type { Address, Clock, Recipient, RecipientResult, SubmissionPort } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { createUserDatabase, type LocalUser, type UserDatabase } from '../util/user-database.js';
 import {
   type ExpansionPrivileges,
@@ -505,7 +506,7 @@ export class LocalDeliveryAgent implements DeliveryAgent {
       await tx?.abort().catch(() => undefined);
       return {
         status: 'deferred',
-        reply: new SmtpReply(451, '4.3.0', `mail forwarding failed: ${(err as Error).message}`),
+        reply: new SmtpReply(451, '4.3.0', `mail forwarding failed: ${errorMessage(err)}`),
       };
     }
   }

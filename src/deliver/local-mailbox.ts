@@ -30,6 +30,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SmtpReply } from '../smtp-reply.js';
+import { errorMessage } from '../util/error-message.js';
 import type { LocalUser } from '../util/user-database.js';
 import { type DeliveryRights, RightsError, type SystemAccounts } from './delivery-rights.js';
 import type { MailboxOutcome, MailboxTarget } from './mailbox-delivery.js';
@@ -123,7 +124,7 @@ async function prepareSpoolMaildir(
       return deferred('4.2.0', `destination ${dir} is not owned by the recipient`);
     return undefined;
   } catch (err) {
-    return deferred('4.2.0', `maildir delivery failed: ${(err as Error).message}`);
+    return deferred('4.2.0', `maildir delivery failed: ${errorMessage(err)}`);
   }
 }
 

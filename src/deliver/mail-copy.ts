@@ -26,6 +26,7 @@
 import type { Readable } from 'node:stream';
 import { formatAddress } from '../address/address.js';
 import type { Address } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 
 /** Most header bytes scanned for Delivered-To (bounded memory). */
 const LOOP_SCAN_LIMIT = 1024 * 1024;
@@ -36,10 +37,7 @@ const LINE_PIECE = 8192;
 /** Thrown when the content source fails (as opposed to the mailbox or the command). */
 export class ContentReadError extends Error {
   constructor(cause: unknown) {
-    super(
-      `cannot read the queued message: ${cause instanceof Error ? cause.message : String(cause)}`,
-      { cause },
-    );
+    super(`cannot read the queued message: ${errorMessage(cause)}`, { cause });
     this.name = 'ContentReadError';
   }
 }

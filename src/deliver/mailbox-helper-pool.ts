@@ -28,6 +28,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { errorMessage } from '../util/error-message.js';
 import type { DeliveryRights } from './delivery-rights.js';
 import type { TargetFile } from './forward-file.js';
 import {
@@ -195,7 +196,7 @@ class Helper {
     try {
       frames = this.#decoder.push(chunk);
     } catch (err) {
-      this.kill((err as Error).message);
+      this.kill(errorMessage(err));
       return;
     }
     for (const frame of frames) {
@@ -211,7 +212,7 @@ class Helper {
           throw new Error(`unexpected frame type ${frame.type}`);
         }
       } catch (err) {
-        this.kill(`broke the protocol: ${(err as Error).message}`);
+        this.kill(`broke the protocol: ${errorMessage(err)}`);
         return;
       }
     }

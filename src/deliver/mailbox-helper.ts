@@ -28,6 +28,7 @@
  */
 
 import path from 'node:path';
+import { errorMessage } from '../util/error-message.js';
 import { LockBusyError } from './dotlock.js';
 import { readTargetFile } from './forward-file.js';
 import {
@@ -74,7 +75,7 @@ function switchUser(args: readonly string[]): HelperReady {
     process.setgid(gid);
     process.setuid(uid);
   } catch (err) {
-    die(`cannot switch to uid ${uid} gid ${gid}: ${(err as Error).message}`);
+    die(`cannot switch to uid ${uid} gid ${gid}: ${errorMessage(err)}`);
   }
   if (
     process.getuid() !== uid ||
@@ -172,7 +173,7 @@ async function perform(
 }
 
 function describe(err: unknown, signal: AbortSignal): HelperResult {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   if (signal.aborted) return { ok: false, kind: 'aborted', message: 'delivery interrupted' };
   if (err instanceof MailboxRefusedError)
     return { ok: false, kind: 'refused', enhanced: err.enhanced, message };
@@ -224,5 +225,5 @@ async function serve(identity: HelperReady): Promise<void> {
 const identity = switchUser(process.argv.slice(2));
 serve(identity).then(
   () => process.exit(0),
-  (err: unknown) => die(err instanceof Error ? err.message : String(err), EX_SOFTWARE),
+  (err: unknown) => die(errorMessage(err), EX_SOFTWARE),
 );

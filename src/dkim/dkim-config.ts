@@ -12,6 +12,7 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { toAsciiDomain } from '../address/domain.js';
 import { ConfigError } from '../errors.js';
+import { errorMessage } from '../util/error-message.js';
 
 /**
  * One signing key: mail from a trusted client whose From: address is in `domain` is
@@ -204,7 +205,7 @@ export function loadSigningKeys(keys: readonly DkimSigningKey[]): LoadedSigningK
       pem = k.privateKey ?? readFileSync(k.privateKeyFile!, 'utf8');
     } catch (err) {
       throw new ConfigError(
-        `${where}: cannot read ${k.privateKeyFile}: ${(err as Error).message}; give a PEM file readable by this process`,
+        `${where}: cannot read ${k.privateKeyFile}: ${errorMessage(err)}; give a PEM file readable by this process`,
         where,
       );
     }
@@ -213,7 +214,7 @@ export function loadSigningKeys(keys: readonly DkimSigningKey[]): LoadedSigningK
       key = createPrivateKey(pem);
     } catch (err) {
       throw new ConfigError(
-        `${where}: not a PEM private key (${(err as Error).message}); make one with \`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048\` or \`-algorithm ed25519\``,
+        `${where}: not a PEM private key (${errorMessage(err)}); make one with \`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048\` or \`-algorithm ed25519\``,
         where,
       );
     }

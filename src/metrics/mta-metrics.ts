@@ -28,6 +28,7 @@ import { visitSummaries } from '../queue/summary.js';
 import type { QueueCounts, QueueStore } from '../queue/types.js';
 import type { BoundListener } from '../service-network.js';
 import type { LogEvent, RecipientStatus, SubmissionPort } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { countingSubmission } from './counting-submission.js';
 import { DelayHistogram } from './delay-histogram.js';
 import { LogCounters } from './log-counters.js';
@@ -173,7 +174,7 @@ export class MtaMetrics {
       ]);
       checks.queue = 'ok';
     } catch (err) {
-      checks.queue = (err as Error).message;
+      checks.queue = errorMessage(err);
     } finally {
       clearTimeout(timer);
     }

@@ -19,6 +19,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BoundListener } from '../service-network.js';
+import { errorMessage } from '../util/error-message.js';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus-format.js';
 import type { HealthStatus } from './types.js';
 
@@ -52,7 +53,7 @@ export class PrometheusEndpoint {
           (err: unknown) => {
             res
               .writeHead(503, { 'content-type': 'text/plain' })
-              .end(`health check failed: ${(err as Error).message}\n`);
+              .end(`health check failed: ${errorMessage(err)}\n`);
           },
         );
         return;
@@ -65,7 +66,7 @@ export class PrometheusEndpoint {
         (err: unknown) => {
           res
             .writeHead(500, { 'content-type': 'text/plain' })
-            .end(`cannot collect metrics: ${(err as Error).message}\n`);
+            .end(`cannot collect metrics: ${errorMessage(err)}\n`);
         },
       );
     });

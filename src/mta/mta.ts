@@ -57,6 +57,7 @@ import { Rewriter } from '../rewrite/rewriter.js';
 import type { BoundListener, ServiceNetwork } from '../service-network.js';
 import { createTable } from '../tables/create-table.js';
 import type { Clock, Connector, QueueId, Resolver, SubmissionPort } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import {
   type MtaConfig,
   queueDirectoryOf,
@@ -347,7 +348,7 @@ export class Mta {
               this.logger.warning(
                 'master',
                 undefined,
-                `cannot open the queue ${access === 'owner' ? 'control' : 'listing'} socket: ${(err as Error).message}`,
+                `cannot open the queue ${access === 'owner' ? 'control' : 'listing'} socket: ${errorMessage(err)}`,
               );
             },
           );

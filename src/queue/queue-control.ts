@@ -39,6 +39,7 @@ import { join } from 'node:path';
 import type { ComponentLogger } from '../log.js';
 import { isQueueId } from '../queue-id.js';
 import type { QueueId } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { securePath } from '../util/secure-path.js';
 import type { QueueManager } from './qmgr/queue-manager.js';
 import { PRIVATE_DIRECTORY_SPEC, PUBLIC_DIRECTORY_SPEC } from './queue-modes.js';
@@ -330,7 +331,7 @@ export class QueueControlServer {
             throw new Error(`"${req.op}" is for the queue owner: use the control socket`);
           answer = { ok: true, result: await runRequest(this.#ops, req) };
         } catch (err) {
-          answer = { ok: false, error: (err as Error).message };
+          answer = { ok: false, error: errorMessage(err) };
         }
         if (!socket.destroyed) socket.write(`${JSON.stringify(answer)}\n`);
       });

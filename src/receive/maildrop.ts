@@ -63,6 +63,7 @@ import type {
   SubmissionSource,
   SubmissionTransaction,
 } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { fsyncDirectory } from '../util/fsync.js';
 import { envelopeProblem, maildropLimits, sizeProblem } from './maildrop-checks.js';
 import { prepareMaildrop } from './maildrop-directory.js';
@@ -267,11 +268,7 @@ export class MaildropTransaction implements SubmissionTransaction {
     } catch (err) {
       await this.#discard();
       return {
-        reply: new SmtpReply(
-          451,
-          '4.3.0',
-          `Error: maildrop write error: ${(err as Error).message}`,
-        ),
+        reply: new SmtpReply(451, '4.3.0', `Error: maildrop write error: ${errorMessage(err)}`),
       };
     }
     return {

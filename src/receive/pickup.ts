@@ -40,6 +40,7 @@ import { SmtpError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import { isQueueId } from '../queue-id.js';
 import type { Clock, SubmissionPort, TimerHandle } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { LoginNames } from '../util/login-name.js';
 import { isNotRegular, openRegularFile } from '../util/safe-open.js';
 import { octal } from '../util/secure-path.js';
@@ -174,7 +175,7 @@ export class Pickup {
       names = await fs.readdir(this.#o.directory);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.#log.warning(undefined, `cannot read ${this.#o.directory}: ${(err as Error).message}`);
+        this.#log.warning(undefined, `cannot read ${this.#o.directory}: ${errorMessage(err)}`);
       }
       return 0;
     }
@@ -209,10 +210,7 @@ export class Pickup {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return 'gone';
       if (code === 'EACCES') return this.#unreadableFile(name, path);
-      this.#log.warning(
-        undefined,
-        `${name}: cannot open: ${(err as Error).message}; will try again`,
-      );
+      this.#log.warning(undefined, `${name}: cannot open: ${errorMessage(err)}; will try again`);
       return 'retry';
     }
     const { handle } = opened;
@@ -223,7 +221,7 @@ export class Pickup {
       return await this.#refuse(name, handle, file);
     } catch (err) {
       if (err instanceof BadFile) return this.#moveAside(name, err.message);
-      this.#log.warning(undefined, `${name}: ${(err as Error).message}; will try again`);
+      this.#log.warning(undefined, `${name}: ${errorMessage(err)}; will try again`);
       return 'retry';
     } finally {
       await handle.close().catch(() => {});
@@ -406,7 +404,7 @@ export class Pickup {
     } catch (err) {
       this.#log.error(
         undefined,
-        `${name}: ${reason}; could not move it aside: ${(err as Error).message}`,
+        `${name}: ${reason}; could not move it aside: ${errorMessage(err)}`,
       );
       return 'retry';
     }

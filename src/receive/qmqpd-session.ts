@@ -32,6 +32,7 @@ import type { ComponentLogger } from '../log.js';
 import { printable } from '../smtp-reply.js';
 import type { CidrList } from '../tables/cidr.js';
 import type { ClientInfo, Clock, SubmissionPort, SubmissionTransaction } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { ByteReader, UnexpectedEndError } from './byte-reader.js';
 import {
   NetstringError,
@@ -99,7 +100,7 @@ export class QmqpSession {
     this.#ctx.log.info(undefined, `connect from ${this.#host}`);
     this.#run()
       .catch((err: unknown) => {
-        this.#ctx.log.error(undefined, `${this.#host}: ${(err as Error).message}`);
+        this.#ctx.log.error(undefined, `${this.#host}: ${errorMessage(err)}`);
       })
       .finally(() => {
         clearTimeout(timeout);

@@ -35,6 +35,7 @@ import { formatAddress } from '../address/address.js';
 import type { Parameters } from '../config/parameters.js';
 import type { ComponentLogger } from '../log.js';
 import type { Address, Clock, QueueId, SubmissionPort } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { mailDate } from '../util/mail-date.js';
 import type { SmtpdErrorClass, TranscriptSnapshot } from './smtpd-transcript.js';
 
@@ -184,10 +185,7 @@ export async function sendSmtpdNotice(
     return result.queueId;
   } catch (err) {
     tx?.abort().catch(() => undefined);
-    log.warning(
-      undefined,
-      `postmaster notify: ${client}: ${err instanceof Error ? err.message : String(err)}`,
-    );
+    log.warning(undefined, `postmaster notify: ${client}: ${errorMessage(err)}`);
     return undefined;
   }
 }

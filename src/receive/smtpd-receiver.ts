@@ -43,6 +43,7 @@ import { SmtpReply } from '../smtp-reply.js';
 import { CidrList } from '../tables/cidr.js';
 import type { LookupTable } from '../tables/types.js';
 import type { Address, ClientInfo, Clock, Resolver, SubmissionPort } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { Anvil } from './anvil.js';
 import { hangUp, SessionLimit } from './session-limit.js';
 import type { AuthBackend } from './smtpd-auth.js';
@@ -320,7 +321,7 @@ function buildTlsOptions(
       });
     } catch (err) {
       throw new ConfigError(
-        `smtpdTlsCertFile: cannot load ${params.smtpdTlsCertFile} / ${params.smtpdTlsKeyFile}: ${(err as Error).message}; give PEM files readable by this process`,
+        `smtpdTlsCertFile: cannot load ${params.smtpdTlsCertFile} / ${params.smtpdTlsKeyFile}: ${errorMessage(err)}; give PEM files readable by this process`,
         'smtpdTlsCertFile',
       );
     }

@@ -47,6 +47,7 @@ import { createTable } from '../tables/create-table.js';
 import { lookupAddress } from '../tables/search-order.js';
 import type { LookupTable } from '../tables/types.js';
 import type { Address, Resolver, SubmissionAction } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import {
   type AccessReplyContext,
   accessReply,
@@ -306,7 +307,7 @@ export class SmtpdRestrictions {
           defaultAction: params.smtpdPolicyServiceDefaultAction,
         });
       } catch (err) {
-        throw new ConfigError(`${key}: check_policy_service ${(err as Error).message}`, key);
+        throw new ConfigError(`${key}: check_policy_service ${errorMessage(err)}`, key);
       }
       this.#policies.set(spec, p);
     }
@@ -462,7 +463,7 @@ export class SmtpdRestrictions {
         try {
           steps = this.#compile(v.names, 'access table result');
         } catch (err) {
-          this.#env.log.warning(undefined, (err as Error).message);
+          this.#env.log.warning(undefined, errorMessage(err));
           return {
             kind: 'reply',
             reply: new SmtpReply(451, '4.3.5', 'Server configuration error'),

@@ -49,8 +49,3 @@ export function safeReply(code: number, enhanced: string, text: string): SmtpRep
 export function clip(text: string): string {
   return printable(text).slice(0, MAX_LOGGED);
 }
-
-/** An error's message. */
-export function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

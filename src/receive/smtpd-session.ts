@@ -60,6 +60,7 @@ import type {
   SubmissionTransaction,
   TlsInfo,
 } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import type { Anvil } from './anvil.js';
 import {
   type AuthBackend,
@@ -91,7 +92,6 @@ import { BdatState, receiveBdatChunk, receiveData } from './smtpd-session-data.j
 import {
   abortQuietly,
   clip,
-  describe,
   MAX_LOGGED,
   namaddrOf,
   safeReply,
@@ -189,7 +189,7 @@ export class SmtpSession {
       if (this.#finished) this.#resolveDone();
     };
     this.#io.onSocketError = (err) =>
-      this.#ctx.log.debug(undefined, `${this.#namaddr}: ${describe(err)}`);
+      this.#ctx.log.debug(undefined, `${this.#namaddr}: ${errorMessage(err)}`);
     this.#transcript = new SmtpdTranscript(ctx.params.notifyClasses);
     if (this.#transcript.enabled) this.#io.onOutput = (wire) => this.#transcript.reply(wire);
     const closed = new Promise<void>((resolve) => {
@@ -210,7 +210,7 @@ export class SmtpSession {
   start(): void {
     this.#io.attach();
     this.#run().catch((err: unknown) => {
-      this.#ctx.log.error(undefined, `${this.#namaddr}: session failed: ${describe(err)}`);
+      this.#ctx.log.error(undefined, `${this.#namaddr}: session failed: ${errorMessage(err)}`);
       this.#io.destroy();
       this.#finish();
     });
@@ -895,7 +895,7 @@ export class SmtpSession {
     } catch (err) {
       this.#ctx.log.warning(
         undefined,
-        `${this.#namaddr}: address resolution failed for <${external}>: ${describe(err)}`,
+        `${this.#namaddr}: address resolution failed for <${external}>: ${errorMessage(err)}`,
       );
       const r = new SmtpReply(451, '4.3.0', `<${external}>: Temporary lookup failure`);
       this.#logReject('RCPT', r, external);
@@ -922,7 +922,7 @@ export class SmtpSession {
       } catch (err) {
         this.#ctx.log.warning(
           undefined,
-          `${this.#namaddr}: cannot open a queue transaction: ${describe(err)}`,
+          `${this.#namaddr}: cannot open a queue transaction: ${errorMessage(err)}`,
         );
         return replyFor(err, 'Error: queue file write error');
       }
@@ -933,7 +933,7 @@ export class SmtpSession {
       // The contract says content never emits 'error' (commit() reports failures); a
       // listener anyway, so that a faulty port cannot take the process down.
       tx.content.on('error', (err: Error) => {
-        this.#ctx.log.warning(tx.queueId, `content stream error: ${describe(err)}`);
+        this.#ctx.log.warning(tx.queueId, `content stream error: ${errorMessage(err)}`);
       });
       tx.setSender(this.#sender, this.#senderParams);
       for (const a of this.#pendingActions) tx.apply(a);
@@ -1127,7 +1127,7 @@ export class SmtpSession {
       reply = result.reply;
       queueId = result.queueId;
     } catch (err) {
-      this.#ctx.log.warning(tx.queueId, `commit failed: ${describe(err)}`);
+      this.#ctx.log.warning(tx.queueId, `commit failed: ${errorMessage(err)}`);
       reply = replyFor(err, 'Error: queue file write error');
     }
     if (!reply.positive) abortQuietly(tx);
@@ -1198,7 +1198,7 @@ export class SmtpSession {
 
   #rejectFor(command: string, err: unknown): SmtpReply {
     if (err instanceof SmtpError) return err.reply;
-    this.#ctx.log.warning(undefined, `${this.#namaddr}: ${command}: ${describe(err)}`);
+    this.#ctx.log.warning(undefined, `${this.#namaddr}: ${command}: ${errorMessage(err)}`);
     return replyFor(err);
   }
 

@@ -54,6 +54,7 @@ import { DomainList } from '../tables/domain-list.js';
 import { lookupAddressIdn } from '../tables/search-order.js';
 import type { LookupTable, TableSpec } from '../tables/types.js';
 import type { Address } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import { canonicalDomain, lowerAscii, rewriteAddress } from './canonical-form.js';
 import { type ListedRecipient, listedRecipient } from './listed-recipient.js';
 import { localRecipientTable } from './local-recipient-maps.js';
@@ -456,7 +457,7 @@ function tableSpec(value: string, table: LookupTable): TransportSpec {
   try {
     return classSpec(value, table.name);
   } catch (err) {
-    throw new TableError('config', table.name, (err as Error).message);
+    throw new TableError('config', table.name, errorMessage(err));
   }
 }
 
@@ -466,7 +467,7 @@ function classSpec(value: string, key: string): TransportSpec {
   try {
     spec = parseTransportSpec(value);
   } catch (err) {
-    throw new ConfigError(`${key}: ${(err as Error).message}`, key);
+    throw new ConfigError(`${key}: ${errorMessage(err)}`, key);
   }
   if (spec.transport === '') {
     throw new ConfigError(

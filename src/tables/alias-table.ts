@@ -22,6 +22,7 @@
 
 import { promises as fs } from 'node:fs';
 import { TableError } from '../errors.js';
+import { errorMessage } from '../util/error-message.js';
 import { createTable } from './create-table.js';
 import { TableList } from './lookup-table.js';
 import type { LookupTable, TableFlags, TableSpec } from './types.js';
@@ -274,7 +275,7 @@ async function readStamped(file: string, name: string): Promise<{ text: string; 
     const st = await fs.stat(file);
     return { text: await fs.readFile(file, 'utf8'), stamp: `${st.mtimeMs}:${st.size}:${st.ino}` };
   } catch (err) {
-    throw new TableError('retry', name, `cannot read ${file}: ${(err as Error).message}`);
+    throw new TableError('retry', name, `cannot read ${file}: ${errorMessage(err)}`);
   }
 }
 

@@ -20,6 +20,7 @@
  */
 
 import { ConfigError, TableError } from '../errors.js';
+import { errorMessage } from '../util/error-message.js';
 import { CidrList } from './cidr.js';
 import {
   compileRules,
@@ -92,7 +93,7 @@ export class CidrTable implements LookupTable {
       try {
         rules = splitInlineRules(trimmed.slice(1, -1));
       } catch (err) {
-        throw new TableError('config', this.name, (err as Error).message);
+        throw new TableError('config', this.name, errorMessage(err));
       }
       this.#rules = compileRules({ rules }, this.name, this.name, parseCidrLine);
     } else {

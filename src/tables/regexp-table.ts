@@ -30,6 +30,7 @@
  */
 
 import { TableError } from '../errors.js';
+import { errorMessage } from '../util/error-message.js';
 import {
   compileRules,
   evaluateRules,
@@ -176,7 +177,7 @@ function parsePattern(text: string, dialect: RegexpDialect): Pattern {
     try {
       regex = new RegExp(src, jsFlags);
     } catch (err) {
-      throw new RuleSyntaxError(`the pattern /${src}/ does not compile: ${(err as Error).message}`);
+      throw new RuleSyntaxError(`the pattern /${src}/ does not compile: ${errorMessage(err)}`);
     }
   }
   const groups =
@@ -259,7 +260,7 @@ export class RegexpTable implements LookupTable {
       try {
         rules = splitInlineRules(trimmed.slice(1, -1));
       } catch (err) {
-        throw new TableError('config', this.name, (err as Error).message);
+        throw new TableError('config', this.name, errorMessage(err));
       }
       this.#rules = compile(dialect, rules, this.name, this.name, substitution);
     } else {

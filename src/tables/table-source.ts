@@ -22,6 +22,7 @@ import { stat } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { TableError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { errorMessage } from '../util/error-message.js';
 
 /** One logical line and the physical line number it starts on. */
 export interface LogicalLine {
@@ -113,7 +114,7 @@ export class FileSource<T> {
       throw new TableError(
         'config',
         tableName,
-        `cannot read ${this.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; check the path (relative paths start at the working directory) and its permissions`,
+        `cannot read ${this.path}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}; check the path (relative paths start at the working directory) and its permissions`,
         { cause: err },
       );
     }
@@ -154,7 +155,7 @@ export class FileSource<T> {
         'warning',
         'dict',
         undefined,
-        `${this.#tableName}: reload of ${this.path} failed, keeping the previous content: ${(err as Error).message}`,
+        `${this.#tableName}: reload of ${this.path} failed, keeping the previous content: ${errorMessage(err)}`,
       );
     }
   }

@@ -27,6 +27,7 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { TableError } from '../errors.js';
+import { errorMessage } from '../util/error-message.js';
 import type { LookupTable, TableFlags } from './types.js';
 
 const FLAGS: TableFlags = Object.freeze({ pattern: false, foldCase: true, substitution: false });
@@ -143,7 +144,7 @@ export class PasswdTable implements LookupTable {
     } catch (err) {
       const why = [getentError, err]
         .filter((e) => e !== undefined)
-        .map((e) => (e instanceof Error ? e.message : String(e)))
+        .map((e) => errorMessage(e))
         .join('; ');
       throw new TableError('retry', NAME, `cannot list the user accounts: ${why}`, {
         cause: err,

@@ -33,6 +33,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 import { parseListen } from '../mta/mta-config.js';
+import { errorMessage } from '../util/error-message.js';
 import type { CaptureInbox, InboxEvent } from './capture-inbox.js';
 import { UI_CSS, UI_HTML, UI_JS } from './capture-ui.js';
 import type { CapturedMessage } from './captured-message.js';
@@ -150,7 +151,7 @@ export class CaptureServer {
       await once(this.#server, 'listening');
     } catch (err) {
       throw new Error(
-        `cannot listen on ${host}:${port} for the capture server: ${(err as Error).message}`,
+        `cannot listen on ${host}:${port} for the capture server: ${errorMessage(err)}`,
       );
     }
     const address = this.#server.address() as AddressInfo;
@@ -232,7 +233,7 @@ export class CaptureServer {
         res.destroy();
         return;
       }
-      this.#send(res, status, 'text/plain; charset=utf-8', (err as Error).message);
+      this.#send(res, status, 'text/plain; charset=utf-8', errorMessage(err));
     }
   }
 
@@ -268,7 +269,7 @@ export class CaptureServer {
     try {
       return JSON.parse(text);
     } catch (err) {
-      throw new HttpError(400, `the body is not JSON: ${(err as Error).message}`);
+      throw new HttpError(400, `the body is not JSON: ${errorMessage(err)}`);
     }
   }
 

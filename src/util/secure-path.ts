@@ -27,6 +27,7 @@
 import { promises as fs, type Stats } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
+import { errorMessage } from './error-message.js';
 import { notRegularKind } from './safe-open.js';
 
 /** What a path must be. */
@@ -112,7 +113,7 @@ export async function securePath(
   } catch (err) {
     throw new ConfigError(
       `${path} has mode ${octal(have)} and must have ${octal(spec.mode)} (${spec.purpose}), ` +
-        `but chmod failed: ${(err as Error).message}`,
+        `but chmod failed: ${errorMessage(err)}`,
       key,
       { cause: err },
     );

@@ -36,6 +36,7 @@ import type { Parameters } from '../../config/parameters.js';
 import { type ComponentLogger, silentLogger } from '../../log.js';
 import { DnsResolver, isDnsNoData, isDnsNotFound } from '../../resolver.js';
 import type { Clock, Resolver } from '../../types.js';
+import { errorMessage } from '../../util/error-message.js';
 import { type ClientSettings, clientSettings } from './client-settings.js';
 import { MtaStsFetcher, mtaStsDomain } from './mta-sts-fetcher.js';
 import { MtaStsError, type MtaStsPolicy, selectMtaStsRecord } from './mta-sts-policy.js';
@@ -180,7 +181,7 @@ export class MtaStsResolver {
       policy = await this.#fetch(domain);
     } catch (err) {
       this.#failed.set(domain, { id, at: this.#clock.now() });
-      const why = err instanceof Error ? err.message : String(err);
+      const why = errorMessage(err);
       this.#log.warning(
         undefined,
         `MTA-STS policy of ${domain} (id ${id}) could not be fetched: ${why}${cached ? '; the cached policy stays in force' : ''}`,
@@ -203,7 +204,7 @@ export class MtaStsResolver {
       records = await this.#resolver.resolveTxt(`_mta-sts.${domain}`);
     } catch (err) {
       if (!isDnsNotFound(err) && !isDnsNoData(err)) {
-        const why = err instanceof Error ? err.message : String(err);
+        const why = errorMessage(err);
         this.#log.info(undefined, `MTA-STS record of ${domain} not available: ${why}`);
       }
       return undefined;

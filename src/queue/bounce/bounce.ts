@@ -41,6 +41,7 @@ import type { Parameters } from '../../config/parameters.js';
 import { SmtpError } from '../../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../../log.js';
 import type { Address, Clock, DsnNotifyKeyword, QueueId, SubmissionPort } from '../../types.js';
+import { errorMessage } from '../../util/error-message.js';
 import type { MessageRecord, QueueStore, StoredRecipient } from '../types.js';
 import { type DsnKind, dsnMessage } from './dsn-message.js';
 
@@ -206,10 +207,7 @@ export class Bounce {
       return result.queueId;
     } catch (err) {
       await tx.abort().catch(() => undefined);
-      this.#log.warning(
-        record.queueId,
-        `${label} failed: ${err instanceof Error ? err.message : String(err)}`,
-      );
+      this.#log.warning(record.queueId, `${label} failed: ${errorMessage(err)}`);
       throw err;
     }
   }

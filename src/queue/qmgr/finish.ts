@@ -26,6 +26,7 @@ import type { Parameters } from '../../config/parameters.js';
 import { LeaseLostError } from '../../errors.js';
 import type { ComponentLogger } from '../../log.js';
 import type { Clock, QueueId } from '../../types.js';
+import { errorMessage } from '../../util/error-message.js';
 import type {
   MessageRecord,
   QueueStore,
@@ -113,7 +114,7 @@ export async function finishMessage(ctx: FinishContext, message: ActiveMessage):
       .filter((r): r is StoredRecipient => r?.state === 'sent' && !!r.notify?.includes('SUCCESS'));
     if (delivered.length > 0) {
       await ctx.bounce.notify(current(), delivered, 'success').catch((err: unknown) => {
-        ctx.log.warning(id, `success notification failed: ${(err as Error).message}`);
+        ctx.log.warning(id, `success notification failed: ${errorMessage(err)}`);
       });
     }
 
@@ -142,7 +143,7 @@ export async function finishMessage(ctx: FinishContext, message: ActiveMessage):
       return;
     }
     // The lease lapses or is released and the message is retried; nothing final is lost.
-    ctx.log.error(id, `could not finish this delivery pass: ${(err as Error).message}`);
+    ctx.log.error(id, `could not finish this delivery pass: ${errorMessage(err)}`);
     try {
       await ctx.store.release(message.lease, {
         state: 'deferred',

@@ -35,6 +35,7 @@ import { parseTransportSpec } from '../../rewrite/transport-spec.js';
 import type { ResolveResult } from '../../rewrite/types.js';
 import { SmtpReply } from '../../smtp-reply.js';
 import type { Clock, QueueId, Recipient, TimerHandle } from '../../types.js';
+import { errorMessage } from '../../util/error-message.js';
 import { applyOutcomes } from '../lease.js';
 import { deferredFor } from '../summary.js';
 import type {
@@ -193,7 +194,7 @@ export class QueueManager {
       lost: (message, err) => {
         const id = message.claimed.record.queueId;
         if (this.#active.get(id) !== message) return;
-        this.#log.warning(id, `lease lost: ${(err as Error).message}`);
+        this.#log.warning(id, `lease lost: ${errorMessage(err)}`);
         abortOf(message).abort(err);
       },
     });
@@ -419,7 +420,7 @@ export class QueueManager {
     } catch (err) {
       this.#log.error(
         undefined,
-        `queue scan failed: ${(err as Error).message}; will retry at the next queue run`,
+        `queue scan failed: ${errorMessage(err)}; will retry at the next queue run`,
       );
     } finally {
       this.#claiming = false;
@@ -452,7 +453,7 @@ export class QueueManager {
     );
     this.#renewer.start();
     const done = this.#route(message).catch((err) => {
-      this.#log.error(record.queueId, `routing failed: ${(err as Error).message}`);
+      this.#log.error(record.queueId, `routing failed: ${errorMessage(err)}`);
     });
     this.#track(done);
   }
@@ -629,7 +630,7 @@ export class QueueManager {
       }
       await this.#record(message, outcomes);
     } catch (err) {
-      this.#log.error(record.queueId, `recording outcomes failed: ${(err as Error).message}`);
+      this.#log.error(record.queueId, `recording outcomes failed: ${errorMessage(err)}`);
       abortOf(message).abort(err);
     } finally {
       await slot?.release().catch(() => undefined);
@@ -676,7 +677,7 @@ export class QueueManager {
       for (const r of job.recipients) logDelivery(this.#logger, 'retry', record, r, outcome);
       await this.#record(message, outcomes);
     } catch (err) {
-      this.#log.error(record.queueId, `recording outcomes failed: ${(err as Error).message}`);
+      this.#log.error(record.queueId, `recording outcomes failed: ${errorMessage(err)}`);
     } finally {
       await this.#jobDone(message);
     }

@@ -14,6 +14,7 @@ import { formatAddress } from '../../address/address.js';
 import { TableError } from '../../errors.js';
 import { formatDelay, type Logger } from '../../log.js';
 import type { Recipient, RecipientResult } from '../../types.js';
+import { errorMessage } from '../../util/error-message.js';
 import { domainOf } from '../summary.js';
 import type { MessageRecord, StoredOutcome } from '../types.js';
 
@@ -43,9 +44,7 @@ export function storedOutcome(
 /** The deferral of a recipient whose route could not be found (4.3.0). */
 export function routingFailure(err: unknown, now: number): StoredOutcome {
   const text =
-    err instanceof TableError
-      ? 'address resolver failure'
-      : `internal error: ${(err as Error).message}`;
+    err instanceof TableError ? 'address resolver failure' : `internal error: ${errorMessage(err)}`;
   return { status: 'deferred', code: 451, enhanced: '4.3.0', text, relay: 'none', time: now };
 }
 

@@ -18,6 +18,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { QueueStoreError } from '../../errors.js';
+import { errorMessage } from '../../util/error-message.js';
 
 export const LOCK_FILE = 'queue.lock';
 
@@ -62,7 +63,7 @@ export async function lockQueueDirectory(directory: string): Promise<QueueDirect
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
         throw new QueueStoreError(
-          `cannot create the lock file ${path}: ${(err as Error).message}; check that the directory is writable`,
+          `cannot create the lock file ${path}: ${errorMessage(err)}; check that the directory is writable`,
           undefined,
           { cause: err },
         );

@@ -25,6 +25,7 @@ import type { ComponentLogger } from '../../log.js';
 import { isQueueId } from '../../queue-id.js';
 import type { QueueId } from '../../types.js';
 import { eachLimited } from '../../util/each-limited.js';
+import { errorMessage } from '../../util/error-message.js';
 import { notRegularKind } from '../../util/safe-open.js';
 import { octal, securePath } from '../../util/secure-path.js';
 import { QUEUE_DIRECTORY_SPEC, QUEUE_FILE_MODE, STATE_DIRECTORY_SPEC } from '../queue-modes.js';
@@ -130,10 +131,7 @@ async function checkQueueFile(
       await fs.rename(path, join(directory, 'corrupt', queueId));
       log.warning(queueId, `${state}/${queueId} is ${what}; moved to corrupt/`);
     } catch (err) {
-      log.error(
-        queueId,
-        `${state}/${queueId} is ${what}; cannot move it: ${(err as Error).message}`,
-      );
+      log.error(queueId, `${state}/${queueId} is ${what}; cannot move it: ${errorMessage(err)}`);
     }
     return 'corrupt';
   }
@@ -146,7 +144,7 @@ async function checkQueueFile(
         `${state}/${queueId} had mode ${octal(mode)}, looser than ${octal(QUEUE_FILE_MODE)}: changed`,
       );
     } catch (err) {
-      log.error(queueId, `${state}/${queueId} has mode ${octal(mode)}: ${(err as Error).message}`);
+      log.error(queueId, `${state}/${queueId} has mode ${octal(mode)}: ${errorMessage(err)}`);
     }
   }
   return state === 'corrupt' ? 'corrupt' : 'ok';

@@ -22,6 +22,7 @@ import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { QueueStoreError } from '../../errors.js';
 import type { QueueId } from '../../types.js';
+import { errorMessage } from '../../util/error-message.js';
 import { storedRecord } from '../lease.js';
 import type { MessageRecord, MessageWriter, NewMessageRecord } from '../types.js';
 import { encodePreamble, encodeRecord, PREAMBLE_SIZE } from './file-store-format.js';
@@ -191,7 +192,7 @@ export class FileMessageWriter implements MessageWriter {
       this.#state = 'aborted';
       if (err instanceof QueueStoreError) throw err;
       throw new QueueStoreError(
-        `cannot write the queue file: ${(err as Error).message}; check free space and permissions of the queue directory`,
+        `cannot write the queue file: ${errorMessage(err)}; check free space and permissions of the queue directory`,
         this.queueId,
         {
           cause: err,

@@ -41,6 +41,7 @@ import { type ComponentLogger, type Logger, silentLogger } from '../../log.js';
 import { isQueueId } from '../../queue-id.js';
 import type { Clock, QueueId } from '../../types.js';
 import { eachLimited } from '../../util/each-limited.js';
+import { errorMessage } from '../../util/error-message.js';
 import { DirectorySyncer } from '../../util/fsync.js';
 import { openRegularFile } from '../../util/safe-open.js';
 import { applyOutcomes, checkOutcomes, queueEntry } from '../lease.js';
@@ -216,7 +217,7 @@ export class FileQueueStore implements QueueStore {
       for (const e of this.#index.list()) this.#index.delete(e);
       if (PosternError.is(err)) throw err; // ConfigError: a directory not to be trusted
       throw new QueueStoreError(
-        `cannot open the queue directory ${this.directory}: ${(err as Error).message}`,
+        `cannot open the queue directory ${this.directory}: ${errorMessage(err)}`,
         undefined,
         {
           cause: err,
@@ -249,7 +250,7 @@ export class FileQueueStore implements QueueStore {
       await this.#serial(entry, () => this.#append(entry, [], true)).catch((err: unknown) => {
         this.#log.warning(
           entry.queueId,
-          `cannot write delivery status at close: ${(err as Error).message}`,
+          `cannot write delivery status at close: ${errorMessage(err)}`,
         );
       });
     });
@@ -279,7 +280,7 @@ export class FileQueueStore implements QueueStore {
       });
     } catch (err) {
       this.#writers.delete(queueId);
-      throw new QueueStoreError(`cannot create a queue file: ${(err as Error).message}`, queueId, {
+      throw new QueueStoreError(`cannot create a queue file: ${errorMessage(err)}`, queueId, {
         cause: err,
       });
     }
@@ -364,7 +365,7 @@ export class FileQueueStore implements QueueStore {
       const reason =
         err instanceof CorruptMessageError
           ? err.message
-          : `cannot read queue file: ${(err as Error).message}`;
+          : `cannot read queue file: ${errorMessage(err)}`;
       await this.#moveToCorrupt(entry, reason);
       return undefined;
     }
@@ -383,7 +384,7 @@ export class FileQueueStore implements QueueStore {
       this.#index.move(entry, 'corrupt');
     } catch (err) {
       // Leave it where it is, but never hand it out again in this run.
-      this.#log.error(entry.queueId, `cannot move the file to corrupt/: ${(err as Error).message}`);
+      this.#log.error(entry.queueId, `cannot move the file to corrupt/: ${errorMessage(err)}`);
       data.record = undefined;
       this.#index.move(entry, 'corrupt');
     }
@@ -485,7 +486,7 @@ export class FileQueueStore implements QueueStore {
       for (const w of waiters) w.resolve();
     } catch (err) {
       const error = new QueueStoreError(
-        `cannot update the queue file: ${(err as Error).message}`,
+        `cannot update the queue file: ${errorMessage(err)}`,
         entry.queueId,
         { cause: err },
       );
@@ -539,7 +540,7 @@ export class FileQueueStore implements QueueStore {
       if (entry.state === 'active' && entry.lease === undefined)
         this.#index.setLease(entry, current);
       throw new QueueStoreError(
-        `cannot remove the queue file: ${(err as Error).message}`,
+        `cannot remove the queue file: ${errorMessage(err)}`,
         entry.queueId,
         { cause: err },
       );
@@ -698,7 +699,7 @@ export class FileQueueStore implements QueueStore {
         });
         if (acted) done.push(entry.queueId);
       } catch (err) {
-        this.#log.warning(entry.queueId, `queue operation failed: ${(err as Error).message}`);
+        this.#log.warning(entry.queueId, `queue operation failed: ${errorMessage(err)}`);
       }
     });
     return done.sort();
@@ -734,7 +735,7 @@ export class FileQueueStore implements QueueStore {
         try {
           listener();
         } catch (err) {
-          this.#log.warning(undefined, `onAvailable listener failed: ${(err as Error).message}`);
+          this.#log.warning(undefined, `onAvailable listener failed: ${errorMessage(err)}`);
         }
       }
     });

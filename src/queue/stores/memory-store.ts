@@ -24,6 +24,7 @@ import { QueueStoreError } from '../../errors.js';
 import { type Logger, silentLogger } from '../../log.js';
 import { isQueueId } from '../../queue-id.js';
 import type { Clock, QueueId } from '../../types.js';
+import { errorMessage } from '../../util/error-message.js';
 import { applyOutcomes, checkOutcomes, queueEntry, storedRecord } from '../lease.js';
 import { summarizeInto } from '../summary.js';
 import type {
@@ -441,7 +442,7 @@ export class MemoryQueueStore implements QueueStore {
           this.#logger.warning(
             'queue',
             undefined,
-            `onAvailable listener failed: ${(err as Error).message}`,
+            `onAvailable listener failed: ${errorMessage(err)}`,
           );
         }
       }

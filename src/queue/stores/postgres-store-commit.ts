@@ -28,6 +28,7 @@
 
 import { QueueStoreError } from '../../errors.js';
 import type { QueueId } from '../../types.js';
+import { errorMessage } from '../../util/error-message.js';
 import { domainOf } from '../summary.js';
 import type { Lease, NewMessageRecord } from '../types.js';
 import { isConnectionError, type QueueDb } from './postgres-store-db.js';
@@ -136,7 +137,7 @@ function notCommitted(item: CommitItem): QueueStoreError {
 }
 
 function failure(item: CommitItem, err: unknown): QueueStoreError {
-  return new QueueStoreError(`cannot commit the message: ${(err as Error).message}`, item.queueId, {
+  return new QueueStoreError(`cannot commit the message: ${errorMessage(err)}`, item.queueId, {
     cause: err,
     // The database connection logs an outage once; each refused message need not.
     outage: isConnectionError(err),

@@ -33,6 +33,7 @@ import { finished } from 'node:stream/promises';
 import { QueueStoreError } from '../../errors.js';
 import { isQueueId } from '../../queue-id.js';
 import type { QueueId } from '../../types.js';
+import { errorMessage } from '../../util/error-message.js';
 import type { MessageWriter, NewMessageRecord } from '../types.js';
 import type { CommitItem } from './postgres-store-commit.js';
 import type { QueueDb } from './postgres-store-db.js';
@@ -240,7 +241,7 @@ export function contentStream(
           this.push(row.data);
           if (next >= total) this.push(null);
         },
-        (err: unknown) => fail(`cannot read the message: ${(err as Error).message}`, err),
+        (err: unknown) => fail(`cannot read the message: ${errorMessage(err)}`, err),
       );
     },
   });

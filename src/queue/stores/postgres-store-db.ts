@@ -29,6 +29,7 @@
 import type { Pool, QueryResult } from 'pg';
 import { QueueStoreError } from '../../errors.js';
 import type { ComponentLogger } from '../../log.js';
+import { errorMessage } from '../../util/error-message.js';
 
 /** Distinct statements prepared at most (the store has a few dozen). */
 const MAX_PREPARED = 100;
@@ -227,10 +228,7 @@ export class QueueDb {
       try {
         listener();
       } catch (err) {
-        this.#log.warning(
-          undefined,
-          `after the queue database came back: ${(err as Error).message}`,
-        );
+        this.#log.warning(undefined, `after the queue database came back: ${errorMessage(err)}`);
       }
     }
   }

@@ -27,6 +27,7 @@
 import type { Client } from 'pg';
 import type { ComponentLogger } from '../../log.js';
 import type { QueueId } from '../../types.js';
+import { errorMessage } from '../../util/error-message.js';
 import { isConnectionError, type QueueDb } from './postgres-store-db.js';
 import type { Pg } from './postgres-store-schema.js';
 
@@ -197,7 +198,7 @@ export class Announcer {
       .catch((err: unknown) => {
         // An outage is logged once by the database connection, not here per message.
         if (!isConnectionError(err))
-          this.#log.warning(undefined, `cannot announce new mail: ${(err as Error).message}`);
+          this.#log.warning(undefined, `cannot announce new mail: ${errorMessage(err)}`);
       })
       .finally(() => {
         this.#inFlight = false;
@@ -273,7 +274,7 @@ export class NodeHeartbeat {
     this.#timer = setInterval(() => {
       this.#beat().catch((err: unknown) => {
         if (!isConnectionError(err))
-          this.#o.log.warning(undefined, `queue heartbeat failed: ${(err as Error).message}`);
+          this.#o.log.warning(undefined, `queue heartbeat failed: ${errorMessage(err)}`);
       });
     }, this.#o.everyMs);
     this.#timer.unref();

@@ -32,6 +32,7 @@ import { createHash } from 'node:crypto';
 import type * as PgModule from 'pg';
 import type { Pool } from 'pg';
 import { ConfigError, QueueStoreError } from '../../errors.js';
+import { errorMessage } from '../../util/error-message.js';
 
 export type Pg = typeof PgModule;
 
@@ -243,7 +244,7 @@ export async function readySchema(
   }
   const client = await pool.connect().catch((err: unknown) => {
     throw new QueueStoreError(
-      `cannot connect to the queue database: ${(err as Error).message}`,
+      `cannot connect to the queue database: ${errorMessage(err)}`,
       undefined,
       { cause: err },
     );

@@ -30,6 +30,7 @@
 import type { Client } from 'pg';
 import { QueueStoreError } from '../../errors.js';
 import type { ComponentLogger } from '../../log.js';
+import { errorMessage } from '../../util/error-message.js';
 import type { DestinationSlot } from '../types.js';
 import { lockKey, type Pg } from './postgres-store-schema.js';
 
@@ -151,7 +152,7 @@ export class AdvisorySlots implements DestinationSlots {
         this.#unavailable = true;
         this.#o.log?.warning(
           undefined,
-          `cluster-wide destination concurrency unavailable (${(err as Error).message}); each node applies its own limits until the database answers`,
+          `cluster-wide destination concurrency unavailable (${errorMessage(err)}); each node applies its own limits until the database answers`,
         );
       }
       return { release: async () => undefined };

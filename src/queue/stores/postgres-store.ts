@@ -55,6 +55,7 @@ import { systemClock } from '../../clock.js';
 import { ConfigError, QueueStoreError } from '../../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../../log.js';
 import type { Clock, QueueId } from '../../types.js';
+import { errorMessage } from '../../util/error-message.js';
 import type {
   ClaimedMessage,
   ClaimOptions,
@@ -361,7 +362,7 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
       await this.#heartbeat?.stop();
     } catch (err) {
       this.#heartbeat?.cancel();
-      this.#log.warning(undefined, `closing the queue: ${(err as Error).message}`);
+      this.#log.warning(undefined, `closing the queue: ${errorMessage(err)}`);
     }
     this.#stopTimers();
     await this.#listener?.close();
@@ -571,7 +572,7 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
         try {
           listener();
         } catch (err) {
-          this.#log.warning(undefined, `onAvailable listener failed: ${(err as Error).message}`);
+          this.#log.warning(undefined, `onAvailable listener failed: ${errorMessage(err)}`);
         }
       }
     });

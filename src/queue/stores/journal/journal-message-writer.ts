@@ -25,6 +25,7 @@ import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { QueueStoreError } from '../../../errors.js';
 import type { QueueId } from '../../../types.js';
+import { errorMessage } from '../../../util/error-message.js';
 import { storedRecord } from '../../lease.js';
 import type { MessageRecord, MessageWriter, NewMessageRecord } from '../../types.js';
 import type { Journal } from './journal.js';
@@ -175,13 +176,9 @@ export class JournalMessageWriter implements MessageWriter {
       this.#uncount();
       await this.#spilled?.abort().catch(() => undefined);
       if (err instanceof QueueStoreError) throw err;
-      throw new QueueStoreError(
-        `cannot queue the message: ${(err as Error).message}`,
-        this.queueId,
-        {
-          cause: err,
-        },
-      );
+      throw new QueueStoreError(`cannot queue the message: ${errorMessage(err)}`, this.queueId, {
+        cause: err,
+      });
     } finally {
       if (this.#state !== 'committing') this.#host.done(this.queueId);
     }

@@ -58,6 +58,7 @@ import { Readable as ReadableStream } from 'node:stream';
 import { QueueStoreError } from '../../../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../../../log.js';
 import type { QueueId } from '../../../types.js';
+import { errorMessage } from '../../../util/error-message.js';
 import type { MessageRecord, RecipientOutcome } from '../../types.js';
 import { encodeRecord } from '../file-store-format.js';
 import { type GroupCommitStats, GroupCommitter, type Placement } from './group-commit.js';
@@ -230,7 +231,7 @@ export class Journal {
       await segments.close();
       if (isQueueStoreError(err)) throw err;
       throw new QueueStoreError(
-        `cannot open the queue journal ${directory}: ${(err as Error).message}; check that the directory is writable and the disk has room`,
+        `cannot open the queue journal ${directory}: ${errorMessage(err)}; check that the directory is writable and the disk has room`,
         undefined,
         { cause: err },
       );
@@ -273,7 +274,7 @@ export class Journal {
   #writeError(err: unknown, queueId?: QueueId): QueueStoreError {
     if (isQueueStoreError(err)) return err;
     return new QueueStoreError(
-      `cannot write the queue journal: ${(err as Error).message}; check free space and permissions of the queue directory`,
+      `cannot write the queue journal: ${errorMessage(err)}; check free space and permissions of the queue directory`,
       queueId,
       { cause: err },
     );
@@ -333,7 +334,7 @@ export class Journal {
     try {
       encoded = encodeMessageFrame(queueId, encodeRecord(record), content, options.hold === true);
     } catch (err) {
-      throw new QueueStoreError(`cannot journal the message: ${(err as Error).message}`, queueId, {
+      throw new QueueStoreError(`cannot journal the message: ${errorMessage(err)}`, queueId, {
         cause: err,
       });
     }
@@ -535,7 +536,7 @@ export class Journal {
       if (this.#closed) return;
       this.#log.warning(
         undefined,
-        `journal: cannot delete a finished segment: ${(err as Error).message}`,
+        `journal: cannot delete a finished segment: ${errorMessage(err)}`,
       );
     });
   }
