@@ -88,22 +88,21 @@ export class QmqpSession {
   start(): void {
     const socket = this.#socket;
     socket.on('error', () => {});
-    const timeout = setTimeout(() => {
+    const timeout = this.#ctx.clock.setTimeout(() => {
       this.#ctx.log.info(
         undefined,
         `timeout after ${this.#tx ? 'message' : 'connect'} from ${this.#host}`,
       );
       socket.destroy();
     }, this.#ctx.params.qmqpdTimeout);
-    timeout.unref();
-    socket.once('close', () => clearTimeout(timeout));
+    socket.once('close', () => timeout.cancel());
     this.#ctx.log.info(undefined, `connect from ${this.#host}`);
     this.#run()
       .catch((err: unknown) => {
         this.#ctx.log.error(undefined, `${this.#host}: ${errorMessage(err)}`);
       })
       .finally(() => {
-        clearTimeout(timeout);
+        timeout.cancel();
         this.#ctx.log.info(undefined, `disconnect from ${this.#host}`);
         this.#resolveDone();
       });

@@ -257,14 +257,20 @@ export class QueueManager {
     // Jobs not yet started will never start.
     this.#scheduler.stop();
     this.#renewer.stop();
-    const deadline = setTimeout(() => {
+    const deadline = this.#clock.setTimeout(() => {
       for (const m of this.#active.values()) m.abort?.abort(new Error('queue manager stopping'));
     }, graceMs);
-    deadline.unref();
     while (this.#scheduler.running > 0 || this.#finishing.size > 0) {
-      await Promise.race([...this.#finishing, new Promise((r) => setTimeout(r, 20))]);
+      let tick: TimerHandle | undefined;
+      await Promise.race([
+        ...this.#finishing,
+        new Promise<void>((r) => {
+          tick = this.#clock.setTimeout(r, 20);
+        }),
+      ]);
+      tick?.cancel();
     }
-    clearTimeout(deadline);
+    deadline.cancel();
     const now = this.#clock.now();
     await Promise.allSettled(
       [...this.#active.values()].map(async (m) => {
@@ -655,7 +661,7 @@ export class QueueManager {
       if (slot) return slot;
       if (signal.aborted || this.#stopping)
         throw new Error('stopped while waiting for a destination slot');
-      await new Promise((r) => setTimeout(r, wait));
+      await new Promise<void>((r) => this.#clock.setTimeout(r, wait));
     }
   }
 

@@ -1,10 +1,14 @@
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../src/clock.js';
 import { Logger } from '../../../src/log.js';
 import { Mta } from '../../../src/mta/mta.js';
 import type { LogEvent } from '../../../src/types.js';
+import { watchLog } from '../../helpers/log-watch.js';
 import { waitForMaildir } from '../../helpers/maildir.js';
 import { qmqpExchange, qmqpRequest, qmqpSend } from '../../helpers/qmqp-client.js';
 
@@ -130,6 +134,40 @@ describe('QmqpReceiver (qmqpd)', () => {
       expect(r.status).toBe('Z');
     } finally {
       await soft.stop();
+    }
+  });
+});
+
+describe('QmqpReceiver on the Mta clock', () => {
+  it('drops a silent client after qmqpdTimeout of the injected clock', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'postern-qmqp-clock-'));
+    const log = watchLog();
+    const clock = new ManualClock(Date.now());
+    const mta = new Mta(
+      {
+        myhostname: 'mx.example.test',
+        smtpd: [],
+        qmqpd: [{ listen: '127.0.0.1:0' }],
+        qmqpdAuthorizedClients: ['127.0.0.0/8'],
+        qmqpdTimeout: '300s',
+        qmqpdErrorDelay: '0s',
+        queueStore: { type: 'memory' },
+        mailSpoolDirectory: join(dir, 'mail/'),
+      },
+      { clock, logger: log.logger },
+    );
+    await mta.start();
+    try {
+      const socket = createConnection(mta.qmqpListeners[0]!.port, '127.0.0.1');
+      socket.on('error', () => {});
+      const closed = once(socket, 'close');
+      await log.waitFor(/^connect from /);
+      await clock.advance(300_000);
+      await closed;
+      await log.waitFor(/^timeout after connect from unknown\[127\.0\.0\.1\]$/);
+    } finally {
+      await mta.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -226,7 +226,10 @@ describe('QueueManager', () => {
     await agent.started();
     // Both are claimed; the second waits behind the first for the destination.
     expect((await store.counts()).active).toBe(2);
-    await qmgr.stop(1);
+    // The grace period runs on the manager's clock: once it is over, the delivery is aborted.
+    const stopping = qmgr.stop(60_000);
+    await clock.advance(60_000);
+    await stopping;
     expect(agent.requests.map((r) => r.queueId)).toEqual([first]);
     expect(agent.requests[0]!.signal.aborted).toBe(true);
     expect((await store.counts()).active).toBe(0);
