@@ -1,11 +1,15 @@
 /**
  * Mta: a whole mail server from one config — Postern's master(8).
  *
- * Builds the components (QueueStore, Rewriter, Cleanup behind the Submission port,
- * QueueManager, Bounce, the delivery agents by transport name, one SmtpReceiver per
- * listener), wires them, starts them in dependency order and stops them in reverse:
- * listeners stop accepting first, in-flight SMTP transactions and deliveries finish,
- * then the store closes.
+ * Builds the components: the QueueStore (memory, file or PostgreSQL), the Rewriter,
+ * Cleanup behind the Submission port (with DKIM signing and verification when
+ * configured), the QueueManager, Bounce, the delivery agents by transport name (`local`,
+ * `virtual`, `smtp`, `relay`, `lmtp`, `discard`, `error`, `retry`, the `transports`
+ * map's entries, pipe transports among them, and the application's own agents), one
+ * SmtpReceiver per `smtpd` listener and one QmqpReceiver per `qmqpd` listener, Pickup
+ * for the maildrop, the queue control sockets and the metrics. It wires them, starts
+ * them in dependency order and stops them in reverse: listeners stop accepting first,
+ * in-flight SMTP transactions and deliveries finish, then the store closes.
  *
  * @example
  * const mta = new Mta({ myhostname: 'mx.example.com', smtpd: [{ listen: '127.0.0.1:2525' }] });
@@ -101,8 +105,8 @@ export interface MtaDependencies {
 }
 
 /**
- * A whole mail server wired from one config: receivers, Cleanup, the queue, the queue
- * manager and the delivery agents. Postfix counterpart: master(8) with main.cf and
+ * A whole mail server wired from one config: receivers, Pickup, Cleanup, the queue, the
+ * queue manager and the delivery agents. Postfix counterpart: master(8) with main.cf and
  * master.cf.
  *
  * @example

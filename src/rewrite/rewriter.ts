@@ -14,7 +14,8 @@
  * resolve(): the null address becomes `$emptyAddressRecipient@$myhostname`. While the
  * domain is local and the local part still holds `@`, `%` or `!`, the local domain is
  * stripped and the rest rewritten again (`user%remote@local` → `user@remote`). Classes,
- * first match (ADDRESS_CLASS_README): `local` ($mydestination), `virtual-alias`
+ * first match (ADDRESS_CLASS_README): `local` ($mydestination, or an address literal
+ * such as `[192.0.2.1]` of one of $inetInterfaces / $proxyInterfaces), `virtual-alias`
  * (virtualAliasDomains → `error:5.1.1 User unknown in virtual alias table`, which
  * transport_maps cannot override), `virtual-mailbox` (virtualMailboxDomains →
  * virtualTransport), `relay` (relayDomains → relayTransport), `default`
@@ -24,9 +25,9 @@
  * `error:5.1.6 User has moved to NEWLOCATION`. Domains are compared and routed in
  * A-label form.
  *
- * Does not: inet_interfaces / proxy_interfaces address literals as local (Postern does
- * not know its interfaces here; list `[192.0.2.1]` in mydestination instead), tables in
- * mydestination (isLocalDomain() must answer synchronously), the `remote` rewrite
+ * Does not: address literals listed in mydestination (a literal is local when it is one
+ * of this machine's interface addresses), tables in mydestination (isLocalDomain()
+ * must answer synchronously), the `remote` rewrite
  * context (cleanup's remoteHeaderRewriteDomain), resolve_dequoted_address = no.
  *
  * SECURITY: the ROUTED flag marks sender-specified routing so relay control can treat
@@ -261,7 +262,10 @@ export class Rewriter {
     return rewriteAddress(address, this.#params);
   }
 
-  /** Whether mail for `domain` (any IDN form) is delivered here ($mydestination). */
+  /**
+   * Whether mail for `domain` (any IDN form) is delivered here: $mydestination, or an
+   * address literal of $inetInterfaces / $proxyInterfaces.
+   */
   isLocalDomain(domain: string): boolean {
     if (domain.startsWith('[')) return this.#interfaces.has(literalAddress(domain));
     return this.#mydestination.matchesStatic(domain);
