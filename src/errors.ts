@@ -1,7 +1,10 @@
 /**
- * The PosternError tree: every error Postern throws has a stable `code`
- * (`POSTERN_ERR_*`), says what is wrong and what to do, and — where it concerns mail —
- * carries the SmtpReply a client or a DSN should see, kept apart from the logged reason.
+ * The PosternError tree: every error class Postern defines extends PosternError and has
+ * a stable `code` from one closed union, PosternErrorCode (`POSTERN_ERR_*`); its message
+ * says what is wrong and what to do, and — where it concerns mail — it carries the
+ * SmtpReply a client or a DSN should see, kept apart from the logged reason. Plain
+ * Errors remain for a call that breaks an API's rules (starting an Mta twice) and for
+ * errors Node.js or a peer library raises, which keep their own `code`.
  *
  * Postfix counterpart: none as such; Postfix folds errors into status bits that map to
  * (code, dsn, text). The rule carried over: when in doubt, defer — an error that is not
@@ -13,6 +16,69 @@
 import { SmtpReply } from './smtp-reply.js';
 
 const BRAND = Symbol.for('postern.error');
+
+/**
+ * Every `code` a PosternError can have.
+ *
+ * - Configuration and use: `CONFIG` (a wrong or missing setting), `USAGE` (bad command
+ *   line arguments), `QUEUE_COMMAND` (a `postern queue` command that cannot be done here).
+ * - Mail and protocols: `SMTP` (an SmtpError's reply), `SMTP_LOST`, `SMTP_TIMEOUT`,
+ *   `SMTP_PROTOCOL`, `SMTP_TLS`, `SMTP_ABORTED` (an SMTP/LMTP client session that ended
+ *   early), `REPLY_SYNTAX` (a server reply that is not SMTP), `NEXTHOP_SYNTAX`,
+ *   `MTA_STS`, `QMQP_REFUSED`, `NETSTRING`, `UNEXPECTED_END` (input that ended too soon),
+ *   `EXPANSION_LIMIT` (an address mapping that grows without end).
+ * - Tables: `TABLE_RETRY` (try again later), `TABLE_CONFIG` (the table is wrong),
+ *   `RULE_SYNTAX` (a bad line in a pattern table).
+ * - The queue: `QUEUE_STORE` (the store cannot do it, or a queue file is corrupt),
+ *   `LEASE_LOST`, `MAILDROP_FILE` (a maildrop file that cannot be read).
+ * - Local delivery and files: `NOT_REGULAR`, `UNSAFE_PATH`, `MAILBOX_PATH`,
+ *   `MAILBOX_REFUSED`, `LOCK_BUSY`, `TARGET_FILE` (a .forward or :include: file),
+ *   `RIGHTS` (the user to deliver as), `CONTENT_READ` (the queued message cannot be
+ *   read), `OPTION_LIKE_ARGUMENT` (a command argument that starts with `-`),
+ *   `MAILBOX_HELPER` and `HELPER_PROTOCOL` (the mailbox helper process).
+ * - `HTTP`: a request the capture server refuses.
+ *
+ * @example
+ * ```ts
+ * const temporary: PosternErrorCode[] = ['POSTERN_ERR_TABLE_RETRY', 'POSTERN_ERR_LEASE_LOST'];
+ * if (PosternError.is(err) && temporary.includes(err.code)) retryLater();
+ * ```
+ */
+export type PosternErrorCode =
+  | 'POSTERN_ERR_CONFIG'
+  | 'POSTERN_ERR_USAGE'
+  | 'POSTERN_ERR_QUEUE_COMMAND'
+  | 'POSTERN_ERR_SMTP'
+  | 'POSTERN_ERR_SMTP_LOST'
+  | 'POSTERN_ERR_SMTP_TIMEOUT'
+  | 'POSTERN_ERR_SMTP_PROTOCOL'
+  | 'POSTERN_ERR_SMTP_TLS'
+  | 'POSTERN_ERR_SMTP_ABORTED'
+  | 'POSTERN_ERR_REPLY_SYNTAX'
+  | 'POSTERN_ERR_NEXTHOP_SYNTAX'
+  | 'POSTERN_ERR_MTA_STS'
+  | 'POSTERN_ERR_QMQP_REFUSED'
+  | 'POSTERN_ERR_NETSTRING'
+  | 'POSTERN_ERR_UNEXPECTED_END'
+  | 'POSTERN_ERR_EXPANSION_LIMIT'
+  | 'POSTERN_ERR_TABLE_RETRY'
+  | 'POSTERN_ERR_TABLE_CONFIG'
+  | 'POSTERN_ERR_RULE_SYNTAX'
+  | 'POSTERN_ERR_QUEUE_STORE'
+  | 'POSTERN_ERR_LEASE_LOST'
+  | 'POSTERN_ERR_MAILDROP_FILE'
+  | 'POSTERN_ERR_NOT_REGULAR'
+  | 'POSTERN_ERR_UNSAFE_PATH'
+  | 'POSTERN_ERR_MAILBOX_PATH'
+  | 'POSTERN_ERR_MAILBOX_REFUSED'
+  | 'POSTERN_ERR_LOCK_BUSY'
+  | 'POSTERN_ERR_TARGET_FILE'
+  | 'POSTERN_ERR_RIGHTS'
+  | 'POSTERN_ERR_CONTENT_READ'
+  | 'POSTERN_ERR_OPTION_LIKE_ARGUMENT'
+  | 'POSTERN_ERR_MAILBOX_HELPER'
+  | 'POSTERN_ERR_HELPER_PROTOCOL'
+  | 'POSTERN_ERR_HTTP';
 
 /**
  * Options every PosternError takes.
@@ -41,11 +107,11 @@ export interface PosternErrorOptions {
  */
 export class PosternError extends Error {
   /** Stable machine-readable code: `POSTERN_ERR_CONFIG`, `POSTERN_ERR_SMTP`, ... */
-  readonly code: string;
+  readonly code: PosternErrorCode;
   /** Marks Postern errors for `PosternError.is` across package copies. @internal */
   readonly [BRAND] = true;
 
-  constructor(code: string, message: string, options: PosternErrorOptions = {}) {
+  constructor(code: PosternErrorCode, message: string, options: PosternErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -95,7 +161,7 @@ export class SmtpError extends PosternError {
   constructor(
     reply: SmtpReply,
     reason?: string,
-    options?: PosternErrorOptions & { code?: string },
+    options?: PosternErrorOptions & { code?: PosternErrorCode },
   ) {
     super(options?.code ?? 'POSTERN_ERR_SMTP', reason ?? reply.toString(), options);
     this.reply = reply;

@@ -42,7 +42,7 @@
 
 import { splitAddress } from '../address/address.js';
 import type { Parameters } from '../config/parameters.js';
-import { TableError } from '../errors.js';
+import { PosternError, type PosternErrorOptions, TableError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
 import { lookupAddress, splitExtension } from '../tables/search-order.js';
 import type { LookupTable } from '../tables/types.js';
@@ -89,7 +89,11 @@ export interface AddressMappingOptions {
 }
 
 /** Expansion failed in a way that must defer the message (limits, as Postfix). */
-export class ExpansionLimitError extends Error {}
+export class ExpansionLimitError extends PosternError {
+  constructor(message: string, options?: PosternErrorOptions) {
+    super('POSTERN_ERR_EXPANSION_LIMIT', message, options);
+  }
+}
 
 /** Splits a table result into addresses: `a@x, b@y`, `<a@x> b@y`, quoted local parts kept. */
 export function splitAddressList(value: string): string[] {

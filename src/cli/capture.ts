@@ -17,6 +17,7 @@
  */
 
 import { parseArgs } from 'node:util';
+import { PosternError, type PosternErrorOptions } from '../errors.js';
 import { formatLogLine } from '../log.js';
 import type { MtaConfig } from '../mta/mta-config.js';
 import { createTestMta } from '../testing/test-mta.js';
@@ -41,7 +42,11 @@ export const CAPTURE_USAGE = `usage: postern capture [--smtp HOST:PORT] [--http 
 const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warning: 2, error: 3 };
 
 /** Thrown for bad arguments (exit 64). */
-export class CaptureUsageError extends Error {}
+export class CaptureUsageError extends PosternError {
+  constructor(message: string, options?: PosternErrorOptions) {
+    super('POSTERN_ERR_USAGE', message, options);
+  }
+}
 
 function isLoopback(hostPort: string): boolean {
   return /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost):\d+$/i.test(hostPort);

@@ -14,7 +14,7 @@
  */
 
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../errors.js';
+import { ConfigError, PosternError, type PosternErrorOptions } from '../errors.js';
 import { resolveMtaConfig } from '../mta/mta-config.js';
 import { type ControlRequest, directQueueOperations, runRequest } from '../queue/queue-control.js';
 import { DEFAULT_NODE_TIMEOUT_MS, PostgresQueueStore } from '../queue/stores/postgres-store.js';
@@ -100,7 +100,11 @@ export async function dbCommand(argv: readonly string[], env = process.env): Pro
 }
 
 /** A wrong `postern db` command line. */
-export class DbUsageError extends Error {}
+export class DbUsageError extends PosternError {
+  constructor(message: string, options?: PosternErrorOptions) {
+    super('POSTERN_ERR_USAGE', message, options);
+  }
+}
 
 /** The URL without its password, for messages. */
 function redact(url: string): string {

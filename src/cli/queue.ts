@@ -31,7 +31,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, PosternError } from '../errors.js';
+import { ConfigError, PosternError, type PosternErrorOptions } from '../errors.js';
 import { type MtaConfig, resolveMtaConfig } from '../mta/mta-config.js';
 import { formatPostqueueJson } from '../queue/postqueue-json.js';
 import {
@@ -62,13 +62,17 @@ const COMMANDS = ['list', 'shape', 'hold', 'release', 'delete', 'requeue', 'flus
 type Command = (typeof COMMANDS)[number];
 
 /** Thrown for bad usage (exit 64). */
-export class UsageError extends Error {}
+export class UsageError extends PosternError {
+  constructor(message: string, options?: PosternErrorOptions) {
+    super('POSTERN_ERR_USAGE', message, options);
+  }
+}
 
 /** A queue command that cannot be done here, with its sysexits code. */
-export class QueueCommandError extends Error {
+export class QueueCommandError extends PosternError {
   readonly exitCode: number;
   constructor(exitCode: number, message: string) {
-    super(message);
+    super('POSTERN_ERR_QUEUE_COMMAND', message);
     this.exitCode = exitCode;
   }
 }

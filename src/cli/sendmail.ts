@@ -33,7 +33,7 @@ import { Duplex, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { checkSenderAddress } from '../address/envelope-address.js';
 import { type Parameters, resolveParameters } from '../config/parameters.js';
-import { PosternError } from '../errors.js';
+import { PosternError, type PosternErrorOptions } from '../errors.js';
 import { queueDirectoryOf, resolveMtaConfig } from '../mta/mta-config.js';
 import { MaildropSubmission, maildropDirectory } from '../receive/maildrop.js';
 import { envelopeProblem, maildropLimits } from '../receive/maildrop-checks.js';
@@ -72,7 +72,11 @@ export const EX = {
 } as const;
 
 /** A command-line mistake. */
-class SendmailUsage extends Error {}
+class SendmailUsage extends PosternError {
+  constructor(message: string, options?: PosternErrorOptions) {
+    super('POSTERN_ERR_USAGE', message, options);
+  }
+}
 
 interface SendmailOptions {
   mode: 'deliver' | 'list' | 'flush' | 'aliases' | 'verify' | 'smtp';

@@ -23,7 +23,7 @@
  * @module
  */
 
-import { ConfigError } from '../errors.js';
+import { ConfigError, PosternError } from '../errors.js';
 import { type LocalUser, PasswdUsers, passwdUserSync } from '../util/user-database.js';
 
 /**
@@ -69,9 +69,9 @@ export function resolveDefaultPrivs(name: string, passwdFile = '/etc/passwd'): D
 }
 
 /** Why rights could not be established (the delivery defers: 4.3.5). */
-export class RightsError extends Error {
+export class RightsError extends PosternError {
   constructor(message: string) {
-    super(message);
+    super('POSTERN_ERR_RIGHTS', message);
     this.name = 'RightsError';
   }
 }

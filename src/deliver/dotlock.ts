@@ -22,6 +22,7 @@
 import { promises as fs, constants as fsConstants } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock } from '../clock.js';
+import { PosternError } from '../errors.js';
 import type { Clock } from '../types.js';
 
 /**
@@ -56,11 +57,10 @@ export interface DotLockOptions {
  * }
  * ```
  */
-export class LockBusyError extends Error {
-  /** Stable code, like a Node.js system error's. */
-  readonly code = 'ELOCKED';
+export class LockBusyError extends PosternError {
   constructor(file: string, attempts: number) {
     super(
+      'POSTERN_ERR_LOCK_BUSY',
       `unable to lock ${file} for exclusive access after ${attempts} attempts: lock file exists`,
     );
     this.name = 'LockBusyError';

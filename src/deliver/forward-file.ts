@@ -25,6 +25,7 @@
  */
 
 import { promises as fs, constants as fsConstants } from 'node:fs';
+import { PosternError } from '../errors.js';
 
 /** Values for local_expand. Undefined means "not set". */
 export type LocalExpandValues = Readonly<Record<string, string | undefined>>;
@@ -74,9 +75,9 @@ export function localExpand(
 }
 
 /** Why a target file was refused. */
-export class TargetFileError extends Error {
+export class TargetFileError extends PosternError {
   constructor(message: string) {
-    super(message);
+    super('POSTERN_ERR_TARGET_FILE', message);
     this.name = 'TargetFileError';
   }
 }

@@ -25,6 +25,7 @@
 
 import type { Readable } from 'node:stream';
 import { formatAddress } from '../address/address.js';
+import { PosternError } from '../errors.js';
 import type { Address } from '../types.js';
 import { errorMessage } from '../util/error-message.js';
 
@@ -35,9 +36,11 @@ const LOOP_SCAN_LIMIT = 1024 * 1024;
 const LINE_PIECE = 8192;
 
 /** Thrown when the content source fails (as opposed to the mailbox or the command). */
-export class ContentReadError extends Error {
+export class ContentReadError extends PosternError {
   constructor(cause: unknown) {
-    super(`cannot read the queued message: ${errorMessage(cause)}`, { cause });
+    super('POSTERN_ERR_CONTENT_READ', `cannot read the queued message: ${errorMessage(cause)}`, {
+      cause,
+    });
     this.name = 'ContentReadError';
   }
 }

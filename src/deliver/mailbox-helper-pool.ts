@@ -28,6 +28,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PosternError } from '../errors.js';
 import { errorMessage } from '../util/error-message.js';
 import type { DeliveryRights } from './delivery-rights.js';
 import type { TargetFile } from './forward-file.js';
@@ -54,9 +55,9 @@ import {
  * if (err instanceof HelperError) return defer('4.3.0', err.message);
  * ```
  */
-export class HelperError extends Error {
+export class HelperError extends PosternError {
   constructor(message: string) {
-    super(message);
+    super('POSTERN_ERR_MAILBOX_HELPER', message);
     this.name = 'HelperError';
   }
 }

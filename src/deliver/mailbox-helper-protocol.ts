@@ -21,6 +21,7 @@
  * @module
  */
 
+import { PosternError } from '../errors.js';
 import { TARGET_FILE_LIMIT, type TargetFile } from './forward-file.js';
 
 /** Frame types. */
@@ -59,9 +60,9 @@ export function jsonFrame(type: number, value: unknown): Buffer {
 }
 
 /** The input does not follow the protocol. */
-export class ProtocolError extends Error {
+export class ProtocolError extends PosternError {
   constructor(message: string) {
-    super(message);
+    super('POSTERN_ERR_HELPER_PROTOCOL', message);
     this.name = 'ProtocolError';
   }
 }

@@ -21,6 +21,7 @@
  */
 
 import path from 'node:path';
+import { PosternError } from '../errors.js';
 
 /** A local mailbox name that is safe as one path component. */
 const USER_NAME = /^[a-z0-9_+=][a-z0-9._+=-]{0,63}$/;
@@ -58,9 +59,9 @@ export interface MailboxPath {
  * }
  * ```
  */
-export class MailboxPathError extends Error {
+export class MailboxPathError extends PosternError {
   constructor(message: string) {
-    super(message);
+    super('POSTERN_ERR_MAILBOX_PATH', message);
     this.name = 'MailboxPathError';
   }
 }

@@ -23,6 +23,7 @@
 
 import { promises as fs, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
+import { PosternError } from '../errors.js';
 import { ctimeDate } from '../util/mail-date.js';
 import { acquireDotLock, type DotLockOptions, type ReleaseLock } from './dotlock.js';
 
@@ -37,11 +38,11 @@ const LOCK_MAY_FAIL = new Set(['EACCES', 'EPERM', 'EROFS']);
  * if (err instanceof MailboxRefusedError) return bounce(err.enhanced, err.message);
  * ```
  */
-export class MailboxRefusedError extends Error {
+export class MailboxRefusedError extends PosternError {
   /** The RFC 3463 status to bounce with (`5.2.2` for a full mailbox). */
   readonly enhanced: string;
   constructor(enhanced: string, message: string) {
-    super(message);
+    super('POSTERN_ERR_MAILBOX_REFUSED', message);
     this.name = 'MailboxRefusedError';
     this.enhanced = enhanced;
   }

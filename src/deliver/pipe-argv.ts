@@ -33,7 +33,7 @@
  */
 
 import { formatAddress, splitAddress } from '../address/address.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, PosternError } from '../errors.js';
 import { splitExtension } from '../tables/search-order.js';
 import type { Address } from '../types.js';
 
@@ -336,7 +336,7 @@ const UNTRUSTED_MACROS: ReadonlySet<string> = new Set([
  * }
  * ```
  */
-export class OptionLikeArgumentError extends Error {
+export class OptionLikeArgumentError extends PosternError {
   constructor(
     /** The macro name (`sender`, `recipient`, `extension`...). */
     readonly macro: string,
@@ -350,6 +350,7 @@ export class OptionLikeArgumentError extends Error {
     readonly command: string,
   ) {
     super(
+      'POSTERN_ERR_OPTION_LIKE_ARGUMENT',
       `\${${macro}} would start argument ${position} of ${command} with "-" (${value.slice(0, 100)}), which the command could take for an option; put a "--" element before it in argv`,
     );
     this.name = 'OptionLikeArgumentError';

@@ -29,6 +29,7 @@
 
 import { lstatSync, realpathSync } from 'node:fs';
 import path from 'node:path';
+import { PosternError } from '../errors.js';
 
 /**
  * A directory on the way to a destination can be changed by someone else.
@@ -42,11 +43,9 @@ import path from 'node:path';
  * }
  * ```
  */
-export class UnsafePathError extends Error {
-  /** Stable code, like a Node.js system error's. */
-  readonly code = 'EUNSAFE';
+export class UnsafePathError extends PosternError {
   constructor(message: string) {
-    super(message);
+    super('POSTERN_ERR_UNSAFE_PATH', message);
     this.name = 'UnsafePathError';
   }
 }

@@ -10,13 +10,14 @@
  */
 
 import type { Readable, Writable } from 'node:stream';
+import { PosternError } from '../errors.js';
 
 const EMPTY = Buffer.alloc(0);
 
 /** The stream ended before the expected bytes. */
-export class UnexpectedEndError extends Error {
+export class UnexpectedEndError extends PosternError {
   constructor(what: string) {
-    super(`unexpected end of input while reading ${what}`);
+    super('POSTERN_ERR_UNEXPECTED_END', `unexpected end of input while reading ${what}`);
   }
 }
 

@@ -10,13 +10,15 @@
  * @module
  */
 
+import { PosternError } from '../errors.js';
 import type { ByteReader } from './byte-reader.js';
 
 /** Why a netstring could not be read: Postfix's two qmqpd messages. */
-export class NetstringError extends Error {
+export class NetstringError extends PosternError {
   readonly kind: 'format' | 'size';
   constructor(kind: 'format' | 'size', what: string) {
     super(
+      'POSTERN_ERR_NETSTRING',
       kind === 'size'
         ? `netstring length exceeds storage limit while reading ${what}`
         : `netstring format error while reading ${what}`,

@@ -36,7 +36,7 @@ import { pipeline } from 'node:stream/promises';
 import { formatAddress } from '../address/address.js';
 import { systemClock } from '../clock.js';
 import type { Parameters } from '../config/parameters.js';
-import { SmtpError } from '../errors.js';
+import { PosternError, type PosternErrorOptions, SmtpError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import { isQueueId } from '../queue-id.js';
 import type { Clock, SubmissionPort, TimerHandle } from '../types.js';
@@ -80,7 +80,11 @@ export interface PickupOptions {
 type Outcome = 'queued' | 'returned' | 'retry' | 'moved' | 'gone';
 
 /** A file that cannot be read at all and must go aside, with the reason for the log. */
-class BadFile extends Error {}
+class BadFile extends PosternError {
+  constructor(message: string, options?: PosternErrorOptions) {
+    super('POSTERN_ERR_MAILDROP_FILE', message, options);
+  }
+}
 
 /** A file as read: its envelope or the problem with it, and where its parts are. */
 interface ReadFile {

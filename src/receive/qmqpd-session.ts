@@ -28,6 +28,7 @@
 import type { Duplex } from 'node:stream';
 import { checkSenderAddress } from '../address/envelope-address.js';
 import type { Parameters } from '../config/parameters.js';
+import { PosternError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
 import { printable } from '../smtp-reply.js';
 import type { CidrList } from '../tables/cidr.js';
@@ -57,12 +58,12 @@ const COMMA = 0x2c;
 const VERP_SUFFIX = '-@[]';
 
 /** A request that cannot be accepted: the status letter and the text for the client. */
-class QmqpRefusal extends Error {
+class QmqpRefusal extends PosternError {
   constructor(
     readonly status: 'D' | 'Z',
     text: string,
   ) {
-    super(text);
+    super('POSTERN_ERR_QMQP_REFUSED', text);
   }
 }
 

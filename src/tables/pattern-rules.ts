@@ -17,7 +17,7 @@
  * @module
  */
 
-import { TableError } from '../errors.js';
+import { PosternError, type PosternErrorOptions, TableError } from '../errors.js';
 import { logicalLines } from './table-source.js';
 
 /** A result with `$n` references resolved at load time: text pieces and group numbers. */
@@ -61,7 +61,11 @@ type Entry =
 export type RuleList = readonly Entry[];
 
 /** Thrown by a line parser; turned into a TableError naming `where:line`. */
-export class RuleSyntaxError extends Error {}
+export class RuleSyntaxError extends PosternError {
+  constructor(message: string, options?: PosternErrorOptions) {
+    super('POSTERN_ERR_RULE_SYNTAX', message, options);
+  }
+}
 
 /** Options for substitution in results. */
 export interface TemplateOptions {

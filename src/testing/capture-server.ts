@@ -31,6 +31,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { PosternError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseListen } from '../mta/mta-config.js';
 import { errorMessage } from '../util/error-message.js';
@@ -62,12 +63,12 @@ export interface CaptureServerOptions {
   readonly logger?: Logger;
 }
 
-class HttpError extends Error {
+class HttpError extends PosternError {
   constructor(
     readonly status: number,
     message: string,
   ) {
-    super(message);
+    super('POSTERN_ERR_HTTP', message);
   }
 }
 

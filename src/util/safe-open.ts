@@ -20,6 +20,7 @@
  */
 
 import { constants, promises as fs, type Stats } from 'node:fs';
+import { PosternError } from '../errors.js';
 
 /** What a refused path turned out to be. */
 export type NotRegularKind =
@@ -36,12 +37,12 @@ export type NotRegularKind =
  * A path that is not a regular file with a single link. `code` is
  * `POSTERN_ERR_NOT_REGULAR`, so callers can tell it from an I/O error.
  */
-export class NotRegularFileError extends Error {
-  readonly code = 'POSTERN_ERR_NOT_REGULAR';
+export class NotRegularFileError extends PosternError {
   readonly kind: NotRegularKind;
   readonly path: string;
   constructor(path: string, kind: NotRegularKind) {
     super(
+      'POSTERN_ERR_NOT_REGULAR',
       kind === 'hard link'
         ? `${path} has more than one hard link`
         : `${path} is a ${kind}, not a regular file`,

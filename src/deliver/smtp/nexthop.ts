@@ -19,6 +19,7 @@
  */
 
 import { isIP } from 'node:net';
+import { PosternError, type PosternErrorOptions } from '../../errors.js';
 
 /** One parsed nexthop. */
 export type Nexthop =
@@ -41,7 +42,11 @@ const SERVICES: Readonly<Record<string, number>> = {
 };
 
 /** Raised for a nexthop that cannot be parsed; the text says what is wrong. */
-export class NexthopSyntaxError extends Error {}
+export class NexthopSyntaxError extends PosternError {
+  constructor(message: string, options?: PosternErrorOptions) {
+    super('POSTERN_ERR_NEXTHOP_SYNTAX', message, options);
+  }
+}
 
 function parsePort(text: string, nexthop: string): number {
   if (/^\d{1,5}$/.test(text)) {

@@ -15,6 +15,7 @@
  * @module
  */
 
+import { PosternError, type PosternErrorOptions } from '../../errors.js';
 import { defaultEnhanced, SmtpReply } from '../../smtp-reply.js';
 
 /** Limits on what one reply may be. */
@@ -26,7 +27,11 @@ export interface ReplyParserLimits {
 }
 
 /** Raised for a reply that is not SMTP. */
-export class ReplySyntaxError extends Error {}
+export class ReplySyntaxError extends PosternError {
+  constructor(message: string, options?: PosternErrorOptions) {
+    super('POSTERN_ERR_REPLY_SYNTAX', message, options);
+  }
+}
 
 const ENHANCED = /^([245]\.\d{1,3}\.\d{1,3})(?: +|$)/;
 

@@ -9,11 +9,19 @@
  * @module
  */
 
-import { PosternError } from '../../errors.js';
+import { PosternError, type PosternErrorCode } from '../../errors.js';
 import { SmtpReply } from '../../smtp-reply.js';
 
 /** What went wrong with the session as a whole. */
 export type SessionErrorKind = 'lost' | 'timeout' | 'protocol' | 'tls' | 'aborted';
+
+const CODES: Readonly<Record<SessionErrorKind, PosternErrorCode>> = {
+  lost: 'POSTERN_ERR_SMTP_LOST',
+  timeout: 'POSTERN_ERR_SMTP_TIMEOUT',
+  protocol: 'POSTERN_ERR_SMTP_PROTOCOL',
+  tls: 'POSTERN_ERR_SMTP_TLS',
+  aborted: 'POSTERN_ERR_SMTP_ABORTED',
+};
 
 /** A session failure; `reply` is what the pending recipients are deferred with. */
 export class SessionError extends PosternError {
@@ -21,7 +29,7 @@ export class SessionError extends PosternError {
   readonly reply: SmtpReply;
 
   constructor(kind: SessionErrorKind, reply: SmtpReply, options?: { cause?: unknown }) {
-    super(`POSTERN_ERR_SMTP_${kind.toUpperCase()}`, reply.toString(), options);
+    super(CODES[kind], reply.toString(), options);
     this.kind = kind;
     this.reply = reply;
   }
