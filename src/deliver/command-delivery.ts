@@ -6,7 +6,7 @@
  * `|command` deliveries), util/exec_command.c (a shell only when the command text has
  * shell metacharacters or starts with a shell built-in), global/sys_exits.c.
  *
- * The outcome follows Postfix's order (pipe(8), POSTFIX.md §12.2):
+ * The outcome follows Postfix's order (pipe(8)):
  * 1. time limit exceeded → the process group is killed, bounce 5.3.0;
  * 2. killed by a signal → defer 4.3.0;
  * 3. non-zero exit and output that starts with `D.S.N text` → that status wins

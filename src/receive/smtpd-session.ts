@@ -11,7 +11,7 @@
  * `smtpd_junk_command_limit` count as errors; a queued message clears both counts.
  *
  * Pipelining: commands are read and answered strictly in order; replies are batched
- * (smtpd-session-io.ts). `smtpd_forbid_unauth_pipelining` (POSTFIX.md 2.3): input pending
+ * (smtpd-session-io.ts). `smtpd_forbid_unauth_pipelining` (postconf(5)): input pending
  * when the greeting goes out, after any command of a non-ESMTP session, or after a
  * command that must end a group (HELO, EHLO, DATA, NOOP, VRFY) ends the session with
  * `554 5.5.0`; the flag also feeds `reject_unauth_pipelining`.

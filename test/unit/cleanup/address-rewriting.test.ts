@@ -138,7 +138,7 @@ const cases: MapCase[] = [
     expectRecipients: ['joe@mx.example.com', 'jim@mx.example.com'],
   },
   {
-    source: 'virtual(5) / POSTFIX.md 7.4: result @otherdomain keeps the user',
+    source: 'virtual(5): result @otherdomain keeps the user',
     params: { virtualAliasMaps: { '@example.com': '@example.net' } },
     recipients: ['ann@example.com'],
     expectRecipients: ['ann@example.net'],
