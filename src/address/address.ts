@@ -7,9 +7,9 @@
  * (internal form: the local part unquoted, `''` for the null sender `<>`).
  *
  * Does not: rewrite (append `@$myorigin`, strip a trailing dot, lower-case the domain —
- * see rewriter.ts), convert U-labels to A-labels, decide whether SMTPUTF8 was announced
- * (the caller checks `utf8` against the MAIL parameters), or interpret the meaning of
- * ESMTP parameters (SIZE, BODY, NOTIFY... belong to the receiver).
+ * see rewrite/canonical-form.ts), convert U-labels to A-labels, decide whether SMTPUTF8
+ * was announced (the caller checks `utf8` against the MAIL parameters), or interpret
+ * the meaning of ESMTP parameters (SIZE, BODY, NOTIFY... belong to the receiver).
  *
  * SECURITY: the argument is hostile input. Every failure is an SmtpError with a fixed
  * reply (never an echo of the input), control characters (NUL, CR, LF...) are rejected
