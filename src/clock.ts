@@ -25,6 +25,25 @@ export const systemClock: Clock = {
   },
 };
 
+/**
+ * A pause of `ms` on `clock`: `done` resolves when it is over; `cancel()` drops the timer
+ * (a ManualClock then holds no stale one) and leaves `done` pending.
+ *
+ * @example
+ * ```ts
+ * const pause = delay(clock, 20);
+ * await Promise.race([work, pause.done]);
+ * pause.cancel();
+ * ```
+ */
+export function delay(clock: Clock, ms: number): { readonly done: Promise<void>; cancel(): void } {
+  let handle: TimerHandle | undefined;
+  const done = new Promise<void>((resolve) => {
+    handle = clock.setTimeout(resolve, ms);
+  });
+  return { done, cancel: () => handle?.cancel() };
+}
+
 interface PendingTimer {
   readonly at: number;
   readonly seq: number;

@@ -13,11 +13,11 @@
  */
 
 import type { Duplex } from 'node:stream';
-import { systemClock } from '../clock.js';
+import { delay, systemClock } from '../clock.js';
 import type { Parameters } from '../config/parameters.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import { CidrList } from '../tables/cidr.js';
-import type { ClientInfo, Clock, SubmissionPort, TimerHandle } from '../types.js';
+import type { ClientInfo, Clock, SubmissionPort } from '../types.js';
 import { netstring } from './netstring.js';
 import { type QmqpContext, QmqpSession } from './qmqpd-session.js';
 import { hangUp, SessionLimit } from './session-limit.js';
@@ -116,14 +116,9 @@ export class QmqpReceiver {
     for (const waiting of this.#limit.drain()) waiting.destroy();
     if (options.graceful) {
       const all = Promise.all([...this.#sessions].map((s) => s.done));
-      let grace: TimerHandle | undefined;
-      await Promise.race([
-        all,
-        new Promise<void>((r) => {
-          grace = this.#ctx.clock.setTimeout(r, options.graceMs ?? 10_000);
-        }),
-      ]);
-      grace?.cancel();
+      const grace = delay(this.#ctx.clock, options.graceMs ?? 10_000);
+      await Promise.race([all, grace.done]);
+      grace.cancel();
     }
     for (const s of this.#sessions) s.destroy();
     await Promise.all([...this.#sessions].map((s) => s.done));

@@ -27,6 +27,7 @@
 
 import type { Duplex } from 'node:stream';
 import { checkSenderAddress } from '../address/envelope-address.js';
+import { delay } from '../clock.js';
 import type { Parameters } from '../config/parameters.js';
 import { PosternError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
@@ -205,9 +206,7 @@ export class QmqpSession {
   /** Sends the one reply (after qmqpdErrorDelay for failures) and closes. */
   async #reply(status: 'K' | 'Z' | 'D', text: string): Promise<void> {
     if (status !== 'K' && this.#ctx.params.qmqpdErrorDelay > 0) {
-      await new Promise<void>((r) =>
-        this.#ctx.clock.setTimeout(r, this.#ctx.params.qmqpdErrorDelay),
-      );
+      await delay(this.#ctx.clock, this.#ctx.params.qmqpdErrorDelay).done;
     }
     const socket = this.#socket;
     if (socket.destroyed) return;

@@ -26,7 +26,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { formatAddress } from '../../address/address.js';
-import { systemClock } from '../../clock.js';
+import { delay, systemClock } from '../../clock.js';
 import type { Parameters } from '../../config/parameters.js';
 import type { AgentRegistry } from '../../deliver/agent-registry.js';
 import type { DeliveryRequest, DestinationStatus } from '../../deliver/types.js';
@@ -261,14 +261,9 @@ export class QueueManager {
       for (const m of this.#active.values()) m.abort?.abort(new Error('queue manager stopping'));
     }, graceMs);
     while (this.#scheduler.running > 0 || this.#finishing.size > 0) {
-      let tick: TimerHandle | undefined;
-      await Promise.race([
-        ...this.#finishing,
-        new Promise<void>((r) => {
-          tick = this.#clock.setTimeout(r, 20);
-        }),
-      ]);
-      tick?.cancel();
+      const tick = delay(this.#clock, 20);
+      await Promise.race([...this.#finishing, tick.done]);
+      tick.cancel();
     }
     deadline.cancel();
     const now = this.#clock.now();
@@ -661,7 +656,7 @@ export class QueueManager {
       if (slot) return slot;
       if (signal.aborted || this.#stopping)
         throw new Error('stopped while waiting for a destination slot');
-      await new Promise<void>((r) => this.#clock.setTimeout(r, wait));
+      await delay(this.#clock, wait).done;
     }
   }
 
