@@ -6,7 +6,7 @@
  * arguments) and header_checks(5) (what each one does). Action words are
  * case-insensitive; the argument is the rest of the result after white space.
  *
- * | action            | effect (applied by content-inspector.ts / cleanup-transaction.ts) |
+ * | action            | effect (applied by check-effects.ts)                               |
  * | ----------------- | ------------------------------------------------------------------ |
  * | REJECT [text]     | reject the whole message; default `550 5.7.1 message content rejected`; text starting with a 4xx code makes it temporary |
  * | DISCARD [text]    | claim success, drop the message, stop inspection                   |
