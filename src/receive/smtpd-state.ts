@@ -1,0 +1,279 @@
+/**
+ * SmtpdState: what one SMTP session knows — the client, the HELO name, TLS and SASL
+ * facts, the mail transaction in progress, the error and junk counts — and the small
+ * operations every command handler shares (restriction requests, reject logging,
+ * transaction reset).
+ *
+ * Postfix counterpart: smtpd.h SMTPD_STATE and smtpd_state.c, with the parts of
+ * smtpd.c that every command uses (mail_reset(), log_whatsup(), the `reject:` log
+ * line of smtpd_check.c).
+ *
+ * The session (smtpd-session.ts) owns the state and runs the command loop; the AUTH
+ * exchange (smtpd-auth-exchange.ts) and the MAIL-RCPT-DATA transaction
+ * (smtpd-transaction.ts) read and change it through this object.
+ *
+ * Does not: read or write the socket (SessionIo), decide what a command means.
+ *
+ * SECURITY: client strings kept here (HELO, SASL login, addresses) are made printable
+ * and clipped before they reach a log line.
+ *
+ * @module
+ */
+
+import type { TLSSocketOptions } from 'node:tls';
+import { formatAddress } from '../address/address.js';
+import type { Parameters } from '../config/parameters.js';
+import { replyFor, SmtpError } from '../errors.js';
+import type { ComponentLogger } from '../log.js';
+import type { Rewriter } from '../rewrite/rewriter.js';
+import type { SmtpReply } from '../smtp-reply.js';
+import type { CidrList } from '../tables/cidr.js';
+import type {
+  Address,
+  ClientInfo,
+  Clock,
+  SenderParams,
+  SubmissionAction,
+  SubmissionPort,
+  SubmissionSource,
+  SubmissionTransaction,
+  TlsInfo,
+} from '../types.js';
+import { errorMessage } from '../util/error-message.js';
+import type { Anvil } from './anvil.js';
+import type { AuthBackend } from './smtpd-auth.js';
+import type { SessionReplies } from './smtpd-replies.js';
+import type {
+  CommandCheck,
+  RestrictionRequest,
+  RestrictionStage,
+} from './smtpd-restriction-types.js';
+import type {
+  RestrictionMemo,
+  RestrictionOutcome,
+  SmtpdRestrictions,
+} from './smtpd-restrictions.js';
+import type { BdatState } from './smtpd-session-data.js';
+import { abortQuietly, clip, namaddrOf } from './smtpd-session-helpers.js';
+import type { SessionIo } from './smtpd-session-io.js';
+import { restrictionClass, SmtpdTranscript } from './smtpd-transcript.js';
+
+/** What the receiver shares with all its sessions. */
+export interface SessionContext {
+  readonly params: Parameters;
+  readonly submission: SubmissionPort;
+  readonly rewriter: Pick<Rewriter, 'resolve'>;
+  readonly restrictions: SmtpdRestrictions;
+  readonly log: ComponentLogger;
+  readonly clock: Clock;
+  readonly replies: SessionReplies;
+  /** TLS server options (secureContext / SNICallback); undefined when TLS is off. */
+  readonly tls: TLSSocketOptions | undefined;
+  /** The SASL backend; undefined when AUTH is off. */
+  readonly auth: AuthBackend | undefined;
+  readonly anvil: Anvil;
+  readonly xclientHosts: CidrList;
+  readonly proxyHosts: CidrList | undefined;
+  readonly bareLfExclusions: CidrList;
+  /** Runs before each command (smtpd-restriction-types.ts); a test double's fault hook. */
+  readonly commandCheck?: CommandCheck | undefined;
+}
+
+/** The state of one SMTP session, shared by its command handlers. */
+export class SmtpdState {
+  readonly ctx: SessionContext;
+  readonly params: Parameters;
+  readonly io: SessionIo;
+  /** The history mailed to the postmaster per notifyClasses (smtpd-transcript.ts). */
+  readonly transcript: SmtpdTranscript;
+  /** The address anvil counted this connection under. */
+  readonly peerAddress: string;
+  readonly memo: RestrictionMemo = {};
+  readonly #stats = new Map<string, { ok: number; total: number }>();
+
+  client: ClientInfo;
+  /** Postfix's `name[address]` of the client, for logs. */
+  namaddr: string;
+  helo: string | undefined;
+  esmtp = false;
+  tls: TlsInfo | undefined;
+  authUser: string | undefined;
+  authMethod: string | undefined;
+  sender: Address | undefined;
+  senderParams: SenderParams = {};
+  rcptCount = 0;
+  tx: SubmissionTransaction | undefined;
+  /** Restriction actions that came before the transaction was opened. */
+  pendingActions: SubmissionAction[] = [];
+  bdat: BdatState | undefined;
+  /** A client-stage reject held for MAIL and RCPT (smtpd_delay_reject = no). */
+  clientReject: SmtpReply | undefined;
+  errors = 0;
+  junk = 0;
+  /** The last command seen, for `lost connection after X`. */
+  where = 'CONNECT';
+  improperPipelining = false;
+  bareLfNoted = false;
+  /** Receiving or committing a message: a graceful stop lets it finish. */
+  busy = false;
+
+  constructor(ctx: SessionContext, io: SessionIo, client: ClientInfo) {
+    this.ctx = ctx;
+    this.params = ctx.params;
+    this.io = io;
+    this.client = {
+      address: client.address,
+      ...(client.port !== undefined ? { port: client.port } : {}),
+      name: client.name ?? 'unknown',
+    };
+    this.peerAddress = client.address;
+    this.namaddr = namaddrOf(this.client);
+    this.transcript = new SmtpdTranscript(ctx.params.notifyClasses);
+  }
+
+  /** Replaces the client (PROXY header, XCLIENT). */
+  setClient(client: ClientInfo): void {
+    this.client = client;
+    this.namaddr = namaddrOf(client);
+  }
+
+  /** Counts a command for the `disconnect from` summary. */
+  count(command: string, ok: boolean): void {
+    let s = this.#stats.get(command);
+    if (!s) {
+      s = { ok: 0, total: 0 };
+      this.#stats.set(command, s);
+    }
+    s.total++;
+    if (ok) s.ok++;
+  }
+
+  /** Postfix's ` ehlo=1 mail=1 ... commands=N` summary of the session. */
+  summary(): string {
+    let summary = '';
+    let ok = 0;
+    let total = 0;
+    for (const [name, st] of this.#stats) {
+      summary += st.ok === st.total ? ` ${name}=${st.ok}` : ` ${name}=${st.ok}/${st.total}`;
+      ok += st.ok;
+      total += st.total;
+    }
+    summary += ok === total ? ` commands=${ok}` : ` commands=${ok}/${total}`;
+    if (this.bareLfNoted) summary += ' notes=bare_lf';
+    return summary;
+  }
+
+  /** Runs `stage`'s list; a permit's actions go to the transaction. */
+  async check(
+    stage: RestrictionStage,
+    state: string,
+    extra: Partial<RestrictionRequest> = {},
+  ): Promise<RestrictionOutcome> {
+    const o = await this.ctx.restrictions.evaluate(
+      stage,
+      this.request(stage, state, extra),
+      this.memo,
+    );
+    if (!o.reply && o.actions.length > 0) this.addActions(o.actions);
+    return o;
+  }
+
+  /** Applies actions to the open transaction, or holds them until it opens. */
+  addActions(actions: readonly SubmissionAction[]): void {
+    if (this.tx) for (const a of actions) this.tx.apply(a);
+    else this.pendingActions.push(...actions);
+  }
+
+  /** The facts a restriction sees at this point of the session. */
+  request(
+    stage: RestrictionStage,
+    protocolState: string,
+    extra: Partial<RestrictionRequest> = {},
+  ): RestrictionRequest {
+    return {
+      stage,
+      protocolState,
+      client: this.client,
+      ...(this.helo !== undefined ? { helo: this.helo } : {}),
+      protocolName: this.esmtp ? 'ESMTP' : 'SMTP',
+      ...(this.sender !== undefined ? { sender: this.sender } : {}),
+      ...(this.authUser !== undefined ? { saslUsername: this.authUser } : {}),
+      ...(this.authMethod !== undefined ? { saslMethod: this.authMethod } : {}),
+      ...(this.tls ? { tls: this.tls } : {}),
+      ...(this.tx ? { queueId: this.tx.queueId } : {}),
+      recipientCount: this.rcptCount,
+      ...(this.senderParams.declaredSize !== undefined
+        ? { size: this.senderParams.declaredSize }
+        : {}),
+      improperPipelining: this.improperPipelining,
+      ...extra,
+    };
+  }
+
+  /** Who submits: the protocol name Cleanup writes into the Received header, and the client. */
+  source(): SubmissionSource {
+    const base = this.senderParams.smtputf8 ? 'UTF8SMTP' : this.esmtp ? 'ESMTP' : 'SMTP';
+    const protocol =
+      base === 'SMTP'
+        ? base
+        : `${base}${this.tls ? 'S' : ''}${this.authUser !== undefined ? 'A' : ''}`;
+    return {
+      component: 'smtpd',
+      protocol,
+      client: this.client,
+      ...(this.helo !== undefined ? { helo: this.helo } : {}),
+      ...(this.tls ? { tls: this.tls } : {}),
+      ...(this.authUser !== undefined ? { authUser: this.authUser } : {}),
+    };
+  }
+
+  /** Postfix mail_reset(): forgets the sender and recipients and aborts the transaction. */
+  resetTransaction(): void {
+    const tx = this.tx;
+    this.tx = undefined;
+    this.sender = undefined;
+    this.senderParams = {};
+    this.rcptCount = 0;
+    this.bdat = undefined;
+    this.pendingActions = [];
+    if (tx) abortQuietly(tx);
+  }
+
+  /** The reply for an error thrown while parsing a command; unexpected ones are logged. */
+  rejectFor(command: string, err: unknown): SmtpReply {
+    if (err instanceof SmtpError) return err.reply;
+    this.ctx.log.warning(undefined, `${this.namaddr}: ${command}: ${errorMessage(err)}`);
+    return replyFor(err);
+  }
+
+  /** Postfix's `NOQUEUE: reject: RCPT from name[addr]: reply; from=<> to=<> proto= helo=<>`. */
+  logReject(stage: string, r: SmtpReply, to: string | undefined, queueId = this.tx?.queueId): void {
+    const sender = this.sender === undefined ? '' : formatAddress(this.sender);
+    const parts = [`from=<${clip(sender)}>`];
+    if (to !== undefined) parts.push(`to=<${clip(to)}>`);
+    parts.push(`proto=${this.esmtp ? 'ESMTP' : 'SMTP'}`);
+    if (this.helo !== undefined) parts.push(`helo=<${clip(this.helo)}>`);
+    const prefix = queueId ? '' : 'NOQUEUE: ';
+    this.ctx.log.info(
+      queueId,
+      `${prefix}reject: ${stage} from ${this.namaddr}: ${r.toString()}; ${parts.join(' ')}`,
+      {
+        event: 'reject',
+        stage,
+        client_name: this.client.name,
+        client_address: this.client.address,
+        reply_code: r.code,
+        dsn: r.enhanced,
+        from: clip(sender),
+        ...(to !== undefined ? { to: clip(to) } : {}),
+        proto: this.esmtp ? 'ESMTP' : 'SMTP',
+        ...(this.helo !== undefined ? { helo: clip(this.helo) } : {}),
+      },
+    );
+  }
+
+  /** A reply from the access restrictions, marked with its error class for the transcript. */
+  restricted(reply: SmtpReply): SmtpReply {
+    return this.transcript.mark(reply, restrictionClass(reply));
+  }
+}
