@@ -32,18 +32,15 @@
  * @module
  */
 
-import { promises as fs } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { systemClock } from '../../clock.js';
-import { CorruptMessageError, PosternError, QueueStoreError } from '../../errors.js';
+import { PosternError, QueueStoreError } from '../../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../../log.js';
 import { isQueueId } from '../../queue-id.js';
 import type { Clock, QueueId } from '../../types.js';
 import { eachLimited } from '../../util/each-limited.js';
 import { errorMessage } from '../../util/error-message.js';
-import { DirectorySyncer } from '../../util/fsync.js';
-import { openRegularFile } from '../../util/safe-open.js';
 import { applyOutcomes, checkOutcomes, queueEntry } from '../lease.js';
 import { isSummarized, summarizeInto } from '../summary.js';
 import type {
@@ -61,21 +58,12 @@ import type {
   RecipientOutcome,
   ReleaseTarget,
 } from '../types.js';
-import {
-  dataOf,
-  dropIfIdle,
-  type FileData,
-  type FileEntry,
-  locationOf,
-  NONE,
-  newData,
-  takeWaiters,
-} from './file-store-entry.js';
-import { encodeFrame, type UpdateFrame } from './file-store-format.js';
+import { dataOf, dropIfIdle, type FileData, type FileEntry, newData } from './file-store-entry.js';
+import { QueueFiles, STATES, TMP } from './file-store-files.js';
 import { lockQueueDirectory, type QueueDirectoryLock } from './file-store-lock.js';
-import { QueueContentStream, readQueueFileAt } from './file-store-reader.js';
+import { QueueContentStream } from './file-store-reader.js';
 import { prepareQueueDirectories, scanQueueDirectory } from './file-store-scan.js';
-import { FileMessageWriter, writeAll } from './file-store-writer.js';
+import { FileMessageWriter } from './file-store-writer.js';
 import { MessageIndex } from './message-index.js';
 
 /**
@@ -99,14 +87,8 @@ export interface FileQueueStoreOptions {
   readonly logger?: Logger;
 }
 
-const STATES: readonly QueueState[] = ['incoming', 'active', 'deferred', 'hold', 'corrupt'];
-const TMP = 'tmp';
 /** Files read or renamed at once during open() and list(). */
 const SCAN_CONCURRENCY = 32;
-
-function isMissing(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
-}
 
 /**
  * A durable queue in a directory: one file per message, fsync and rename before the 250,
@@ -124,12 +106,10 @@ export class FileQueueStore implements QueueStore {
   readonly #clock: Clock;
   readonly #log: ComponentLogger;
   readonly #index = new MessageIndex<FileData | undefined>();
-  readonly #syncers = new Map<QueueState, DirectorySyncer>();
+  readonly #files: QueueFiles;
   readonly #listeners = new Set<() => void>();
   readonly #writers = new Set<QueueId>();
   readonly #inflight = new Set<Promise<unknown>>();
-  readonly #seenSyncs = new WeakSet<Promise<void>>();
-  #directorySyncs = 0;
   #notifyPending = false;
   #lock: QueueDirectoryLock | undefined;
   #state: 'new' | 'opening' | 'open' | 'closing' | 'closed' = 'new';
@@ -143,33 +123,12 @@ export class FileQueueStore implements QueueStore {
     this.directory = resolve(options.directory);
     this.#clock = options.clock ?? systemClock;
     this.#log = (options.logger ?? silentLogger).for('queue');
-    for (const state of STATES)
-      this.#syncers.set(state, new DirectorySyncer(join(this.directory, state)));
+    this.#files = new QueueFiles(this.directory, this.#index, this.#log);
   }
 
   /** Directory fsyncs done so far (one is shared by every commit that waited for it). */
   get directorySyncCount(): number {
-    return this.#directorySyncs;
-  }
-
-  #path(state: QueueState | typeof TMP, queueId: QueueId): string {
-    return join(this.directory, state, queueId);
-  }
-
-  /** Where a message's file should be, then every other queue (it may move meanwhile). */
-  #places(entry: FileEntry): QueueState[] {
-    const here = locationOf(entry);
-    return [here, ...STATES.filter((s) => s !== here)];
-  }
-
-  async #syncDirectory(state: QueueState): Promise<void> {
-    const p = this.#syncers.get(state)!.sync();
-    // Each distinct promise is one fsync that callers share.
-    if (!this.#seenSyncs.has(p)) {
-      this.#seenSyncs.add(p);
-      this.#directorySyncs++;
-    }
-    await p;
+    return this.#files.directorySyncs;
   }
 
   #track<R>(p: Promise<R>): Promise<R> {
@@ -247,7 +206,7 @@ export class FileQueueStore implements QueueStore {
       .active()
       .filter((e) => e.data !== undefined && (e.data.lazy.length > 0 || e.data.durable.length > 0));
     await eachLimited(pending, SCAN_CONCURRENCY, async (entry) => {
-      await this.#serial(entry, () => this.#append(entry, [], true)).catch((err: unknown) => {
+      await this.#serial(entry, () => this.#files.append(entry, [], true)).catch((err: unknown) => {
         this.#log.warning(
           entry.queueId,
           `cannot write delivery status at close: ${errorMessage(err)}`,
@@ -272,7 +231,7 @@ export class FileQueueStore implements QueueStore {
     }
     this.#writers.add(queueId);
     try {
-      return await FileMessageWriter.create(queueId, this.#path(TMP, queueId), {
+      return await FileMessageWriter.create(queueId, this.#files.path(TMP, queueId), {
         publish: (id, record, hold) => this.#track(this.#publish(id, record, hold)),
         done: (id) => {
           this.#writers.delete(id);
@@ -289,16 +248,7 @@ export class FileQueueStore implements QueueStore {
   /** Moves a complete temp file into its queue and waits for that to be durable. */
   async #publish(queueId: QueueId, record: MessageRecord, hold: boolean): Promise<void> {
     this.#assertOpen();
-    const state: QueueState = hold ? 'hold' : 'incoming';
-    const path = this.#path(state, queueId);
-    await fs.rename(this.#path(TMP, queueId), path);
-    try {
-      await this.#syncDirectory(state);
-    } catch (err) {
-      // Not known to be durable: the client must not be told it is.
-      await fs.unlink(path).catch(() => undefined);
-      throw err;
-    }
+    const state = await this.#files.publish(queueId, hold);
     const entry = this.#index.add(queueId, state, undefined);
     summarizeInto(entry, record);
     if (state === 'incoming') this.#notify();
@@ -314,7 +264,7 @@ export class FileQueueStore implements QueueStore {
       // An idle message's file is where the state it was claimed from says.
       for (const entry of picked) entry.data ??= newData(entry.from);
       const results = await Promise.all(
-        picked.map((entry) => this.#serial(entry, () => this.#activate(entry))),
+        picked.map((entry) => this.#serial(entry, () => this.#files.activate(entry))),
       );
       let lost = 0;
       for (let i = 0; i < picked.length; i++) {
@@ -326,68 +276,6 @@ export class FileQueueStore implements QueueStore {
       if (lost === 0) break;
     }
     return out;
-  }
-
-  /** Moves a claimed message's file to `active/` and reads its record. */
-  async #activate(entry: FileEntry): Promise<MessageRecord | undefined> {
-    const data = dataOf(entry);
-    if (data.record) {
-      // Taken over after its lease expired: the record in memory is current.
-      if (data.lazy.length > 0) await this.#append(entry, [], false);
-      return data.record;
-    }
-    try {
-      if (data.location !== 'active') {
-        await fs.rename(
-          this.#path(data.location, entry.queueId),
-          this.#path('active', entry.queueId),
-        );
-        data.location = 'active';
-      }
-      const info = await readQueueFileAt(this.#path('active', entry.queueId), entry.queueId);
-      if (info.tornBytes > 0) {
-        this.#log.warning(
-          entry.queueId,
-          `ignoring ${info.tornBytes} bytes of a torn update at the end of the queue file`,
-        );
-        await fs.truncate(this.#path('active', entry.queueId), info.appendOffset);
-      }
-      data.record = info.record;
-      data.appendOffset = info.appendOffset;
-      summarizeInto(entry, info.record);
-      return info.record;
-    } catch (err) {
-      if (isMissing(err)) {
-        this.#log.warning(entry.queueId, 'queue file vanished; forgetting it');
-        this.#index.delete(entry);
-        return undefined;
-      }
-      const reason =
-        err instanceof CorruptMessageError
-          ? err.message
-          : `cannot read queue file: ${errorMessage(err)}`;
-      await this.#moveToCorrupt(entry, reason);
-      return undefined;
-    }
-  }
-
-  async #moveToCorrupt(entry: FileEntry, reason: string): Promise<void> {
-    this.#log.warning(entry.queueId, `${reason}; moving the file to corrupt/`);
-    const data = dataOf(entry);
-    try {
-      await fs.rename(
-        this.#path(data.location, entry.queueId),
-        this.#path('corrupt', entry.queueId),
-      );
-      data.location = 'corrupt';
-      data.record = undefined;
-      this.#index.move(entry, 'corrupt');
-    } catch (err) {
-      // Leave it where it is, but never hand it out again in this run.
-      this.#log.error(entry.queueId, `cannot move the file to corrupt/: ${errorMessage(err)}`);
-      data.record = undefined;
-      this.#index.move(entry, 'corrupt');
-    }
   }
 
   async renew(lease: Lease, expiresAt: number): Promise<Lease> {
@@ -407,15 +295,7 @@ export class FileQueueStore implements QueueStore {
       const entry = this.#index.get(queueId);
       if (!entry) throw new QueueStoreError('no such message in the queue', queueId);
       // The file may move while we look; try where it should be, then everywhere.
-      for (const state of this.#places(entry)) {
-        try {
-          const path = this.#path(state, queueId);
-          return (await openRegularFile(path, 'r', { allowLinks: true })).handle;
-        } catch (err) {
-          if (!isMissing(err)) throw err;
-        }
-      }
-      throw new QueueStoreError('the queue file is gone', queueId);
+      return this.#files.openFile(entry);
     });
   }
 
@@ -441,58 +321,10 @@ export class FileQueueStore implements QueueStore {
       // Outcomes that arrive while an append runs share the next one.
       this.#serial(entry, async () => {
         data.flushQueued = false;
-        await this.#append(entry, [], true);
+        await this.#files.append(entry, [], true);
       }).catch(() => undefined);
     }
     await done;
-  }
-
-  /**
-   * Appends the pending outcomes (lazy and durable) and `extra` frames to the file,
-   * synced if `sync`. Settles the waiters of the durable outcomes it wrote. Call only
-   * inside `serial`.
-   */
-  async #append(entry: FileEntry, extra: readonly UpdateFrame[], sync: boolean): Promise<void> {
-    const data = dataOf(entry);
-    const outcomes = [...data.lazy, ...data.durable];
-    const waiters = data.waiters;
-    const frames: Buffer[] = [];
-    if (outcomes.length > 0) frames.push(encodeFrame({ outcomes }));
-    for (const f of extra) frames.push(encodeFrame(f));
-    if (frames.length === 0) {
-      for (const w of takeWaiters(data)) w.resolve();
-      return;
-    }
-    const mustSync = sync || data.durable.length > 0;
-    if (!data.record) {
-      // Not claimed (a queue operation): find where the last frame ends first.
-      const info = await readQueueFileAt(this.#path(data.location, entry.queueId), entry.queueId);
-      data.appendOffset = info.appendOffset;
-    }
-    data.lazy = NONE;
-    data.durable = NONE;
-    data.waiters = NONE;
-    try {
-      const { handle } = await openRegularFile(this.#path(data.location, entry.queueId), 'r+', {
-        allowLinks: true,
-      });
-      try {
-        await writeAll(handle, frames, data.appendOffset);
-        if (mustSync) await handle.datasync();
-      } finally {
-        await handle.close();
-      }
-      data.appendOffset += frames.reduce((n, b) => n + b.length, 0);
-      for (const w of waiters) w.resolve();
-    } catch (err) {
-      const error = new QueueStoreError(
-        `cannot update the queue file: ${errorMessage(err)}`,
-        entry.queueId,
-        { cause: err },
-      );
-      for (const w of waiters) w.reject(error);
-      throw error;
-    }
   }
 
   async release(lease: Lease, target: ReleaseTarget): Promise<void> {
@@ -502,7 +334,7 @@ export class FileQueueStore implements QueueStore {
     // From here on the old lease is dead and no claim may take the message.
     entry.lease = undefined;
     try {
-      await this.#serial(entry, () => this.#moveReleased(entry, target));
+      await this.#serial(entry, () => this.#files.release(entry, target));
     } catch (err) {
       if (entry.state === 'active' && entry.lease === undefined)
         this.#index.setLease(entry, current);
@@ -511,31 +343,13 @@ export class FileQueueStore implements QueueStore {
     if (target.state === 'deferred') this.#notify();
   }
 
-  async #moveReleased(entry: FileEntry, target: ReleaseTarget): Promise<void> {
-    const data = dataOf(entry);
-    const id = entry.queueId;
-    const durable = target.state !== 'deferred';
-    await this.#append(entry, [{ release: target }], durable);
-    if (target.state === 'deferred') {
-      const t = target.dueAt / 1000;
-      await fs.utimes(this.#path(data.location, id), t, t);
-    }
-    await fs.rename(this.#path(data.location, id), this.#path(target.state, id));
-    data.location = target.state;
-    if (durable) await this.#syncDirectory(target.state);
-    if (target.state === 'corrupt') this.#log.warning(id, `moved to corrupt/: ${target.reason}`);
-    if (data.record) summarizeInto(entry, data.record);
-    data.record = undefined;
-    this.#index.move(entry, target.state, target.state === 'deferred' ? target.dueAt : 0);
-  }
-
   async remove(lease: Lease): Promise<void> {
     this.#assertOpen();
     const entry = this.#index.checkLease(lease, this.#clock.now());
     const current = entry.lease!;
     entry.lease = undefined;
     try {
-      await this.#serial(entry, () => this.#unlink(entry));
+      await this.#serial(entry, () => this.#files.remove(entry));
     } catch (err) {
       if (entry.state === 'active' && entry.lease === undefined)
         this.#index.setLease(entry, current);
@@ -545,16 +359,6 @@ export class FileQueueStore implements QueueStore {
         { cause: err },
       );
     }
-  }
-
-  /** Deletes a message's file and forgets it. Call only inside `serial`. */
-  async #unlink(entry: FileEntry): Promise<void> {
-    const data = dataOf(entry);
-    await fs.unlink(this.#path(data.location, entry.queueId)).catch((err: unknown) => {
-      if (!isMissing(err)) throw err;
-    });
-    for (const w of takeWaiters(data)) w.resolve();
-    this.#index.delete(entry);
   }
 
   async counts(): Promise<QueueCounts> {
@@ -622,7 +426,7 @@ export class FileQueueStore implements QueueStore {
 
   async hold(selection: QueueSelection, reason?: string): Promise<QueueId[]> {
     return this.#operate(selection, ['incoming', 'active', 'deferred'], (entry) =>
-      this.#moveReleased(entry, {
+      this.#files.release(entry, {
         state: 'hold',
         ...(reason === undefined ? {} : { reason }),
       }),
@@ -631,7 +435,7 @@ export class FileQueueStore implements QueueStore {
 
   async unhold(selection: QueueSelection): Promise<QueueId[]> {
     const moved = await this.#operate(selection, ['hold'], (entry) =>
-      this.#moveReleased(entry, { state: 'deferred', dueAt: this.#clock.now() }),
+      this.#files.release(entry, { state: 'deferred', dueAt: this.#clock.now() }),
     );
     if (moved.length > 0) this.#notify();
     return moved;
@@ -641,36 +445,22 @@ export class FileQueueStore implements QueueStore {
     return this.#operate(
       selection,
       ['incoming', 'active', 'deferred', 'hold', 'corrupt'],
-      (entry) => this.#unlink(entry),
+      (entry) => this.#files.remove(entry),
     );
   }
 
   async requeue(selection: QueueSelection): Promise<QueueId[]> {
-    const moved = await this.#operate(selection, ['active', 'deferred'], async (entry) => {
-      const data = dataOf(entry);
-      if (data.record) {
-        await this.#append(entry, [], false);
-        summarizeInto(entry, data.record);
-      }
-      await fs.rename(
-        this.#path(data.location, entry.queueId),
-        this.#path('incoming', entry.queueId),
-      );
-      data.location = 'incoming';
-      data.record = undefined;
-      this.#index.move(entry, 'incoming');
-    });
+    const moved = await this.#operate(selection, ['active', 'deferred'], (entry) =>
+      this.#files.requeue(entry),
+    );
     if (moved.length > 0) this.#notify();
     return moved;
   }
 
   async expedite(selection: QueueSelection): Promise<QueueId[]> {
-    const moved = await this.#operate(selection, ['deferred'], async (entry) => {
-      const now = this.#clock.now();
-      const t = now / 1000;
-      await fs.utimes(this.#path(dataOf(entry).location, entry.queueId), t, t);
-      this.#index.move(entry, 'deferred', now);
-    });
+    const moved = await this.#operate(selection, ['deferred'], (entry) =>
+      this.#files.expedite(entry, this.#clock.now()),
+    );
     if (moved.length > 0) this.#notify();
     return moved;
   }
@@ -708,14 +498,7 @@ export class FileQueueStore implements QueueStore {
   /** The current record of a message, from memory or its file; undefined if unreadable. */
   async #readRecord(entry: FileEntry): Promise<MessageRecord | undefined> {
     if (entry.data?.record) return entry.data.record;
-    for (const dir of this.#places(entry)) {
-      try {
-        return (await readQueueFileAt(this.#path(dir, entry.queueId), entry.queueId)).record;
-      } catch (err) {
-        if (!isMissing(err)) return undefined;
-      }
-    }
-    return undefined;
+    return this.#files.readRecord(entry);
   }
 
   onAvailable(listener: () => void): () => void {
