@@ -29,30 +29,20 @@ import { formatAddress } from '../../address/address.js';
 import { delay, systemClock } from '../../clock.js';
 import type { Parameters } from '../../config/parameters.js';
 import type { AgentRegistry } from '../../deliver/agent-registry.js';
-import type { DeliveryRequest, DestinationStatus } from '../../deliver/types.js';
+import type { DestinationStatus } from '../../deliver/types.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../../log.js';
-import { parseTransportSpec } from '../../rewrite/transport-spec.js';
-import type { ResolveResult } from '../../rewrite/types.js';
-import { SmtpReply } from '../../smtp-reply.js';
-import type { Clock, QueueId, Recipient, TimerHandle } from '../../types.js';
+import type { SmtpReply } from '../../smtp-reply.js';
+import type { Clock, QueueId, TimerHandle } from '../../types.js';
 import { errorMessage } from '../../util/error-message.js';
 import { applyOutcomes } from '../lease.js';
 import { deferredFor } from '../summary.js';
-import type {
-  ClaimedMessage,
-  DestinationSlot,
-  MessageRecord,
-  QueueSelection,
-  QueueStore,
-  RecipientOutcome,
-  StoredOutcome,
-} from '../types.js';
+import type { ClaimedMessage, QueueSelection, QueueStore, RecipientOutcome } from '../types.js';
 import { type ActiveMessage, abortOf, type Job } from './active-message.js';
-import { attemptDelivery } from './delivery-attempt.js';
 import { type FinishContext, finishMessage, type Notifier } from './finish.js';
 import { LeaseRenewer } from './lease-renewer.js';
+import { type RouteResolver, type RoutingContext, routeMessage } from './route-message.js';
+import { deferDeadJob, type JobContext, runJob } from './run-job.js';
 import { type DestinationView, Scheduler } from './scheduler.js';
-import { logDelivery, routingFailure, storedOutcome } from './stored-outcome.js';
 import {
   type TransportLimits,
   type TransportSettings,
@@ -60,21 +50,8 @@ import {
 } from './transport-settings.js';
 
 export type { Notifier } from './finish.js';
+export type { RouteResolver } from './route-message.js';
 export type { TransportLimits } from './transport-settings.js';
-
-/**
- * Resolves recipients to routes (the Rewriter implements it).
- *
- * @example
- * ```ts
- * const resolver: RouteResolver = new Rewriter({ params });
- * const route = await resolver.resolve('bob@example.net'); // { transport: 'smtp', nexthop: 'example.net', ... }
- * ```
- */
-export interface RouteResolver {
-  /** The transport, nexthop and class for a recipient (`sender`: sender-dependent maps). */
-  resolve(address: string, sender?: string): Promise<ResolveResult>;
-}
 
 /**
  * What QueueManager needs.
@@ -117,8 +94,6 @@ export interface QueueManagerOptions {
 
 const CLAIM_BATCH = 200;
 
-type Route = { transport: string; nexthop: string } | { bounce: StoredOutcome };
-
 /**
  * Schedules deliveries: claims messages from the store, groups recipients by transport
  * and nexthop, runs agents under per-destination concurrency, and records outcomes with
@@ -134,8 +109,6 @@ type Route = { transport: string; nexthop: string } | { bounce: StoredOutcome };
  */
 export class QueueManager {
   readonly #store: QueueStore;
-  readonly #resolver: RouteResolver;
-  readonly #agents: AgentRegistry;
   readonly #params: Parameters;
   readonly #clock: Clock;
   readonly #logger: Logger;
@@ -145,6 +118,8 @@ export class QueueManager {
   readonly #settings = new Map<string, TransportSettings>();
   readonly #transports: Readonly<Record<string, TransportLimits>>;
   readonly #finishContext: FinishContext;
+  readonly #routing: RoutingContext;
+  readonly #jobs: JobContext;
   readonly #scheduler: Scheduler<Job>;
   readonly #renewer: LeaseRenewer;
 
@@ -167,8 +142,6 @@ export class QueueManager {
 
   constructor(options: QueueManagerOptions) {
     this.#store = options.store;
-    this.#resolver = options.resolver;
-    this.#agents = options.agents;
     this.#params = options.params;
     this.#transports = options.transports ?? {};
     this.#clock = options.clock ?? systemClock;
@@ -184,6 +157,24 @@ export class QueueManager {
       params: this.#params,
       clock: this.#clock,
       log: this.#log,
+      record: (m, o) => this.#record(m, o),
+    };
+    this.#routing = {
+      resolver: options.resolver,
+      params: this.#params,
+      logger: this.#logger,
+      now: () => this.#clock.now(),
+      recipientLimit: (t) => this.#settingsFor(t).recipientLimit,
+    };
+    this.#jobs = {
+      store: this.#store,
+      agents: options.agents,
+      clock: this.#clock,
+      logger: this.#logger,
+      log: this.#log,
+      params: this.#params,
+      concurrencyLimit: (t) => this.#settingsFor(t).concurrencyLimit,
+      stopping: () => this.#stopping,
       record: (m, o) => this.#record(m, o),
     };
     this.#renewer = new LeaseRenewer({
@@ -471,76 +462,8 @@ export class QueueManager {
 
   /** Resolves each pending recipient and queues delivery jobs. */
   async #route(message: ActiveMessage): Promise<void> {
-    const { record } = message.claimed;
-    const pending = message.recipients.filter((r) => r.state === 'pending');
-    const groups = new Map<
-      string,
-      { transport: string; nexthop: string; recipients: Recipient[] }
-    >();
-    const immediate: RecipientOutcome[] = [];
-    const now = this.#clock.now();
-
-    for (const rcpt of pending) {
-      let route: Route;
-      try {
-        route = await this.#routeOf(record, rcpt);
-      } catch (err) {
-        const outcome = routingFailure(err, now);
-        immediate.push({ recipientId: rcpt.id, outcome });
-        logDelivery(this.#logger, 'qmgr', record, rcpt, outcome);
-        continue;
-      }
-      if ('bounce' in route) {
-        immediate.push({ recipientId: rcpt.id, outcome: route.bounce });
-        logDelivery(this.#logger, 'error', record, rcpt, route.bounce);
-        continue;
-      }
-      if (!message.flush && this.#params.deferTransports.includes(route.transport)) {
-        const outcome: StoredOutcome = {
-          status: 'deferred',
-          code: 450,
-          enhanced: '4.3.2',
-          text: 'deferred transport',
-          relay: 'none',
-          time: now,
-        };
-        immediate.push({ recipientId: rcpt.id, outcome });
-        logDelivery(this.#logger, route.transport, record, rcpt, outcome);
-        continue;
-      }
-      const key = `${route.transport}\u0000${route.nexthop}`;
-      let g = groups.get(key);
-      if (!g) {
-        g = { transport: route.transport, nexthop: route.nexthop, recipients: [] };
-        groups.set(key, g);
-      }
-      g.recipients.push(rcpt);
-    }
-
+    const { jobs, immediate } = await routeMessage(this.#routing, message);
     if (immediate.length > 0) await this.#record(message, immediate);
-
-    const jobs: Job[] = [];
-    for (const g of groups.values()) {
-      const limit = this.#settingsFor(g.transport).recipientLimit;
-      for (let i = 0; i < g.recipients.length; i += limit) {
-        const recipients =
-          g.recipients.length <= limit ? g.recipients : g.recipients.slice(i, i + limit);
-        // With a recipient limit of 1 the queue is per recipient, as in qmgr.
-        const destination =
-          limit === 1
-            ? `${g.transport}\u0000${g.nexthop}\u0000${recipients[0]!.address}`
-            : `${g.transport}\u0000${g.nexthop}`;
-        if (i === 0) message.destinations.push(destination);
-        jobs.push({
-          messageId: record.queueId,
-          destination,
-          transport: g.transport,
-          nexthop: g.nexthop,
-          message,
-          recipients,
-        });
-      }
-    }
     message.jobsLeft = jobs.length;
     if (jobs.length === 0) {
       await this.#finish(message);
@@ -548,26 +471,6 @@ export class QueueManager {
     }
     for (const job of jobs) this.#scheduler.add(job);
     this.#scheduler.dispatch();
-  }
-
-  /** The route of one recipient (a FILTER overrides the resolver). */
-  async #routeOf(record: MessageRecord, rcpt: Recipient): Promise<Route> {
-    if (record.filter) {
-      const spec = parseTransportSpec(record.filter);
-      if (spec.transport) return { transport: spec.transport, nexthop: spec.nexthop ?? '' };
-    }
-    const resolved = await this.#resolver.resolve(rcpt.address, record.sender);
-    if (resolved.error) {
-      const e = resolved.error;
-      return {
-        bounce: storedOutcome(
-          { status: 'bounced', reply: new SmtpReply(e.code, e.enhanced, e.text), relay: 'none' },
-          this.#params.softBounce,
-          this.#clock.now(),
-        ),
-      };
-    }
-    return { transport: resolved.transport, nexthop: resolved.nexthop };
   }
 
   /** Scheduling settings of a transport (cached; checked once). */
@@ -583,104 +486,21 @@ export class QueueManager {
   // ---- delivery ----
 
   async #runJob(job: Job): Promise<void> {
-    const { message } = job;
-    const { record } = message.claimed;
     let destination: DestinationStatus | undefined;
-    let slot: DestinationSlot | undefined;
     try {
-      const { signal } = abortOf(message);
-      slot = await this.#clusterSlot(job, signal);
-      const request: DeliveryRequest = {
-        queueId: record.queueId,
-        transport: job.transport,
-        nexthop: job.nexthop,
-        sender: record.sender,
-        recipients: job.recipients,
-        size: record.size,
-        bodyType: record.bodyType,
-        smtputf8: record.smtputf8,
-        eightBit: record.eightBit,
-        ...(record.envid !== undefined ? { envid: record.envid } : {}),
-        ...(record.ret !== undefined ? { ret: record.ret } : {}),
-        arrivalTime: record.arrivalTime,
-        source: record.source,
-        openContent: () => this.#store.openContent(record.queueId),
-        signal,
-      };
-      const attempt = await attemptDelivery(this.#agents.get(job.transport), request);
-      destination = attempt.destination;
-      if (attempt.error !== undefined) {
-        this.#log.warning(
-          record.queueId,
-          `transport ${job.transport} failed: ${String((attempt.error as Error)?.message ?? attempt.error)}`,
-        );
-      }
-      const outcomes: RecipientOutcome[] = [];
-      for (const rcpt of job.recipients) {
-        const outcome = storedOutcome(
-          attempt.results.get(rcpt.id)!,
-          this.#params.softBounce,
-          this.#clock.now(),
-        );
-        outcomes.push({ recipientId: rcpt.id, outcome });
-        if (outcome.status === 'sent') {
-          message.sentNow ??= [];
-          message.sentNow.push(rcpt.id);
-        }
-        logDelivery(this.#logger, job.transport, record, rcpt, outcome);
-      }
-      await this.#record(message, outcomes);
-    } catch (err) {
-      this.#log.error(record.queueId, `recording outcomes failed: ${errorMessage(err)}`);
-      abortOf(message).abort(err);
+      destination = await runJob(this.#jobs, job);
     } finally {
-      await slot?.release().catch(() => undefined);
       this.#scheduler.completed(job, destination);
-      await this.#jobDone(message);
+      await this.#jobDone(job.message);
     }
   }
 
-  /**
-   * With a store shared by several nodes (PostgresQueueStore), waits for one of the
-   * destination's cluster-wide slots, so that N nodes together stay within the
-   * destination's concurrency limit instead of N times it. The wait is a short poll:
-   * a full destination answers at once, and slots free as deliveries end.
-   */
-  async #clusterSlot(job: Job, signal: AbortSignal): Promise<DestinationSlot | undefined> {
-    const store = this.#store;
-    if (!store.acquireDestinationSlot) return undefined;
-    const limit = this.#settingsFor(job.transport).concurrencyLimit;
-    const key = `${job.transport}:${job.nexthop}`;
-    for (let wait = 10; ; wait = Math.min(wait * 2, 500)) {
-      const slot = await store.acquireDestinationSlot(key, limit);
-      if (slot) return slot;
-      if (signal.aborted || this.#stopping)
-        throw new Error('stopped while waiting for a destination slot');
-      await delay(this.#clock, wait).done;
-    }
-  }
-
-  /** Defers a job of a dead destination without an attempt (Postfix's `retry` path). */
+  /** Defers a job of a dead destination without an attempt. */
   async #deferDead(job: Job, reply: SmtpReply): Promise<void> {
-    const { message } = job;
-    const { record } = message.claimed;
     try {
-      const transient = reply.positive ? reply : reply.toTransient();
-      const outcome: StoredOutcome = {
-        status: 'deferred',
-        code: transient.code,
-        enhanced: transient.enhanced,
-        text: `delivery temporarily suspended: ${transient.text}`,
-        relay: 'none',
-        time: this.#clock.now(),
-      };
-      const outcomes = job.recipients.map((r) => ({ recipientId: r.id, outcome }));
-      for (const r of job.recipients) logDelivery(this.#logger, 'retry', record, r, outcome);
-      await this.#record(message, outcomes);
-    } catch (err) {
-      this.#log.error(record.queueId, `recording outcomes failed: ${errorMessage(err)}`);
+      await deferDeadJob(this.#jobs, job, reply);
     } finally {
-      await this.#jobDone(message);
+      await this.#jobDone(job.message);
     }
   }
 

@@ -1,0 +1,158 @@
+/**
+ * Routing one message of the active window: each pending recipient is resolved to a
+ * transport and nexthop, and the recipients are grouped into delivery jobs of at most
+ * the transport's recipient limit; recipients that cannot be routed get their outcome
+ * at once.
+ *
+ * Postfix counterpart: qmgr_message_resolve() and qmgr_message_assign() (qmgr_message.c):
+ * trivial-rewrite's answer per recipient, a FILTER overriding it, a `deferTransports`
+ * transport deferring without an attempt (`deferred transport`), and with a recipient
+ * limit of 1 a queue per recipient rather than per nexthop.
+ *
+ * Does not do: schedule the jobs (the Scheduler does) or record the outcomes (the
+ * caller does, through the store).
+ *
+ * @module
+ */
+
+import type { Parameters } from '../../config/parameters.js';
+import type { Logger } from '../../log.js';
+import { parseTransportSpec } from '../../rewrite/transport-spec.js';
+import type { ResolveResult } from '../../rewrite/types.js';
+import { SmtpReply } from '../../smtp-reply.js';
+import type { Recipient } from '../../types.js';
+import type { MessageRecord, RecipientOutcome, StoredOutcome } from '../types.js';
+import type { ActiveMessage, Job } from './active-message.js';
+import { logDelivery, routingFailure, storedOutcome } from './stored-outcome.js';
+
+/**
+ * Resolves recipients to routes (the Rewriter implements it).
+ *
+ * @example
+ * ```ts
+ * const resolver: RouteResolver = new Rewriter({ params });
+ * const route = await resolver.resolve('bob@example.net'); // { transport: 'smtp', nexthop: 'example.net', ... }
+ * ```
+ */
+export interface RouteResolver {
+  /** The transport, nexthop and class for a recipient (`sender`: sender-dependent maps). */
+  resolve(address: string, sender?: string): Promise<ResolveResult>;
+}
+
+/** What routing needs from the queue manager. */
+export interface RoutingContext {
+  readonly resolver: RouteResolver;
+  readonly params: Parameters;
+  readonly logger: Logger;
+  now(): number;
+  /** The recipient limit of a transport. */
+  recipientLimit(transport: string): number;
+}
+
+/** A message's routing: jobs to schedule, and outcomes known without an attempt. */
+export interface RoutedMessage {
+  readonly jobs: Job[];
+  readonly immediate: RecipientOutcome[];
+}
+
+type Route = { transport: string; nexthop: string } | { bounce: StoredOutcome };
+
+/**
+ * Routes the pending recipients of `message` and notes the destinations of its jobs in
+ * `message.destinations`.
+ */
+export async function routeMessage(
+  ctx: RoutingContext,
+  message: ActiveMessage,
+): Promise<RoutedMessage> {
+  const { record } = message.claimed;
+  const pending = message.recipients.filter((r) => r.state === 'pending');
+  const groups = new Map<string, { transport: string; nexthop: string; recipients: Recipient[] }>();
+  const immediate: RecipientOutcome[] = [];
+  const now = ctx.now();
+
+  for (const rcpt of pending) {
+    let route: Route;
+    try {
+      route = await routeOf(ctx, record, rcpt);
+    } catch (err) {
+      const outcome = routingFailure(err, now);
+      immediate.push({ recipientId: rcpt.id, outcome });
+      logDelivery(ctx.logger, 'qmgr', record, rcpt, outcome);
+      continue;
+    }
+    if ('bounce' in route) {
+      immediate.push({ recipientId: rcpt.id, outcome: route.bounce });
+      logDelivery(ctx.logger, 'error', record, rcpt, route.bounce);
+      continue;
+    }
+    if (!message.flush && ctx.params.deferTransports.includes(route.transport)) {
+      const outcome: StoredOutcome = {
+        status: 'deferred',
+        code: 450,
+        enhanced: '4.3.2',
+        text: 'deferred transport',
+        relay: 'none',
+        time: now,
+      };
+      immediate.push({ recipientId: rcpt.id, outcome });
+      logDelivery(ctx.logger, route.transport, record, rcpt, outcome);
+      continue;
+    }
+    const key = `${route.transport}\u0000${route.nexthop}`;
+    let g = groups.get(key);
+    if (!g) {
+      g = { transport: route.transport, nexthop: route.nexthop, recipients: [] };
+      groups.set(key, g);
+    }
+    g.recipients.push(rcpt);
+  }
+
+  const jobs: Job[] = [];
+  for (const g of groups.values()) {
+    const limit = ctx.recipientLimit(g.transport);
+    for (let i = 0; i < g.recipients.length; i += limit) {
+      const recipients =
+        g.recipients.length <= limit ? g.recipients : g.recipients.slice(i, i + limit);
+      // With a recipient limit of 1 the queue is per recipient, as in qmgr.
+      const destination =
+        limit === 1
+          ? `${g.transport}\u0000${g.nexthop}\u0000${recipients[0]!.address}`
+          : `${g.transport}\u0000${g.nexthop}`;
+      if (i === 0) message.destinations.push(destination);
+      jobs.push({
+        messageId: record.queueId,
+        destination,
+        transport: g.transport,
+        nexthop: g.nexthop,
+        message,
+        recipients,
+      });
+    }
+  }
+  return { jobs, immediate };
+}
+
+/** The route of one recipient (a FILTER overrides the resolver). */
+async function routeOf(
+  ctx: RoutingContext,
+  record: MessageRecord,
+  rcpt: Recipient,
+): Promise<Route> {
+  if (record.filter) {
+    const spec = parseTransportSpec(record.filter);
+    if (spec.transport) return { transport: spec.transport, nexthop: spec.nexthop ?? '' };
+  }
+  const resolved = await ctx.resolver.resolve(rcpt.address, record.sender);
+  if (resolved.error) {
+    const e = resolved.error;
+    return {
+      bounce: storedOutcome(
+        { status: 'bounced', reply: new SmtpReply(e.code, e.enhanced, e.text), relay: 'none' },
+        ctx.params.softBounce,
+        ctx.now(),
+      ),
+    };
+  }
+  return { transport: resolved.transport, nexthop: resolved.nexthop };
+}
