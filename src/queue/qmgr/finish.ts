@@ -13,7 +13,10 @@
  * 4. no recipient pending: the message is removed; otherwise a delay notice is sent
  *    once when its warning time has come (`delayWarningTime`, set on the first
  *    deferral; the stored warnTime then goes to 0), and the message is deferred until
- *    now + its age clamped to [minimalBackoffTime, maximalBackoffTime].
+ *    now + its age clamped to [minimalBackoffTime, maximalBackoffTime]. A pass cut
+ *    short because the queue manager is stopping is deferred until now instead: the
+ *    next claim (after a restart) retries it at once, as qmgr does with what it finds
+ *    in `active/`.
  *
  * A lease revoked by a queue operation (hold, delete, requeue) ends the pass quietly:
  * the operation owns the message now.
@@ -65,6 +68,8 @@ export interface FinishContext {
   readonly log: ComponentLogger;
   /** Records outcomes in the store and in the message's recipient map. */
   record(message: ActiveMessage, outcomes: readonly RecipientOutcome[]): Promise<void>;
+  /** The queue manager is stopping: what is left is retried at once by the next claim. */
+  stopping(): boolean;
 }
 
 /** Finishes one pass of `message`. Never throws. */
@@ -124,6 +129,12 @@ export async function finishMessage(ctx: FinishContext, message: ActiveMessage):
       return;
     }
 
+    if (ctx.stopping()) {
+      // The pass was cut short, not failed: retried at once, as Postfix's qmgr takes
+      // what it finds in active/ at start-up.
+      await ctx.store.release(message.lease, { state: 'deferred', dueAt: now });
+      return;
+    }
     let warnTime = record.warnTime;
     if (warnTime === 0 && message.firstPass && params.delayWarningTime > 0)
       warnTime = record.arrivalTime + params.delayWarningTime;
@@ -147,7 +158,7 @@ export async function finishMessage(ctx: FinishContext, message: ActiveMessage):
     try {
       await ctx.store.release(message.lease, {
         state: 'deferred',
-        dueAt: ctx.clock.now() + params.minimalBackoffTime,
+        dueAt: ctx.clock.now() + (ctx.stopping() ? 0 : params.minimalBackoffTime),
       });
     } catch {
       // Lease already lost: the new owner has it.

@@ -158,6 +158,7 @@ export class QueueManager {
       clock: this.#clock,
       log: this.#log,
       record: (m, o) => this.#record(m, o),
+      stopping: () => this.#stopping,
     };
     this.#routing = {
       resolver: options.resolver,
