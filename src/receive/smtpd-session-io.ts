@@ -243,6 +243,8 @@ export class SessionIo {
   async startTls(options: tls.TLSSocketOptions, timeoutMs: number): Promise<TlsOutcome> {
     this.flush();
     const raw = this.#socket;
+    // The client may have hung up right after its STARTTLS: there is nothing to wait for.
+    if (this.eof || raw.destroyed) return { ok: false, reason: 'lost connection' };
     this.#unlisten(raw);
     this.input = new LineReader(this.#lineLimit);
     if (this.#paused) {
@@ -259,16 +261,26 @@ export class SessionIo {
       }, timeoutMs);
       const finish = (o: TlsOutcome): void => {
         timer.cancel();
+        if (this.#wake === onWake) this.#wake = undefined;
         secure.off('secure', onSecure);
         secure.off('error', onError);
+        secure.off('end', onClose);
         secure.off('close', onClose);
         resolve(o);
       };
       const onSecure = (): void => finish({ ok: true, socket: secure });
       const onError = (err: Error): void => finish({ ok: false, reason: err.message });
+      // A half-open socket reports the client's FIN as 'end' and stays open: the
+      // handshake can never finish then, so that too ends the wait.
       const onClose = (): void => finish({ ok: false, reason: 'lost connection' });
+      // A stop (graceful or not) does not wait for a handshake either.
+      const onWake = (why: Wake): void => {
+        if (why === 'shutdown' || why === 'eof') finish({ ok: false, reason: 'lost connection' });
+      };
+      this.#wake = onWake;
       secure.on('secure', onSecure);
       secure.on('error', onError);
+      secure.on('end', onClose);
       secure.on('close', onClose);
     });
     this.#socket = secure;

@@ -393,7 +393,12 @@ export class SmtpSession {
         break;
       case 'STARTTLS': {
         const r = await this.#starttlsCommand(args);
-        if (r === undefined) return false;
+        if (r === undefined) {
+          // Postfix: `lost connection after STARTTLS`, and `starttls=0/1` in the summary.
+          this.#s.count('starttls', false);
+          this.#logLost();
+          return false;
+        }
         if (r === 'done') {
           this.#s.count('starttls', true);
           return true;
