@@ -4,7 +4,9 @@
  * Postfix counterpart: pickup(8). It wakes on file-system events and on a periodic
  * scan (`pickupScanInterval`, Postfix's 60 s master.cf wakeup), reads each file as
  * hostile input, submits it through the Submission port and removes the file only once
- * the message is queued. A temporary failure leaves the file for the next scan.
+ * the message is queued. A temporary failure leaves the file for the next scan; while
+ * the same temporary refusal goes on (a queue outage), it is logged for the first file
+ * only, and once more, with the count of files held back, when mail is queued again.
  *
  * Identity: as Postfix's pickup, the submitting user is the file's owner, from fstat()
  * of the opened file — never the `user` field written inside it. The message gets
@@ -105,6 +107,11 @@ export class Pickup {
   readonly #busy = new Set<string>();
   /** Files already reported as unreadable (reported once, not at every scan). */
   readonly #unreadable = new Set<string>();
+  /**
+   * The temporary refusal files are waiting on (a queue outage), logged for the first
+   * file only, and the files it held back, until one is queued again.
+   */
+  #waiting: { readonly reason: string; readonly files: Set<string> } | undefined;
   #watcher: FSWatcher | undefined;
   #timer: TimerHandle | undefined;
   #scanning: Promise<number> | undefined;
@@ -225,6 +232,8 @@ export class Pickup {
       return await this.#refuse(name, handle, file);
     } catch (err) {
       if (err instanceof BadFile) return this.#moveAside(name, err.message);
+      if (err instanceof SmtpError && err.reply.transient)
+        return this.#deferred(name, err.reply.toString());
       this.#log.warning(undefined, `${name}: ${errorMessage(err)}; will try again`);
       return 'retry';
     } finally {
@@ -326,12 +335,10 @@ export class Pickup {
         this.#log.info(result.queueId, `uid=${file.uid} from=<${formatAddress(sender)}>`, {
           uid: file.uid,
         });
+        this.#resumed();
         return 'queued';
       }
-      if (result.reply.transient) {
-        this.#log.warning(undefined, `${name}: ${result.reply.toString()}; will try again`);
-        return 'retry';
-      }
+      if (result.reply.transient) return this.#deferred(name, result.reply.toString());
       // Refused by Cleanup (hops, a content check...): back to the sender, as Postfix does.
       return await this.#refuse(name, handle, {
         ...file,
@@ -395,7 +402,37 @@ export class Pickup {
     }
     await fs.unlink(join(this.#o.directory, name));
     this.#log.info(name, `removed${notice ? '' : ' (no notice owed)'}`);
+    if (notice) this.#resumed();
     return 'returned';
+  }
+
+  /**
+   * A file refused for now: left for a later scan. While the same refusal goes on (the
+   * queue database is down, say), only the first file is logged, not each file at
+   * every scan.
+   */
+  #deferred(name: string, reason: string): Outcome {
+    if (this.#waiting?.reason !== reason) {
+      this.#waiting = { reason, files: new Set() };
+      this.#log.warning(
+        undefined,
+        `${name}: ${reason}; will try again (other files refused the same way are not logged until mail is queued again)`,
+      );
+    }
+    if (this.#waiting.files.size < 100_000) this.#waiting.files.add(name);
+    return 'retry';
+  }
+
+  /** A file was queued: a refusal that held files back is over. */
+  #resumed(): void {
+    const waiting = this.#waiting;
+    if (!waiting) return;
+    this.#waiting = undefined;
+    const n = waiting.files.size;
+    this.#log.info(
+      undefined,
+      `mail is queued again; ${n} maildrop file${n === 1 ? '' : 's'} had to wait (${waiting.reason})`,
+    );
   }
 
   async #moveAside(name: string, reason: string): Promise<Outcome> {
