@@ -1,11 +1,12 @@
 /**
- * Issue 9: per-destination concurrency holds across nodes. Three QueueManagers, each on
- * its own PostgresQueueStore over one database, deliver to one destination through a
- * slow agent; together they never exceed the destination's limit (without the
- * cluster-wide slots each node alone would allow the limit, three times it in all).
+ * Per-destination concurrency holds across nodes. Three QueueManagers, each on its own
+ * PostgresQueueStore over one database, deliver to one destination through an agent
+ * that holds each delivery until the limit is in flight; together they reach the
+ * destination's limit and never exceed it (without the cluster-wide slots each node
+ * alone would allow the limit, three times it in all).
  */
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { resolveParameters } from '../../../src/config/parameters.js';
 import { AgentRegistry } from '../../../src/deliver/agent-registry.js';
 import type {
@@ -39,21 +40,27 @@ const resolver: RouteResolver = {
   },
 };
 
-/** Counts deliveries in flight over every node (one process here). */
-class SlowAgent implements DeliveryAgent {
-  inFlight = 0;
-  maxInFlight = 0;
-  delivered = 0;
+/** Deliveries over every node (one process here): in flight, the most at once, held. */
+interface Shared {
+  inFlight: number;
+  max: number;
+  delivered: number;
+  /** Releases of the deliveries waiting for the test to let them finish. */
+  readonly held: (() => void)[];
+}
+
+/** Holds each delivery until the test releases it, then reports it sent. */
+class HeldAgent implements DeliveryAgent {
   readonly byNode = new Map<string, number>();
   constructor(
     private readonly node: string,
-    private readonly shared: { inFlight: number; max: number; delivered: number },
+    private readonly shared: Shared,
   ) {}
   async deliver(request: DeliveryRequest, reporter: DeliveryReporter): Promise<void> {
     this.shared.inFlight++;
     this.shared.max = Math.max(this.shared.max, this.shared.inFlight);
     try {
-      await new Promise((r) => setTimeout(r, 40));
+      await new Promise<void>((release) => this.shared.held.push(release));
       for (const r of request.recipients) {
         reporter.recipient(r.id, {
           status: 'sent',
@@ -80,14 +87,15 @@ describe('per-destination concurrency across nodes sharing one PostgreSQL queue'
 
   it('three nodes together stay within destinationConcurrencyLimit', async () => {
     const schema = freshSchemaName('slots');
+    const LIMIT = 2;
     const params = resolveParameters({
       myhostname: 'mx.example.test',
-      defaultDestinationConcurrencyLimit: 2,
-      initialDestinationConcurrency: 2,
+      defaultDestinationConcurrencyLimit: LIMIT,
+      initialDestinationConcurrency: LIMIT,
       // A small window per node, so that every node claims some of the mail.
       qmgrMessageActiveLimit: 3,
     });
-    const shared = { inFlight: 0, max: 0, delivered: 0 };
+    const shared: Shared = { inFlight: 0, max: 0, delivered: 0, held: [] };
     const nodes = ['a', 'b', 'c'].map((name) => {
       const store = new PostgresQueueStore({
         url: server.url,
@@ -95,7 +103,7 @@ describe('per-destination concurrency across nodes sharing one PostgreSQL queue'
         node: `node-${name}`,
         poolSize: 4,
       });
-      const agent = new SlowAgent(name, shared);
+      const agent = new HeldAgent(name, shared);
       const agents = new AgentRegistry().register('smtp', agent);
       const qmgr = new QueueManager({
         store,
@@ -118,12 +126,22 @@ describe('per-destination concurrency across nodes sharing one PostgreSQL queue'
         });
       }
       for (const n of nodes) n.qmgr.start();
-      const end = Date.now() + 60_000;
-      while (shared.delivered < MESSAGES && Date.now() < end)
-        await new Promise((r) => setTimeout(r, 50));
-      expect(shared.delivered).toBe(MESSAGES);
-      expect(shared.max).toBeLessThanOrEqual(2);
-      expect(shared.max).toBeGreaterThanOrEqual(1);
+      // Deliveries are let go only once the limit is in flight (or all that is left),
+      // so they overlap as much as the cluster allows; a node that ignored the others'
+      // slots would start a third meanwhile.
+      let released = 0;
+      while (released < MESSAGES) {
+        const want = Math.min(LIMIT, MESSAGES - released);
+        await vi.waitFor(() => expect(shared.held.length).toBeGreaterThanOrEqual(want), {
+          timeout: 30_000,
+          interval: 20,
+        });
+        const batch = shared.held.splice(0);
+        released += batch.length;
+        for (const release of batch) release();
+      }
+      await vi.waitFor(() => expect(shared.delivered).toBe(MESSAGES), { timeout: 30_000 });
+      expect(shared.max).toBe(LIMIT);
       const active = nodes.filter((n) => (n.agent.byNode.values().next().value ?? 0) > 0).length;
       expect(active).toBeGreaterThan(1);
     } finally {

@@ -199,8 +199,8 @@ describe('three nodes on one PostgreSQL queue', () => {
     }
     const drained = Date.now();
     await db.end();
-    // smtp-sink writes the dump before its reply; give the last files a moment.
-    await new Promise((r) => setTimeout(r, 500));
+    // smtp-sink closes each dump before its 250, and a message leaves the queue only
+    // after that reply: with the queue empty, every dump is complete.
     const { byRecipient, byNode, files } = await readSink(sinkDir);
     const duplicates = [...byRecipient.values()].reduce((a, c) => a + (c - 1), 0);
     const expected = new Set(SHARES.flatMap((m, n) => smtpSourceRecipients(`node${n}.example`, m)));
