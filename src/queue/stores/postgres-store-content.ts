@@ -15,9 +15,9 @@
  * promotes the message row, inserts the recipients and that chunk, for this message
  * and the others committing at the same moment; the message is durable and claimable
  * when that COMMIT returns. A message smaller than one chunk therefore costs no round
- * trip of its own: a share of one. `abort()` deletes the row, and
- * with it (ON DELETE CASCADE) every chunk written so far; rows left `writing` by a
- * node that died are swept at open after a day.
+ * trip of its own: a share of one. `abort()` waits for a chunk insert in flight, then
+ * deletes the row, and with it (ON DELETE CASCADE) every chunk written so far; rows
+ * left `writing` by a node that died are swept at open after a day.
  *
  * Reading: one chunk per query, fetched only when the consumer asks for more, so
  * neither memory nor a connection is held while a slow remote server reads.
@@ -73,6 +73,8 @@ export class PgMessageWriter implements MessageWriter {
   #started = false;
   #done = false;
   #committing = false;
+  /** The chunk inserts in flight, which abort() waits for before it deletes. */
+  #flushing: Promise<void> | undefined;
 
   constructor(ctx: ContentContext, queueId: QueueId) {
     this.#ctx = ctx;
@@ -86,7 +88,12 @@ export class PgMessageWriter implements MessageWriter {
           callback();
           return;
         }
-        this.#flushFull().then(() => callback(), callback);
+        const flushing = this.#flushFull();
+        this.#flushing = flushing;
+        flushing.then(
+          () => callback(),
+          (err: Error) => callback(err),
+        );
       },
     });
   }
@@ -173,6 +180,9 @@ export class PgMessageWriter implements MessageWriter {
     this.#parts = [];
     this.#bytes = 0;
     if (!this.content.destroyed) this.content.destroy();
+    // An insert in flight may create the `writing` row after this point: wait for it,
+    // so the row it made (and its chunks) is deleted below rather than left behind.
+    await this.#flushing?.catch(() => undefined);
     if (this.#started) {
       await this.#ctx.pool
         .query(

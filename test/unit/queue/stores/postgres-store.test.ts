@@ -9,7 +9,7 @@
  * @module
  */
 
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError, LeaseLostError } from '../../../../src/errors.js';
 import {
   PostgresQueueStore,
@@ -104,21 +104,67 @@ describe('PostgresQueueStore across nodes', () => {
     expect((await readAll(a.openContent(id))).equals(body)).toBe(true);
   });
 
+  /** Rows of `table` in this test's schema, counted on a connection of its own. */
+  async function rowCount(table: string): Promise<number> {
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ connectionString: server.url });
+    await c.connect();
+    try {
+      const { rows } = await c.query(
+        `SELECT count(*) AS n FROM ${pg.escapeIdentifier(schema)}.${table}`,
+      );
+      return Number(rows[0]?.n);
+    } finally {
+      await c.end();
+    }
+  }
+
   it('an aborted large message leaves no chunk rows', async () => {
     const a = await node({ chunkSize: 1000 });
     const writer = await a.create('AbortedMessage01');
     writer.content.write(Buffer.alloc(5000));
-    await new Promise((r) => setTimeout(r, 100));
+    // Aborted once some of it is in the database.
+    await vi.waitFor(async () => expect(await rowCount('content_chunks')).toBeGreaterThan(0));
     await writer.abort();
-    const { default: pg } = await import('pg');
-    const c = new pg.Client({ connectionString: server.url });
-    await c.connect();
-    const { rows } = await c.query(
-      `SELECT count(*) AS n FROM ${pg.escapeIdentifier(schema)}.content_chunks`,
-    );
-    await c.end();
-    expect(Number(rows[0]?.n)).toBe(0);
+    expect(await rowCount('content_chunks')).toBe(0);
+    expect(await rowCount('messages')).toBe(0);
     expect(await a.list()).toEqual([]);
+  });
+
+  it('abort waits for the first chunk insert in flight, and deletes what it made', async () => {
+    const a = await node({ chunkSize: 1000 });
+    const { default: pg } = await import('pg');
+    const blocker = new pg.Client({ connectionString: server.url });
+    await blocker.connect();
+    try {
+      // An uncommitted row with the same queue ID holds the writer's first insert.
+      await blocker.query('BEGIN');
+      await blocker.query(
+        `INSERT INTO ${pg.escapeIdentifier(schema)}.messages (queue_id, state) VALUES ($1, 'writing')`,
+        ['AbortedInFlight1'],
+      );
+      const writer = await a.create('AbortedInFlight1');
+      // Called when the store has finished with the chunk (inserted it or given up).
+      const written = new Promise<void>((resolve) =>
+        writer.content.write(Buffer.alloc(1500), () => resolve()),
+      );
+      await vi.waitFor(async () => {
+        const { rows } = await blocker.query(
+          `SELECT count(*) AS n FROM pg_stat_activity
+           WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()`,
+        );
+        expect(Number(rows[0]?.n)).toBe(1);
+      });
+      const aborting = writer.abort();
+      // The insert goes through only now, after abort() was called.
+      await blocker.query('ROLLBACK');
+      await aborting;
+      await written;
+    } finally {
+      await blocker.end();
+    }
+    expect(await rowCount('content_chunks')).toBe(0);
+    expect(await rowCount('messages')).toBe(0);
   });
 
   it('a commit on one node wakes an idle listener on another through NOTIFY', async () => {
@@ -139,9 +185,15 @@ describe('PostgresQueueStore across nodes', () => {
     const [m] = await a.claim({ owner: 'a', limit: 10, now, leaseMs: 600_000 });
     await a.recordOutcomes(m!.lease, [{ recipientId: 1, outcome: outcome('bounced') }]);
     expect(await b.claim({ owner: 'b', limit: 10, now, leaseMs: 600_000 })).toEqual([]);
-    // a stops heart-beating (its next beat is 100 s away); b waits out the timeout.
-    await new Promise((r) => setTimeout(r, 1500));
-    const taken = await b.claim({ owner: 'b', limit: 10, now: Date.now(), leaseMs: 600_000 });
+    // a stops heart-beating (its next beat is 100 s away); b takes over once it times out.
+    const taken = await vi.waitFor(
+      async () => {
+        const got = await b.claim({ owner: 'b', limit: 10, now: Date.now(), leaseMs: 600_000 });
+        expect(got).toHaveLength(1);
+        return got;
+      },
+      { timeout: 10_000, interval: 100 },
+    );
     expect(taken.map((t) => t.record.recipients.map((r) => r.state))).toEqual([
       ['bounced', 'pending'],
     ]);
