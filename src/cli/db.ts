@@ -14,7 +14,7 @@
  */
 
 import { parseArgs } from 'node:util';
-import { ConfigError, PosternError, type PosternErrorOptions } from '../errors.js';
+import { ConfigError, PosternError, type PosternErrorOptions, QueueStoreError } from '../errors.js';
 import { resolveMtaConfig } from '../mta/mta-config.js';
 import { type ControlRequest, directQueueOperations, runRequest } from '../queue/queue-control.js';
 import { DEFAULT_NODE_TIMEOUT_MS, PostgresQueueStore } from '../queue/stores/postgres-store.js';
@@ -22,6 +22,7 @@ import {
   type PostgresQueueStoreConfig,
   postgresStoreOptions,
 } from '../queue/stores/postgres-store-config.js';
+import { isConnectionError } from '../queue/stores/postgres-store-db.js';
 import { formatNodes, nodeStatus, shapeByNode } from '../queue/stores/postgres-store-nodes.js';
 import {
   checkSchemaName,
@@ -70,6 +71,8 @@ export async function dbCommand(argv: readonly string[], env = process.env): Pro
   const schema = checkSchemaName(config.schema ?? 'postern');
   const pg = await loadPg();
   const client = new pg.Client({ connectionString: config.url });
+  // A connection lost mid-command fails the statement; unheard, it would also crash.
+  client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (err) {
@@ -94,6 +97,13 @@ export async function dbCommand(argv: readonly string[], env = process.env): Pro
     return applied.length === 0
       ? `schema "${schema}" is up to date (version ${SCHEMA_VERSION})\n`
       : `schema "${schema}": applied migration${applied.length > 1 ? 's' : ''} ${applied.join(', ')}; now at version ${SCHEMA_VERSION}\n`;
+  } catch (err) {
+    if (!isConnectionError(err)) throw err;
+    throw new QueueStoreError(
+      `lost the connection to ${redact(config.url)} (${errorMessage(err)}); check that the server is up, then run the command again`,
+      undefined,
+      { cause: err },
+    );
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -119,6 +129,7 @@ export async function postgresShapeByNode(config: PostgresQueueStoreConfig): Pro
   const schema = checkSchemaName(config.schema ?? 'postern');
   const pg = await loadPg();
   const client = new pg.Client({ connectionString: config.url });
+  client.on('error', () => undefined);
   await client.connect();
   try {
     return await shapeByNode(client, pg.escapeIdentifier(schema), Date.now());

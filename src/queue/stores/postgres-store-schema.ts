@@ -33,6 +33,7 @@ import type * as PgModule from 'pg';
 import type { Pool } from 'pg';
 import { ConfigError, QueueStoreError } from '../../errors.js';
 import { errorMessage } from '../../util/error-message.js';
+import { isConnectionError } from './postgres-store-db.js';
 
 export type Pg = typeof PgModule;
 
@@ -249,9 +250,26 @@ export async function readySchema(
       { cause: err },
     );
   });
+  // A checked-out client has no pool listener: a connection lost during the migration
+  // would be an uncaught 'error' event (a fatal exit) instead of a failed open().
+  let lost: Error | undefined;
+  const onError = (err: Error) => {
+    lost ??= err;
+  };
+  client.on('error', onError);
   try {
     return (await migrate(client, schema, pg)).at(-1);
+  } catch (err) {
+    if (!isConnectionError(err) && lost === undefined) throw err;
+    lost ??= err instanceof Error ? err : new Error(String(err));
+    throw new QueueStoreError(
+      `lost the connection to the queue database while preparing schema "${schema}" (${errorMessage(err)}); check that the server is up, then start again`,
+      undefined,
+      { cause: err },
+    );
   } finally {
-    client.release();
+    // Released with the error, a broken connection leaves the pool instead of going back.
+    client.release(lost);
+    client.removeListener('error', onError);
   }
 }

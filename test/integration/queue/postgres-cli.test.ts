@@ -12,8 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PostgresQueueStore } from '../../../src/queue/stores/postgres-store.js';
+import { lockKey } from '../../../src/queue/stores/postgres-store-schema.js';
 import {
   dropSchema,
   freshSchemaName,
@@ -117,6 +119,40 @@ describe('postern db and postern queue on PostgreSQL', () => {
       await a.close();
       await b.close();
       await dropSchema(server.url, nodesSchema).catch(() => undefined);
+    }
+  });
+
+  it('db migrate that loses its connection says so in one line and exits 75', async () => {
+    const lostSchema = freshSchemaName('clilost');
+    const config = join(dir, 'lost.json');
+    await writeFile(
+      config,
+      JSON.stringify({ queueStore: { type: 'postgres', url: server.url, schema: lostSchema } }),
+    );
+    const admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    try {
+      // Another node is migrating: the command waits for its lock, and then its
+      // connection is killed (an administrator, a failover).
+      await admin.query('SELECT pg_advisory_lock($1::bigint)', [lockKey(lostSchema, 'migrate')]);
+      const migrating = run(process.execPath, [BIN, 'db', 'migrate', '--config', config]).catch(
+        (e: { code: number; stderr: string }) => e,
+      );
+      const waiting = `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()`;
+      await vi.waitFor(async () => expect((await admin.query(waiting)).rows).toHaveLength(1), {
+        timeout: 15_000,
+        interval: 50,
+      });
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM (${waiting}) AS w`);
+      const failed = await migrating;
+      expect(failed).toMatchObject({ code: 75 });
+      const stderr = (failed as { stderr: string }).stderr;
+      expect(stderr).toMatch(
+        /^postern db: lost the connection to postgres:\/\/\S+ \(terminating connection due to administrator command\); check that the server is up, then run the command again\n$/,
+      );
+    } finally {
+      await admin.end();
+      await dropSchema(server.url, lostSchema).catch(() => undefined);
     }
   });
 
