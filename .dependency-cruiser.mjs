@@ -19,7 +19,7 @@
  * - receive/, dkim/ and metrics/ are peers over cleanup and the queue: receivers
  *   reach Cleanup only through the Submission port (types.ts), so none imports cleanup/.
  * - mta/ wires everything (master(8)); testing/ and cli/ build on the Mta; index.ts
- *   only re-exports.
+ *   and exports/ (the package's entry points) only re-export.
  */
 
 /** Floors, lowest first: each a list of rooms (a name and a path pattern). */
@@ -48,7 +48,7 @@ export const FLOORS = [
   [['mta', '^src/mta/']],
   [['testing', '^src/testing/']],
   [['cli', '^src/cli/']],
-  [['index', '^src/index\\.ts$']],
+  [['index', '^src/(index\\.ts$|exports/)']],
 ];
 
 const layerRules = FLOORS.flatMap((floor, level) => {

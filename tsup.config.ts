@@ -6,20 +6,36 @@ import { FINGERPRINT_NAME, sourceFingerprint } from './scripts/fresh-dist.mjs';
 
 const root = dirname(fileURLToPath(import.meta.url));
 
+/**
+ * The package's entry points: the name each is built under in dist/ and its source.
+ * package.json lists the same in `exports` (as `.` and `./NAME`) and `typesVersions`,
+ * and typedoc.json in `entryPoints`; test/interop/package-exports.test.ts checks that
+ * they agree.
+ */
+export const ENTRY_POINTS: Readonly<Record<string, string>> = {
+  index: 'src/index.ts',
+  'address/index': 'src/exports/address.ts',
+  'agents/index': 'src/exports/agents.ts',
+  'dns/index': 'src/exports/dns.ts',
+  'metrics/index': 'src/exports/metrics.ts',
+  'queue/index': 'src/exports/queue.ts',
+  'tables/index': 'src/exports/tables.ts',
+  'testing/index': 'src/testing/index.ts',
+};
+
 export default defineConfig((cli) => {
   // Taken before the build starts: a source edited during the build leaves dist/ stale.
   const fingerprint = sourceFingerprint(root);
   const outDir = resolve(root, cli.outDir ?? 'dist');
   return {
     entry: {
-      index: 'src/index.ts',
-      'testing/index': 'src/testing/index.ts',
+      ...ENTRY_POINTS,
       'cli/main': 'src/cli/main.ts',
       // Started as a process of its own to write with a user's rights.
       'deliver/mailbox-helper': 'src/deliver/mailbox-helper.ts',
     },
     format: ['esm', 'cjs'],
-    dts: { entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' } },
+    dts: { entry: ENTRY_POINTS },
     target: 'node20',
     platform: 'node',
     sourcemap: true,

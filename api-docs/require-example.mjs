@@ -3,8 +3,8 @@
  * cannot state.
  *
  * 1. Every exported top-level symbol (class, function, interface, type alias, variable,
- *    enum) reachable from the package's entry points (`.` and `./testing`) carries an
- *    `@example` block. `validation.notDocumented` only checks that a comment exists.
+ *    enum) reachable from the package's entry points (`.`, `./testing`, `./tables`, ...)
+ *    carries an `@example` block. `validation.notDocumented` only checks that a comment exists.
  * 2. Every property of an exported class or interface has a doc comment (its own, or one
  *    inherited from the interface it implements or the class it extends). Properties of
  *    anonymous object types — the variants of a discriminated union, an inline return

@@ -1,21 +1,23 @@
 /**
- * Postern's public API. This file only re-exports.
+ * `postern`: what an application that embeds an MTA uses. This file only re-exports.
  *
- * @module
+ * The root holds the Mta (master(8)), each Postfix component as a class — the receivers
+ * (smtpd, qmqpd, pickup), Cleanup, the Rewriter (trivial-rewrite), the QueueManager
+ * (qmgr), Bounce and the delivery agents — with the queue stores, SmtpReply, the
+ * PosternError tree, the config types and parameters, logging, and the contracts
+ * between the layers (the Submission port, QueueStore, DeliveryAgent, LookupTable,
+ * Clock, Resolver, Connector).
+ *
+ * Does not hold the pieces a component is built from; those have subpaths of their own:
+ * `postern/tables` (lookup tables), `postern/address` (addresses, domains, xtext),
+ * `postern/agents` (mailbox writers, locks, sysexits, MTA-STS, user databases),
+ * `postern/queue` (queue operations and views), `postern/metrics` (the collector and
+ * the Prometheus format), `postern/dns` (the DNS resolver) and `postern/testing`.
+ *
+ * @module postern
  */
 
-export type { MailArgument } from './address/address.js';
-export { formatAddress, parseMailArgument, splitAddress } from './address/address.js';
-export {
-  domainInfo,
-  isValidDomain,
-  toAsciiDomain,
-  toUnicodeDomain,
-} from './address/domain.js';
-export { decodeXtext, encodeXtext } from './address/xtext.js';
 export type { AddressTables } from './cleanup/address-mapping.js';
-export type { CheckAction } from './cleanup/check-action.js';
-export { parseCheckAction } from './cleanup/check-action.js';
 export type { CleanupOptions, CleanupTables } from './cleanup/cleanup.js';
 export { Cleanup } from './cleanup/cleanup.js';
 export type { CommitStage, StagedMessage, StageVerdict } from './cleanup/commit-stage.js';
@@ -25,59 +27,49 @@ export type {
   ContentFilterEnvelope,
   ContentFilterVerdict,
 } from './cleanup/content-filter.js';
-export { ManualClock, systemClock } from './clock.js';
+export { systemClock } from './clock.js';
 export type { BareNewlinePolicy, Parameters, SmtpTlsLevel } from './config/parameters.js';
 export { PARAMETER_NAMES, resolveParameters } from './config/parameters.js';
 export { NetConnector } from './connector.js';
 export { AgentRegistry } from './deliver/agent-registry.js';
 export { DiscardDeliveryAgent } from './deliver/discard-agent.js';
-export type { DotLockOptions, ReleaseLock } from './deliver/dotlock.js';
-export { acquireDotLock, LockBusyError } from './deliver/dotlock.js';
 export type { ErrorDeliveryAgentOptions } from './deliver/error-agent.js';
 export { ErrorDeliveryAgent } from './deliver/error-agent.js';
 export type { LocalDeliveryAgentOptions } from './deliver/local-agent.js';
-export { aliasTableFrom, LocalDeliveryAgent } from './deliver/local-agent.js';
-export type {
-  MailboxDeliveryOptions,
-  MailboxHeaders,
-  MailboxOutcome,
-  MailboxTarget,
-} from './deliver/mailbox-delivery.js';
-export { MailboxDelivery } from './deliver/mailbox-delivery.js';
-export type { MailboxPath } from './deliver/mailbox-path.js';
-export { MailboxPathError, resolveMailboxPath } from './deliver/mailbox-path.js';
-export type { MaildirDeliveryOptions, MaildirWriterOptions } from './deliver/maildir.js';
-export { MaildirWriter } from './deliver/maildir.js';
-export type { MboxDeliveryOptions, MboxWriterOptions } from './deliver/mbox.js';
-export { MailboxRefusedError, MboxWriter } from './deliver/mbox.js';
+export { LocalDeliveryAgent } from './deliver/local-agent.js';
 export type { PipeDeliveryAgentOptions } from './deliver/pipe-agent.js';
-export { PipeDeliveryAgent, pipeAgentFromConfig } from './deliver/pipe-agent.js';
+export { PipeDeliveryAgent } from './deliver/pipe-agent.js';
 export type { PipeFlags } from './deliver/pipe-argv.js';
 export { LmtpDeliveryAgent } from './deliver/smtp/lmtp-agent.js';
-export type { MtaStsResolverOptions } from './deliver/smtp/mta-sts-cache.js';
-export { MtaStsResolver } from './deliver/smtp/mta-sts-cache.js';
-export type { MtaStsMode, MtaStsPolicy } from './deliver/smtp/mta-sts-policy.js';
-export { MtaStsError, parseMtaStsPolicy } from './deliver/smtp/mta-sts-policy.js';
 export type { Endpoint } from './deliver/smtp/mx-resolver.js';
 export { SmtpDeliveryAgent } from './deliver/smtp/smtp-agent.js';
 export type { SmtpClientOptions, SmtpClientStats } from './deliver/smtp/smtp-client.js';
 export type { DaneVerifier, TlsPolicy } from './deliver/smtp/tls-policy.js';
-export type { SysexitEntry } from './deliver/sysexits.js';
-export { sysexit } from './deliver/sysexits.js';
-export type * from './deliver/types.js';
-export type { TransportConfig, TransportType } from './deliver/types.js';
+export type {
+  DeliveryAgent,
+  DeliveryReporter,
+  DeliveryRequest,
+  DestinationStatus,
+  TransportConfig,
+  TransportType,
+} from './deliver/types.js';
 export type { VirtualDeliveryAgentOptions } from './deliver/virtual-agent.js';
 export { VirtualDeliveryAgent } from './deliver/virtual-agent.js';
 export type { DkimSigningKey, DkimVerificationConfig } from './dkim/dkim-config.js';
-export * from './errors.js';
+export type { PosternErrorCode, PosternErrorOptions, TableErrorKind } from './errors.js';
+export {
+  ConfigError,
+  CorruptMessageError,
+  LeaseLostError,
+  PosternError,
+  QueueStoreError,
+  replyFor,
+  SmtpError,
+  TableError,
+} from './errors.js';
 export type { ComponentLogger, LogLineOptions } from './log.js';
-export { formatDelay, formatLogJson, formatLogLine, Logger, silentLogger } from './log.js';
-export { DELAY_BUCKETS } from './metrics/delay-histogram.js';
-export type { RejectCount } from './metrics/log-counters.js';
-export type { MtaMetricsOptions } from './metrics/mta-metrics.js';
-export { MtaMetrics } from './metrics/mta-metrics.js';
-export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './metrics/prometheus-format.js';
-export type * from './metrics/types.js';
+export { formatLogJson, formatLogLine, Logger, silentLogger } from './log.js';
+export type { MetricsConfig } from './metrics/types.js';
 export { EMBEDDED_CONFIG } from './mta/embedded-config.js';
 export type { MtaDependencies } from './mta/mta.js';
 export { Mta } from './mta/mta.js';
@@ -99,21 +91,39 @@ export type {
   TransportLimits,
 } from './queue/qmgr/queue-manager.js';
 export { QueueManager } from './queue/qmgr/queue-manager.js';
-export type { DestinationView } from './queue/qmgr/scheduler.js';
-export type { ControlAccess, QueueOperations } from './queue/queue-control.js';
-export {
-  directQueueOperations,
-  managerOperations,
-  QueueControlServer,
-} from './queue/queue-control.js';
-export type { QueueShape, QueueShapeRow } from './queue/queue-views.js';
-export { formatMailq, formatShape, queueShape, ShapeCounter } from './queue/queue-views.js';
 export type { FileQueueStoreOptions } from './queue/stores/file-store.js';
 export { FileQueueStore } from './queue/stores/file-store.js';
 export type { MemoryQueueStoreOptions } from './queue/stores/memory-store.js';
 export { MemoryQueueStore } from './queue/stores/memory-store.js';
-export type * from './queue/types.js';
-export { isQueueId, QueueIdGenerator } from './queue-id.js';
+export type { PostgresQueueStoreOptions } from './queue/stores/postgres-store.js';
+export { PostgresQueueStore } from './queue/stores/postgres-store.js';
+export type { PostgresQueueStoreConfig } from './queue/stores/postgres-store-config.js';
+export type {
+  ClaimedMessage,
+  ClaimOptions,
+  DestinationSlot,
+  Lease,
+  MessageRecord,
+  MessageWriter,
+  NewMessageRecord,
+  QueueCounts,
+  QueueEntry,
+  QueueNode,
+  QueueSelection,
+  QueueState,
+  QueueStore,
+  QueueSummary,
+  RecipientOutcome,
+  ReleaseTarget,
+  StoredOutcome,
+  StoredRecipient,
+  StoredRecipientState,
+} from './queue/types.js';
+export { QueueIdGenerator } from './queue-id.js';
+export type { PickupOptions } from './receive/pickup.js';
+export { Pickup } from './receive/pickup.js';
+export type { QmqpReceiverOptions } from './receive/qmqpd-receiver.js';
+export { QmqpReceiver } from './receive/qmqpd-receiver.js';
 export type { AuthBackend, Authenticator, AuthSessionInfo } from './receive/smtpd-auth.js';
 export type {
   ListenOptions,
@@ -129,31 +139,13 @@ export type {
   RestrictionStage,
   SmtpCommand,
 } from './receive/smtpd-restriction-types.js';
-export type { DnsResolverOptions } from './resolver.js';
-export { DnsResolver, isDnsNoData, isDnsNotFound, isDnsTemporary } from './resolver.js';
+export type { SubmitMessage } from './receive/submit.js';
 export type { ListedRecipient, RewriterOptions, RewriterTables } from './rewrite/rewriter.js';
 export { Rewriter } from './rewrite/rewriter.js';
-export { parseTransportSpec } from './rewrite/transport-spec.js';
-export type * from './rewrite/types.js';
+export type { AddressClass, ResolveResult } from './rewrite/types.js';
 export type { BoundListener, NetworkBinding, ServiceNetwork } from './service-network.js';
 export type { ReplyClass } from './smtp-reply.js';
 export { defaultEnhanced, printable, reply, SmtpReply } from './smtp-reply.js';
-export type { AliasTarget } from './tables/alias-table.js';
-export { AliasTable, parseAliases, parseAliasTargets } from './tables/alias-table.js';
-export { CidrList } from './tables/cidr.js';
-export { CidrTable } from './tables/cidr-table.js';
-export type { CreateTableOptions } from './tables/create-table.js';
-export { createTable, parseTableSpec, SUPPORTED_TABLE_TYPES } from './tables/create-table.js';
-export { DomainList } from './tables/domain-list.js';
-export type { FunctionCacheOptions, LookupFunction } from './tables/lookup-table.js';
-export { FunctionTable, InlineTable, StaticTable, TableList } from './tables/lookup-table.js';
-export type { RegexpDialect, RegexpTableOptions } from './tables/regexp-table.js';
-export { RegexpTable } from './tables/regexp-table.js';
-export type { LookupAddressOptions, SearchStyle } from './tables/search-order.js';
-export { lookupAddress } from './tables/search-order.js';
-export type { FileSourceOptions } from './tables/table-source.js';
-export { TextTable } from './tables/text-table.js';
-export type * from './tables/types.js';
-export * from './types.js';
-export type { LocalUser, UserDatabase, UserDatabaseSpec } from './util/user-database.js';
-export { PasswdUsers, VirtualUsers } from './util/user-database.js';
+export type { LookupTable, TableFlags, TableSpec } from './tables/types.js';
+export type * from './types.js';
+export type { LocalUser, UserDatabase } from './util/user-database.js';

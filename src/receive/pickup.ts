@@ -62,13 +62,24 @@ import {
 } from './maildrop-format.js';
 import { returnToSender } from './pickup-return.js';
 
+/**
+ * What a Pickup is built from.
+ *
+ * @example
+ * ```ts
+ * const options: PickupOptions = { directory: '/var/spool/postern/maildrop', submission: cleanup, params };
+ * ```
+ */
 export interface PickupOptions {
   /** The maildrop directory (`maildropDirectory(queueDirectory)`). */
   readonly directory: string;
+  /** Where each picked-up message goes (Cleanup, or the Mta's Submission port). */
   readonly submission: SubmissionPort;
+  /** The limits a file is checked against (`messageSizeLimit`, `smtpdRecipientLimit`, ...) and those of the notice that returns it. */
   readonly params: Parameters;
   /** Events carry component `pickup`. */
   readonly logger?: Logger;
+  /** Times the periodic scan. @default systemClock */
   readonly clock?: Clock;
   /** Time between scans when no file-system event arrives. @default 60000 */
   readonly scanIntervalMs?: number;
@@ -98,6 +109,19 @@ interface ReadFile {
   readonly time: number;
 }
 
+/**
+ * Pickup (pickup(8)): reads the files `postern sendmail` leaves in the maildrop and
+ * submits each as the user who owns it; a file is removed only once its message is
+ * queued.
+ *
+ * @example
+ * ```ts
+ * const pickup = new Pickup({ directory: '/var/spool/postern/maildrop', submission: cleanup, params });
+ * pickup.start();
+ * // ...
+ * await pickup.stop();
+ * ```
+ */
 export class Pickup {
   readonly #o: PickupOptions;
   readonly #log: ComponentLogger;

@@ -23,11 +23,22 @@ import { type QmqpContext, QmqpSession } from './qmqpd-session.js';
 import { hangUp, SessionLimit } from './session-limit.js';
 import { type ListenOptions, TcpListeners } from './tcp-listener.js';
 
+/**
+ * What a QmqpReceiver is built from.
+ *
+ * @example
+ * ```ts
+ * const options: QmqpReceiverOptions = { params, submission: cleanup, processLimit: 20 };
+ * ```
+ */
 export interface QmqpReceiverOptions {
+  /** The parameters it reads: `qmqpdAuthorizedClients`, `qmqpdTimeout`, `qmqpdErrorDelay`, ... */
   readonly params: Parameters;
+  /** Where each received message goes (Cleanup, or the Mta's Submission port). */
   readonly submission: SubmissionPort;
   /** Events carry component `qmqpd`. @default a silent logger */
   readonly logger?: Logger;
+  /** Times sessions out and delays error replies. @default systemClock */
   readonly clock?: Clock;
   /**
    * Most sessions at once (master.cf `maxproc`; 0 = no limit); more connections wait
@@ -36,6 +47,18 @@ export interface QmqpReceiverOptions {
   readonly processLimit?: number;
 }
 
+/**
+ * The QMQP server (qmqpd(8)): one session per connection, one message per session,
+ * handed to the Submission port.
+ *
+ * @example
+ * ```ts
+ * const qmqp = new QmqpReceiver({ params, submission: cleanup });
+ * const { port } = await qmqp.listen({ host: '127.0.0.1', port: 6028 });
+ * // ...
+ * await qmqp.close({ graceful: true });
+ * ```
+ */
 export class QmqpReceiver {
   readonly #ctx: QmqpContext;
   readonly #log: ComponentLogger;
@@ -71,6 +94,7 @@ export class QmqpReceiver {
     );
   }
 
+  /** Sessions running now. */
   get sessionCount(): number {
     return this.#sessions.size;
   }
@@ -80,6 +104,7 @@ export class QmqpReceiver {
     return this.#limit.waiting;
   }
 
+  /** Listens on TCP; resolves with the address bound (a `port` of 0 picks a free one). */
   listen(options: ListenOptions): Promise<{ host: string; port: number }> {
     if (this.#closing) return Promise.reject(new Error('QmqpReceiver.listen() after close()'));
     return this.#listeners.listen(options);

@@ -32,7 +32,20 @@ import type {
 } from '../types.js';
 import { MaildropSubmission, maildropDirectory } from './maildrop.js';
 
-/** A message to submit. */
+/**
+ * A message to submit (`Mta.submit()`), as `sendmail` would take it.
+ *
+ * @example
+ * ```ts
+ * const message: SubmitMessage = {
+ *   from: 'app@example.com',
+ *   to: ['ann@example.com'],
+ *   content: 'Subject: Welcome\n\nHello Ann\n',
+ *   notify: ['FAILURE', 'DELAY'],
+ * };
+ * const queueId = await mta.submit(message);
+ * ```
+ */
 export interface SubmitMessage {
   /** Envelope sender; '' for the null sender. */
   readonly from: Address;
@@ -42,8 +55,11 @@ export interface SubmitMessage {
   readonly content: string | Buffer | Readable;
   /** Also take recipients from To/Cc/Bcc, as `sendmail -t`. */
   readonly extractRecipients?: boolean;
+  /** DSN NOTIFY for every recipient (RFC 3461; `sendmail -N`). */
   readonly notify?: readonly DsnNotifyKeyword[];
+  /** DSN RET: how much of the message a notice returns (`sendmail -R`). */
   readonly ret?: DsnRet;
+  /** DSN ENVID: the sender's identifier for this message (`sendmail -V`). */
   readonly envid?: string;
 }
 

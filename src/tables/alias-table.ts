@@ -42,9 +42,19 @@ export type AliasTarget =
   | { readonly kind: 'file'; readonly path: string }
   | { readonly kind: 'include'; readonly path: string };
 
-/** The entries of an aliases(5) text and what was wrong with it. */
+/**
+ * The entries of an aliases(5) text and what was wrong with it.
+ *
+ * @example
+ * ```ts
+ * const parsed: ParsedAliases = parseAliases('root: alice\nbad line\n');
+ * parsed.entries.get('root'); // 'alice'
+ * ```
+ */
 export interface ParsedAliases {
+  /** Each alias name (lowercased) and its value, continuation lines joined. */
   readonly entries: Map<string, string>;
+  /** One line per entry that was skipped, naming the source and line. */
   readonly warnings: string[];
 }
 

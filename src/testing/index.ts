@@ -3,7 +3,7 @@
  * fault injection and, on request, the capture server's Mailpit-compatible API and web
  * UI), and a clock a test can move.
  *
- * @module
+ * @module postern/testing
  */
 
 export { ManualClock } from '../clock.js';

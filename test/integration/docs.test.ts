@@ -1,6 +1,7 @@
 /**
  * The API reference build (`npm run docs`, TypeDoc over typedoc.json): it passes with
- * no warning for the package's two entry points, and it fails — naming the symbol —
+ * no warning for every entry point of the package, each a module of the reference named
+ * as it is imported (`postern`, `postern/tables`, ...), and it fails — naming the symbol —
  * when an export has no doc comment or no `@example` (api-docs/require-example.mjs).
  *
  * Both runs are real TypeDoc processes; the build writes to a temporary directory, not
@@ -11,7 +12,7 @@
 
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,7 +53,19 @@ describe('npm run docs', () => {
     expect(run.output).not.toMatch(/\[(warning|error)\]/);
     expect(run.code).toBe(0);
     expect(existsSync(path.join(out, 'index.html'))).toBe(true);
-    expect(existsSync(path.join(out, 'classes/index.Mta.html'))).toBe(true);
+    expect(existsSync(path.join(out, 'classes/postern.Mta.html'))).toBe(true);
+    const manifest = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>;
+    };
+    // The code entry points (a JSON file such as ./package.json is exported as a string).
+    const subpaths = Object.entries(manifest.exports)
+      .filter(([, target]) => typeof target === 'object')
+      .map(([subpath]) => subpath);
+    expect(subpaths.length).toBeGreaterThan(2);
+    for (const subpath of subpaths) {
+      const page = `postern${subpath.slice(1)}`.replace(/\//g, '_');
+      expect(existsSync(path.join(out, 'modules', `${page}.html`)), subpath).toBe(true);
+    }
   });
 
   it('fails on an export without a doc comment or an example', { timeout: 60_000 }, async () => {

@@ -11,13 +11,8 @@ import { TargetFileError } from '../../src/deliver/forward-file.js';
 import { HelperError } from '../../src/deliver/mailbox-helper-pool.js';
 import { ReplySyntaxError } from '../../src/deliver/smtp/reply-parser.js';
 import { SessionError } from '../../src/deliver/smtp/session-error.js';
-import {
-  LockBusyError,
-  MailboxPathError,
-  MailboxRefusedError,
-  PosternError,
-  type PosternErrorCode,
-} from '../../src/index.js';
+import { LockBusyError, MailboxPathError, MailboxRefusedError } from '../../src/exports/agents.js';
+import { PosternError, type PosternErrorCode } from '../../src/index.js';
 import { UnexpectedEndError } from '../../src/receive/byte-reader.js';
 import { NetstringError } from '../../src/receive/netstring.js';
 import { RuleSyntaxError } from '../../src/tables/pattern-rules.js';

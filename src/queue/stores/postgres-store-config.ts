@@ -14,18 +14,30 @@ import { parseInteger, parseString } from '../../config/values.js';
 import { ConfigError } from '../../errors.js';
 import type { PostgresQueueStoreOptions } from './postgres-store.js';
 
-/** `{ "type": "postgres", "url": "postgres://..." }` and its optional settings. */
-export interface PostgresQueueStoreConfig {
+/**
+ * `{ "type": "postgres", "url": "postgres://..." }` and its optional settings: the
+ * PostgresQueueStore options that a JSON config can hold.
+ *
+ * @example
+ * ```ts
+ * const queueStore: PostgresQueueStoreConfig = { type: 'postgres', url: 'postgres://postern@db.internal/mail', poolSize: 20 };
+ * ```
+ */
+export interface PostgresQueueStoreConfig
+  extends Pick<
+    PostgresQueueStoreOptions,
+    | 'url'
+    | 'schema'
+    | 'poolSize'
+    | 'chunkSize'
+    | 'listen'
+    | 'pollMs'
+    | 'heartbeatMs'
+    | 'nodeTimeoutMs'
+    | 'migrate'
+  > {
+  /** Selects this store in `queueStore`. */
   readonly type: 'postgres';
-  readonly url: string;
-  readonly schema?: string;
-  readonly poolSize?: number;
-  readonly chunkSize?: number;
-  readonly listen?: boolean;
-  readonly pollMs?: number;
-  readonly heartbeatMs?: number;
-  readonly nodeTimeoutMs?: number;
-  readonly migrate?: boolean;
 }
 
 const INTEGER_KEYS = ['poolSize', 'chunkSize', 'pollMs', 'heartbeatMs', 'nodeTimeoutMs'] as const;

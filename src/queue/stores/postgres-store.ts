@@ -92,7 +92,14 @@ import {
 } from './postgres-store-slots.js';
 import { LeaseWrites } from './postgres-store-writes.js';
 
-/** Options of PostgresQueueStore. */
+/**
+ * Options of PostgresQueueStore.
+ *
+ * @example
+ * ```ts
+ * const store = new PostgresQueueStore({ url: 'postgres://postern@db.internal/mail', node: 'mx1' } satisfies PostgresQueueStoreOptions);
+ * ```
+ */
 export interface PostgresQueueStoreOptions {
   /** `postgres://user:password@host:port/database` (libpq URL; `?sslmode=...` works). */
   readonly url: string;
@@ -142,8 +149,22 @@ export const DEFAULT_NODE_TIMEOUT_MS = 30_000;
 /** How long a connection attempt may take before it counts as an outage. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
+/**
+ * A QueueStore in PostgreSQL that any number of nodes share (see the module header for
+ * durability, leases, takeover and outages). Needs `npm install pg`.
+ *
+ * @example
+ * ```ts
+ * const store = new PostgresQueueStore({ url: 'postgres://postern@db.internal/mail', node: 'mx1' });
+ * // start() opens it: the schema is created or migrated then, unless `migrate: false`.
+ * const mta = new Mta({ nodeId: 'mx1', queueStore: store });
+ * await mta.start();
+ * ```
+ */
 export class PostgresQueueStore implements QueueStore, DestinationSlots {
+  /** The database URL it connects to. */
   readonly url: string;
+  /** The schema holding its tables. */
   readonly schema: string;
   readonly #options: PostgresQueueStoreOptions;
   readonly #clock: Clock;

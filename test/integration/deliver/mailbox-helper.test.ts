@@ -298,8 +298,8 @@ describe('from the packed package', () => {
     const program = (format: 'esm' | 'cjs') =>
       deliveryProgram(
         format === 'esm'
-          ? "import { AliasTable, LocalDeliveryAgent, resolveParameters } from 'postern';"
-          : "const { AliasTable, LocalDeliveryAgent, resolveParameters } = require('postern');",
+          ? "import { LocalDeliveryAgent, resolveParameters } from 'postern'; import { AliasTable } from 'postern/tables';"
+          : "const { LocalDeliveryAgent, resolveParameters } = require('postern'); const { AliasTable } = require('postern/tables');",
         `new LocalDeliveryAgent({
           params: resolveParameters({ mydestination: ['example.com'], myorigin: 'example.com' }),
           aliases: AliasTable.fromText('arch: ${out}/${format}'),
