@@ -1,10 +1,12 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
 import { FINGERPRINT_NAME, sourceFingerprint } from './scripts/fresh-dist.mjs';
 
 const root = dirname(fileURLToPath(import.meta.url));
+
+type EsbuildPlugin = NonNullable<Options['esbuildPlugins']>[number];
 
 /**
  * The package's entry points: the name each is built under in dist/ and its source.
@@ -21,6 +23,20 @@ export const ENTRY_POINTS: Readonly<Record<string, string>> = {
   'queue/index': 'src/exports/queue.ts',
   'tables/index': 'src/exports/tables.ts',
   'testing/index': 'src/testing/index.ts',
+};
+
+/**
+ * The sources read only `version` from package.json (src/util/package-version.ts):
+ * bundle that and nothing else of it.
+ */
+const packageVersionOnly: EsbuildPlugin = {
+  name: 'package-version-only',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]package\.json$/ }, async (args) => {
+      const { version } = JSON.parse(await readFile(args.path, 'utf8')) as { version: string };
+      return { contents: JSON.stringify({ version }), loader: 'json' };
+    });
+  },
 };
 
 export default defineConfig((cli) => {
@@ -42,6 +58,7 @@ export default defineConfig((cli) => {
     clean: true,
     splitting: true,
     shims: false,
+    esbuildPlugins: [packageVersionOnly],
     // What scripts/fresh-dist.mjs compares with the sources to tell whether to rebuild.
     onSuccess: async () => {
       await writeFile(join(outDir, FINGERPRINT_NAME), `${fingerprint}\n`);

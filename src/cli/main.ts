@@ -9,6 +9,7 @@
 
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../util/error-message.js';
+import { POSTERN_VERSION } from '../util/package-version.js';
 import { exitFor } from './exit-error.js';
 import { QUEUE_USAGE, queueCommand, queueExitCode } from './queue.js';
 
@@ -18,6 +19,7 @@ const USAGE = `usage: postern serve [--config FILE] [--log-format postfix|json] 
        postern sendmail [options] [recipient ...]
        postern db migrate|status [--config FILE]
        postern capture [--smtp HOST:PORT] [--http HOST:PORT] [--max N] [--smtp-auth-accept-any]
+       postern --version
 
   serve         run the mail server in the foreground; without --config the embedded
                 default: SMTP on 127.0.0.1:2525, mail for any local part accepted; logs
@@ -29,6 +31,7 @@ const USAGE = `usage: postern serve [--config FILE] [--log-format postfix|json] 
   capture   a mail catcher for development: any mail accepted on 127.0.0.1:1025 and shown
             by a Mailpit-compatible API and web UI on http://127.0.0.1:8025 (postern capture --help)
   --config  a .json config (Postfix parameter names in camelCase) or an .mjs module
+  --version print the version ("postern X.Y.Z") and exit
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -36,6 +39,10 @@ async function main(argv: string[]): Promise<void> {
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE);
     process.exit(command === undefined ? 64 : 0);
+  }
+  if (command === '--version') {
+    process.stdout.write(`postern ${POSTERN_VERSION}\n`);
+    return;
   }
   // `postern COMMAND --help` prints that command's usage (sendmail's -h is not help).
   if (rest[0] === '--help' || (rest[0] === '-h' && command !== 'sendmail')) {

@@ -62,6 +62,7 @@ import type { BoundListener, ServiceNetwork } from '../service-network.js';
 import { createTable } from '../tables/create-table.js';
 import type { Clock, Connector, QueueId, Resolver, SubmissionPort } from '../types.js';
 import { errorMessage } from '../util/error-message.js';
+import { POSTERN_VERSION } from '../util/package-version.js';
 import {
   type MtaConfig,
   queueDirectoryOf,
@@ -369,7 +370,7 @@ export class Mta {
     this.logger.info(
       'master',
       undefined,
-      `daemon started -- version 0.1.0, listening on ${listening(this.#smtpd.bound, this.#qmqpd.bound)}`,
+      `daemon started -- version ${POSTERN_VERSION}, listening on ${listening(this.#smtpd.bound, this.#qmqpd.bound)}`,
     );
   }
 

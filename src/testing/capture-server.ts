@@ -35,6 +35,7 @@ import { PosternError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseListen } from '../mta/mta-config.js';
 import { errorMessage } from '../util/error-message.js';
+import { POSTERN_VERSION } from '../util/package-version.js';
 import type { CaptureInbox, InboxEvent } from './capture-inbox.js';
 import { UI_CSS, UI_HTML, UI_JS } from './capture-ui.js';
 import type { CapturedMessage } from './captured-message.js';
@@ -45,7 +46,6 @@ import { listItem, messageHeaders, messageSummary } from './mailpit-shapes.js';
 
 /** Largest request body read (JSON of IDs or chaos triggers). */
 const MAX_BODY = 1024 * 1024;
-const VERSION = 'postern-0.1.0';
 /** Unsent event-stream bytes after which a reader is dropped. */
 const MAX_STREAM_BACKLOG = 1024 * 1024;
 
@@ -343,7 +343,7 @@ export class CaptureServer {
     if (get && path === '/api/v1/info') {
       const all = this.#inbox.messages;
       this.#json(res, {
-        Version: VERSION,
+        Version: `postern-${POSTERN_VERSION}`,
         LatestVersion: '',
         Database: '',
         DatabaseSize: 0,

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,12 @@ import { startPostern } from '../helpers/postern-process.js';
 import { SmtpDialogue } from '../helpers/smtp-dialogue.js';
 
 const BIN = fileURLToPath(new URL('../../bin/postern.mjs', import.meta.url));
+const PACKAGE = fileURLToPath(new URL('../../package.json', import.meta.url));
+
+/** The version package.json gives. */
+async function packageVersion(): Promise<string> {
+  return (JSON.parse(await readFile(PACKAGE, 'utf8')) as { version: string }).version;
+}
 
 function postern(
   args: string[],
@@ -39,6 +45,13 @@ describe('the postern command line', () => {
     const r = await postern([command, '--help'], dir);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(usage);
+  });
+
+  it('postern --version prints the version package.json gives', async () => {
+    const r = await postern(['--version'], dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`postern ${await packageVersion()}\n`);
+    expect((await postern(['--help'], dir)).stdout).toMatch(/postern --version/);
   });
 
   it('check-config accepts a good config and summarises it', async () => {
@@ -133,9 +146,8 @@ describe('the postern command line', () => {
       .map(
         (l) => JSON.parse(l) as { component: string; level: string; text: string; time: string },
       );
-    expect(events.some((e) => e.component === 'master' && /daemon started/.test(e.text))).toBe(
-      true,
-    );
+    const started = `daemon started -- version ${await packageVersion()}, listening on`;
+    expect(events.some((e) => e.component === 'master' && e.text.startsWith(started))).toBe(true);
     expect(events.some((e) => e.component === 'smtpd' && /connect from/.test(e.text))).toBe(true);
     expect(events.every((e) => /^\d{4}-\d\d-\d\dT/.test(e.time))).toBe(true);
   });

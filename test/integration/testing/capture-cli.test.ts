@@ -4,6 +4,7 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { MailpitClient } from 'mailpit-api';
@@ -11,6 +12,11 @@ import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const BIN = fileURLToPath(new URL('../../../bin/postern.mjs', import.meta.url));
+const PACKAGE_VERSION = (
+  JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
 
 interface Running {
   readonly child: ChildProcess;
@@ -165,6 +171,7 @@ describe('postern capture', () => {
     const info = await mailpit.getInfo();
     expect(info.Messages).toBe(2);
     expect(info.RuntimeStats.SMTPAccepted).toBe(2);
+    expect(info.Version).toBe(`postern-${PACKAGE_VERSION}`);
 
     await mailpit.deleteMessages({ IDs: [order!.ID] });
     expect((await mailpit.listMessages()).messages.map((m) => m.ID)).toEqual([invoice!.ID]);
