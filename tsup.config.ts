@@ -1,5 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Options } from 'tsup';
 import { FINGERPRINT_NAME, sourceFingerprint } from './scripts/fresh-dist.mjs';
@@ -39,6 +39,30 @@ const packageVersionOnly: EsbuildPlugin = {
   },
 };
 
+/**
+ * Source maps name their files as the package holds them: `dist/x.js.map` points to
+ * `../src/...` wherever the build ran (the CommonJS build writes absolute paths, and a
+ * build into another directory would reach back to this checkout), so no map ships a
+ * directory of the build machine.
+ */
+async function packageRelativeSourceMaps(outDir: string): Promise<void> {
+  for (const entry of await readdir(outDir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.map')) continue;
+    const path = join(entry.parentPath, entry.name);
+    const here = entry.parentPath;
+    // Where this map sits in the package, whose dist/ is beside src/.
+    const inPackage = join(root, 'dist', relative(outDir, here));
+    const map = JSON.parse(await readFile(path, 'utf8')) as { file?: string; sources: string[] };
+    if (map.file !== undefined) map.file = basename(map.file);
+    map.sources = map.sources.map((source) => {
+      const absolute = resolve(here, source);
+      const output = relative(outDir, absolute);
+      return output.startsWith('..') ? relative(inPackage, absolute) : relative(here, absolute);
+    });
+    await writeFile(path, JSON.stringify(map));
+  }
+}
+
 export default defineConfig((cli) => {
   // Taken before the build starts: a source edited during the build leaves dist/ stale.
   const fingerprint = sourceFingerprint(root);
@@ -61,6 +85,7 @@ export default defineConfig((cli) => {
     esbuildPlugins: [packageVersionOnly],
     // What scripts/fresh-dist.mjs compares with the sources to tell whether to rebuild.
     onSuccess: async () => {
+      await packageRelativeSourceMaps(outDir);
       await writeFile(join(outDir, FINGERPRINT_NAME), `${fingerprint}\n`);
     },
   };
