@@ -15,7 +15,7 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -37,6 +37,7 @@ const K = Math.min(N, Number(values.deliver));
 const work = mkdtempSync(join(tmpdir(), 'postern-qscale-'));
 // Bundles live under node_modules/.cache so their npm imports resolve; packages stay
 // external. esbuild runs as a child process so it adds nothing to this process's memory.
+mkdirSync(join(root, 'node_modules/.cache'), { recursive: true }); // absent after a fresh npm ci
 const bundles = mkdtempSync(join(root, 'node_modules/.cache/postern-qscale-'));
 const lib = join(bundles, 'lib.mjs');
 const cli = join(bundles, 'cli.mjs');
