@@ -138,9 +138,40 @@ export class PosternError extends Error {
 export class ConfigError extends PosternError {
   /** The configuration key that is wrong, when there is one. */
   readonly key: string | undefined;
-  constructor(message: string, key?: string, options?: PosternErrorOptions) {
+  /**
+   * Every problem found when a whole configuration was checked, each with its own key;
+   * `[this]` for an error that stands alone.
+   */
+  readonly problems: readonly ConfigError[];
+  constructor(
+    message: string,
+    key?: string,
+    options?: PosternErrorOptions & { readonly problems?: readonly ConfigError[] },
+  ) {
     super('POSTERN_ERR_CONFIG', message, options);
     this.key = key;
+    this.problems = options?.problems?.length ? options.problems : [this];
+  }
+
+  /**
+   * One error for all the problems of a configuration: the problem itself when there is
+   * one, else an error that lists them (its `key` is the first problem's).
+   *
+   * @example
+   * ```ts
+   * const problems = [new ConfigError('a: wrong', 'a'), new ConfigError('b: wrong', 'b')];
+   * throw ConfigError.of(problems); // "2 problems in the configuration: ..."
+   * ```
+   */
+  static of(problems: readonly ConfigError[]): ConfigError {
+    const [first] = problems;
+    if (first === undefined) throw new RangeError('ConfigError.of(): no problems given');
+    if (problems.length === 1) return first;
+    return new ConfigError(
+      `${problems.length} problems in the configuration:\n${problems.map((p) => `  ${p.message}`).join('\n')}`,
+      first.key,
+      { problems },
+    );
   }
 }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { PARAMETER_NAMES, resolveParameters } from '../../../src/config/parameters.js';
+import { PARAMETER_NAMES, resolveParameters } from '../../../src/mta/main-parameters.js';
 import { RELOADABLE_PARAMETERS } from '../../../src/mta/mta-reload.js';
 import { BASES, encode, PROBES, template } from './parameters-golden.js';
 
