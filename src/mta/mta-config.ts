@@ -9,7 +9,6 @@
 
 import { hostname } from 'node:os';
 import type { ContentFilter } from '../cleanup/content-filter.js';
-import { isParameterName, type Parameters, resolveParameters } from '../config/parameters.js';
 import { parseInteger, parseString } from '../config/values.js';
 import type { DeliveryAgent, TransportConfig, TransportType } from '../deliver/types.js';
 import {
@@ -25,6 +24,7 @@ import {
   parsePostgresStoreConfig,
 } from '../queue/stores/postgres-store-config.js';
 import type { QueueStore } from '../queue/types.js';
+import { isParameterName, type MainParameters, resolveParameters } from './main-parameters.js';
 
 /**
  * One SMTP listener: `listen` plus any main parameter to override for it.
@@ -121,7 +121,7 @@ export interface ResolvedListener {
   /** The TCP port (0: a free one). */
   readonly port: number;
   /** The main parameters with this listener's overrides applied. */
-  readonly params: Parameters;
+  readonly params: MainParameters;
   /**
    * SMTP only: `tls` given as an object in a code config (`{ cert, key }`,
    * `{ secureContext, sni }`); `tls: "wrapper"` is turned into `smtpdTlsWrappermode`.
@@ -144,7 +144,7 @@ export interface ResolvedListener {
  */
 export interface ResolvedMtaConfig {
   /** The main parameters. */
-  readonly params: Parameters;
+  readonly params: MainParameters;
   /** SMTP listeners. */
   readonly smtpd: readonly ResolvedListener[];
   /** QMQP listeners. */
@@ -241,7 +241,7 @@ function resolveListeners(
   service: string,
   value: unknown,
   mainInput: Record<string, unknown>,
-  params: Parameters,
+  params: MainParameters,
 ): ResolvedListener[] {
   if (!Array.isArray(value)) {
     throw new ConfigError(

@@ -27,27 +27,16 @@
  * @module
  */
 
-import { PARAMETER_NAMES, type Parameters } from '../config/parameters.js';
+import { MAIN_PARAMETERS, type MainParameters, PARAMETER_NAMES } from './main-parameters.js';
 import { MTA_CONFIG_KEYS, type ResolvedListener, type ResolvedMtaConfig } from './mta-config.js';
 
-const RESTRICTION_CODES = new Set([
-  'accessMapDeferCode',
-  'accessMapRejectCode',
-  'anvilRateTimeUnit',
-  'deferCode',
-  'disableVrfyCommand',
-  'invalidHostnameRejectCode',
-  'mapsRblRejectCode',
-  'nonFqdnRejectCode',
-  'rejectCode',
-  'relayDomainsRejectCode',
-  'unknownAddressRejectCode',
-  'unknownClientRejectCode',
-  'unknownLocalRecipientRejectCode',
-]);
+/** The components whose parameters a reload applies: the receivers'. */
+const RELOADABLE_COMPONENTS: ReadonlySet<string> = new Set(['smtpd', 'smtpdAccess', 'qmqpd']);
 
 /**
- * The parameters a reload applies (the receivers' own).
+ * The parameters a reload applies: those the receivers' tables declare (a parameter that
+ * Cleanup or the queue also reads, such as `messageSizeLimit`, is declared below them and
+ * needs a restart).
  *
  * @example
  * ```ts
@@ -55,13 +44,8 @@ const RESTRICTION_CODES = new Set([
  * RELOADABLE_PARAMETERS.has('relayhost'); // false
  * ```
  */
-export const RELOADABLE_PARAMETERS: ReadonlySet<keyof Parameters> = new Set(
-  PARAMETER_NAMES.filter(
-    (n) =>
-      // Cleanup writes the Received header this one controls.
-      (/^(smtpd|qmqpd)/.test(n) && n !== 'smtpdSaslAuthenticatedHeader') ||
-      RESTRICTION_CODES.has(n),
-  ),
+export const RELOADABLE_PARAMETERS: ReadonlySet<keyof MainParameters> = new Set(
+  PARAMETER_NAMES.filter((n) => RELOADABLE_COMPONENTS.has(MAIN_PARAMETERS.componentOf(n) ?? '')),
 );
 
 /** The config keys of the Mta besides parameters and listeners. */
@@ -126,7 +110,7 @@ export function planReload(running: ResolvedMtaConfig, next: ResolvedMtaConfig):
           changed.add(name);
         } else if (!restart.has(name)) restart.add(`${service}[${i}].${name}`);
       }
-      return { ...l, params: Object.freeze(merged) as unknown as Parameters };
+      return { ...l, params: Object.freeze(merged) as unknown as MainParameters };
     });
   };
   const smtpd = listeners('smtpd');
@@ -134,7 +118,7 @@ export function planReload(running: ResolvedMtaConfig, next: ResolvedMtaConfig):
   return {
     smtpd,
     qmqpd,
-    config: { ...running, params: Object.freeze(main) as unknown as Parameters, smtpd, qmqpd },
+    config: { ...running, params: Object.freeze(main) as unknown as MainParameters, smtpd, qmqpd },
     restart: [...restart],
     changed: [...changed],
   };

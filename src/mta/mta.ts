@@ -23,7 +23,6 @@
 import { Cleanup } from '../cleanup/cleanup.js';
 import type { ContentFilter } from '../cleanup/content-filter.js';
 import { systemClock } from '../clock.js';
-import type { Parameters } from '../config/parameters.js';
 import { AgentRegistry } from '../deliver/agent-registry.js';
 import { DiscardDeliveryAgent } from '../deliver/discard-agent.js';
 import { ErrorDeliveryAgent } from '../deliver/error-agent.js';
@@ -63,6 +62,7 @@ import { createTable } from '../tables/create-table.js';
 import type { Clock, Connector, QueueId, Resolver, SubmissionPort } from '../types.js';
 import { errorMessage } from '../util/error-message.js';
 import { POSTERN_VERSION } from '../util/package-version.js';
+import type { MainParameters } from './main-parameters.js';
 import {
   type MtaConfig,
   queueDirectoryOf,
@@ -124,7 +124,7 @@ export class Mta {
     return this.#config;
   }
   /** The main parameters. */
-  readonly params: Parameters;
+  readonly params: MainParameters;
   /** The logger every component writes to. */
   readonly logger: Logger;
   /** The clock every component uses. */
@@ -456,13 +456,13 @@ function listening(smtpd: readonly BoundListener[], qmqpd: readonly BoundListene
 }
 
 /** A listener's own `syslogName` (master.cf `-o syslog_name=...`) tags its events. */
-function listenerLogger(logger: Logger, main: Parameters, own: Parameters): Logger {
+function listenerLogger(logger: Logger, main: MainParameters, own: MainParameters): Logger {
   return own.syslogName === main.syslogName ? logger : logger.child({ syslogName: own.syslogName });
 }
 
 function buildAgents(
   config: ResolvedMtaConfig,
-  params: Parameters,
+  params: MainParameters,
   logger: Logger,
   clock: Clock,
   deps: MtaDependencies,
@@ -511,7 +511,7 @@ interface AgentWiring {
 function agentFor(
   name: string,
   t: TransportConfig,
-  params: Parameters,
+  params: MainParameters,
   logger: Logger,
   clock: Clock,
   deps: MtaDependencies,

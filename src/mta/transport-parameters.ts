@@ -6,9 +6,9 @@
  * @module
  */
 
-import { isParameterName, type Parameters, resolveParameters } from '../config/parameters.js';
 import type { TransportConfig } from '../deliver/types.js';
 import { ConfigError } from '../errors.js';
+import { isParameterName, MAIN_PARAMETERS, type MainParameters } from './main-parameters.js';
 
 const TRANSPORT_KEYS = new Set([
   'type',
@@ -18,10 +18,10 @@ const TRANSPORT_KEYS = new Set([
 
 /** `params` with the transport's overrides applied; unknown keys are refused by name. */
 export function transportParameters(
-  params: Parameters,
+  params: MainParameters,
   transport: TransportConfig,
   key: string,
-): Parameters {
+): MainParameters {
   const overrides: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(transport)) {
     if (TRANSPORT_KEYS.has(k)) continue;
@@ -34,12 +34,5 @@ export function transportParameters(
     overrides[k] = v;
   }
   if (Object.keys(overrides).length === 0) return params;
-  // Parse the raw override values the same way main.cf values are parsed.
-  const parsed = resolveParameters({
-    myhostname: params.myhostname,
-    ...overrides,
-  }) as unknown as Record<string, unknown>;
-  const merged: Record<string, unknown> = { ...params };
-  for (const k of Object.keys(overrides)) merged[k] = parsed[k];
-  return Object.freeze(merged) as unknown as Parameters;
+  return MAIN_PARAMETERS.override(params, overrides);
 }
