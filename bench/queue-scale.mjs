@@ -55,7 +55,7 @@ const libEntry = `
   export { Scheduler } from './src/queue/qmgr/scheduler.js';
   export { QueueIdGenerator } from './src/queue-id.js';
   export { AgentRegistry } from './src/deliver/agent-registry.js';
-  export { resolveParameters } from './src/config/parameters.js';
+  export { resolveParameters } from './src/mta/main-parameters.js';
   export { QueueControlServer, directQueueOperations } from './src/queue/queue-control.js';
   export { silentLogger } from './src/log.js';
   export { SmtpReply } from './src/smtp-reply.js';

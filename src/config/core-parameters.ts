@@ -14,7 +14,13 @@
  * @module
  */
 
-import { computed, defineParameters, expandList, sameAs } from './parameter-declaration.js';
+import {
+  computed,
+  defineParameters,
+  expandList,
+  sameAs,
+  type ValuesOf,
+} from './parameter-declaration.js';
 import { param } from './parameter-kinds.js';
 
 /**
@@ -125,6 +131,16 @@ export const CORE_PARAMETERS = defineParameters({
     min: 1,
   }),
 });
+
+/**
+ * The shared parameters, resolved. A component's view picks the ones it reads.
+ *
+ * @example
+ * ```ts
+ * const origin: CoreParameters['myorigin'] = resolveParameters().myorigin;
+ * ```
+ */
+export interface CoreParameters extends ValuesOf<typeof CORE_PARAMETERS> {}
 
 /** `example.com` for `mx.example.com`; a name without a dot is its own domain. */
 function parentDomain(host: string): string {

@@ -50,7 +50,6 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { systemClock } from '../clock.js';
-import type { Parameters } from '../config/parameters.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import { parseTransportSpec } from '../rewrite/transport-spec.js';
 import { SmtpReply } from '../smtp-reply.js';
@@ -80,6 +79,7 @@ import {
   SystemAccounts,
 } from './delivery-rights.js';
 import { localMailboxTarget } from './local-mailbox.js';
+import type { LocalParameters } from './local-parameters.js';
 import { localPrivileges } from './local-privileges.js';
 import { ContentReadError, copyMessage, deliveredToSet, deliveryHeaders } from './mail-copy.js';
 import { MailboxDelivery, type MailboxOutcome } from './mailbox-delivery.js';
@@ -100,7 +100,7 @@ import type { DeliveryAgent, DeliveryReporter, DeliveryRequest } from './types.j
  */
 export interface LocalDeliveryAgentOptions {
   /** The parameters the agent reads (`homeMailbox`, `mailSpoolDirectory`, `aliasMaps`...). */
-  readonly params: Parameters;
+  readonly params: LocalParameters;
   /** Logs under component `local`. @default silentLogger */
   readonly logger?: Logger;
   /** @default systemClock */
@@ -130,7 +130,7 @@ type Outcome = MailboxOutcome;
  * ```
  */
 export class LocalDeliveryAgent implements DeliveryAgent {
-  readonly #params: Parameters;
+  readonly #params: LocalParameters;
   readonly #log: ComponentLogger;
   readonly #clock: Clock;
   readonly #aliases: LookupTable | undefined;

@@ -10,8 +10,10 @@
  * @module
  */
 
-import { defineParameters } from '../config/parameter-declaration.js';
+import type { CoreParameters } from '../config/core-parameters.js';
+import { defineParameters, type ValuesOf } from '../config/parameter-declaration.js';
 import { param } from '../config/parameter-kinds.js';
+import type { RewriterParameters } from '../rewrite/rewrite-parameters.js';
 
 /**
  * local(8)'s parameters.
@@ -124,3 +126,16 @@ export const LOCAL_PARAMETERS = defineParameters({
     default: '500s',
   }),
 });
+
+/**
+ * What local(8) reads: its own parameters, the shared ones it needs and the alias tables.
+ *
+ * @example
+ * ```ts
+ * const local = new LocalDeliveryAgent({ params: resolveParameters() satisfies LocalParameters });
+ * ```
+ */
+export interface LocalParameters
+  extends ValuesOf<typeof LOCAL_PARAMETERS>,
+    Pick<CoreParameters, 'myhostname' | 'myorigin' | 'mydestination' | 'recipientDelimiter'>,
+    Pick<RewriterParameters, 'aliasMaps'> {}

@@ -34,7 +34,7 @@
  */
 
 import { systemClock } from '../clock.js';
-import type { Parameters } from '../config/parameters.js';
+import type { CoreParameters } from '../config/core-parameters.js';
 import { parseInteger, parseString, parseTime } from '../config/values.js';
 import { ConfigError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
@@ -48,6 +48,7 @@ import {
   optionLikeOutcome,
   runCommand,
 } from './command-delivery.js';
+import type { LocalParameters } from './local-parameters.js';
 import { copyMessage, deliveredToKey, deliveredToSet, deliveryHeaders } from './mail-copy.js';
 import { fromLine } from './mbox.js';
 import {
@@ -59,6 +60,19 @@ import {
   parsePipeFlags,
 } from './pipe-argv.js';
 import type { DeliveryAgent, DeliveryReporter, DeliveryRequest, TransportConfig } from './types.js';
+
+/**
+ * What pipe(8) reads: the command limits it shares with local(8) and the shared
+ * parameters it needs.
+ *
+ * @example
+ * ```ts
+ * const params: PipeParameters = resolveParameters({ commandTimeLimit: '10m' });
+ * ```
+ */
+export interface PipeParameters
+  extends Pick<LocalParameters, 'commandTimeLimit' | 'exportEnvironment'>,
+    Pick<CoreParameters, 'recipientDelimiter'> {}
 
 /**
  * Options for PipeDeliveryAgent (already validated values).
@@ -95,7 +109,7 @@ export interface PipeDeliveryAgentOptions {
   /** The command's working directory. */
   readonly directory?: string;
   /** The parameters the agent reads (`commandTimeLimit`, `exportEnvironment`...). */
-  readonly params: Parameters;
+  readonly params: PipeParameters;
   /** Logs under component `pipe`. @default silentLogger */
   readonly logger?: Logger;
   /** @default systemClock */
@@ -304,7 +318,7 @@ export class PipeDeliveryAgent implements DeliveryAgent {
 export function pipeAgentFromConfig(
   name: string,
   t: TransportConfig,
-  params: Parameters,
+  params: PipeParameters,
   logger?: Logger,
   clock?: Clock,
 ): PipeDeliveryAgent {

@@ -26,7 +26,6 @@
  */
 
 import { systemClock } from '../clock.js';
-import type { Parameters } from '../config/parameters.js';
 import { TableError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import { SmtpReply } from '../smtp-reply.js';
@@ -38,6 +37,7 @@ import { ContentReadError, deliveredToKey, deliveredToSet } from './mail-copy.js
 import { MailboxDelivery } from './mailbox-delivery.js';
 import { MailboxPathError, resolveMailboxPath } from './mailbox-path.js';
 import type { DeliveryAgent, DeliveryReporter, DeliveryRequest } from './types.js';
+import type { VirtualParameters } from './virtual-parameters.js';
 
 /**
  * Options for VirtualDeliveryAgent.
@@ -54,7 +54,7 @@ import type { DeliveryAgent, DeliveryReporter, DeliveryRequest } from './types.j
  */
 export interface VirtualDeliveryAgentOptions {
   /** Uses virtualMailboxBase, virtualMailboxLimit, virtualMinimumUid, recipientDelimiter, locks. */
-  readonly params: Parameters;
+  readonly params: VirtualParameters;
   /** Overrides `params.virtualMailboxMaps`. */
   readonly mailboxes?: LookupTable;
   /** Overrides `params.virtualUidMaps`: the owner's uid per recipient. */
@@ -86,7 +86,7 @@ function tableOf(spec: unknown, key: string): LookupTable | undefined {
  * ```
  */
 export class VirtualDeliveryAgent implements DeliveryAgent {
-  readonly #params: Parameters;
+  readonly #params: VirtualParameters;
   readonly #mailboxes: LookupTable | undefined;
   readonly #uids: LookupTable | undefined;
   readonly #gids: LookupTable | undefined;

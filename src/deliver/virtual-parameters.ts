@@ -7,8 +7,11 @@
  * @module
  */
 
-import { defineParameters } from '../config/parameter-declaration.js';
+import type { CoreParameters } from '../config/core-parameters.js';
+import { defineParameters, type ValuesOf } from '../config/parameter-declaration.js';
 import { param } from '../config/parameter-kinds.js';
+import type { RewriterParameters } from '../rewrite/rewrite-parameters.js';
+import type { LocalParameters } from './local-parameters.js';
 
 /**
  * virtual(8)'s parameters.
@@ -45,3 +48,18 @@ export const VIRTUAL_PARAMETERS = defineParameters({
     default: undefined,
   }),
 });
+
+/**
+ * What virtual(8) reads: its own parameters, mailbox locking (as local(8)) and the
+ * shared ones it needs.
+ *
+ * @example
+ * ```ts
+ * const agent = new VirtualDeliveryAgent({ params: resolveParameters() satisfies VirtualParameters });
+ * ```
+ */
+export interface VirtualParameters
+  extends ValuesOf<typeof VIRTUAL_PARAMETERS>,
+    Pick<CoreParameters, 'myhostname' | 'recipientDelimiter'>,
+    Pick<LocalParameters, 'deliverLockAttempts' | 'deliverLockDelay' | 'staleLockTime'>,
+    Pick<RewriterParameters, 'virtualMailboxMaps'> {}

@@ -23,8 +23,8 @@
 
 import { isAscii, splitAddress } from '../address/address.js';
 import { toUnicodeDomain } from '../address/domain.js';
-import type { Parameters } from '../config/parameters.js';
 import type { Address } from '../types.js';
+import type { RewriterParameters } from './rewrite-parameters.js';
 
 /** Lower-cases ASCII letters only (a UTF-8 local part or U-label keeps its other letters). */
 export function lowerAscii(text: string): string {
@@ -39,7 +39,7 @@ export function canonicalDomain(domain: string): string {
 }
 
 type RewriteParameters = Pick<
-  Parameters,
+  RewriterParameters,
   | 'swapBangpath'
   | 'allowPercentHack'
   | 'appendAtMyorigin'

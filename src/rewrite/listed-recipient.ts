@@ -21,9 +21,9 @@
 
 import { splitAddress } from '../address/address.js';
 import { toAsciiDomain } from '../address/domain.js';
-import type { Parameters } from '../config/parameters.js';
 import { lookupAddressIdn } from '../tables/search-order.js';
 import type { LookupTable } from '../tables/types.js';
+import type { RewriterParameters } from './rewrite-parameters.js';
 import type { AddressClass, ResolveResult } from './types.js';
 
 /**
@@ -67,7 +67,7 @@ export interface RecipientTables {
 export async function listedRecipient(
   r: ResolveResult,
   tables: RecipientTables,
-  p: Pick<Parameters, 'recipientDelimiter'>,
+  p: Pick<RewriterParameters, 'recipientDelimiter'>,
 ): Promise<ListedRecipient> {
   const answer = (listed: boolean, table: string): ListedRecipient => ({
     listed,

@@ -17,12 +17,12 @@
  * @module
  */
 
-import type { Parameters } from '../config/parameters.js';
 import type { Logger } from '../log.js';
 import { aliasTableFrom } from '../tables/alias-table.js';
 import { type CreateTableOptions, createTable } from '../tables/create-table.js';
 import { TableList } from '../tables/lookup-table.js';
 import type { LookupTable, TableSpec } from '../tables/types.js';
+import type { RewriterParameters } from './rewrite-parameters.js';
 
 /** The names that stand for the alias tables inside localRecipientMaps. */
 const ALIAS_REFERENCES: ReadonlySet<string> = new Set(['$aliasMaps', '$alias_maps']);
@@ -40,7 +40,7 @@ const ALIAS_REFERENCES: ReadonlySet<string> = new Set(['$aliasMaps', '$alias_map
  */
 export function localRecipientTable(
   spec: TableSpec,
-  params: Pick<Parameters, 'aliasMaps'>,
+  params: Pick<RewriterParameters, 'aliasMaps'>,
   options: CreateTableOptions & { readonly logger?: Logger } = {},
 ): LookupTable {
   const items: readonly TableSpec[] = Array.isArray(spec) ? spec : [spec as TableSpec];

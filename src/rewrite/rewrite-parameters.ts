@@ -11,7 +11,8 @@
  * @module
  */
 
-import { defineParameters } from '../config/parameter-declaration.js';
+import type { CoreParameters } from '../config/core-parameters.js';
+import { defineParameters, type ValuesOf } from '../config/parameter-declaration.js';
 import { param } from '../config/parameter-kinds.js';
 
 /**
@@ -166,3 +167,26 @@ export const REWRITE_PARAMETERS = defineParameters({
     default: '60s',
   }),
 });
+
+/**
+ * What the Rewriter reads: its own parameters and the shared ones that say who this
+ * machine is.
+ *
+ * @example
+ * ```ts
+ * const rewriter = new Rewriter({ params: resolveParameters() satisfies RewriterParameters });
+ * ```
+ */
+export interface RewriterParameters
+  extends ValuesOf<typeof REWRITE_PARAMETERS>,
+    Pick<
+      CoreParameters,
+      | 'myhostname'
+      | 'mydomain'
+      | 'myorigin'
+      | 'mydestination'
+      | 'inetInterfaces'
+      | 'proxyInterfaces'
+      | 'recipientDelimiter'
+      | 'allowMinUser'
+    > {}

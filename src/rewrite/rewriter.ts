@@ -47,7 +47,6 @@ import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { splitAddress } from '../address/address.js';
 import { toAsciiDomain } from '../address/domain.js';
-import type { Parameters } from '../config/parameters.js';
 import { ConfigError, TableError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type CreateTableOptions, createTable } from '../tables/create-table.js';
@@ -59,6 +58,7 @@ import { errorMessage } from '../util/error-message.js';
 import { canonicalDomain, lowerAscii, rewriteAddress } from './canonical-form.js';
 import { type ListedRecipient, listedRecipient } from './listed-recipient.js';
 import { localRecipientTable } from './local-recipient-maps.js';
+import type { RewriterParameters } from './rewrite-parameters.js';
 import { parseTransportSpec, type TransportSpec } from './transport-spec.js';
 import type { AddressClass, ResolveResult } from './types.js';
 
@@ -112,7 +112,7 @@ export interface RewriterOptions extends RewriterTables {
   /**
    * The parameters read (`myorigin`, `mydestination`, `relayhost`, the table parameters...).
    */
-  readonly params: Parameters;
+  readonly params: RewriterParameters;
   /** Where table reloads and configuration warnings are logged. */
   readonly logger?: Logger;
 }
@@ -129,7 +129,7 @@ const TABLE_KEYS: readonly (keyof RewriterTables)[] = [
 ];
 
 /** Whether `feature` is in parent_domain_matches_subdomains (camelCase or Postfix name). */
-function parentStyle(p: Parameters, feature: string): boolean {
+function parentStyle(p: RewriterParameters, feature: string): boolean {
   const snake = feature.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
   return p.parentDomainMatchesSubdomains.some((f) => f === feature || f === snake);
 }
@@ -145,7 +145,7 @@ function parentStyle(p: Parameters, feature: string): boolean {
  * ```
  */
 export class Rewriter {
-  readonly #params: Parameters;
+  readonly #params: RewriterParameters;
   readonly #logger: Logger | undefined;
   readonly #tables: RewriterTables;
   readonly #mydestination: DomainList;

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { resolveParameters } from '../../src/config/parameters.js';
 import { Logger } from '../../src/log.js';
+import { resolveParameters } from '../../src/mta/main-parameters.js';
 import { SmtpReceiver } from '../../src/receive/smtpd-receiver.js';
 import { Rewriter } from '../../src/rewrite/rewriter.js';
 import type { LogEvent } from '../../src/types.js';

@@ -10,8 +10,8 @@
  * @module
  */
 
-import type { Parameters, SmtpTlsLevel } from '../../config/parameters.js';
 import type { AddressPreference } from './mx-resolver.js';
+import type { SmtpClientParameters, SmtpTlsLevel } from './smtp-parameters.js';
 
 /** Per-phase timeouts in milliseconds (0 = none). */
 export interface ClientTimeouts {
@@ -71,7 +71,7 @@ export interface ClientSettings {
 }
 
 /** Settings of the `smtp` (or, with `'lmtp'`, the `lmtp`) client. */
-export function clientSettings(p: Parameters, protocol: 'smtp' | 'lmtp'): ClientSettings {
+export function clientSettings(p: SmtpClientParameters, protocol: 'smtp' | 'lmtp'): ClientSettings {
   const lmtp = protocol === 'lmtp';
   return Object.freeze({
     protocol,

@@ -32,7 +32,6 @@
 
 import { LRUCache } from 'lru-cache';
 import { systemClock } from '../../clock.js';
-import type { Parameters } from '../../config/parameters.js';
 import { type ComponentLogger, silentLogger } from '../../log.js';
 import { DnsResolver, isDnsNoData, isDnsNotFound } from '../../resolver.js';
 import type { Clock, Resolver } from '../../types.js';
@@ -41,6 +40,7 @@ import { type ClientSettings, clientSettings } from './client-settings.js';
 import { MtaStsFetcher, mtaStsDomain } from './mta-sts-fetcher.js';
 import { MtaStsError, type MtaStsPolicy, selectMtaStsRecord } from './mta-sts-policy.js';
 import { loadCa } from './smtp-handshake.js';
+import type { SmtpClientParameters } from './smtp-parameters.js';
 
 /**
  * Options of an MtaStsResolver.
@@ -268,7 +268,7 @@ export class SharedMtaSts {
 
   constructor(options: {
     /** The main parameters. */
-    readonly params: Parameters;
+    readonly params: SmtpClientParameters;
     /** DNS; default: a DnsResolver. */
     readonly resolver?: Resolver;
     /** Where the policy cache logs. */
@@ -287,7 +287,7 @@ export class SharedMtaSts {
   }
 
   /** The shared policy cache for a transport with parameters `params`, if it may use it. */
-  for(params: Parameters): MtaStsResolver | undefined {
+  for(params: SmtpClientParameters): MtaStsResolver | undefined {
     if (!params.smtpMtaStsEnable) return undefined;
     if (this.#given) return this.#policies;
     const m = this.#main;

@@ -32,7 +32,6 @@
  */
 
 import { isIP } from 'node:net';
-import type { Parameters } from '../../config/parameters.js';
 import { NetConnector } from '../../connector.js';
 import { type ComponentLogger, silentLogger } from '../../log.js';
 import { DnsResolver } from '../../resolver.js';
@@ -51,6 +50,7 @@ import { RecipientTracker } from './recipient-tracker.js';
 import { SessionError } from './session-error.js';
 import { relayName, SmtpConnection } from './smtp-connection.js';
 import { handshake, loadCa } from './smtp-handshake.js';
+import type { SmtpClientParameters } from './smtp-parameters.js';
 import { runTransaction, type TransactionState } from './smtp-transaction.js';
 import { type DaneVerifier, findPolicy, type TlsPolicy } from './tls-policy.js';
 
@@ -67,7 +67,7 @@ import { type DaneVerifier, findPolicy, type TlsPolicy } from './tls-policy.js';
  */
 export interface SmtpClientOptions {
   /** The `smtp*` (or `lmtp*`) parameters, `relayhost` and TLS/SASL tables. */
-  readonly params: Parameters;
+  readonly params: SmtpClientParameters;
   /** DNS; default: DnsResolver (c-ares, never getaddrinfo). */
   readonly resolver?: Resolver;
   /** Opens connections; default: NetConnector (node:net). */

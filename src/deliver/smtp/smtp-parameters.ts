@@ -9,8 +9,10 @@
  * @module
  */
 
-import { defineParameters, sameAs } from '../../config/parameter-declaration.js';
+import type { CoreParameters } from '../../config/core-parameters.js';
+import { defineParameters, sameAs, type ValuesOf } from '../../config/parameter-declaration.js';
 import { param } from '../../config/parameter-kinds.js';
+import type { RewriterParameters } from '../../rewrite/rewrite-parameters.js';
 
 /**
  * Postfix's TLS security levels of the SMTP/LMTP client (TLS_README), in order of
@@ -267,3 +269,17 @@ export const SMTP_PARAMETERS = defineParameters({
     default: true,
   }),
 });
+
+/**
+ * What the SMTP and LMTP client reads: its own parameters, the relayhost and the shared
+ * ones it needs.
+ *
+ * @example
+ * ```ts
+ * const smtp = new SmtpDeliveryAgent({ params: resolveParameters() satisfies SmtpClientParameters });
+ * ```
+ */
+export interface SmtpClientParameters
+  extends ValuesOf<typeof SMTP_PARAMETERS>,
+    Pick<CoreParameters, 'myhostname'>,
+    Pick<RewriterParameters, 'relayhost'> {}

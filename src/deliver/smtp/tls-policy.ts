@@ -22,10 +22,10 @@
  */
 
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
-import { SMTP_TLS_LEVELS, type SmtpTlsLevel } from '../../config/parameters.js';
 import { TableError } from '../../errors.js';
 import type { LookupTable } from '../../tables/types.js';
 import type { Endpoint } from './mx-resolver.js';
+import { SMTP_TLS_LEVELS, type SmtpTlsLevel } from './smtp-parameters.js';
 
 /**
  * The policy for one destination.

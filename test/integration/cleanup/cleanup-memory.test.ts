@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Cleanup } from '../../../src/cleanup/cleanup.js';
-import { resolveParameters } from '../../../src/config/parameters.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { FileQueueStore } from '../../../src/queue/stores/file-store.js';
 import { QueueIdGenerator } from '../../../src/queue-id.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
 import { LmtpDeliveryAgent } from '../../../src/deliver/smtp/lmtp-agent.js';
 import { SmtpDeliveryAgent } from '../../../src/deliver/smtp/smtp-agent.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { type FakeScript, FakeSmtpServer, unstuff } from './fake-smtp-server.js';
 import { Collector, DEFAULT_CONTENT, makeRequest } from './request.js';
 

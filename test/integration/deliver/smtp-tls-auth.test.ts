@@ -2,8 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { afterEach, describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
 import { SmtpDeliveryAgent } from '../../../src/deliver/smtp/smtp-agent.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { testCertificates } from '../../helpers/tls-cert.js';
 import { Collector, makeRequest } from './request.js';
 

@@ -7,13 +7,13 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
 import { AgentRegistry } from '../../../src/deliver/agent-registry.js';
 import type {
   DeliveryAgent,
   DeliveryReporter,
   DeliveryRequest,
 } from '../../../src/deliver/types.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { QueueManager, type RouteResolver } from '../../../src/queue/qmgr/queue-manager.js';
 import { PostgresQueueStore } from '../../../src/queue/stores/postgres-store.js';
 import type { ResolveResult } from '../../../src/rewrite/types.js';

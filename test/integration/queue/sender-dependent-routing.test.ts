@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { Mta } from '../../../src/mta/mta.js';
 import { SmtpReceiver } from '../../../src/receive/smtpd-receiver.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';

@@ -10,7 +10,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { Mta } from '../../../src/mta/mta.js';
 import { resolveMtaConfig } from '../../../src/mta/mta-config.js';
 import { QmqpReceiver } from '../../../src/receive/qmqpd-receiver.js';

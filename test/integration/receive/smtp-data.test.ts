@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Duplex, PassThrough } from 'node:stream';
 import nodemailer from 'nodemailer';
 import { afterEach, describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { SmtpReceiver } from '../../../src/receive/smtpd-receiver.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
 import { RawSmtpClient } from '../../helpers/raw-smtp-client.js';

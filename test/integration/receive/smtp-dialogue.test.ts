@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { SmtpReceiver } from '../../../src/receive/smtpd-receiver.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
 import { ObservedClock } from '../../helpers/observed-clock.js';

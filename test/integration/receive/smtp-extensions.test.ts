@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
 import { Logger } from '../../../src/log.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { SmtpReceiver, type SmtpReceiverOptions } from '../../../src/receive/smtpd-receiver.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
 import { SmtpReply } from '../../../src/smtp-reply.js';

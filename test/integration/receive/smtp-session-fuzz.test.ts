@@ -1,7 +1,7 @@
 import { Duplex, PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { SmtpReceiver } from '../../../src/receive/smtpd-receiver.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
 import { RecordingSubmission } from '../../helpers/recording-submission.js';

@@ -1,8 +1,8 @@
 import { text as readText } from 'node:stream/consumers';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup } from '../../../src/cleanup/cleanup.js';
-import { resolveParameters } from '../../../src/config/parameters.js';
 import { Logger } from '../../../src/log.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { MemoryQueueStore } from '../../../src/queue/stores/memory-store.js';
 import { QueueIdGenerator } from '../../../src/queue-id.js';
 import { SmtpReceiver, type SmtpReceiverOptions } from '../../../src/receive/smtpd-receiver.js';

@@ -12,9 +12,9 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
 import { MailboxDelivery } from '../../../src/deliver/mailbox-delivery.js';
 import type { DeliveryRequest } from '../../../src/deliver/types.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 
 const run = promisify(execFile);
 let dir: string;

@@ -5,9 +5,9 @@
  */
 
 import { Readable } from 'node:stream';
-import { resolveParameters } from '../../../src/config/parameters.js';
 import { MailboxDelivery } from '../../../src/deliver/mailbox-delivery.js';
 import type { DeliveryRequest } from '../../../src/deliver/types.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 
 const [file = '', countText = '0', tag = 'child'] = process.argv.slice(2);
 const params = resolveParameters({ myhostname: 'mx.example.com' });

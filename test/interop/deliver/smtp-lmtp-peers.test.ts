@@ -1,9 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
 import { LmtpDeliveryAgent } from '../../../src/deliver/smtp/lmtp-agent.js';
 import { SmtpDeliveryAgent } from '../../../src/deliver/smtp/smtp-agent.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { Collector, makeRequest } from '../../integration/deliver/request.js';
 import { DovecotLmtp } from '../../peers/dovecot-lmtp.mjs';
 import { PostfixInstance } from '../../peers/postfix.mjs';

@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { Cleanup } from '../../../src/cleanup/cleanup.js';
-import { resolveParameters } from '../../../src/config/parameters.js';
 import { SmtpError } from '../../../src/errors.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { MemoryQueueStore } from '../../../src/queue/stores/memory-store.js';
 import type { MessageWriter, QueueStore } from '../../../src/queue/types.js';
 import { QueueIdGenerator } from '../../../src/queue-id.js';

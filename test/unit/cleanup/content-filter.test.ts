@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { Cleanup } from '../../../src/cleanup/cleanup.js';
 import type { ContentFilter } from '../../../src/cleanup/content-filter.js';
-import { resolveParameters } from '../../../src/config/parameters.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { FileQueueStore } from '../../../src/queue/stores/file-store.js';
 import { MemoryQueueStore } from '../../../src/queue/stores/memory-store.js';
 import type { QueueStore } from '../../../src/queue/types.js';

@@ -4,8 +4,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Cleanup } from '../../../src/cleanup/cleanup.js';
 import { ManualClock } from '../../../src/clock.js';
-import { type Parameters, resolveParameters } from '../../../src/config/parameters.js';
 import { Logger } from '../../../src/log.js';
+import { type MainParameters, resolveParameters } from '../../../src/mta/main-parameters.js';
 import { MemoryQueueStore } from '../../../src/queue/stores/memory-store.js';
 import type { MessageRecord, QueueStore } from '../../../src/queue/types.js';
 import { QueueIdGenerator } from '../../../src/queue-id.js';
@@ -35,7 +35,7 @@ export const LOOPBACK: SubmissionSource = {
 };
 
 export interface Harness {
-  params: Parameters;
+  params: MainParameters;
   store: QueueStore;
   cleanup: Cleanup;
   clock: ManualClock;

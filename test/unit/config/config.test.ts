@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
 import { parseTime } from '../../../src/config/values.js';
 import { ConfigError } from '../../../src/errors.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { parseListen, resolveMtaConfig } from '../../../src/mta/mta-config.js';
 
 describe('parameters', () => {
@@ -41,7 +41,7 @@ describe('parameters', () => {
     expect(parseTime(text, 'x')).toBe(ms);
   });
 
-  it.each([
+  it.each<[Readonly<Record<string, unknown>>, RegExp]>([
     [{ messageSizeLimit: 'big' }, /messageSizeLimit: expected a whole number/],
     [{ messageSizeLimit: -1 }, /messageSizeLimit/],
     [{ queueRunDelay: '5 fortnights' }, /queueRunDelay: expected a time/],

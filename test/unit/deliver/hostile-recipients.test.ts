@@ -3,11 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
 import { LocalDeliveryAgent } from '../../../src/deliver/local-agent.js';
 import { resolveMailboxPath } from '../../../src/deliver/mailbox-path.js';
 import type { DeliveryAgent, DeliveryRequest } from '../../../src/deliver/types.js';
 import { VirtualDeliveryAgent } from '../../../src/deliver/virtual-agent.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { InlineTable } from '../../../src/tables/lookup-table.js';
 import type { Recipient, RecipientId, RecipientResult } from '../../../src/types.js';
 

@@ -4,10 +4,10 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/clock.js';
-import { resolveParameters } from '../../../src/config/parameters.js';
 import { LocalDeliveryAgent } from '../../../src/deliver/local-agent.js';
 import type { DeliveryRequest, DestinationStatus } from '../../../src/deliver/types.js';
 import { Logger } from '../../../src/log.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import type { LogEvent, Recipient, RecipientId, RecipientResult } from '../../../src/types.js';
 
 const MESSAGE =

@@ -4,10 +4,10 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../../src/clock.js';
-import { resolveParameters } from '../../../src/config/parameters.js';
 import { PipeDeliveryAgent, pipeAgentFromConfig } from '../../../src/deliver/pipe-agent.js';
 import type { DeliveryRequest } from '../../../src/deliver/types.js';
 import { ConfigError } from '../../../src/errors.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import type { Recipient, RecipientId, RecipientResult } from '../../../src/types.js';
 
 const MESSAGE = 'Subject: pipe\r\n\r\nFrom the start\r\n.dot line\r\nend\r\n';

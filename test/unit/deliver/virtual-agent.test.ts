@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
 import type { DeliveryRequest } from '../../../src/deliver/types.js';
 import { VirtualDeliveryAgent } from '../../../src/deliver/virtual-agent.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { FunctionTable } from '../../../src/tables/lookup-table.js';
 import type { RecipientId, RecipientResult } from '../../../src/types.js';
 

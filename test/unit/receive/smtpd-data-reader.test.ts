@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { BareNewlinePolicy } from '../../../src/config/parameters.js';
 import { DataReader } from '../../../src/receive/smtpd-data-reader.js';
+import type { BareNewlinePolicy } from '../../../src/receive/smtpd-parameters.js';
 
 interface Outcome {
   /** Content emitted (latin1), up to the end of data. */

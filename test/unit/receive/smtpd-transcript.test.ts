@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { composeSmtpdNotice, noticeRecipients } from '../../../src/receive/smtpd-notice.js';
 import {
   classifyReply,

@@ -9,8 +9,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseMailArgument, splitAddress } from '../../../src/address/address.js';
 import { toAsciiDomain } from '../../../src/address/domain.js';
-import { resolveParameters } from '../../../src/config/parameters.js';
 import { SmtpError } from '../../../src/errors.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
 
 const r = new Rewriter({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
 
 // ADDRESS_CLASS_README: the local domain class is $mydestination, $inet_interfaces and

@@ -2,8 +2,8 @@
  * Table-driven cases from Postfix's documentation; each case names its source.
  */
 import { describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
 import { TableError } from '../../../src/errors.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
 import { FunctionTable } from '../../../src/tables/lookup-table.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../src/config/parameters.js';
 import { TableError } from '../../../src/errors.js';
+import { resolveParameters } from '../../../src/mta/main-parameters.js';
 import { Rewriter } from '../../../src/rewrite/rewriter.js';
 import { FunctionTable, InlineTable } from '../../../src/tables/lookup-table.js';
 import type { LookupTable } from '../../../src/tables/types.js';

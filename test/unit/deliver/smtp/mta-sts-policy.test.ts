@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../../src/config/parameters.js';
 import { clientSettings } from '../../../../src/deliver/smtp/client-settings.js';
 import { mtaStsDomain } from '../../../../src/deliver/smtp/mta-sts-fetcher.js';
 import {
@@ -11,6 +10,7 @@ import {
   parseMtaStsRecord,
   selectMtaStsRecord,
 } from '../../../../src/deliver/smtp/mta-sts-policy.js';
+import { resolveParameters } from '../../../../src/mta/main-parameters.js';
 
 const GOOD =
   'version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\nmax_age: 604800\r\n';

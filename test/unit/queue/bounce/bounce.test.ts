@@ -4,8 +4,8 @@ import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { Cleanup } from '../../../../src/cleanup/cleanup.js';
 import { ManualClock } from '../../../../src/clock.js';
-import { resolveParameters } from '../../../../src/config/parameters.js';
 import { Logger } from '../../../../src/log.js';
+import { resolveParameters } from '../../../../src/mta/main-parameters.js';
 import { Bounce, wantsNotice } from '../../../../src/queue/bounce/bounce.js';
 import { MemoryQueueStore } from '../../../../src/queue/stores/memory-store.js';
 import type {

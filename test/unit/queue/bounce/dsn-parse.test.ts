@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { resolveParameters } from '../../../../src/config/parameters.js';
+import { resolveParameters } from '../../../../src/mta/main-parameters.js';
 import { type DsnKind, dsnMessage } from '../../../../src/queue/bounce/dsn-message.js';
 import type { MessageRecord, StoredRecipient } from '../../../../src/queue/types.js';
 

@@ -7,13 +7,13 @@
  */
 
 import { ManualClock } from '../../../../src/clock.js';
-import { resolveParameters } from '../../../../src/config/parameters.js';
 import { AgentRegistry } from '../../../../src/deliver/agent-registry.js';
 import type {
   DeliveryAgent,
   DeliveryReporter,
   DeliveryRequest,
 } from '../../../../src/deliver/types.js';
+import { resolveParameters } from '../../../../src/mta/main-parameters.js';
 import {
   type Notifier,
   QueueManager,
