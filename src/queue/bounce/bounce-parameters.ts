@@ -7,8 +7,10 @@
  * @module
  */
 
-import { defineParameters } from '../../config/parameter-declaration.js';
+import type { CoreParameters } from '../../config/core-parameters.js';
+import { defineParameters, type ValuesOf } from '../../config/parameter-declaration.js';
 import { param } from '../../config/parameter-kinds.js';
+import type { QUEUE_PARAMETERS } from '../queue-parameters.js';
 
 /**
  * Bounce's parameters.
@@ -55,3 +57,17 @@ export const BOUNCE_PARAMETERS = defineParameters({
     default: ['resource', 'software', '2bounce'],
   }),
 });
+
+/**
+ * What Bounce reads: its own parameters, the queue lifetimes and the shared ones it
+ * needs.
+ *
+ * @example
+ * ```ts
+ * const bounce = new Bounce({ submission, store, params: resolveParameters() satisfies BounceParameters });
+ * ```
+ */
+export interface BounceParameters
+  extends ValuesOf<typeof BOUNCE_PARAMETERS>,
+    ValuesOf<typeof QUEUE_PARAMETERS>,
+    Pick<CoreParameters, 'myhostname' | 'myorigin' | 'mydestination'> {}

@@ -37,12 +37,12 @@
 import { pipeline } from 'node:stream/promises';
 import { splitAddress } from '../../address/address.js';
 import { systemClock } from '../../clock.js';
-import type { Parameters } from '../../config/parameters.js';
 import { SmtpError } from '../../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../../log.js';
 import type { Address, Clock, DsnNotifyKeyword, QueueId, SubmissionPort } from '../../types.js';
 import { errorMessage } from '../../util/error-message.js';
 import type { MessageRecord, QueueStore, StoredRecipient } from '../types.js';
+import type { BounceParameters } from './bounce-parameters.js';
 import { type DsnKind, dsnMessage } from './dsn-message.js';
 
 /**
@@ -59,7 +59,7 @@ export interface BounceOptions {
   /** Where the original content is read from (only `openContent` is used). */
   readonly store: Pick<QueueStore, 'openContent'>;
   /** The parameters read (`myhostname`, `bounceSizeLimit`, notice recipients...). */
-  readonly params: Parameters;
+  readonly params: BounceParameters;
   /** @default systemClock */
   readonly clock?: Clock;
   /** Logs under component `bounce`. @default silentLogger */
@@ -89,7 +89,7 @@ export function wantsNotice(
 export class Bounce {
   readonly #submission: SubmissionPort;
   readonly #store: Pick<QueueStore, 'openContent'>;
-  readonly #params: Parameters;
+  readonly #params: BounceParameters;
   readonly #clock: Clock;
   readonly #log: ComponentLogger;
 

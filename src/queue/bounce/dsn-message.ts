@@ -41,10 +41,10 @@
 
 import { Readable } from 'node:stream';
 import { formatAddress } from '../../address/address.js';
-import type { Parameters } from '../../config/parameters.js';
 import type { Address, QueueId } from '../../types.js';
 import { mailDate } from '../../util/mail-date.js';
 import type { MessageRecord, StoredRecipient } from '../types.js';
+import type { BounceParameters } from './bounce-parameters.js';
 
 /** What a notice is about. */
 export type DsnKind = 'failure' | 'delay' | 'success';
@@ -61,7 +61,7 @@ export interface DsnMessageInput {
   /** The notice's own queue ID (for its Message-Id). */
   readonly queueId: QueueId;
   readonly params: Pick<
-    Parameters,
+    BounceParameters,
     'myhostname' | 'myorigin' | 'bounceSizeLimit' | 'maximalQueueLifetime' | 'bounceQueueLifetime'
   >;
   /** Now, ms since the epoch. */

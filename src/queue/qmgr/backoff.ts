@@ -10,13 +10,13 @@
  * @module
  */
 
-/** The limits that drive retries (Parameters has them all). */
-export interface BackoffParameters {
-  readonly minimalBackoffTime: number;
-  readonly maximalBackoffTime: number;
-  readonly maximalQueueLifetime: number;
-  readonly bounceQueueLifetime: number;
-}
+import type { QmgrParameters } from './qmgr-parameters.js';
+
+/** The limits that drive retries. */
+export type BackoffParameters = Pick<
+  QmgrParameters,
+  'minimalBackoffTime' | 'maximalBackoffTime' | 'maximalQueueLifetime' | 'bounceQueueLifetime'
+>;
 
 /** When the next attempt is due, ms since the epoch. */
 export function nextAttemptTime(p: BackoffParameters, arrivalTime: number, now: number): number {

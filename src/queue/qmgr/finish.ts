@@ -25,7 +25,6 @@
  */
 
 import { formatAddress } from '../../address/address.js';
-import type { Parameters } from '../../config/parameters.js';
 import { LeaseLostError } from '../../errors.js';
 import type { ComponentLogger } from '../../log.js';
 import type { Clock, QueueId } from '../../types.js';
@@ -39,6 +38,7 @@ import type {
 } from '../types.js';
 import { type ActiveMessage, recipientIndex } from './active-message.js';
 import { isExpired, nextAttemptTime } from './backoff.js';
+import type { QmgrParameters } from './qmgr-parameters.js';
 
 /**
  * Sends delivery status notices (Bounce implements it).
@@ -63,7 +63,7 @@ export interface Notifier {
 export interface FinishContext {
   readonly store: QueueStore;
   readonly bounce: Notifier;
-  readonly params: Parameters;
+  readonly params: QmgrParameters;
   readonly clock: Clock;
   readonly log: ComponentLogger;
   /** Records outcomes in the store and in the message's recipient map. */

@@ -9,8 +9,10 @@
  * @module
  */
 
-import { defineParameters } from '../../config/parameter-declaration.js';
+import type { CoreParameters } from '../../config/core-parameters.js';
+import { defineParameters, type ValuesOf } from '../../config/parameter-declaration.js';
 import { param } from '../../config/parameter-kinds.js';
+import type { QUEUE_PARAMETERS } from '../queue-parameters.js';
 
 /**
  * The queue manager's parameters.
@@ -114,3 +116,17 @@ export const QMGR_PARAMETERS = defineParameters({
     default: [],
   }),
 });
+
+/**
+ * What the queue manager reads: its own parameters, the queue lifetimes and the shared
+ * ones it needs.
+ *
+ * @example
+ * ```ts
+ * const lifetime: QmgrParameters['maximalQueueLifetime'] = resolveParameters().maximalQueueLifetime;
+ * ```
+ */
+export interface QmgrParameters
+  extends ValuesOf<typeof QMGR_PARAMETERS>,
+    ValuesOf<typeof QUEUE_PARAMETERS>,
+    Pick<CoreParameters, 'softBounce'> {}

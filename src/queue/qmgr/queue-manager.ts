@@ -27,7 +27,6 @@
 import { randomBytes } from 'node:crypto';
 import { formatAddress } from '../../address/address.js';
 import { delay, systemClock } from '../../clock.js';
-import type { Parameters } from '../../config/parameters.js';
 import type { AgentRegistry } from '../../deliver/agent-registry.js';
 import type { DestinationStatus } from '../../deliver/types.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../../log.js';
@@ -40,6 +39,7 @@ import type { ClaimedMessage, QueueSelection, QueueStore, RecipientOutcome } fro
 import { type ActiveMessage, abortOf, type Job } from './active-message.js';
 import { type FinishContext, finishMessage, type Notifier } from './finish.js';
 import { LeaseRenewer } from './lease-renewer.js';
+import type { QmgrParameters } from './qmgr-parameters.js';
 import { type RouteResolver, type RoutingContext, routeMessage } from './route-message.js';
 import { deferDeadJob, type JobContext, runJob } from './run-job.js';
 import { type DestinationView, Scheduler } from './scheduler.js';
@@ -77,7 +77,7 @@ export interface QueueManagerOptions {
   /** Sends bounce, delay and success notices (Bounce). */
   readonly bounce: Notifier;
   /** The queue parameters (`maximalQueueLifetime`, backoff times, concurrency...). */
-  readonly params: Parameters;
+  readonly params: QmgrParameters;
   /** Per-transport overrides of the destination limits. */
   readonly transports?: Readonly<Record<string, TransportLimits>>;
   /** @default systemClock */
@@ -109,7 +109,7 @@ const CLAIM_BATCH = 200;
  */
 export class QueueManager {
   readonly #store: QueueStore;
-  readonly #params: Parameters;
+  readonly #params: QmgrParameters;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #log: ComponentLogger;

@@ -15,7 +15,6 @@
  * @module
  */
 
-import type { Parameters } from '../../config/parameters.js';
 import type { Logger } from '../../log.js';
 import { parseTransportSpec } from '../../rewrite/transport-spec.js';
 import type { ResolveResult } from '../../rewrite/types.js';
@@ -23,6 +22,7 @@ import { SmtpReply } from '../../smtp-reply.js';
 import type { Recipient } from '../../types.js';
 import type { MessageRecord, RecipientOutcome, StoredOutcome } from '../types.js';
 import type { ActiveMessage, Job } from './active-message.js';
+import type { QmgrParameters } from './qmgr-parameters.js';
 import { logDelivery, routingFailure, storedOutcome } from './stored-outcome.js';
 
 /**
@@ -42,7 +42,7 @@ export interface RouteResolver {
 /** What routing needs from the queue manager. */
 export interface RoutingContext {
   readonly resolver: RouteResolver;
-  readonly params: Parameters;
+  readonly params: QmgrParameters;
   readonly logger: Logger;
   now(): number;
   /** The recipient limit of a transport. */

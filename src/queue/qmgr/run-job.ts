@@ -19,7 +19,6 @@
  */
 
 import { delay } from '../../clock.js';
-import type { Parameters } from '../../config/parameters.js';
 import type { AgentRegistry } from '../../deliver/agent-registry.js';
 import type { DeliveryRequest, DestinationStatus } from '../../deliver/types.js';
 import type { ComponentLogger, Logger } from '../../log.js';
@@ -29,6 +28,7 @@ import { errorMessage } from '../../util/error-message.js';
 import type { DestinationSlot, QueueStore, RecipientOutcome, StoredOutcome } from '../types.js';
 import { type ActiveMessage, abortOf, type Job } from './active-message.js';
 import { attemptDelivery } from './delivery-attempt.js';
+import type { QmgrParameters } from './qmgr-parameters.js';
 import { logDelivery, storedOutcome } from './stored-outcome.js';
 
 /** What running a job needs from the queue manager. */
@@ -38,7 +38,7 @@ export interface JobContext {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly log: ComponentLogger;
-  readonly params: Parameters;
+  readonly params: QmgrParameters;
   /** The concurrency limit of a transport (for the cluster-wide slots). */
   concurrencyLimit(transport: string): number;
   /** The manager is stopping: stop waiting for a slot. */

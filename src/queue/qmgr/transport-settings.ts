@@ -12,8 +12,8 @@
  * @module
  */
 
-import type { Parameters } from '../../config/parameters.js';
 import { parseInteger, parseTime } from '../../config/values.js';
+import type { QmgrParameters } from './qmgr-parameters.js';
 import type { DestinationSettings } from './scheduler.js';
 
 /**
@@ -51,7 +51,7 @@ export type TransportSettings = DestinationSettings & { readonly recipientLimit:
 
 /** The scheduling settings of `transport`: its `transports` entry, else the defaults. */
 export function transportSettings(
-  params: Parameters,
+  params: QmgrParameters,
   transports: Readonly<Record<string, TransportLimits>>,
   transport: string,
 ): TransportSettings {
