@@ -41,13 +41,13 @@
  */
 
 import { splitAddress } from '../address/address.js';
-import type { Parameters } from '../config/parameters.js';
 import { PosternError, type PosternErrorOptions, TableError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
 import { lookupAddress, splitExtension } from '../tables/search-order.js';
 import type { LookupTable } from '../tables/types.js';
 import type { Address, QueueId } from '../types.js';
 import { errorMessage } from '../util/error-message.js';
+import type { CleanupParameters } from './cleanup-parameters.js';
 
 /** cleanup_map11.c MAX_RECURSION. */
 const CANONICAL_ROUNDS = 10;
@@ -79,7 +79,7 @@ export interface AddressTables {
 
 /** What AddressMapping needs besides its tables. */
 export interface AddressMappingOptions {
-  readonly params: Parameters;
+  readonly params: CleanupParameters;
   readonly tables: AddressTables;
   /** Canonical form of a bare or odd address (trivial-rewrite). */
   readonly rewrite: (address: Address) => Address;

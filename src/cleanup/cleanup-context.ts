@@ -10,12 +10,12 @@
  * @module
  */
 
-import type { Parameters } from '../config/parameters.js';
 import type { ComponentLogger } from '../log.js';
 import type { QueueStore } from '../queue/types.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
 import type { Clock } from '../types.js';
 import type { AddressMapping, AddressTables } from './address-mapping.js';
+import type { CleanupParameters } from './cleanup-parameters.js';
 import type { CommitStage } from './commit-stage.js';
 import type { CheckTables } from './content-checks.js';
 import type { ContentFilter } from './content-filter.js';
@@ -24,7 +24,7 @@ import type { LocalHeaderRewriteClients } from './missing-headers.js';
 
 /** What every transaction of one Cleanup shares. */
 export interface CleanupContext {
-  readonly params: Parameters;
+  readonly params: CleanupParameters;
   readonly rewriter: Pick<Rewriter, 'rewrite'>;
   readonly clock: Clock;
   readonly log: ComponentLogger;

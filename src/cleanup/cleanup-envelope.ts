@@ -30,9 +30,9 @@
  * @module
  */
 
-import type { Parameters } from '../config/parameters.js';
 import type { Address, DsnNotifyKeyword, Recipient, SenderParams } from '../types.js';
 import type { AddressMapping, AddressTables } from './address-mapping.js';
+import type { CleanupParameters } from './cleanup-parameters.js';
 
 /** Postfix's `duplicate_filter_limit`: how many recipients the duplicate filter remembers. */
 export const DUPLICATE_FILTER_LIMIT = 1000;
@@ -47,7 +47,7 @@ export interface PendingRecipient {
 
 /** What the envelope needs from its Cleanup. */
 export interface EnvelopeContext {
-  readonly params: Parameters;
+  readonly params: CleanupParameters;
   readonly mapping: AddressMapping;
   readonly tables: AddressTables;
 }

@@ -9,8 +9,10 @@
  * @module
  */
 
-import { defineParameters, sameAs } from '../config/parameter-declaration.js';
+import type { CoreParameters } from '../config/core-parameters.js';
+import { defineParameters, sameAs, type ValuesOf } from '../config/parameter-declaration.js';
 import { param } from '../config/parameter-kinds.js';
+import type { RewriterParameters } from '../rewrite/rewrite-parameters.js';
 
 /**
  * Cleanup's parameters.
@@ -182,3 +184,20 @@ export const CLEANUP_PARAMETERS = defineParameters({
     default: false,
   }),
 });
+
+/**
+ * What Cleanup reads: its own parameters, the address rules it shares with the
+ * Rewriter and the shared ones it needs.
+ *
+ * @example
+ * ```ts
+ * const cleanup = new Cleanup({ params: resolveParameters() satisfies CleanupParameters, store, rewriter });
+ * ```
+ */
+export interface CleanupParameters
+  extends ValuesOf<typeof CLEANUP_PARAMETERS>,
+    Pick<
+      CoreParameters,
+      'myhostname' | 'myorigin' | 'mynetworks' | 'mailName' | 'recipientDelimiter'
+    >,
+    Pick<RewriterParameters, 'virtualAliasMaps' | 'remoteHeaderRewriteDomain'> {}

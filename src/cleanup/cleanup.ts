@@ -30,7 +30,6 @@
  */
 
 import { systemClock } from '../clock.js';
-import type { Parameters } from '../config/parameters.js';
 import { SmtpError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import type { MessageWriter, QueueStore } from '../queue/types.js';
@@ -43,6 +42,7 @@ import type { Clock, SubmissionPort, SubmissionSource, SubmissionTransaction } f
 import { errorMessage } from '../util/error-message.js';
 import { AddressMapping, type AddressTables } from './address-mapping.js';
 import type { CleanupContext } from './cleanup-context.js';
+import type { CleanupParameters } from './cleanup-parameters.js';
 import { CleanupTransaction } from './cleanup-transaction.js';
 import type { CommitStage } from './commit-stage.js';
 import type { CheckTables } from './content-checks.js';
@@ -94,7 +94,7 @@ const ADDRESS_KEYS = [
  */
 export interface CleanupOptions {
   /** The parameters Cleanup reads (header checks, limits, `myorigin`...). */
-  readonly params: Parameters;
+  readonly params: CleanupParameters;
   /** Where accepted messages are written (the `incoming` queue). */
   readonly store: QueueStore;
   /**
@@ -182,7 +182,7 @@ export class Cleanup implements SubmissionPort {
     await Promise.allSettled(this.#built.map((t) => t.close?.()));
   }
 
-  #buildTables(params: Parameters, given: Partial<CleanupTables>): CleanupTables {
+  #buildTables(params: CleanupParameters, given: Partial<CleanupTables>): CleanupTables {
     const out: Record<string, LookupTable> = {};
     const bySpec = new Map<TableSpec, LookupTable>();
     const build = (key: keyof CleanupTables, substitution: boolean): void => {

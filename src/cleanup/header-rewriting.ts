@@ -27,9 +27,9 @@
 
 import { isUtf8 } from 'node:buffer';
 import { formatAddress } from '../address/address.js';
-import type { Parameters } from '../config/parameters.js';
 import type { Address, QueueId } from '../types.js';
 import type { AddressMapping } from './address-mapping.js';
+import type { CleanupParameters } from './cleanup-parameters.js';
 import {
   findAddresses,
   RECIPIENT_HEADERS,
@@ -40,7 +40,7 @@ import type { HeaderField } from './header-parser.js';
 
 /** What HeaderRewriting needs. */
 export interface HeaderRewritingOptions {
-  readonly params: Parameters;
+  readonly params: CleanupParameters;
   readonly mapping: AddressMapping;
   /** trivial-rewrite's canonical form (local context). */
   readonly rewrite: (address: Address) => Address;

@@ -30,12 +30,12 @@
 
 import libmime from 'libmime';
 import { formatAddress } from '../address/address.js';
-import type { Parameters } from '../config/parameters.js';
 import { ConfigError } from '../errors.js';
 import { CidrList } from '../tables/cidr.js';
 import type { Address, QueueId, SubmissionSource } from '../types.js';
 import { errorMessage } from '../util/error-message.js';
 import { mailDate } from '../util/mail-date.js';
+import type { CleanupParameters } from './cleanup-parameters.js';
 
 /** Headers whose presence makes the message "resent" (Postfix's HDR_OPT_RR set). */
 export const RESENT_HEADERS: ReadonlySet<string> = new Set([
@@ -59,7 +59,7 @@ export class LocalHeaderRewriteClients {
   readonly #networks: CidrList | undefined;
 
   /** @throws ConfigError naming `localHeaderRewriteClients` for an entry it cannot use. */
-  constructor(params: Pick<Parameters, 'localHeaderRewriteClients' | 'mynetworks'>) {
+  constructor(params: Pick<CleanupParameters, 'localHeaderRewriteClients' | 'mynetworks'>) {
     let inet = false;
     let sasl = false;
     let all = false;
