@@ -22,8 +22,8 @@
  * @module
  */
 
-import type { Parameters } from '../config/parameters.js';
 import { SmtpReply } from '../smtp-reply.js';
+import type { PickupParameters } from './pickup-parameters.js';
 
 /** Longest `-F` full name. */
 export const FULL_NAME_MAX = 256;
@@ -44,7 +44,7 @@ export interface MaildropLimits {
 
 /** The limits from the parameters. */
 export function maildropLimits(
-  params: Pick<Parameters, 'lineLengthLimit' | 'smtpdRecipientLimit' | 'messageSizeLimit'>,
+  params: Pick<PickupParameters, 'lineLengthLimit' | 'smtpdRecipientLimit' | 'messageSizeLimit'>,
 ): MaildropLimits {
   return {
     addressLength: params.lineLengthLimit,

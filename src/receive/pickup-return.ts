@@ -28,13 +28,13 @@
 
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { Parameters } from '../config/parameters.js';
 import type { Logger } from '../log.js';
 import { Bounce } from '../queue/bounce/bounce.js';
 import { logDelivery } from '../queue/qmgr/stored-outcome.js';
 import type { MessageRecord, StoredRecipient } from '../queue/types.js';
 import type { Clock, DsnNotifyKeyword, DsnRet, QueueId, SubmissionPort } from '../types.js';
 import type { MaildropProblem } from './maildrop-checks.js';
+import type { PickupParameters } from './pickup-parameters.js';
 
 /** A refused maildrop message, as far as it is known. */
 export interface RefusedMessage {
@@ -61,7 +61,7 @@ export interface RefusedMessage {
 /** What returnToSender needs from Pickup. */
 export interface ReturnOptions {
   readonly submission: SubmissionPort;
-  readonly params: Parameters;
+  readonly params: PickupParameters;
   readonly clock: Clock;
   readonly logger: Logger;
 }

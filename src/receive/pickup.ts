@@ -37,7 +37,6 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { formatAddress } from '../address/address.js';
 import { systemClock } from '../clock.js';
-import type { Parameters } from '../config/parameters.js';
 import { PosternError, type PosternErrorOptions, SmtpError } from '../errors.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import { isQueueId } from '../queue-id.js';
@@ -60,6 +59,7 @@ import {
   readEnvelope,
   TRAILER_MAX,
 } from './maildrop-format.js';
+import type { PickupParameters } from './pickup-parameters.js';
 import { returnToSender } from './pickup-return.js';
 
 /**
@@ -76,7 +76,7 @@ export interface PickupOptions {
   /** Where each picked-up message goes (Cleanup, or the Mta's Submission port). */
   readonly submission: SubmissionPort;
   /** The limits a file is checked against (`messageSizeLimit`, `smtpdRecipientLimit`, ...) and those of the notice that returns it. */
-  readonly params: Parameters;
+  readonly params: PickupParameters;
   /** Events carry component `pickup`. */
   readonly logger?: Logger;
   /** Times the periodic scan. @default systemClock */

@@ -6,7 +6,9 @@
  * @module
  */
 
-import { defineParameters } from '../config/parameter-declaration.js';
+import type { CleanupParameters } from '../cleanup/cleanup-parameters.js';
+import type { CoreParameters } from '../config/core-parameters.js';
+import { defineParameters, type ValuesOf } from '../config/parameter-declaration.js';
 import { param } from '../config/parameter-kinds.js';
 
 /**
@@ -34,3 +36,20 @@ export const QMQPD_PARAMETERS = defineParameters({
     default: '1s',
   }),
 });
+
+/**
+ * What the QMQP server reads: its own parameters, the message limits Cleanup also
+ * enforces, and the shared ones.
+ *
+ * @example
+ * ```ts
+ * const qmqpd = new QmqpReceiver({ params: resolveParameters() satisfies QmqpdParameters, submission });
+ * ```
+ */
+export interface QmqpdParameters
+  extends ValuesOf<typeof QMQPD_PARAMETERS>,
+    Pick<
+      CoreParameters,
+      'myhostname' | 'lineLengthLimit' | 'allowMinUser' | 'softBounce' | 'defaultProcessLimit'
+    >,
+    Pick<CleanupParameters, 'messageSizeLimit'> {}

@@ -14,11 +14,11 @@
 
 import type { Duplex } from 'node:stream';
 import { delay, systemClock } from '../clock.js';
-import type { Parameters } from '../config/parameters.js';
 import { type ComponentLogger, type Logger, silentLogger } from '../log.js';
 import { CidrList } from '../tables/cidr.js';
 import type { ClientInfo, Clock, SubmissionPort } from '../types.js';
 import { netstring } from './netstring.js';
+import type { QmqpdParameters } from './qmqpd-parameters.js';
 import { type QmqpContext, QmqpSession } from './qmqpd-session.js';
 import { hangUp, SessionLimit } from './session-limit.js';
 import { type ListenOptions, TcpListeners } from './tcp-listener.js';
@@ -33,7 +33,7 @@ import { type ListenOptions, TcpListeners } from './tcp-listener.js';
  */
 export interface QmqpReceiverOptions {
   /** The parameters it reads: `qmqpdAuthorizedClients`, `qmqpdTimeout`, `qmqpdErrorDelay`, ... */
-  readonly params: Parameters;
+  readonly params: QmqpdParameters;
   /** Where each received message goes (Cleanup, or the Mta's Submission port). */
   readonly submission: SubmissionPort;
   /** Events carry component `qmqpd`. @default a silent logger */

@@ -28,7 +28,6 @@
 import type { Duplex } from 'node:stream';
 import { checkSenderAddress } from '../address/envelope-address.js';
 import { delay } from '../clock.js';
-import type { Parameters } from '../config/parameters.js';
 import { PosternError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
 import { printable } from '../smtp-reply.js';
@@ -43,10 +42,11 @@ import {
   readNetstringEnd,
   readNetstringLength,
 } from './netstring.js';
+import type { QmqpdParameters } from './qmqpd-parameters.js';
 
 /** What every QMQP session shares. */
 export interface QmqpContext {
-  readonly params: Parameters;
+  readonly params: QmqpdParameters;
   readonly submission: SubmissionPort;
   readonly authorizedClients: CidrList;
   readonly log: ComponentLogger;

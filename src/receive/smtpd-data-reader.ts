@@ -33,7 +33,7 @@
  * @module
  */
 
-import type { BareNewlinePolicy } from '../config/parameters.js';
+import type { BareNewlinePolicy } from './smtpd-parameters.js';
 
 const LF = 0x0a;
 const CR = 0x0d;

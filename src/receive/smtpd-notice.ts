@@ -32,11 +32,11 @@
  */
 
 import { formatAddress } from '../address/address.js';
-import type { Parameters } from '../config/parameters.js';
 import type { ComponentLogger } from '../log.js';
 import type { Address, Clock, QueueId, SubmissionPort } from '../types.js';
 import { errorMessage } from '../util/error-message.js';
 import { mailDate } from '../util/mail-date.js';
+import type { SmtpdParameters } from './smtpd-parameters.js';
 import type { SmtpdErrorClass, TranscriptSnapshot } from './smtpd-transcript.js';
 
 /** Postfix smtpd_chat.c LENGTH and INDENT. */
@@ -57,7 +57,7 @@ export interface SmtpdNoticeOptions {
   /** Where the notice is submitted (Cleanup). */
   readonly submission: SubmissionPort;
   /** `doubleBounceSender`, `errorNoticeRecipient`, `bounceNoticeRecipient`, `myorigin`, `myhostname`, `mailName`. */
-  readonly params: Parameters;
+  readonly params: SmtpdParameters;
   /** For the Date header. */
   readonly clock: Clock;
   /** The SMTP server's log (component `smtpd`). */
@@ -76,7 +76,7 @@ export interface SmtpdNoticeOptions {
  */
 export function noticeRecipients(
   classes: readonly SmtpdErrorClass[],
-  params: Pick<Parameters, 'errorNoticeRecipient' | 'bounceNoticeRecipient'>,
+  params: Pick<SmtpdParameters, 'errorNoticeRecipient' | 'bounceNoticeRecipient'>,
 ): Address[] {
   const out: Address[] = [];
   const add = (a: Address): void => {
@@ -105,7 +105,7 @@ export function composeSmtpdNotice(input: {
   readonly to: readonly Address[];
   readonly queueId: QueueId;
   readonly now: number;
-  readonly params: Pick<Parameters, 'myorigin' | 'myhostname' | 'mailName'>;
+  readonly params: Pick<SmtpdParameters, 'myorigin' | 'myhostname' | 'mailName'>;
 }): string {
   const { snapshot, params } = input;
   const client = ascii(input.client).slice(0, MAX_CLIENT);

@@ -9,8 +9,17 @@
  * @module
  */
 
-import { defineParameters, expand, sameAs } from '../config/parameter-declaration.js';
+import type { CleanupParameters } from '../cleanup/cleanup-parameters.js';
+import type { CoreParameters } from '../config/core-parameters.js';
+import {
+  defineParameters,
+  expand,
+  sameAs,
+  type ValuesOf,
+} from '../config/parameter-declaration.js';
 import { param } from '../config/parameter-kinds.js';
+import type { BounceParameters } from '../queue/bounce/bounce-parameters.js';
+import type { SMTPD_ACCESS_PARAMETERS } from './smtpd-access-parameters.js';
 
 /**
  * What the SMTP server does with a bare LF (Postfix 3.9 `smtpd_forbid_bare_newline`).
@@ -198,3 +207,33 @@ export const SMTPD_PARAMETERS = defineParameters({
     default: sameAs('mynetworks'),
   }),
 });
+
+/**
+ * What the SMTP server reads: its session and access policy parameters, the message
+ * limits Cleanup also enforces, the postmaster notices it sends, and the shared ones.
+ *
+ * @example
+ * ```ts
+ * const receiver = new SmtpReceiver({ params: resolveParameters() satisfies SmtpdParameters, submission, rewriter });
+ * ```
+ */
+export interface SmtpdParameters
+  extends ValuesOf<typeof SMTPD_PARAMETERS>,
+    ValuesOf<typeof SMTPD_ACCESS_PARAMETERS>,
+    Pick<
+      CoreParameters,
+      | 'myhostname'
+      | 'myorigin'
+      | 'mynetworks'
+      | 'mailName'
+      | 'lineLengthLimit'
+      | 'recipientDelimiter'
+      | 'allowMinUser'
+      | 'softBounce'
+      | 'defaultProcessLimit'
+    >,
+    Pick<CleanupParameters, 'messageSizeLimit'>,
+    Pick<
+      BounceParameters,
+      'notifyClasses' | 'bounceNoticeRecipient' | 'errorNoticeRecipient' | 'doubleBounceSender'
+    > {}

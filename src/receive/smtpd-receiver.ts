@@ -33,7 +33,6 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { systemClock } from '../clock.js';
-import type { Parameters } from '../config/parameters.js';
 import { ConfigError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { DnsResolver } from '../resolver.js';
@@ -47,6 +46,7 @@ import { errorMessage } from '../util/error-message.js';
 import { Anvil } from './anvil.js';
 import { hangUp, SessionLimit } from './session-limit.js';
 import type { AuthBackend } from './smtpd-auth.js';
+import type { SmtpdParameters } from './smtpd-parameters.js';
 import type {
   CommandCheck,
   RestrictionFunction,
@@ -87,7 +87,7 @@ export interface SmtpTlsOptions {
  */
 export interface SmtpReceiverOptions {
   /** Main parameters (`resolveParameters()`). */
-  readonly params: Parameters;
+  readonly params: SmtpdParameters;
   /** The way into the queue (Cleanup in a full MTA). */
   readonly submission: SubmissionPort;
   /** Address resolution for relay control (trivial-rewrite). */
@@ -305,7 +305,7 @@ function unmapIPv4(address: string): string {
 
 /** The TLS server options from code or from the certificate files; undefined when TLS is off. */
 function buildTlsOptions(
-  params: Parameters,
+  params: SmtpdParameters,
   given: SmtpTlsOptions | undefined,
 ): tls.TLSSocketOptions | undefined {
   const wanted = params.smtpdTlsSecurityLevel !== 'none' || params.smtpdTlsWrappermode;

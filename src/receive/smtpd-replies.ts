@@ -14,8 +14,8 @@
  * @module
  */
 
-import type { Parameters } from '../config/parameters.js';
 import { SmtpReply } from '../smtp-reply.js';
+import type { SmtpdParameters } from './smtpd-parameters.js';
 
 /** Which optional EHLO keywords a session may show now. */
 export interface EhloFeatures {
@@ -37,7 +37,7 @@ export interface SessionReplies {
 }
 
 /** Builds the parameter-dependent replies once per receiver. */
-export function buildSessionReplies(params: Parameters): SessionReplies {
+export function buildSessionReplies(params: SmtpdParameters): SessionReplies {
   const host = params.myhostname;
   const cache = new Map<number, SmtpReply>();
   return {

@@ -24,7 +24,6 @@
 
 import net from 'node:net';
 import { splitAddress } from '../address/address.js';
-import type { Parameters } from '../config/parameters.js';
 import type { ComponentLogger } from '../log.js';
 import type { ResolveResult } from '../rewrite/types.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
@@ -36,6 +35,7 @@ import { errorMessage } from '../util/error-message.js';
 import { accessReply } from './smtpd-access-result.js';
 import { isAuthorizedDestination } from './smtpd-authorized-destination.js';
 import { checkMailDomain, rblLookup, verifiedClientName } from './smtpd-dns-checks.js';
+import type { SmtpdParameters } from './smtpd-parameters.js';
 import { stageContext, stageWhat } from './smtpd-restriction-request.js';
 import type { RestrictionRequest, RestrictionStage } from './smtpd-restriction-types.js';
 
@@ -55,7 +55,7 @@ export interface RestrictionMemo {
 
 /** What the lists need from their surroundings. */
 export interface RestrictionEnvironment {
-  readonly params: Parameters;
+  readonly params: SmtpdParameters;
   readonly log: ComponentLogger;
   readonly resolver?: Resolver;
   /** Recipient validation of the RCPT's resolve result: listed, and the reject text if not. */

@@ -17,9 +17,9 @@
  */
 
 import net from 'node:net';
-import type { Parameters } from '../config/parameters.js';
 import { printable } from '../smtp-reply.js';
 import type { AccessReplyContext } from './smtpd-access-result.js';
+import type { SmtpdParameters } from './smtpd-parameters.js';
 import type { RestrictionRequest, RestrictionStage } from './smtpd-restriction-types.js';
 
 /** Postfix's `name[address]` of the request's client. */
@@ -60,7 +60,7 @@ const CLASS_NAME: Readonly<Record<RestrictionStage, string>> = {
 export function stageContext(
   stage: RestrictionStage,
   req: RestrictionRequest,
-  p: Parameters,
+  p: SmtpdParameters,
 ): AccessReplyContext {
   return {
     what: stageWhat(stage, req),

@@ -29,7 +29,6 @@
  * @module
  */
 
-import type { Parameters, RestrictionEntry } from '../config/parameters.js';
 import { ConfigError, TableError } from '../errors.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
 import { CidrList } from '../tables/cidr.js';
@@ -71,6 +70,9 @@ export type {
   RestrictionOutcome,
 } from './smtpd-restriction-builtins.js';
 
+import type { SmtpdParameters } from './smtpd-parameters.js';
+import type { RestrictionEntry } from './smtpd-restriction-list.js';
+
 type Step =
   | {
       readonly kind: 'builtin';
@@ -89,7 +91,7 @@ const RESTRICTION_NAMES: readonly string[] = [
   'check_policy_service',
 ];
 
-const PARAM_OF: Record<RestrictionStage, keyof Parameters> = {
+const PARAM_OF: Record<RestrictionStage, keyof SmtpdParameters> = {
   client: 'smtpdClientRestrictions',
   helo: 'smtpdHeloRestrictions',
   sender: 'smtpdSenderRestrictions',

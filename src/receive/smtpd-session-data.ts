@@ -22,8 +22,8 @@
  */
 
 import type { Writable } from 'node:stream';
-import type { BareNewlinePolicy } from '../config/parameters.js';
 import { DataReader } from './smtpd-data-reader.js';
+import type { BareNewlinePolicy } from './smtpd-parameters.js';
 import type { SessionIo } from './smtpd-session-io.js';
 
 /** How a DATA phase ended. */

@@ -22,7 +22,6 @@
 
 import type { TLSSocketOptions } from 'node:tls';
 import { formatAddress } from '../address/address.js';
-import type { Parameters } from '../config/parameters.js';
 import { replyFor, SmtpError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
@@ -42,6 +41,7 @@ import type {
 import { errorMessage } from '../util/error-message.js';
 import type { Anvil } from './anvil.js';
 import type { AuthBackend } from './smtpd-auth.js';
+import type { SmtpdParameters } from './smtpd-parameters.js';
 import type { SessionReplies } from './smtpd-replies.js';
 import type {
   CommandCheck,
@@ -60,7 +60,7 @@ import { restrictionClass, SmtpdTranscript } from './smtpd-transcript.js';
 
 /** What the receiver shares with all its sessions. */
 export interface SessionContext {
-  readonly params: Parameters;
+  readonly params: SmtpdParameters;
   readonly submission: SubmissionPort;
   readonly rewriter: Pick<Rewriter, 'resolve'>;
   readonly restrictions: SmtpdRestrictions;
@@ -82,7 +82,7 @@ export interface SessionContext {
 /** The state of one SMTP session, shared by its command handlers. */
 export class SmtpdState {
   readonly ctx: SessionContext;
-  readonly params: Parameters;
+  readonly params: SmtpdParameters;
   readonly io: SessionIo;
   /** The history mailed to the postmaster per notifyClasses (smtpd-transcript.ts). */
   readonly transcript: SmtpdTranscript;
