@@ -20,6 +20,7 @@
 export type { AddressTables } from './cleanup/address-mapping.js';
 export type { CleanupOptions, CleanupTables } from './cleanup/cleanup.js';
 export { Cleanup } from './cleanup/cleanup.js';
+export type { CleanupParameters } from './cleanup/cleanup-parameters.js';
 export type { CommitStage, StagedMessage, StageVerdict } from './cleanup/commit-stage.js';
 export type { CheckTables } from './cleanup/content-checks.js';
 export type {
@@ -28,8 +29,8 @@ export type {
   ContentFilterVerdict,
 } from './cleanup/content-filter.js';
 export { systemClock } from './clock.js';
-export type { BareNewlinePolicy, Parameters, SmtpTlsLevel } from './config/parameters.js';
-export { PARAMETER_NAMES, resolveParameters } from './config/parameters.js';
+export type { CoreParameters } from './config/core-parameters.js';
+export type { TimeInput } from './config/parameter-kinds.js';
 export { NetConnector } from './connector.js';
 export { AgentRegistry } from './deliver/agent-registry.js';
 export { DiscardDeliveryAgent } from './deliver/discard-agent.js';
@@ -37,13 +38,15 @@ export type { ErrorDeliveryAgentOptions } from './deliver/error-agent.js';
 export { ErrorDeliveryAgent } from './deliver/error-agent.js';
 export type { LocalDeliveryAgentOptions } from './deliver/local-agent.js';
 export { LocalDeliveryAgent } from './deliver/local-agent.js';
-export type { PipeDeliveryAgentOptions } from './deliver/pipe-agent.js';
+export type { LocalParameters } from './deliver/local-parameters.js';
+export type { PipeDeliveryAgentOptions, PipeParameters } from './deliver/pipe-agent.js';
 export { PipeDeliveryAgent } from './deliver/pipe-agent.js';
 export type { PipeFlags } from './deliver/pipe-argv.js';
 export { LmtpDeliveryAgent } from './deliver/smtp/lmtp-agent.js';
 export type { Endpoint } from './deliver/smtp/mx-resolver.js';
 export { SmtpDeliveryAgent } from './deliver/smtp/smtp-agent.js';
 export type { SmtpClientOptions, SmtpClientStats } from './deliver/smtp/smtp-client.js';
+export type { SmtpClientParameters, SmtpTlsLevel } from './deliver/smtp/smtp-parameters.js';
 export type { DaneVerifier, TlsPolicy } from './deliver/smtp/tls-policy.js';
 export type {
   DeliveryAgent,
@@ -55,6 +58,7 @@ export type {
 } from './deliver/types.js';
 export type { VirtualDeliveryAgentOptions } from './deliver/virtual-agent.js';
 export { VirtualDeliveryAgent } from './deliver/virtual-agent.js';
+export type { VirtualParameters } from './deliver/virtual-parameters.js';
 export type { DkimSigningKey, DkimVerificationConfig } from './dkim/dkim-config.js';
 export type { PosternErrorCode, PosternErrorOptions, TableErrorKind } from './errors.js';
 export {
@@ -71,6 +75,8 @@ export type { ComponentLogger, LogLineOptions } from './log.js';
 export { formatLogJson, formatLogLine, Logger, silentLogger } from './log.js';
 export type { MetricsConfig } from './metrics/types.js';
 export { EMBEDDED_CONFIG } from './mta/embedded-config.js';
+export type { MainParameterInput, MainParameters } from './mta/main-parameters.js';
+export { PARAMETER_NAMES, resolveParameters } from './mta/main-parameters.js';
 export type { MtaDependencies } from './mta/mta.js';
 export { Mta } from './mta/mta.js';
 export type {
@@ -84,6 +90,8 @@ export type {
 export { DEFAULT_LISTEN, resolveMtaConfig } from './mta/mta-config.js';
 export type { BounceOptions } from './queue/bounce/bounce.js';
 export { Bounce } from './queue/bounce/bounce.js';
+export type { BounceParameters } from './queue/bounce/bounce-parameters.js';
+export type { QmgrParameters } from './queue/qmgr/qmgr-parameters.js';
 export type {
   Notifier,
   QueueManagerOptions,
@@ -122,15 +130,19 @@ export type {
 export { QueueIdGenerator } from './queue-id.js';
 export type { PickupOptions } from './receive/pickup.js';
 export { Pickup } from './receive/pickup.js';
+export type { PickupParameters } from './receive/pickup-parameters.js';
+export type { QmqpdParameters } from './receive/qmqpd-parameters.js';
 export type { QmqpReceiverOptions } from './receive/qmqpd-receiver.js';
 export { QmqpReceiver } from './receive/qmqpd-receiver.js';
 export type { AuthBackend, Authenticator, AuthSessionInfo } from './receive/smtpd-auth.js';
+export type { BareNewlinePolicy, SmtpdParameters } from './receive/smtpd-parameters.js';
 export type {
   ListenOptions,
   SmtpReceiverOptions,
   SmtpTlsOptions,
 } from './receive/smtpd-receiver.js';
 export { SmtpReceiver } from './receive/smtpd-receiver.js';
+export type { RestrictionEntry } from './receive/smtpd-restriction-list.js';
 export type {
   CommandCheck,
   RestrictionFunction,
@@ -140,6 +152,7 @@ export type {
   SmtpCommand,
 } from './receive/smtpd-restriction-types.js';
 export type { SubmitMessage } from './receive/submit.js';
+export type { RewriterParameters } from './rewrite/rewrite-parameters.js';
 export type { ListedRecipient, RewriterOptions, RewriterTables } from './rewrite/rewriter.js';
 export { Rewriter } from './rewrite/rewriter.js';
 export type { AddressClass, ResolveResult } from './rewrite/types.js';

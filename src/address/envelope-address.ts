@@ -31,7 +31,7 @@ import type { Address } from '../types.js';
 
 /**
  * The parameters the checks read (the address layer sits below config/, so it names
- * them here; the resolved Parameters have both).
+ * them here; the resolved MainParameters have both).
  */
 export interface EnvelopeAddressParams {
   /** Postfix `allow_min_user`: a leading `-` is allowed. */

@@ -1,6 +1,6 @@
 /**
- * Cleanup's parameters: the message limits (`messageSizeLimit`, `headerSizeLimit`,
- * `hopcountLimit`), which headers are added or dropped, the content checks
+ * Cleanup's parameters: the hop limit (`hopcountLimit`; the size limits every receiver
+ * shares are core parameters), which headers are added or dropped, the content checks
  * (`headerChecks`, `bodyChecks` and their MIME limits), address mapping (canonical,
  * masquerading, virtual alias expansion limits, BCC) and what the Received header says.
  *
@@ -23,16 +23,6 @@ import type { RewriterParameters } from '../rewrite/rewrite-parameters.js';
  * ```
  */
 export const CLEANUP_PARAMETERS = defineParameters({
-  messageSizeLimit: param.integer({
-    postfix: 'message_size_limit',
-    doc: 'The largest message accepted, in bytes; 0 = no limit.',
-    default: 10240000,
-  }),
-  headerSizeLimit: param.integer({
-    postfix: 'header_size_limit',
-    doc: 'The most bytes of one message header that are kept; the rest of it is dropped.',
-    default: 102400,
-  }),
   hopcountLimit: param.integer({
     postfix: 'hopcount_limit',
     doc: 'The most Received headers a message may carry before it bounces as a mail loop.',
@@ -198,6 +188,12 @@ export interface CleanupParameters
   extends ValuesOf<typeof CLEANUP_PARAMETERS>,
     Pick<
       CoreParameters,
-      'myhostname' | 'myorigin' | 'mynetworks' | 'mailName' | 'recipientDelimiter'
+      | 'myhostname'
+      | 'myorigin'
+      | 'mynetworks'
+      | 'mailName'
+      | 'recipientDelimiter'
+      | 'messageSizeLimit'
+      | 'headerSizeLimit'
     >,
     Pick<RewriterParameters, 'virtualAliasMaps' | 'remoteHeaderRewriteDomain'> {}

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Parameters } from '../config/parameters.js';
+import type { CoreParameters } from '../config/core-parameters.js';
 import { formatLogJson, formatLogLine, type LogLineOptions } from '../log-format.js';
 import type { LogEvent, LogLevel, LogSink } from '../types.js';
 import { LogWriter } from './log-writer.js';
@@ -26,7 +26,7 @@ const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warning: 2, error:
  */
 export interface LogOutputOptions {
   /** The main parameters: `myhostname`, `syslogName`, `maillogFile`. */
-  readonly params: Pick<Parameters, 'myhostname' | 'syslogName' | 'maillogFile'>;
+  readonly params: Pick<CoreParameters, 'myhostname' | 'syslogName' | 'maillogFile'>;
   /** `postfix`: syslog lines; `json`: one JSON object per event. */
   readonly format: 'postfix' | 'json';
   /** The least severe level written. */

@@ -32,8 +32,8 @@ import { userInfo } from 'node:os';
 import { Duplex, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { checkSenderAddress } from '../address/envelope-address.js';
-import { type Parameters, resolveParameters } from '../config/parameters.js';
 import { PosternError, type PosternErrorOptions } from '../errors.js';
+import { type MainParameters, resolveParameters } from '../mta/main-parameters.js';
 import { queueDirectoryOf, resolveMtaConfig } from '../mta/mta-config.js';
 import { MaildropSubmission, maildropDirectory } from '../receive/maildrop.js';
 import { envelopeProblem, maildropLimits } from '../receive/maildrop-checks.js';
@@ -368,7 +368,7 @@ function maildropError(err: unknown): string {
  * send anywhere, as sendmail itself may, and pipelining is not policed.
  */
 async function standAloneSmtp(
-  params: Parameters,
+  params: MainParameters,
   port: MaildropSubmission,
   io: SendmailIo,
 ): Promise<number> {

@@ -109,6 +109,16 @@ export const CORE_PARAMETERS = defineParameters({
     default: 2048,
     min: 512,
   }),
+  messageSizeLimit: param.integer({
+    postfix: 'message_size_limit',
+    doc: 'The largest message accepted, in bytes; 0 = no limit.',
+    default: 10240000,
+  }),
+  headerSizeLimit: param.integer({
+    postfix: 'header_size_limit',
+    doc: 'The most bytes of one message header that are kept; the rest of it is dropped.',
+    default: 102400,
+  }),
   recipientDelimiter: param.string({
     postfix: 'recipient_delimiter',
     doc: 'The characters that separate a local part from its extension (`user+ext`); empty = no extensions.',

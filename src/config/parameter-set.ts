@@ -128,17 +128,7 @@ export class ParameterSet<V extends object> {
     const problems: ConfigError[] = [];
     const failed = new Set<string>();
     const out: Record<string, unknown> = {};
-    for (const [name, declaration] of this.#declarations) {
-      const given = input[name];
-      if (given === undefined) continue;
-      try {
-        out[name] = declaration.parse(given, keyOf(name));
-      } catch (err) {
-        if (!(err instanceof ConfigError)) throw err;
-        problems.push(err);
-        failed.add(name);
-      }
-    }
+    this.#parseGiven(input, out, { keyOf, problems, failed });
     for (const name of this.#order) {
       if (name in out || failed.has(name)) continue;
       const d = this.#declarations.get(name)?.default;
@@ -164,17 +154,7 @@ export class ParameterSet<V extends object> {
     const problems: ConfigError[] = [];
     const failed = new Set<string>();
     const out: Record<string, unknown> = { ...(params as Record<string, unknown>) };
-    for (const [name, given] of Object.entries(overrides)) {
-      const declaration = this.#declarations.get(name);
-      if (declaration === undefined || given === undefined) continue;
-      try {
-        out[name] = declaration.parse(given, keyOf(name));
-      } catch (err) {
-        if (!(err instanceof ConfigError)) throw err;
-        problems.push(err);
-        failed.add(name);
-      }
-    }
+    this.#parseGiven(overrides, out, { keyOf, problems, failed });
     this.#check(out, failed, keyOf, problems);
     return this.#finish(out, problems, options);
   }
@@ -204,6 +184,29 @@ export class ParameterSet<V extends object> {
         },
       };
     });
+  }
+
+  /** Parses every parameter `given` holds into `out`; a failure is noted in `into`. */
+  #parseGiven(
+    given: Readonly<Record<string, unknown>>,
+    out: Record<string, unknown>,
+    into: {
+      readonly keyOf: (name: string) => string;
+      readonly problems: ConfigError[];
+      readonly failed: Set<string>;
+    },
+  ): void {
+    for (const [name, declaration] of this.#declarations) {
+      const value = given[name];
+      if (value === undefined) continue;
+      try {
+        out[name] = declaration.parse(value, into.keyOf(name));
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        into.problems.push(err);
+        into.failed.add(name);
+      }
+    }
   }
 
   #check(

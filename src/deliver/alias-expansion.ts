@@ -94,7 +94,7 @@ export type LocalAction =
       readonly address: Address;
     };
 
-/** Settings the switch needs (from Parameters). */
+/** Settings the switch needs (from LocalParameters). */
 export interface ExpansionSettings {
   readonly recipientDelimiter: string;
   readonly myorigin: string;

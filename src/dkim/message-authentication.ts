@@ -36,10 +36,10 @@
  */
 
 import { toAsciiDomain } from '../address/domain.js';
+import type { CleanupParameters } from '../cleanup/cleanup-parameters.js';
 import type { CommitStage, StagedMessage, StageVerdict } from '../cleanup/commit-stage.js';
 import { findAddresses } from '../cleanup/header-addresses.js';
 import { HeaderParser } from '../cleanup/header-parser.js';
-import type { Parameters } from '../config/parameters.js';
 import type { ComponentLogger } from '../log.js';
 import { SmtpReply } from '../smtp-reply.js';
 import { CidrList } from '../tables/cidr.js';
@@ -57,7 +57,7 @@ import { loadMailauth, type Mailauth, type MailauthResult } from './mailauth-loa
  * ```
  */
 export interface MessageAuthenticationOptions {
-  readonly params: Pick<Parameters, 'myhostname' | 'mynetworks' | 'headerSizeLimit'>;
+  readonly params: Pick<CleanupParameters, 'myhostname' | 'mynetworks' | 'headerSizeLimit'>;
   /** Signing keys; none: nothing is signed. */
   readonly signing?: readonly LoadedSigningKey[];
   /** Inbound verification; undefined: none. */

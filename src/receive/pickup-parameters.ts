@@ -9,7 +9,6 @@
  * @module
  */
 
-import type { CleanupParameters } from '../cleanup/cleanup-parameters.js';
 import type { CoreParameters } from '../config/core-parameters.js';
 import type { BounceParameters } from '../queue/bounce/bounce-parameters.js';
 import type { SmtpdParameters } from './smtpd-parameters.js';
@@ -25,6 +24,8 @@ import type { SmtpdParameters } from './smtpd-parameters.js';
  */
 export interface PickupParameters
   extends BounceParameters,
-    Pick<CoreParameters, 'lineLengthLimit' | 'allowMinUser'>,
-    Pick<CleanupParameters, 'messageSizeLimit' | 'headerSizeLimit'>,
+    Pick<
+      CoreParameters,
+      'lineLengthLimit' | 'allowMinUser' | 'messageSizeLimit' | 'headerSizeLimit'
+    >,
     Pick<SmtpdParameters, 'smtpdRecipientLimit'> {}

@@ -6,7 +6,6 @@
  * @module
  */
 
-import type { CleanupParameters } from '../cleanup/cleanup-parameters.js';
 import type { CoreParameters } from '../config/core-parameters.js';
 import { defineParameters, type ValuesOf } from '../config/parameter-declaration.js';
 import { param } from '../config/parameter-kinds.js';
@@ -50,6 +49,10 @@ export interface QmqpdParameters
   extends ValuesOf<typeof QMQPD_PARAMETERS>,
     Pick<
       CoreParameters,
-      'myhostname' | 'lineLengthLimit' | 'allowMinUser' | 'softBounce' | 'defaultProcessLimit'
-    >,
-    Pick<CleanupParameters, 'messageSizeLimit'> {}
+      | 'myhostname'
+      | 'lineLengthLimit'
+      | 'allowMinUser'
+      | 'softBounce'
+      | 'defaultProcessLimit'
+      | 'messageSizeLimit'
+    > {}

@@ -9,7 +9,6 @@
  * @module
  */
 
-import type { CleanupParameters } from '../cleanup/cleanup-parameters.js';
 import type { CoreParameters } from '../config/core-parameters.js';
 import {
   defineParameters,
@@ -231,8 +230,8 @@ export interface SmtpdParameters
       | 'allowMinUser'
       | 'softBounce'
       | 'defaultProcessLimit'
+      | 'messageSizeLimit'
     >,
-    Pick<CleanupParameters, 'messageSizeLimit'>,
     Pick<
       BounceParameters,
       'notifyClasses' | 'bounceNoticeRecipient' | 'errorNoticeRecipient' | 'doubleBounceSender'

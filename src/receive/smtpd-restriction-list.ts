@@ -32,7 +32,10 @@ import { ConfigError } from '../errors.js';
 export type RestrictionEntry =
   | string
   | ((...args: never[]) => unknown)
-  | { readonly lookup: (key: string) => Promise<string | undefined> };
+  | {
+      /** Looks up a key, as a LookupTable does: the value, or undefined when not found. */
+      readonly lookup: (key: string) => Promise<string | undefined>;
+    };
 
 /**
  * A restriction-list parameter.
