@@ -66,6 +66,10 @@ function firstLabel(name: string): string {
 
 const two = (n: number): string => (n < 10 ? `0${n}` : String(n));
 
+/** The last second stamped, and its text: a busy server logs many lines a second. */
+let stampSecond = Number.NaN;
+let stampText = '';
+
 /**
  * The syslog time stamp Postfix writes (`strftime("%b %d %H:%M:%S")`, local time).
  *
@@ -75,8 +79,12 @@ const two = (n: number): string => (n < 10 ? `0${n}` : String(n));
  * ```
  */
 export function syslogTime(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second === stampSecond) return stampText;
   const d = new Date(ms);
-  return `${MONTHS[d.getMonth()]} ${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+  stampText = `${MONTHS[d.getMonth()]} ${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+  stampSecond = second;
+  return stampText;
 }
 
 /** `postern/smtpd`, or the event's own prefix (`postern/submission/smtpd`). */

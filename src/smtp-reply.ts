@@ -18,6 +18,8 @@
  */
 
 const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})$/;
+/** Any control character (what printable() replaces), tab included. */
+const CONTROL = /[\x00-\x1f\x7f]/;
 
 /**
  * Replaces control characters (CR, LF, NUL, ...) so the text stays on one line; tabs become spaces.
@@ -28,6 +30,8 @@ const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})$/;
  * ```
  */
 export function printable(text: string, replacement = '_'): string {
+  // Most text is clean: one scan decides, and the replacing passes run only when needed.
+  if (!CONTROL.test(text)) return text;
   return text.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, replacement).replace(/\t/g, ' ');
 }
 
@@ -106,14 +110,19 @@ export class SmtpReply {
 
   /** The reply as it goes on the wire, CRLF-terminated, multi-line when needed. */
   toWire(): string {
+    // Built once: the fixed replies go out thousands of times.
+    if (this.#wire !== undefined) return this.#wire;
     const prefix = this.enhanced ? `${this.enhanced} ` : '';
     let out = '';
     for (let i = 0; i < this.lines.length; i++) {
       const sep = i === this.lines.length - 1 ? ' ' : '-';
       out += `${this.code}${sep}${prefix}${this.lines[i]}\r\n`;
     }
+    this.#wire = out;
     return out;
   }
+
+  #wire: string | undefined;
 
   /** `550 5.1.1 text` on one line, as Postfix logs replies. */
   toString(): string {

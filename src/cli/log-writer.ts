@@ -6,11 +6,14 @@
  * take records from every daemon and append them to the file. Postern logs from one
  * process, so a writer in that process does the job without a daemon.
  *
- * How: `write()` only queues the line. Once per turn of the event loop (setImmediate)
- * everything queued goes out in one `fs.write`, which runs on libuv's thread pool, so
- * the main thread never waits for the disk or a pipe; while that write is in flight,
- * new lines queue for the next one. A short write continues where it stopped; EAGAIN (a
- * non-blocking pipe that is full) is retried after a pause.
+ * How: `write()` only queues the line. Lines gather for `gatherMs` (10 ms), or until
+ * 64 KiB are queued, and then go out together in one `fs.write`, which runs on libuv's
+ * thread pool, so the main thread never waits for the disk or a pipe; while that write
+ * is in flight, new lines queue for the next one. Gathering matters: each write costs a
+ * round trip through the thread pool (a handful of system calls and thread wake-ups),
+ * and a server logs about seven lines per message, most of them in turns of their own.
+ * A short write continues where it stopped; EAGAIN (a non-blocking pipe that is full)
+ * is retried after a pause.
  *
  * Memory is bounded: when the queue passes `maxBufferBytes` (the destination has not
  * kept up, e.g. a pipe whose reader stopped), the oldest queued lines are dropped and
@@ -52,9 +55,18 @@ export interface LogWriterOptions {
   readonly dropNotice?: (count: number) => string;
   /** Where a failing destination is reported once. @default process.stderr */
   readonly report?: (message: string) => void;
+  /**
+   * How long queued lines wait for others before they are written (0: at the end of the
+   * event-loop turn). A line is never held longer, nor past `close()` or `flushSync()`.
+   * @default 10
+   */
+  readonly gatherMs?: number;
 }
 
 const DEFAULT_MAX_BUFFER = 4 * 1024 * 1024;
+const DEFAULT_GATHER_MS = 10;
+/** Write at once, without waiting out `gatherMs`, when this much is queued. */
+const WRITE_NOW_BYTES = 64 * 1024;
 /** First pause after EAGAIN; doubled up to EAGAIN_MAX_MS while the pipe stays full. */
 const EAGAIN_MS = 5;
 const EAGAIN_MAX_MS = 200;
@@ -83,7 +95,11 @@ export class LogWriter {
   #queued = 0;
   #dropped = 0;
   #droppedTotal = 0;
-  #scheduled = false;
+  readonly #gatherMs: number;
+  /** The pending flush: a gather timer, an end-of-turn flush, or none. */
+  #pending: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  #pendingNow = false;
+  #writes = 0;
   /** The buffer a `write()` on the thread pool is writing, if any. */
   #inFlight: Buffer | undefined;
   #eagainMs = EAGAIN_MS;
@@ -104,6 +120,15 @@ export class LogWriter {
       options.dropNotice ??
       ((n) => `warning: ${n} log lines dropped: the log output is not keeping up\n`);
     this.#report = options.report ?? ((m) => process.stderr.write(`postern: ${m}\n`));
+    const gather = options.gatherMs ?? DEFAULT_GATHER_MS;
+    if (!Number.isFinite(gather) || gather < 0)
+      throw new RangeError(`LogWriter: gatherMs must be 0 or more milliseconds, got ${gather}`);
+    this.#gatherMs = gather;
+  }
+
+  /** Writes handed to the thread pool so far (each gathers every line queued before it). */
+  get writes(): number {
+    return this.#writes;
   }
 
   /** Lines dropped since the start (the destination fell behind or failed). */
@@ -116,7 +141,7 @@ export class LogWriter {
     return this.#queued;
   }
 
-  /** Queues one line (ending in `\n`); it is written with the others of this turn. */
+  /** Queues one line (ending in `\n`); it is written with the others gathered with it. */
   write(line: string): void {
     if (this.#closed || this.#broken) {
       this.#countDropped(1);
@@ -125,13 +150,36 @@ export class LogWriter {
     this.#queue.push(line);
     this.#queued += line.length;
     if (this.#queued > this.#max) this.#dropOldest();
-    if (!this.#scheduled && this.#inFlight === undefined) {
-      this.#scheduled = true;
-      setImmediate(() => {
-        this.#scheduled = false;
-        this.#flush();
-      });
+    this.#schedule();
+  }
+
+  /** Arranges the next write: after the gather time, or at the end of this turn when much is queued. */
+  #schedule(): void {
+    if (this.#inFlight !== undefined || this.#queue.length === 0 || this.#pendingNow) return;
+    const now = this.#gatherMs === 0 || this.#queued >= WRITE_NOW_BYTES;
+    if (!now && this.#pending !== undefined) return;
+    this.#cancelPending();
+    const run = (): void => {
+      this.#pending = undefined;
+      this.#pendingNow = false;
+      this.#flush();
+    };
+    if (now) {
+      this.#pendingNow = true;
+      this.#pending = setImmediate(run);
+    } else {
+      // Unref'd: a gather never keeps the process alive (exit flushes synchronously).
+      this.#pending = setTimeout(run, this.#gatherMs).unref();
     }
+  }
+
+  #cancelPending(): void {
+    const p = this.#pending;
+    if (p === undefined) return;
+    if (this.#pendingNow) clearImmediate(p as NodeJS.Immediate);
+    else clearTimeout(p as NodeJS.Timeout);
+    this.#pending = undefined;
+    this.#pendingNow = false;
   }
 
   /**
@@ -168,6 +216,7 @@ export class LogWriter {
 
   /** Writes every queued line, then closes a file the writer opened. Idempotent. */
   async close(): Promise<void> {
+    this.#cancelPending();
     this.#flush();
     if (this.#inFlight !== undefined || this.#queue.length > 0)
       await new Promise<void>((resolve) => this.#idle.push(resolve));
@@ -214,6 +263,7 @@ export class LogWriter {
     const buf = this.#take(this.#reopenAfter);
     if (this.#reopenAfter !== undefined) this.#reopenAfter = 0;
     this.#inFlight = buf;
+    this.#writes++;
     this.#writeFrom(buf, 0);
   }
 
@@ -236,7 +286,9 @@ export class LogWriter {
         return;
       }
       this.#inFlight = undefined;
-      this.#flush();
+      // What queued meanwhile waits for its own gather, unless someone waits for it all.
+      if (this.#idle.length > 0 || this.#reopenAfter === 0) this.#flush();
+      else this.#schedule();
     });
   }
 

@@ -59,6 +59,46 @@ describe('LogWriter', () => {
     expect(w.dropped).toBe(0);
   });
 
+  it('gathers the lines of many turns into one write', async () => {
+    const path = join(dir, 'gather.log');
+    const w = new LogWriter({ path, gatherMs: 60_000 });
+    const all = lines(50);
+    for (const l of all) {
+      w.write(l);
+      await new Promise((r) => setImmediate(r));
+    }
+    // Fifty turns, and the gather time has not run out: nothing written yet.
+    expect(w.writes).toBe(0);
+    expect(readFileSync(path, 'utf8')).toBe('');
+    await w.close();
+    expect(w.writes).toBe(1);
+    expect(readFileSync(path, 'utf8')).toBe(all.join(''));
+  });
+
+  it('does not wait out the gather time once 64 KiB are queued', async () => {
+    const path = join(dir, 'gather-full.log');
+    const w = new LogWriter({ path, gatherMs: 60_000 });
+    const all = lines(1100); // about 72 KB
+    for (const l of all) w.write(l);
+    expect(w.writes).toBe(0);
+    await new Promise((r) => setImmediate(r));
+    expect(w.writes).toBe(1);
+    await w.close();
+    expect(readFileSync(path, 'utf8')).toBe(all.join(''));
+  });
+
+  it('writes a gathered line by itself, without close(), and refuses a negative gather time', async () => {
+    const path = join(dir, 'gather-default.log');
+    const w = new LogWriter({ path });
+    w.write('alone\n');
+    for (let i = 0; i < 500 && readFileSync(path, 'utf8') === ''; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(readFileSync(path, 'utf8')).toBe('alone\n');
+    await w.close();
+    expect(() => new LogWriter({ path, gatherMs: -1 })).toThrow(/gatherMs/);
+  });
+
   it('keeps the queue bounded when the reader stalls: drops the oldest, counts them, says so', async () => {
     const pipe = stalledPipe('stalled');
     const notices: number[] = [];
