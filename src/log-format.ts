@@ -50,12 +50,20 @@ export interface LogLineOptions {
 
 let machineLabel: string | undefined;
 
+/** The last host name given and its label: every line of a server names the same host. */
+let lastName: string | undefined;
+let lastLabel = '';
+
 function hostLabel(name: string | undefined): string {
   if (name === undefined) {
     machineLabel ??= firstLabel(osHostname());
     return machineLabel;
   }
-  return firstLabel(name);
+  if (name !== lastName) {
+    lastLabel = firstLabel(name);
+    lastName = name;
+  }
+  return lastLabel;
 }
 
 function firstLabel(name: string): string {

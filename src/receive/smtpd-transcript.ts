@@ -139,6 +139,30 @@ const MASK = '***';
  * t.finish()?.lines; // ['Out: 220 mx.example.com ESMTP Postern', 'In:  FOO', 'Out: 500 5.5.2 ...']
  * ```
  */
+/** The watched classes of each `notifyClasses` list: every session of a server shares one. */
+const watchedCache = new WeakMap<readonly string[], ReadonlySet<SmtpdErrorClass>>();
+
+function watchedClasses(notifyClasses: readonly string[]): ReadonlySet<SmtpdErrorClass> {
+  let watched = watchedCache.get(notifyClasses);
+  if (watched === undefined) {
+    const wanted = new Set(notifyClasses.map((c) => c.trim().toLowerCase()));
+    watched = new Set(SMTPD_ERROR_CLASSES.filter((c) => wanted.has(c)));
+    // Keyed by the list itself: parameters are read-only once built (a reload builds new ones).
+    watchedCache.set(notifyClasses, watched);
+  }
+  return watched;
+}
+
+function checkedLimits(limits: Partial<TranscriptLimits>): TranscriptLimits {
+  const l = { ...DEFAULT_TRANSCRIPT_LIMITS, ...limits };
+  for (const [name, value] of Object.entries(l)) {
+    if (!Number.isInteger(value) || value < 1)
+      throw new RangeError(`transcript limit ${name} must be a positive integer, got ${value}`);
+  }
+  if (l.maxLines < 2) throw new RangeError('transcript limit maxLines must be at least 2');
+  return l;
+}
+
 export class SmtpdTranscript {
   readonly #notify: ReadonlySet<SmtpdErrorClass>;
   readonly #limits: TranscriptLimits;
@@ -162,15 +186,9 @@ export class SmtpdTranscript {
    * @param limits - bounds of the history
    * @throws RangeError when a limit is not a positive integer
    */
-  constructor(notifyClasses: readonly string[], limits: Partial<TranscriptLimits> = {}) {
-    const wanted = new Set(notifyClasses.map((c) => c.trim().toLowerCase()));
-    this.#notify = new Set(SMTPD_ERROR_CLASSES.filter((c) => wanted.has(c)));
-    const l = { ...DEFAULT_TRANSCRIPT_LIMITS, ...limits };
-    for (const [name, value] of Object.entries(l)) {
-      if (!Number.isInteger(value) || value < 1)
-        throw new RangeError(`transcript limit ${name} must be a positive integer, got ${value}`);
-    }
-    if (l.maxLines < 2) throw new RangeError('transcript limit maxLines must be at least 2');
+  constructor(notifyClasses: readonly string[], limits?: Partial<TranscriptLimits>) {
+    this.#notify = watchedClasses(notifyClasses);
+    const l = limits === undefined ? DEFAULT_TRANSCRIPT_LIMITS : checkedLimits(limits);
     this.#limits = l;
     this.#headMax = Math.ceil(l.maxLines / 2);
     this.#tailMax = l.maxLines - this.#headMax;
