@@ -99,8 +99,13 @@ export type {
   TransportLimits,
 } from './queue/qmgr/queue-manager.js';
 export { QueueManager } from './queue/qmgr/queue-manager.js';
-export type { FileQueueStoreOptions } from './queue/stores/file-store.js';
+export type {
+  FileQueueJournalOptions,
+  FileQueueStoreOptions,
+} from './queue/stores/file-store.js';
 export { FileQueueStore } from './queue/stores/file-store.js';
+export type { GroupCommitStats } from './queue/stores/journal/group-commit.js';
+export type { JournalStats } from './queue/stores/journal/journal.js';
 export type { MemoryQueueStoreOptions } from './queue/stores/memory-store.js';
 export { MemoryQueueStore } from './queue/stores/memory-store.js';
 export type { PostgresQueueStoreOptions } from './queue/stores/postgres-store.js';

@@ -45,6 +45,7 @@ import {
   type FileData,
   type FileEntry,
   locationOf,
+  type MessageHome,
   NONE,
   takeWaiters,
 } from './file-store-entry.js';
@@ -63,7 +64,7 @@ export function isMissing(err: unknown): boolean {
 }
 
 /** The per-message files of one queue directory; see the module header. */
-export class QueueFiles {
+export class QueueFiles implements MessageHome {
   readonly directory: string;
   readonly #index: MessageIndex<FileData | undefined>;
   readonly #log: ComponentLogger;
@@ -129,7 +130,7 @@ export class QueueFiles {
     try {
       if (data.location !== 'active') {
         await fs.rename(
-          this.path(data.location, entry.queueId),
+          this.path(locationOf(entry), entry.queueId),
           this.path('active', entry.queueId),
         );
         data.location = 'active';
@@ -165,7 +166,10 @@ export class QueueFiles {
     this.#log.warning(entry.queueId, `${reason}; moving the file to corrupt/`);
     const data = dataOf(entry);
     try {
-      await fs.rename(this.path(data.location, entry.queueId), this.path('corrupt', entry.queueId));
+      await fs.rename(
+        this.path(locationOf(entry), entry.queueId),
+        this.path('corrupt', entry.queueId),
+      );
       data.location = 'corrupt';
       data.record = undefined;
       this.#index.move(entry, 'corrupt');
@@ -193,7 +197,7 @@ export class QueueFiles {
       return;
     }
     const mustSync = sync || data.durable.length > 0;
-    const path = this.path(data.location, entry.queueId);
+    const path = this.path(locationOf(entry), entry.queueId);
     if (!data.record) {
       // Not claimed (a queue operation): find where the last frame ends first.
       data.appendOffset = (await readQueueFileAt(path, entry.queueId)).appendOffset;
@@ -228,7 +232,7 @@ export class QueueFiles {
     const id = entry.queueId;
     const durable = target.state !== 'deferred';
     await this.append(entry, [{ release: target }], durable);
-    const from = this.path(data.location, id);
+    const from = this.path(locationOf(entry), id);
     if (target.state === 'deferred') {
       const t = target.dueAt / 1000;
       await fs.utimes(from, t, t);
@@ -242,10 +246,14 @@ export class QueueFiles {
     this.#index.move(entry, target.state, target.state === 'deferred' ? target.dueAt : 0);
   }
 
-  /** Deletes a message's file and forgets it. */
-  async remove(entry: FileEntry): Promise<void> {
+  flush(entry: FileEntry, sync: boolean): Promise<void> {
+    return this.append(entry, [], sync);
+  }
+
+  /** Deletes a message's file and forgets it (the unlink is not synced). */
+  async remove(entry: FileEntry, _durable = false): Promise<void> {
     const data = dataOf(entry);
-    await fs.unlink(this.path(data.location, entry.queueId)).catch((err: unknown) => {
+    await fs.unlink(this.path(locationOf(entry), entry.queueId)).catch((err: unknown) => {
       if (!isMissing(err)) throw err;
     });
     for (const w of takeWaiters(data)) w.resolve();
@@ -259,7 +267,10 @@ export class QueueFiles {
       await this.append(entry, [], false);
       summarizeInto(entry, data.record);
     }
-    await fs.rename(this.path(data.location, entry.queueId), this.path('incoming', entry.queueId));
+    await fs.rename(
+      this.path(locationOf(entry), entry.queueId),
+      this.path('incoming', entry.queueId),
+    );
     data.location = 'incoming';
     data.record = undefined;
     this.#index.move(entry, 'incoming');

@@ -74,6 +74,8 @@ export class FileMessageWriter implements MessageWriter {
   /** File offset of the next content byte. */
   #position = PREAMBLE_SIZE;
   #state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
+  /** The file's length once committed: where the first update frame goes. */
+  size = 0;
 
   private constructor(queueId: QueueId, tmpPath: string, handle: FileHandle, host: WriterHost) {
     this.queueId = queueId;
@@ -151,15 +153,29 @@ export class FileMessageWriter implements MessageWriter {
   }
 
   async commit(record: NewMessageRecord): Promise<void> {
+    if (record.queueId !== this.queueId && this.#state === 'open') {
+      throw new QueueStoreError(
+        `the record names queue ID ${record.queueId}, the writer ${this.queueId}`,
+        this.queueId,
+      );
+    }
+    await this.commitRecord(storedRecord(record), record.hold === true);
+  }
+
+  /**
+   * Commits with a record as it is to be stored, outcomes included: how a message that
+   * already has a history (moved out of the queue journal) gets a file of its own.
+   */
+  async commitRecord(stored: MessageRecord, hold: boolean): Promise<void> {
     if (this.#state !== 'open') {
       throw new QueueStoreError(
         `the message was already ${this.#state === 'aborted' ? 'aborted' : 'committed'}`,
         this.queueId,
       );
     }
-    if (record.queueId !== this.queueId) {
+    if (stored.queueId !== this.queueId) {
       throw new QueueStoreError(
-        `the record names queue ID ${record.queueId}, the writer ${this.queueId}`,
+        `the record names queue ID ${stored.queueId}, the writer ${this.queueId}`,
         this.queueId,
       );
     }
@@ -169,7 +185,6 @@ export class FileMessageWriter implements MessageWriter {
       await finished(this.content);
       const handle = this.#handle;
       if (!handle) throw new QueueStoreError('the message was aborted', this.queueId);
-      const stored = storedRecord(record);
       const recordBytes = encodeRecord(stored);
       const contentLength = this.#position - PREAMBLE_SIZE + this.#collected;
       const preamble = encodePreamble(contentLength, recordBytes);
@@ -181,10 +196,11 @@ export class FileMessageWriter implements MessageWriter {
         await writeAll(handle, [...chunks, recordBytes], this.#position);
         await writeAll(handle, [preamble], 0);
       }
+      this.size = PREAMBLE_SIZE + contentLength + recordBytes.length;
       await handle.datasync();
       this.#handle = undefined;
       await handle.close();
-      await this.#host.publish(this.queueId, stored, record.hold === true);
+      await this.#host.publish(this.queueId, stored, hold);
       this.#state = 'committed';
       this.#host.done(this.queueId);
     } catch (err) {

@@ -1,29 +1,46 @@
 /**
- * FileQueueStore: the embedded default QueueStore, one file per message in a queue
- * directory owned by one process.
+ * FileQueueStore: the embedded default QueueStore, in a queue directory owned by one
+ * process: small messages in an append-only journal shared by many (group commit),
+ * larger ones and those that stay queued in a file each.
  *
  * Postfix counterpart: the queue directories and their handling by cleanup(8) and
- * qmgr(8). A message's state is the directory its file is in (`incoming/`, `active/`,
- * `deferred/`, `hold/`, `corrupt/`), changed by rename; new files are written in
- * `tmp/` and renamed in once complete. As in Postfix, a deferred file's mtime is its
- * next attempt time, and at start-up everything left in `active/` goes back to
- * `incoming/` (the process owns the directory, so no one else holds those leases).
+ * qmgr(8). A message with a file of its own is in the directory of its state
+ * (`incoming/`, `active/`, `deferred/`, `hold/`, `corrupt/`), changed by rename; new
+ * files are written in `tmp/` and renamed in once complete; as in Postfix, a deferred
+ * file's mtime is its next attempt time, and at start-up everything left in `active/`
+ * goes back to `incoming/` (the process owns the directory, so no one else holds those
+ * leases). Postern adds `journal/` (journal/journal.ts): segment files holding many
+ * messages each, so that one fdatasync makes a whole batch durable.
  *
- * Durability: a commit fdatasyncs its file, renames it and then waits for a directory
- * fsync that started after the rename; concurrent commits share that fsync (group
- * commit). `bounced` and `deferred` outcomes are appended and fdatasync'ed before
- * `recordOutcomes` resolves; `sent` marks are held in memory and written with the
- * next update of the message, its release or `close()` (lazy: a crash loses at most
- * those, which means a duplicate delivery). Releases to `hold` or `corrupt` are synced;
- * a release to `deferred` is not (a crash then retries the message early).
+ * Where a message goes: content up to `journal.inlineLimit` (64 KiB) is journalled at
+ * commit; a larger message, or one committed into hold, gets a file of its own. A
+ * journalled message that stays queued or pins an old segment moves out to a file
+ * (file-store-journal.ts). The index, claims, leases, listings and queue operations see
+ * every message wherever it lives.
  *
- * The index of states and due times is kept in memory (rebuilt by one directory scan
- * at open), so `claim()` reads only the files it claims. Leases live in memory.
+ * Durability: a commit resolves (and the client gets its 250) only once its message is
+ * durable: a journalled one after the fdatasync of the batch that holds it, which it
+ * shares with every commit of the same moment; a file after its fdatasync and a
+ * directory fsync that started after its rename, shared likewise. `bounced` and
+ * `deferred` outcomes are durable before `recordOutcomes` resolves; `sent` marks are
+ * held in memory and written with the next update of the message, its release or
+ * `close()` (lazy: a crash loses at most those, which means a duplicate delivery). A
+ * removal of a journalled message is a lazy frame; of a file, an unsynced unlink.
+ * Releases to `hold` or `corrupt` are synced; a release to `deferred` that stays in the
+ * journal is not (a crash then retries the message early).
+ *
+ * Hand-off: a message just committed to the journal keeps its frame in memory (within
+ * the journal's byte budget, `journal.handoffBytes`) and its record in the index, so
+ * the queue manager's claim and the delivery agent's content read touch no file.
+ *
+ * The index of states and due times is kept in memory (rebuilt at open from a scan and
+ * the journal's recovery: file-store-open.ts); leases live in memory.
  *
  * SECURITY: queue IDs are checked with isQueueId before any path is built; modes and
- * owners are checked and fixed at open (file-store-scan.ts, queue-modes.ts); files are
- * opened as regular files only (openRegularFile: no links, no waiting on a FIFO), and
- * anything else, or a file that does not parse, goes to `corrupt/` with a warning.
+ * owners are checked and fixed at open (file-store-scan.ts, queue-modes.ts); files and
+ * segments are opened as regular files only (openRegularFile: no links, no waiting on a
+ * FIFO), and anything else, or a file or record that does not parse, goes to
+ * `corrupt/` with a warning.
  *
  * Does not do: share a queue directory between processes or hosts (the lock refuses
  * a second process; use PostgresQueueStore for several nodes), compact the update
@@ -42,7 +59,7 @@ import type { Clock, QueueId } from '../../types.js';
 import { eachLimited } from '../../util/each-limited.js';
 import { errorMessage } from '../../util/error-message.js';
 import { applyOutcomes, checkOutcomes, queueEntry } from '../lease.js';
-import { isSummarized, summarizeInto } from '../summary.js';
+import { summarizeInto } from '../summary.js';
 import type {
   ClaimedMessage,
   ClaimOptions,
@@ -58,42 +75,37 @@ import type {
   RecipientOutcome,
   ReleaseTarget,
 } from '../types.js';
-import { dataOf, dropIfIdle, type FileData, type FileEntry, newData } from './file-store-entry.js';
-import { QueueFiles, STATES, TMP } from './file-store-files.js';
-import { lockQueueDirectory, type QueueDirectoryLock } from './file-store-lock.js';
+import {
+  dropIfIdle,
+  type FileData,
+  type FileEntry,
+  JOURNAL,
+  type MessageHome,
+  newData,
+} from './file-store-entry.js';
+import { QueueFiles, TMP } from './file-store-files.js';
+import { JournalHome } from './file-store-journal.js';
+import type { QueueDirectoryLock } from './file-store-lock.js';
+import { openQueueDirectory } from './file-store-open.js';
+import {
+  type FileQueueStoreOptions,
+  type JournalSettings,
+  journalSettings,
+} from './file-store-options.js';
 import { QueueContentStream } from './file-store-reader.js';
-import { prepareQueueDirectories, scanQueueDirectory } from './file-store-scan.js';
+import { listRows, operateOn, SCAN_CONCURRENCY, summarizeMissing } from './file-store-views.js';
 import { FileMessageWriter } from './file-store-writer.js';
+import type { JournalStats } from './journal/journal.js';
+import type { JournalEntry } from './journal/journal-entry.js';
+import { JournalMessageWriter } from './journal/journal-message-writer.js';
 import { MessageIndex } from './message-index.js';
 
-/**
- * Options of FileQueueStore.
- *
- * @example
- * ```ts
- * const store = new FileQueueStore({ directory: '/var/spool/postern' } satisfies FileQueueStoreOptions);
- * ```
- */
-export interface FileQueueStoreOptions {
-  /** The queue directory; created (mode 0711, state directories 0700) if missing. */
-  readonly directory: string;
-  /**
-   * Judges lease expiry in `renew`, `recordOutcomes`, `release` and `remove`; pass the
-   * QueueManager's clock.
-   * @default systemClock
-   */
-  readonly clock?: Clock;
-  /** @default silentLogger */
-  readonly logger?: Logger;
-}
-
-/** Files read or renamed at once during open() and list(). */
-const SCAN_CONCURRENCY = 32;
+export type { FileQueueJournalOptions, FileQueueStoreOptions } from './file-store-options.js';
 
 /**
- * A durable queue in a directory: one file per message, fsync and rename before the 250,
- * one subdirectory per state. Postfix counterpart: the queue directories under
- * `queue_directory`.
+ * A durable queue in a directory: small messages in a group-committed journal, others
+ * in a file each; durable before the 250. Postfix counterpart: the queue directories
+ * under `queue_directory`.
  *
  * @example
  * ```ts
@@ -104,9 +116,12 @@ export class FileQueueStore implements QueueStore {
   /** The queue directory. */
   readonly directory: string;
   readonly #clock: Clock;
+  readonly #logger: Logger;
   readonly #log: ComponentLogger;
   readonly #index = new MessageIndex<FileData | undefined>();
   readonly #files: QueueFiles;
+  readonly #settings: JournalSettings;
+  #journal: JournalHome | undefined;
   readonly #listeners = new Set<() => void>();
   readonly #writers = new Set<QueueId>();
   readonly #inflight = new Set<Promise<unknown>>();
@@ -122,13 +137,32 @@ export class FileQueueStore implements QueueStore {
     }
     this.directory = resolve(options.directory);
     this.#clock = options.clock ?? systemClock;
-    this.#log = (options.logger ?? silentLogger).for('queue');
+    this.#logger = options.logger ?? silentLogger;
+    this.#log = this.#logger.for('queue');
     this.#files = new QueueFiles(this.directory, this.#index, this.#log);
+    this.#settings = journalSettings(options.journal);
   }
 
   /** Directory fsyncs done so far (one is shared by every commit that waited for it). */
   get directorySyncCount(): number {
     return this.#files.directorySyncs;
+  }
+
+  /** The journal's counters (batches, syncs, segments, hand-off), while it is open. */
+  journalStats(): (JournalStats & { readonly movedOut: number }) | undefined {
+    const home = this.#journal;
+    return home && { ...home.journal.stats(), movedOut: home.movedOut };
+  }
+
+  /**
+   * Moves out of the journal the messages that keep its old segments from being
+   * deleted, if the dead space they hold is worth it (the store does this on its own
+   * every few hundred commits), then deletes what is finished.
+   */
+  async compactJournal(): Promise<void> {
+    this.#assertOpen();
+    await this.#journal?.compact();
+    await this.#journal?.journal.reclaim();
   }
 
   #track<R>(p: Promise<R>): Promise<R> {
@@ -140,9 +174,23 @@ export class FileQueueStore implements QueueStore {
     return p;
   }
 
-  /** Runs `fn` after every earlier file operation on this message. */
+  /**
+   * The entry's working state, made when it has none: an idle message is in the
+   * journal if the journal holds it, else in a file in the directory `fileState`.
+   */
+  #data(entry: FileEntry, fileState: QueueState = entry.state): FileData {
+    entry.data ??= newData(this.#journal?.holds(entry.queueId) ? JOURNAL : fileState);
+    return entry.data;
+  }
+
+  /** Where the message lives now (call inside `serial`). */
+  #home(entry: FileEntry): MessageHome {
+    return this.#data(entry).location === JOURNAL ? this.#journal! : this.#files;
+  }
+
+  /** Runs `fn` after every earlier operation on this message. */
   #serial<R>(entry: FileEntry, fn: () => Promise<R>): Promise<R> {
-    const data = dataOf(entry);
+    const data = this.#data(entry);
     const p = data.chain.then(fn);
     const chain: Promise<void> = p.then(
       () => dropIfIdle(entry, chain),
@@ -165,14 +213,28 @@ export class FileQueueStore implements QueueStore {
     if (this.#state !== 'new')
       throw new QueueStoreError('a FileQueueStore can be opened once; make a new one');
     this.#state = 'opening';
+    const settings = this.#settings;
     try {
-      await prepareQueueDirectories(this.directory, [TMP, ...STATES], this.#log);
-      this.#lock = await lockQueueDirectory(this.directory);
-      await this.#scan();
+      const opened = await openQueueDirectory(this.directory, this.#log, {
+        ...settings,
+        logger: this.#logger,
+      });
+      this.#lock = opened.lock;
+      if (opened.journal) {
+        this.#journal = new JournalHome({
+          journal: opened.journal,
+          files: this.#files,
+          index: this.#index,
+          log: this.#log,
+          clock: this.#clock,
+          serial: (entry, fn) => this.#serial(entry, fn),
+          moveOutAfterMs: settings.moveOutAfterMs,
+          compactAfterBytes: 4 * settings.segmentSize,
+        });
+      }
+      for (const m of opened.messages) this.#index.add(m.queueId, m.state, undefined, m.dueAt);
     } catch (err) {
       this.#state = 'new';
-      await this.#lock?.release().catch(() => undefined);
-      this.#lock = undefined;
       for (const e of this.#index.list()) this.#index.delete(e);
       if (PosternError.is(err)) throw err; // ConfigError: a directory not to be trusted
       throw new QueueStoreError(
@@ -185,13 +247,7 @@ export class FileQueueStore implements QueueStore {
     }
     this.#state = 'open';
     if (this.#index.counts().incoming > 0) this.#notify();
-  }
-
-  /** Builds the index from the directories (everything left active is released). */
-  async #scan(): Promise<void> {
-    for (const m of await scanQueueDirectory(this.directory, this.#log)) {
-      if (!this.#index.has(m.queueId)) this.#index.add(m.queueId, m.state, undefined, m.dueAt);
-    }
+    this.#journal?.compact();
   }
 
   async close(): Promise<void> {
@@ -206,14 +262,19 @@ export class FileQueueStore implements QueueStore {
       .active()
       .filter((e) => e.data !== undefined && (e.data.lazy.length > 0 || e.data.durable.length > 0));
     await eachLimited(pending, SCAN_CONCURRENCY, async (entry) => {
-      await this.#serial(entry, () => this.#files.append(entry, [], true)).catch((err: unknown) => {
-        this.#log.warning(
-          entry.queueId,
-          `cannot write delivery status at close: ${errorMessage(err)}`,
-        );
-      });
+      await this.#serial(entry, () => this.#home(entry).flush(entry, true)).catch(
+        (err: unknown) => {
+          this.#log.warning(
+            entry.queueId,
+            `cannot write delivery status at close: ${errorMessage(err)}`,
+          );
+        },
+      );
     });
     for (const entry of this.#index.active()) entry.lease = undefined;
+    await this.#journal?.journal.close().catch((err: unknown) => {
+      this.#log.warning(undefined, `cannot close the queue journal: ${errorMessage(err)}`);
+    });
     await this.#lock?.release().catch(() => undefined);
     this.#lock = undefined;
     this.#state = 'closed';
@@ -230,6 +291,33 @@ export class FileQueueStore implements QueueStore {
       throw new QueueStoreError('a message with this queue ID exists', queueId);
     }
     this.#writers.add(queueId);
+    const journal = this.#journal;
+    if (!journal || !this.#settings.enabled) return this.#fileWriter(queueId);
+    const writer = new JournalMessageWriter(
+      queueId,
+      {
+        journal: journal.journal,
+        committed: (entry, record, hold) => this.#committed(entry, record, hold),
+        spill: (id) => this.#fileWriter(id),
+        // Mail committed into hold stays queued: a file of its own from the start.
+        ownFile: (record) => record.hold === true,
+        done: (id) => {
+          this.#writers.delete(id);
+        },
+      },
+      this.#settings.inlineLimit,
+    );
+    return {
+      queueId,
+      content: writer.content,
+      commit: (record) => this.#track(writer.commit(record)),
+      abort: () => writer.abort(),
+      openWritten: () => writer.openWritten(),
+    };
+  }
+
+  /** A writer of a new message's own file. */
+  async #fileWriter(queueId: QueueId): Promise<MessageWriter> {
     try {
       return await FileMessageWriter.create(queueId, this.#files.path(TMP, queueId), {
         publish: (id, record, hold) => this.#track(this.#publish(id, record, hold)),
@@ -254,17 +342,31 @@ export class FileQueueStore implements QueueStore {
     if (state === 'incoming') this.#notify();
   }
 
+  /** A message is durable in the journal: indexed, its record kept for the hand-off. */
+  #committed(journalled: JournalEntry, record: MessageRecord, hold: boolean): void {
+    const state: QueueState = hold ? 'hold' : 'incoming';
+    let data: FileData | undefined;
+    if (journalled.frame) {
+      data = newData(JOURNAL);
+      data.handoff = record;
+    }
+    const entry = this.#index.add(record.queueId, state, data);
+    summarizeInto(entry, record);
+    if (state === 'incoming') this.#notify();
+    this.#journal?.committed();
+  }
+
   async claim(options: ClaimOptions): Promise<ClaimedMessage[]> {
     this.#assertOpen();
     const out: ClaimedMessage[] = [];
-    // Files that turn out to be corrupt or gone are skipped and others taken instead.
+    // Messages that turn out to be corrupt or gone are skipped and others taken instead.
     for (let round = 0; round < 100 && out.length < options.limit; round++) {
       const picked = this.#index.claim({ ...options, limit: options.limit - out.length });
       if (picked.length === 0) break;
       // An idle message's file is where the state it was claimed from says.
-      for (const entry of picked) entry.data ??= newData(entry.from);
+      for (const entry of picked) this.#data(entry, entry.from);
       const results = await Promise.all(
-        picked.map((entry) => this.#serial(entry, () => this.#files.activate(entry))),
+        picked.map((entry) => this.#serial(entry, () => this.#home(entry).activate(entry))),
       );
       let lost = 0;
       for (let i = 0; i < picked.length; i++) {
@@ -288,6 +390,11 @@ export class FileQueueStore implements QueueStore {
 
   openContent(queueId: QueueId): Readable {
     const valid = typeof queueId === 'string' && isQueueId(queueId);
+    const entry = valid && this.#state === 'open' ? this.#index.get(queueId) : undefined;
+    // A journalled message: from memory while the hand-off holds it, else its segment.
+    const journal = this.#journal;
+    if (entry && (entry.data?.location ?? JOURNAL) === JOURNAL && journal?.holds(queueId))
+      return journal.openContent(queueId);
     const safeId = valid ? queueId : 'invalid';
     return new QueueContentStream(safeId, async () => {
       if (!valid) throw new QueueStoreError(`invalid queue ID "${String(queueId).slice(0, 60)}"`);
@@ -302,7 +409,7 @@ export class FileQueueStore implements QueueStore {
   async recordOutcomes(lease: Lease, outcomes: readonly RecipientOutcome[]): Promise<void> {
     this.#assertOpen();
     const entry = this.#index.checkLease(lease, this.#clock.now());
-    const data = dataOf(entry);
+    const data = this.#data(entry);
     if (!data.record)
       throw new QueueStoreError('the message is not fully claimed yet', entry.queueId);
     checkOutcomes(data.record, outcomes);
@@ -321,7 +428,7 @@ export class FileQueueStore implements QueueStore {
       // Outcomes that arrive while an append runs share the next one.
       this.#serial(entry, async () => {
         data.flushQueued = false;
-        await this.#files.append(entry, [], true);
+        await this.#home(entry).flush(entry, true);
       }).catch(() => undefined);
     }
     await done;
@@ -334,7 +441,7 @@ export class FileQueueStore implements QueueStore {
     // From here on the old lease is dead and no claim may take the message.
     entry.lease = undefined;
     try {
-      await this.#serial(entry, () => this.#files.release(entry, target));
+      await this.#serial(entry, () => this.#home(entry).release(entry, target));
     } catch (err) {
       if (entry.state === 'active' && entry.lease === undefined)
         this.#index.setLease(entry, current);
@@ -349,15 +456,13 @@ export class FileQueueStore implements QueueStore {
     const current = entry.lease!;
     entry.lease = undefined;
     try {
-      await this.#serial(entry, () => this.#files.remove(entry));
+      await this.#serial(entry, () => this.#home(entry).remove(entry, false));
     } catch (err) {
       if (entry.state === 'active' && entry.lease === undefined)
         this.#index.setLease(entry, current);
-      throw new QueueStoreError(
-        `cannot remove the queue file: ${errorMessage(err)}`,
-        entry.queueId,
-        { cause: err },
-      );
+      throw new QueueStoreError(`cannot remove the message: ${errorMessage(err)}`, entry.queueId, {
+        cause: err,
+      });
     }
   }
 
@@ -370,21 +475,7 @@ export class FileQueueStore implements QueueStore {
     options: { states?: readonly QueueState[]; limit?: number } = {},
   ): Promise<QueueEntry[]> {
     this.#assertOpen();
-    const limit = Math.max(0, options.limit ?? Number.POSITIVE_INFINITY);
-    const entries = this.#index.list(options.states);
-    const rows: (QueueEntry | undefined)[] = [];
-    let next = 0;
-    // Read in batches until `limit` rows are found (unreadable files are skipped).
-    while (rows.filter(Boolean).length < limit && next < entries.length) {
-      const batch = entries.slice(
-        next,
-        next + Math.min(SCAN_CONCURRENCY * 4, limit === Number.POSITIVE_INFINITY ? 1024 : limit),
-      );
-      next += batch.length;
-      const got = await Promise.all(batch.map((e) => this.#row(e)));
-      rows.push(...got);
-    }
-    return rows.filter((r): r is QueueEntry => r !== undefined).slice(0, limit);
+    return listRows(this.#index.list(options.states), options.limit, (e) => this.#row(e));
   }
 
   async #row(entry: FileEntry): Promise<QueueEntry | undefined> {
@@ -413,20 +504,13 @@ export class FileQueueStore implements QueueStore {
   }
 
   /** Reads once the messages not summarised since open (left by an earlier run). */
-  async #summarizeMissing(states: readonly QueueState[] | undefined): Promise<void> {
-    const missing: FileEntry[] = [];
-    this.#index.each(states, (e) => {
-      if (!isSummarized(e)) missing.push(e);
-    });
-    await eachLimited(missing, SCAN_CONCURRENCY, async (entry) => {
-      const row = await this.#readRecord(entry);
-      if (row && !isSummarized(entry)) summarizeInto(entry, row);
-    });
+  #summarizeMissing(states: readonly QueueState[] | undefined): Promise<void> {
+    return summarizeMissing(this.#index, states, (e) => this.#readRecord(e));
   }
 
   async hold(selection: QueueSelection, reason?: string): Promise<QueueId[]> {
     return this.#operate(selection, ['incoming', 'active', 'deferred'], (entry) =>
-      this.#files.release(entry, {
+      this.#home(entry).release(entry, {
         state: 'hold',
         ...(reason === undefined ? {} : { reason }),
       }),
@@ -435,7 +519,7 @@ export class FileQueueStore implements QueueStore {
 
   async unhold(selection: QueueSelection): Promise<QueueId[]> {
     const moved = await this.#operate(selection, ['hold'], (entry) =>
-      this.#files.release(entry, { state: 'deferred', dueAt: this.#clock.now() }),
+      this.#home(entry).release(entry, { state: 'deferred', dueAt: this.#clock.now() }),
     );
     if (moved.length > 0) this.#notify();
     return moved;
@@ -445,13 +529,13 @@ export class FileQueueStore implements QueueStore {
     return this.#operate(
       selection,
       ['incoming', 'active', 'deferred', 'hold', 'corrupt'],
-      (entry) => this.#files.remove(entry),
+      (entry) => this.#home(entry).remove(entry, true),
     );
   }
 
   async requeue(selection: QueueSelection): Promise<QueueId[]> {
     const moved = await this.#operate(selection, ['active', 'deferred'], (entry) =>
-      this.#files.requeue(entry),
+      this.#home(entry).requeue(entry),
     );
     if (moved.length > 0) this.#notify();
     return moved;
@@ -459,45 +543,33 @@ export class FileQueueStore implements QueueStore {
 
   async expedite(selection: QueueSelection): Promise<QueueId[]> {
     const moved = await this.#operate(selection, ['deferred'], (entry) =>
-      this.#files.expedite(entry, this.#clock.now()),
+      this.#home(entry).expedite(entry, this.#clock.now()),
     );
     if (moved.length > 0) this.#notify();
     return moved;
   }
 
-  /**
-   * Runs a queue operation on each selected message that is in one of `states` when
-   * its turn comes. An active message's lease is revoked first, so its holder loses
-   * every later write. Failures on one message are logged and skip it.
-   */
-  async #operate(
+  /** Runs a queue operation (see operateOn) on the selected messages in `states`. */
+  #operate(
     selection: QueueSelection,
     states: readonly QueueState[],
     fn: (entry: FileEntry) => Promise<void>,
   ): Promise<QueueId[]> {
     this.#assertOpen();
-    const done: QueueId[] = [];
-    await eachLimited(this.#index.select(selection), SCAN_CONCURRENCY, async (entry) => {
-      if (!states.includes(entry.state)) return;
-      if (entry.state === 'active') entry.lease = undefined;
-      try {
-        const acted = await this.#serial(entry, async () => {
-          if (!states.includes(entry.state) || this.#index.get(entry.queueId) !== entry)
-            return false;
-          await fn(entry);
-          return true;
-        });
-        if (acted) done.push(entry.queueId);
-      } catch (err) {
-        this.#log.warning(entry.queueId, `queue operation failed: ${errorMessage(err)}`);
-      }
+    return operateOn(this.#index, selection, states, this.#log, {
+      serial: (entry, act) => this.#serial(entry, act),
+      act: fn,
     });
-    return done.sort();
   }
 
-  /** The current record of a message, from memory or its file; undefined if unreadable. */
+  /** The current record of a message, from memory, the journal or its file; undefined if unreadable. */
   async #readRecord(entry: FileEntry): Promise<MessageRecord | undefined> {
     if (entry.data?.record) return entry.data.record;
+    const journal = this.#journal;
+    if (entry.data?.handoff && journal?.journal.get(entry.queueId)?.frame)
+      return entry.data.handoff;
+    if (journal && (entry.data?.location ?? JOURNAL) === JOURNAL && journal.holds(entry.queueId))
+      return journal.readRecord(entry);
     return this.#files.readRecord(entry);
   }
 

@@ -63,7 +63,14 @@ export interface GroupCommitOptions {
   readonly expected?: () => number;
 }
 
-/** Counters, for benchmarks and tests. */
+/**
+ * Counters of the group committer, for benchmarks and tests.
+ *
+ * @example
+ * ```ts
+ * const { batches, frames }: GroupCommitStats = store.journalStats()!;
+ * ```
+ */
 export interface GroupCommitStats {
   /** Batches written. */
   batches: number;

@@ -15,6 +15,7 @@
 
 import { promises as fs } from 'node:fs';
 import { fsyncDirectory } from '../../../util/fsync.js';
+import { openRegularFile } from '../../../util/safe-open.js';
 
 /** An open journal file: the subset of node:fs's FileHandle the journal uses. */
 export interface JournalFile {
@@ -47,9 +48,14 @@ export interface JournalIo {
   syncDirectory(path: string): Promise<void>;
 }
 
-/** node:fs, unwrapped. */
+/**
+ * node:fs, unwrapped. An existing segment is opened as a regular file only (no link is
+ * followed, no FIFO waited on: openRegularFile); a new one with O_EXCL, which refuses
+ * any name already there, a link included.
+ */
 export const nodeJournalIo: JournalIo = {
-  open: (path, flags) => fs.open(path, flags, 0o600),
+  open: async (path, flags) =>
+    flags === 'wx+' ? fs.open(path, flags, 0o600) : (await openRegularFile(path, flags)).handle,
   readdir: (path) => fs.readdir(path),
   unlink: (path) => fs.unlink(path),
   rename: (from, to) => fs.rename(from, to),

@@ -41,6 +41,12 @@ export interface JournalWriterHost {
   committed(entry: JournalEntry, record: MessageRecord, hold: boolean): void;
   /** A writer for a message past the inline limit (the store's per-message file writer). */
   spill(queueId: QueueId): Promise<MessageWriter>;
+  /**
+   * Optional: whether a message small enough for the journal is still to have a file
+   * of its own (e.g. one committed into hold, which stays queued); it then goes to
+   * `spill` at commit.
+   */
+  ownFile?(record: NewMessageRecord): boolean;
   /** The writer is finished (committed or aborted). */
   done(queueId: QueueId): void;
 }
@@ -106,17 +112,22 @@ export class JournalMessageWriter implements MessageWriter {
       return;
     }
     // Past the limit: from here on the message streams to a file of its own.
+    await this.#spill();
+    await this.#forward(chunk);
+  }
+
+  /** Moves the message to the store's own writer, what was buffered first. */
+  async #spill(): Promise<void> {
     const target = await this.#host.spill(this.queueId);
     if (this.#state === 'aborted') {
       await target.abort();
-      return;
+      throw new QueueStoreError('the message was aborted', this.queueId);
     }
     this.#spilled = target;
     this.#uncount();
     const buffered = this.#chunks;
     this.#chunks = [];
     for (const c of buffered) await this.#forward(c);
-    await this.#forward(chunk);
   }
 
   async #forward(chunk: Buffer): Promise<void> {
@@ -159,6 +170,7 @@ export class JournalMessageWriter implements MessageWriter {
     try {
       if (!this.content.writableEnded) this.content.end();
       await finished(this.content);
+      if (!this.#spilled && this.#host.ownFile?.(record)) await this.#spill();
       if (this.#spilled) {
         await this.#spilled.commit(record);
       } else {

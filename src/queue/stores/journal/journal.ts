@@ -123,20 +123,31 @@ export interface JournalRecord {
   readonly dueAt: number;
 }
 
-/** Counters, for benchmarks, metrics and tests. */
+/**
+ * Counters, for benchmarks, metrics and tests.
+ *
+ * @example
+ * ```ts
+ * const s: JournalStats | undefined = store.journalStats();
+ * if (s) console.log(`${s.frames / Math.max(1, s.syncs)} frames per fdatasync`);
+ * ```
+ */
 export interface JournalStats extends GroupCommitStats {
   /** Live messages. */
   readonly messages: number;
   /** Bytes of live messages' frames. */
   readonly liveBytes: number;
-  /** Segment files now, and their bytes. */
+  /** Segment files now. */
   readonly segments: number;
+  /** Bytes of the segment files now. */
   readonly segmentBytes: number;
-  /** Segments created and reclaimed since open. */
+  /** Segments created since open. */
   readonly segmentsCreated: number;
+  /** Segments deleted (every message in them finished) since open. */
   readonly segmentsReclaimed: number;
-  /** Hand-off bytes held, and commits whose content could not be kept. */
+  /** Hand-off bytes held in memory now. */
   readonly handoffBytes: number;
+  /** Commits whose content could not be kept in memory (the budget was spent). */
   readonly handoffRefused: number;
 }
 
@@ -425,18 +436,19 @@ export class Journal {
   }
 
   /**
-   * The message now lives in a durable per-message file: journals that (durably) and
-   * forgets it, so its segment can be reclaimed.
+   * The message now lives in a durable per-message file: forgets it at once (so its
+   * segment can be reclaimed) and journals that, durably. If the frame is lost (a
+   * failed write, a crash before it), recovery finds both the file and the message;
+   * the file wins, so the caller must have made the file durable first.
    */
   async markMoved(queueId: QueueId): Promise<void> {
     this.#assertOpen();
-    const entry = this.#entry(queueId);
+    this.#forget(this.#entry(queueId));
     try {
       await this.#committer.append(encodeUpdateFrame(FrameType.moved, queueId), true);
     } catch (err) {
       throw this.#writeError(err, queueId);
     }
-    if (this.#entries.get(queueId) === entry) this.#forget(entry);
   }
 
   /**
@@ -509,12 +521,17 @@ export class Journal {
   /**
    * Up to `limit` live messages in the oldest segments, oldest first: the ones that
    * keep those segments from being reclaimed, to move out to per-message files when
-   * the journal grows (`stats().segments`).
+   * the journal grows (`stats().segments`). Messages in the current segment and the
+   * one before it are never listed: they pin nothing yet, and most of them are mail
+   * just accepted that will be delivered and removed in a moment.
    */
   pinning(limit: number): JournalEntry[] {
     const out: JournalEntry[] = [];
+    const before = this.#segments.all().at(-2)?.sequence ?? Number.POSITIVE_INFINITY;
     for (const entry of this.#entries.values()) {
       if (out.length >= limit) break;
+      // Entries are kept in append order: past the old segments, everything is newer.
+      if (entry.segment >= before) break;
       out.push(entry);
     }
     return out;

@@ -18,6 +18,7 @@ import { FileQueueStore } from '../../../../src/queue/stores/file-store.js';
 import { LOCK_FILE } from '../../../../src/queue/stores/file-store-lock.js';
 import { QueueIdGenerator } from '../../../../src/queue-id.js';
 import type { LogEvent } from '../../../../src/types.js';
+import { TestIo } from './journal/journal-harness.js';
 import {
   commitMessage,
   outcome,
@@ -30,17 +31,25 @@ async function tempDir(): Promise<string> {
   return fs.mkdtemp(join(tmpdir(), 'postern-file-store-'));
 }
 
+/**
+ * The conformance suite on the store with its journal (the default). A crash is the
+ * process dying (kill -9): what was written stays, what was still queued in memory is
+ * lost, and the old store can write nothing more.
+ */
 runStoreConformance('FileQueueStore', async () => {
   const directory = await tempDir();
-  let current = new FileQueueStore({ directory });
+  let io = new TestIo();
+  let current = new FileQueueStore({ directory, journal: { io } });
   await current.open();
   return {
     store: current,
     reopen: async () => {
+      io.dead = true;
       // A crashed process leaves its lock behind with a dead pid; here the pid is
       // ours, so the lock is removed by hand, as the takeover would.
       await fs.rm(join(directory, LOCK_FILE), { force: true });
-      current = new FileQueueStore({ directory });
+      io = new TestIo();
+      current = new FileQueueStore({ directory, journal: { io } });
       await current.open();
       return current;
     },
@@ -51,7 +60,28 @@ runStoreConformance('FileQueueStore', async () => {
   };
 });
 
-describe('FileQueueStore', () => {
+/** The same suite with a file per message (`journal: false`). */
+runStoreConformance('FileQueueStore without journal', async () => {
+  const directory = await tempDir();
+  let current = new FileQueueStore({ directory, journal: false });
+  await current.open();
+  return {
+    store: current,
+    reopen: async () => {
+      await fs.rm(join(directory, LOCK_FILE), { force: true });
+      current = new FileQueueStore({ directory, journal: false });
+      await current.open();
+      return current;
+    },
+    cleanup: async () => {
+      await current.close().catch(() => undefined);
+      await fs.rm(directory, { recursive: true, force: true });
+    },
+  };
+});
+
+/** What only the file store does with a file per message. */
+describe('FileQueueStore files', () => {
   let directory: string;
   let events: LogEvent[];
   let logger: Logger;
@@ -69,7 +99,7 @@ describe('FileQueueStore', () => {
   });
 
   async function openStore(): Promise<FileQueueStore> {
-    const store = new FileQueueStore({ directory, logger });
+    const store = new FileQueueStore({ directory, logger, journal: false });
     await store.open();
     open.push(store);
     return store;
@@ -149,7 +179,7 @@ describe('FileQueueStore', () => {
 
   it('a second store on the same directory is refused while the first holds it', async () => {
     await openStore();
-    const second = new FileQueueStore({ directory });
+    const second = new FileQueueStore({ directory, journal: false });
     const err = await second.open().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(QueueStoreError);
     expect((err as Error).message).toMatch(/already has the queue directory .* open/);
@@ -157,7 +187,9 @@ describe('FileQueueStore', () => {
 
   it('a live foreign pid in the lock refuses the open and says what to do', async () => {
     await fs.writeFile(join(directory, LOCK_FILE), `${process.ppid}\n`);
-    const err = await new FileQueueStore({ directory }).open().catch((e: unknown) => e);
+    const err = await new FileQueueStore({ directory, journal: false })
+      .open()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(QueueStoreError);
     expect((err as Error).message).toMatch(/another process \(pid \d+\) uses the queue directory/);
     expect((err as Error).message).toMatch(/delete .*queue\.lock/);
@@ -313,7 +345,7 @@ describe('FileQueueStore', () => {
   });
 
   it('refuses use before open and after close, with a message saying so', async () => {
-    const store = new FileQueueStore({ directory });
+    const store = new FileQueueStore({ directory, journal: false });
     await expect(store.counts()).rejects.toThrow(/call open\(\) first/);
     await store.open();
     await store.close();

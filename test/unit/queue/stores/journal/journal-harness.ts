@@ -37,6 +37,8 @@ interface Tracked {
 export class TestIo implements JournalIo {
   datasyncs = 0;
   directorySyncs = 0;
+  /** Reads (preads) of journal files. */
+  reads = 0;
   /** Each completed fdatasync: the path and the size it covered. */
   readonly synced: { path: string; size: number }[] = [];
   /** The next fdatasyncs wait here (one gate per call, in order). */
@@ -91,6 +93,7 @@ export class TestIo implements JournalIo {
       },
       async read(buffer, offset, length, position) {
         io.#alive();
+        io.reads++;
         return handle.read(buffer, offset, length, position);
       },
       async datasync() {

@@ -45,7 +45,7 @@ async function fixture(gatherMs = 0): Promise<Fixture> {
   dirs.push(dir);
   const io = new TestIo();
   const journal = await Journal.open({ directory: join(dir, 'journal'), io, gatherMs });
-  const store = new FileQueueStore({ directory: join(dir, 'queue') });
+  const store = new FileQueueStore({ directory: join(dir, 'queue'), journal: false });
   await store.open();
   closers.push(
     () => journal.close(),
