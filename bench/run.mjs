@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Acceptance throughput: Postfix's smtp-source drives each server in turn (A B C A B C ...)
-// with 4 KB messages; reported as medians, ratios of medians, and server CPU per message.
+// with 4 KB messages; reported as medians, ratios of medians, server CPU per message and
+// peak resident memory (VmHWM, summed over the contender's processes).
 //
 // Contenders (each on 127.0.0.1, a free port):
 //   smtp-sink  Postfix's protocol-only sink: the upper bound (no disk)
@@ -13,7 +14,7 @@
 // Without Postfix (or not as root) it stops and says what is missing, unless
 // --without-postfix asks for the Node figures alone.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +41,22 @@ const SESSIONS = Number(opt.sessions);
 const RUNS = Number(opt.runs);
 const SIZE = Number(opt.size);
 const CLK_TCK = 100;
+
+/**
+ * Peak resident memory (VmHWM) of `pids` in MiB, summed: each process's high-water mark
+ * since it started (a server is started afresh for every run).
+ */
+function peakRssMiB(pids) {
+  let kb = 0;
+  for (const pid of pids) {
+    try {
+      kb += Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // The process has ended.
+    }
+  }
+  return kb / 1024;
+}
 
 const wanted = (name) => !opt.only || opt.only.split(',').includes(name);
 const withPostfix = !opt['without-postfix'] && wanted('postfix');
@@ -69,7 +86,11 @@ async function drive(port, pidsFn, tool = 'smtp-source') {
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const after = cpuTicks(pidsFn());
   if (r.status !== 0) throw new Error(`${tool} failed (${r.status}): ${r.stderr}`);
-  return { rate: MESSAGES / secs, cpuMsPerMsg: (((after - before) / CLK_TCK) * 1000) / MESSAGES };
+  return {
+    rate: MESSAGES / secs,
+    cpuMsPerMsg: (((after - before) / CLK_TCK) * 1000) / MESSAGES,
+    rssMiB: peakRssMiB(pidsFn()),
+  };
 }
 
 const contenders = [];
@@ -162,7 +183,7 @@ for (let run = 0; run <= RUNS; run++) {
       const r = await drive(server.port, server.pids, c.tool);
       if (run > 0) results[c.name].push(r);
       console.log(
-        `  ${run === 0 ? 'warm-up' : `run ${run}`}  ${c.name.padEnd(10)} ${r.rate.toFixed(0).padStart(6)} msg/s  ${r.cpuMsPerMsg.toFixed(2)} ms CPU/msg`,
+        `  ${run === 0 ? 'warm-up' : `run ${run}`}  ${c.name.padEnd(10)} ${r.rate.toFixed(0).padStart(6)} msg/s  ${r.cpuMsPerMsg.toFixed(2)} ms CPU/msg  ${r.rssMiB.toFixed(0)} MiB peak RSS`,
       );
     } finally {
       await server.stop();
@@ -174,9 +195,13 @@ console.log('\nmedians');
 const med = {};
 for (const c of selected) {
   const rs = results[c.name];
-  med[c.name] = { rate: median(rs.map((r) => r.rate)), cpu: median(rs.map((r) => r.cpuMsPerMsg)) };
+  med[c.name] = {
+    rate: median(rs.map((r) => r.rate)),
+    cpu: median(rs.map((r) => r.cpuMsPerMsg)),
+    rss: Math.max(...rs.map((r) => r.rssMiB)),
+  };
   console.log(
-    `  ${c.name.padEnd(10)} ${med[c.name].rate.toFixed(0).padStart(6)} msg/s  ${med[c.name].cpu.toFixed(2)} ms CPU/msg`,
+    `  ${c.name.padEnd(10)} ${med[c.name].rate.toFixed(0).padStart(6)} msg/s  ${med[c.name].cpu.toFixed(2)} ms CPU/msg  ${med[c.name].rss.toFixed(0)} MiB peak RSS (highest run)`,
   );
 }
 if (med.postern) {
