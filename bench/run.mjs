@@ -10,7 +10,9 @@
 //   postern    `postern serve`, FileQueueStore (durable before 250), delivery to discard
 //
 // Usage: npm run bench [-- --messages 4000 --sessions 20 --runs 3 --size 4096]
-//        [--only postern,postfix] [--without-postfix]
+//        [--only postern,postfix] [--without-postfix] [--before DIR]
+// --before DIR adds `postern-before`: the build (dist/) of another checkout, e.g. the commit
+// before a change, run in the same rounds.
 // Without Postfix (or not as root) it stops and says what is missing, unless
 // --without-postfix asks for the Node figures alone.
 import { spawn, spawnSync } from 'node:child_process';
@@ -34,6 +36,7 @@ const { values: opt } = parseArgs({
     size: { type: 'string', default: '4096' },
     only: { type: 'string' },
     'without-postfix': { type: 'boolean', default: false },
+    before: { type: 'string' },
   },
 });
 const MESSAGES = Number(opt.messages);
@@ -124,7 +127,7 @@ if (withPostfix) {
   });
 }
 
-function posternContender(name, protocol) {
+function posternContender(name, protocol, checkout = root) {
   return {
     name,
     tool: protocol === 'qmqp' ? 'qmqp-source' : 'smtp-source',
@@ -145,7 +148,7 @@ function posternContender(name, protocol) {
       );
       const p = spawn(
         process.execPath,
-        [join(root, 'bin/postern.mjs'), 'serve', '--config', join(dir, 'postern.json')],
+        [join(checkout, 'bin/postern.mjs'), 'serve', '--config', join(dir, 'postern.json')],
         {
           stdio: 'ignore',
           cwd: dir,
@@ -168,6 +171,7 @@ function posternContender(name, protocol) {
 }
 
 contenders.push(posternContender('postern', 'smtp'));
+if (opt.before) contenders.push(posternContender('postern-before', 'smtp', resolve(opt.before)));
 if (findCommand('qmqp-source')) contenders.push(posternContender('postern-qmqp', 'qmqp'));
 
 const selected = contenders.filter((c) => wanted(c.name));
@@ -205,7 +209,7 @@ for (const c of selected) {
   );
 }
 if (med.postern) {
-  for (const peer of ['smtp-sink', 'postfix', 'postern-qmqp']) {
+  for (const peer of ['smtp-sink', 'postfix', 'postern-before', 'postern-qmqp']) {
     if (med[peer]) {
       console.log(
         `  ratio postern/${peer}: ${(med.postern.rate / med[peer].rate).toFixed(2)}x throughput, ${(med.postern.cpu / med[peer].cpu).toFixed(2)}x CPU per message`,
