@@ -1,6 +1,7 @@
 /**
  * Envelope address checks that every way into the queue applies to a sender or
- * recipient before it takes it: SMTP MAIL FROM, QMQP, `submit()` and `sendmail -f`.
+ * recipient before it takes it: SMTP MAIL FROM, QMQP, `submit()`, and `sendmail` and Pickup
+ * (maildrop-checks.ts) for the sender and every recipient.
  *
  * Postfix counterpart: `allow_min_user` (mail_params.h): trivial-rewrite's resolve.c
  * flags an address that starts with `-`, smtpd's extract_addr() turns the flag into

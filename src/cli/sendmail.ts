@@ -12,8 +12,9 @@
  * messages go to the maildrop. `-bv` is not available yet and says so.
  *
  * Before it writes anything, sendmail checks the envelope with the checks Pickup makes
- * (maildrop-checks.ts: recipient count, control characters in `-f`, `-F`, `-V` and
- * recipients, lengths), so what it accepts Pickup accepts; a message that grows past
+ * (maildrop-checks.ts: recipient count, control characters in `-F` and `-V`, lengths,
+ * and for `-f` and the recipients the address rule of every way in, allowMinUser
+ * included), so what it accepts Pickup accepts; a message that grows past
  * `messageSizeLimit` is refused as it is read and nothing of it is kept.
  *
  * Identity: sendmail runs as the submitting user and writes the file as that user, so
@@ -31,12 +32,11 @@
 import { userInfo } from 'node:os';
 import { Duplex, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { checkSenderAddress } from '../address/envelope-address.js';
 import { PosternError, type PosternErrorOptions } from '../errors.js';
 import { type MainParameters, resolveParameters } from '../mta/main-parameters.js';
 import { queueDirectoryOf, resolveMtaConfig } from '../mta/mta-config.js';
 import { MaildropSubmission, maildropDirectory } from '../receive/maildrop.js';
-import { envelopeProblem, maildropLimits } from '../receive/maildrop-checks.js';
+import { addressProblem, envelopeProblem, maildropLimits } from '../receive/maildrop-checks.js';
 import { SmtpReceiver } from '../receive/smtpd-receiver.js';
 import { Rewriter } from '../rewrite/rewriter.js';
 import { printable } from '../smtp-reply.js';
@@ -286,7 +286,10 @@ export async function sendmail(argv: readonly string[], io: SendmailIo): Promise
     say(`cannot find a login name for uid ${process.getuid?.()}: give the sender with -f ADDRESS`);
     return EX.USAGE;
   }
-  // Pickup's own checks, made before anything is written (maildrop-checks.ts).
+  // Pickup's own checks, made before anything is written (maildrop-checks.ts); a bad
+  // -f is refused in every mode.
+  const limits = maildropLimits(params);
+  const senderLabel = `-f <${printable(o.sender ?? '').slice(0, 100)}>`;
   const problem =
     o.mode === 'deliver'
       ? envelopeProblem(
@@ -296,26 +299,23 @@ export async function sendmail(argv: readonly string[], io: SendmailIo): Promise
             extractRecipients: o.extract,
             fullName: o.fullName,
             envid: o.envid,
+            senderLabel,
           },
-          maildropLimits(params),
+          limits,
         )
-      : undefined;
+      : o.sender !== undefined
+        ? addressProblem(o.sender, 'sender', limits, senderLabel)
+        : undefined;
   if (problem) {
     say(`${problem.text}; nothing was queued`);
     return problem.field === 'size' ? EX.DATAERR : EX.USAGE;
-  }
-  const badSender = o.sender === undefined ? undefined : checkSenderAddress(o.sender, params);
-  if (badSender) {
-    say(
-      `-f <${printable(o.sender ?? '').slice(0, 100)}>: bad sender address syntax: ${badSender.reason}`,
-    );
-    return EX.USAGE;
   }
   const port = new MaildropSubmission({
     directory: maildropDirectory(queueDirectory),
     messageSizeLimit: params.messageSizeLimit,
     recipientLimit: params.smtpdRecipientLimit,
     addressLengthLimit: params.lineLengthLimit,
+    allowMinUser: params.allowMinUser,
     user: user ?? String(process.getuid?.() ?? ''),
   });
   if (o.mode === 'smtp') return standAloneSmtp(params, port, io);

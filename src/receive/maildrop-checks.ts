@@ -8,13 +8,14 @@
  * (record types, lengths) and sendmail(1)'s refusal of bad command-line values; Postern
  * keeps them in one place so that what sendmail accepts, Pickup accepts.
  *
- * Checked: the envelope sender and every recipient (no control characters, at most
- * `lineLengthLimit` characters, recipients not empty), the number of recipients
- * (`smtpdRecipientLimit`), the full name (`-F`), the ENVID (`-V`), the user name, and
- * the message size (`messageSizeLimit`).
+ * Checked: the envelope sender and every recipient with the rule every way in applies
+ * (address/envelope-address.ts: no control characters, at most `lineLengthLimit`
+ * bytes, no leading `-` unless `allowMinUser`, recipients not empty), the number of
+ * recipients (`smtpdRecipientLimit`), the full name (`-F`), the ENVID (`-V`), the user
+ * name, and the message size (`messageSizeLimit`).
  *
- * Does not do: address syntax or policy (Cleanup and the Rewriter decide those for
- * every way in alike), the leading-`-` rule (allowMinUser), reading files.
+ * Does not do: address syntax or policy beyond that rule (Cleanup and the Rewriter
+ * decide those for every way in alike), reading files.
  *
  * SECURITY: every field of a maildrop file is written by a local user and is hostile
  * input; a control character in any of them could forge a header line or a log line.
@@ -22,6 +23,11 @@
  * @module
  */
 
+import {
+  checkRecipientAddress,
+  checkSenderAddress,
+  type EnvelopeAddressParams,
+} from '../address/envelope-address.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type { PickupParameters } from './pickup-parameters.js';
 
@@ -34,8 +40,10 @@ export const USER_MAX = 256;
 
 /** The bounds a maildrop message is held to. */
 export interface MaildropLimits {
-  /** Longest address (Postfix: line_length_limit). */
+  /** Longest address in bytes (Postfix: line_length_limit). */
   readonly addressLength: number;
+  /** An address may start with `-` (Postfix: allow_min_user). */
+  readonly allowMinUser: boolean;
   /** Most envelope recipients in one message (smtpdRecipientLimit). */
   readonly recipients: number;
   /** Largest message content in bytes (messageSizeLimit); 0 = none. */
@@ -44,10 +52,14 @@ export interface MaildropLimits {
 
 /** The limits from the parameters. */
 export function maildropLimits(
-  params: Pick<PickupParameters, 'lineLengthLimit' | 'smtpdRecipientLimit' | 'messageSizeLimit'>,
+  params: Pick<
+    PickupParameters,
+    'lineLengthLimit' | 'smtpdRecipientLimit' | 'messageSizeLimit' | 'allowMinUser'
+  >,
 ): MaildropLimits {
   return {
     addressLength: params.lineLengthLimit,
+    allowMinUser: params.allowMinUser,
     recipients: params.smtpdRecipientLimit,
     messageSize: params.messageSizeLimit,
   };
@@ -82,6 +94,8 @@ export interface CheckedFields {
   readonly fullName?: string | undefined;
   readonly envid?: string | undefined;
   readonly user?: string | undefined;
+  /** How the text names the sender (sendmail: `-f <ADDRESS>`). */
+  readonly senderLabel?: string | undefined;
 }
 
 const CONTROL = /[\x00-\x1f\x7f]/;
@@ -97,21 +111,32 @@ function textProblem(value: string, what: string, max: number): string | undefin
   return undefined;
 }
 
-/** Checks one address as sender (may be '' for the null sender) or recipient. */
+/**
+ * Checks one address as sender (may be '' for the null sender) or recipient, with the
+ * rule of every way in (checkSenderAddress / checkRecipientAddress); the text names the
+ * address and says what is wrong, the reply is that rule's code and enhanced status.
+ */
 export function addressProblem(
   address: string,
   role: 'sender' | 'recipient',
   limits: MaildropLimits,
-  label = role === 'sender' ? 'the sender address' : `recipient "${address.slice(0, 60)}"`,
+  label = `${role === 'sender' ? 'the sender address' : 'recipient'} "${address.slice(0, 60)}"`,
 ): MaildropProblem | undefined {
-  const safeLabel = CONTROL.test(label) ? `${role} ${JSON.stringify(address.slice(0, 60))}` : label;
-  if (role === 'recipient' && address === '')
-    return problem('recipients', 'a recipient address is empty', 550, '5.1.3');
-  const wrong = textProblem(address, safeLabel, limits.addressLength);
-  if (!wrong) return undefined;
-  return role === 'sender'
-    ? problem('sender', wrong, 553, '5.1.7')
-    : problem('recipients', wrong, 553, '5.1.3');
+  const rule: EnvelopeAddressParams = {
+    allowMinUser: limits.allowMinUser,
+    lineLengthLimit: limits.addressLength,
+  };
+  const bad =
+    role === 'sender' ? checkSenderAddress(address, rule) : checkRecipientAddress(address, rule);
+  if (!bad) return undefined;
+  // A label that holds a control character is shown escaped, never raw.
+  const shown = CONTROL.test(label) ? `${role} ${JSON.stringify(address.slice(0, 60))}` : label;
+  const text = `${shown}: ${bad.reply.text.toLowerCase()}: ${bad.reason}`;
+  return {
+    field: role === 'sender' ? 'sender' : 'recipients',
+    text,
+    reply: new SmtpReply(bad.reply.code, bad.reply.enhanced, text),
+  };
 }
 
 /**
@@ -123,7 +148,7 @@ export function envelopeProblem(
   limits: MaildropLimits,
 ): MaildropProblem | undefined {
   if (fields.sender !== undefined) {
-    const p = addressProblem(fields.sender, 'sender', limits);
+    const p = addressProblem(fields.sender, 'sender', limits, fields.senderLabel);
     if (p) return p;
   }
   const n = fields.recipients.length;

@@ -85,8 +85,10 @@ export interface MaildropSubmissionOptions {
   readonly messageSizeLimit: number;
   /** Most recipients in one message (smtpdRecipientLimit, as Pickup reads it). @default 1000 */
   readonly recipientLimit?: number;
-  /** Longest address (lineLengthLimit, as Pickup reads it). @default 2048 */
+  /** Longest address in bytes (lineLengthLimit, as Pickup reads it). @default 2048 */
   readonly addressLengthLimit?: number;
+  /** An address may start with `-` (allowMinUser, as Pickup reads it). @default false */
+  readonly allowMinUser?: boolean;
   /** The submitting user's login name (written for the record; Pickup trusts the file's owner). */
   readonly user: string;
   readonly clock?: Clock;
@@ -96,6 +98,7 @@ export interface MaildropSubmissionOptions {
 function limitsOf(o: MaildropSubmissionOptions) {
   return maildropLimits({
     lineLengthLimit: o.addressLengthLimit ?? 2048,
+    allowMinUser: o.allowMinUser ?? false,
     smtpdRecipientLimit: o.recipientLimit ?? 1000,
     messageSizeLimit: o.messageSizeLimit,
   });

@@ -237,6 +237,25 @@ describe('sendmail, maildrop and pickup', () => {
           time: 0,
         }),
       );
+      // Written by hand, past sendmail's checks: allowMinUser is off.
+      await writeFile(
+        join(drop, 'L2dashrecipient'),
+        maildropFile('Subject: x\n\nx\n', {
+          sender: 'u@localhost',
+          recipients: [{ address: '-oQ/tmp/evil@localhost' }],
+          user: 'root',
+          time: 0,
+        }),
+      );
+      await writeFile(
+        join(drop, 'M3dashsender'),
+        maildropFile('Subject: x\n\nx\n', {
+          sender: '-oQ/tmp/evil@localhost',
+          recipients: [{ address: 'carol@localhost' }],
+          user: 'root',
+          time: 0,
+        }),
+      );
       await writeFile(join(drop, 'Z9good'), ok(9));
       mta = new Mta(
         {
@@ -262,12 +281,15 @@ describe('sendmail, maildrop and pickup', () => {
         'good 9',
       ]);
       // One non-delivery notice each for the files that name a sender.
-      const notices = await waitForMaildir(join(dir, 'mail/u'), (m) => m.length === 4);
+      const notices = await waitForMaildir(join(dir, 'mail/u'), (m) => m.length === 5);
       const reasons = notices.map((m) => /^Diagnostic-Code: X-Postern; (.*)$/m.exec(m)?.[1]).sort();
       expect(reasons).toEqual([
         expect.stringMatching(/^10000 recipients; at most 1000 are allowed/),
         expect.stringMatching(/^malformed maildrop file: unknown field "exec"/),
         expect.stringMatching(/^message file too big: more than 50000 bytes \(messageSizeLimit\)/),
+        expect.stringMatching(
+          /^recipient "-oQ\/tmp\/evil@localhost": bad recipient address syntax: it starts with "-"/,
+        ),
         expect.stringMatching(/^recipient .* contains control characters/),
       ]);
       for (const n of notices) {
@@ -284,7 +306,7 @@ describe('sendmail, maildrop and pickup', () => {
       let aside: string[] = [];
       while (Date.now() < end) {
         aside = (await readdir(join(dir, 'queue/maildrop/corrupt')).catch(() => [])).sort();
-        if (aside.length === 6) break;
+        if (aside.length === 7) break;
         await new Promise((r) => setTimeout(r, 50));
       }
       expect(aside).toEqual([
@@ -294,6 +316,7 @@ describe('sendmail, maildrop and pickup', () => {
         'I9fifo',
         'J0hardlink',
         'K1badsender',
+        'M3dashsender',
       ]);
       const left = (await readdir(join(dir, 'queue/maildrop'))).filter((n) => n !== 'corrupt');
       expect(left).toEqual([]);
@@ -309,12 +332,15 @@ describe('sendmail, maildrop and pickup', () => {
         /a hard link, not a maildrop file/,
       );
       expect(warnings.find((w) => w.startsWith('K1badsender'))).toMatch(
-        /sender address contains control characters.*no sender to return it to/,
+        /sender .*: bad sender address syntax: it contains control characters.*no sender to return it to/,
+      );
+      expect(warnings.find((w) => w.startsWith('M3dashsender'))).toMatch(
+        /bad sender address syntax: it starts with "-".*\(allowMinUser is off\); no sender to return it to/,
       );
       const bounced = events.filter(
         (e) => e.component === 'pickup' && /status=bounced/.test(e.text),
       );
-      expect(bounced.length).toBeGreaterThanOrEqual(4);
+      expect(bounced.length).toBeGreaterThanOrEqual(5);
     });
   });
 });

@@ -67,7 +67,12 @@ describe('sendmail refuses what Pickup would refuse, before writing', () => {
     [
       'a 5000-character recipient',
       [`${'a'.repeat(5000)}@localhost`],
-      /is longer than 2048 characters/,
+      /recipient "a{60}": bad recipient address syntax: it is 5010 bytes long; the limit is lineLengthLimit \(2048\)/,
+    ],
+    [
+      'a recipient that starts with "-"',
+      ['--', '-oQ/tmp/evil@localhost'],
+      /recipient "-oQ\/tmp\/evil@localhost": bad recipient address syntax: it starts with "-"/,
     ],
   ])('%s: exit 64 with the reason, and nothing written', async (_what, args, reason) => {
     const r = await sendmail(dir, [...conf, ...args], 'Subject: x\n\nbody\n');
