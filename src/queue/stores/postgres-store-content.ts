@@ -53,6 +53,8 @@ export interface ContentContext {
   readonly commit: (item: CommitItem) => Promise<void>;
   /** Throws unless the store is open. */
   readonly assertOpen: () => void;
+  /** +1 when a message is created, -1 when it goes to its commit or aborts. */
+  readonly writing?: (delta: 1 | -1) => void;
 }
 
 function isUniqueViolation(err: unknown): boolean {
@@ -75,10 +77,14 @@ export class PgMessageWriter implements MessageWriter {
   #committing = false;
   /** The chunk inserts in flight, which abort() waits for before it deletes. */
   #flushing: Promise<void> | undefined;
+  /** Counted among the messages on their way to a commit. */
+  #counted = false;
 
   constructor(ctx: ContentContext, queueId: QueueId) {
     this.#ctx = ctx;
     this.queueId = queueId;
+    this.#counted = true;
+    ctx.writing?.(1);
     this.content = new Writable({
       highWaterMark: 64 * 1024,
       write: (chunk: Buffer, _encoding, callback) => {
@@ -96,6 +102,13 @@ export class PgMessageWriter implements MessageWriter {
         );
       },
     });
+  }
+
+  /** No longer counted among the messages on their way to a commit. */
+  #uncount(): void {
+    if (!this.#counted) return;
+    this.#counted = false;
+    this.#ctx.writing?.(-1);
   }
 
   /** Takes exactly `n` buffered bytes. */
@@ -155,9 +168,12 @@ export class PgMessageWriter implements MessageWriter {
       await finished(this.content);
       this.#ctx.assertOpen();
       if (this.#done) throw new QueueStoreError('the message was aborted', this.queueId);
-      await this.#commitRows(record);
+      const rows = this.#commitRows(record);
+      this.#uncount();
+      await rows;
       this.#done = true;
     } finally {
+      this.#uncount();
       this.#committing = false;
     }
     if (!record.hold) this.#ctx.announce();
@@ -177,6 +193,7 @@ export class PgMessageWriter implements MessageWriter {
   async abort(): Promise<void> {
     if (this.#done) return;
     this.#done = true;
+    this.#uncount();
     this.#parts = [];
     this.#bytes = 0;
     if (!this.content.destroyed) this.content.destroy();

@@ -95,6 +95,67 @@ describe('StatementBatcher', () => {
     expect(batches).toEqual([[1, 2]]);
   });
 
+  it('with expected, a batch waits for the items on their way and goes once they have joined', async () => {
+    const batches: number[][] = [];
+    // Two more writes are on their way; each stops being expected as it is submitted.
+    let onTheirWay = 2;
+    const b = new StatementBatcher<number, number>({
+      run: async (items) => {
+        batches.push([...items]);
+        return [...items];
+      },
+      expected: () => onTheirWay,
+      // Long: the batch must go because they joined, not because the wait ran out.
+      expectedMs: 60_000,
+    });
+    const submit = (i: number) => {
+      const p = b.submit(i);
+      if (i > 1) onTheirWay--;
+      return p;
+    };
+    const first = submit(1);
+    await new Promise((r) => setImmediate(r));
+    expect(batches).toEqual([]);
+    const second = submit(2);
+    await new Promise((r) => setImmediate(r));
+    expect(batches).toEqual([]);
+    const third = submit(3);
+    expect(await Promise.all([first, second, third])).toEqual([1, 2, 3]);
+    expect(batches).toEqual([[1, 2, 3]]);
+  });
+
+  it('with expected, waits no longer than expectedMs for items that never come', async () => {
+    const batches: number[][] = [];
+    const b = new StatementBatcher<number, number>({
+      run: async (items) => {
+        batches.push([...items]);
+        return [...items];
+      },
+      expected: () => 1,
+      expectedMs: 5,
+    });
+    const first = b.submit(1);
+    await new Promise((r) => setImmediate(r));
+    expect(batches).toEqual([]);
+    expect(await first).toBe(1);
+    expect(batches).toEqual([[1]]);
+  });
+
+  it('with expected, a full batch goes at once', async () => {
+    const batches: number[][] = [];
+    const b = new StatementBatcher<number, number>({
+      run: async (items) => {
+        batches.push([...items]);
+        return [...items];
+      },
+      maxItems: 2,
+      expected: () => 5,
+      expectedMs: 60_000,
+    });
+    expect(await Promise.all([b.submit(1), b.submit(2)])).toEqual([1, 2]);
+    expect(batches).toEqual([[1, 2]]);
+  });
+
   it('fails every item of a batch whose run throws, and goes on with the next', async () => {
     let calls = 0;
     const b = new StatementBatcher<number, number>({
