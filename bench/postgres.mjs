@@ -18,9 +18,15 @@
 // Needs Postfix's tools and a build (npm run build).
 // Before the counted load, each node relays --warm messages of its own (not counted),
 // so that every process has compiled its hot paths: three cold processes would
-// otherwise pay three warm-ups against one.
-// Usage: node bench/postgres.mjs [--messages 2000 --sessions 12 --size 4096 --runs 5 --warm 200]
-//        [--only file,pg-1,pg-3,file-3]
+// otherwise pay three warm-ups against one. A node's CPU per message falls for its
+// first ~1500 messages (batches of 500 through one node at 4 sessions: 2.6, 2.0-2.1,
+// 1.7, 1.2-1.4, then 1.1-1.4 ms of user CPU), hence the default; with 200, each of three
+// nodes spent most of its 667 counted messages still warming up, one node few of its 2000.
+// Under each result, the CPU of each node process (user+system, all its threads) and
+// its wakeups (voluntary context switches) per message of the whole load.
+// --profile DIR: the nodes write V8 CPU profiles there (node --cpu-prof).
+// Usage: node bench/postgres.mjs [--messages 2000 --sessions 12 --size 4096 --runs 5]
+//        [--warm 1500] [--only file,pg-1,pg-3,file-3] [--profile DIR]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
@@ -52,7 +58,8 @@ const { values: opt } = parseArgs({
     size: { type: 'string', default: '4096' },
     runs: { type: 'string', default: '5' },
     only: { type: 'string' },
-    warm: { type: 'string', default: '200' },
+    warm: { type: 'string', default: '1500' },
+    profile: { type: 'string' },
   },
 });
 const MESSAGES = Number(opt.messages);
@@ -80,6 +87,19 @@ function cpuOf(pid) {
     return (Number(rest[11]) + Number(rest[12])) / 100;
   } catch {
     return 0;
+  }
+}
+
+/** utime, stime (seconds) and voluntary context switches of a process. */
+function usageOf(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const woke = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(status);
+    return [Number(rest[11]) / 100, Number(rest[12]) / 100, Number(woke?.[1] ?? 0)];
+  } catch {
+    return [0, 0, 0];
   }
 }
 
@@ -153,10 +173,15 @@ async function startNode(dir, config) {
   writeFileSync(join(dir, 'postern.json'), JSON.stringify(config));
   const logFile = join(dir, 'postern.log');
   const log = openSync(logFile, 'w');
-  const child = spawn(process.execPath, [BIN, 'serve', '--config', join(dir, 'postern.json')], {
-    cwd: dir,
-    stdio: ['ignore', log, log],
-  });
+  const profile = opt.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opt.profile)}`] : [];
+  const child = spawn(
+    process.execPath,
+    [...profile, BIN, 'serve', '--config', join(dir, 'postern.json')],
+    {
+      cwd: dir,
+      stdio: ['ignore', log, log],
+    },
+  );
   closeSync(log);
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -287,6 +312,7 @@ async function scenario(name, nodesWanted, pg, schemaN) {
   const sent0 = nodes.map(sent).reduce((a, b) => a + b, 0);
   const trips0 = (await Promise.all(nodes.map(roundTrips))).reduce((a, b) => a + b, 0);
   const cpu0 = nodes.reduce((a, n) => a + cpuOf(n.child.pid), 0);
+  const use0 = nodes.map((n) => usageOf(n.child.pid));
   const pg0 = pgCpu(pg.pid);
   const t0 = performance.now();
   await inject(nodes, MESSAGES, SESSIONS);
@@ -294,6 +320,7 @@ async function scenario(name, nodesWanted, pg, schemaN) {
   await delivered(nodes, sent0 + MESSAGES);
   const done = performance.now();
   const nodeCpu = nodes.reduce((a, n) => a + cpuOf(n.child.pid), 0) - cpu0;
+  const use = nodes.map((n, i) => usageOf(n.child.pid).map((v, k) => v - use0[i][k]));
   const dbCpu = pgCpu(pg.pid) - pg0;
   const trips = (await Promise.all(nodes.map(roundTrips))).reduce((a, b) => a + b, 0) - trips0;
   for (const n of nodes) n.child.kill('SIGTERM');
@@ -310,7 +337,21 @@ async function scenario(name, nodesWanted, pg, schemaN) {
     nodeMs: (nodeCpu * 1000) / MESSAGES,
     dbMs: (dbCpu * 1000) / MESSAGES,
     trips: trips / MESSAGES,
+    perNode: use.map(([user, sys, woke]) => ({
+      user: (user * 1000) / MESSAGES,
+      sys: (sys * 1000) / MESSAGES,
+      woke: woke / MESSAGES,
+    })),
   };
+}
+
+/** The CPU of each node process, per message of the whole load. */
+function showNodes(v) {
+  const each = v.perNode.map(
+    (n) =>
+      `${(n.user + n.sys).toFixed(2)} (user ${n.user.toFixed(2)}, sys ${n.sys.toFixed(2)}, wakeups ${n.woke.toFixed(2)})`,
+  );
+  console.log(`  node CPU ms/msg by process: ${each.join('; ')}`);
 }
 
 function show(name, v) {
@@ -344,6 +385,7 @@ try {
       );
       results[name].push(res);
       show(name, res);
+      showNodes(res);
     }
     const last = (n) => results[n][r]?.deliver;
     const ratios = [
