@@ -126,7 +126,7 @@ export const CORE_PARAMETERS = defineParameters({
   }),
   allowMinUser: param.boolean({
     postfix: 'allow_min_user',
-    doc: 'A sender or recipient address may start with `-`; when off, SMTP, QMQP, `submit()` and `sendmail -f` refuse such a sender and recipients bounce. Pipe and local commands never get such a value as an option either way.',
+    doc: 'A sender or recipient address may start with `-`; when off, SMTP, QMQP, `submit()`, `postern sendmail` and Pickup refuse such a sender, and such recipients are refused or bounced. Pipe and local commands never get such a value as an option either way.',
     default: false,
   }),
   softBounce: param.boolean({
