@@ -87,7 +87,7 @@ export type {
   ResolvedMetricsConfig,
   ResolvedMtaConfig,
 } from './mta/mta-config.js';
-export { DEFAULT_LISTEN, resolveMtaConfig } from './mta/mta-config.js';
+export { DEFAULT_LISTEN, defineConfig, resolveMtaConfig } from './mta/mta-config.js';
 export type { BounceOptions } from './queue/bounce/bounce.js';
 export { Bounce } from './queue/bounce/bounce.js';
 export type { BounceParameters } from './queue/bounce/bounce-parameters.js';

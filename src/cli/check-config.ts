@@ -27,11 +27,16 @@ export function lineOfKey(text: string, key: string): number | undefined {
   return at < 0 ? undefined : text.slice(0, at).split('\n').length;
 }
 
+/** The text of `file`, or '' when it cannot be read (the error says why already). */
+async function readText(file: string): Promise<string> {
+  return readFile(file, 'utf8').catch(() => '');
+}
+
 /** The usage text of `postern check-config`. */
 export const CHECK_CONFIG_USAGE = `usage: postern check-config [--config FILE]
 
   Builds every component from the configuration (or the embedded default) without
-  opening the queue or any port, and names the key and line of the first mistake.
+  opening the queue or any port, and names the key and line of every mistake.
 `;
 
 /** Runs `postern check-config`; resolves with the exit code (0 valid, 64 usage, 78 invalid). */
@@ -60,12 +65,21 @@ export async function checkConfig(
     return 0;
   } catch (e) {
     if (!PosternError.is(e)) throw e;
-    let where = '';
-    if (e instanceof ConfigError && e.key && file?.endsWith('.json')) {
-      const line = lineOfKey(await readFile(file, 'utf8'), e.key);
-      if (line !== undefined) where = `${file}, line ${line}: `;
+    const text = e instanceof ConfigError && file?.endsWith('.json') ? await readText(file) : '';
+    /** `FILE, line N: ` for a problem whose key the JSON text shows. */
+    const where = (problem: PosternError): string => {
+      const key = problem instanceof ConfigError ? problem.key : undefined;
+      const line = key && text ? lineOfKey(text, key) : undefined;
+      return line === undefined ? (file ? `${file}: ` : '') : `${file}, line ${line}: `;
+    };
+    const problems = e instanceof ConfigError ? e.problems : [e];
+    if (problems.length === 1) err.write(`postern check-config: ${where(e)}${e.message}\n`);
+    else {
+      err.write(
+        `postern check-config: ${file ?? '(the embedded default)'}: ${problems.length} problems in the configuration:\n`,
+      );
+      for (const p of problems) err.write(`  ${where(p)}${p.message}\n`);
     }
-    err.write(`postern check-config: ${where || (file ? `${file}: ` : '')}${e.message}\n`);
     return 78;
   }
 }

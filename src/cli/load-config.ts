@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { jsonSyntaxError } from '../config/json-syntax.js';
 import { ConfigError } from '../errors.js';
 import type { MtaConfig } from '../mta/mta-config.js';
 import { errorMessage } from '../util/error-message.js';
@@ -39,11 +40,11 @@ export async function loadConfigFile(
       `${file}: cannot read the config file (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`,
     );
   }
-  try {
-    return JSON.parse(text) as MtaConfig;
-  } catch (err) {
-    const m = /position (\d+)/.exec(errorMessage(err));
-    const at = m ? ` at line ${text.slice(0, Number(m[1])).split('\n').length}` : '';
-    throw new ConfigError(`${file}: not valid JSON${at}: ${errorMessage(err)}`);
+  const mistake = jsonSyntaxError(text);
+  if (mistake !== undefined) {
+    throw new ConfigError(
+      `${file}: not valid JSON at line ${mistake.line}, column ${mistake.column}: expected ${mistake.expected}`,
+    );
   }
+  return JSON.parse(text) as MtaConfig;
 }

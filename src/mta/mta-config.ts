@@ -2,13 +2,15 @@
  * The Mta's configuration: main parameters (main.cf), listeners with per-listener
  * overrides (master.cf `-o`), the `transports` map (Postern's master.cf) and the queue
  * store. `resolveMtaConfig()` validates a config object — JSON data or an `.mjs`
- * module's export — and names the key in every error.
+ * module's export — and reports every problem at once, each naming its key (with the
+ * nearest known name for a misspelt one). `defineConfig()` types a config in code.
  *
  * @module
  */
 
 import { hostname } from 'node:os';
 import type { ContentFilter } from '../cleanup/content-filter.js';
+import { didYouMean } from '../config/did-you-mean.js';
 import { parseInteger, parseString } from '../config/values.js';
 import type { DeliveryAgent, TransportConfig, TransportType } from '../deliver/types.js';
 import {
@@ -24,7 +26,16 @@ import {
   parsePostgresStoreConfig,
 } from '../queue/stores/postgres-store-config.js';
 import type { QueueStore } from '../queue/types.js';
-import { isParameterName, type MainParameters, resolveParameters } from './main-parameters.js';
+import type { Authenticator } from '../receive/smtpd-auth.js';
+import type { SmtpTlsOptions } from '../receive/smtpd-receiver.js';
+import type { TableSpec } from '../tables/types.js';
+import {
+  isParameterName,
+  MAIN_PARAMETERS,
+  type MainParameterInput,
+  type MainParameters,
+  PARAMETER_NAMES,
+} from './main-parameters.js';
 
 /**
  * One SMTP listener: `listen` plus any main parameter to override for it.
@@ -35,7 +46,7 @@ import { isParameterName, type MainParameters, resolveParameters } from './main-
  * const mta = new Mta({ smtpd: [{ listen: '0.0.0.0:25' }, submission] });
  * ```
  */
-export interface ListenerConfig {
+export interface ListenerConfig extends MainParameterInput {
   /** `host:port`, `[ipv6]:port`; port 0 picks a free port. */
   readonly listen: string;
   /**
@@ -43,7 +54,16 @@ export interface ListenerConfig {
    * a session. @default defaultProcessLimit (100)
    */
   readonly maxproc?: number;
-  readonly [parameter: string]: unknown;
+  /**
+   * SMTP only: `"wrapper"` for implicit TLS (port 465, `smtpdTlsWrappermode`), or TLS
+   * options given as code (`{ cert, key }`, `{ secureContext, sni }`).
+   */
+  readonly tls?: 'wrapper' | SmtpTlsOptions;
+  /**
+   * SMTP only: the SASL backend, a table of user → password (`"texthash:/etc/postern/users"`,
+   * `{ "alice": "secret" }`, a LookupTable) or a function that checks a login.
+   */
+  readonly authenticator?: Authenticator | TableSpec;
 }
 
 /**
@@ -73,7 +93,9 @@ export type QueueStoreConfig =
  * const mta = new Mta(config);
  * ```
  */
-export interface MtaConfig {
+export interface MtaConfig extends MainParameterInput {
+  /** The JSON Schema of the config (`"node_modules/postern/config.schema.json"`); ignored. */
+  readonly $schema?: string;
   /** SMTP listeners; `[{ listen: DEFAULT_LISTEN }]` when not given. */
   readonly smtpd?: readonly ListenerConfig[];
   /** QMQP listeners (none by default); clients must be in `qmqpdAuthorizedClients`. */
@@ -103,8 +125,21 @@ export interface MtaConfig {
    * optionally their DMARC policy applied. Needs the `mailauth` package.
    */
   readonly dkimVerification?: DkimVerificationConfig | boolean;
-  /** Any main parameter (`myhostname`, `mydestination`, ...). */
-  readonly [parameter: string]: unknown;
+}
+
+/**
+ * Types a config written as code: every key checked, every parameter's value of its
+ * kind, keys completed by the editor. Returns `config` as it is.
+ *
+ * @example
+ * ```ts
+ * // postern.config.mjs
+ * import { defineConfig } from 'postern';
+ * export default defineConfig({ myhostname: 'mx.example.com', smtpd: [{ listen: '0.0.0.0:25' }] });
+ * ```
+ */
+export function defineConfig(config: MtaConfig): MtaConfig {
+  return config;
 }
 
 /**
@@ -236,52 +271,107 @@ function defaultHostname(): string {
     : `${name.replace(/[^A-Za-z0-9-]/g, '') || 'localhost'}.localdomain`;
 }
 
+/** Runs `step`; a ConfigError it throws joins `problems` and the result is undefined. */
+function collect<T>(problems: ConfigError[], step: () => T): T | undefined {
+  try {
+    return step();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+    return undefined;
+  }
+}
+
+/**
+ * The problem of an unknown key: `what` says where it is, and the nearest known name
+ * follows when there is one.
+ */
+function unknownKey(
+  key: string,
+  what: string,
+  name: string,
+  known: Iterable<string>,
+  hint: string,
+): ConfigError {
+  const guess = didYouMean(name, known);
+  const mean = guess === undefined ? '' : `; did you mean "${guess}"?`;
+  return new ConfigError(`${what} "${name}"${mean} (${hint})`, key);
+}
+
+const LISTENER_KEYS = ['listen', 'maxproc', 'tls', 'authenticator'];
+
 /** Listeners of one service (`smtpd`, `qmqpd`): each `listen` plus main parameter overrides. */
 function resolveListeners(
   service: string,
   value: unknown,
-  mainInput: Record<string, unknown>,
+  main: { readonly input: Record<string, unknown>; readonly problems: readonly ConfigError[] },
   params: MainParameters,
+  problems: ConfigError[],
 ): ResolvedListener[] {
   if (!Array.isArray(value)) {
-    throw new ConfigError(
-      `${service}: expected an array of listeners such as [{ "listen": "127.0.0.1:2525" }]`,
-      service,
+    problems.push(
+      new ConfigError(
+        `${service}: expected an array of listeners such as [{ "listen": "127.0.0.1:2525" }]`,
+        service,
+      ),
     );
+    return [];
   }
-  return value.map((l, i): ResolvedListener => {
+  const mainProblems = new Set(main.problems.map((p) => p.message));
+  const out: ResolvedListener[] = [];
+  value.forEach((l: unknown, i) => {
     const key = `${service}[${i}]`;
-    if (typeof l !== 'object' || l === null)
-      throw new ConfigError(`${key}: expected an object with "listen"`, key);
+    if (typeof l !== 'object' || l === null) {
+      problems.push(new ConfigError(`${key}: expected an object with "listen"`, key));
+      return;
+    }
     const { listen, tls, authenticator, maxproc, ...overrides } = l as Record<string, unknown>;
-    const { host, port } = parseListen(listen, `${key}.listen`);
+    const address = collect(problems, () => parseListen(listen, `${key}.listen`));
     if (tls === 'wrapper') overrides.smtpdTlsWrappermode = true;
     else if (tls !== undefined && (typeof tls !== 'object' || tls === null)) {
-      throw new ConfigError(
-        `${key}.tls: expected "wrapper" (implicit TLS, port 465) or an object such as { cert, key }`,
-        `${key}.tls`,
+      problems.push(
+        new ConfigError(
+          `${key}.tls: expected "wrapper" (implicit TLS, port 465) or an object such as { cert, key }`,
+          `${key}.tls`,
+        ),
       );
     }
     for (const k of Object.keys(overrides)) {
-      if (!isParameterName(k)) {
-        throw new ConfigError(
-          `${key}: unknown key "${k}"; a listener takes "listen", "maxproc" and main parameter overrides`,
+      if (isParameterName(k)) continue;
+      problems.push(
+        unknownKey(
           `${key}.${k}`,
-        );
-      }
+          `${key}: unknown key`,
+          k,
+          [...LISTENER_KEYS, ...PARAMETER_NAMES],
+          'a listener takes "listen", "maxproc", "tls", "authenticator" and main parameter overrides',
+        ),
+      );
+      delete overrides[k];
     }
+    const own: ConfigError[] = [];
     const listenerParams = Object.keys(overrides).length
-      ? resolveParameters({ ...mainInput, ...overrides })
+      ? MAIN_PARAMETERS.resolve(
+          { ...main.input, ...overrides },
+          { problems: own, keyOf: (n) => (n in overrides ? `${key}.${n}` : n) },
+        )
       : params;
-    return {
-      host,
-      port,
+    // The main parameters' own problems are reported once, not again for each listener.
+    problems.push(...own.filter((p) => !mainProblems.has(p.message)));
+    const limit = collect(problems, () =>
+      maxproc === undefined ? undefined : parseInteger(maxproc, `${key}.maxproc`, 0),
+    );
+    if (address === undefined) return;
+    out.push({
+      host: address.host,
+      port: address.port,
       params: listenerParams,
       ...(typeof tls === 'object' && tls !== null ? { tls: tls as Record<string, unknown> } : {}),
       ...(authenticator !== undefined ? { authenticator } : {}),
-      ...(maxproc !== undefined ? { maxproc: parseInteger(maxproc, `${key}.maxproc`, 0) } : {}),
-    };
+      ...(limit !== undefined ? { maxproc: limit } : {}),
+    });
   });
+  return out;
 }
 
 /**
@@ -317,98 +407,72 @@ function resolveMetricsConfig(value: unknown): ResolvedMetricsConfig | undefined
   return listen === undefined ? undefined : parseListen(listen, 'metrics.listen');
 }
 
-/**
- * Validates `input` and fills in defaults. Throws ConfigError naming the key.
- *
- * @example
- * ```ts
- * try {
- *   resolveMtaConfig({ smtpd: [{ listen: 'nowhere' }] });
- * } catch (err) {
- *   if (err instanceof ConfigError) console.error(err.key, err.message);
- * }
- * ```
- */
-export function resolveMtaConfig(input: unknown = {}): ResolvedMtaConfig {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new ConfigError('the configuration must be an object of parameter names and values');
-  }
-  const config = input as Record<string, unknown>;
-  for (const key of Object.keys(config)) {
-    if (!OWN_KEYS.has(key) && !isParameterName(key)) {
-      throw new ConfigError(
-        `unknown configuration key "${key}"; parameter names are Postfix's in camelCase (e.g. "myhostname", "messageSizeLimit")`,
-        key,
-      );
-    }
-  }
-  const mainInput: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(config)) if (isParameterName(k)) mainInput[k] = v;
-  if (mainInput.myhostname === undefined) mainInput.myhostname = defaultHostname();
-  const params = resolveParameters(mainInput);
-
-  const smtpd = resolveListeners(
-    'smtpd',
-    config.smtpd ?? [{ listen: DEFAULT_LISTEN }],
-    mainInput,
-    params,
-  );
-  const qmqpd = resolveListeners('qmqpd', config.qmqpd ?? [], mainInput, params);
-
+/** The `transports` key: name → `{ type, ... }`, every transport checked. */
+function resolveTransports(
+  value: unknown,
+  problems: ConfigError[],
+): Record<string, TransportConfig> {
   const transports: Record<string, TransportConfig> = {};
-  const tInput = config.transports ?? {};
-  if (typeof tInput !== 'object' || tInput === null || Array.isArray(tInput)) {
-    throw new ConfigError(
-      'transports: expected an object of transport name → { "type": ... }',
-      'transports',
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    problems.push(
+      new ConfigError(
+        'transports: expected an object of transport name → { "type": ... }',
+        'transports',
+      ),
     );
+    return transports;
   }
-  for (const [name, t] of Object.entries(tInput as Record<string, unknown>)) {
+  for (const [name, t] of Object.entries(value as Record<string, unknown>)) {
     const key = `transports.${name}`;
-    if (typeof t !== 'object' || t === null)
-      throw new ConfigError(`${key}: expected an object with "type"`, key);
+    if (typeof t !== 'object' || t === null) {
+      problems.push(new ConfigError(`${key}: expected an object with "type"`, key));
+      continue;
+    }
     const type = (t as { type?: unknown }).type;
     if (!TRANSPORT_TYPES.includes(type as TransportType)) {
-      throw new ConfigError(
-        `${key}.type: expected one of ${TRANSPORT_TYPES.join(', ')}, got ${JSON.stringify(type)}`,
-        `${key}.type`,
+      problems.push(
+        new ConfigError(
+          `${key}.type: expected one of ${TRANSPORT_TYPES.join(', ')}, got ${JSON.stringify(type)}`,
+          `${key}.type`,
+        ),
       );
+      continue;
     }
     const tc = t as TransportConfig;
-    if (tc.destinationConcurrencyLimit !== undefined)
-      parseInteger(tc.destinationConcurrencyLimit, `${key}.destinationConcurrencyLimit`, 1);
-    if (tc.destinationRecipientLimit !== undefined)
-      parseInteger(tc.destinationRecipientLimit, `${key}.destinationRecipientLimit`, 1);
-    transports[name] = tc;
+    const before = problems.length;
+    for (const limit of ['destinationConcurrencyLimit', 'destinationRecipientLimit'] as const) {
+      if (tc[limit] !== undefined)
+        collect(problems, () => parseInteger(tc[limit], `${key}.${limit}`, 1));
+    }
+    if (problems.length === before) transports[name] = tc;
   }
+  return transports;
+}
 
-  let queueStore: QueueStoreConfig | QueueStore;
-  const qs = config.queueStore;
-  if (qs === undefined) queueStore = { type: 'file', directory: params.queueDirectory };
-  else if (isStore(qs)) queueStore = qs;
-  else if (typeof qs === 'object' && qs !== null && (qs as { type?: unknown }).type === 'memory')
-    queueStore = { type: 'memory' };
-  else if (typeof qs === 'object' && qs !== null && (qs as { type?: unknown }).type === 'file') {
-    const dir = (qs as { directory?: unknown }).directory;
-    queueStore = {
+/** The `queueStore` key: a built-in store's config or a ready QueueStore. */
+function resolveQueueStore(value: unknown, queueDirectory: string): QueueStoreConfig | QueueStore {
+  const type =
+    typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : '';
+  if (value === undefined) return { type: 'file', directory: queueDirectory };
+  if (isStore(value)) return value;
+  if (type === 'memory') return { type: 'memory' };
+  if (type === 'file') {
+    const dir = (value as { directory?: unknown }).directory;
+    return {
       type: 'file',
-      directory:
-        dir === undefined ? params.queueDirectory : parseString(dir, 'queueStore.directory'),
+      directory: dir === undefined ? queueDirectory : parseString(dir, 'queueStore.directory'),
     };
-  } else if (
-    typeof qs === 'object' &&
-    qs !== null &&
-    (qs as { type?: unknown }).type === 'postgres'
-  ) {
-    queueStore = parsePostgresStoreConfig(qs);
-  } else {
-    throw new ConfigError(
-      'queueStore: expected { "type": "file", "directory": "..." }, { "type": "memory" } or { "type": "postgres", "url": "postgres://..." }',
-      'queueStore',
-    );
   }
+  if (type === 'postgres') return parsePostgresStoreConfig(value as object);
+  throw new ConfigError(
+    'queueStore: expected { "type": "file", "directory": "..." }, { "type": "memory" } or { "type": "postgres", "url": "postgres://..." }',
+    'queueStore',
+  );
+}
 
-  const agents = (config.agents ?? {}) as Record<string, DeliveryAgent>;
+/** The `agents` key: transport name → DeliveryAgent. */
+function resolveAgents(value: unknown): Record<string, DeliveryAgent> {
+  const agents = (value ?? {}) as Record<string, DeliveryAgent>;
   if (
     typeof agents !== 'object' ||
     Object.values(agents).some((a) => typeof a?.deliver !== 'function')
@@ -418,17 +482,76 @@ export function resolveMtaConfig(input: unknown = {}): ResolvedMtaConfig {
       'agents',
     );
   }
-  const nodeId = config.nodeId === undefined ? undefined : parseString(config.nodeId, 'nodeId');
-  const metrics = resolveMetricsConfig(config.metrics);
-  const dkimSigning = parseDkimSigning(config.dkimSigning);
-  const dkimVerification = parseDkimVerification(config.dkimVerification);
-  const contentFilter = config.contentFilter;
-  if (contentFilter !== undefined && typeof contentFilter !== 'function') {
-    throw new ConfigError(
-      'contentFilter: expected a function (envelope, message) => Promise<verdict>; give it from an .mjs config',
-      'contentFilter',
+  return agents;
+}
+
+/**
+ * Validates `input` and fills in defaults. Throws one ConfigError naming every problem
+ * (its `problems` list them, each with its key; a misspelt key names the nearest known).
+ *
+ * @example
+ * ```ts
+ * try {
+ *   resolveMtaConfig({ smtpd: [{ listen: 'nowhere' }], smtpdBaner: 'hi' });
+ * } catch (err) {
+ *   if (err instanceof ConfigError) for (const p of err.problems) console.error(p.key, p.message);
+ * }
+ * ```
+ */
+export function resolveMtaConfig(input: unknown = {}): ResolvedMtaConfig {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new ConfigError('the configuration must be an object of parameter names and values');
+  }
+  const config = input as Record<string, unknown>;
+  const problems: ConfigError[] = [];
+  for (const key of Object.keys(config)) {
+    if (OWN_KEYS.has(key) || isParameterName(key)) continue;
+    if (key === '$schema' && typeof config[key] === 'string') continue;
+    problems.push(
+      unknownKey(
+        key,
+        'unknown configuration key',
+        key,
+        [...MTA_CONFIG_KEYS, ...PARAMETER_NAMES],
+        `parameter names are Postfix's in camelCase, e.g. "myhostname", "messageSizeLimit"`,
+      ),
     );
   }
+  const mainInput: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(config)) if (isParameterName(k)) mainInput[k] = v;
+  if (mainInput.myhostname === undefined) mainInput.myhostname = defaultHostname();
+  const params = MAIN_PARAMETERS.resolve(mainInput, { problems });
+  const main = { input: mainInput, problems: [...problems] };
+
+  const smtpd = resolveListeners(
+    'smtpd',
+    config.smtpd ?? [{ listen: DEFAULT_LISTEN }],
+    main,
+    params,
+    problems,
+  );
+  const qmqpd = resolveListeners('qmqpd', config.qmqpd ?? [], main, params, problems);
+  const transports = resolveTransports(config.transports ?? {}, problems);
+  const queueStore = collect(problems, () =>
+    resolveQueueStore(config.queueStore, params.queueDirectory),
+  );
+  const agents = collect(problems, () => resolveAgents(config.agents)) ?? {};
+  const nodeId = collect(problems, () =>
+    config.nodeId === undefined ? undefined : parseString(config.nodeId, 'nodeId'),
+  );
+  const metrics = collect(problems, () => resolveMetricsConfig(config.metrics));
+  const dkimSigning = collect(problems, () => parseDkimSigning(config.dkimSigning));
+  const dkimVerification = collect(problems, () => parseDkimVerification(config.dkimVerification));
+  const contentFilter = config.contentFilter;
+  if (contentFilter !== undefined && typeof contentFilter !== 'function') {
+    problems.push(
+      new ConfigError(
+        'contentFilter: expected a function (envelope, message) => Promise<verdict>; give it from an .mjs config',
+        'contentFilter',
+      ),
+    );
+  }
+  if (problems.length > 0 || queueStore === undefined) throw ConfigError.of(problems);
   return {
     params,
     smtpd,

@@ -76,7 +76,23 @@ describe('the postern command line', () => {
     await writeFile(join(dir, 'broken.json'), '{\n  "myhostname": "x",,\n}\n');
     const b = await postern(['check-config', '--config', join(dir, 'broken.json')], dir);
     expect(b.code).toBe(78);
-    expect(b.stderr).toMatch(/broken\.json: not valid JSON at line 2/);
+    expect(b.stderr).toMatch(
+      /broken\.json: not valid JSON at line 2, column 21: expected a property name in double quotes/,
+    );
+  });
+
+  it('check-config lists every mistake with its line, and the parameter a misspelt key means', async () => {
+    await writeFile(
+      join(dir, 'typos.json'),
+      '{\n  "myhostname": "mx.example.test",\n  "smtpdBaner": "hi",\n  "messageSizeLimit": "lots"\n}\n',
+    );
+    const r = await postern(['check-config', '--config', join(dir, 'typos.json')], dir);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/typos\.json: 2 problems in the configuration:\n/);
+    expect(r.stderr).toMatch(
+      /typos\.json, line 3: unknown configuration key "smtpdBaner"; did you mean "smtpdBanner"\?/,
+    );
+    expect(r.stderr).toMatch(/typos\.json, line 4: messageSizeLimit: expected a whole number/);
   });
 
   it('serve says clearly when its port is taken (exit 69) and refuses unknown commands (64)', async () => {

@@ -175,7 +175,7 @@ describe('Mta.reload(): postfix reload for a running Mta', () => {
   it('refuses a config that does not validate and keeps running the old one', async () => {
     const port = mta.listeners[0]!.port;
     await expect(
-      mta.reload({ ...config, smtpdTimeout: 'soon' } as MtaConfig),
+      mta.reload({ ...config, smtpdTimeout: 'soon' } as unknown as MtaConfig),
     ).rejects.toBeInstanceOf(ConfigError);
     await expect(
       mta.reload({ ...config, smtpdTlsCertFile: join(dir, 'missing.pem') } as MtaConfig),

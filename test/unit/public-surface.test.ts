@@ -57,6 +57,7 @@ const SURFACE: Record<string, readonly string[]> = {
     'TableError',
     'VirtualDeliveryAgent',
     'defaultEnhanced',
+    'defineConfig',
     'formatLogJson',
     'formatLogLine',
     'printable',
