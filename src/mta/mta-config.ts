@@ -223,7 +223,8 @@ export const MTA_CONFIG_KEYS = [
   'dkimVerification',
 ] as const;
 const OWN_KEYS: ReadonlySet<string> = new Set(MTA_CONFIG_KEYS);
-const TRANSPORT_TYPES: readonly TransportType[] = [
+/** The built-in transport types a `transports` entry may name. */
+export const TRANSPORT_TYPES: readonly TransportType[] = [
   'local',
   'discard',
   'error',
