@@ -57,7 +57,7 @@ beforeAll(async () => {
   temp = await mkdtemp(join(tmpdir(), 'postern-package-'));
   pkg = join(temp, 'package');
   await mkdir(pkg);
-  for (const file of ['package.json', 'README.md', 'LICENSE']) {
+  for (const file of ['package.json', 'README.md', 'LICENSE', 'config.schema.json']) {
     await cp(join(root, file), join(pkg, file));
   }
   await cp(join(root, 'bin'), join(pkg, 'bin'), { recursive: true });
@@ -200,6 +200,21 @@ describe('the package npm run build makes', () => {
     expect(fromEsm.postern!.length).toBeLessThanOrEqual(45);
     expect(fromEsm['postern/testing']).toContain('createTestMta');
     expect(fromEsm['postern/tables']).toContain('createTable');
+  });
+
+  it('exports its config JSON Schema as postern/config.schema.json', async () => {
+    const r = await run(
+      process.execPath,
+      [
+        '-e',
+        `const schema = require('postern/config.schema.json');
+         console.log(JSON.stringify([require.resolve('postern/config.schema.json'), Object.keys(schema.$defs.parameters.properties).length]));`,
+      ],
+      { cwd: app },
+    );
+    const [path, parameters] = JSON.parse(r.stdout) as [string, number];
+    expect(path).toBe(join(installed, 'config.schema.json'));
+    expect(parameters).toBeGreaterThan(200);
   });
 
   it('changes nothing in the process by being loaded (sideEffects)', async () => {
