@@ -11,7 +11,7 @@
  * @module
  */
 
-import { PosternError } from '../errors.js';
+import { ConfigError, PosternError } from '../errors.js';
 
 /**
  * What to print and the exit code.
@@ -58,6 +58,15 @@ const IO = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EROFS', 'ENOSPC', 'EDQUOT', 
  */
 export function exitFor(err: unknown): ExitReport {
   if (PosternError.is(err)) {
+    if (err instanceof ConfigError && err.problems.length > 1) {
+      // Every problem on the one line, each set apart, so that all are fixed in one go.
+      const each = err.problems.map((p) => oneLine(p.message)).join('; ');
+      return {
+        line: `configuration error: ${err.problems.length} problems: ${each}`,
+        code: 78,
+        expected: true,
+      };
+    }
     if (err.code === 'POSTERN_ERR_CONFIG')
       return { line: `configuration error: ${oneLine(err.message)}`, code: 78, expected: true };
     return { line: oneLine(err.message), code: 75, expected: true };

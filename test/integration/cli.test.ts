@@ -93,6 +93,11 @@ describe('the postern command line', () => {
       /typos\.json, line 3: unknown configuration key "smtpdBaner"; did you mean "smtpdBanner"\?/,
     );
     expect(r.stderr).toMatch(/typos\.json, line 4: messageSizeLimit: expected a whole number/);
+    const serve = await postern(['serve', '--config', join(dir, 'typos.json')], dir);
+    expect(serve.code).toBe(78);
+    expect(serve.stderr).toMatch(
+      /^postern: configuration error: 2 problems: unknown configuration key "smtpdBaner"; did you mean "smtpdBanner"\? \([^)]*\); messageSizeLimit: expected a whole number[^;\n]*\n$/,
+    );
   });
 
   it('serve says clearly when its port is taken (exit 69) and refuses unknown commands (64)', async () => {
