@@ -60,15 +60,29 @@ const LISTENER: JsonSchema = {
   unevaluatedProperties: false,
 };
 
+/**
+ * A transport: its type, the destination limits, a pipe's command and user, and main
+ * parameter overrides (master.cf `-o`, read by the smtp and lmtp types).
+ */
 const TRANSPORT: JsonSchema = {
   type: 'object',
   description: "A transport (a master.cf entry): its type and that type's settings.",
   required: ['type'],
+  allOf: [{ $ref: '#/$defs/parameters' }],
   properties: {
     type: { enum: [...TRANSPORT_TYPES] },
     destinationConcurrencyLimit: { type: 'integer', minimum: 1 },
     destinationRecipientLimit: { type: 'integer', minimum: 1 },
+    argv: {
+      type: 'array',
+      minItems: 1,
+      items: { type: 'string' },
+      description: 'pipe: the command and its arguments, with ${sender}, ${recipient}, ...',
+    },
+    user: { type: 'string', description: 'pipe: the user (and :group) the command runs as.' },
+    flags: { type: 'string', description: "pipe: Postfix pipe(8)'s flags (F, O, R, ...)." },
   },
+  unevaluatedProperties: false,
 };
 
 const QUEUE_STORE: JsonSchema = {

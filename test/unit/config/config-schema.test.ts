@@ -56,6 +56,30 @@ describe('config.schema.json', () => {
       '/smtpd/0 unevaluatedProperties {"unevaluatedProperty":"smtpdTimout"}',
     ]);
     expect(() => resolveMtaConfig({ ...example, smtpdBaner: 'hi' })).toThrow(/smtpdBaner/);
+    expect(
+      errorsOf({ transports: { relay: { type: 'smtp', smtpTlsSecurityLevl: 'encrypt' } } }),
+    ).toEqual([
+      '/transports/relay unevaluatedProperties {"unevaluatedProperty":"smtpTlsSecurityLevl"}',
+    ]);
+  });
+
+  it("takes a transport's parameter overrides and a pipe's command", () => {
+    expect(
+      errorsOf({
+        transports: {
+          relay: { type: 'smtp', smtpTlsSecurityLevel: 'encrypt', destinationConcurrencyLimit: 5 },
+          filter: {
+            type: 'pipe',
+            argv: ['/usr/bin/filter', '${recipient}'],
+            user: 'mail',
+            flags: 'R',
+          },
+        },
+      }),
+    ).toEqual([]);
+    expect(
+      errorsOf({ transports: { relay: { type: 'smtp', smtpTlsSecurityLevel: 'always' } } }),
+    ).not.toEqual([]);
   });
 
   it('refuses a value of the wrong form, as the parameter kinds do', () => {
