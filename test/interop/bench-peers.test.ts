@@ -59,7 +59,7 @@ describe('benchmarks without a usable Postfix', () => {
 
   it.each([
     ['run.mjs', ['--only', 'postern'], /run 1 {2}postern +\d+ msg\/s/],
-    ['relay.mjs', [], /run 1 postern: \d+ msg\/s end-to-end/],
+    ['relay.mjs', [], /run 1 postern +\d+ msg\/s end-to-end/],
   ])('%s --without-postfix measures Postern alone', async (script, only, row) => {
     const small = ['--runs', '1', '--messages', '40', '--sessions', '2'];
     const r = await benchAsNobody(script, ['--without-postfix', ...only, ...small]);
