@@ -7,9 +7,12 @@
  * longer than the limit is broken by inserting CRLF SPACE, which keeps headers valid
  * (the continuation is a folded header line) and bodies readable.
  *
- * Streams chunk by chunk; never holds more than one input chunk. A bare LF in the
- * stored content (there should be none) goes out as CRLF, so the output can never carry
- * an `<LF>.<LF>` that some server would take as the end of data (SMTP smuggling).
+ * Streams chunk by chunk; never holds more than one input chunk (and a CR that ends
+ * one, until the next shows whether it ends a line). Input that needs no change — the
+ * common case — goes out as the same buffer, not copied; only the bytes a change is
+ * made at are split around. A bare LF in the stored content (there should be none)
+ * goes out as CRLF, so the output can never carry an `<LF>.<LF>` that some server
+ * would take as the end of data (SMTP smuggling). A bare CR is content.
  *
  * STANDARDS: RFC 5321 section 4.5.2 (transparency), section 4.5.3.1.6 (998 octets).
  *
@@ -21,6 +24,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 const CR = 0x0d;
 const LF = 0x0a;
 const DOT = 0x2e;
+const CR_BUF = Buffer.from('\r');
 const CRLF = Buffer.from('\r\n');
 const FOLD = Buffer.from('\r\n ');
 const DOT_BUF = Buffer.from('.');
@@ -30,75 +34,87 @@ export class DotStuffer extends Transform {
   readonly #limit: number;
   /** Bytes of the current output line so far (not counting CRLF). */
   #col = 0;
-  /** The previous input byte was CR (a CRLF may span chunks). */
-  #lastCr = false;
+  /** The last chunk ended in a CR, not sent yet: a line end if the next byte is LF. */
+  #heldCr = false;
 
   /** @param lineLengthLimit - longest line sent; 0 = never fold. @default 998 */
   constructor(lineLengthLimit = 998) {
     super();
-    this.#limit = lineLengthLimit > 0 ? lineLengthLimit : Number.POSITIVE_INFINITY;
+    // A folded line starts with a space: below 2 there is no room for content after it.
+    this.#limit = lineLengthLimit > 0 ? Math.max(2, lineLengthLimit) : Number.POSITIVE_INFINITY;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    const out: Buffer[] = [];
-    let start = 0;
-    while (start < chunk.length) {
-      const nl = chunk.indexOf(LF, start);
-      const end = nl < 0 ? chunk.length : nl;
-      this.#segment(chunk, start, end, out);
-      if (nl < 0) break;
-      // End of line: CR already emitted as part of the segment when present.
-      const hadCr = end > start ? chunk[end - 1] === CR : this.#lastCr;
-      out.push(hadCr ? Buffer.from([LF]) : CRLF);
-      this.#col = 0;
-      this.#lastCr = false;
-      start = nl + 1;
-    }
-    done(null, out.length === 1 ? out[0] : Buffer.concat(out));
-  }
-
-  /** Emits bytes [start, end) of one line (no LF inside). */
-  #segment(chunk: Buffer, start: number, end: number, out: Buffer[]): void {
-    if (start === end) return;
-    if (this.#col === 0 && chunk[start] === DOT) {
-      out.push(DOT_BUF);
-      this.#col = 1;
-    }
-    let len = end - start;
-    // A trailing CR is the line end's, not content: it does not count toward the limit.
-    const trailingCr = chunk[end - 1] === CR ? 1 : 0;
-    if (this.#col + len - trailingCr <= this.#limit) {
-      out.push(chunk.subarray(start, end));
-      this.#col += len;
-      this.#lastCr = trailingCr === 1;
+    const n = chunk.length;
+    if (n === 0) {
+      done();
       return;
     }
-    let pos = start;
-    while (pos < end) {
-      const room = this.#limit - this.#col;
-      const rest = end - pos;
-      if (rest - trailingCr <= room) {
-        out.push(chunk.subarray(pos, end));
-        this.#col += rest;
+    const out: Buffer[] = [];
+    let i = 0;
+    if (this.#heldCr) {
+      this.#heldCr = false;
+      if (chunk[0] === LF) {
+        out.push(CRLF);
+        this.#col = 0;
+        i = 1;
+      } else {
+        // A bare CR: one byte of content.
+        if (this.#col >= this.#limit) {
+          out.push(FOLD);
+          this.#col = 1;
+        }
+        out.push(CR_BUF);
+        this.#col++;
+      }
+    }
+    // chunk[from, i) is unchanged output not pushed yet.
+    let from = i;
+    while (i < n) {
+      if (this.#col === 0 && chunk[i] === DOT) {
+        if (i > from) out.push(chunk.subarray(from, i));
+        out.push(DOT_BUF);
+        from = i;
+        this.#col = 1;
+      }
+      const nl = chunk.indexOf(LF, i);
+      let end: number; // end of this line's content in the chunk
+      if (nl >= 0) end = nl > i && chunk[nl - 1] === CR ? nl - 1 : nl;
+      else if (chunk[n - 1] === CR) {
+        end = n - 1;
+        this.#heldCr = true;
+      } else end = n;
+      // Fold where the line passes the limit.
+      while (this.#col + (end - i) > this.#limit) {
+        const cut = i + (this.#limit - this.#col);
+        out.push(chunk.subarray(from, cut), FOLD);
+        from = i = cut;
+        this.#col = 1;
+      }
+      this.#col += end - i;
+      if (nl < 0) {
+        i = n;
         break;
       }
-      if (room > 0) {
-        out.push(chunk.subarray(pos, pos + room));
-        pos += room;
+      if (end === nl) {
+        // A bare LF goes out as CRLF.
+        if (nl > from) out.push(chunk.subarray(from, nl));
+        out.push(CRLF);
+        from = nl + 1;
       }
-      out.push(FOLD);
-      this.#col = 1;
+      this.#col = 0;
+      i = nl + 1;
     }
-    len = 0;
-    this.#lastCr = trailingCr === 1;
+    const stop = this.#heldCr ? n - 1 : n;
+    if (stop > from) out.push(from === 0 && stop === n ? chunk : chunk.subarray(from, stop));
+    if (out.length === 0) done();
+    else done(null, out.length === 1 ? out[0] : Buffer.concat(out));
   }
 
   override _flush(done: TransformCallback): void {
-    // Content that does not end in CRLF gets one before the terminator (RFC 5321 4.1.1.4).
-    if (this.#col > 0 || this.#lastCr) {
-      done(null, Buffer.concat([this.#lastCr ? Buffer.from([LF]) : CRLF, TERMINATOR]));
-    } else {
-      done(null, TERMINATOR);
-    }
+    // Content that does not end in CRLF gets one before the terminator (RFC 5321 4.1.1.4);
+    // a CR held back from the last chunk ends the last line.
+    if (this.#col > 0 || this.#heldCr) done(null, Buffer.concat([CRLF, TERMINATOR]));
+    else done(null, TERMINATOR);
   }
 }

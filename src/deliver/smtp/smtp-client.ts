@@ -256,26 +256,14 @@ export class SmtpClient implements DeliveryAgent {
       : { ok: false, reply: run.sts.noMatchReply() };
   }
 
-  /** RSET on a cached session, then the transaction; a stale session is dropped. */
+  /** The transaction on a cached session, probed with RSET; a stale session is dropped. */
   async #reuse(conn: SmtpConnection, run: RunState): Promise<Outcome> {
-    const s = this.settings;
     if (run.sts && !run.sts.allows(conn.peer.host)) {
       // The policy changed since the session was made: that server is no longer allowed.
       conn.destroy();
       return 'next';
     }
-    try {
-      conn.phase = 'sending RSET';
-      const r = await conn.command('RSET', s.timeouts.rset);
-      if (!r.positive) throw SessionError.protocol(conn.peer.host, `RSET answered ${r.code}`);
-    } catch {
-      conn.destroy();
-      return 'next';
-    }
-    this.#cache.reused++;
-    run.greeted = true;
-    run.sessions++;
-    return this.#transact(conn, run);
+    return this.#transact(conn, run, true);
   }
 
   async #session(
@@ -358,14 +346,27 @@ export class SmtpClient implements DeliveryAgent {
     }
   }
 
-  async #transact(conn: SmtpConnection, run: RunState): Promise<Outcome> {
+  /** The transaction; `probe` for a cached session (see TransactionState.probe). */
+  async #transact(conn: SmtpConnection, run: RunState, probe = false): Promise<Outcome> {
     const s = this.settings;
     const label = relayName(conn.peer);
-    const state: TransactionState = { bodySent: false, reusable: true };
+    const state: TransactionState = { bodySent: false, reusable: true, probe };
     const onAbort = (): void => conn.destroy();
+    // Past the probe, a cached session counts as one used, like a fresh one greeted.
+    const used = (): void => {
+      if (!probe) return;
+      this.#cache.reused++;
+      run.greeted = true;
+      run.sessions++;
+    };
     run.request.signal.addEventListener('abort', onAbort, { once: true });
     try {
       const outcome = await runTransaction(conn, run.request, run.tracker, s, state);
+      if (outcome === 'stale') {
+        conn.destroy();
+        return 'next';
+      }
+      used();
       conn.uses++;
       if (state.reusable && !conn.broken) this.#cache.put(run.cacheKey, conn);
       else void conn.quit(!s.skipQuitResponse, s.timeouts.quit);
@@ -373,6 +374,7 @@ export class SmtpClient implements DeliveryAgent {
     } catch (err) {
       conn.destroy();
       if (!(err instanceof SessionError)) throw err;
+      used();
       run.lastReply = err.reply;
       run.lastRelay = label;
       run.tracker.softAll(err.reply, label);

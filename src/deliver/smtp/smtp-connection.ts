@@ -187,11 +187,15 @@ export class SmtpConnection {
         }, timeoutMs);
       }
     };
+    // Corked, a small message and its terminator leave in one write(v); a large one
+    // leaves a socket buffer at a time, uncorked whenever the buffer is full.
+    socket.cork();
     try {
       arm();
       for await (const chunk of body) {
         if (this.#failure) throw this.#failure;
         if (!socket.write(chunk as Buffer)) {
+          socket.uncork();
           await new Promise<void>((resolve, reject) => {
             const onDrain = (): void => {
               socket.off('close', onClose);
@@ -204,6 +208,7 @@ export class SmtpConnection {
             socket.once('drain', onDrain);
             socket.once('close', onClose);
           });
+          socket.cork();
         }
         arm();
       }
@@ -213,6 +218,7 @@ export class SmtpConnection {
       throw err;
     } finally {
       if (timer) clearTimeout(timer);
+      while (socket.writableCorked > 0) socket.uncork();
     }
   }
 

@@ -36,6 +36,7 @@ import type { ClientSettings } from './client-settings.js';
 import { DotStuffer } from './dot-stuffer.js';
 import { downgradeMime, needsDowngrade } from './mime-downgrade.js';
 import type { RecipientTracker } from './recipient-tracker.js';
+import { SessionError } from './session-error.js';
 import type { SmtpConnection } from './smtp-connection.js';
 
 export interface TransactionState {
@@ -43,10 +44,19 @@ export interface TransactionState {
   bodySent: boolean;
   /** The session is still in a clean state and may carry another message. */
   reusable: boolean;
+  /**
+   * A cached session: RSET goes first, the probe that it still works (smtp_reuse.c);
+   * with PIPELINING it leads the MAIL, RCPT, DATA group instead of costing a round trip.
+   */
+  readonly probe?: boolean;
 }
 
-/** `done`: nothing more to try for this request; `next`: soft failure, try another server. */
-export type TransactionResult = 'done' | 'next';
+/**
+ * `done`: nothing more to try for this request; `next`: soft failure, try another
+ * server; `stale`: the probe of a cached session failed — drop it, nothing was
+ * decided for any recipient.
+ */
+export type TransactionResult = 'done' | 'next' | 'stale';
 
 /** Whether the envelope needs SMTPUTF8 (a non-ASCII address). */
 export function envelopeNeedsUtf8(
@@ -137,9 +147,20 @@ export async function runTransaction(
   const mail = mailCommand(request, conn, true, utf8Needed);
   const rcpts = recipients.map((r) => rcptCommand(r, conn));
 
-  // PIPELINING: MAIL, every RCPT and DATA in one group (RFC 2920 section 3.1).
-  if (pipelining) conn.write([mail, ...rcpts, 'DATA']);
-  else conn.write([mail]);
+  // PIPELINING: MAIL, every RCPT and DATA in one group (RFC 2920 section 3.1), after
+  // the RSET probe of a cached session (RSET may appear anywhere in a group).
+  const group = pipelining ? [mail, ...rcpts, 'DATA'] : [mail];
+  if (state.probe) {
+    conn.write(pipelining ? ['RSET', ...group] : ['RSET']);
+    conn.phase = 'sending RSET';
+    // A cached session that fails its probe is dropped quietly; the caller opens another.
+    const rset = await conn.read(t.rset).catch((err: unknown) => {
+      if (err instanceof SessionError) return undefined;
+      throw err;
+    });
+    if (!rset?.positive) return 'stale';
+    if (!pipelining) conn.write(group);
+  } else conn.write(group);
   conn.phase = 'sending MAIL FROM';
   const mailReply = await conn.read(t.mail);
   if (!mailReply.positive) {

@@ -15,6 +15,8 @@ export interface FakeScript {
   /** Reply to one RCPT; default 250. */
   readonly rcpt?: (address: string) => string;
   readonly data?: string;
+  /** Reply to RSET; default 250. */
+  readonly rset?: string;
   /** SMTP: one reply; LMTP: the reply for the nth accepted recipient. */
   readonly dataDone?: (index: number) => string;
   /** Close the connection after this many bytes of body. */
@@ -38,6 +40,8 @@ export class FakeSmtpServer {
   readonly server: Server;
   readonly commands: string[] = [];
   readonly messages: ReceivedMessage[] = [];
+  /** Every chunk read from a client, as it arrived (what one read returned). */
+  readonly reads: string[] = [];
   connections = 0;
   #script: FakeScript;
   #sockets = new Set<Socket>();
@@ -131,7 +135,7 @@ export class FakeSmtpServer {
           return send(r);
         }
         case 'RSET':
-          return send('250 2.0.0 Ok');
+          return send(sc.rset ?? '250 2.0.0 Ok');
         case 'QUIT':
           send('221 2.0.0 Bye');
           socket.end();
@@ -156,6 +160,7 @@ export class FakeSmtpServer {
       }
     };
     socket.on('data', (chunk: Buffer) => {
+      this.reads.push(chunk.toString('latin1'));
       buf += chunk.toString('latin1');
       for (;;) {
         if (inData) {

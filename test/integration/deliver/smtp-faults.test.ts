@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LmtpDeliveryAgent } from '../../../src/deliver/smtp/lmtp-agent.js';
 import { SmtpDeliveryAgent } from '../../../src/deliver/smtp/smtp-agent.js';
@@ -225,6 +226,59 @@ describe('SmtpDeliveryAgent against a fault-injecting server', () => {
     expect(s.messages).toHaveLength(2);
     expect(s.commands).toContain('RSET');
     expect(agent.stats).toEqual({ opened: 1, reused: 1 });
+  });
+
+  it('sends the RSET probe of a cached session in one group with MAIL, RCPT and DATA', async () => {
+    const { s, port } = await server();
+    const agent = smtpAgent();
+    await run(agent, `[127.0.0.1]:${port}`);
+    await run(agent, `[127.0.0.1]:${port}`);
+    expect(s.messages).toHaveLength(2);
+    // One write, one read on the server: no round trip for the probe alone.
+    expect(s.reads).toContain(
+      `RSET\r\nMAIL FROM:<sender@example.org> SIZE=${DEFAULT_CONTENT.length}\r\n${RCPTS.map((r) => `RCPT TO:<${r}>\r\n`).join('')}DATA\r\n`,
+    );
+    expect(agent.stats).toEqual({ opened: 1, reused: 1 });
+  });
+
+  it('probes a cached session with RSET alone when the server does not pipeline', async () => {
+    const { s, port } = await server({ features: ['8BITMIME'] });
+    const agent = smtpAgent();
+    await run(agent, `[127.0.0.1]:${port}`);
+    const c = await run(agent, `[127.0.0.1]:${port}`);
+    expect(c.statuses()).toEqual(['sent', 'sent', 'sent']);
+    expect(s.reads).toContain('RSET\r\n');
+    expect(agent.stats).toEqual({ opened: 1, reused: 1 });
+  });
+
+  it('drops a cached session whose pipelined RSET probe is refused and delivers over a new one', async () => {
+    const { s, port } = await server({ rset: '421 4.3.2 Service shutting down' });
+    const agent = smtpAgent();
+    await run(agent, `[127.0.0.1]:${port}`);
+    const c = await run(agent, `[127.0.0.1]:${port}`);
+    expect(c.statuses()).toEqual(['sent', 'sent', 'sent']);
+    expect(s.connections).toBe(2);
+    // The refused session never got a body; the new one did.
+    expect(s.messages).toHaveLength(2);
+    expect(agent.stats).toEqual({ opened: 2, reused: 0 });
+  });
+
+  it('writes a small body and its end-of-data dot in one write', async () => {
+    const { s, port } = await server();
+    // The content comes as a queue file does: in reads that end on later turns.
+    const half = DEFAULT_CONTENT.length >> 1;
+    async function* fromFile(): AsyncGenerator<Buffer> {
+      yield Buffer.from(DEFAULT_CONTENT.slice(0, half));
+      await new Promise(setImmediate);
+      yield Buffer.from(DEFAULT_CONTENT.slice(half));
+      await new Promise(setImmediate);
+    }
+    const c = new Collector();
+    const request = makeRequest({ nexthop: `[127.0.0.1]:${port}`, recipients: RCPTS });
+    await smtpAgent().deliver({ ...request, openContent: () => Readable.from(fromFile()) }, c);
+    expect(c.statuses()).toEqual(['sent', 'sent', 'sent']);
+    const stuffed = DEFAULT_CONTENT.replace(/^\./gm, '..');
+    expect(s.reads).toContain(`${stuffed}.\r\n`);
   });
 
   it('passes DSN parameters on when the server offers DSN', async () => {
