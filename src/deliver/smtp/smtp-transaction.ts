@@ -228,8 +228,9 @@ export async function runTransaction(
 
   conn.phase = 'sending message body';
   state.bodySent = true;
-  let content: Readable = request.openContent();
-  if (downgrade) content = downgradeMime(content);
+  const content: Readable = downgrade
+    ? await downgradeMime(() => request.openContent())
+    : request.openContent();
   const body = content.pipe(new DotStuffer(settings.lineLengthLimit));
   content.once('error', (err) => body.destroy(err));
   try {
