@@ -9,8 +9,11 @@
 // time. Run it on two builds to compare them (`--root` points at another checkout whose
 // dist/ is built).
 //
+// --relay delivers over SMTP to Postfix's smtp-sink instead (relayhost, no TLS): the
+// relay path, SMTP client included.
+//
 // Usage: npm run bench:syscalls [-- --messages 2000 --sessions 20 --size 4096]
-//        [--root DIR] [--top 15] [--keep]
+//        [--root DIR] [--top 15] [--keep] [--relay]
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +21,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findCommand } from '../test/peers/host.mjs';
+import { startSmtpSink } from '../test/peers/smtp-sink.mjs';
 import { freePort, waitForPort } from './lib/net.mjs';
 import { requirePeers, stopOnSignals } from './lib/peers.mjs';
 
@@ -30,6 +34,7 @@ const { values: opt } = parseArgs({
     root: { type: 'string', default: here },
     top: { type: 'string', default: '15' },
     keep: { type: 'boolean', default: false },
+    relay: { type: 'boolean', default: false },
   },
 });
 const MESSAGES = Number(opt.messages);
@@ -37,13 +42,19 @@ const SESSIONS = Number(opt.sessions);
 const SIZE = Number(opt.size);
 const ROOT = resolve(opt.root);
 
-requirePeers('npm run bench:syscalls', { commands: ['smtp-source'] });
+requirePeers('npm run bench:syscalls', {
+  commands: opt.relay ? ['smtp-source', 'smtp-sink'] : ['smtp-source'],
+});
 if (!findCommand('strace')) {
   process.stderr.write('npm run bench:syscalls: strace not found; apt-get install -y strace\n');
   process.exit(69);
 }
 stopOnSignals();
 
+const sink = opt.relay ? await startSmtpSink() : undefined;
+const delivery = sink
+  ? { relayhost: `[127.0.0.1]:${sink.port}`, smtpTlsSecurityLevel: 'none' }
+  : { defaultTransport: 'discard' };
 const dir = mkdtempSync(join(tmpdir(), 'postern-syscalls-'));
 const port = await freePort();
 const logFile = join(dir, 'maillog');
@@ -52,7 +63,7 @@ writeFileSync(
   JSON.stringify({
     myhostname: 'mx.bench.test',
     smtpd: [{ listen: `127.0.0.1:${port}` }],
-    defaultTransport: 'discard',
+    ...delivery,
     queueDirectory: join(dir, 'queue'),
     maillogFile: logFile,
   }),
@@ -124,6 +135,7 @@ await new Promise((r) => {
   server.once('exit', r);
   server.kill('SIGTERM');
 });
+await sink?.stop();
 
 // strace -c: "% time seconds usecs/call calls errors syscall", then a total line.
 const rows = [];
@@ -139,7 +151,7 @@ for (const line of readFileSync(table, 'utf8').split('\n')) {
 rows.sort((a, b) => b.calls - a.calls);
 const per = (n) => (n / MESSAGES).toFixed(2).padStart(7);
 console.log(
-  `postern serve (${ROOT}): ${MESSAGES} x ${SIZE} bytes, ${SESSIONS} sessions, delivery to discard; ${removed} removed in ${secs.toFixed(1)} s under strace`,
+  `postern serve (${ROOT}): ${MESSAGES} x ${SIZE} bytes, ${SESSIONS} sessions, delivery ${sink ? 'over SMTP to smtp-sink' : 'to discard'}; ${removed} removed in ${secs.toFixed(1)} s under strace`,
 );
 console.log(`  system calls per message: ${per(total)} (total ${total})`);
 for (const r of rows.slice(0, Number(opt.top))) {
