@@ -17,7 +17,7 @@
 // Without Postfix (or not as root) it stops and says what is missing, unless
 // --without-postfix asks for the Node figures alone.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,7 @@ import { parseArgs } from 'node:util';
 import { cpuTicks, findCommand } from '../test/peers/host.mjs';
 import { PostfixInstance } from '../test/peers/postfix.mjs';
 import { startSmtpSink } from '../test/peers/smtp-sink.mjs';
+import { peakKiB } from './lib/memory.mjs';
 import { freePort, median, waitForPort } from './lib/net.mjs';
 import { requirePeers, stopOnSignals } from './lib/peers.mjs';
 
@@ -45,22 +46,6 @@ const SESSIONS = Number(opt.sessions);
 const RUNS = Number(opt.runs);
 const SIZE = Number(opt.size);
 const CLK_TCK = 100;
-
-/**
- * Peak resident memory (VmHWM) of `pids` in MiB, summed: each process's high-water mark
- * since it started (a server is started afresh for every run).
- */
-function peakRssMiB(pids) {
-  let kb = 0;
-  for (const pid of pids) {
-    try {
-      kb += Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-    } catch {
-      // The process has ended.
-    }
-  }
-  return kb / 1024;
-}
 
 const wanted = (name) => !opt.only || opt.only.split(',').includes(name);
 const withPostfix = !opt['without-postfix'] && wanted('postfix');
@@ -93,7 +78,9 @@ async function drive(port, pidsFn, tool = 'smtp-source') {
   return {
     rate: MESSAGES / secs,
     cpuMsPerMsg: (((after - before) / CLK_TCK) * 1000) / MESSAGES,
-    rssMiB: peakRssMiB(pidsFn()),
+    // VmHWM summed: each process's high-water mark since it started (a server is
+    // started afresh for every run).
+    rssMiB: peakKiB(pidsFn()) / 1024,
   };
 }
 
