@@ -12,7 +12,7 @@
 
 import { parseInteger, parseString } from '../../config/values.js';
 import { ConfigError } from '../../errors.js';
-import type { PostgresQueueStoreOptions } from './postgres-store.js';
+import type { PostgresQueueStoreOptions } from './postgres-store-options.js';
 
 /**
  * `{ "type": "postgres", "url": "postgres://..." }` and its optional settings: the

@@ -25,7 +25,7 @@
  *   for `nodeTimeoutMs`: every heartbeat also looks for such mail (and for due mail
  *   nobody claims) and wakes this node's queue manager, so a dead node's mail moves
  *   within one heartbeat of its timeout. A node restarted under the same `node` name
- *   releases its old leases at open.
+ *   releases its old leases at open (postgres-store-open.ts).
  * - Database outages: refused, reset or restarting servers are noticed and logged
  *   once (postgres-store-db.ts); commits fail (the client gets 451 4.3.0), releases
  *   and removals wait, and when the database answers again the store finishes them,
@@ -36,6 +36,7 @@
  *   (postgres-store-slots.ts).
  * - Schema: created and migrated at `open()` (unless `migrate: false`), or by
  *   `postern db migrate`.
+ * - Options: postgres-store-options.ts.
  *
  * Lease expiry is judged by the `clock` option on the node, so the nodes' clocks must
  * agree (NTP); node liveness is judged by the database's clock.
@@ -52,10 +53,9 @@
 
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Pool } from 'pg';
 import { systemClock } from '../../clock.js';
 import { ConfigError, QueueStoreError } from '../../errors.js';
-import { type ComponentLogger, type Logger, silentLogger } from '../../log.js';
+import { type ComponentLogger, silentLogger } from '../../log.js';
 import type { Clock, QueueId } from '../../types.js';
 import { errorMessage } from '../../util/error-message.js';
 import type {
@@ -73,89 +73,26 @@ import type {
   RecipientOutcome,
   ReleaseTarget,
 } from '../types.js';
-import { StatementBatcher } from './postgres-store-batch.js';
-import { Claimer } from './postgres-store-claimer.js';
-import { type CommitItem, commitBatch } from './postgres-store-commit.js';
+import type { CommitItem } from './postgres-store-commit.js';
 import {
   checkNewQueueId,
   contentStream,
   DEFAULT_CHUNK_SIZE,
   PgMessageWriter,
 } from './postgres-store-content.js';
-import { QueueDb } from './postgres-store-db.js';
-import { Announcer, AvailabilityListener, NodeHeartbeat } from './postgres-store-notify.js';
-import { QueueOperations } from './postgres-store-operations.js';
-import { LeaseWriter } from './postgres-store-outcomes.js';
-import { channelOf, checkSchemaName, loadPg, readySchema } from './postgres-store-schema.js';
+import type { QueueDb } from './postgres-store-db.js';
+import { type OpenedStore, openPostgresStore } from './postgres-store-open.js';
 import {
-  AdvisorySlots,
-  type DestinationSlot,
-  type DestinationSlots,
-} from './postgres-store-slots.js';
-import { LeaseWrites } from './postgres-store-writes.js';
+  DEFAULT_NODE_TIMEOUT_MS,
+  type PostgresQueueStoreOptions,
+} from './postgres-store-options.js';
+import { checkSchemaName } from './postgres-store-schema.js';
+import type { DestinationSlot, DestinationSlots } from './postgres-store-slots.js';
 
-/**
- * Options of PostgresQueueStore.
- *
- * @example
- * ```ts
- * const store = new PostgresQueueStore({ url: 'postgres://postern@db.internal/mail', node: 'mx1' } satisfies PostgresQueueStoreOptions);
- * ```
- */
-export interface PostgresQueueStoreOptions {
-  /** `postgres://user:password@host:port/database` (libpq URL; `?sslmode=...` works). */
-  readonly url: string;
-  /** The schema holding the queue tables. @default "postern" */
-  readonly schema?: string;
-  /**
-   * This node's lease owner name (the QueueManager's `owner`, Mta's `nodeId`). When
-   * set, `open()` releases every lease it still holds from before a crash, so that
-   * mail is claimable at once; it must then be unique to this node.
-   */
-  readonly node?: string;
-  /** Create and migrate the schema at open. @default true */
-  readonly migrate?: boolean;
-  /**
-   * Connections for claims, removals and reads; a third as many again (at least two)
-   * serve the writes that wait for the WAL flush (commits, outcomes). @default 10
-   */
-  readonly poolSize?: number;
-  /** Content chunk size in bytes. @default 262144 */
-  readonly chunkSize?: number;
-  /** Use LISTEN/NOTIFY (false: poll only). @default true */
-  readonly listen?: boolean;
-  /** Poll interval while notifications are unavailable. @default 1000 */
-  readonly pollMs?: number;
-  /**
-   * Heartbeat interval of this store's `nodes` row; each beat also looks for mail to
-   * take over. @default 5000
-   */
-  readonly heartbeatMs?: number;
-  /** A node silent this long has died and its leases are taken over. @default 30000 */
-  readonly nodeTimeoutMs?: number;
-  /** Judges lease expiry on writes; pass the QueueManager's clock. @default systemClock */
-  readonly clock?: Clock;
-  /** @default silentLogger */
-  readonly logger?: Logger;
-}
-
-/** Rows left `writing` this long belong to a writer that died. */
-const ABANDONED_WRITE = '1 day';
-/** Claimed content kept in memory for all the messages this node holds. */
-const CONTENT_BUDGET = 32 * 1024 * 1024;
-/** Most messages and content bytes in one group commit. */
-const COMMIT_BATCH = 100;
-const COMMIT_BYTES = 4 * 1024 * 1024;
-/**
- * How long a group commit waits for the messages whose transaction is open (a
- * recipient accepted, not yet committed or aborted): a few sessions committing at
- * nearly the same time share one COMMIT and its WAL flush.
- */
-const COMMIT_EXPECTED_MS = 2;
-/** The default of `nodeTimeoutMs`. */
-export const DEFAULT_NODE_TIMEOUT_MS = 30_000;
-/** How long a connection attempt may take before it counts as an outage. */
-const CONNECT_TIMEOUT_MS = 10_000;
+export {
+  DEFAULT_NODE_TIMEOUT_MS,
+  type PostgresQueueStoreOptions,
+} from './postgres-store-options.js';
 
 /**
  * A QueueStore in PostgreSQL that any number of nodes share (see the module header for
@@ -185,19 +122,10 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
   /** Messages being written (created, not yet committed or aborted): commits on their way. */
   #writing = 0;
   #state: 'new' | 'opening' | 'open' | 'closed' = 'new';
-  #pool: Pool | undefined;
-  #unflushedPool: Pool | undefined;
+  /** Set as soon as open() connects, so that round trips count from then. */
   #db: QueueDb | undefined;
-  #q = '';
-  #writer: LeaseWriter | undefined;
-  #writes: LeaseWrites | undefined;
-  #commits: StatementBatcher<CommitItem, undefined> | undefined;
-  #ops: QueueOperations | undefined;
-  #listener: AvailabilityListener | undefined;
-  #announcer: Announcer | undefined;
-  #heartbeat: NodeHeartbeat | undefined;
-  #slots: AdvisorySlots | undefined;
-  #claimer: Claimer | undefined;
+  /** The parts doing the work (postgres-store-open.ts), once open. */
+  #parts: OpenedStore | undefined;
 
   constructor(options: PostgresQueueStoreOptions) {
     if (typeof options.url !== 'string' || !/^postgres(ql)?:\/\//.test(options.url)) {
@@ -219,128 +147,27 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
       throw new QueueStoreError(`this PostgresQueueStore is ${this.#state}; make a new one`);
     this.#state = 'opening';
     try {
-      await this.#open();
+      // On failure it has stopped whatever it started.
+      this.#parts = await openPostgresStore({
+        url: this.url,
+        schema: this.schema,
+        options: this.#options,
+        session: this.#session,
+        log: this.#log,
+        now: () => this.#clock.now(),
+        writing: () => this.#writing,
+        wake: () => this.#wake(),
+        connected: (db) => {
+          this.#db = db;
+        },
+      });
+      this.#parts.db.onRestored(() => void this.#recover());
+      this.#wake();
     } catch (err) {
       this.#state = 'closed';
-      this.#stopTimers();
-      await this.#listener?.close();
-      await this.#pool?.end().catch(() => undefined);
-      await this.#unflushedPool?.end().catch(() => undefined);
       throw err;
     }
     this.#state = 'open';
-  }
-
-  async #open(): Promise<void> {
-    const pg = await loadPg();
-    const o = this.#options;
-    const size = o.poolSize ?? 10;
-    const settings = {
-      connectionString: this.url,
-      application_name: `postern ${o.node ?? ''}`.trim(),
-      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-      keepAlive: true,
-    };
-    // Commits and durable outcomes wait for the WAL flush; claims, removals, heartbeats
-    // and reads need not (postgres-store-db.ts), and should not queue behind them.
-    const pool = new pg.Pool({ ...settings, max: Math.max(2, Math.ceil(size / 3)) });
-    const unflushed = new pg.Pool({
-      ...settings,
-      max: size,
-      options: '-c synchronous_commit=off',
-    });
-    this.#pool = pool;
-    this.#unflushedPool = unflushed;
-    // Also takes the errors of idle connections, which must not crash the process.
-    const db = new QueueDb(pool, unflushed, this.#log);
-    this.#db = db;
-    const q = pg.escapeIdentifier(this.schema);
-    this.#q = q;
-    const applied = await readySchema(pool, this.schema, pg, o.migrate !== false);
-    if (applied !== undefined)
-      this.#log.info(undefined, `queue schema "${this.schema}" migrated to version ${applied}`);
-    const now = () => this.#clock.now();
-    this.#writer = new LeaseWriter(db, q, now);
-    this.#writes = new LeaseWrites({
-      db,
-      writer: this.#writer,
-      session: this.#session,
-      now,
-      log: this.#log,
-      contentBudget: CONTENT_BUDGET,
-    });
-    this.#commits = new StatementBatcher({
-      run: (items) => commitBatch(db, q, this.#session, items),
-      maxItems: COMMIT_BATCH,
-      weight: (item) => item.last?.data.length ?? 0,
-      maxWeight: COMMIT_BYTES,
-      expected: () => this.#writing,
-      expectedMs: COMMIT_EXPECTED_MS,
-    });
-    this.#ops = new QueueOperations(db, q);
-    this.#announcer = new Announcer(db, channelOf(this.schema), this.#log);
-    this.#heartbeat = new NodeHeartbeat({
-      db,
-      schema: q,
-      session: this.#session,
-      node: o.node ?? `pid-${process.pid}`,
-      everyMs: o.heartbeatMs ?? 5000,
-      nodeTimeoutMs: this.#nodeTimeoutMs,
-      now,
-      log: this.#log,
-      orphans: () => this.#wake(),
-    });
-    await this.#heartbeat.start();
-    await db.query(
-      `DELETE FROM ${q}.messages WHERE state = 'writing' AND created_at < now() - interval '${ABANDONED_WRITE}'`,
-    );
-    await db.query(
-      `DELETE FROM ${q}.nodes n WHERE heartbeat_at < now() - interval '${ABANDONED_WRITE}'
-       AND NOT EXISTS (SELECT 1 FROM ${q}.messages m WHERE m.state = 'active' AND m.lease_session = n.session)`,
-    );
-    if (o.node !== undefined) {
-      // Mail this node held when it stopped or crashed is claimable at once.
-      await db.query(
-        `UPDATE ${q}.messages SET state = 'incoming', lease_owner = NULL, lease_token = NULL,
-           lease_expires = NULL, lease_session = NULL
-         WHERE state = 'active' AND lease_owner = $1 AND lease_session <> $2`,
-        [o.node, this.#session],
-      );
-    }
-    this.#listener = new AvailabilityListener({
-      pg,
-      url: this.url,
-      channel: channelOf(this.schema),
-      pollMs: o.pollMs ?? 1000,
-      listen: o.listen !== false,
-      log: this.#log,
-      count: () => db.count(),
-      // Nothing is claimable while the database is away; its return wakes us anyway.
-      fire: () => {
-        if (db.available) this.#wake();
-      },
-    });
-    await this.#listener.start();
-    this.#slots = new AdvisorySlots({
-      pg,
-      url: this.url,
-      schema: this.schema,
-      log: this.#log,
-      count: () => db.count(),
-    });
-    this.#claimer = new Claimer({
-      db,
-      schema: q,
-      session: this.#session,
-      nodeTimeoutMs: this.#nodeTimeoutMs,
-      writes: this.#writes,
-      writer: this.#writer,
-      announcer: this.#announcer,
-      now,
-      wake: () => this.#wake(),
-    });
-    db.onRestored(() => void this.#recover());
-    this.#wake();
   }
 
   get #nodeTimeoutMs(): number {
@@ -349,11 +176,12 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
 
   /** The database answers again: finish what waited, then wake the queue manager. */
   async #recover(): Promise<void> {
-    this.#listener?.reconnectNow();
+    const parts = this.#parts!;
+    parts.listener.reconnectNow();
     try {
-      const { done, returned } = await this.#writes!.recover(
+      const { done, returned } = await parts.writes.recover(
         this.#session,
-        this.#claimer!.waitingTokens(),
+        parts.claimer.waitingTokens(),
       );
       if (done > 0 || returned > 0)
         this.#log.info(
@@ -367,41 +195,37 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
     if (this.#state === 'open') this.#wake();
   }
 
-  #stopTimers(): void {
-    // Handed-off mail not yet taken is leased to this session: close gives it back.
-    this.#claimer?.close();
-    this.#announcer?.close();
-    this.#writes?.close();
-    this.#db?.close();
-  }
-
   async close(): Promise<void> {
     if (this.#state !== 'open') {
       if (this.#state === 'new') this.#state = 'closed';
       return;
     }
     this.#state = 'closed';
-    const pool = this.#pool!;
+    const parts = this.#parts!;
     try {
       // Lazy sent marks and writes put off are written before the leases go.
-      await this.#writes!.flush();
+      await parts.writes.flush();
       // Leases still held lapse: give the mail back to the cluster now.
-      await this.#db!.query(
-        `UPDATE ${this.#q}.messages SET state = 'incoming', lease_owner = NULL, lease_token = NULL,
+      await parts.db.query(
+        `UPDATE ${parts.q}.messages SET state = 'incoming', lease_owner = NULL, lease_token = NULL,
            lease_expires = NULL, lease_session = NULL
          WHERE state = 'active' AND lease_session = $1`,
         [this.#session],
       );
-      await this.#heartbeat?.stop();
+      await parts.heartbeat.stop();
     } catch (err) {
-      this.#heartbeat?.cancel();
+      parts.heartbeat.cancel();
       this.#log.warning(undefined, `closing the queue: ${errorMessage(err)}`);
     }
-    this.#stopTimers();
-    await this.#listener?.close();
-    await this.#slots?.close();
-    await pool.end().catch(() => undefined);
-    await this.#unflushedPool?.end().catch(() => undefined);
+    // Handed-off mail not yet taken is leased to this session: close gives it back.
+    parts.claimer.close();
+    parts.announcer.close();
+    parts.writes.close();
+    parts.db.close();
+    await parts.listener.close();
+    await parts.slots.close();
+    await parts.pool.end().catch(() => undefined);
+    await parts.unflushedPool.end().catch(() => undefined);
   }
 
   #assertOpen(): void {
@@ -431,7 +255,7 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
     return new PgMessageWriter(
       {
         pool: db,
-        schema: this.#q,
+        schema: this.#parts!.q,
         chunkSize: this.#options.chunkSize ?? DEFAULT_CHUNK_SIZE,
         announce: () => this.#announceNewMail(queueId),
         commit: (item) => this.#commit(item),
@@ -447,52 +271,52 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
   async claim(options: ClaimOptions): Promise<ClaimedMessage[]> {
     this.#assertOpen();
     if (!(options.limit > 0)) return [];
-    return this.#claimer!.claim(options);
+    return this.#parts!.claimer.claim(options);
   }
 
   async renew(lease: Lease, expiresAt: number): Promise<Lease> {
     this.#assertOpen();
-    return this.#writes!.renew(lease, expiresAt);
+    return this.#parts!.writes.renew(lease, expiresAt);
   }
 
   openContent(queueId: QueueId): Readable {
-    const held = this.#state === 'open' ? this.#writes?.held.content(queueId) : undefined;
+    const held = this.#state === 'open' ? this.#parts?.writes.held.content(queueId) : undefined;
     // A fresh stream of the bytes that came with the claim, as often as asked.
     if (held) return Readable.from(held.length > 0 ? [held] : []);
-    return contentStream(this.#db!, this.#q, queueId, () => this.#state === 'open');
+    return contentStream(this.#db!, this.#parts?.q ?? '', queueId, () => this.#state === 'open');
   }
 
   async recordOutcomes(lease: Lease, outcomes: readonly RecipientOutcome[]): Promise<void> {
     this.#assertOpen();
-    await this.#writes!.recordOutcomes(lease, outcomes);
+    await this.#parts!.writes.recordOutcomes(lease, outcomes);
   }
 
   async release(lease: Lease, target: ReleaseTarget): Promise<void> {
     this.#assertOpen();
-    await this.#writes!.release(lease, target);
+    await this.#parts!.writes.release(lease, target);
     if (target.state === 'corrupt')
       this.#log.warning(lease.queueId, `moved to corrupt queue: ${target.reason}`);
     if (target.state === 'deferred') {
-      this.#claimer?.deferred(target.dueAt);
+      this.#parts?.claimer.deferred(target.dueAt);
       this.#notifyLocal();
     }
   }
 
   async remove(lease: Lease): Promise<void> {
     this.#assertOpen();
-    await this.#writes!.remove(lease);
+    await this.#parts!.writes.remove(lease);
   }
 
   async counts(): Promise<QueueCounts> {
     this.#assertOpen();
-    return this.#ops!.counts();
+    return this.#parts!.ops.counts();
   }
 
   async list(
     options: { states?: readonly QueueState[]; limit?: number } = {},
   ): Promise<QueueEntry[]> {
     this.#assertOpen();
-    return this.#ops!.list(options);
+    return this.#parts!.ops.list(options);
   }
 
   /**
@@ -502,47 +326,47 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
    */
   async nextDueTime(): Promise<number | undefined> {
     this.#assertOpen();
-    const known = this.#claimer!.nextDue();
+    const known = this.#parts!.claimer.nextDue();
     if (known) return known.at;
-    const at = await this.#ops!.nextDueTime();
-    this.#claimer!.learnt(at);
+    const at = await this.#parts!.ops.nextDueTime();
+    this.#parts!.claimer.learnt(at);
     return at;
   }
 
   async summaries(options: { states?: readonly QueueState[] } = {}): Promise<QueueSummary[]> {
     this.#assertOpen();
-    return this.#ops!.summaries(options);
+    return this.#parts!.ops.summaries(options);
   }
 
   /** Every node sharing this queue, its heartbeat age and the mail it holds under leases. */
   async nodes(): Promise<QueueNode[]> {
     this.#assertOpen();
-    return this.#ops!.nodes(this.#nodeTimeoutMs);
+    return this.#parts!.ops.nodes(this.#nodeTimeoutMs);
   }
 
   async hold(selection: QueueSelection, reason?: string): Promise<QueueId[]> {
     this.#assertOpen();
-    return this.#revoked(await this.#ops!.hold(selection, reason));
+    return this.#revoked(await this.#parts!.ops.hold(selection, reason));
   }
 
   async unhold(selection: QueueSelection): Promise<QueueId[]> {
     this.#assertOpen();
-    return this.#announceIf(await this.#ops!.unhold(selection, this.#clock.now()));
+    return this.#announceIf(await this.#parts!.ops.unhold(selection, this.#clock.now()));
   }
 
   async delete(selection: QueueSelection): Promise<QueueId[]> {
     this.#assertOpen();
-    return this.#revoked(await this.#ops!.delete(selection));
+    return this.#revoked(await this.#parts!.ops.delete(selection));
   }
 
   async requeue(selection: QueueSelection): Promise<QueueId[]> {
     this.#assertOpen();
-    return this.#announceIf(this.#revoked(await this.#ops!.requeue(selection)));
+    return this.#announceIf(this.#revoked(await this.#parts!.ops.requeue(selection)));
   }
 
   async expedite(selection: QueueSelection): Promise<QueueId[]> {
     this.#assertOpen();
-    return this.#announceIf(await this.#ops!.expedite(selection, this.#clock.now()));
+    return this.#announceIf(await this.#parts!.ops.expedite(selection, this.#clock.now()));
   }
 
   /**
@@ -551,7 +375,7 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
    */
   acquireDestinationSlot(destination: string, limit: number): Promise<DestinationSlot | undefined> {
     this.#assertOpen();
-    return this.#slots!.acquireDestinationSlot(destination, limit);
+    return this.#parts!.slots.acquireDestinationSlot(destination, limit);
   }
 
   onAvailable(listener: () => void): () => void {
@@ -563,25 +387,25 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
 
   /** Messages a queue operation took from their holders: their content is not served. */
   #revoked(ids: QueueId[]): QueueId[] {
-    this.#writes?.held.dropContent(ids);
+    this.#parts?.writes.held.dropContent(ids);
     return ids;
   }
 
   #announceIf(ids: QueueId[]): QueueId[] {
     if (ids.length > 0) {
       // Due now, whatever the claim saw.
-      this.#claimer?.deferred(undefined);
+      this.#parts?.claimer.deferred(undefined);
       this.#notifyLocal();
-      this.#announcer?.announce();
+      this.#parts?.announcer.announce();
     }
     return ids;
   }
 
   /** Commits a message with others; new mail goes straight to this node's queue manager. */
   async #commit(item: CommitItem): Promise<void> {
-    const claimer = this.#claimer!;
+    const { claimer, commits } = this.#parts!;
     const prepared = claimer.prepare(item, this.#listeners.size > 0);
-    await this.#commits!.submit(prepared);
+    await commits.submit(prepared);
     if (claimer.committed(prepared)) this.#handedOff.add(item.queueId);
   }
 
@@ -589,12 +413,12 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
   #announceNewMail(queueId: QueueId): void {
     const handed = this.#handedOff.delete(queueId);
     this.#notifyLocal();
-    if (!handed) this.#announcer?.committed(queueId, this.#listeners.size > 0);
+    if (!handed) this.#parts?.announcer.committed(queueId, this.#listeners.size > 0);
   }
 
   /** Something other than this node's new mail may be claimable: the next claim asks. */
   #wake(): void {
-    this.#claimer?.wanted();
+    this.#parts?.claimer.wanted();
     this.#notifyLocal();
   }
 
