@@ -11,6 +11,7 @@
  *   messages (default 20 000) through an agent that accepts at once.
  *
  * Usage: node bench/queue-scale.mjs [--messages N] [--destinations D] [--deliver K]
+ *        [--no-journal] (a file per message instead of the queue journal)
  * Sources are bundled with esbuild into a temporary directory (dist/ is untouched).
  */
 
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     messages: { type: 'string', default: '200000' },
     destinations: { type: 'string', default: '2000' },
     deliver: { type: 'string', default: '20000' },
+    'no-journal': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -93,7 +95,10 @@ const cpuMs = () => {
 };
 
 const directory = join(work, 'queue');
-const store = new m.FileQueueStore({ directory });
+const store = new m.FileQueueStore({
+  directory,
+  ...(values['no-journal'] ? { journal: false } : {}),
+});
 await store.open();
 const ids = new m.QueueIdGenerator('Bench');
 const body = Buffer.from(
