@@ -81,7 +81,8 @@ export default defineConfig((cli) => {
     sourcemap: true,
     clean: true,
     splitting: true,
-    shims: false,
+    // import.meta.url in the CommonJS build (createRequire of a module loaded on demand).
+    shims: true,
     esbuildPlugins: [packageVersionOnly],
     // What scripts/fresh-dist.mjs compares with the sources to tell whether to rebuild.
     onSuccess: async () => {

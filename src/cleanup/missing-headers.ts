@@ -20,7 +20,8 @@
  * `undisclosed_recipients_header`, empty by default since Postfix 2.8).
  *
  * Does not: rewrite addresses inside headers, or decide anything for internal mail
- * (cleanup.ts skips it).
+ * (cleanup.ts skips it). libmime (about 12 MB resident with its character-set tables) is
+ * loaded only when a display name needs RFC 2047 encoding, not when the daemon starts.
  *
  * STANDARDS: RFC 5322 sections 3.6.1 (Date), 3.6.2 (From), 3.6.4 (Message-ID),
  * 3.6.6 (Resent fields).
@@ -28,7 +29,8 @@
  * @module
  */
 
-import libmime from 'libmime';
+import { createRequire } from 'node:module';
+import type Libmime from 'libmime';
 import { formatAddress } from '../address/address.js';
 import { ConfigError } from '../errors.js';
 import { CidrList } from '../tables/cidr.js';
@@ -48,6 +50,13 @@ export const RESENT_HEADERS: ReadonlySet<string> = new Set([
   'resent-sender',
   'resent-to',
 ]);
+
+/** libmime, loaded on first use: `missingHeaders` is synchronous, hence require. */
+let libmime: typeof Libmime | undefined;
+function loadLibmime(): typeof Libmime {
+  libmime ??= createRequire(import.meta.url)('libmime') as typeof Libmime;
+  return libmime;
+}
 
 const LOOPBACK = new CidrList(['127.0.0.0/8', '::1/128']);
 
@@ -178,7 +187,7 @@ export function missingHeaders(input: MissingHeaderInput): {
  */
 function displayName(name: string): string {
   const clean = headerSafe(name).trim();
-  if (!/^[\x20-\x7e]*$/.test(clean)) return libmime.encodeWord(clean, 'Q');
+  if (!/^[\x20-\x7e]*$/.test(clean)) return loadLibmime().encodeWord(clean, 'Q');
   if (/^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$/.test(clean)) return clean;
   return `"${clean.replace(/(["\\])/g, '\\$1')}"`;
 }
