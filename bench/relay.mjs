@@ -7,10 +7,12 @@
 //             the sink (relayhost = the sink, default_transport = smtp)
 // A run is timed from the first connection until the last message was delivered (the
 // MTA's own "status=sent" count in its maillog reaches the message count). Reported per
-// run and as medians: msg/s, server CPU per message (utime+stime of every process of the
-// MTA over the run), peak resident memory (bench/lib/memory.mjs: VmHWM of postern serve;
-// the peak sum over Postfix's processes), the ratio of medians, and the connection reuse
-// rate of Postfix's SMTP client (deliveries logged with conn_use=).
+// run and as medians: msg/s, server CPU per message (bench/lib/cpu.mjs: the MTA's whole
+// process tree, in a cgroup as root so that exited processes count, from the first
+// connection until the MTA is idle again after the last delivery), peak resident memory
+// (bench/lib/memory.mjs: VmHWM of postern serve; the peak sum over Postfix's processes),
+// the ratio of medians, and the connection reuse rate of Postfix's SMTP client
+// (deliveries logged with conn_use=).
 //
 // Needs Postfix's tools, root for the Postfix contender (--without-postfix runs Postern
 // alone) and a build (dist/), which `npm run bench:relay` makes when it is stale.
@@ -22,9 +24,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cpuTicks } from '../test/peers/host.mjs';
 import { PostfixInstance } from '../test/peers/postfix.mjs';
 import { startSmtpSink } from '../test/peers/smtp-sink.mjs';
+import { cpuMeter, settle } from './lib/cpu.mjs';
 import { mib, watchPeak } from './lib/memory.mjs';
 import { median } from './lib/net.mjs';
 import { requirePeers, stopOnSignals } from './lib/peers.mjs';
@@ -45,7 +47,6 @@ const MESSAGES = Number(opt.messages);
 const SESSIONS = Number(opt.sessions);
 const RUNS = Number(opt.runs);
 const SIZE = Number(opt.size);
-const CLK_TCK = 100;
 
 const withPostfix = !opt['without-postfix'];
 requirePeers('npm run bench:relay', {
@@ -112,10 +113,16 @@ const postern = await startPosternServe(
 );
 
 const servers = {
-  postern: { port: postern.port, pids: () => [postern.pid], sent: () => postern.sent() },
+  postern: {
+    port: postern.port,
+    pids: () => [postern.pid],
+    root: postern.pid,
+    sent: () => postern.sent(),
+  },
   postfix: postfix && {
     port: postfix.port,
     pids: () => postfix.processes(),
+    root: postfix.masterPid,
     sent: () => postfix.delivered('smtp'),
   },
 };
@@ -127,17 +134,20 @@ try {
     for (const name of contenders) {
       const server = servers[name];
       const before = await server.sent();
-      const ticks = cpuTicks(server.pids());
+      const meter = cpuMeter(server.root);
       const peak = watchPeak(server.pids);
       const t0 = process.hrtime.bigint();
       await source(server.port);
       await waitUntil(async () => (await server.sent()) - before >= MESSAGES);
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      await settle(meter);
       const r = {
         rate: MESSAGES / secs,
-        cpu: (((cpuTicks(server.pids()) - ticks) / CLK_TCK) * 1000) / MESSAGES,
+        cpu: meter.usageUs() / 1000 / MESSAGES,
         ...peak.stop(),
       };
+      meter.close();
+      if (run === 0) console.log(`${name}: server CPU counted by ${meter.method}`);
       if (run > 0) results[name].push(r); // run 0 is the warm-up
       console.log(
         `${run === 0 ? 'warm-up' : `run ${run}`} ${name.padEnd(7)} ${r.rate.toFixed(0).padStart(5)} msg/s end-to-end (${secs.toFixed(2)} s)  ${r.cpu.toFixed(2)} ms CPU/msg  peak RSS ${mib(r.hwm)} MiB (Pss ${mib(r.pss)})`,

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Acceptance throughput: Postfix's smtp-source drives each server in turn (A B C A B C ...)
 // with 4 KB messages; reported as medians, ratios of medians, server CPU per message and
-// peak resident memory (VmHWM, summed over the contender's processes).
+// peak resident memory (VmHWM, summed over the contender's processes). Server CPU is that
+// of the contender's whole process tree (bench/lib/cpu.mjs: a cgroup as root, exited
+// processes included) from the first connection until the server is idle again, so the
+// queue draining to discard after the load counts too.
 //
 // Contenders (each on 127.0.0.1, a free port):
 //   smtp-sink  Postfix's protocol-only sink: the upper bound (no disk)
@@ -22,9 +25,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cpuTicks, findCommand } from '../test/peers/host.mjs';
+import { findCommand } from '../test/peers/host.mjs';
 import { PostfixInstance } from '../test/peers/postfix.mjs';
 import { startSmtpSink } from '../test/peers/smtp-sink.mjs';
+import { cpuMeter, settle } from './lib/cpu.mjs';
 import { peakKiB } from './lib/memory.mjs';
 import { freePort, median, waitForPort } from './lib/net.mjs';
 import { requirePeers, stopOnSignals } from './lib/peers.mjs';
@@ -45,15 +49,17 @@ const MESSAGES = Number(opt.messages);
 const SESSIONS = Number(opt.sessions);
 const RUNS = Number(opt.runs);
 const SIZE = Number(opt.size);
-const CLK_TCK = 100;
 
 const wanted = (name) => !opt.only || opt.only.split(',').includes(name);
 const withPostfix = !opt['without-postfix'] && wanted('postfix');
 requirePeers('npm run bench', { commands: ['smtp-source', 'smtp-sink'], postfix: withPostfix });
 stopOnSignals();
 
-async function drive(port, pidsFn, tool = 'smtp-source') {
-  const before = cpuTicks(pidsFn());
+let cpuMethod;
+
+async function drive(port, pidsFn, root, tool = 'smtp-source') {
+  const meter = cpuMeter(root);
+  cpuMethod = meter.method;
   const t0 = process.hrtime.bigint();
   const r = spawnSync(
     tool,
@@ -73,11 +79,13 @@ async function drive(port, pidsFn, tool = 'smtp-source') {
     { encoding: 'utf8', timeout: 600_000 },
   );
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  const after = cpuTicks(pidsFn());
+  await settle(meter);
+  const cpuUs = meter.usageUs();
+  meter.close();
   if (r.status !== 0) throw new Error(`${tool} failed (${r.status}): ${r.stderr}`);
   return {
     rate: MESSAGES / secs,
-    cpuMsPerMsg: (((after - before) / CLK_TCK) * 1000) / MESSAGES,
+    cpuMsPerMsg: cpuUs / 1000 / MESSAGES,
     // VmHWM summed: each process's high-water mark since it started (a server is
     // started afresh for every run).
     rssMiB: peakKiB(pidsFn()) / 1024,
@@ -90,7 +98,7 @@ contenders.push({
   name: 'smtp-sink',
   async start() {
     const sink = await startSmtpSink();
-    return { port: sink.port, pids: () => [sink.pid], stop: sink.stop };
+    return { port: sink.port, pids: () => [sink.pid], root: sink.pid, stop: sink.stop };
   },
 });
 
@@ -103,6 +111,7 @@ if (withPostfix) {
       return {
         port: pf.port,
         pids: () => pf.processes(),
+        root: pf.masterPid,
         stop: async () => {
           // Let the queue drain to discard, so that no work of this run spills into the next.
           for (let i = 0; i < 600 && (await pf.queued()) > 0; i++) {
@@ -146,6 +155,7 @@ function posternContender(name, protocol, checkout = root) {
       return {
         port,
         pids: () => [p.pid],
+        root: p.pid,
         stop: async () => {
           await new Promise((r) => {
             p.once('exit', r);
@@ -172,7 +182,7 @@ for (let run = 0; run <= RUNS; run++) {
   for (const c of selected) {
     const server = await c.start();
     try {
-      const r = await drive(server.port, server.pids, c.tool);
+      const r = await drive(server.port, server.pids, server.root, c.tool);
       if (run > 0) results[c.name].push(r);
       console.log(
         `  ${run === 0 ? 'warm-up' : `run ${run}`}  ${c.name.padEnd(10)} ${r.rate.toFixed(0).padStart(6)} msg/s  ${r.cpuMsPerMsg.toFixed(2)} ms CPU/msg  ${r.rssMiB.toFixed(0)} MiB peak RSS`,
@@ -183,7 +193,7 @@ for (let run = 0; run <= RUNS; run++) {
   }
 }
 
-console.log('\nmedians');
+console.log(`\nserver CPU counted by ${cpuMethod}\nmedians`);
 const med = {};
 for (const c of selected) {
   const rs = results[c.name];
