@@ -19,6 +19,12 @@ import { cpuTicks } from '../../test/peers/host.mjs';
 
 const CLK_TCK = 100;
 let made = 0;
+/** Cgroups made and not closed yet: removed when this process exits (interrupted runs). */
+const open = new Map();
+
+function closeAll() {
+  for (const [dir, mount] of open) removeCgroup(dir, mount);
+}
 
 /** Every process's parent PID, from /proc (zombies included). */
 function parents() {
@@ -100,6 +106,8 @@ function cgroupMeter(pid) {
         }
       }
       const start = read();
+      if (open.size === 0) process.once('exit', closeAll);
+      open.set(dir, mount);
       return {
         method: `cgroup${v2 ? ' v2' : ' v1 cpuacct'}`,
         usageUs: () => read() - start,
@@ -114,6 +122,8 @@ function cgroupMeter(pid) {
 
 /** Moves what is left in cgroup `dir` back to the root of `mount`, then removes it. */
 function removeCgroup(dir, mount) {
+  open.delete(dir);
+  if (open.size === 0) process.removeListener('exit', closeAll);
   try {
     for (const p of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')) {
       if (p) {
