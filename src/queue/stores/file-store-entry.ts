@@ -44,11 +44,6 @@ export interface FileData {
   durable: readonly RecipientOutcome[];
   waiters: readonly Waiter[];
   flushQueued: boolean;
-  /**
-   * The record as committed, while the journal still holds the message's frame for the
-   * hand-off: the first claim takes it from here instead of reading the journal.
-   */
-  handoff: MessageRecord | undefined;
 }
 
 /** An index entry of the file store: no FileData while idle. */
@@ -69,7 +64,6 @@ export function newData(location: Location): FileData {
     durable: NONE,
     waiters: NONE,
     flushQueued: false,
-    handoff: undefined,
   };
 }
 
@@ -106,7 +100,6 @@ export function dropIfIdle(entry: FileEntry, chain: Promise<void>): void {
     entry.state !== 'active' &&
     (d.location === entry.state || d.location === JOURNAL) &&
     d.record === undefined &&
-    d.handoff === undefined &&
     d.lazy.length === 0 &&
     d.durable.length === 0 &&
     d.waiters.length === 0 &&

@@ -120,16 +120,11 @@ export class JournalHome implements MessageHome {
       if (data.lazy.length > 0) await this.flush(entry, false);
       return data.record;
     }
-    const handoff = data.handoff;
-    data.handoff = undefined;
     let record: MessageRecord;
     try {
-      // The record kept from the commit is current while the frame is still held: any
-      // later change of state would have released it.
-      record =
-        handoff && this.journal.get(entry.queueId)?.frame
-          ? handoff
-          : (await this.journal.readRecord(entry.queueId)).record;
+      // Parsed from the frame in memory while the hand-off holds it (no read), else read
+      // from its segment: no record object is kept per queued message meanwhile.
+      record = (await this.journal.readRecord(entry.queueId)).record;
     } catch (err) {
       if (!this.holds(entry.queueId)) {
         this.#log.warning(entry.queueId, 'message vanished from the queue journal; forgetting it');
@@ -170,7 +165,6 @@ export class JournalHome implements MessageHome {
 
   async release(entry: FileEntry, target: ReleaseTarget): Promise<void> {
     const data = entry.data!;
-    data.handoff = undefined;
     const record = data.record ?? (await this.journal.readRecord(entry.queueId)).record;
     const dueAt = target.state === 'deferred' ? target.dueAt : 0;
     const stays = target.state !== 'deferred' || dueAt - this.#clock.now() > this.#moveOutAfterMs;
@@ -200,7 +194,6 @@ export class JournalHome implements MessageHome {
 
   async remove(entry: FileEntry, durable: boolean): Promise<void> {
     const data = entry.data!;
-    data.handoff = undefined;
     const waiters = takeWaiters(data);
     data.lazy = NONE;
     data.durable = NONE;
@@ -214,7 +207,6 @@ export class JournalHome implements MessageHome {
 
   async requeue(entry: FileEntry): Promise<void> {
     const data = entry.data!;
-    data.handoff = undefined;
     if (data.record) {
       await this.flush(entry, false);
       summarizeInto(entry, data.record);
@@ -225,7 +217,6 @@ export class JournalHome implements MessageHome {
   }
 
   async expedite(entry: FileEntry, now: number): Promise<void> {
-    entry.data!.handoff = undefined;
     await this.journal.changeState(entry.queueId, { state: 'deferred', dueAt: now }, false);
     this.#index.move(entry, 'deferred', now);
   }
@@ -394,7 +385,6 @@ export class JournalHome implements MessageHome {
     entry.data ??= newData(JOURNAL);
     const data = entry.data;
     if (data.location !== JOURNAL) return false;
-    data.handoff = undefined;
     if (entry.state === 'corrupt') {
       await this.#setAside(entry, 'marked corrupt in the queue journal');
       return true;

@@ -30,8 +30,9 @@
  * journal is not (a crash then retries the message early).
  *
  * Hand-off: a message just committed to the journal keeps its frame in memory (within
- * the journal's byte budget, `journal.handoffBytes`) and its record in the index, so
- * the queue manager's claim and the delivery agent's content read touch no file.
+ * the journal's byte budget, `journal.handoffBytes`), so the queue manager's claim
+ * (the record parsed from it) and the delivery agent's content read touch no file;
+ * nothing else is kept per message for it.
  *
  * The index of states and due times is kept in memory (rebuilt at open from a scan and
  * the journal's recovery: file-store-open.ts); leases live in memory.
@@ -96,7 +97,6 @@ import { QueueContentStream } from './file-store-reader.js';
 import { listRows, operateOn, SCAN_CONCURRENCY, summarizeMissing } from './file-store-views.js';
 import { FileMessageWriter } from './file-store-writer.js';
 import type { JournalStats } from './journal/journal.js';
-import type { JournalEntry } from './journal/journal-entry.js';
 import { JournalMessageWriter } from './journal/journal-message-writer.js';
 import { MessageIndex } from './message-index.js';
 
@@ -297,7 +297,7 @@ export class FileQueueStore implements QueueStore {
       queueId,
       {
         journal: journal.journal,
-        committed: (entry, record, hold) => this.#committed(entry, record, hold),
+        committed: (_entry, record, hold) => this.#committed(record, hold),
         spill: (id) => this.#fileWriter(id),
         // Mail committed into hold stays queued: a file of its own from the start.
         ownFile: (record) => record.hold === true,
@@ -342,15 +342,13 @@ export class FileQueueStore implements QueueStore {
     if (state === 'incoming') this.#notify();
   }
 
-  /** A message is durable in the journal: indexed, its record kept for the hand-off. */
-  #committed(journalled: JournalEntry, record: MessageRecord, hold: boolean): void {
+  /**
+   * A message is durable in the journal: indexed, with no working state (the journal
+   * keeps its frame for the hand-off while the budget allows; the claim parses it).
+   */
+  #committed(record: MessageRecord, hold: boolean): void {
     const state: QueueState = hold ? 'hold' : 'incoming';
-    let data: FileData | undefined;
-    if (journalled.frame) {
-      data = newData(JOURNAL);
-      data.handoff = record;
-    }
-    const entry = this.#index.add(record.queueId, state, data);
+    const entry = this.#index.add(record.queueId, state, undefined);
     summarizeInto(entry, record);
     if (state === 'incoming') this.#notify();
     this.#journal?.committed();
@@ -566,8 +564,6 @@ export class FileQueueStore implements QueueStore {
   async #readRecord(entry: FileEntry): Promise<MessageRecord | undefined> {
     if (entry.data?.record) return entry.data.record;
     const journal = this.#journal;
-    if (entry.data?.handoff && journal?.journal.get(entry.queueId)?.frame)
-      return entry.data.handoff;
     if (journal && (entry.data?.location ?? JOURNAL) === JOURNAL && journal.holds(entry.queueId))
       return journal.readRecord(entry);
     return this.#files.readRecord(entry);

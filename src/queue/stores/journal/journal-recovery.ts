@@ -169,17 +169,14 @@ export async function recoverJournal(
         duplicateMessages++;
         return;
       }
-      const recordOffset = frame.restOffset + 4;
-      const contentOffset = recordOffset + frame.recordLength;
+      const contentOffset = frame.restOffset + 4 + frame.recordLength;
       entries.set(
         id,
         new JournalEntry(
           id,
           segment.sequence,
           frame.offset,
-          recordOffset,
           frame.recordLength,
-          contentOffset,
           frame.end - contentOffset,
           (frame.flags & FLAG_HOLD) !== 0,
         ),

@@ -370,9 +370,7 @@ export class Journal {
       queueId,
       placement.segment.sequence,
       at,
-      at + layout.recordOffset,
       layout.recordLength,
-      at + layout.contentOffset,
       layout.contentLength,
       options.hold === true,
     );
