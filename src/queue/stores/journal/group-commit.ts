@@ -16,6 +16,10 @@
  * becomes durable with the next synced batch, when its segment is sealed, or at close.
  * A batch holding only lazy frames is written without an fdatasync.
  *
+ * Latency: a batch up to INLINE_WRITE_BYTES is written on the event loop's thread
+ * (journal-io.ts), so a lone commit costs one thread-pool round trip, its fdatasync,
+ * instead of two; no batch waits for company unless `gatherMs` asks it to.
+ *
  * Failure: if the write or the fdatasync of a batch fails, every frame of that batch
  * is rejected (none of them may be acknowledged: after a failed fdatasync the kernel
  * may have dropped the dirty pages), the segment is marked broken at the length it had
@@ -34,7 +38,7 @@
  * @module
  */
 
-import { writeFully } from './journal-io.js';
+import { INLINE_WRITE_BYTES, writeFully } from './journal-io.js';
 import type { Segment } from './segment-set.js';
 
 /** Where a frame was written. */
@@ -243,7 +247,9 @@ export class GroupCommitter {
         if (placement) item.placed?.(placement);
         at += item.frame?.length ?? 0;
       }
-      if (frames.length > 0) await writeFully(segment.file, frames, start);
+      if (frames.length > 0) {
+        await writeFully(segment.file, frames, start, bytes <= INLINE_WRITE_BYTES);
+      }
       segment.size = start + bytes;
       if (durable && segment.syncedSize < segment.size) {
         await segment.file.datasync();

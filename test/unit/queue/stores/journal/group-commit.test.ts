@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { QueueStoreError } from '../../../../../src/errors.js';
 import { Journal } from '../../../../../src/queue/stores/journal/journal.js';
 import { segmentName } from '../../../../../src/queue/stores/journal/journal-format.js';
+import { INLINE_WRITE_BYTES } from '../../../../../src/queue/stores/journal/journal-io.js';
 import { QueueIdGenerator } from '../../../../../src/queue-id.js';
 import { outcome, readAll } from '../store-conformance.js';
 import { contentFor, storedFor, TestIo, tempDir } from './journal-harness.js';
@@ -176,6 +177,30 @@ describe('Journal group commit', () => {
     // Nothing unsynced: a second barrier costs no fdatasync.
     await journal.sync();
     expect(io.datasyncs).toBe(syncs + 1);
+  });
+
+  it('writes a small batch on the calling thread and a large one through the thread pool, one fdatasync each', async () => {
+    const io = new TestIo();
+    const journal = await openJournal(io);
+    const small = ids.next();
+    let [inline, pooled, syncs] = [io.inlineWrites, io.threadWrites, io.datasyncs];
+    const entry = await journal.appendMessage(storedFor(small), [contentFor(small)]);
+    // A lone commit: one pwritev without a thread-pool trip, then its own fdatasync.
+    expect(io.inlineWrites - inline).toBe(1);
+    expect(io.threadWrites - pooled).toBe(0);
+    expect(io.datasyncs - syncs).toBe(1);
+    expect(io.synced.at(-1)!.size).toBeGreaterThanOrEqual(
+      entry.contentOffset + entry.contentLength,
+    );
+    const large = ids.next();
+    const body = Buffer.alloc(INLINE_WRITE_BYTES + 1, 'x');
+    [inline, pooled, syncs] = [io.inlineWrites, io.threadWrites, io.datasyncs];
+    await journal.appendMessage(storedFor(large), [body]);
+    expect(io.inlineWrites - inline).toBe(0);
+    expect(io.threadWrites - pooled).toBeGreaterThanOrEqual(1);
+    expect(io.datasyncs - syncs).toBe(1);
+    const content = await readAll(journal.openContent(large));
+    expect(content.equals(body)).toBe(true);
   });
 
   it('rejects appends after close and refuses a duplicate queue ID', async () => {

@@ -39,6 +39,9 @@ export class TestIo implements JournalIo {
   directorySyncs = 0;
   /** Reads (preads) of journal files. */
   reads = 0;
+  /** Writes made through the thread pool (writev) and on the calling thread (writevSync). */
+  threadWrites = 0;
+  inlineWrites = 0;
   /** Each completed fdatasync: the path and the size it covered. */
   readonly synced: { path: string; size: number }[] = [];
   /** The next fdatasyncs wait here (one gate per call, in order). */
@@ -89,7 +92,13 @@ export class TestIo implements JournalIo {
     return {
       async writev(buffers, position) {
         io.#alive();
+        io.threadWrites++;
         return handle.writev(buffers, position);
+      },
+      writevSync(buffers, position) {
+        io.#alive();
+        io.inlineWrites++;
+        return handle.writevSync!(buffers, position);
       },
       async read(buffer, offset, length, position) {
         io.#alive();
