@@ -576,11 +576,16 @@ export class FileQueueStore implements QueueStore {
     };
   }
 
-  /** Tells listeners once per turn of the event loop, however many events came. */
+  /**
+   * Tells listeners once per turn of the event loop, however many events came. On the
+   * next turn (setImmediate), not in a microtask: a commit's listeners (the queue
+   * manager's claim pass) would otherwise run before the promise chain that carries the
+   * commit back to its client, and delay that client's 250 by the claim's work.
+   */
   #notify(): void {
     if (this.#notifyPending) return;
     this.#notifyPending = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.#notifyPending = false;
       for (const listener of [...this.#listeners]) {
         try {
