@@ -13,7 +13,6 @@
  */
 
 import type { FileHandle } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import { CorruptMessageError } from '../../errors.js';
 import type { QueueId } from '../../types.js';
 import { openRegularFile } from '../../util/safe-open.js';
@@ -25,6 +24,7 @@ import {
   type Preamble,
   parseTail,
 } from './file-store-format.js';
+import { RangeStream } from './range-stream.js';
 
 /**
  * Bytes read in one go at the start of a file: small messages need just this read.
@@ -32,7 +32,6 @@ import {
  * fresh memory; a larger message costs a stat and a read of its record part instead.
  */
 const FIRST_READ = 8 * 1024;
-const CHUNK = 64 * 1024;
 
 /** A queue file's preamble and parsed record. */
 export interface QueueFileInfo extends ParsedTail {
@@ -85,15 +84,13 @@ export async function readQueueFileAt(path: string, queueId: QueueId): Promise<Q
  * A stream of a queue file's content. `open` finds and opens the file (trying every
  * directory it may have moved to); the file then stays readable through renames.
  */
-export class QueueContentStream extends Readable {
+export class QueueContentStream extends RangeStream {
   readonly #queueId: QueueId;
   readonly #open: () => Promise<FileHandle>;
   #handle: FileHandle | undefined;
-  #position = PREAMBLE_SIZE;
-  #end = PREAMBLE_SIZE;
 
   constructor(queueId: QueueId, open: () => Promise<FileHandle>) {
-    super({ highWaterMark: CHUNK });
+    super(queueId, 'content is truncated', PREAMBLE_SIZE, PREAMBLE_SIZE);
     this.#queueId = queueId;
     this.#open = open;
   }
@@ -110,29 +107,11 @@ export class QueueContentStream extends Readable {
     const head = Buffer.alloc(PREAMBLE_SIZE);
     const { bytesRead } = await this.#handle.read(head, 0, PREAMBLE_SIZE, 0);
     const preamble = decodePreamble(this.#queueId, head.subarray(0, bytesRead));
-    this.#end = PREAMBLE_SIZE + preamble.contentLength;
+    this.end = PREAMBLE_SIZE + preamble.contentLength;
   }
 
-  override _read(size: number): void {
-    const handle = this.#handle;
-    const want = Math.min(Math.max(size, CHUNK), this.#end - this.#position);
-    if (!handle || want <= 0) {
-      this.push(null);
-      return;
-    }
-    const buffer = Buffer.allocUnsafe(want);
-    handle.read(buffer, 0, want, this.#position).then(
-      ({ bytesRead }) => {
-        if (bytesRead === 0) {
-          this.destroy(new CorruptMessageError(this.#queueId, 'content is truncated'));
-          return;
-        }
-        this.#position += bytesRead;
-        this.push(bytesRead === want ? buffer : buffer.subarray(0, bytesRead));
-        if (this.#position >= this.#end) this.push(null);
-      },
-      (err: unknown) => this.destroy(err as Error),
-    );
+  protected override source(): FileHandle | undefined {
+    return this.#handle;
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {

@@ -229,10 +229,7 @@ export class MemoryQueueStore implements QueueStore {
 
   async renew(lease: Lease, expiresAt: number): Promise<Lease> {
     this.#assertOpen();
-    const entry = this.#index.checkLease(lease, this.#clock.now());
-    const renewed: Lease = { ...entry.lease!, expiresAt };
-    this.#index.setLease(entry, renewed);
-    return renewed;
+    return this.#index.renewLease(lease, expiresAt, this.#clock.now());
   }
 
   openContent(queueId: QueueId): Readable {

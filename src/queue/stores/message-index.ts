@@ -268,4 +268,12 @@ export class MessageIndex<T> {
     assertLease(entry?.state === 'active' ? entry.lease : undefined, lease, now);
     return entry!;
   }
+
+  /** Extends a current lease to `expiresAt` (QueueStore.renew); throws as checkLease does. */
+  renewLease(lease: Lease, expiresAt: number, now: number): Lease {
+    const entry = this.checkLease(lease, now);
+    const renewed: Lease = { ...entry.lease!, expiresAt };
+    this.setLease(entry, renewed);
+    return renewed;
+  }
 }

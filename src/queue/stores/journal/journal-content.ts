@@ -13,20 +13,14 @@
  * @module
  */
 
-import { Readable } from 'node:stream';
-import { CorruptMessageError } from '../../../errors.js';
 import type { QueueId } from '../../../types.js';
+import { RangeStream } from '../range-stream.js';
 import type { Segment, SegmentSet } from './segment-set.js';
 
-const CHUNK = 64 * 1024;
-
 /** Content bytes [offset, offset + length) of a segment, as a stream. */
-export class JournalContentStream extends Readable {
-  readonly #queueId: QueueId;
+export class JournalContentStream extends RangeStream {
   readonly #segments: SegmentSet;
   #segment: Segment | undefined;
-  #position: number;
-  readonly #end: number;
 
   constructor(
     queueId: QueueId,
@@ -35,35 +29,14 @@ export class JournalContentStream extends Readable {
     offset: number,
     length: number,
   ) {
-    super({ highWaterMark: CHUNK });
-    this.#queueId = queueId;
+    super(queueId, 'journal content is truncated', offset, offset + length);
     this.#segments = segments;
     // Taken now, before anything can remove the message and reclaim its segment.
     this.#segment = segments.acquire(sequence);
-    this.#position = offset;
-    this.#end = offset + length;
   }
 
-  override _read(size: number): void {
-    const segment = this.#segment;
-    const want = Math.min(Math.max(size, CHUNK), this.#end - this.#position);
-    if (!segment || want <= 0) {
-      this.push(null);
-      return;
-    }
-    const buffer = Buffer.allocUnsafe(want);
-    segment.file.read(buffer, 0, want, this.#position).then(
-      ({ bytesRead }) => {
-        if (bytesRead === 0) {
-          this.destroy(new CorruptMessageError(this.#queueId, 'journal content is truncated'));
-          return;
-        }
-        this.#position += bytesRead;
-        this.push(bytesRead === want ? buffer : buffer.subarray(0, bytesRead));
-        if (this.#position >= this.#end) this.push(null);
-      },
-      (err: unknown) => this.destroy(err as Error),
-    );
+  protected override source(): Segment['file'] | undefined {
+    return this.#segment?.file;
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
