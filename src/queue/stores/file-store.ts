@@ -76,6 +76,7 @@ import type {
   RecipientOutcome,
   ReleaseTarget,
 } from '../types.js';
+import { AvailableListeners } from './available-listeners.js';
 import {
   dropIfIdle,
   type FileData,
@@ -122,10 +123,9 @@ export class FileQueueStore implements QueueStore {
   readonly #files: QueueFiles;
   readonly #settings: JournalSettings;
   #journal: JournalHome | undefined;
-  readonly #listeners = new Set<() => void>();
+  readonly #available: AvailableListeners;
   readonly #writers = new Set<QueueId>();
   readonly #inflight = new Set<Promise<unknown>>();
-  #notifyPending = false;
   #lock: QueueDirectoryLock | undefined;
   #state: 'new' | 'opening' | 'open' | 'closing' | 'closed' = 'new';
 
@@ -139,6 +139,10 @@ export class FileQueueStore implements QueueStore {
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
     this.#log = this.#logger.for('queue');
+    // On the next turn (setImmediate), not in a microtask: a commit's listeners (the queue
+    // manager's claim pass) would otherwise run before the promise chain that carries the
+    // commit back to its client, and delay that client's 250 by the claim's work.
+    this.#available = new AvailableListeners(setImmediate, this.#log);
     this.#files = new QueueFiles(this.directory, this.#index, this.#log);
     this.#settings = journalSettings(options.journal);
   }
@@ -246,7 +250,7 @@ export class FileQueueStore implements QueueStore {
       );
     }
     this.#state = 'open';
-    if (this.#index.counts().incoming > 0) this.#notify();
+    if (this.#index.counts().incoming > 0) this.#available.notify();
     this.#journal?.compact();
   }
 
@@ -339,7 +343,7 @@ export class FileQueueStore implements QueueStore {
     const state = await this.#files.publish(queueId, hold);
     const entry = this.#index.add(queueId, state, undefined);
     summarizeInto(entry, record);
-    if (state === 'incoming') this.#notify();
+    if (state === 'incoming') this.#available.notify();
   }
 
   /**
@@ -350,7 +354,7 @@ export class FileQueueStore implements QueueStore {
     const state: QueueState = hold ? 'hold' : 'incoming';
     const entry = this.#index.add(record.queueId, state, undefined);
     summarizeInto(entry, record);
-    if (state === 'incoming') this.#notify();
+    if (state === 'incoming') this.#available.notify();
     this.#journal?.committed();
   }
 
@@ -442,7 +446,7 @@ export class FileQueueStore implements QueueStore {
         this.#index.setLease(entry, current);
       throw err;
     }
-    if (target.state === 'deferred') this.#notify();
+    if (target.state === 'deferred') this.#available.notify();
   }
 
   async remove(lease: Lease): Promise<void> {
@@ -516,7 +520,7 @@ export class FileQueueStore implements QueueStore {
     const moved = await this.#operate(selection, ['hold'], (entry) =>
       this.#home(entry).release(entry, { state: 'deferred', dueAt: this.#clock.now() }),
     );
-    if (moved.length > 0) this.#notify();
+    if (moved.length > 0) this.#available.notify();
     return moved;
   }
 
@@ -532,7 +536,7 @@ export class FileQueueStore implements QueueStore {
     const moved = await this.#operate(selection, ['active', 'deferred'], (entry) =>
       this.#home(entry).requeue(entry),
     );
-    if (moved.length > 0) this.#notify();
+    if (moved.length > 0) this.#available.notify();
     return moved;
   }
 
@@ -540,7 +544,7 @@ export class FileQueueStore implements QueueStore {
     const moved = await this.#operate(selection, ['deferred'], (entry) =>
       this.#home(entry).expedite(entry, this.#clock.now()),
     );
-    if (moved.length > 0) this.#notify();
+    if (moved.length > 0) this.#available.notify();
     return moved;
   }
 
@@ -567,30 +571,6 @@ export class FileQueueStore implements QueueStore {
   }
 
   onAvailable(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    return () => {
-      this.#listeners.delete(listener);
-    };
-  }
-
-  /**
-   * Tells listeners once per turn of the event loop, however many events came. On the
-   * next turn (setImmediate), not in a microtask: a commit's listeners (the queue
-   * manager's claim pass) would otherwise run before the promise chain that carries the
-   * commit back to its client, and delay that client's 250 by the claim's work.
-   */
-  #notify(): void {
-    if (this.#notifyPending) return;
-    this.#notifyPending = true;
-    setImmediate(() => {
-      this.#notifyPending = false;
-      for (const listener of [...this.#listeners]) {
-        try {
-          listener();
-        } catch (err) {
-          this.#log.warning(undefined, `onAvailable listener failed: ${errorMessage(err)}`);
-        }
-      }
-    });
+    return this.#available.add(listener);
   }
 }

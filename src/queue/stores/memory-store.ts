@@ -24,7 +24,6 @@ import { QueueStoreError } from '../../errors.js';
 import { type Logger, silentLogger } from '../../log.js';
 import { isQueueId } from '../../queue-id.js';
 import type { Clock, QueueId } from '../../types.js';
-import { errorMessage } from '../../util/error-message.js';
 import { applyOutcomes, checkOutcomes, queueEntry, storedRecord } from '../lease.js';
 import { summarizeInto } from '../summary.js';
 import type {
@@ -43,6 +42,7 @@ import type {
   RecipientOutcome,
   ReleaseTarget,
 } from '../types.js';
+import { AvailableListeners } from './available-listeners.js';
 import { type IndexedMessage, MessageIndex } from './message-index.js';
 
 /**
@@ -101,8 +101,7 @@ export class MemoryQueueStore implements QueueStore {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #index = new MessageIndex<LiveData>();
-  readonly #listeners = new Set<() => void>();
-  #notifyPending = false;
+  readonly #available: AvailableListeners;
   #state: 'new' | 'open' | 'closed' | 'crashed' = 'new';
 
   constructor(options: MemoryQueueStoreOptions = {}) {
@@ -110,6 +109,7 @@ export class MemoryQueueStore implements QueueStore {
     adopting = undefined;
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
+    this.#available = new AvailableListeners(queueMicrotask, this.#logger.for('queue'));
   }
 
   /**
@@ -139,7 +139,7 @@ export class MemoryQueueStore implements QueueStore {
       summarizeInto(entry, message.record);
     }
     this.#state = 'open';
-    if (this.#index.counts().incoming > 0) this.#notify();
+    if (this.#index.counts().incoming > 0) this.#available.notify();
   }
 
   async close(): Promise<void> {
@@ -199,7 +199,7 @@ export class MemoryQueueStore implements QueueStore {
       });
       const added = this.#index.add(queueId, state, { lazySent: [] });
       summarizeInto(added, this.#durable.messages.get(queueId)!.record);
-      if (state === 'incoming') this.#notify();
+      if (state === 'incoming') this.#available.notify();
     };
     const abort = async (): Promise<void> => {
       if (done) return;
@@ -281,7 +281,7 @@ export class MemoryQueueStore implements QueueStore {
     message.dueAt = dueAt;
     this.#index.move(entry, target.state, dueAt);
     summarizeInto(entry, record);
-    if (target.state === 'deferred') this.#notify();
+    if (target.state === 'deferred') this.#available.notify();
   }
 
   async remove(lease: Lease): Promise<void> {
@@ -345,7 +345,7 @@ export class MemoryQueueStore implements QueueStore {
       message.record = rest;
       this.#moveTo(entry, message, 'deferred', now);
     });
-    if (moved.length > 0) this.#notify();
+    if (moved.length > 0) this.#available.notify();
     return moved;
   }
 
@@ -364,7 +364,7 @@ export class MemoryQueueStore implements QueueStore {
     const moved = await this.#operate(selection, ['active', 'deferred'], (entry, message) => {
       this.#moveTo(entry, message, 'incoming', 0);
     });
-    if (moved.length > 0) this.#notify();
+    if (moved.length > 0) this.#available.notify();
     return moved;
   }
 
@@ -373,7 +373,7 @@ export class MemoryQueueStore implements QueueStore {
     const moved = await this.#operate(selection, ['deferred'], (entry, message) => {
       this.#moveTo(entry, message, 'deferred', now);
     });
-    if (moved.length > 0) this.#notify();
+    if (moved.length > 0) this.#available.notify();
     return moved;
   }
 
@@ -411,10 +411,7 @@ export class MemoryQueueStore implements QueueStore {
   }
 
   onAvailable(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    return () => {
-      this.#listeners.delete(listener);
-    };
+    return this.#available.add(listener);
   }
 
   /** Makes the lazy `sent` marks (and `extra` outcomes after them) durable. */
@@ -424,25 +421,5 @@ export class MemoryQueueStore implements QueueStore {
     const outcomes = [...entry.data.lazySent, ...extra];
     entry.data.lazySent = [];
     message.record = applyOutcomes(message.record, outcomes);
-  }
-
-  /** Tells listeners, once per turn of the event loop however many events came. */
-  #notify(): void {
-    if (this.#notifyPending) return;
-    this.#notifyPending = true;
-    queueMicrotask(() => {
-      this.#notifyPending = false;
-      for (const listener of [...this.#listeners]) {
-        try {
-          listener();
-        } catch (err) {
-          this.#logger.warning(
-            'queue',
-            undefined,
-            `onAvailable listener failed: ${errorMessage(err)}`,
-          );
-        }
-      }
-    });
   }
 }

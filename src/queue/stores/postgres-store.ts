@@ -94,6 +94,8 @@ export {
   type PostgresQueueStoreOptions,
 } from './postgres-store-options.js';
 
+import { AvailableListeners } from './available-listeners.js';
+
 /**
  * A QueueStore in PostgreSQL that any number of nodes share (see the module header for
  * durability, leases, takeover and outages). Needs `npm install pg`.
@@ -115,10 +117,9 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
   readonly #clock: Clock;
   readonly #log: ComponentLogger;
   readonly #session = randomUUID();
-  readonly #listeners = new Set<() => void>();
+  readonly #available: AvailableListeners;
   /** Commits that went straight to this node's queue manager, until announced. */
   readonly #handedOff = new Set<QueueId>();
-  #notifyPending = false;
   /** Messages being written (created, not yet committed or aborted): commits on their way. */
   #writing = 0;
   #state: 'new' | 'opening' | 'open' | 'closed' = 'new';
@@ -139,6 +140,7 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#log = (options.logger ?? silentLogger).for('queue');
+    this.#available = new AvailableListeners(queueMicrotask, this.#log);
   }
 
   async open(): Promise<void> {
@@ -298,7 +300,7 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
       this.#log.warning(lease.queueId, `moved to corrupt queue: ${target.reason}`);
     if (target.state === 'deferred') {
       this.#parts?.claimer.deferred(target.dueAt);
-      this.#notifyLocal();
+      this.#available.notify();
     }
   }
 
@@ -379,10 +381,7 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
   }
 
   onAvailable(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    return () => {
-      this.#listeners.delete(listener);
-    };
+    return this.#available.add(listener);
   }
 
   /** Messages a queue operation took from their holders: their content is not served. */
@@ -395,7 +394,7 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
     if (ids.length > 0) {
       // Due now, whatever the claim saw.
       this.#parts?.claimer.deferred(undefined);
-      this.#notifyLocal();
+      this.#available.notify();
       this.#parts?.announcer.announce();
     }
     return ids;
@@ -404,7 +403,7 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
   /** Commits a message with others; new mail goes straight to this node's queue manager. */
   async #commit(item: CommitItem): Promise<void> {
     const { claimer, commits } = this.#parts!;
-    const prepared = claimer.prepare(item, this.#listeners.size > 0);
+    const prepared = claimer.prepare(item, this.#available.any);
     await commits.submit(prepared);
     if (claimer.committed(prepared)) this.#handedOff.add(item.queueId);
   }
@@ -412,29 +411,13 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
   /** New mail: this node's listeners at once, the other nodes if this one does not claim it. */
   #announceNewMail(queueId: QueueId): void {
     const handed = this.#handedOff.delete(queueId);
-    this.#notifyLocal();
-    if (!handed) this.#parts?.announcer.committed(queueId, this.#listeners.size > 0);
+    this.#available.notify();
+    if (!handed) this.#parts?.announcer.committed(queueId, this.#available.any);
   }
 
   /** Something other than this node's new mail may be claimable: the next claim asks. */
   #wake(): void {
     this.#parts?.claimer.wanted();
-    this.#notifyLocal();
-  }
-
-  /** Calls local listeners once per turn of the event loop however many events came. */
-  #notifyLocal(): void {
-    if (this.#notifyPending || this.#listeners.size === 0) return;
-    this.#notifyPending = true;
-    queueMicrotask(() => {
-      this.#notifyPending = false;
-      for (const listener of [...this.#listeners]) {
-        try {
-          listener();
-        } catch (err) {
-          this.#log.warning(undefined, `onAvailable listener failed: ${errorMessage(err)}`);
-        }
-      }
-    });
+    this.#available.notify();
   }
 }
