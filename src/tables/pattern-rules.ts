@@ -41,21 +41,13 @@ export type ParsedLine =
     }
   | { readonly kind: 'endif' };
 
+/** A parsed line as the matcher keeps it: an `if` knows where its `endif` ends. */
 type Entry =
-  | {
-      readonly kind: 'rule';
-      readonly match: (key: string) => MatchGroups | undefined;
-      readonly negate: boolean;
-      readonly result: ResultTemplate;
-    }
-  | {
-      readonly kind: 'if';
-      readonly match: (key: string) => MatchGroups | undefined;
-      readonly negate: boolean;
+  | Exclude<ParsedLine, { kind: 'if' }>
+  | (Extract<ParsedLine, { kind: 'if' }> & {
       /** Index just after the matching endif. */
       skip: number;
-    }
-  | { readonly kind: 'endif' };
+    });
 
 /** A compiled rule list. */
 export type RuleList = readonly Entry[];

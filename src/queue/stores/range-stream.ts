@@ -15,19 +15,13 @@
 import { Readable } from 'node:stream';
 import { CorruptMessageError } from '../../errors.js';
 import type { QueueId } from '../../types.js';
+import type { JournalFile } from './journal/journal-io.js';
 
 /** Bytes read per positioned read, and the stream's highWaterMark. */
 export const RANGE_CHUNK = 64 * 1024;
 
-/** What a RangeStream reads from: a FileHandle, or anything with its positioned read. */
-export interface PositionedSource {
-  read(
-    buffer: Buffer,
-    offset: number,
-    length: number,
-    position: number,
-  ): Promise<{ bytesRead: number }>;
-}
+/** What a RangeStream reads from: a FileHandle or a journal file (their positioned read). */
+export type PositionedSource = Pick<JournalFile, 'read'>;
 
 /** Bytes [position, end) of `source()`; subclasses set the range and own the source. */
 export abstract class RangeStream extends Readable {
