@@ -1,25 +1,35 @@
 #!/usr/bin/env node
-// Acceptance throughput: Postfix's smtp-source drives each server in turn (A B C A B C ...)
-// with 4 KB messages; reported as medians, ratios of medians, server CPU per message and
-// peak resident memory (VmHWM, summed over the contender's processes). Server CPU is that
-// of the contender's whole process tree (bench/lib/cpu.mjs: a cgroup as root, exited
-// processes included) from the first connection until the server is idle again, so the
-// queue draining to discard after the load counts too.
+// Acceptance throughput: Postfix's smtp-source drives each server in turn with 4 KB
+// messages; reported per round and as medians, ratios of medians and per-round ratios,
+// server CPU per message and peak resident memory.
+//
+// Method (warm, long-lived contenders): every contender is started once and given one
+// uncounted warm-up load of the same shape (so the counted rounds meet a warmed V8 and
+// warm caches, as a server in service would be); then the contenders alternate round by
+// round (A B C A B C ...) against their running servers. Per round: each process of the
+// contender gets its peak resident set reset (5 written to /proc/PID/clear_refs) and the
+// peak of the summed VmHWM is sampled while the round lasts; server CPU is that of the
+// contender's whole process tree (bench/lib/cpu.mjs: a cgroup as root, exited processes
+// included) from the first connection until the server is idle again, so the queue
+// draining to discard after the load counts too; Postfix's queue is drained before the
+// next contender runs, so that no work of one round spills into another.
 //
 // Contenders (each on 127.0.0.1, a free port):
 //   smtp-sink  Postfix's protocol-only sink: the upper bound (no disk)
 //   postfix    Postfix itself (smtpd + cleanup fsync before 250, delivery to discard): a
 //              private instance (test/peers/postfix.mjs); needs Postfix and root
-//   postern    `postern serve`, FileQueueStore (durable before 250), delivery to discard
+//   postern    `postern serve`, its default durable store (durable before 250), delivery
+//              to discard
 //
 // Large messages: --size 10000000 --sessions 4 --messages 16 adds MB/s to the report.
 // Usage: npm run bench [-- --messages 4000 --sessions 20 --runs 3 --size 4096]
-//        [--only postern,postfix] [--without-postfix] [--before DIR]
+//        [--only postern,postfix] [--without-postfix] [--before DIR] [--cpu-prof DIR]
 // --before DIR adds `postern-before`: the build (dist/) of another checkout, e.g. the commit
-// before a change, run in the same rounds.
+// before a change, run in the same rounds. --cpu-prof DIR writes a V8 CPU profile of each
+// `postern serve` there when it stops (the warm-up included).
 // Without Postfix (or not as root) it stops and says what is missing, unless
 // --without-postfix asks for the Node figures alone.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -29,7 +39,7 @@ import { findCommand } from '../test/peers/host.mjs';
 import { PostfixInstance } from '../test/peers/postfix.mjs';
 import { startSmtpSink } from '../test/peers/smtp-sink.mjs';
 import { cpuMeter, settle } from './lib/cpu.mjs';
-import { peakKiB } from './lib/memory.mjs';
+import { watchPeak } from './lib/memory.mjs';
 import { freePort, median, waitForPort } from './lib/net.mjs';
 import { requirePeers, stopOnSignals } from './lib/peers.mjs';
 
@@ -43,6 +53,7 @@ const { values: opt } = parseArgs({
     only: { type: 'string' },
     'without-postfix': { type: 'boolean', default: false },
     before: { type: 'string' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const MESSAGES = Number(opt.messages);
@@ -57,39 +68,39 @@ stopOnSignals();
 
 let cpuMethod;
 
-async function drive(port, pidsFn, root, tool = 'smtp-source') {
-  const meter = cpuMeter(root);
+/** One smtp-source load against `port`; its counter goes nowhere (no pipe to read). */
+function source(port, tool) {
+  const args = ['-s', String(SESSIONS), '-m', String(MESSAGES), '-l', String(SIZE)];
+  args.push('-f', 'bench@client.example', '-t', 'sink@remote.example', `127.0.0.1:${port}`);
+  return new Promise((res, rej) => {
+    const p = spawn(tool, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 600_000);
+    p.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) res();
+      else rej(new Error(`${tool} failed (${code ?? signal}): ${err.trim()}`));
+    });
+  });
+}
+
+/** One round against a running server: msg/s, server CPU per message, peak VmHWM sum. */
+async function drive(server, tool) {
+  const peak = watchPeak(server.pids);
+  const meter = cpuMeter(server.root);
   cpuMethod = meter.method;
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(
-    tool,
-    [
-      '-s',
-      String(SESSIONS),
-      '-m',
-      String(MESSAGES),
-      '-l',
-      String(SIZE),
-      '-f',
-      'bench@client.example',
-      '-t',
-      'sink@remote.example',
-      `127.0.0.1:${port}`,
-    ],
-    { encoding: 'utf8', timeout: 600_000 },
-  );
+  let failure;
+  await source(server.port, tool).catch((err) => (failure = err));
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   await settle(meter);
   const cpuUs = meter.usageUs();
   meter.close();
-  if (r.status !== 0) throw new Error(`${tool} failed (${r.status}): ${r.stderr}`);
-  return {
-    rate: MESSAGES / secs,
-    cpuMsPerMsg: cpuUs / 1000 / MESSAGES,
-    // VmHWM summed: each process's high-water mark since it started (a server is
-    // started afresh for every run).
-    rssMiB: peakKiB(pidsFn()) / 1024,
-  };
+  const { hwm } = peak.stop();
+  if (failure) throw failure;
+  await server.drain?.();
+  return { rate: MESSAGES / secs, cpuMsPerMsg: cpuUs / 1000 / MESSAGES, rssMiB: hwm / 1024 };
 }
 
 const contenders = [];
@@ -112,19 +123,29 @@ if (withPostfix) {
         port: pf.port,
         pids: () => pf.processes(),
         root: pf.masterPid,
-        stop: async () => {
-          // Let the queue drain to discard, so that no work of this run spills into the next.
+        // Until the queue has drained to discard, so that no work of a round spills into
+        // the next contender's.
+        drain: async () => {
           for (let i = 0; i < 600 && (await pf.queued()) > 0; i++) {
             await new Promise((r) => setTimeout(r, 100));
           }
-          await pf.stop();
         },
+        stop: () => pf.stop(),
       };
     },
   });
 }
 
 function posternContender(name, protocol, checkout = root) {
+  const profile = opt['cpu-prof']
+    ? [
+        '--cpu-prof',
+        '--cpu-prof-dir',
+        resolve(opt['cpu-prof']),
+        '--cpu-prof-name',
+        `${name}.cpuprofile`,
+      ]
+    : [];
   return {
     name,
     tool: protocol === 'qmqp' ? 'qmqp-source' : 'smtp-source',
@@ -145,22 +166,29 @@ function posternContender(name, protocol, checkout = root) {
       );
       const p = spawn(
         process.execPath,
-        [join(checkout, 'bin/postern.mjs'), 'serve', '--config', join(dir, 'postern.json')],
-        {
-          stdio: 'ignore',
-          cwd: dir,
-        },
+        [
+          ...profile,
+          join(checkout, 'bin/postern.mjs'),
+          'serve',
+          '--config',
+          join(dir, 'postern.json'),
+        ],
+        { stdio: 'ignore', cwd: dir },
       );
-      await waitForPort(port);
+      await waitForPort(port, 15_000, () =>
+        p.exitCode !== null ? `${name}: postern serve exited (${p.exitCode})` : undefined,
+      );
       return {
         port,
         pids: () => [p.pid],
         root: p.pid,
         stop: async () => {
-          await new Promise((r) => {
-            p.once('exit', r);
-            p.kill('SIGTERM');
-          });
+          if (p.exitCode === null) {
+            await new Promise((r) => {
+              p.once('exit', r);
+              p.kill('SIGTERM');
+            });
+          }
           rmSync(dir, { recursive: true, force: true });
         },
       };
@@ -176,21 +204,22 @@ const selected = contenders.filter((c) => wanted(c.name));
 const results = Object.fromEntries(selected.map((c) => [c.name, []]));
 
 console.log(
-  `acceptance: ${MESSAGES} messages x ${SIZE} bytes, ${SESSIONS} sessions, smtp-source, ${RUNS} counted runs after a warm-up, alternating`,
+  `acceptance: ${MESSAGES} messages x ${SIZE} bytes, ${SESSIONS} sessions, smtp-source; each server started once and warmed with one uncounted load, then ${RUNS} counted rounds, alternating`,
 );
-for (let run = 0; run <= RUNS; run++) {
-  for (const c of selected) {
-    const server = await c.start();
-    try {
-      const r = await drive(server.port, server.pids, server.root, c.tool);
+const servers = new Map();
+try {
+  for (const c of selected) servers.set(c.name, await c.start());
+  for (let run = 0; run <= RUNS; run++) {
+    for (const c of selected) {
+      const r = await drive(servers.get(c.name), c.tool ?? 'smtp-source');
       if (run > 0) results[c.name].push(r);
       console.log(
-        `  ${run === 0 ? 'warm-up' : `run ${run}`}  ${c.name.padEnd(10)} ${r.rate.toFixed(0).padStart(6)} msg/s  ${r.cpuMsPerMsg.toFixed(2)} ms CPU/msg  ${r.rssMiB.toFixed(0)} MiB peak RSS`,
+        `  ${run === 0 ? 'warm-up' : `run ${run}`}  ${c.name.padEnd(14)} ${r.rate.toFixed(0).padStart(6)} msg/s  ${r.cpuMsPerMsg.toFixed(2)} ms CPU/msg  ${r.rssMiB.toFixed(0)} MiB peak RSS`,
       );
-    } finally {
-      await server.stop();
     }
   }
+} finally {
+  for (const server of servers.values()) await server.stop();
 }
 
 console.log(`\nserver CPU counted by ${cpuMethod}\nmedians`);
@@ -203,14 +232,15 @@ for (const c of selected) {
     rss: Math.max(...rs.map((r) => r.rssMiB)),
   };
   console.log(
-    `  ${c.name.padEnd(10)} ${med[c.name].rate.toFixed(0).padStart(6)} msg/s  ${med[c.name].cpu.toFixed(2)} ms CPU/msg  ${med[c.name].rss.toFixed(0)} MiB peak RSS (highest run)`,
+    `  ${c.name.padEnd(14)} ${med[c.name].rate.toFixed(0).padStart(6)} msg/s  ${med[c.name].cpu.toFixed(2)} ms CPU/msg  ${med[c.name].rss.toFixed(0)} MiB peak RSS (highest round)`,
   );
 }
 if (med.postern) {
   for (const peer of ['smtp-sink', 'postfix', 'postern-before', 'postern-qmqp']) {
     if (med[peer]) {
+      const perRound = results.postern.map((r, i) => (r.rate / results[peer][i].rate).toFixed(2));
       console.log(
-        `  ratio postern/${peer}: ${(med.postern.rate / med[peer].rate).toFixed(2)}x throughput, ${(med.postern.cpu / med[peer].cpu).toFixed(2)}x CPU per message`,
+        `  ratio postern/${peer}: ${(med.postern.rate / med[peer].rate).toFixed(2)}x throughput (per round ${perRound.join(' / ')}), ${(med.postern.cpu / med[peer].cpu).toFixed(2)}x CPU per message`,
       );
     }
   }
