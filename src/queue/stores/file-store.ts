@@ -32,7 +32,9 @@
  * Hand-off: a message just committed to the journal keeps its frame in memory (within
  * the journal's byte budget, `journal.handoffBytes`), so the queue manager's claim
  * (the record parsed from it) and the delivery agent's content read touch no file;
- * nothing else is kept per message for it.
+ * nothing else is kept per message for it. The queue manager hears of it while the
+ * journal's next fdatasync runs (sync-window.ts), not between a client's 250 and its
+ * next command.
  *
  * The index of states and due times is kept in memory (rebuilt at open from a scan and
  * the journal's recovery: file-store-open.ts); leases live in memory.
@@ -100,6 +102,7 @@ import { FileMessageWriter } from './file-store-writer.js';
 import type { JournalStats } from './journal/journal.js';
 import { JournalMessageWriter } from './journal/journal-message-writer.js';
 import { MessageIndex } from './message-index.js';
+import { SyncWindow } from './sync-window.js';
 
 export type { FileQueueJournalOptions, FileQueueStoreOptions } from './file-store-options.js';
 
@@ -124,6 +127,7 @@ export class FileQueueStore implements QueueStore {
   readonly #settings: JournalSettings;
   #journal: JournalHome | undefined;
   readonly #available: AvailableListeners;
+  readonly #syncWindow = new SyncWindow();
   readonly #writers = new Set<QueueId>();
   readonly #inflight = new Set<Promise<unknown>>();
   #lock: QueueDirectoryLock | undefined;
@@ -139,10 +143,15 @@ export class FileQueueStore implements QueueStore {
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
     this.#log = this.#logger.for('queue');
-    // On the next turn (setImmediate), not in a microtask: a commit's listeners (the queue
-    // manager's claim pass) would otherwise run before the promise chain that carries the
-    // commit back to its client, and delay that client's 250 by the claim's work.
-    this.#available = new AvailableListeners(setImmediate, this.#log);
+    // Never in a microtask: a commit's listeners (the queue manager's claim pass) would
+    // run before the promise chain that carries the commit back to its client, and delay
+    // that client's 250 by the claim's work. After a commit into the journal, in the
+    // window of its next fdatasync (sync-window.ts); otherwise on the next turn.
+    this.#available = new AvailableListeners(setImmediate, this.#log, (call) =>
+      this.#journal && this.#settings.enabled
+        ? this.#syncWindow.schedule(call)
+        : setImmediate(call),
+    );
     this.#files = new QueueFiles(this.directory, this.#index, this.#log);
     this.#settings = journalSettings(options.journal);
   }
@@ -225,6 +234,7 @@ export class FileQueueStore implements QueueStore {
       });
       this.#lock = opened.lock;
       if (opened.journal) {
+        opened.journal.syncStarted = () => this.#syncWindow.syncStarted();
         this.#journal = new JournalHome({
           journal: opened.journal,
           files: this.#files,
@@ -276,6 +286,7 @@ export class FileQueueStore implements QueueStore {
       );
     });
     for (const entry of this.#index.active()) entry.lease = undefined;
+    this.#syncWindow.cancel();
     await this.#journal?.journal.close().catch((err: unknown) => {
       this.#log.warning(undefined, `cannot close the queue journal: ${errorMessage(err)}`);
     });
@@ -354,7 +365,7 @@ export class FileQueueStore implements QueueStore {
     const state: QueueState = hold ? 'hold' : 'incoming';
     const entry = this.#index.add(record.queueId, state, undefined);
     summarizeInto(entry, record);
-    if (state === 'incoming') this.#available.notify();
+    if (state === 'incoming') this.#available.notifyCommitted();
     this.#journal?.committed();
   }
 

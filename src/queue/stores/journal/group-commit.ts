@@ -18,7 +18,9 @@
  *
  * Latency: a batch up to INLINE_WRITE_BYTES is written on the event loop's thread
  * (journal-io.ts), so a lone commit costs one thread-pool round trip, its fdatasync,
- * instead of two; no batch waits for company unless `gatherMs` asks it to.
+ * instead of two; no batch waits for company unless `gatherMs` asks it to. While the
+ * fdatasync runs, the event loop is free: `syncStarted` tells the store, which runs
+ * work that would otherwise hold up the next client command (delivery) then.
  *
  * Failure: if the write or the fdatasync of a batch fails, every frame of that batch
  * is rejected (none of them may be acknowledged: after a failed fdatasync the kernel
@@ -65,6 +67,12 @@ export interface GroupCommitOptions {
   readonly gatherMs: number;
   /** How many more durable commits are expected soon (e.g. open message writers). */
   readonly expected?: () => number;
+  /**
+   * Called each time a batch's fdatasync has been handed to the thread pool: the event
+   * loop waits on the disk until it completes, a window for work that must not delay
+   * a client (see sync-window.ts).
+   */
+  readonly syncStarted?: () => void;
 }
 
 /**
@@ -252,7 +260,9 @@ export class GroupCommitter {
       }
       segment.size = start + bytes;
       if (durable && segment.syncedSize < segment.size) {
-        await segment.file.datasync();
+        const syncing = segment.file.datasync();
+        this.#options.syncStarted?.();
+        await syncing;
         segment.syncedSize = segment.size;
         this.stats.syncs++;
       }

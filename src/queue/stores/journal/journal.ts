@@ -166,6 +166,8 @@ export class Journal {
   readonly recovery: JournalRecoveryReport;
   /** The hand-off byte budget. */
   readonly budget: HandoffBudget;
+  /** Called each time a batch's fdatasync starts (GroupCommitOptions.syncStarted). */
+  syncStarted: (() => void) | undefined;
   readonly #log: ComponentLogger;
   readonly #segments: SegmentSet;
   readonly #committer: GroupCommitter;
@@ -200,6 +202,7 @@ export class Journal {
       maxBatchFrames: MAX_BATCH_FRAMES,
       gatherMs,
       expected: () => this.#openWriters,
+      syncStarted: () => this.syncStarted?.(),
     });
   }
 

@@ -680,8 +680,18 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
         const off = store.onAvailable(() => {
           calls++;
         });
+        // A store may tell its listeners some turns after a commit (the file store waits
+        // for the journal's next fdatasync, or a few ms): wait for a probe listener.
+        const told = () =>
+          new Promise<void>((resolve) => {
+            const stop = store.onAvailable(() => {
+              stop();
+              resolve();
+            });
+          });
+        let probe = told();
         await commitMessage(store);
-        await new Promise((r) => setImmediate(r));
+        await probe;
         expect(calls).toBeGreaterThanOrEqual(1);
         const afterCommit = calls;
         const [m] = await claimAll(store);
@@ -690,8 +700,9 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
         expect(calls).toBeGreaterThan(afterCommit);
         off();
         const before = calls;
+        probe = told();
         await commitMessage(store);
-        await new Promise((r) => setImmediate(r));
+        await probe;
         expect(calls).toBe(before);
       });
 

@@ -203,6 +203,30 @@ describe('Journal group commit', () => {
     expect(content.equals(body)).toBe(true);
   });
 
+  it('says when the fdatasync of a batch has started, while it runs, and not for a batch that needs none', async () => {
+    const io = new TestIo();
+    const journal = await openJournal(io);
+    let resolved = false;
+    const started: boolean[] = [];
+    journal.syncStarted = () => started.push(resolved);
+    const gate = io.holdNextSync();
+    const id = ids.next();
+    const commit = journal.appendMessage(storedFor(id), [contentFor(id)]).then(() => {
+      resolved = true;
+    });
+    await gate.reached;
+    // Told once, before the commit resolved: the fdatasync is still held.
+    const whileHeld = [...started];
+    gate.open();
+    await commit;
+    expect(whileHeld).toEqual([false]);
+    // A lazy frame is written without an fdatasync: nothing to tell.
+    await journal.recordOutcomes(id, [{ recipientId: 0, outcome: outcome('sent') }], false);
+    expect(started).toEqual([false]);
+    await journal.recordOutcomes(id, [{ recipientId: 0, outcome: outcome('deferred') }], true);
+    expect(started).toEqual([false, true]);
+  });
+
   it('rejects appends after close and refuses a duplicate queue ID', async () => {
     const io = new TestIo();
     const journal = await openJournal(io);
