@@ -8,11 +8,13 @@
 // warm caches, as a server in service would be); then the contenders alternate round by
 // round (A B C A B C ...) against their running servers. Per round: each process of the
 // contender gets its peak resident set reset (5 written to /proc/PID/clear_refs) and the
-// peak of the summed VmHWM is sampled while the round lasts; server CPU is that of the
-// contender's whole process tree (bench/lib/cpu.mjs: a cgroup as root, exited processes
-// included) from the first connection until the server is idle again, so the queue
-// draining to discard after the load counts too; Postfix's queue is drained before the
-// next contender runs, so that no work of one round spills into another.
+// peaks of the summed VmHWM and of the summed Pss (bench/lib/memory.mjs: shared pages
+// counted once, the fairer total for Postfix's dozens of processes) are sampled while
+// the round lasts; server CPU is that of the contender's whole process tree
+// (bench/lib/cpu.mjs: a cgroup as root, exited processes included) from the first
+// connection until the server is idle again, so the queue draining to discard after the
+// load counts too; Postfix's queue is drained before the next contender runs, so that no
+// work of one round spills into another.
 //
 // Contenders (each on 127.0.0.1, a free port):
 //   smtp-sink  Postfix's protocol-only sink: the upper bound (no disk)
@@ -85,7 +87,11 @@ function source(port, tool) {
   });
 }
 
-/** One round against a running server: msg/s, server CPU per message, peak VmHWM sum. */
+/**
+ * One round against a running server: msg/s, server CPU per message, and the peaks of
+ * the contender's summed VmHWM and summed Pss (shared pages counted once: the fairer
+ * figure for Postfix's many processes).
+ */
 async function drive(server, tool) {
   const peak = watchPeak(server.pids);
   const meter = cpuMeter(server.root);
@@ -97,10 +103,15 @@ async function drive(server, tool) {
   await settle(meter);
   const cpuUs = meter.usageUs();
   meter.close();
-  const { hwm } = peak.stop();
+  const { hwm, pss } = peak.stop();
   if (failure) throw failure;
   await server.drain?.();
-  return { rate: MESSAGES / secs, cpuMsPerMsg: cpuUs / 1000 / MESSAGES, rssMiB: hwm / 1024 };
+  return {
+    rate: MESSAGES / secs,
+    cpuMsPerMsg: cpuUs / 1000 / MESSAGES,
+    rssMiB: hwm / 1024,
+    pssMiB: pss / 1024,
+  };
 }
 
 const contenders = [];
@@ -214,7 +225,7 @@ try {
       const r = await drive(servers.get(c.name), c.tool ?? 'smtp-source');
       if (run > 0) results[c.name].push(r);
       console.log(
-        `  ${run === 0 ? 'warm-up' : `run ${run}`}  ${c.name.padEnd(14)} ${r.rate.toFixed(0).padStart(6)} msg/s  ${r.cpuMsPerMsg.toFixed(2)} ms CPU/msg  ${r.rssMiB.toFixed(0)} MiB peak RSS`,
+        `  ${run === 0 ? 'warm-up' : `run ${run}`}  ${c.name.padEnd(14)} ${r.rate.toFixed(0).padStart(6)} msg/s  ${r.cpuMsPerMsg.toFixed(2)} ms CPU/msg  ${r.rssMiB.toFixed(0)} MiB peak RSS (Pss ${r.pssMiB.toFixed(0)})`,
       );
     }
   }
@@ -230,9 +241,10 @@ for (const c of selected) {
     rate: median(rs.map((r) => r.rate)),
     cpu: median(rs.map((r) => r.cpuMsPerMsg)),
     rss: Math.max(...rs.map((r) => r.rssMiB)),
+    pss: Math.max(...rs.map((r) => r.pssMiB)),
   };
   console.log(
-    `  ${c.name.padEnd(14)} ${med[c.name].rate.toFixed(0).padStart(6)} msg/s  ${med[c.name].cpu.toFixed(2)} ms CPU/msg  ${med[c.name].rss.toFixed(0)} MiB peak RSS (highest round)`,
+    `  ${c.name.padEnd(14)} ${med[c.name].rate.toFixed(0).padStart(6)} msg/s  ${med[c.name].cpu.toFixed(2)} ms CPU/msg  ${med[c.name].rss.toFixed(0)} MiB peak RSS (Pss ${med[c.name].pss.toFixed(0)}; highest round)`,
   );
 }
 if (med.postern) {
