@@ -25,8 +25,12 @@
 // Under each result, the CPU of each node process (user+system, all its threads) and
 // its wakeups (voluntary context switches) per message of the whole load.
 // --profile DIR: the nodes write V8 CPU profiles there (node --cpu-prof).
+// --before DIR: another built checkout (a git worktree of the commit before a change,
+// after npm ci and npx tsup) runs every scenario too, as "NAME before", in the same
+// alternated rounds, so a change is judged against its own baseline on the same
+// machine at the same moment; its pg-3 / pg-1 ratios are printed beside this build's.
 // Usage: node bench/postgres.mjs [--messages 2000 --sessions 12 --size 4096 --runs 5]
-//        [--warm 1500] [--only file,pg-1,pg-3,file-3] [--profile DIR]
+//        [--warm 1500] [--only file,pg-1,pg-3,file-3] [--profile DIR] [--before DIR]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
@@ -60,6 +64,7 @@ const { values: opt } = parseArgs({
     only: { type: 'string' },
     warm: { type: 'string', default: '1500' },
     profile: { type: 'string' },
+    before: { type: 'string' },
   },
 });
 const MESSAGES = Number(opt.messages);
@@ -78,6 +83,15 @@ if (!existsSync(join(root, 'dist/cli/main.js'))) {
   console.error('postgres bench: no build found; run npm run build first');
   process.exit(69);
 }
+const BEFORE = opt.before ? resolve(opt.before) : undefined;
+if (BEFORE && !existsSync(join(BEFORE, 'dist/cli/main.js'))) {
+  console.error(
+    `postgres bench: no build in ${BEFORE}; run npm ci and npx tsup --silent there first`,
+  );
+  process.exit(69);
+}
+/** The CLI each contender runs: this checkout's, or the --before one's. */
+const binOf = (label) => (label.endsWith(' before') ? join(BEFORE, 'bin/postern.mjs') : BIN);
 
 /** utime+stime of a process in seconds (0 when gone). */
 function cpuOf(pid) {
@@ -169,14 +183,14 @@ async function startPg() {
  * Starts a node whose log goes to a file, not a pipe: a pipe the harness reads late
  * blocks the node's synchronous stdout writes and would measure the harness.
  */
-async function startNode(dir, config) {
+async function startNode(dir, config, bin) {
   writeFileSync(join(dir, 'postern.json'), JSON.stringify(config));
   const logFile = join(dir, 'postern.log');
   const log = openSync(logFile, 'w');
   const profile = opt.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opt.profile)}`] : [];
   const child = spawn(
     process.execPath,
-    [...profile, BIN, 'serve', '--config', join(dir, 'postern.json')],
+    [...profile, bin, 'serve', '--config', join(dir, 'postern.json')],
     {
       cwd: dir,
       stdio: ['ignore', log, log],
@@ -282,7 +296,7 @@ async function delivered(nodes, count) {
   }
 }
 
-async function scenario(name, nodesWanted, pg, schemaN) {
+async function scenario(name, nodesWanted, pg, schemaN, bin) {
   const work = mkdtempSync(join(tmpdir(), 'postern-bench-q-'));
   const sink = await startSmtpSink({ backlog: 1000 });
   const sinkPort = sink.port;
@@ -292,16 +306,20 @@ async function scenario(name, nodesWanted, pg, schemaN) {
   for (let n = 0; n < nodesWanted; n++) {
     const dir = join(work, `n${n}`);
     mkdirSync(dir);
-    const node = await startNode(dir, {
-      myhostname: `n${n}.bench`,
-      nodeId: `bench-${n}`,
-      queueDirectory: join(dir, 'queue'),
-      smtpd: [{ listen: '127.0.0.1:0' }],
-      ...(queueStore ? { queueStore } : {}),
-      relayhost: `[127.0.0.1]:${sinkPort}`,
-      smtpTlsSecurityLevel: 'none',
-      metrics: { listen: '127.0.0.1:0' },
-    });
+    const node = await startNode(
+      dir,
+      {
+        myhostname: `n${n}.bench`,
+        nodeId: `bench-${n}`,
+        queueDirectory: join(dir, 'queue'),
+        smtpd: [{ listen: '127.0.0.1:0' }],
+        ...(queueStore ? { queueStore } : {}),
+        relayhost: `[127.0.0.1]:${sinkPort}`,
+        smtpTlsSecurityLevel: 'none',
+        metrics: { listen: '127.0.0.1:0' },
+      },
+      bin,
+    );
     nodes.push(node);
   }
   // Warm-up: every node process compiles its hot paths on mail that is not counted.
@@ -356,45 +374,54 @@ function showNodes(v) {
 
 function show(name, v) {
   console.log(
-    `${name.padEnd(12)} ${v.accept.toFixed(0).padStart(12)}  ${v.deliver.toFixed(0).padStart(13)}  ${v.nodeMs.toFixed(2).padStart(15)}  ${v.dbMs.toFixed(2).padStart(21)}  ${v.trips.toFixed(2).padStart(12)}`,
+    `${name.padEnd(16)} ${v.accept.toFixed(0).padStart(12)}  ${v.deliver.toFixed(0).padStart(13)}  ${v.nodeMs.toFixed(2).padStart(15)}  ${v.dbMs.toFixed(2).padStart(21)}  ${v.trips.toFixed(2).padStart(12)}`,
   );
 }
 
 const HEAD =
-  'store        accept msg/s  deliver msg/s  node CPU ms/msg  PostgreSQL CPU ms/msg  round trips/msg';
+  'store            accept msg/s  deliver msg/s  node CPU ms/msg  PostgreSQL CPU ms/msg  round trips/msg';
 
 const pg = await startPg();
 // file-3 (three nodes, each with a file queue of its own) is a control, run only when
 // asked (--only ...,file-3): what three processes cost on this machine without a
 // shared store.
-const results = { file: [], 'file-3': [], 'pg-1': [], 'pg-3': [] };
-const wanted = (n) => (opt.only ? opt.only.split(',').includes(n) : n !== 'file-3');
+const BASE = ['file', 'file-3', 'pg-1', 'pg-3'].filter((n) =>
+  opt.only ? opt.only.split(',').includes(n) : n !== 'file-3',
+);
+/** Every contender: each scenario of this build, and of the --before build if given. */
+const LABELS = BEFORE ? BASE.flatMap((n) => [n, `${n} before`]) : BASE;
+const results = Object.fromEntries(LABELS.map((l) => [l, []]));
+/** Delivery ratios worth printing, for each build: [label, numerator, denominator]. */
+const RATIOS = ['', ' before']
+  .filter((b) => b === '' || BEFORE)
+  .flatMap((b) => [
+    [`pg-1${b} / file${b}`, `pg-1${b}`, `file${b}`],
+    [`pg-3${b} / pg-1${b}`, `pg-3${b}`, `pg-1${b}`],
+    [`file-3${b} / file${b}`, `file-3${b}`, `file${b}`],
+  ]);
 let schemaN = 0;
 try {
   for (let r = 0; r < RUNS; r++) {
     // Alternate the order too, so no contender always runs on a warmer machine.
-    const all = ['file', 'file-3', 'pg-1', 'pg-3'];
-    const order = r % 2 === 0 ? all : [...all].reverse();
+    const order = r % 2 === 0 ? LABELS : [...LABELS].reverse();
     console.log(`round ${r + 1} of ${RUNS}\n${HEAD}`);
-    for (const name of order.filter(wanted)) {
+    for (const label of order) {
+      const name = label.replace(/ before$/, '');
       const res = await scenario(
         name.startsWith('file') ? 'file' : 'pg',
         name.endsWith('-3') ? 3 : 1,
         pg,
         schemaN++,
+        binOf(label),
       );
-      results[name].push(res);
-      show(name, res);
+      results[label].push(res);
+      show(label, res);
       showNodes(res);
     }
-    const last = (n) => results[n][r]?.deliver;
-    const ratios = [
-      ['pg-1 / file', 'pg-1', 'file'],
-      ['pg-3 / pg-1', 'pg-3', 'pg-1'],
-      ['file-3 / file', 'file-3', 'file'],
-    ]
-      .filter(([, a, b]) => last(a) && last(b))
-      .map(([label, a, b]) => `${label} ${(last(a) / last(b)).toFixed(2)}x`);
+    const last = (n) => results[n]?.[r]?.deliver;
+    const ratios = RATIOS.filter(([, a, b]) => last(a) && last(b)).map(
+      ([label, a, b]) => `${label} ${(last(a) / last(b)).toFixed(2)}x`,
+    );
     if (ratios.length > 0) console.log(`delivery ratios this round: ${ratios.join(', ')}`);
   }
 } finally {
@@ -416,17 +443,16 @@ for (const [name, rs] of Object.entries(results)) {
   };
   show(name, row[name]);
 }
-for (const name of ['pg-1', 'pg-3']) {
-  if (!row[name] || !row.file) continue;
+for (const [label, a, b] of RATIOS) {
+  if (!row[a] || !row[b]) continue;
+  // The ratio of the medians, and the median of each round's ratio.
+  const perRound = median(results[a].map((x, i) => x.deliver / results[b][i].deliver));
   console.log(
-    `${name} / file: accept ${(row[name].accept / row.file.accept).toFixed(2)}x, deliver ${(row[name].deliver / row.file.deliver).toFixed(2)}x`,
+    `${label}: accept ${(row[a].accept / row[b].accept).toFixed(2)}x, deliver ${(row[a].deliver / row[b].deliver).toFixed(2)}x (median of the rounds' ratios ${perRound.toFixed(2)}x)`,
   );
 }
-if (row.file && row['file-3'])
-  console.log(
-    `file-3 / file (control: three processes, no shared store): accept ${(row['file-3'].accept / row.file.accept).toFixed(2)}x, deliver ${(row['file-3'].deliver / row.file.deliver).toFixed(2)}x`,
-  );
-if (row['pg-1'] && row['pg-3'])
-  console.log(
-    `pg-3 / pg-1: accept ${(row['pg-3'].accept / row['pg-1'].accept).toFixed(2)}x, deliver ${(row['pg-3'].deliver / row['pg-1'].deliver).toFixed(2)}x`,
-  );
+if (BEFORE)
+  for (const name of BASE)
+    console.log(
+      `${name} / ${name} before: deliver ${(row[name].deliver / row[`${name} before`].deliver).toFixed(2)}x, node CPU ${(row[name].nodeMs / row[`${name} before`].nodeMs).toFixed(2)}x, PostgreSQL CPU ${row[`${name} before`].dbMs > 0 ? (row[name].dbMs / row[`${name} before`].dbMs).toFixed(2) : '-'}x`,
+    );
