@@ -18,6 +18,13 @@
  * in one statement, and a slot is unlocked rather than kept once this node has held it
  * for `TENURE_MS`, so a node that keeps busy cannot keep the others out for long.
  *
+ * When every slot is taken and this node has deliveries to the destination under way,
+ * a delivery asking for one waits (up to `HANDOVER_MS`) for the next of them to end and
+ * takes its slot over, rather than answering "none" at once: the caller would otherwise
+ * ask the database again and again while the slot it needs is about to be given back
+ * on this very node. A slot past its tenure is unlocked all the same, and the waiter
+ * then asks the database once, with every other node.
+ *
  * While the database cannot be reached, no node can count slots: a delivery then goes
  * ahead under this node's own limits (logged once) rather than hold the mail back.
  *
@@ -40,6 +47,8 @@ export type { DestinationSlot } from '../types.js';
 export const LINGER_MS = 200;
 /** How long a node may keep a slot by reusing it before it is unlocked for others. */
 export const TENURE_MS = 2000;
+/** How long a delivery waits for this node's next slot of a full destination. */
+export const HANDOVER_MS = 250;
 
 /**
  * The optional capability a QueueStore shared by several nodes offers the
@@ -72,6 +81,13 @@ interface Lock {
   idleAt: number;
 }
 
+/** A delivery waiting for one of this node's slots of a full destination. */
+interface Waiter {
+  readonly limit: number;
+  /** Called with a slot handed over, or undefined: ask the database (once) instead. */
+  readonly wake: (lock: Lock | undefined) => void;
+}
+
 /** Slots on advisory locks; see the module header. */
 export class AdvisorySlots implements DestinationSlots {
   readonly #o: SlotOptions;
@@ -83,6 +99,10 @@ export class AdvisorySlots implements DestinationSlots {
   readonly #held = new Set<string>();
   /** Slots given back and still locked, by destination. */
   readonly #lingering = new Map<string, Lock[]>();
+  /** Slots in use by deliveries now, by destination. */
+  readonly #inUse = new Map<string, number>();
+  /** Deliveries waiting for a slot this node will give back, by destination, oldest first. */
+  readonly #waiters = new Map<string, Waiter[]>();
   #sweep: NodeJS.Timeout | undefined;
   /** One statement at a time on the connection, in order. */
   #chain: Promise<unknown> = Promise.resolve();
@@ -161,7 +181,52 @@ export class AdvisorySlots implements DestinationSlots {
       this.#unavailable = false;
       this.#o.log?.info(undefined, 'cluster-wide destination concurrency restored');
     }
-    return lock ? this.#handle(destination, lock) : undefined;
+    if (lock) return this.#handle(destination, lock);
+    // Full. One of this node's own may have been given back meanwhile, or soon will be.
+    const lingering = this.#reuse(destination, limit);
+    if (lingering) return this.#handle(destination, lingering);
+    if ((this.#inUse.get(destination) ?? 0) === 0) return undefined;
+    const handed = await this.#await(destination, limit);
+    if (handed) return this.#handle(destination, handed);
+    if (handed === null) return undefined;
+    const retried = await this.#take(destination, limit).catch(() => undefined);
+    return retried ? this.#handle(destination, retried) : undefined;
+  }
+
+  /**
+   * Waits for a delivery of this node to `destination` to end: resolves with its slot,
+   * with undefined when that slot was unlocked instead (ask the database), or with null
+   * after HANDOVER_MS or at close.
+   */
+  #await(destination: string, limit: number): Promise<Lock | undefined | null> {
+    return new Promise((resolve) => {
+      const list = this.#waiters.get(destination) ?? [];
+      this.#waiters.set(destination, list);
+      const waiter: Waiter = {
+        limit,
+        wake: (lock) => {
+          clearTimeout(timer);
+          resolve(lock);
+        },
+      };
+      const timer = setTimeout(() => {
+        const at = list.indexOf(waiter);
+        if (at >= 0) list.splice(at, 1);
+        if (list.length === 0 && this.#waiters.get(destination) === list)
+          this.#waiters.delete(destination);
+        resolve(null);
+      }, HANDOVER_MS);
+      timer.unref();
+      list.push(waiter);
+    });
+  }
+
+  /** The oldest waiter for `destination`, taken off the list. */
+  #nextWaiter(destination: string): Waiter | undefined {
+    const list = this.#waiters.get(destination);
+    const waiter = list?.shift();
+    if (list && list.length === 0) this.#waiters.delete(destination);
+    return waiter;
   }
 
   /** A lingering slot of `destination` still valid under `limit`, taken out of the list. */
@@ -183,15 +248,28 @@ export class AdvisorySlots implements DestinationSlots {
 
   #handle(destination: string, lock: Lock): DestinationSlot {
     let released = false;
+    this.#inUse.set(destination, (this.#inUse.get(destination) ?? 0) + 1);
     return {
       release: async () => {
         if (released) return;
         released = true;
+        const left = (this.#inUse.get(destination) ?? 1) - 1;
+        if (left > 0) this.#inUse.set(destination, left);
+        else this.#inUse.delete(destination);
+        const waiter = this.#nextWaiter(destination);
         // A slot taken on a connection since lost was given back with that session.
-        if (lock.generation !== this.#generation || this.#closed) return;
+        if (lock.generation !== this.#generation || this.#closed) {
+          waiter?.wake(undefined);
+          return;
+        }
         const now = Date.now();
-        if (now - lock.since >= TENURE_MS) {
+        if (now - lock.since >= TENURE_MS || (waiter && lock.index >= waiter.limit)) {
           await this.#unlock([lock]);
+          waiter?.wake(undefined);
+          return;
+        }
+        if (waiter) {
+          waiter.wake(lock);
           return;
         }
         lock.idleAt = now;
@@ -264,6 +342,8 @@ export class AdvisorySlots implements DestinationSlots {
     if (this.#sweep) clearTimeout(this.#sweep);
     this.#sweep = undefined;
     this.#lingering.clear();
+    for (const list of this.#waiters.values()) for (const w of list) w.wake(undefined);
+    this.#waiters.clear();
     const client = this.#client;
     this.#client = undefined;
     if (client) await (await client.catch(() => undefined))?.end().catch(() => undefined);

@@ -241,6 +241,27 @@ describe('PostgresQueueStore across nodes', () => {
     expect(await a.acquireDestinationSlot('smtp:example.com', 2)).toBeDefined();
   });
 
+  it('hands a slot its node gives back to a delivery waiting for the full destination', async () => {
+    const a = await node();
+    const b = await node();
+    const s1 = await a.acquireDestinationSlot('smtp:example.com', 2);
+    const s2 = await b.acquireDestinationSlot('smtp:example.com', 2);
+    expect(s1).toBeDefined();
+    expect(s2).toBeDefined();
+    const trips = a.roundTrips;
+    // Full: the database says so once, then the delivery waits for a's own slot.
+    const waiting = a.acquireDestinationSlot('smtp:example.com', 2);
+    await vi.waitFor(() => expect(a.roundTrips).toBe(trips + 1));
+    await s1!.release();
+    const handed = await waiting;
+    expect(handed).toBeDefined();
+    expect(a.roundTrips).toBe(trips + 1);
+    // Still one slot each: b finds the destination full.
+    expect(await b.acquireDestinationSlot('smtp:example.com', 2)).toBeUndefined();
+    await handed!.release();
+    await s2!.release();
+  });
+
   it('refuses to start on a missing schema when told not to migrate', async () => {
     const store = new PostgresQueueStore({ url: server.url, schema, migrate: false });
     await expect(store.open()).rejects.toThrow(/postern db migrate/);
