@@ -58,7 +58,7 @@ type Parked =
 /** Most messages per batched statement. */
 const BATCH = 200;
 /** How long a removal waits for others to go in the same statement. */
-const REMOVE_GATHER_MS = 20;
+const REMOVE_GATHER_MS = 50;
 
 /** The store's writes under leases; see the module header. */
 export class LeaseWrites {
