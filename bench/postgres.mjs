@@ -46,7 +46,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -355,6 +355,8 @@ async function scenario(name, nodesWanted, pg, schemaN, bin) {
     nodeMs: (nodeCpu * 1000) / MESSAGES,
     dbMs: (dbCpu * 1000) / MESSAGES,
     trips: trips / MESSAGES,
+    // The machine's 1-minute load average as the load ended: other work competes too.
+    load: loadavg()[0],
     perNode: use.map(([user, sys, woke]) => ({
       user: (user * 1000) / MESSAGES,
       sys: (sys * 1000) / MESSAGES,
@@ -369,7 +371,9 @@ function showNodes(v) {
     (n) =>
       `${(n.user + n.sys).toFixed(2)} (user ${n.user.toFixed(2)}, sys ${n.sys.toFixed(2)}, wakeups ${n.woke.toFixed(2)})`,
   );
-  console.log(`  node CPU ms/msg by process: ${each.join('; ')}`);
+  console.log(
+    `  node CPU ms/msg by process: ${each.join('; ')}; load average ${v.load.toFixed(1)}`,
+  );
 }
 
 function show(name, v) {
