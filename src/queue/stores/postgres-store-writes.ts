@@ -12,8 +12,10 @@
  *   (postgres-store-leases.ts) and written within `LAZY_MS` if the message is still
  *   active, with its release, or never if it is removed first. Outcome writes,
  *   releases and removals of many messages go out one statement each per batch
- *   (StatementBatcher): a removal waits for no more than one round trip already in
- *   flight.
+ *   (StatementBatcher): outcomes and releases wait for no more than one round trip
+ *   already in flight; a removal, which nobody waits on, gathers others for up to
+ *   `REMOVE_GATHER_MS` (a crash in that window only means those messages are
+ *   delivered again).
  * - Outage: a release or removal that fails because the database cannot be reached
  *   is put off, not failed: it is done when the database answers again (fenced by the
  *   lease token alone, since only a takeover can make the message someone else's),
