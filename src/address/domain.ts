@@ -66,6 +66,35 @@ function validAsciiName(name: string): boolean {
  * ```
  */
 export function toAsciiDomain(domain: string): string | undefined {
+  const known = asciiForms.get(domain);
+  if (known !== undefined) return known === false ? undefined : known;
+  const ascii = asciiForm(domain);
+  if (domain.length <= MAX_NAME + 1) {
+    // Bounded: a client cycling through names only makes the cache start over.
+    if (asciiForms.size >= ASCII_FORMS_MAX) asciiForms.clear();
+    // Copies, not the strings given: `domain` may be a slice that would keep a long
+    // line alive (UTF-16 copies every code unit as it is, lone surrogates included).
+    const key = Buffer.from(domain, 'utf16le').toString('utf16le');
+    const form = ascii === undefined ? false : ascii === domain ? key : copyAscii(ascii);
+    asciiForms.set(key, form);
+  }
+  return ascii;
+}
+
+/**
+ * The names most recently put in A-label form, and their forms (false: not valid). The
+ * same few domains come up many times for each message (recipient, sender, table and
+ * list lookups), and checking a name (its labels, IDNA, the public suffix list) costs
+ * far more than a lookup here.
+ */
+const asciiForms = new Map<string, string | false>();
+const ASCII_FORMS_MAX = 256;
+
+function copyAscii(text: string): string {
+  return Buffer.from(text, 'latin1').toString('latin1');
+}
+
+function asciiForm(domain: string): string | undefined {
   let d = domain.endsWith('.') && domain.length > 1 ? domain.slice(0, -1) : domain;
   if (d.startsWith('[')) return isAddressLiteral(d) ? lowerAscii(d) : undefined;
   if (d === '' || /[\x00-\x20\x7f@\\/?#%:[\]]/.test(d)) return undefined;

@@ -287,9 +287,14 @@ export class Rewriter {
   async domainClass(domain: string): Promise<AddressClass> {
     const d = toAsciiDomain(domain) ?? lowerAscii(domain);
     if (this.isLocalDomain(d)) return 'local';
-    if (await this.#virtualAliasDomains.matches(d)) return 'virtual-alias';
-    if (await this.#virtualMailboxDomains.matches(d)) return 'virtual-mailbox';
-    if (await this.#relayDomains.matches(d)) return 'relay';
+    // A list of names only is answered without waiting: most are, and this runs per recipient.
+    const alias = this.#virtualAliasDomains;
+    if (alias.hasTables ? await alias.matches(d) : alias.matchesStatic(d)) return 'virtual-alias';
+    const mailbox = this.#virtualMailboxDomains;
+    if (mailbox.hasTables ? await mailbox.matches(d) : mailbox.matchesStatic(d))
+      return 'virtual-mailbox';
+    const relay = this.#relayDomains;
+    if (relay.hasTables ? await relay.matches(d) : relay.matchesStatic(d)) return 'relay';
     return 'default';
   }
 

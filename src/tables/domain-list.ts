@@ -36,6 +36,9 @@ function normalise(name: string): string {
   return toAsciiDomain(name) ?? name.toLowerCase();
 }
 
+const TRUE = Promise.resolve(true);
+const FALSE = Promise.resolve(false);
+
 /** Table keys for `domain`: itself, then `.parent` keys, and `parent` keys in parent style. */
 export function domainTableKeys(domain: string, parentStyle: boolean): string[] {
   const keys = [domain];
@@ -60,6 +63,7 @@ export function domainTableKeys(domain: string, parentStyle: boolean): string[] 
 export class DomainList {
   readonly #entries: readonly Entry[];
   readonly #parentStyle: boolean;
+  readonly #hasTables: boolean;
 
   /**
    * @param entries the parameter's list
@@ -103,11 +107,12 @@ export class DomainList {
       }
     }
     this.#entries = out;
+    this.#hasTables = out.some((e) => e.kind === 'table');
   }
 
   /** Whether the list holds tables (then only `matches()` gives the full answer). */
   get hasTables(): boolean {
-    return this.#entries.some((e) => e.kind === 'table');
+    return this.#hasTables;
   }
 
   /** Matches `domain` (any form) against the names and patterns, ignoring tables. */
@@ -125,7 +130,13 @@ export class DomainList {
    *
    * @throws TableError `retry` when a table cannot answer
    */
-  async matches(domain: string): Promise<boolean> {
+  matches(domain: string): Promise<boolean> {
+    // Most lists are names only: answer without the cost of an async call per lookup.
+    if (!this.#hasTables) return this.matchesStatic(domain) ? TRUE : FALSE;
+    return this.#matchesWithTables(domain);
+  }
+
+  async #matchesWithTables(domain: string): Promise<boolean> {
     const d = normalise(domain);
     for (const e of this.#entries) {
       if (e.kind === 'table') {

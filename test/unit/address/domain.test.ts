@@ -44,6 +44,23 @@ describe('toAsciiDomain / toUnicodeDomain (UTS #46, RFC 5890)', () => {
     expect(toAsciiDomain(input)).toBeUndefined();
     expect(isValidDomain(input)).toBe(false);
   });
+
+  it('answers the same for a name asked again, after hundreds of other names', () => {
+    const names = Array.from({ length: 600 }, (_, i) => `Host-${i}.Example.COM`);
+    for (let round = 0; round < 2; round++) {
+      for (const [i, name] of names.entries()) {
+        expect(toAsciiDomain(name)).toBe(`host-${i}.example.com`);
+        expect(toAsciiDomain(`bad name ${i}.example`)).toBeUndefined();
+      }
+    }
+  });
+
+  it('gives a name cut from a longer text the same answer as the name itself', () => {
+    const line = `RCPT TO:<user@Mail.Example.ORG> ${'x'.repeat(4000)}`;
+    const domain = line.slice(line.indexOf('@') + 1, line.indexOf('>'));
+    expect(toAsciiDomain(domain)).toBe('mail.example.org');
+    expect(toAsciiDomain('Mail.Example.ORG')).toBe('mail.example.org');
+  });
 });
 
 describe('domainInfo (tldts public suffix list)', () => {
