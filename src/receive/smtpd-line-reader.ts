@@ -201,8 +201,17 @@ function makeLine(
   tooLong: boolean,
   bareLf: boolean,
 ): CommandLine {
+  // One pass over the bytes: a command line is short and nearly always ASCII, which
+  // decodes as Latin-1 into a one-byte string with no copy of the line in between.
+  let hasNul = false;
+  let ascii = true;
+  for (let i = start; i < end; i++) {
+    const b = buf[i]!;
+    if (b === 0) hasNul = true;
+    else if (b > 0x7f) ascii = false;
+  }
+  if (ascii)
+    return { text: buf.toString('latin1', start, end), tooLong, bareLf, hasNul, badUtf8: false };
   const bytes = buf.subarray(start, end);
-  const hasNul = bytes.includes(0);
-  const badUtf8 = !isUtf8(bytes);
-  return { text: bytes.toString('utf8'), tooLong, bareLf, hasNul, badUtf8 };
+  return { text: bytes.toString('utf8'), tooLong, bareLf, hasNul, badUtf8: !isUtf8(bytes) };
 }
