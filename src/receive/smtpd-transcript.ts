@@ -23,7 +23,7 @@
  *
  * SECURITY: the history is bounded whatever the client sends: at most `maxLines` lines
  * are kept (the first and the last half; the count of lines left out in between is
- * kept), each cut to `maxLineLength` characters and made printable ASCII. Credentials
+ * kept), each cut to `maxLineLength` characters, and made printable ASCII when handed out. Credentials
  * never enter it: an AUTH command keeps only its mechanism, every SASL response line
  * is recorded as `***`, and so are command lines right after an AUTH exchange that are
  * one base64 token and no command (responses a client sent after a refused AUTH). Postfix records both as sent and warns in postconf(5)
@@ -225,6 +225,12 @@ export class SmtpdTranscript {
   /** Records what the server sent: one `Out:` line per CRLF-terminated reply line. */
   reply(wire: string): void {
     if (!this.enabled) return;
+    const first = wire.indexOf('\r\n');
+    if (first === wire.length - 2) {
+      // Most replies are one line: no array of lines to make.
+      if (first > 0) this.#append(OUT + wire.slice(0, first));
+      return;
+    }
     for (const line of wire.split('\r\n')) if (line !== '') this.#append(OUT + line);
   }
 
@@ -276,7 +282,9 @@ export class SmtpdTranscript {
     const snapshot =
       this.#classes.size > 0 && this.#count > 0
         ? {
-            lines: [...this.#head, ...this.#tailInOrder()],
+            lines: [...this.#head, ...this.#tailInOrder()].map((l) =>
+              clean(l, this.#limits.maxLineLength),
+            ),
             omitted: this.#omitted,
             omittedAt: this.#head.length,
             classes: SMTPD_ERROR_CLASSES.filter((c) => this.#classes.has(c)),
@@ -293,7 +301,10 @@ export class SmtpdTranscript {
   }
 
   #append(raw: string): void {
-    const line = clean(raw, this.#limits.maxLineLength);
+    // Kept as sent, cut to one character past the limit (enough for clean() to mark the
+    // cut): most sessions owe no notice, so lines are made printable only for one.
+    const max = this.#limits.maxLineLength;
+    const line = raw.length > max ? raw.slice(0, max + 1) : raw;
     this.#count++;
     if (this.#head.length < this.#headMax) {
       this.#head.push(line);
