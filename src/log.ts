@@ -27,6 +27,7 @@ export { formatLogJson, formatLogLine, type LogLineOptions } from './log-format.
 const channel = diagnostics.channel('postern:log');
 
 type Fields = LogEvent['fields'];
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * The log every component writes to: Postfix-format structured events handed to sinks and
@@ -81,15 +82,17 @@ export class Logger {
     text: string,
     fields?: Fields,
   ): void {
-    const event: LogEvent = {
+    // Optional members are set only when present, without a spread's temporary objects:
+    // a server logs several events per message.
+    const event: Mutable<LogEvent> = {
       time: this.#now(),
       level,
       component,
       text: printable(text, '?'),
-      ...(queueId ? { queueId } : {}),
-      ...(fields ? { fields } : {}),
-      ...(this.#syslogName !== undefined ? { syslogName: this.#syslogName } : {}),
     };
+    if (queueId) event.queueId = queueId;
+    if (fields) event.fields = fields;
+    if (this.#syslogName !== undefined) event.syslogName = this.#syslogName;
     if (channel.hasSubscribers) channel.publish(event);
     for (const sink of this.#root.#sinks) {
       try {
