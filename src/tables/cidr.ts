@@ -132,6 +132,19 @@ export class CidrList {
 
   /** Whether `address` (numeric, optionally bracketed) lies in one of the networks. */
   matches(address: string): boolean {
+    // The same client asks again and again (each connection, each recipient): keep the
+    // last answer rather than parse the address into big integers every time.
+    if (address === this.#lastAddress) return this.#lastAnswer;
+    const answer = this.#match(address);
+    this.#lastAddress = address;
+    this.#lastAnswer = answer;
+    return answer;
+  }
+
+  #lastAddress: string | undefined;
+  #lastAnswer = false;
+
+  #match(address: string): boolean {
     const addr = parseAddress(address);
     if (!addr) return false;
     let v4: bigint | undefined;
