@@ -39,6 +39,8 @@ export type CommandName =
 /** One row of the command table. */
 export interface CommandSpec {
   readonly name: CommandName;
+  /** The name in lower case, as the `disconnect from` summary counts it. */
+  readonly lowerName: string;
   /**
    * Counts toward `smtpd_junk_command_limit` (Postfix SMTPD_CMD_FLAG_LIMIT): a client
    * that sends many of these without delivering mail is wasting the server's time.
@@ -54,20 +56,20 @@ export interface CommandSpec {
 }
 
 const TABLE: readonly CommandSpec[] = [
-  { name: 'HELO', junk: true, last: true, syncCheck: true },
-  { name: 'EHLO', junk: true, last: true, syncCheck: true },
-  { name: 'XCLIENT', junk: false, last: true, syncCheck: false },
-  { name: 'STARTTLS', junk: false, last: true, syncCheck: false },
-  { name: 'AUTH', junk: false, last: true, syncCheck: false },
-  { name: 'MAIL', junk: false, last: false, syncCheck: false },
-  { name: 'RCPT', junk: false, last: false, syncCheck: false },
-  { name: 'DATA', junk: false, last: true, syncCheck: true },
-  { name: 'BDAT', junk: false, last: false, syncCheck: false },
-  { name: 'RSET', junk: true, last: false, syncCheck: false },
-  { name: 'NOOP', junk: true, last: true, syncCheck: true },
-  { name: 'VRFY', junk: true, last: true, syncCheck: true },
-  { name: 'QUIT', junk: false, last: true, syncCheck: false },
-  { name: 'HELP', junk: true, last: true, syncCheck: false },
+  { name: 'HELO', lowerName: 'helo', junk: true, last: true, syncCheck: true },
+  { name: 'EHLO', lowerName: 'ehlo', junk: true, last: true, syncCheck: true },
+  { name: 'XCLIENT', lowerName: 'xclient', junk: false, last: true, syncCheck: false },
+  { name: 'STARTTLS', lowerName: 'starttls', junk: false, last: true, syncCheck: false },
+  { name: 'AUTH', lowerName: 'auth', junk: false, last: true, syncCheck: false },
+  { name: 'MAIL', lowerName: 'mail', junk: false, last: false, syncCheck: false },
+  { name: 'RCPT', lowerName: 'rcpt', junk: false, last: false, syncCheck: false },
+  { name: 'DATA', lowerName: 'data', junk: false, last: true, syncCheck: true },
+  { name: 'BDAT', lowerName: 'bdat', junk: false, last: false, syncCheck: false },
+  { name: 'RSET', lowerName: 'rset', junk: true, last: false, syncCheck: false },
+  { name: 'NOOP', lowerName: 'noop', junk: true, last: true, syncCheck: true },
+  { name: 'VRFY', lowerName: 'vrfy', junk: true, last: true, syncCheck: true },
+  { name: 'QUIT', lowerName: 'quit', junk: false, last: true, syncCheck: false },
+  { name: 'HELP', lowerName: 'help', junk: true, last: true, syncCheck: false },
 ];
 
 const BY_NAME: ReadonlyMap<string, CommandSpec> = new Map(TABLE.map((c) => [c.name, c]));
@@ -78,7 +80,9 @@ export const COMMANDS: readonly CommandSpec[] = TABLE;
 /** The row for `verb` (any case), or undefined for an unknown command. */
 export function lookupCommand(verb: string): CommandSpec | undefined {
   // Verbs are short; toUpperCase on an 8-letter string is cheaper than a case-folding map.
-  return verb.length <= 8 ? BY_NAME.get(verb.toUpperCase()) : undefined;
+  if (verb.length > 8) return undefined;
+  // Clients nearly always send verbs in upper case: only other spellings are folded.
+  return BY_NAME.get(verb) ?? BY_NAME.get(verb.toUpperCase());
 }
 
 /** A command line split into its verb and the rest. */

@@ -126,16 +126,21 @@ export class SmtpSession {
 
   // ---------------------------------------------------------------- output
 
-  async #respond(reply: SmtpReply): Promise<void> {
-    let r = reply;
-    if (this.#s.params.softBounce && r.permanent) r = r.toTransient();
+  /** Queues a reply; past the soft error limit, after a pause (then it returns its promise). */
+  #respond(reply: SmtpReply): Promise<void> | undefined {
+    const r = this.#s.params.softBounce && reply.permanent ? reply.toTransient() : reply;
     if (
       this.#s.errors >= this.#s.params.smtpdSoftErrorLimit &&
       this.#s.params.smtpdErrorSleepTime > 0
     ) {
       this.#s.io.flush();
-      await this.#s.io.sleep(this.#s.params.smtpdErrorSleepTime);
+      return this.#s.io.sleep(this.#s.params.smtpdErrorSleepTime).then(() => this.#send(r, reply));
     }
+    this.#send(r, reply);
+    return undefined;
+  }
+
+  #send(r: SmtpReply, reply: SmtpReply): void {
     this.#s.io.queue(r.toWire());
     this.#s.transcript.replied(reply);
     if (r.code >= 400) this.#s.errors++;
@@ -381,7 +386,7 @@ export class SmtpSession {
       tls: this.#s.tls !== undefined,
     });
     if (forced) {
-      this.#s.count(spec.name.toLowerCase(), false);
+      this.#s.count(spec.lowerName, false);
       await this.#respond(forced);
       return forced.code !== 421 && forced.code !== 521;
     }
@@ -459,8 +464,10 @@ export class SmtpSession {
         this.#s.io.queue(R.R_BYE.toWire());
         return false;
     }
-    this.#s.count(spec.name.toLowerCase(), reply.code < 400);
-    await this.#respond(reply);
+    this.#s.count(spec.lowerName, reply.code < 400);
+    // Most replies go out at once: wait only when there is something to wait for.
+    const paused = this.#respond(reply);
+    if (paused) await paused;
     // Postfix counts the junk command after its reply, against a limit it may equal.
     if (spec.junk && this.#s.junk++ > this.#s.params.smtpdJunkCommandLimit) this.#s.errors++;
     if (reply.code === 421 || reply.code === 521) return false;
