@@ -133,15 +133,22 @@ export class HeaderParser {
       pos = segEnd;
       const lineDone = lf !== -1;
       if (!this.#lineOpen) {
-        this.#prefix.push(seg);
-        this.#prefixLength += seg.length;
-        const prefix =
-          this.#prefix.length === 1 ? seg : Buffer.concat(this.#prefix, this.#prefixLength);
-        this.#prefix = [prefix];
+        // A line that arrived whole (the usual case) is classified as it is.
+        let prefix = seg;
+        if (this.#prefixLength > 0) {
+          this.#prefix.push(seg);
+          prefix = Buffer.concat(this.#prefix, this.#prefixLength + seg.length);
+        }
         const cls = this.#classify(prefix, lineDone);
-        if (cls === 'undecided') continue;
-        this.#prefix = [];
-        this.#prefixLength = 0;
+        if (cls === 'undecided') {
+          this.#prefix = [prefix];
+          this.#prefixLength = prefix.length;
+          continue;
+        }
+        if (this.#prefixLength > 0) {
+          this.#prefix = [];
+          this.#prefixLength = 0;
+        }
         this.#apply(cls, prefix, events);
         if (!this.#inHeaders) continue;
       } else {
@@ -227,9 +234,14 @@ export class HeaderParser {
         while (raw[colon] !== COLON) colon++;
         this.#current = { parts: [], size: 0, truncated: false, nameLength, colon };
         this.#lineOpen = true;
-        // The name and colon are always kept, whatever the limit.
-        const head = raw.subarray(0, colon + 1);
-        this.#keep(head);
+        // The name and colon are always kept, whatever the limit; a line within the limit
+        // is kept in one piece.
+        const rest = raw.length - (colon + 1);
+        if (rest === 0 || rest <= this.#limit - (colon + 1)) {
+          this.#keep(raw);
+          return;
+        }
+        this.#keep(raw.subarray(0, colon + 1));
         this.#append(raw.subarray(colon + 1));
         return;
       }
@@ -283,7 +295,7 @@ export class HeaderParser {
     const cur = this.#current;
     this.#current = undefined;
     if (!cur) return;
-    const raw = Buffer.concat(cur.parts, cur.size);
+    const raw = cur.parts.length === 1 ? cur.parts[0]! : Buffer.concat(cur.parts, cur.size);
     const name = raw.toString('latin1', 0, cur.nameLength);
     const value = raw
       .toString('utf8', cur.colon + 1)
