@@ -245,7 +245,10 @@ export class CleanupContent {
       switch (event.kind) {
         case 'header':
           this.#out = out;
-          await this.#headers.header(event.field);
+          {
+            const pending = this.#headers.header(event.field);
+            if (pending) await pending;
+          }
           break;
         case 'end':
           await this.#endOfHeaders(out);

@@ -45,6 +45,19 @@ export interface PendingRecipient {
   readonly orcpt?: string;
 }
 
+/** The classes of a canonical/masquerade class list: every transaction of a server shares one. */
+const classSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+function classSet(classes: readonly string[]): ReadonlySet<string> {
+  let set = classSets.get(classes);
+  if (set === undefined) {
+    set = new Set(classes.map((c) => c.trim().toLowerCase()));
+    // Keyed by the list itself: parameters are read-only once built (a reload builds new ones).
+    classSets.set(classes, set);
+  }
+  return set;
+}
+
 /** What the envelope needs from its Cleanup. */
 export interface EnvelopeContext {
   readonly params: CleanupParameters;
@@ -78,8 +91,8 @@ export class CleanupEnvelope {
   constructor(ctx: EnvelopeContext) {
     this.#ctx = ctx;
     const p = ctx.params;
-    const canon = new Set(p.canonicalClasses.map((c) => c.trim().toLowerCase()));
-    const masq = new Set(p.masqueradeClasses.map((c) => c.trim().toLowerCase()));
+    const canon = classSet(p.canonicalClasses);
+    const masq = classSet(p.masqueradeClasses);
     this.#canonSender = canon.has('envelope_sender');
     this.#canonRecipient = canon.has('envelope_recipient');
     this.#masqSender = masq.has('envelope_sender');

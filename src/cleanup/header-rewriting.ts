@@ -70,20 +70,30 @@ export class HeaderRewriting {
 
   /**
    * The header with its addresses rewritten, or undefined when nothing changed (or the
-   * header holds no addresses).
+   * header holds no addresses). Undefined at once, without a promise, for a header
+   * that is not rewritten (most of them).
    * @throws TableError when a canonical table cannot answer
    */
-  async rewrite(
+  rewrite(
     field: HeaderField,
     local: boolean,
     queueId?: QueueId,
-  ): Promise<Buffer | undefined> {
+  ): Promise<Buffer | undefined> | undefined {
     const kind = SENDER_HEADERS.has(field.lowerName)
       ? 'sender'
       : RECIPIENT_HEADERS.has(field.lowerName)
         ? 'recipient'
         : undefined;
     if (kind === undefined || !this.applies(local) || !isUtf8(field.raw)) return undefined;
+    return this.#rewriteAddresses(field, kind, local, queueId);
+  }
+
+  async #rewriteAddresses(
+    field: HeaderField,
+    kind: 'sender' | 'recipient',
+    local: boolean,
+    queueId: QueueId | undefined,
+  ): Promise<Buffer | undefined> {
     const raw = field.raw.toString('utf8');
     const colon = raw.indexOf(':');
     const value = raw.slice(colon + 1);

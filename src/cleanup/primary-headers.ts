@@ -66,10 +66,20 @@ export class PrimaryHeaders {
     this.#h = host;
   }
 
-  /** Processes one logical header of the primary block. */
-  async header(input: HeaderField): Promise<void> {
+  /**
+   * Processes one logical header of the primary block; a promise only when there was
+   * something to wait for (header checks, address rewriting).
+   */
+  header(input: HeaderField): Promise<void> | undefined {
     const h = this.#h;
-    let field = input;
+    this.#note(input);
+    if (h.checks?.active) return this.#checked(input);
+    return this.#finish(input, input.raw);
+  }
+
+  /** What is noted of every header as it arrives. */
+  #note(field: HeaderField): void {
+    const h = this.#h;
     if (field.lowerName === 'received') h.countHop();
     if (field.truncated && !this.#truncationLogged) {
       this.#truncationLogged = true;
@@ -79,8 +89,14 @@ export class PrimaryHeaders {
       );
     }
     if (field.lowerName === 'content-type') this.contentType = field.value;
+  }
+
+  /** header_checks / mime_header_checks first, then the rest. */
+  async #checked(input: HeaderField): Promise<void> {
+    const h = this.#h;
+    let field = input;
     let raw = field.raw;
-    if (h.checks?.active) {
+    if (h.checks) {
       const where: CheckClass = isMimeHeader(field.lowerName) ? 'mime-header' : 'header';
       const edit = await h.checks.check(where, unfold(raw));
       if (h.stopped()) return;
@@ -99,18 +115,31 @@ export class PrimaryHeaders {
         };
       }
     }
+    await this.#finish(field, raw);
+  }
+
+  /** Notes the header, rewrites its addresses if it has any to rewrite, and writes it. */
+  #finish(field: HeaderField, raw: Buffer): Promise<void> | undefined {
+    const h = this.#h;
     this.seen.add(field.lowerName);
     if (field.lowerName === 'message-id') h.log.info(h.queueId, `message-id=${field.value}`);
     if (h.extracting()) this.#extract(field);
-    if (h.dropHeaders.has(field.lowerName)) return;
+    if (h.dropHeaders.has(field.lowerName)) return undefined;
+    let pending: Promise<Buffer | undefined> | undefined;
     try {
-      const rewritten = await h.rewriting.rewrite(field, h.localContext, h.queueId);
-      if (rewritten) raw = rewritten;
+      pending = h.rewriting.rewrite(field, h.localContext, h.queueId);
     } catch (err) {
       h.tableFailed('header address rewriting', err);
-      return;
+      return undefined;
     }
-    h.write(raw);
+    if (pending === undefined) {
+      h.write(raw);
+      return undefined;
+    }
+    return pending.then(
+      (rewritten) => h.write(rewritten ?? raw),
+      (err: unknown) => h.tableFailed('header address rewriting', err),
+    );
   }
 
   /** The `sendmail -t` recipients: Resent- ones when the message is resent. */
