@@ -112,12 +112,37 @@ function programName(event: LogEvent, options: LogLineOptions): string {
  * // 'Dec 06 09:05:07 mx postern/qmgr[4211]: Q1: removed'
  * ```
  */
-export function formatLogLine(event: LogEvent, options: LogLineOptions = {}): string {
+export function formatLogLine(event: LogEvent, options: LogLineOptions = NO_OPTIONS): string {
   const level = event.level === 'info' || event.level === 'debug' ? '' : `${event.level}: `;
   const id = event.queueId ? `${event.queueId}: ` : '';
   let text = `${level}${id}${event.text}`;
   if (text.length > MAX_TEXT) text = text.slice(0, MAX_TEXT);
-  return `${syslogTime(event.time)} ${hostLabel(options.hostname)} ${programName(event, options)}[${options.pid ?? process.pid}]: ${text}`;
+  return `${syslogTime(event.time)}${linePrefix(event, options)}${text}`;
+}
+
+const NO_OPTIONS: LogLineOptions = Object.freeze({});
+
+/** The ` host program[pid]: ` of each program, for each options object (a sink's). */
+const prefixes = new WeakMap<LogLineOptions, Map<string, string>>();
+/** More programs than a server has: a caller inventing names only makes the cache start over. */
+const PREFIXES_MAX = 256;
+
+/** ` mx postern/smtpd[4211]: `: the same few for every line of a server, so made once each. */
+function linePrefix(event: LogEvent, options: LogLineOptions): string {
+  let byProgram = prefixes.get(options);
+  if (byProgram === undefined) {
+    byProgram = new Map();
+    prefixes.set(options, byProgram);
+  }
+  const key =
+    event.syslogName === undefined ? event.component : `${event.syslogName}\0${event.component}`;
+  let prefix = byProgram.get(key);
+  if (prefix === undefined) {
+    if (byProgram.size >= PREFIXES_MAX) byProgram.clear();
+    prefix = ` ${hostLabel(options.hostname)} ${programName(event, options)}[${options.pid ?? process.pid}]: `;
+    byProgram.set(key, prefix);
+  }
+  return prefix;
 }
 
 /**
