@@ -29,12 +29,20 @@ function two(n: number): string {
 
 /** UTC with Postfix's zone comment: `Sun, 29 Nov 2026 12:00:00 +0000 (UTC)`. */
 export function mailDate(ms: number): string {
+  // Every message of a busy second gets the same date: made once per second.
+  const second = Math.floor(ms / 1000);
+  if (second === dateSecond) return dateText;
   const d = new Date(ms);
-  return (
+  dateText =
     `${DAYS[d.getUTCDay()]}, ${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ` +
-    `${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +0000 (UTC)`
-  );
+    `${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +0000 (UTC)`;
+  dateSecond = second;
+  return dateText;
 }
+
+/** The last second dated, and its text. */
+let dateSecond = Number.NaN;
+let dateText = '';
 
 /** ctime(3) in UTC, as mbox `From ` lines carry it: `Thu Nov 29 12:00:00 2026`. */
 export function ctimeDate(ms: number): string {
