@@ -11,7 +11,18 @@
  * @module
  */
 
-import type { SubmissionPort, SubmissionSource, SubmissionTransaction } from '../types.js';
+import type { Writable } from 'node:stream';
+import type {
+  Address,
+  NewRecipient,
+  QueueId,
+  SenderParams,
+  SubmissionAction,
+  SubmissionPort,
+  SubmissionResult,
+  SubmissionSource,
+  SubmissionTransaction,
+} from '../types.js';
 
 /** Wraps `port` so that `onQueued(source, queueId)` runs after every successful commit. */
 export function countingSubmission(
@@ -20,26 +31,55 @@ export function countingSubmission(
 ): SubmissionPort {
   return {
     async open(source) {
-      const tx = await port.open(source);
-      const counted: SubmissionTransaction = {
-        get queueId() {
-          return tx.queueId;
-        },
-        get content() {
-          return tx.content;
-        },
-        setSender: (sender, params) => tx.setSender(sender, params),
-        addRecipient: (recipient) => tx.addRecipient(recipient),
-        apply: (action) => tx.apply(action),
-        abort: () => tx.abort(),
-        async commit() {
-          const result = await tx.commit();
-          if (result.queueId !== undefined && result.reply.positive)
-            onQueued(source, result.queueId);
-          return result;
-        },
-      };
-      return counted;
+      return new CountingTransaction(await port.open(source), source, onQueued);
     },
   };
+}
+
+/** One transaction passed through, its commit counted (a class: one object per message). */
+class CountingTransaction implements SubmissionTransaction {
+  readonly #tx: SubmissionTransaction;
+  readonly #source: SubmissionSource;
+  readonly #onQueued: (source: SubmissionSource, queueId: string) => void;
+
+  constructor(
+    tx: SubmissionTransaction,
+    source: SubmissionSource,
+    onQueued: (source: SubmissionSource, queueId: string) => void,
+  ) {
+    this.#tx = tx;
+    this.#source = source;
+    this.#onQueued = onQueued;
+  }
+
+  get queueId(): QueueId {
+    return this.#tx.queueId;
+  }
+
+  get content(): Writable {
+    return this.#tx.content;
+  }
+
+  setSender(sender: Address, params?: SenderParams): void {
+    this.#tx.setSender(sender, params);
+  }
+
+  addRecipient(recipient: NewRecipient): void {
+    this.#tx.addRecipient(recipient);
+  }
+
+  apply(action: SubmissionAction): void {
+    this.#tx.apply(action);
+  }
+
+  abort(): Promise<void> {
+    return this.#tx.abort();
+  }
+
+  async commit(): Promise<SubmissionResult> {
+    const result = await this.#tx.commit();
+    if (result.queueId !== undefined && result.reply.positive)
+      this.#onQueued(this.#source, result.queueId);
+    return result;
+  }
 }
