@@ -211,6 +211,12 @@ export class SmtpdTranscript {
       this.#append(IN + MASK);
       return;
     }
+    if (!mayBeAuth(text)) {
+      // Not AUTH (MAIL, RCPT, DATA...): nothing to mask, no regular expression to run.
+      this.#inAuth = false;
+      this.#append(IN + text);
+      return;
+    }
     const masked = maskAuth(text);
     this.#inAuth = masked !== text || AUTH_VERB.test(text);
     this.#append(IN + masked);
@@ -389,6 +395,12 @@ const AUTH_VERB = /^[ \t]*AUTH(?:[ \t]|$)/i;
 
 /** An RFC 4422 section 3.1 mechanism name, then a blank or the end. */
 const MECHANISM = /^([ \t]+)([A-Za-z0-9_-]{1,20})(?=[ \t]|$)([\s\S]*)$/;
+
+/** Whether a command line can be AUTH: it starts with an A, or with blanks. */
+function mayBeAuth(text: string): boolean {
+  const c = text.charCodeAt(0);
+  return c === 0x41 || c === 0x61 || c === 0x20 || c === 0x09;
+}
 
 /**
  * `AUTH PLAIN AGFsaWNl...` → `AUTH PLAIN ***`: the mechanism stays, the response does
