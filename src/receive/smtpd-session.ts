@@ -379,12 +379,16 @@ export class SmtpSession {
       if (this.#syncViolation(spec.name)) return false;
     }
     this.#s.where = spec.name;
-    const forced = await this.#s.ctx.commandCheck?.({
-      verb: spec.name,
-      args,
-      client: this.#s.client,
-      tls: this.#s.tls !== undefined,
-    });
+    // Awaited only when there is a check: most servers have none.
+    const check = this.#s.ctx.commandCheck;
+    const forced = check
+      ? await check({
+          verb: spec.name,
+          args,
+          client: this.#s.client,
+          tls: this.#s.tls !== undefined,
+        })
+      : undefined;
     if (forced) {
       this.#s.count(spec.lowerName, false);
       await this.#respond(forced);
