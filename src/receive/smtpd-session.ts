@@ -51,7 +51,7 @@ import { sendSmtpdNotice } from './smtpd-notice.js';
 import { parseProxyHeader } from './smtpd-proxy-protocol.js';
 import * as R from './smtpd-replies.js';
 import { abortQuietly, MAX_LOGGED, tlsInfoOf } from './smtpd-session-helpers.js';
-import { SessionIo } from './smtpd-session-io.js';
+import { SessionIo, type Wake } from './smtpd-session-io.js';
 import { type SessionContext, SmtpdState } from './smtpd-state.js';
 import { bdatCommand, dataCommand, mailCommand, rcptCommand } from './smtpd-transaction.js';
 import type { TranscriptSnapshot } from './smtpd-transcript.js';
@@ -152,8 +152,10 @@ export class SmtpSession {
     const anvil = this.#s.ctx.anvil.connect(this.#s.peerAddress);
     try {
       if (!(await this.#prelude(anvil))) return;
-      while (await this.#step()) {
-        // one command per step
+      for (;;) {
+        // One command or wait per step; one that finished at once gives no promise.
+        const going = this.#step();
+        if (going === false || (going !== true && !(await going))) break;
       }
     } finally {
       this.#s.ctx.anvil.disconnect(this.#s.peerAddress);
@@ -279,7 +281,7 @@ export class SmtpSession {
     return true;
   }
 
-  async #step(): Promise<boolean> {
+  #step(): boolean | Promise<boolean> {
     const io = this.#s.io;
     if (io.closed) {
       this.#logLost();
@@ -301,7 +303,7 @@ export class SmtpSession {
     }
     if (io.outputPending > R_OUTPUT_HIGH) {
       io.flush();
-      if (!(await io.waitOutput())) return false;
+      return io.waitOutput();
     }
     const line = io.input.next();
     if (!line) {
@@ -309,17 +311,19 @@ export class SmtpSession {
         this.#logLost();
         return false;
       }
-      const why = await io.waitInput();
-      if (why === 'timeout') {
-        this.#s.ctx.log.info(undefined, `timeout after ${this.#s.where} from ${this.#s.namaddr}`);
-        this.#s.transcript.aborted('timeout');
-        io.queue(this.#s.ctx.replies.timeout.toWire());
-        return false;
-      }
-      return true;
+      return io.waitInput().then(this.#afterWait);
     }
     return this.#execute(line);
   }
+
+  /** After a wait for input: go on, unless the client timed out. */
+  readonly #afterWait = (why: Wake): boolean => {
+    if (why !== 'timeout') return true;
+    this.#s.ctx.log.info(undefined, `timeout after ${this.#s.where} from ${this.#s.namaddr}`);
+    this.#s.transcript.aborted('timeout');
+    this.#s.io.queue(this.#s.ctx.replies.timeout.toWire());
+    return false;
+  };
 
   async #execute(line: CommandLine): Promise<boolean> {
     this.#s.transcript.query(line.text);
@@ -379,7 +383,6 @@ export class SmtpSession {
       if (this.#syncViolation(spec.name)) return false;
     }
     this.#s.where = spec.name;
-    // Awaited only when there is a check: most servers have none.
     const check = this.#s.ctx.commandCheck;
     const forced = check
       ? await check({
@@ -469,7 +472,6 @@ export class SmtpSession {
         return false;
     }
     this.#s.count(spec.lowerName, reply.code < 400);
-    // Most replies go out at once: wait only when there is something to wait for.
     const paused = this.#respond(reply);
     if (paused) await paused;
     // Postfix counts the junk command after its reply, against a limit it may equal.
