@@ -110,7 +110,7 @@ export class JournalHome implements MessageHome {
 
   /** Whether the journal holds the message now. */
   holds(queueId: QueueId): boolean {
-    return this.journal.get(queueId) !== undefined;
+    return this.journal.has(queueId);
   }
 
   async activate(entry: FileEntry): Promise<MessageRecord | undefined> {

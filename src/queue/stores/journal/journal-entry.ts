@@ -1,16 +1,15 @@
 /**
- * What the journal keeps in memory per live message: where its record and content
- * are (never the content itself, apart from a hand-off buffer while one is allowed),
- * its state and due time, and where its later outcome and state frames are.
+ * JournalEntry: a live message of the journal as its users see it — where its record
+ * and content are (never the content itself, apart from a hand-off buffer while one
+ * is allowed), its state and due time, and where its later outcome and state frames
+ * are.
  *
- * Memory: one object of seven slots per live message (88 bytes on 64-bit V8, from
- * 120 with every field stored; the queue ID string is shared with the store's index).
- * What few messages have — a hand-off frame, update frames, frames not yet written —
- * hangs off a second object made only for them, with three numbers per outcome or
- * state frame. Offsets that follow from the frame layout (the record's, the
- * content's) are computed, not stored. Messages that stay queued are meant to move
- * out of the journal into per-message files, so the journal holds mostly mail in
- * flight.
+ * Memory: an entry is a small view made on demand over the journal's table
+ * (journal-table.ts), which is where the facts live, in typed arrays; nothing is kept
+ * per message as an object. A view names its message by queue ID and slot: once the
+ * message has left the journal, changes made through an old view are ignored (the
+ * slot may hold another message by then), and its immutable facts (place and lengths)
+ * are those read when the view was made.
  *
  * Postfix counterpart: none — Postfix's queue files are found by name; journalled
  * messages are found through this index.
@@ -20,25 +19,20 @@
 
 import type { QueueId } from '../../../types.js';
 import { FRAME_HEADER_SIZE, type JournalStateChange } from './journal-format.js';
+import {
+  DUE_HOLD,
+  DUE_INCOMING,
+  dueOf,
+  type EntryExtra,
+  type JournalTable,
+} from './journal-table.js';
 
 /** The state of a journalled message (active is the store's business: leases live in memory). */
 export type JournalMessageState = 'incoming' | 'deferred' | 'hold' | 'corrupt';
 
-/** `#due` codes for the states other than deferred (whose `#due` is its due time, >= 0). */
-const INCOMING = -1;
-const HOLD = -2;
-const CORRUPT = -3;
-
-/** What only some entries have; dropped once it holds nothing. */
-interface EntryExtra {
-  frame: Buffer | undefined;
-  updates: number[] | undefined;
-  pending: number;
-}
-
 /**
- * A live message in the journal. Offsets are absolute within segment `segment`.
- * Read-only to users of the journal; the journal updates it.
+ * A live message in the journal (a view over its table slot). Offsets are absolute
+ * within segment `segment`. Read-only to users of the journal; the journal updates it.
  */
 export class JournalEntry {
   readonly queueId: QueueId;
@@ -50,24 +44,22 @@ export class JournalEntry {
   readonly recordLength: number;
   /** Length of the content (CRLF, dot-unstuffed). */
   readonly contentLength: number;
-  /** The due time while deferred (>= 0), else INCOMING, HOLD or CORRUPT. */
-  #due: number;
-  #extra: EntryExtra | undefined = undefined;
+  readonly #table: JournalTable;
+  readonly #slot: number;
 
-  constructor(
-    queueId: QueueId,
-    segment: number,
-    frameOffset: number,
-    recordLength: number,
-    contentLength: number,
-    hold: boolean,
-  ) {
+  constructor(table: JournalTable, queueId: QueueId, slot: number) {
+    this.#table = table;
+    this.#slot = slot;
     this.queueId = queueId;
-    this.segment = segment;
-    this.frameOffset = frameOffset;
-    this.recordLength = recordLength;
-    this.contentLength = contentLength;
-    this.#due = hold ? HOLD : INCOMING;
+    this.segment = table.segment(slot);
+    this.frameOffset = table.frameOffset(slot);
+    this.recordLength = table.recordLength(slot);
+    this.contentLength = table.contentLength(slot);
+  }
+
+  /** Whether the message is still in the journal under this view's slot. */
+  get live(): boolean {
+    return this.#table.holds(this.queueId, this.#slot);
   }
 
   /** Offset of the record JSON: after the frame header, the queue ID and its u32 length. */
@@ -81,16 +73,25 @@ export class JournalEntry {
     return this.recordOffset + this.recordLength;
   }
 
-  /** Current state, as the journal last recorded it. */
+  /** Bytes of the whole message frame. */
+  get frameLength(): number {
+    return this.contentOffset - this.frameOffset + this.contentLength;
+  }
+
+  /** Current state, as the journal last recorded it ('incoming' once gone). */
   get state(): JournalMessageState {
-    const due = this.#due;
+    const due = this.live ? this.#table.due(this.#slot) : DUE_INCOMING;
     if (due >= 0) return 'deferred';
-    return due === INCOMING ? 'incoming' : due === HOLD ? 'hold' : 'corrupt';
+    return due === DUE_INCOMING ? 'incoming' : due === DUE_HOLD ? 'hold' : 'corrupt';
   }
 
   /** For `deferred`: when the next attempt is due (ms); 0 otherwise. */
   get dueAt(): number {
-    return Math.max(this.#due, 0);
+    return this.live ? Math.max(this.#table.due(this.#slot), 0) : 0;
+  }
+
+  #extra(): EntryExtra | undefined {
+    return this.live ? this.#table.extra(this.#slot) : undefined;
   }
 
   /**
@@ -98,12 +99,17 @@ export class JournalEntry {
    * hand-off budget allows; see `content` and `record`.
    */
   get frame(): Buffer | undefined {
-    return this.#extra?.frame;
+    return this.#extra()?.frame;
   }
 
   set frame(frame: Buffer | undefined) {
-    this.#more(frame !== undefined).frame = frame;
-    this.#trim();
+    if (!this.live) return;
+    if (frame !== undefined) this.#table.moreOf(this.#slot).frame = frame;
+    else {
+      const x = this.#table.extra(this.#slot);
+      if (x) x.frame = undefined;
+      this.#table.trim(this.#slot);
+    }
   }
 
   /**
@@ -111,31 +117,22 @@ export class JournalEntry {
    * offset of the JSON, its length), oldest first; undefined while there are none.
    */
   get updates(): number[] | undefined {
-    return this.#extra?.updates;
+    return this.#extra()?.updates;
   }
 
   /** Frames for this message queued but not yet written. */
   get pending(): number {
-    return this.#extra?.pending ?? 0;
+    return this.#extra()?.pending ?? 0;
   }
 
   set pending(n: number) {
-    this.#more(n !== 0).pending = n;
-    this.#trim();
-  }
-
-  /** The extra object, made if `make` (else a throwaway when there is none). */
-  #more(make: boolean): EntryExtra {
-    if (this.#extra) return this.#extra;
-    const extra: EntryExtra = { frame: undefined, updates: undefined, pending: 0 };
-    if (make) this.#extra = extra;
-    return extra;
-  }
-
-  #trim(): void {
-    const x = this.#extra;
-    if (x && x.frame === undefined && x.updates === undefined && x.pending === 0)
-      this.#extra = undefined;
+    if (!this.live) return;
+    if (n !== 0) this.#table.moreOf(this.#slot).pending = n;
+    else {
+      const x = this.#table.extra(this.#slot);
+      if (x) x.pending = 0;
+      this.#table.trim(this.#slot);
+    }
   }
 
   /** The content from memory, if the frame is still held. */
@@ -156,33 +153,16 @@ export class JournalEntry {
 
   /** Notes an update frame's JSON at (segment, offset, length). */
   addUpdate(segment: number, offset: number, length: number): void {
-    const x = this.#more(true);
-    if (x.updates) x.updates.push(segment, offset, length);
-    else x.updates = [segment, offset, length];
+    if (this.live) this.#table.addUpdate(this.#slot, segment, offset, length);
   }
 
   /** Forgets the update frame at (segment, offset): its batch failed. */
   dropUpdate(segment: number, offset: number): void {
-    const x = this.#extra;
-    const u = x?.updates;
-    if (!x || !u) return;
-    for (let i = 0; i + 2 < u.length; i += 3) {
-      if (u[i] === segment && u[i + 1] === offset) {
-        u.splice(i, 3);
-        break;
-      }
-    }
-    if (u.length === 0) {
-      x.updates = undefined;
-      this.#trim();
-    }
+    if (this.live) this.#table.dropUpdate(this.#slot, segment, offset);
   }
 
   /** Applies a state change to the state and due time. */
   applyState(change: JournalStateChange): void {
-    if (change.state === 'deferred')
-      this.#due = Number.isFinite(change.dueAt) ? Math.max(change.dueAt, 0) : 0;
-    else
-      this.#due = change.state === 'incoming' ? INCOMING : change.state === 'hold' ? HOLD : CORRUPT;
+    if (this.live) this.#table.setDue(this.#slot, dueOf(change));
   }
 }

@@ -22,8 +22,8 @@
  * A segment written by a newer format version stops the open with an error.
  *
  * Cost: every byte of every segment is read once, sequentially, in 1 MiB pieces; content
- * is checksummed and dropped, only state frames are parsed. Memory is the index
- * (journal-entry.ts), not the content.
+ * is checksummed and dropped, only state frames are parsed. Memory is the table of
+ * live messages (journal-table.ts), not the content.
  *
  * Postfix counterpart: qmgr(8)'s start-up scan of the queue directories and
  * postsuper(1)'s repair of damaged queue files.
@@ -33,8 +33,6 @@
 
 import { join } from 'node:path';
 import { QueueStoreError } from '../../../errors.js';
-import type { QueueId } from '../../../types.js';
-import { JournalEntry } from './journal-entry.js';
 import {
   decodeSegmentHeader,
   FLAG_HOLD,
@@ -47,6 +45,7 @@ import {
   segmentName,
 } from './journal-format.js';
 import { type JournalFile, type JournalIo, readFully } from './journal-io.js';
+import { DUE_HOLD, DUE_INCOMING, dueOf, JournalTable } from './journal-table.js';
 import { type ScannedFrame, scanSegment } from './segment-scan.js';
 import { Segment, type SegmentSet } from './segment-set.js';
 
@@ -91,7 +90,7 @@ interface Found {
 
 /** Live messages in journal order, and what recovery found. */
 export interface Recovered {
-  readonly entries: Map<QueueId, JournalEntry>;
+  readonly table: JournalTable;
   readonly report: JournalRecoveryReport;
 }
 
@@ -144,7 +143,7 @@ export async function recoverJournal(
   segments: SegmentSet,
 ): Promise<Recovered> {
   const found = await findSegments(directory, io);
-  const entries = new Map<QueueId, JournalEntry>();
+  const table = new JournalTable();
   const damaged: JournalDamage[] = [];
   const discarded: string[] = [];
   let frames = 0;
@@ -165,43 +164,40 @@ export async function recoverJournal(
     frames++;
     const id = frame.queueId;
     if (frame.type === FrameType.message) {
-      if (entries.has(id)) {
+      if (table.slot(id) !== undefined) {
         duplicateMessages++;
         return;
       }
       const contentOffset = frame.restOffset + 4 + frame.recordLength;
-      entries.set(
+      table.add(
         id,
-        new JournalEntry(
-          id,
-          segment.sequence,
-          frame.offset,
-          frame.recordLength,
-          frame.end - contentOffset,
-          (frame.flags & FLAG_HOLD) !== 0,
-        ),
+        segment.sequence,
+        frame.offset,
+        frame.recordLength,
+        frame.end - contentOffset,
+        (frame.flags & FLAG_HOLD) !== 0 ? DUE_HOLD : DUE_INCOMING,
       );
       segment.live++;
       return;
     }
-    const entry = entries.get(id);
-    if (!entry) {
+    const slot = table.slot(id);
+    if (slot === undefined) {
       orphanFrames++;
       return;
     }
     if (frame.type === FrameType.outcomes) {
-      entry.addUpdate(segment.sequence, frame.restOffset, frame.restLength);
+      table.addUpdate(slot, segment.sequence, frame.restOffset, frame.restLength);
     } else if (frame.type === FrameType.state) {
       const change = frame.json && parseStateChange(frame.json);
       if (!change) {
         invalidFrames++;
         return;
       }
-      entry.addUpdate(segment.sequence, frame.restOffset, frame.restLength);
-      entry.applyState(change);
+      table.addUpdate(slot, segment.sequence, frame.restOffset, frame.restLength);
+      table.setDue(slot, dueOf(change));
     } else {
-      entries.delete(id);
-      const home = segments.get(entry.segment);
+      const home = segments.get(table.segment(slot));
+      table.delete(id);
       if (home) home.live--;
     }
   };
@@ -259,10 +255,10 @@ export async function recoverJournal(
   }
 
   return {
-    entries,
+    table,
     report: {
       segments: found.length,
-      messages: entries.size,
+      messages: table.size,
       frames,
       tornBytes,
       abandonedBytes,

@@ -64,8 +64,7 @@ import { encodeRecord } from '../file-store-format.js';
 import { type GroupCommitStats, GroupCommitter, type Placement } from './group-commit.js';
 import { HandoffBudget } from './handoff-budget.js';
 import { JournalContentStream } from './journal-content.js';
-import type { JournalEntry, JournalMessageState } from './journal-entry.js';
-import { JournalEntry as Entry } from './journal-entry.js';
+import { JournalEntry, type JournalMessageState } from './journal-entry.js';
 import {
   encodeMessageFrame,
   encodeUpdateFrame,
@@ -76,6 +75,7 @@ import {
 import { type JournalIo, nodeJournalIo } from './journal-io.js';
 import { readJournalRecord } from './journal-record.js';
 import { type JournalRecoveryReport, recoverJournal } from './journal-recovery.js';
+import { DUE_HOLD, DUE_INCOMING, type JournalTable } from './journal-table.js';
 import type { Segment } from './segment-set.js';
 import { SegmentSet } from './segment-set.js';
 
@@ -171,7 +171,8 @@ export class Journal {
   readonly #log: ComponentLogger;
   readonly #segments: SegmentSet;
   readonly #committer: GroupCommitter;
-  readonly #entries: Map<QueueId, JournalEntry>;
+  /** The live messages (typed-array columns by slot; views made on demand). */
+  readonly #table: JournalTable;
   /** Message frames queued but not yet durable, by queue ID. */
   readonly #committing = new Set<QueueId>();
   #liveBytes = 0;
@@ -182,7 +183,7 @@ export class Journal {
     directory: string,
     log: ComponentLogger,
     segments: SegmentSet,
-    entries: Map<QueueId, JournalEntry>,
+    table: JournalTable,
     recovery: JournalRecoveryReport,
     budget: HandoffBudget,
     gatherMs: number,
@@ -190,11 +191,10 @@ export class Journal {
     this.directory = directory;
     this.#log = log;
     this.#segments = segments;
-    this.#entries = entries;
+    this.#table = table;
     this.recovery = recovery;
     this.budget = budget;
-    for (const e of entries.values())
-      this.#liveBytes += e.contentOffset - e.frameOffset + e.contentLength;
+    for (const e of this.entries()) this.#liveBytes += e.frameLength;
     segments.onUnused = () => this.#scheduleReclaim();
     this.#committer = new GroupCommitter({
       target: { segmentFor: (bytes) => this.#segmentFor(bytes) },
@@ -235,8 +235,8 @@ export class Journal {
     const segments = new SegmentSet({ directory, io, segmentSize });
     try {
       await io.mkdir(directory);
-      const { entries, report } = await recoverJournal(directory, io, segments);
-      const journal = new Journal(directory, log, segments, entries, report, budget, gatherMs);
+      const { table, report } = await recoverJournal(directory, io, segments);
+      const journal = new Journal(directory, log, segments, table, report, budget, gatherMs);
       journal.#report();
       await segments.rotate();
       journal.#scheduleReclaim();
@@ -280,7 +280,7 @@ export class Journal {
   }
 
   #entry(queueId: QueueId): JournalEntry {
-    const entry = this.#entries.get(queueId);
+    const entry = this.get(queueId);
     if (!entry) throw new QueueStoreError('no such message in the queue journal', queueId);
     return entry;
   }
@@ -303,17 +303,27 @@ export class Journal {
 
   /** Live messages. */
   get size(): number {
-    return this.#entries.size;
+    return this.#table.size;
   }
 
-  /** Live messages in journal order (oldest first). Do not change them. */
-  entries(): IterableIterator<JournalEntry> {
-    return this.#entries.values();
+  /**
+   * Live messages in journal order (oldest first), each a view made as the iteration
+   * reaches it. Do not append or remove while iterating.
+   */
+  *entries(): IterableIterator<JournalEntry> {
+    for (const [queueId, slot] of this.#table.slots())
+      yield new JournalEntry(this.#table, queueId, slot);
   }
 
-  /** A live message, if the journal holds it. */
+  /** A live message, if the journal holds it (a view: `live` says whether it still does). */
   get(queueId: QueueId): JournalEntry | undefined {
-    return this.#entries.get(queueId);
+    const slot = this.#table.slot(queueId);
+    return slot === undefined ? undefined : new JournalEntry(this.#table, queueId, slot);
+  }
+
+  /** Whether the journal holds the message (no view made). */
+  has(queueId: QueueId): boolean {
+    return this.#table.slot(queueId) !== undefined;
   }
 
   /**
@@ -341,7 +351,7 @@ export class Journal {
   ): Promise<JournalEntry> {
     this.#assertOpen();
     const queueId = record.queueId;
-    if (this.#entries.has(queueId) || this.#committing.has(queueId)) {
+    if (this.has(queueId) || this.#committing.has(queueId)) {
       throw new QueueStoreError('a message with this queue ID is already in the journal', queueId);
     }
     let encoded: ReturnType<typeof encodeMessageFrame>;
@@ -368,19 +378,17 @@ export class Journal {
     } finally {
       this.#committing.delete(queueId);
     }
-    const at = placement.offset;
-    const entry = new Entry(
+    const slot = this.#table.add(
       queueId,
       placement.segment.sequence,
-      at,
+      placement.offset,
       layout.recordLength,
       layout.contentLength,
-      options.hold === true,
+      options.hold === true ? DUE_HOLD : DUE_INCOMING,
     );
-    if (this.budget.take(frame.length)) entry.frame = frame;
+    if (this.budget.take(frame.length)) this.#table.moreOf(slot).frame = frame;
     this.#liveBytes += frame.length;
-    this.#entries.set(queueId, entry);
-    return entry;
+    return new JournalEntry(this.#table, queueId, slot);
   }
 
   /** Appends an update frame for a live message; its JSON's place is noted on the entry. */
@@ -468,9 +476,9 @@ export class Journal {
   }
 
   #forget(entry: JournalEntry): void {
-    this.#entries.delete(entry.queueId);
     this.#dropHandoff(entry);
-    this.#liveBytes -= entry.contentOffset - entry.frameOffset + entry.contentLength;
+    this.#table.delete(entry.queueId);
+    this.#liveBytes -= entry.frameLength;
     const home = this.#segments.get(entry.segment);
     if (home) {
       home.live--;
@@ -487,16 +495,19 @@ export class Journal {
 
   /** Gives back the hand-off memory of a message (delivery no longer needs it). */
   releaseHandoff(queueId: QueueId): void {
-    const entry = this.#entries.get(queueId);
+    const entry = this.get(queueId);
     if (entry) this.#dropHandoff(entry);
   }
 
   /** The message's current record (outcomes and state changes applied), state and due time. */
   async readRecord(queueId: QueueId): Promise<JournalRecord> {
     this.#assertOpen();
-    const entry = this.#entry(queueId);
-    // Frames still queued for it are written first, so the read sees them.
-    if (entry.pending > 0) await this.#committer.flush();
+    let entry = this.#entry(queueId);
+    if (entry.pending > 0) {
+      // Frames still queued for it are written first, so the read sees them.
+      await this.#committer.flush();
+      entry = this.#entry(queueId);
+    }
     const record = await readJournalRecord(this.#segments, entry, entry.record);
     return { record, state: entry.state, dueAt: entry.dueAt };
   }
@@ -529,11 +540,11 @@ export class Journal {
   pinning(limit: number): JournalEntry[] {
     const out: JournalEntry[] = [];
     const before = this.#segments.all().at(-2)?.sequence ?? Number.POSITIVE_INFINITY;
-    for (const entry of this.#entries.values()) {
+    for (const [queueId, slot] of this.#table.slots()) {
       if (out.length >= limit) break;
-      // Entries are kept in append order: past the old segments, everything is newer.
-      if (entry.segment >= before) break;
-      out.push(entry);
+      // The table is in append order: past the old segments, everything is newer.
+      if (this.#table.segment(slot) >= before) break;
+      out.push(new JournalEntry(this.#table, queueId, slot));
     }
     return out;
   }
@@ -571,7 +582,7 @@ export class Journal {
   stats(): JournalStats {
     return {
       ...this.#committer.stats,
-      messages: this.#entries.size,
+      messages: this.#table.size,
       liveBytes: this.#liveBytes,
       segments: this.#segments.all().length,
       segmentBytes: this.#segments.bytes,
@@ -593,7 +604,7 @@ export class Journal {
     await this.#committer.close().catch((err: unknown) => {
       failure = err;
     });
-    for (const entry of this.#entries.values()) this.#dropHandoff(entry);
+    for (const entry of this.entries()) this.#dropHandoff(entry);
     await this.#segments.close();
     if (failure) throw this.#writeError(failure);
   }
