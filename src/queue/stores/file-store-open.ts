@@ -22,7 +22,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ComponentLogger, Logger } from '../../log.js';
-import type { QueueId } from '../../types.js';
+import type { Clock, QueueId } from '../../types.js';
 import { errorMessage } from '../../util/error-message.js';
 import type { QueueState } from '../types.js';
 import { STATES, TMP } from './file-store-files.js';
@@ -43,6 +43,8 @@ export interface JournalOpening {
   readonly handoffBudget: HandoffBudget;
   readonly io?: JournalIo;
   readonly logger: Logger;
+  /** The store's clock (how long a hand-off frame is kept). */
+  readonly clock?: Clock;
 }
 
 /** One message found at open. */
@@ -93,6 +95,7 @@ export async function openQueueDirectory(
         logger: journal.logger,
         ...(journal.segmentSize === undefined ? {} : { segmentSize: journal.segmentSize }),
         ...(journal.io === undefined ? {} : { io: journal.io }),
+        ...(journal.clock === undefined ? {} : { clock: journal.clock }),
       });
       const both: QueueId[] = [];
       for (const e of opened.entries()) {

@@ -231,6 +231,7 @@ export class FileQueueStore implements QueueStore {
       const opened = await openQueueDirectory(this.directory, this.#log, {
         ...settings,
         logger: this.#logger,
+        clock: this.#clock,
       });
       this.#lock = opened.lock;
       if (opened.journal) {

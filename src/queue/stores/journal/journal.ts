@@ -15,9 +15,10 @@
  * - `open()` recovers: `entries()` are the live messages, oldest first, with state and
  *   due time, to build the store's index; `recovery` says what was torn or damaged.
  * - `appendMessage()` is a commit (durable on return; the 250 may go out). The
- *   returned entry holds the frame in memory while the hand-off budget allows, so the
- *   QueueManager can deliver without reading it back (`openContent` serves it from
- *   memory); `releaseHandoff()` when done (removal, release and move do it too).
+ *   returned entry holds the frame in memory while the hand-off budget allows and for
+ *   HANDOFF_MS at most (journal-handoff.ts), so the QueueManager can deliver without
+ *   reading it back (`openContent` serves it from memory); `releaseHandoff()` when
+ *   done (removal, release and move do it too).
  *   JournalMessageWriter wraps this as the store's MessageWriter for messages under
  *   the inline limit.
  * - `recordOutcomes()` / `changeState()` journal what qmgr decides: durable for
@@ -55,16 +56,17 @@
 
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
+import { systemClock } from '../../../clock.js';
 import { QueueStoreError } from '../../../errors.js';
-import { type ComponentLogger, type Logger, silentLogger } from '../../../log.js';
-import type { QueueId } from '../../../types.js';
+import { type ComponentLogger, silentLogger } from '../../../log.js';
+import type { Clock, QueueId } from '../../../types.js';
 import { errorMessage } from '../../../util/error-message.js';
 import type { MessageRecord, RecipientOutcome } from '../../types.js';
 import { encodeRecord } from '../file-store-format.js';
-import { type GroupCommitStats, GroupCommitter, type Placement } from './group-commit.js';
+import { GroupCommitter, type Placement } from './group-commit.js';
 import { HandoffBudget } from './handoff-budget.js';
 import { JournalContentStream } from './journal-content.js';
-import { JournalEntry, type JournalMessageState } from './journal-entry.js';
+import { JournalEntry } from './journal-entry.js';
 import {
   encodeMessageFrame,
   encodeUpdateFrame,
@@ -72,84 +74,22 @@ import {
   FrameType,
   type JournalStateChange,
 } from './journal-format.js';
-import { type JournalIo, nodeJournalIo } from './journal-io.js';
+import { JournalHandoff } from './journal-handoff.js';
+import { nodeJournalIo } from './journal-io.js';
+import {
+  DEFAULT_SEGMENT_SIZE,
+  type JournalOptions,
+  type JournalRecord,
+  type JournalStats,
+} from './journal-options.js';
 import { readJournalRecord } from './journal-record.js';
 import { type JournalRecoveryReport, recoverJournal } from './journal-recovery.js';
 import { DUE_HOLD, DUE_INCOMING, type JournalTable } from './journal-table.js';
 import type { Segment } from './segment-set.js';
 import { SegmentSet } from './segment-set.js';
 
-/** Default segment size: 16 MiB (about 4,000 messages of 4 KB). */
-export const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
-
-/**
- * Options of Journal.
- *
- * @example
- * ```ts
- * const journal = await Journal.open({ directory: './var/queue/journal' } satisfies JournalOptions);
- * ```
- */
-export interface JournalOptions {
-  /** The journal directory (created mode 0700). One process owns it at a time. */
-  readonly directory: string;
-  /**
-   * Start a new segment once the current one would grow past this many bytes.
-   * @default 16 MiB
-   */
-  readonly segmentSize?: number;
-  /**
-   * Longest wait in ms for commits of open message writers before a batch starts
-   * (0: start at once; batches then form from what arrives during the previous sync).
-   * @default 0
-   */
-  readonly gatherMs?: number;
-  /**
-   * Bytes of just-committed messages kept in memory for the hand-off to delivery; a
-   * budget object may be shared with other users.
-   * @default 8 MiB
-   */
-  readonly handoffBudget?: HandoffBudget | number;
-  /** The file-system layer (tests inject one that counts, delays or fails calls). */
-  readonly io?: JournalIo;
-  /** @default silentLogger */
-  readonly logger?: Logger;
-}
-
-/** A journalled message's current record, state and due time. */
-export interface JournalRecord {
-  readonly record: MessageRecord;
-  readonly state: JournalMessageState;
-  readonly dueAt: number;
-}
-
-/**
- * Counters, for benchmarks, metrics and tests.
- *
- * @example
- * ```ts
- * const s: JournalStats | undefined = store.journalStats();
- * if (s) console.log(`${s.frames / Math.max(1, s.syncs)} frames per fdatasync`);
- * ```
- */
-export interface JournalStats extends GroupCommitStats {
-  /** Live messages. */
-  readonly messages: number;
-  /** Bytes of live messages' frames. */
-  readonly liveBytes: number;
-  /** Segment files now. */
-  readonly segments: number;
-  /** Bytes of the segment files now. */
-  readonly segmentBytes: number;
-  /** Segments created since open. */
-  readonly segmentsCreated: number;
-  /** Segments deleted (every message in them finished) since open. */
-  readonly segmentsReclaimed: number;
-  /** Hand-off bytes held in memory now. */
-  readonly handoffBytes: number;
-  /** Commits whose content could not be kept in memory (the budget was spent). */
-  readonly handoffRefused: number;
-}
+export type { JournalOptions, JournalRecord, JournalStats } from './journal-options.js';
+export { DEFAULT_SEGMENT_SIZE } from './journal-options.js';
 
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 /** Linux's IOV_MAX: one pwritev takes this many buffers. */
@@ -168,6 +108,7 @@ export class Journal {
   readonly budget: HandoffBudget;
   /** Called each time a batch's fdatasync starts (GroupCommitOptions.syncStarted). */
   syncStarted: (() => void) | undefined;
+  readonly #handoff: JournalHandoff;
   readonly #log: ComponentLogger;
   readonly #segments: SegmentSet;
   readonly #committer: GroupCommitter;
@@ -187,6 +128,7 @@ export class Journal {
     recovery: JournalRecoveryReport,
     budget: HandoffBudget,
     gatherMs: number,
+    clock: Clock,
   ) {
     this.directory = directory;
     this.#log = log;
@@ -194,6 +136,7 @@ export class Journal {
     this.#table = table;
     this.recovery = recovery;
     this.budget = budget;
+    this.#handoff = new JournalHandoff(budget, table, clock);
     for (const e of this.entries()) this.#liveBytes += e.frameLength;
     segments.onUnused = () => this.#scheduleReclaim();
     this.#committer = new GroupCommitter({
@@ -236,7 +179,16 @@ export class Journal {
     try {
       await io.mkdir(directory);
       const { table, report } = await recoverJournal(directory, io, segments);
-      const journal = new Journal(directory, log, segments, table, report, budget, gatherMs);
+      const journal = new Journal(
+        directory,
+        log,
+        segments,
+        table,
+        report,
+        budget,
+        gatherMs,
+        options.clock ?? systemClock,
+      );
       journal.#report();
       await segments.rotate();
       journal.#scheduleReclaim();
@@ -386,7 +338,7 @@ export class Journal {
       layout.contentLength,
       options.hold === true ? DUE_HOLD : DUE_INCOMING,
     );
-    if (this.budget.take(frame.length)) this.#table.moreOf(slot).frame = frame;
+    this.#handoff.keep(queueId, slot, frame);
     this.#liveBytes += frame.length;
     return new JournalEntry(this.#table, queueId, slot);
   }
@@ -487,10 +439,8 @@ export class Journal {
   }
 
   #dropHandoff(entry: JournalEntry): void {
-    if (entry.frame) {
-      this.budget.give(entry.frame.length);
-      entry.frame = undefined;
-    }
+    const slot = this.#table.slot(entry.queueId);
+    if (slot !== undefined) this.#handoff.drop(slot);
   }
 
   /** Gives back the hand-off memory of a message (delivery no longer needs it). */
@@ -604,7 +554,8 @@ export class Journal {
     await this.#committer.close().catch((err: unknown) => {
       failure = err;
     });
-    for (const entry of this.entries()) this.#dropHandoff(entry);
+    this.#handoff.close();
+    for (const [, slot] of this.#table.slots()) this.#handoff.drop(slot);
     await this.#segments.close();
     if (failure) throw this.#writeError(failure);
   }
