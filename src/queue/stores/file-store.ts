@@ -317,6 +317,8 @@ export class FileQueueStore implements QueueStore {
         spill: (id) => this.#fileWriter(id),
         // Mail committed into hold stays queued: a file of its own from the start.
         ownFile: (record) => record.hold === true,
+        // Content is kept for the hand-off only while a queue manager listens to take it.
+        handoff: () => this.#available.any,
         done: (id) => {
           this.#writers.delete(id);
         },

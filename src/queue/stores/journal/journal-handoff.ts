@@ -4,9 +4,10 @@
  * message touch no file — within a byte budget (handoff-budget.ts), and for a short
  * while only.
  *
- * A frame is kept if the budget has room when its message is committed, and given
- * back when the message is delivered (removed), released, moved out of the journal —
- * or `HANDOFF_MS` after its commit, whichever comes first. Mail the queue manager
+ * A frame is kept if the store asks for it (FileQueueStore does while a queue manager
+ * listens for new mail) and the budget has room when its message is committed, and
+ * given back when the message is delivered (removed), released, moved out of the
+ * journal — or `HANDOFF_MS` after its commit, whichever comes first. Mail the queue manager
  * takes at once (the hand-off's purpose) is delivered within that time; mail that
  * waits — its active window is full, or nothing delivers, as while a large queue
  * builds up — is read from its segment when its turn comes, like any queued message,

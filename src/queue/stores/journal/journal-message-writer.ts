@@ -47,6 +47,11 @@ export interface JournalWriterHost {
    * `spill` at commit.
    */
   ownFile?(record: NewMessageRecord): boolean;
+  /**
+   * Optional: whether to keep the committed message in memory for the hand-off to
+   * delivery (e.g. only while a queue manager listens for new mail). @default true
+   */
+  handoff?(): boolean;
   /** The writer is finished (committed or aborted). */
   done(queueId: QueueId): void;
 }
@@ -177,7 +182,10 @@ export class JournalMessageWriter implements MessageWriter {
         const stored = storedRecord(record);
         const hold = record.hold === true;
         this.#uncount();
-        const entry = await this.#host.journal.appendMessage(stored, this.#chunks, { hold });
+        const entry = await this.#host.journal.appendMessage(stored, this.#chunks, {
+          hold,
+          handoff: this.#host.handoff?.() ?? true,
+        });
         this.#chunks = [];
         this.#host.committed(entry, stored, hold);
       }

@@ -294,12 +294,13 @@ export class Journal {
    * Appends a new message and resolves once it is durable: the client may have its
    * 250. `record` is the stored record (every recipient pending); `content` the
    * message as CRLF, dot-unstuffed. Rejects with QueueStoreError if it is not durable
-   * (nothing is acknowledged then; recovery ignores what was written).
+   * (nothing is acknowledged then; recovery ignores what was written). `handoff: false`:
+   * do not keep the frame in memory (no one is about to deliver it).
    */
   async appendMessage(
     record: MessageRecord,
     content: readonly Buffer[],
-    options: { readonly hold?: boolean } = {},
+    options: { readonly hold?: boolean; readonly handoff?: boolean } = {},
   ): Promise<JournalEntry> {
     this.#assertOpen();
     const queueId = record.queueId;
@@ -338,7 +339,7 @@ export class Journal {
       layout.contentLength,
       options.hold === true ? DUE_HOLD : DUE_INCOMING,
     );
-    this.#handoff.keep(queueId, slot, frame);
+    if (options.handoff !== false) this.#handoff.keep(queueId, slot, frame);
     this.#liveBytes += frame.length;
     return new JournalEntry(this.#table, queueId, slot);
   }

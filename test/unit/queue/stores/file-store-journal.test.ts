@@ -12,6 +12,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../../src/clock.js';
 import { Logger } from '../../../../src/log.js';
 import { FileQueueStore } from '../../../../src/queue/stores/file-store.js';
 import { LOCK_FILE } from '../../../../src/queue/stores/file-store-lock.js';
@@ -38,11 +39,15 @@ describe('FileQueueStore with its journal', () => {
     await fs.rm(directory, { recursive: true, force: true });
   });
 
-  async function openStore(journal: FileQueueJournalOptions = {}): Promise<FileQueueStore> {
+  async function openStore(
+    journal: FileQueueJournalOptions = {},
+    clock?: ManualClock,
+  ): Promise<FileQueueStore> {
     const store = new FileQueueStore({
       directory,
       logger: new Logger([(e) => events.push(e)]),
       journal: { io, ...journal },
+      ...(clock ? { clock } : {}),
     });
     await store.open();
     open.push(store);
@@ -125,7 +130,10 @@ describe('FileQueueStore with its journal', () => {
   });
 
   it('hand-off: a just-committed message is claimed and read without reading the journal', async () => {
-    const store = await openStore();
+    // A clock that stands still: however slow this machine, the frame is not yet expired.
+    const store = await openStore({}, new ManualClock(Date.now()));
+    // A queue manager listens: the content is kept for it.
+    store.onAvailable(() => undefined);
     const body = Buffer.from('Subject: handed off\r\n\r\nin memory\r\n');
     const id = await commitMessage(store, body);
     const reads = io.reads;
@@ -138,8 +146,21 @@ describe('FileQueueStore with its journal', () => {
     expect(store.journalStats()).toMatchObject({ messages: 0, handoffBytes: 0 });
   });
 
+  it('with no queue manager listening, nothing is kept for the hand-off', async () => {
+    const store = await openStore();
+    const body = Buffer.from('Subject: no one listens\r\n\r\nqueued\r\n');
+    const id = await commitMessage(store, body);
+    expect(store.journalStats()).toMatchObject({ messages: 1, handoffBytes: 0 });
+    const reads = io.reads;
+    const [m] = await claim(store);
+    expect(m?.record.queueId).toBe(id);
+    expect((await readAll(store.openContent(id))).equals(body)).toBe(true);
+    expect(io.reads).toBeGreaterThan(reads);
+  });
+
   it('without hand-off budget the claim and the content come from the journal', async () => {
     const store = await openStore({ handoffBytes: 0 });
+    store.onAvailable(() => undefined);
     const body = Buffer.from('Subject: read back\r\n\r\nfrom the segment\r\n');
     const id = await commitMessage(store, body);
     const reads = io.reads;

@@ -3,7 +3,8 @@
  * (nothing claims it) gives its memory back and is read from its segment when its
  * turn comes; a slot freed and reused meanwhile keeps its new message's frame; a
  * FileQueueStore passes its clock, so a message committed and left waiting is claimed
- * from the journal's file.
+ * from the journal's file. (Without a listening queue manager the store keeps no
+ * frame at all: file-store-journal.test.ts.)
  *
  * @module
  */
@@ -91,6 +92,8 @@ describe('Journal hand-off', () => {
     const store = new FileQueueStore({ directory: await dir(), clock, journal: { io } });
     await store.open();
     closers.push(() => store.close());
+    // A queue manager listens (so the frame is kept), but its window is full: nothing claims.
+    store.onAvailable(() => undefined);
     const body = Buffer.from('Subject: waits\r\n\r\nfor its turn\r\n');
     const id = await commitMessage(store, body);
     expect(store.journalStats()!.handoffBytes).toBeGreaterThan(0);
