@@ -1,6 +1,6 @@
 /**
  * FileQueueStore with its journal: what a queued message costs in memory. A message
- * waiting in the journal is an index entry and a small journal entry; the hand-off
+ * waiting in the journal is an index entry and a slot of the journal's table; the hand-off
  * keeps at most its byte budget of frames and no record object besides, so heap use
  * per queued message stays small however many messages the budget holds.
  *
@@ -57,9 +57,9 @@ describe('FileQueueStore journal memory', () => {
     // The budget was not the limit: every frame is held.
     expect(stats.handoffRefused).toBe(0);
     expect(stats.handoffBytes).toBeLessThanOrEqual(budget);
-    // The index entry with its summary, the journal's entry and map slot, the held
-    // frame's Buffer object: about 700 bytes here. A record object and working state
-    // kept per held frame besides came to about 1,800.
+    // The index entry with its summary, the journal's side entry for the held frame
+    // and the frame's Buffer object: about 680 bytes here. A record object and working
+    // state kept per held frame besides came to about 1,800.
     expect(perMessage).toBeLessThan(1000);
   });
 });
