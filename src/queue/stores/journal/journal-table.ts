@@ -136,14 +136,17 @@ export class JournalTable {
     contentLength: number,
     due: number,
   ): number {
-    if (this.slot(queueId) !== undefined)
-      throw new Error(`${queueId}: already in the journal table`);
+    let bucket = this.#find(queueId);
+    if (this.#buckets[bucket] !== 0) throw new Error(`${queueId}: already in the journal table`);
     let slot: number;
     if (this.#freeHead !== NIL) {
       slot = this.#freeHead;
       this.#freeHead = this.#next[slot]!;
     } else {
-      if (this.#top === this.#segment.length) this.#grow();
+      if (this.#top === this.#segment.length) {
+        this.#grow();
+        bucket = this.#find(queueId);
+      }
       slot = this.#top++;
     }
     this.#ids[slot] = queueId;
@@ -157,7 +160,7 @@ export class JournalTable {
     if (this.#tail === NIL) this.#head = slot;
     else this.#next[this.#tail] = slot;
     this.#tail = slot;
-    this.#buckets[this.#find(queueId)] = slot + 1;
+    this.#buckets[bucket] = slot + 1;
     this.#size++;
     return slot;
   }
