@@ -7,8 +7,9 @@
  * and deferred (qmgr_active.c, qmgr_scan.c): take one from incoming and one from
  * deferred in turn, incoming oldest first, deferred only once its time has come.
  *
- * Memory: one entry object per message (facts inline, see summary.ts) plus a map slot
- * and a queue or heap slot in parallel arrays (due-heap.ts); stores attach their own
+ * Memory: one entry object per message (facts inline, see summary.ts), found through
+ * a QueueIdMap (a slot and 8 bytes of buckets outside the heap, not a Map entry), plus
+ * a queue or heap slot in parallel arrays (due-heap.ts); stores attach their own
  * per-message data only while they need it.
  *
  * Does not do: any I/O.
@@ -28,6 +29,7 @@ import type {
   QueueSummary,
 } from '../types.js';
 import { ArrivalQueue, DueHeap } from './due-heap.js';
+import { QueueIdMap } from './queue-id-hash.js';
 
 /** One message as the index knows it. Stores hang their own data off `data`. */
 export interface IndexedMessage<T> extends MessageFacts {
@@ -52,7 +54,7 @@ const STATES: readonly QueueState[] = ['incoming', 'active', 'deferred', 'hold',
  * set scanned only when a lease may have expired, so `claim()` costs O(claimed · log n).
  */
 export class MessageIndex<T> {
-  readonly #all = new Map<QueueId, IndexedMessage<T>>();
+  readonly #all = new QueueIdMap<IndexedMessage<T>>();
   readonly #incoming = new ArrivalQueue<IndexedMessage<T>>();
   readonly #active = new Set<IndexedMessage<T>>();
   readonly #deferred = new DueHeap<IndexedMessage<T>>();
@@ -94,7 +96,7 @@ export class MessageIndex<T> {
       pending: UNKNOWN_FACTS.pending,
       data,
     };
-    this.#all.set(queueId, entry);
+    this.#all.add(entry);
     this.#counts[state]++;
     this.#enter(entry, dueAt);
     return entry;

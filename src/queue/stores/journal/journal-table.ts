@@ -2,8 +2,8 @@
  * JournalTable: where the journal keeps what it knows of each live message — its
  * frame's place (segment, offset, record and content lengths) and its state and due
  * time — as columns of typed arrays indexed by a small integer slot, found by queue ID
- * through an open-addressing hash table over the slots, and kept in journal (append)
- * order by a doubly linked list through them.
+ * through an open-addressing hash table over the slots (queue-id-hash.ts), and kept in
+ * journal (append) order by a doubly linked list through them.
  *
  * Memory: 48 bytes of typed arrays per slot, outside the JavaScript heap (so they add
  * nothing to the garbage collector's work or to how far the heap grows between
@@ -26,6 +26,7 @@
  */
 
 import type { QueueId } from '../../../types.js';
+import { QueueIdHash } from '../queue-id-hash.js';
 import type { JournalStateChange } from './journal-format.js';
 
 /** What only some messages have; dropped once it holds nothing. */
@@ -59,13 +60,6 @@ const INITIAL_SLOTS = 1024;
 /** No slot: the end of a list, an empty bucket. */
 const NIL = -1;
 
-/** FNV-1a over a queue ID's characters (ASCII). */
-function hashOf(queueId: QueueId): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < queueId.length; i++) h = Math.imul(h ^ queueId.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
 /** Live messages by slot; see the module header. */
 export class JournalTable {
   readonly #extra = new Map<number, EntryExtra>();
@@ -85,29 +79,18 @@ export class JournalTable {
   /** Slots ever handed out (the next new one). */
   #top = 0;
   #size = 0;
-  /** Open addressing with linear probing: slot + 1 per bucket, 0 when empty; twice the slots. */
-  #buckets = new Int32Array(INITIAL_SLOTS * 2);
+  /** Slots by queue ID. */
+  readonly #hash = new QueueIdHash(INITIAL_SLOTS, (slot) => this.#ids[slot]);
 
   /** Live messages. */
   get size(): number {
     return this.#size;
   }
 
-  /** The bucket holding `queueId`, or the empty bucket where it would go. */
-  #find(queueId: QueueId): number {
-    const mask = this.#buckets.length - 1;
-    let b = hashOf(queueId) & mask;
-    for (;;) {
-      const held = this.#buckets[b]!;
-      if (held === 0 || this.#ids[held - 1] === queueId) return b;
-      b = (b + 1) & mask;
-    }
-  }
-
   /** The slot of a live message. */
   slot(queueId: QueueId): number | undefined {
-    const held = this.#buckets[this.#find(queueId)]!;
-    return held === 0 ? undefined : held - 1;
+    const slot = this.#hash.slot(queueId);
+    return slot < 0 ? undefined : slot;
   }
 
   /** Whether `slot` is still the live slot of `queueId` (a holder may have kept it across an await). */
@@ -136,8 +119,8 @@ export class JournalTable {
     contentLength: number,
     due: number,
   ): number {
-    let bucket = this.#find(queueId);
-    if (this.#buckets[bucket] !== 0) throw new Error(`${queueId}: already in the journal table`);
+    let bucket = this.#hash.find(queueId);
+    if (this.#hash.at(bucket) >= 0) throw new Error(`${queueId}: already in the journal table`);
     let slot: number;
     if (this.#freeHead !== NIL) {
       slot = this.#freeHead;
@@ -145,7 +128,7 @@ export class JournalTable {
     } else {
       if (this.#top === this.#segment.length) {
         this.#grow();
-        bucket = this.#find(queueId);
+        bucket = this.#hash.find(queueId);
       }
       slot = this.#top++;
     }
@@ -160,18 +143,17 @@ export class JournalTable {
     if (this.#tail === NIL) this.#head = slot;
     else this.#next[this.#tail] = slot;
     this.#tail = slot;
-    this.#buckets[bucket] = slot + 1;
+    this.#hash.put(bucket, slot);
     this.#size++;
     return slot;
   }
 
   /** Forgets a live message (and whatever extra it had); returns the slot it had. */
   delete(queueId: QueueId): number | undefined {
-    const bucket = this.#find(queueId);
-    const held = this.#buckets[bucket]!;
-    if (held === 0) return undefined;
-    const slot = held - 1;
-    this.#unbucket(bucket);
+    const bucket = this.#hash.find(queueId);
+    const slot = this.#hash.at(bucket);
+    if (slot < 0) return undefined;
+    this.#hash.remove(bucket);
     const prev = this.#prev[slot]!;
     const next = this.#next[slot]!;
     if (prev === NIL) this.#head = next;
@@ -184,30 +166,6 @@ export class JournalTable {
     this.#freeHead = slot;
     if (--this.#size === 0) this.#reset();
     return slot;
-  }
-
-  /**
-   * Empties bucket `b`, shifting back the entries after it in its probe run that
-   * would no longer be found (no tombstones, so lookups stay short).
-   */
-  #unbucket(b: number): void {
-    const buckets = this.#buckets;
-    const mask = buckets.length - 1;
-    let hole = b;
-    let j = b;
-    for (;;) {
-      j = (j + 1) & mask;
-      const held = buckets[j]!;
-      if (held === 0) break;
-      const home = hashOf(this.#ids[held - 1]!) & mask;
-      // Movable into the hole unless its home lies cyclically in (hole, j].
-      const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
-      if (!stays) {
-        buckets[hole] = held;
-        hole = j;
-      }
-    }
-    buckets[hole] = 0;
   }
 
   #grow(): void {
@@ -227,10 +185,8 @@ export class JournalTable {
     this.#contentLength = grown(this.#contentLength, (k) => new Uint32Array(k));
     this.#next = grown(this.#next, (k) => new Int32Array(k));
     this.#prev = grown(this.#prev, (k) => new Int32Array(k));
-    // Rehash into twice the buckets (the free list has no slot when the table grows).
-    this.#buckets = new Int32Array(n * 2);
-    for (let slot = this.#head; slot !== NIL; slot = this.#next[slot]!)
-      this.#buckets[this.#find(this.#ids[slot]!)] = slot + 1;
+    // Every slot is live when the table grows (the free list is empty).
+    this.#hash.rebuild(n, this.#ids.keys());
   }
 
   /** Empty again: the columns go back to their first size, so a drained queue gives its memory back. */
@@ -248,7 +204,7 @@ export class JournalTable {
     this.#contentLength = new Uint32Array(INITIAL_SLOTS);
     this.#next = new Int32Array(INITIAL_SLOTS);
     this.#prev = new Int32Array(INITIAL_SLOTS);
-    this.#buckets = new Int32Array(INITIAL_SLOTS * 2);
+    this.#hash.rebuild(INITIAL_SLOTS, []);
   }
 
   segment(slot: number): number {
