@@ -104,7 +104,7 @@ async function drive(server, tool) {
   const cpuUs = meter.usageUs();
   meter.close();
   const { hwm, pss } = peak.stop();
-  if (failure) throw failure;
+  if (failure) throw server.died?.() ? new Error(`${server.died()}; ${failure.message}`) : failure;
   await server.drain?.();
   return {
     rate: MESSAGES / secs,
@@ -186,15 +186,19 @@ function posternContender(name, protocol, checkout = root) {
         ],
         { stdio: 'ignore', cwd: dir },
       );
-      await waitForPort(port, 15_000, () =>
-        p.exitCode !== null ? `${name}: postern serve exited (${p.exitCode})` : undefined,
-      );
+      // A server that dies (an exit code, or a signal such as V8's abort) is said by name.
+      const died = () =>
+        p.exitCode !== null || p.signalCode !== null
+          ? `${name}: postern serve exited (${p.exitCode ?? p.signalCode})`
+          : undefined;
+      await waitForPort(port, 15_000, died);
       return {
         port,
         pids: () => [p.pid],
         root: p.pid,
+        died,
         stop: async () => {
-          if (p.exitCode === null) {
+          if (!died()) {
             await new Promise((r) => {
               p.once('exit', r);
               p.kill('SIGTERM');
