@@ -8,6 +8,7 @@
  */
 
 import { SMTPServer } from 'smtp-server';
+import { ConditionWaits } from './condition-waits.js';
 
 export interface SinkServer {
   readonly port: number;
@@ -27,7 +28,7 @@ export async function startSink(): Promise<SinkServer> {
   const byRecipient = new Map<string, number>();
   const byNode = new Map<string, number>();
   const delays = new Map<string, number>();
-  const waiters = new Set<() => void>();
+  const waits = new ConditionWaits();
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
@@ -44,7 +45,7 @@ export async function startSink(): Promise<SinkServer> {
           }
           byNode.set(helo, (byNode.get(helo) ?? 0) + 1);
           callback();
-          for (const w of [...waiters]) w();
+          waits.wake();
         };
         const delay = delays.get(helo) ?? 0;
         if (delay > 0) setTimeout(accept, delay);
@@ -65,21 +66,7 @@ export async function startSink(): Promise<SinkServer> {
     },
     waitFor(want, ms) {
       const wanted = [...want].map((w) => w.toLowerCase());
-      const done = () => wanted.every((w) => byRecipient.has(w));
-      if (done()) return Promise.resolve(true);
-      return new Promise((resolve) => {
-        const check = () => {
-          if (!done()) return;
-          finish(true);
-        };
-        const timer = setTimeout(() => finish(false), ms);
-        const finish = (ok: boolean) => {
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(ok);
-        };
-        waiters.add(check);
-      });
+      return waits.until(() => wanted.every((w) => byRecipient.has(w)), ms);
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileQueueStore } from '../../src/queue/stores/file-store.js';
+import { ConditionWaits } from '../helpers/condition-waits.js';
 import { runPostern } from '../helpers/postern-cli.js';
 import { type PosternProcess, startPostern } from '../helpers/postern-process.js';
 import { SmtpDialogue } from '../helpers/smtp-dialogue.js';
@@ -45,31 +46,14 @@ interface CountingSink {
 
 async function startCountingSink(): Promise<CountingSink> {
   const byQueueId = new Map<string, number>();
-  const waiters = new Set<() => void>();
+  const waits = new ConditionWaits();
   let open = 0;
-  const wake = () => {
-    for (const w of [...waiters]) w();
-  };
   const sink: CountingSink = {
     port: 0,
     byQueueId,
     open: () => open,
     delay: 0,
-    until(done, ms) {
-      if (done()) return Promise.resolve(true);
-      return new Promise((resolve) => {
-        const check = () => {
-          if (done()) finish(true);
-        };
-        const timer = setTimeout(() => finish(false), ms);
-        const finish = (ok: boolean) => {
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(ok);
-        };
-        waiters.add(check);
-      });
-    },
+    until: (done, ms) => waits.until(done, ms),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
   const server = new SMTPServer({
@@ -83,7 +67,7 @@ async function startCountingSink(): Promise<CountingSink> {
     },
     onClose() {
       open--;
-      wake();
+      waits.wake();
     },
     onData(stream, _session, callback) {
       let head = '';
@@ -94,7 +78,7 @@ async function startCountingSink(): Promise<CountingSink> {
         // Counted when the whole message has arrived, whether or not the 250 gets back.
         const id = /^Received: [\s\S]*?\bid ([0-9A-Za-z]+)[;\s]/.exec(head)?.[1] ?? 'unparsed';
         byQueueId.set(id, (byQueueId.get(id) ?? 0) + 1);
-        wake();
+        waits.wake();
         if (sink.delay > 0) setTimeout(() => callback(), sink.delay);
         else callback();
       });
