@@ -8,23 +8,11 @@
  */
 
 import { promises as fs } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileQueueStore } from '../../../../src/queue/stores/file-store.js';
+import { liveHeap } from '../../../helpers/live-heap.js';
 import { tempDir } from './journal/journal-harness.js';
 import { commitMessage } from './store-conformance.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-setFlagsFromString('--no-expose-gc');
-
-/** Heap in use after full collections (what is live, not what awaits collection). */
-function liveHeap(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 describe('FileQueueStore journal memory', () => {
   let directory: string;

@@ -7,15 +7,10 @@
  * @module
  */
 
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { QueueIdMap } from '../../../../src/queue/stores/queue-id-hash.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-setFlagsFromString('--no-expose-gc');
+import { liveHeap } from '../../../helpers/live-heap.js';
 
 interface Item {
   readonly queueId: string;
@@ -74,14 +69,10 @@ describe('QueueIdMap', () => {
 
   it('holds 20 000 entries in under 24 bytes of heap each', () => {
     const items = Array.from({ length: 20_000 }, (_, i) => ({ queueId: `4Zq${i}B`, n: i }));
-    gc();
-    gc();
-    const before = process.memoryUsage().heapUsed;
+    const before = liveHeap();
     const map = new QueueIdMap<Item>();
     for (const item of items) map.add(item);
-    gc();
-    gc();
-    const perEntry = (process.memoryUsage().heapUsed - before) / items.length;
+    const perEntry = (liveHeap() - before) / items.length;
     expect(map.size).toBe(items.length);
     expect(perEntry).toBeLessThan(24);
   });

@@ -8,8 +8,6 @@
  */
 
 import { promises as fs } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Journal } from '../../../../../src/queue/stores/journal/journal.js';
@@ -19,11 +17,8 @@ import {
   JournalTable,
 } from '../../../../../src/queue/stores/journal/journal-table.js';
 import { QueueIdGenerator } from '../../../../../src/queue-id.js';
+import { liveHeap } from '../../../../helpers/live-heap.js';
 import { contentFor, storedFor, tempDir } from './journal-harness.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-setFlagsFromString('--no-expose-gc');
 
 interface Facts {
   segment: number;
@@ -164,17 +159,13 @@ describe('JournalTable', () => {
     const first = queued.shift()!;
     await journal.appendMessage(storedFor(first), [contentFor(first)]);
     const content = [Buffer.from('Subject: t\r\n\r\nx\r\n')];
-    gc();
-    gc();
-    const before = process.memoryUsage().heapUsed;
+    const before = liveHeap();
     for (let i = 0; i < queued.length; i += 500) {
       await Promise.all(
         queued.slice(i, i + 500).map((id) => journal.appendMessage(storedFor(id), content)),
       );
     }
-    gc();
-    gc();
-    const perMessage = (process.memoryUsage().heapUsed - before) / queued.length;
+    const perMessage = (liveHeap() - before) / queued.length;
     expect(journal.size).toBe(n);
     // The queue IDs are held by the caller (`queued`), as the store's index holds them:
     // about 30 bytes remain here (a pointer per slot and the array's slack). An object
