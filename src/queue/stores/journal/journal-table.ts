@@ -65,14 +65,14 @@ export class JournalTable {
   readonly #extra = new Map<number, EntryExtra>();
   /** The queue ID in each slot (undefined while free). */
   #ids: (QueueId | undefined)[] = [];
-  #segment = new Float64Array(INITIAL_SLOTS);
-  #frameOffset = new Float64Array(INITIAL_SLOTS);
-  #due = new Float64Array(INITIAL_SLOTS);
-  #recordLength = new Uint32Array(INITIAL_SLOTS);
-  #contentLength = new Uint32Array(INITIAL_SLOTS);
+  #segment!: Float64Array;
+  #frameOffset!: Float64Array;
+  #due!: Float64Array;
+  #recordLength!: Uint32Array;
+  #contentLength!: Uint32Array;
   /** Journal order, a doubly linked list through the slots; `#next` also chains the free slots. */
-  #next = new Int32Array(INITIAL_SLOTS);
-  #prev = new Int32Array(INITIAL_SLOTS);
+  #next!: Int32Array;
+  #prev!: Int32Array;
   #head = NIL;
   #tail = NIL;
   #freeHead = NIL;
@@ -81,6 +81,10 @@ export class JournalTable {
   #size = 0;
   /** Slots by queue ID. */
   readonly #hash = new QueueIdHash(INITIAL_SLOTS, (slot) => this.#ids[slot]);
+
+  constructor() {
+    this.#columns(INITIAL_SLOTS, false);
+  }
 
   /** Live messages. */
   get size(): number {
@@ -170,21 +174,7 @@ export class JournalTable {
 
   #grow(): void {
     const n = this.#segment.length * 2;
-    const grown = <A extends Float64Array | Uint32Array | Int32Array>(
-      a: A,
-      make: (n: number) => A,
-    ): A => {
-      const b = make(n);
-      b.set(a);
-      return b;
-    };
-    this.#segment = grown(this.#segment, (k) => new Float64Array(k));
-    this.#frameOffset = grown(this.#frameOffset, (k) => new Float64Array(k));
-    this.#due = grown(this.#due, (k) => new Float64Array(k));
-    this.#recordLength = grown(this.#recordLength, (k) => new Uint32Array(k));
-    this.#contentLength = grown(this.#contentLength, (k) => new Uint32Array(k));
-    this.#next = grown(this.#next, (k) => new Int32Array(k));
-    this.#prev = grown(this.#prev, (k) => new Int32Array(k));
+    this.#columns(n, true);
     // Every slot is live when the table grows (the free list is empty).
     this.#hash.rebuild(n, this.#ids.keys());
   }
@@ -197,14 +187,27 @@ export class JournalTable {
     this.#freeHead = NIL;
     this.#ids = [];
     if (this.#segment.length === INITIAL_SLOTS) return;
-    this.#segment = new Float64Array(INITIAL_SLOTS);
-    this.#frameOffset = new Float64Array(INITIAL_SLOTS);
-    this.#due = new Float64Array(INITIAL_SLOTS);
-    this.#recordLength = new Uint32Array(INITIAL_SLOTS);
-    this.#contentLength = new Uint32Array(INITIAL_SLOTS);
-    this.#next = new Int32Array(INITIAL_SLOTS);
-    this.#prev = new Int32Array(INITIAL_SLOTS);
+    this.#columns(INITIAL_SLOTS, false);
     this.#hash.rebuild(INITIAL_SLOTS, []);
+  }
+
+  /** Makes every column `n` slots long, with what the old ones held if `keep`. */
+  #columns(n: number, keep: boolean): void {
+    const sized = <A extends Float64Array | Uint32Array | Int32Array>(
+      old: A | undefined,
+      make: (n: number) => A,
+    ): A => {
+      const a = make(n);
+      if (keep && old) a.set(old);
+      return a;
+    };
+    this.#segment = sized(this.#segment, (k) => new Float64Array(k));
+    this.#frameOffset = sized(this.#frameOffset, (k) => new Float64Array(k));
+    this.#due = sized(this.#due, (k) => new Float64Array(k));
+    this.#recordLength = sized(this.#recordLength, (k) => new Uint32Array(k));
+    this.#contentLength = sized(this.#contentLength, (k) => new Uint32Array(k));
+    this.#next = sized(this.#next, (k) => new Int32Array(k));
+    this.#prev = sized(this.#prev, (k) => new Int32Array(k));
   }
 
   segment(slot: number): number {
