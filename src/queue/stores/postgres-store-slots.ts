@@ -195,8 +195,8 @@ export class AdvisorySlots implements DestinationSlots {
 
   /**
    * Waits for a delivery of this node to `destination` to end: resolves with its slot,
-   * with undefined when that slot was unlocked instead (ask the database), or with null
-   * after HANDOVER_MS or at close.
+   * with undefined when that slot was unlocked instead or the slots are closing (ask the
+   * database, once), or with null after HANDOVER_MS.
    */
   #await(destination: string, limit: number): Promise<Lock | undefined | null> {
     return new Promise((resolve) => {
