@@ -154,6 +154,8 @@ export class Rewriter {
   readonly #relayDomains: DomainList;
   readonly #virtualAliasDomains: DomainList;
   readonly #virtualMailboxDomains: DomainList;
+  /** The lists domainClass() asks after mydestination, in Postfix's order, with their class. */
+  readonly #classLists: readonly (readonly [DomainList, AddressClass])[];
   readonly #localSpec: TransportSpec;
   readonly #relaySpec: TransportSpec;
   readonly #defaultSpec: TransportSpec;
@@ -222,6 +224,11 @@ export class Rewriter {
       refs,
       tableOptions,
     );
+    this.#classLists = [
+      [this.#virtualAliasDomains, 'virtual-alias'],
+      [this.#virtualMailboxDomains, 'virtual-mailbox'],
+      [this.#relayDomains, 'relay'],
+    ];
     // Checked now, so a bad class parameter fails at start-up, not on the first mail.
     this.#localSpec = classSpec(p.localTransport, 'localTransport');
     this.#relaySpec = classSpec(p.relayTransport, 'relayTransport');
@@ -287,14 +294,10 @@ export class Rewriter {
   async domainClass(domain: string): Promise<AddressClass> {
     const d = toAsciiDomain(domain) ?? lowerAscii(domain);
     if (this.isLocalDomain(d)) return 'local';
-    // A list of names only is answered without waiting: most are, and this runs per recipient.
-    const alias = this.#virtualAliasDomains;
-    if (alias.hasTables ? await alias.matches(d) : alias.matchesStatic(d)) return 'virtual-alias';
-    const mailbox = this.#virtualMailboxDomains;
-    if (mailbox.hasTables ? await mailbox.matches(d) : mailbox.matchesStatic(d))
-      return 'virtual-mailbox';
-    const relay = this.#relayDomains;
-    if (relay.hasTables ? await relay.matches(d) : relay.matchesStatic(d)) return 'relay';
+    for (const [list, cls] of this.#classLists) {
+      // A list of names only is answered without waiting: most are, and this runs per recipient.
+      if (list.hasTables ? await list.matches(d) : list.matchesStatic(d)) return cls;
+    }
     return 'default';
   }
 
