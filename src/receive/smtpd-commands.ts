@@ -55,22 +55,24 @@ export interface CommandSpec {
   readonly syncCheck: boolean;
 }
 
-const TABLE: readonly CommandSpec[] = [
-  { name: 'HELO', lowerName: 'helo', junk: true, last: true, syncCheck: true },
-  { name: 'EHLO', lowerName: 'ehlo', junk: true, last: true, syncCheck: true },
-  { name: 'XCLIENT', lowerName: 'xclient', junk: false, last: true, syncCheck: false },
-  { name: 'STARTTLS', lowerName: 'starttls', junk: false, last: true, syncCheck: false },
-  { name: 'AUTH', lowerName: 'auth', junk: false, last: true, syncCheck: false },
-  { name: 'MAIL', lowerName: 'mail', junk: false, last: false, syncCheck: false },
-  { name: 'RCPT', lowerName: 'rcpt', junk: false, last: false, syncCheck: false },
-  { name: 'DATA', lowerName: 'data', junk: false, last: true, syncCheck: true },
-  { name: 'BDAT', lowerName: 'bdat', junk: false, last: false, syncCheck: false },
-  { name: 'RSET', lowerName: 'rset', junk: true, last: false, syncCheck: false },
-  { name: 'NOOP', lowerName: 'noop', junk: true, last: true, syncCheck: true },
-  { name: 'VRFY', lowerName: 'vrfy', junk: true, last: true, syncCheck: true },
-  { name: 'QUIT', lowerName: 'quit', junk: false, last: true, syncCheck: false },
-  { name: 'HELP', lowerName: 'help', junk: true, last: true, syncCheck: false },
+const ROWS: readonly Omit<CommandSpec, 'lowerName'>[] = [
+  { name: 'HELO', junk: true, last: true, syncCheck: true },
+  { name: 'EHLO', junk: true, last: true, syncCheck: true },
+  { name: 'XCLIENT', junk: false, last: true, syncCheck: false },
+  { name: 'STARTTLS', junk: false, last: true, syncCheck: false },
+  { name: 'AUTH', junk: false, last: true, syncCheck: false },
+  { name: 'MAIL', junk: false, last: false, syncCheck: false },
+  { name: 'RCPT', junk: false, last: false, syncCheck: false },
+  { name: 'DATA', junk: false, last: true, syncCheck: true },
+  { name: 'BDAT', junk: false, last: false, syncCheck: false },
+  { name: 'RSET', junk: true, last: false, syncCheck: false },
+  { name: 'NOOP', junk: true, last: true, syncCheck: true },
+  { name: 'VRFY', junk: true, last: true, syncCheck: true },
+  { name: 'QUIT', junk: false, last: true, syncCheck: false },
+  { name: 'HELP', junk: true, last: true, syncCheck: false },
 ];
+
+const TABLE: readonly CommandSpec[] = ROWS.map((c) => ({ ...c, lowerName: c.name.toLowerCase() }));
 
 const BY_NAME: ReadonlyMap<string, CommandSpec> = new Map(TABLE.map((c) => [c.name, c]));
 
