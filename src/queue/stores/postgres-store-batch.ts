@@ -52,6 +52,13 @@ export interface BatcherOptions<I, O> {
   readonly expectedMs?: number;
 }
 
+/** Items taken from a batcher by another statement, and how to settle them. */
+export interface TakenItems<I, O> {
+  readonly items: readonly I[];
+  /** One result (or Error) per item in order, or one Error for all. */
+  readonly settle: (out: readonly (O | Error)[] | Error) => void;
+}
+
 interface Waiting<I, O> {
   readonly item: I;
   readonly resolve: (value: O) => void;
@@ -69,6 +76,8 @@ export class StatementBatcher<I, O> {
   #queue: Waiting<I, O>[] = [];
   #inFlight = 0;
   #scheduled = false;
+  /** The gather wait under way (gatherMs), if any. */
+  #gather: NodeJS.Timeout | undefined;
   readonly #expected: (() => number) | undefined;
   readonly #expectedMs: number;
   /** A batch waiting for the items expected: how many it waits for, and its send. */
@@ -108,10 +117,12 @@ export class StatementBatcher<I, O> {
     this.#scheduled = true;
     const send = () => {
       this.#scheduled = false;
+      this.#gather = undefined;
       while (this.#inFlight < this.#maxInFlight && this.#queue.length > 0) this.#send();
     };
     // The next turn at the earliest, so every call made in this one joins the batch.
-    if (this.#gatherMs > 0 && this.#queue.length < this.#maxItems) setTimeout(send, this.#gatherMs);
+    if (this.#gatherMs > 0 && this.#queue.length < this.#maxItems)
+      this.#gather = setTimeout(send, this.#gatherMs);
     else setImmediate(() => this.#awaitExpected(send));
   }
 
@@ -158,22 +169,39 @@ export class StatementBatcher<I, O> {
     }
     results
       .then(
-        (out) => {
-          for (const [i, w] of batch.entries()) {
-            const r = out[i];
-            if (r instanceof Error) w.reject(r);
-            else if (i >= out.length) w.reject(new Error('no result for a batched write'));
-            else w.resolve(r as O);
-          }
-        },
-        (err: unknown) => {
-          const e = err instanceof Error ? err : new Error(String(err));
-          for (const w of batch) w.reject(e);
-        },
+        (out) => settle(batch, out),
+        (err: unknown) => settle(batch, err instanceof Error ? err : new Error(String(err))),
       )
       .finally(() => {
         this.#inFlight--;
         this.#kick();
       });
+  }
+
+  /**
+   * Takes up to `max` items that wait for a batch, for another statement to carry
+   * (removals riding along with a group commit); undefined when none wait. The taker
+   * settles every one through `settle`, as `run` would have.
+   */
+  takeWaiting(max: number): TakenItems<I, O> | undefined {
+    if (this.#queue.length === 0) return undefined;
+    const batch = this.#queue.splice(0, max);
+    if (this.#queue.length === 0 && this.#gather) {
+      // Nothing left to gather for: the next item starts a wait of its own.
+      clearTimeout(this.#gather);
+      this.#gather = undefined;
+      this.#scheduled = false;
+    }
+    return { items: batch.map((w) => w.item), settle: (out) => settle(batch, out) };
+  }
+}
+
+/** Settles each caller of `batch` with its own result, or all with one error. */
+function settle<I, O>(batch: readonly Waiting<I, O>[], out: readonly (O | Error)[] | Error): void {
+  for (const [i, w] of batch.entries()) {
+    if (out instanceof Error) w.reject(out);
+    else if (i >= out.length) w.reject(new Error('no result for a batched write'));
+    else if (out[i] instanceof Error) w.reject(out[i] as Error);
+    else w.resolve(out[i] as O);
   }
 }

@@ -19,6 +19,12 @@
  * `active` under a lease for it (postgres-store-handoff.ts), which spares the claim
  * that would follow.
  *
+ * Removals of delivered mail waiting for their own statement ride along (a `DELETE`
+ * in the same statement, fenced by lease token, state and expiry as on their own):
+ * while mail comes in, a delivered message costs no round trip and no transaction of
+ * its own. If the statement fails for a bad message, the removals go out on their own
+ * once the messages have been retried one by one.
+ *
  * Does not do: announce the new mail (the store does, after the COMMIT), or retry
  * after a connection failure (the sender gets 451 and retries; a COMMIT whose answer
  * was lost may then mean one duplicate, never a loss).
@@ -26,7 +32,7 @@
  * @module
  */
 
-import { QueueStoreError } from '../../errors.js';
+import { LeaseLostError, QueueStoreError } from '../../errors.js';
 import type { QueueId } from '../../types.js';
 import { errorMessage } from '../../util/error-message.js';
 import { domainOf } from '../summary.js';
@@ -56,11 +62,23 @@ export function envelopeOf(record: NewMessageRecord): Record<string, unknown> {
   return rest;
 }
 
+/** Removals of delivered mail that ride along with a group commit. */
+export interface RidingRemovals {
+  readonly leases: readonly Lease[];
+  /** The store's clock, for the lease fence. */
+  readonly now: number;
+  /** Settles each removal: undefined (done) or an Error, in order; or one Error for all. */
+  readonly settle: (out: readonly (undefined | Error)[] | Error) => void;
+  /** Sends them in a statement of their own (the commit statement failed for its data). */
+  readonly alone: () => void;
+}
+
 /** The statement (the same text for every batch) and its values for `items`. */
 function statement(
   schema: string,
   session: string,
   items: readonly CommitItem[],
+  removals: RidingRemovals | undefined,
 ): [string, unknown[]] {
   const s = schema;
   const values: unknown[] = [
@@ -85,6 +103,9 @@ function statement(
     items.map((i) => i.lease?.token ?? null),
     items.map((i) => i.lease?.expiresAt ?? null),
     session,
+    removals?.leases.map((l) => l.queueId) ?? [],
+    removals?.leases.map((l) => l.token) ?? [],
+    removals?.now ?? 0,
   ];
   const text = `WITH u AS (
       SELECT *, CASE WHEN lease_token IS NULL THEN NULL ELSE $21::text END AS lease_session
@@ -121,8 +142,15 @@ function statement(
       INSERT INTO ${s}.content_chunks (queue_id, seq, data)
       SELECT x.queue_id, x.seq, x.data
       FROM unnest($15::text[], $16::int[], $17::bytea[]) AS x(queue_id, seq, data)
-      WHERE x.queue_id IN (SELECT queue_id FROM m))
-    SELECT queue_id FROM m`;
+      WHERE x.queue_id IN (SELECT queue_id FROM m)),
+    d AS (
+      DELETE FROM ${s}.messages x
+      USING unnest($22::text[], $23::text[]) AS l(queue_id, token)
+      WHERE x.queue_id = l.queue_id AND x.lease_token = l.token AND x.state = 'active'
+        AND x.lease_expires > $24
+      RETURNING x.queue_id)
+    SELECT queue_id, false AS removed FROM m
+    UNION ALL SELECT queue_id, true FROM d`;
   return [text, values];
 }
 
@@ -145,25 +173,40 @@ function failure(item: CommitItem, err: unknown): QueueStoreError {
 }
 
 /**
- * Commits `items` in one statement; one `undefined` (committed) or Error per item.
- * See the module header.
+ * Commits `items` in one statement, with `removals` riding along; one `undefined`
+ * (committed) or Error per item. See the module header.
  */
 export async function commitBatch(
   db: QueueDb,
   schema: string,
   session: string,
   items: readonly CommitItem[],
+  removals?: RidingRemovals,
 ): Promise<(undefined | Error)[]> {
-  const [text, values] = statement(schema, session, items);
+  const [text, values] = statement(schema, session, items, removals);
+  let rows: Record<string, unknown>[];
   try {
-    const { rows } = await db.query(text, values);
-    const done = new Set(rows.map((r) => r.queue_id as string));
-    return items.map((i) => (done.has(i.queueId) ? undefined : notCommitted(i)));
+    rows = (await db.query(text, values)).rows;
   } catch (err) {
-    if (items.length === 1 || isConnectionError(err)) return items.map((i) => failure(i, err));
+    if (items.length === 1 || isConnectionError(err)) {
+      // Unreachable: the removals wait for the database like any other (LeaseWrites).
+      if (isConnectionError(err)) removals?.settle(err as Error);
+      else removals?.alone();
+      return items.map((i) => failure(i, err));
+    }
     // One message's data broke the statement: find it by committing each alone.
     const out: (undefined | Error)[] = [];
     for (const item of items) out.push(...(await commitBatch(db, schema, session, [item])));
+    removals?.alone();
     return out;
   }
+  const done = new Set<string>();
+  const removed = new Set<string>();
+  for (const r of rows) (r.removed === true ? removed : done).add(r.queue_id as string);
+  removals?.settle(
+    removals.leases.map((l) =>
+      removed.has(l.queueId) ? undefined : new LeaseLostError(l.queueId),
+    ),
+  );
+  return items.map((i) => (done.has(i.queueId) ? undefined : notCommitted(i)));
 }

@@ -126,7 +126,7 @@ export async function openPostgresStore(s: OpeningStore): Promise<OpenedStore> {
       s.log.info(undefined, `queue schema "${s.schema}" migrated to version ${applied}`);
     const nodeTimeoutMs = o.nodeTimeoutMs ?? DEFAULT_NODE_TIMEOUT_MS;
     const writer = new LeaseWriter(queueDb, q, s.now);
-    writes = new LeaseWrites({
+    const leaseWrites = new LeaseWrites({
       db: queueDb,
       writer,
       session: s.session,
@@ -134,8 +134,10 @@ export async function openPostgresStore(s: OpeningStore): Promise<OpenedStore> {
       log: s.log,
       contentBudget: CONTENT_BUDGET,
     });
+    writes = leaseWrites;
     const commits = new StatementBatcher<CommitItem, undefined>({
-      run: (items) => commitBatch(queueDb, q, s.session, items),
+      // Removals waiting for their statement ride along with the commit.
+      run: (items) => commitBatch(queueDb, q, s.session, items, leaseWrites.ridingRemovals()),
       maxItems: COMMIT_BATCH,
       weight: (item) => item.last?.data.length ?? 0,
       maxWeight: COMMIT_BYTES,

@@ -15,7 +15,8 @@
  *   (StatementBatcher): outcomes and releases wait for no more than one round trip
  *   already in flight; a removal, which nobody waits on, gathers others for up to
  *   `REMOVE_GATHER_MS` (a crash in that window only means those messages are
- *   delivered again).
+ *   delivered again), and rides along with the next group commit if one goes out
+ *   first (`ridingRemovals`).
  * - Outage: a release or removal that fails because the database cannot be reached
  *   is put off, not failed: it is done when the database answers again (fenced by the
  *   lease token alone, since only a takeover can make the message someone else's),
@@ -36,6 +37,7 @@ import type { ComponentLogger } from '../../log.js';
 import type { ClaimedMessage, Lease, RecipientOutcome, ReleaseTarget } from '../types.js';
 import { StatementBatcher } from './postgres-store-batch.js';
 import type { ClaimedRow } from './postgres-store-claim.js';
+import type { RidingRemovals } from './postgres-store-commit.js';
 import { isConnectionError, type QueueDb } from './postgres-store-db.js';
 import { checkOutcomes, type HeldLease, HeldLeases, LAZY_MS } from './postgres-store-leases.js';
 import type { LeaseWriter, OutcomeWrite, ReleaseWrite } from './postgres-store-outcomes.js';
@@ -164,6 +166,27 @@ export class LeaseWrites {
       if (!isConnectionError(err)) throw err;
       this.#parked.push({ kind: 'remove', lease });
     }
+  }
+
+  /**
+   * Removals waiting for their statement, for the next group commit to carry
+   * (postgres-store-commit.ts); undefined when none wait.
+   */
+  ridingRemovals(): RidingRemovals | undefined {
+    const taken = this.#removes.takeWaiting(BATCH);
+    if (!taken) return undefined;
+    const now = this.#o.now();
+    const leases = taken.items;
+    return {
+      leases,
+      now,
+      settle: taken.settle,
+      alone: () => {
+        this.#o.writer.remove(leases, now).then(taken.settle, (err: unknown) => {
+          taken.settle(err instanceof Error ? err : new Error(String(err)));
+        });
+      },
+    };
   }
 
   /** Writes put off during an outage, waiting for the database. */

@@ -14,8 +14,9 @@
  * - Round trips: on the path of a small message, one share of a group commit (which
  *   hands new mail straight to this node's queue manager when it listens,
  *   postgres-store-handoff.ts; otherwise one share of a claim, which brings the
- *   recipients and the content along) and one share of a batched removal;
- *   `roundTrips` counts every statement sent. A group commit waits up to 2 ms for
+ *   recipients and the content along), and its removal after delivery rides along
+ *   with the next group commit (or, when no mail comes in, goes in a batched removal
+ *   of its own); `roundTrips` counts every statement sent. A group commit waits up to 2 ms for
  *   the other messages being written on this node, so that a few sessions finishing
  *   together share one COMMIT.
  * - Work sharing: nodes claim with `FOR UPDATE SKIP LOCKED` under a lease (owner,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { StatementBatcher } from '../../../../src/queue/stores/postgres-store-batch.js';
 import {
   isConnectionError,
@@ -93,6 +93,60 @@ describe('StatementBatcher', () => {
     const second = b.submit(2);
     expect(await Promise.all([first, second])).toEqual([1, 2]);
     expect(batches).toEqual([[1, 2]]);
+  });
+
+  it('hands the items waiting for a batch to another statement, which settles each', async () => {
+    const batches: number[][] = [];
+    const b = new StatementBatcher<number, number>({
+      run: async (items) => {
+        batches.push([...items]);
+        return [...items];
+      },
+      gatherMs: 30,
+    });
+    expect(b.takeWaiting(10)).toBeUndefined();
+    const calls = [1, 2, 3].map((i) => b.submit(i));
+    const taken = b.takeWaiting(2);
+    expect(taken?.items).toEqual([1, 2]);
+    taken!.settle([10, new Error('lost')]);
+    const settled = await Promise.allSettled(calls);
+    expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : 'rejected'))).toEqual([
+      10,
+      'rejected',
+      3,
+    ]);
+    // Only the one left went out in a batch of its own.
+    expect(batches).toEqual([[3]]);
+    const more = [4, 5].map((i) => b.submit(i));
+    b.takeWaiting(5)!.settle(new Error('unreachable'));
+    expect((await Promise.allSettled(more)).map((s) => s.status)).toEqual(['rejected', 'rejected']);
+  });
+
+  it('an item after another statement took the waiting ones gathers for its own full wait', async () => {
+    vi.useFakeTimers();
+    try {
+      const batches: number[][] = [];
+      const b = new StatementBatcher<number, number>({
+        run: async (items) => {
+          batches.push([...items]);
+          return [...items];
+        },
+        gatherMs: 30,
+      });
+      const first = b.submit(1);
+      b.takeWaiting(5)!.settle([1]);
+      expect(await first).toBe(1);
+      await vi.advanceTimersByTimeAsync(20);
+      const second = b.submit(2);
+      // 35 ms after the first item: its wait would have sent the second one already.
+      await vi.advanceTimersByTimeAsync(15);
+      expect(batches).toEqual([]);
+      await vi.advanceTimersByTimeAsync(20);
+      expect(batches).toEqual([[2]]);
+      expect(await second).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('with expected, a batch waits for the items on their way and goes once they have joined', async () => {

@@ -166,6 +166,36 @@ describe('PostgresQueueStore resilience', () => {
     expect(trips).toBeLessThan(ids.length / 2);
   });
 
+  it('removals ride along with the next group commit, fenced by their leases', async () => {
+    const a = await node();
+    const b = await node();
+    await commitMessage(a);
+    await commitMessage(a);
+    const [m, lost] = await a.claim({ owner: 'a', limit: 2, now: Date.now(), leaseMs: 600_000 });
+    // A queue manager listens: new mail is handed to it, not announced to the other nodes.
+    a.onAvailable(() => undefined);
+    // The second lease is revoked by a queue operation on another node: its removal fails.
+    await b.hold([lost!.record.queueId]);
+    const before = a.roundTrips;
+    const [removed, revoked, fresh] = await Promise.allSettled([
+      a.remove(m!.lease),
+      a.remove(lost!.lease),
+      commitMessage(a),
+    ]);
+    // One statement for the commit and both removals.
+    expect(a.roundTrips - before).toBe(1);
+    expect(removed.status).toBe('fulfilled');
+    expect(revoked.status).toBe('rejected');
+    expect(fresh.status).toBe('fulfilled');
+    const left = (await b.list()).map((e) => [e.queueId, e.state]);
+    expect(left.sort()).toEqual(
+      [
+        [lost!.record.queueId, 'hold'],
+        [(fresh as PromiseFulfilledResult<string>).value, 'active'],
+      ].sort(),
+    );
+  });
+
   it('a claim brings small content along; a large message is read from the database', async () => {
     const a = await node({ chunkSize: 100_000 });
     const small = Buffer.from('Subject: small\r\n\r\nbody\r\n');
