@@ -41,6 +41,17 @@ function selectionParams(selection: QueueSelection): [boolean, string[]] {
   return selection === 'ALL' ? [true, []] : [false, [...new Set(selection)]];
 }
 
+/**
+ * The condition on a selection's ($1 all, $2 ids). Queue IDs get a text of their own,
+ * in which `queue_id = ANY($2)` finds them by the primary key: statements run on
+ * their generic plan (postgres-store-open.ts), which could not use it under an OR.
+ */
+function selectionWhere(all: boolean): string {
+  return all
+    ? '($1::boolean OR queue_id = ANY($2::text[]))'
+    : 'queue_id = ANY($2::text[]) AND NOT $1::boolean';
+}
+
 function sorted(rows: readonly Record<string, unknown>[]): QueueId[] {
   return rows.map((r) => r.queue_id as string).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
@@ -65,7 +76,7 @@ export class QueueOperations {
     const [all, ids] = selectionParams(selection);
     const { rows } = await this.#pool.query(
       `UPDATE ${this.#s}.messages SET ${set}
-       WHERE state = ANY($3::text[]) AND ($1::boolean OR queue_id = ANY($2::text[]))
+       WHERE state = ANY($3::text[]) AND ${selectionWhere(all)}
        RETURNING queue_id`,
       [all, ids, states, ...extra],
     );
@@ -95,7 +106,7 @@ export class QueueOperations {
     const [all, ids] = selectionParams(selection);
     const { rows } = await this.#pool.query(
       `DELETE FROM ${this.#s}.messages
-       WHERE state <> 'writing' AND ($1::boolean OR queue_id = ANY($2::text[]))
+       WHERE state <> 'writing' AND ${selectionWhere(all)}
        RETURNING queue_id`,
       [all, ids],
     );
