@@ -25,6 +25,11 @@
  * on this very node. A slot past its tenure is unlocked all the same, and the waiter
  * then asks the database once, with every other node.
  *
+ * A destination the database finds full is taken as full for `FULL_MS` by this node's
+ * other deliveries there, which then wait without asking, so that a full destination
+ * costs one statement per few milliseconds rather than one per waiting delivery per
+ * retry; a slot this node frees ends that at once.
+ *
  * While the database cannot be reached, no node can count slots: a delivery then goes
  * ahead under this node's own limits (logged once) rather than hold the mail back.
  *
@@ -49,6 +54,11 @@ export const LINGER_MS = 200;
 export const TENURE_MS = 2000;
 /** How long a delivery waits for this node's next slot of a full destination. */
 export const HANDOVER_MS = 250;
+/**
+ * How long a destination the database found full stays full for this node's other
+ * deliveries without asking again (unless this node frees one of its slots).
+ */
+export const FULL_MS = 25;
 
 /**
  * The optional capability a QueueStore shared by several nodes offers the
@@ -71,6 +81,7 @@ export interface SlotOptions {
 
 /** A slot this node has locked. */
 interface Lock {
+  readonly destination: string;
   readonly key: string;
   /** Its number among the destination's slots (a lower limit retires the higher ones). */
   readonly index: number;
@@ -101,6 +112,8 @@ export class AdvisorySlots implements DestinationSlots {
   readonly #lingering = new Map<string, Lock[]>();
   /** Slots in use by deliveries now, by destination. */
   readonly #inUse = new Map<string, number>();
+  /** Destinations found full, until when this node takes that answer for granted. */
+  readonly #fullUntil = new Map<string, number>();
   /** Deliveries waiting for a slot this node will give back, by destination, oldest first. */
   readonly #waiters = new Map<string, Waiter[]>();
   #sweep: NodeJS.Timeout | undefined;
@@ -127,6 +140,7 @@ export class AdvisorySlots implements DestinationSlots {
           this.#generation++;
           this.#held.clear();
           this.#lingering.clear();
+          this.#fullUntil.clear();
         }
       };
       client.on('error', lost);
@@ -144,13 +158,9 @@ export class AdvisorySlots implements DestinationSlots {
   }
 
   #serial<T>(fn: (client: Client) => Promise<T>): Promise<T> {
-    const step = (client: Client) => {
-      this.#o.count?.();
-      return fn(client);
-    };
     const run = this.#chain.then(
-      () => this.#connection().then(step),
-      () => this.#connection().then(step),
+      () => this.#connection().then(fn),
+      () => this.#connection().then(fn),
     );
     this.#chain = run.catch(() => undefined);
     return run;
@@ -292,14 +302,26 @@ export class AdvisorySlots implements DestinationSlots {
       // can never both take the same slot.
       const keys = all.filter((k) => !this.#held.has(k));
       if (keys.length === 0) return undefined;
-      const { rows } = await client.query(
-        `SELECT k FROM unnest($1::bigint[]) AS t(k) WHERE pg_try_advisory_lock(k) LIMIT 1`,
-        [keys],
-      );
+      // Found full a moment ago (perhaps by the acquisition queued just before this one).
+      const full = this.#fullUntil.get(destination);
+      if (full !== undefined) {
+        if (full > Date.now()) return undefined;
+        this.#fullUntil.delete(destination);
+      }
+      this.#o.count?.();
+      const { rows } = await client.query({
+        name: 'postern_slot_take',
+        text: 'SELECT k FROM unnest($1::bigint[]) AS t(k) WHERE pg_try_advisory_lock(k) LIMIT 1',
+        values: [keys],
+      });
       const key = rows[0]?.k as string | undefined;
-      if (key === undefined) return undefined;
+      if (key === undefined) {
+        this.#fullUntil.set(destination, Date.now() + FULL_MS);
+        return undefined;
+      }
       this.#held.add(key);
       return {
+        destination,
         key,
         index: all.indexOf(key),
         generation: this.#generation,
@@ -311,12 +333,20 @@ export class AdvisorySlots implements DestinationSlots {
 
   /** Unlocks `locks` in one statement (best effort: a lost connection unlocked them). */
   async #unlock(locks: readonly Lock[]): Promise<void> {
-    const keys = locks.filter((l) => l.generation === this.#generation).map((l) => l.key);
+    const current = locks.filter((l) => l.generation === this.#generation);
+    const keys = current.map((l) => l.key);
     for (const k of keys) this.#held.delete(k);
+    // A slot this node frees is one the next delivery there may take: ask again.
+    for (const l of current) this.#fullUntil.delete(l.destination);
     if (keys.length === 0 || this.#closed) return;
-    await this.#serial((client) =>
-      client.query('SELECT pg_advisory_unlock(k) FROM unnest($1::bigint[]) AS t(k)', [keys]),
-    ).catch(() => undefined);
+    await this.#serial((client) => {
+      this.#o.count?.();
+      return client.query({
+        name: 'postern_slot_unlock',
+        text: 'SELECT pg_advisory_unlock(k) FROM unnest($1::bigint[]) AS t(k)',
+        values: [keys],
+      });
+    }).catch(() => undefined);
   }
 
   #startSweep(): void {

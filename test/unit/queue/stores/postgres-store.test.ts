@@ -262,6 +262,24 @@ describe('PostgresQueueStore across nodes', () => {
     await s2!.release();
   });
 
+  it("a destination found full answers the node's other deliveries there without asking again", async () => {
+    const a = await node();
+    const b = await node();
+    const held = await b.acquireDestinationSlot('smtp:full.example', 1);
+    expect(held).toBeDefined();
+    const trips = a.roundTrips;
+    const answers = await Promise.all(
+      [1, 2, 3, 4].map(() => a.acquireDestinationSlot('smtp:full.example', 1)),
+    );
+    expect(answers).toEqual([undefined, undefined, undefined, undefined]);
+    expect(a.roundTrips).toBe(trips + 1);
+    // Another destination is asked about as usual.
+    expect(await a.acquireDestinationSlot('smtp:other.example', 1)).toBeDefined();
+    expect(a.roundTrips).toBe(trips + 2);
+    await held!.release();
+    await expect(untilSlot(a, 'smtp:full.example', 1)).resolves.toBeDefined();
+  });
+
   it('refuses to start on a missing schema when told not to migrate', async () => {
     const store = new PostgresQueueStore({ url: server.url, schema, migrate: false });
     await expect(store.open()).rejects.toThrow(/postern db migrate/);
