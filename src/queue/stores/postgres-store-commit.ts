@@ -81,6 +81,15 @@ function statement(
   removals: RidingRemovals | undefined,
 ): [string, unknown[]] {
   const s = schema;
+  // The last chunks travel as one binary parameter cut by offset and length: a
+  // bytea[] would go as text, every byte spelt in hex on both sides.
+  const chunks = items.flatMap((i) => (i.last ? [i.last.data] : []));
+  const offsets: number[] = [];
+  let offset = 1;
+  for (const c of chunks) {
+    offsets.push(offset);
+    offset += c.length;
+  }
   const values: unknown[] = [
     items.map((i) => i.queueId),
     items.map((i) => (i.record.hold ? 'hold' : i.lease ? 'active' : 'incoming')),
@@ -98,7 +107,7 @@ function statement(
     items.flatMap((i) => i.record.recipients.map((r) => JSON.stringify(r))),
     items.flatMap((i) => (i.last ? [i.queueId] : [])),
     items.flatMap((i) => (i.last ? [i.last.seq] : [])),
-    items.flatMap((i) => (i.last ? [i.last.data] : [])),
+    Buffer.concat(chunks),
     items.map((i) => i.lease?.owner ?? null),
     items.map((i) => i.lease?.token ?? null),
     items.map((i) => i.lease?.expiresAt ?? null),
@@ -106,6 +115,8 @@ function statement(
     removals?.leases.map((l) => l.queueId) ?? [],
     removals?.leases.map((l) => l.token) ?? [],
     removals?.now ?? 0,
+    offsets,
+    chunks.map((c) => c.length),
   ];
   const text = `WITH u AS (
       SELECT *, CASE WHEN lease_token IS NULL THEN NULL ELSE $21::text END AS lease_session
@@ -141,7 +152,9 @@ function statement(
     c AS (
       INSERT INTO ${s}.content_chunks (queue_id, seq, data)
       SELECT x.queue_id, x.seq, x.data
-      FROM unnest($15::text[], $16::int[], $17::bytea[]) AS x(queue_id, seq, data)
+      FROM (
+        SELECT x.queue_id, x.seq, substring($17::bytea FROM x.start FOR x.len) AS data
+        FROM unnest($15::text[], $16::int[], $25::int[], $26::int[]) AS x(queue_id, seq, start, len)) x
       WHERE x.queue_id IN (SELECT queue_id FROM m)),
     d AS (
       DELETE FROM ${s}.messages x

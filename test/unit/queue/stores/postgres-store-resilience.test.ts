@@ -196,6 +196,22 @@ describe('PostgresQueueStore resilience', () => {
     );
   });
 
+  it('messages committed in one statement keep their own bytes, every byte value included', async () => {
+    const a = await node();
+    const b = await node();
+    const bodies = [0, 1, 2, 3, 4].map((n) =>
+      Buffer.from(Array.from({ length: 256 * n + 3 }, (_, i) => (i * (n + 1)) & 0xff)),
+    );
+    const before = a.roundTrips;
+    const ids = await Promise.all(bodies.map((body) => commitMessage(a, body)));
+    expect(a.roundTrips - before).toBeLessThan(bodies.length);
+    // Read back by another node, from the database.
+    const claimed = await b.claim({ owner: 'b', limit: 10, now: Date.now(), leaseMs: 600_000 });
+    expect(claimed).toHaveLength(bodies.length);
+    for (const [n, id] of ids.entries())
+      expect((await readAll(b.openContent(id))).equals(bodies[n]!)).toBe(true);
+  });
+
   it('a claim brings small content along; a large message is read from the database', async () => {
     const a = await node({ chunkSize: 100_000 });
     const small = Buffer.from('Subject: small\r\n\r\nbody\r\n');
