@@ -73,7 +73,7 @@ export interface RidingRemovals {
   readonly alone: () => void;
 }
 
-/** The statement (the same text for every batch) and its values for `items`. */
+/** The statement (one of four texts) and its values for `items`. */
 function statement(
   schema: string,
   session: string,
@@ -112,19 +112,22 @@ function statement(
     items.map((i) => i.lease?.token ?? null),
     items.map((i) => i.lease?.expiresAt ?? null),
     session,
-    removals?.leases.map((l) => l.queueId) ?? [],
-    removals?.leases.map((l) => l.token) ?? [],
-    removals?.now ?? 0,
     offsets,
     chunks.map((c) => c.length),
   ];
-  const text = `WITH u AS (
-      SELECT *, CASE WHEN lease_token IS NULL THEN NULL ELSE $21::text END AS lease_session
-      FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[],
-        $6::bigint[], $7::jsonb[], $8::text[], $9::int[], $18::text[], $19::text[], $20::bigint[])
-        AS u(queue_id, state, chunks, sender, size, arrival_time, record, writer_token, ord,
-          lease_owner, lease_token, lease_expires)),
-    promoted AS (
+  // Parts a batch does not need are left out (a text of its own, prepared once each):
+  // the promotion of `writing` rows for messages of one chunk or less, the removals
+  // when none ride along. Each part costs its plan nodes on every execution.
+  const promoting = items.some((i) => i.writerToken !== undefined);
+  const removing = removals !== undefined && removals.leases.length > 0;
+  if (removing)
+    values.push(
+      removals.leases.map((l) => l.queueId),
+      removals.leases.map((l) => l.token),
+      removals.now,
+    );
+  const promoted = promoting
+    ? `promoted AS (
       UPDATE ${s}.messages m SET state = u.state, chunks = u.chunks, sender = u.sender,
         size = u.size, arrival_time = u.arrival_time, record = u.record,
         seq = nextval('${s}.message_seq'), writer_token = NULL, created_at = now(),
@@ -133,7 +136,27 @@ function statement(
       FROM u
       WHERE u.writer_token IS NOT NULL AND m.queue_id = u.queue_id AND m.state = 'writing'
         AND m.writer_token = u.writer_token
-      RETURNING m.queue_id),
+      RETURNING m.queue_id),`
+    : '';
+  const removed = removing
+    ? `,
+    d AS (
+      DELETE FROM ${s}.messages x
+      USING unnest($24::text[], $25::text[]) AS l(queue_id, token)
+      WHERE x.queue_id = l.queue_id AND x.lease_token = l.token AND x.state = 'active'
+        AND x.lease_expires > $26
+      RETURNING x.queue_id)
+    SELECT queue_id, false AS removed FROM m
+    UNION ALL SELECT queue_id, true FROM d`
+    : `
+    SELECT queue_id, false AS removed FROM m`;
+  const text = `WITH u AS (
+      SELECT *, CASE WHEN lease_token IS NULL THEN NULL ELSE $21::text END AS lease_session
+      FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[],
+        $6::bigint[], $7::jsonb[], $8::text[], $9::int[], $18::text[], $19::text[], $20::bigint[])
+        AS u(queue_id, state, chunks, sender, size, arrival_time, record, writer_token, ord,
+          lease_owner, lease_token, lease_expires)),
+    ${promoted}
     inserted AS (
       INSERT INTO ${s}.messages (queue_id, state, chunks, sender, size, arrival_time, record,
         lease_owner, lease_token, lease_expires, lease_session)
@@ -142,7 +165,7 @@ function statement(
       WHERE writer_token IS NULL ORDER BY ord
       ON CONFLICT (queue_id) DO NOTHING
       RETURNING queue_id),
-    m AS (SELECT queue_id FROM promoted UNION ALL SELECT queue_id FROM inserted),
+    m AS (${promoting ? 'SELECT queue_id FROM promoted UNION ALL ' : ''}SELECT queue_id FROM inserted),
     r AS (
       INSERT INTO ${s}.recipients (queue_id, id, address, domain, state, data)
       SELECT x.queue_id, x.id, x.address, x.domain, 'pending', x.data
@@ -154,16 +177,8 @@ function statement(
       SELECT x.queue_id, x.seq, x.data
       FROM (
         SELECT x.queue_id, x.seq, substring($17::bytea FROM x.start FOR x.len) AS data
-        FROM unnest($15::text[], $16::int[], $25::int[], $26::int[]) AS x(queue_id, seq, start, len)) x
-      WHERE x.queue_id IN (SELECT queue_id FROM m)),
-    d AS (
-      DELETE FROM ${s}.messages x
-      USING unnest($22::text[], $23::text[]) AS l(queue_id, token)
-      WHERE x.queue_id = l.queue_id AND x.lease_token = l.token AND x.state = 'active'
-        AND x.lease_expires > $24
-      RETURNING x.queue_id)
-    SELECT queue_id, false AS removed FROM m
-    UNION ALL SELECT queue_id, true FROM d`;
+        FROM unnest($15::text[], $16::int[], $22::int[], $23::int[]) AS x(queue_id, seq, start, len)) x
+      WHERE x.queue_id IN (SELECT queue_id FROM m))${removed}`;
   return [text, values];
 }
 
