@@ -29,6 +29,19 @@ function recorder() {
   return { batches, run, answer };
 }
 
+/** A batcher that gathers for 30 ms and answers each item with itself, and its batches. */
+function gathering() {
+  const batches: number[][] = [];
+  const b = new StatementBatcher<number, number>({
+    run: async (items) => {
+      batches.push([...items]);
+      return [...items];
+    },
+    gatherMs: 30,
+  });
+  return { b, batches };
+}
+
 describe('StatementBatcher', () => {
   it('sends calls made in one turn as one batch and settles each with its own result', async () => {
     const r = recorder();
@@ -79,14 +92,7 @@ describe('StatementBatcher', () => {
   });
 
   it('with gatherMs, waits for calls made shortly after the first before sending', async () => {
-    const batches: number[][] = [];
-    const b = new StatementBatcher<number, number>({
-      run: async (items) => {
-        batches.push([...items]);
-        return [...items];
-      },
-      gatherMs: 30,
-    });
+    const { b, batches } = gathering();
     const first = b.submit(1);
     await new Promise((r) => setImmediate(r));
     expect(batches).toEqual([]);
@@ -96,14 +102,7 @@ describe('StatementBatcher', () => {
   });
 
   it('hands the items waiting for a batch to another statement, which settles each', async () => {
-    const batches: number[][] = [];
-    const b = new StatementBatcher<number, number>({
-      run: async (items) => {
-        batches.push([...items]);
-        return [...items];
-      },
-      gatherMs: 30,
-    });
+    const { b, batches } = gathering();
     expect(b.takeWaiting(10)).toBeUndefined();
     const calls = [1, 2, 3].map((i) => b.submit(i));
     const taken = b.takeWaiting(2);
@@ -125,14 +124,7 @@ describe('StatementBatcher', () => {
   it('an item after another statement took the waiting ones gathers for its own full wait', async () => {
     vi.useFakeTimers();
     try {
-      const batches: number[][] = [];
-      const b = new StatementBatcher<number, number>({
-        run: async (items) => {
-          batches.push([...items]);
-          return [...items];
-        },
-        gatherMs: 30,
-      });
+      const { b, batches } = gathering();
       const first = b.submit(1);
       b.takeWaiting(5)!.settle([1]);
       expect(await first).toBe(1);
