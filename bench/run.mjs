@@ -26,9 +26,12 @@
 // Large messages: --size 10000000 --sessions 4 --messages 16 adds MB/s to the report.
 // Usage: npm run bench [-- --messages 4000 --sessions 20 --runs 3 --size 4096]
 //        [--only postern,postfix] [--without-postfix] [--before DIR] [--cpu-prof DIR]
+//        [--set KEY=VALUE ...]
 // --before DIR adds `postern-before`: the build (dist/) of another checkout, e.g. the commit
 // before a change, run in the same rounds. --cpu-prof DIR writes a V8 CPU profile of each
-// `postern serve` there when it stops (the warm-up included).
+// `postern serve` there when it stops (the warm-up included). --set KEY=VALUE (repeatable)
+// adds a parameter to the config of `postern` (not `postern-before`), e.g.
+// --set smtpdWorkerProcesses=2; a VALUE that parses as JSON is taken as such.
 // Without Postfix (or not as root) it stops and says what is missing, unless
 // --without-postfix asks for the Node figures alone.
 import { spawn } from 'node:child_process';
@@ -37,7 +40,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { findCommand } from '../test/peers/host.mjs';
+import { findCommand, groupMembers } from '../test/peers/host.mjs';
 import { PostfixInstance } from '../test/peers/postfix.mjs';
 import { startSmtpSink } from '../test/peers/smtp-sink.mjs';
 import { cpuMeter, settle } from './lib/cpu.mjs';
@@ -56,8 +59,22 @@ const { values: opt } = parseArgs({
     'without-postfix': { type: 'boolean', default: false },
     before: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    set: { type: 'string', multiple: true, default: [] },
   },
 });
+/** The --set parameters, for the `postern` contender's config. */
+const extraParams = Object.fromEntries(
+  opt.set.map((kv) => {
+    const at = kv.indexOf('=');
+    if (at < 1) throw new Error(`--set ${kv}: give KEY=VALUE`);
+    const value = kv.slice(at + 1);
+    try {
+      return [kv.slice(0, at), JSON.parse(value)];
+    } catch {
+      return [kv.slice(0, at), value];
+    }
+  }),
+);
 const MESSAGES = Number(opt.messages);
 const SESSIONS = Number(opt.sessions);
 const RUNS = Number(opt.runs);
@@ -147,7 +164,7 @@ if (withPostfix) {
   });
 }
 
-function posternContender(name, protocol, checkout = root) {
+function posternContender(name, protocol, checkout = root, params = {}) {
   const profile = opt['cpu-prof']
     ? [
         '--cpu-prof',
@@ -173,6 +190,7 @@ function posternContender(name, protocol, checkout = root) {
           qmqpdAuthorizedClients: ['127.0.0.1'],
           defaultTransport: 'discard',
           queueDirectory: join(dir, 'queue'),
+          ...params,
         }),
       );
       const p = spawn(
@@ -184,7 +202,8 @@ function posternContender(name, protocol, checkout = root) {
           '--config',
           join(dir, 'postern.json'),
         ],
-        { stdio: 'ignore', cwd: dir },
+        // Its own process group: every process of the server (smtpd workers too) is counted.
+        { stdio: 'ignore', cwd: dir, detached: true },
       );
       // A server that dies (an exit code, or a signal such as V8's abort) is said by name.
       const died = () =>
@@ -194,7 +213,7 @@ function posternContender(name, protocol, checkout = root) {
       await waitForPort(port, 15_000, died);
       return {
         port,
-        pids: () => [p.pid],
+        pids: () => groupMembers(p.pid),
         root: p.pid,
         died,
         stop: async () => {
@@ -211,7 +230,7 @@ function posternContender(name, protocol, checkout = root) {
   };
 }
 
-contenders.push(posternContender('postern', 'smtp'));
+contenders.push(posternContender('postern', 'smtp', root, extraParams));
 if (opt.before) contenders.push(posternContender('postern-before', 'smtp', resolve(opt.before)));
 if (findCommand('qmqp-source')) contenders.push(posternContender('postern-qmqp', 'qmqp'));
 

@@ -53,12 +53,48 @@ export interface LogOutput {
   fatal(text: string): void;
 }
 
+/** How events are rendered: the main parameters, the format and the least severe level. */
+export type LogRenderOptions = Pick<LogOutputOptions, 'params' | 'format' | 'level'>;
+
+/**
+ * A sink that renders events at or above the level as lines (each ending in a newline)
+ * and hands them to `write`, and the rendering of a `fatal:` line: what openLogOutput
+ * writes to its LogWriter, and what an smtpd worker process sends to the primary's.
+ *
+ * @example
+ * ```ts
+ * const { sink } = logLineSink({ params, format: 'postfix', level: 'info' }, (text) => channel.send(text));
+ * ```
+ */
+export function logLineSink(
+  options: LogRenderOptions,
+  write: (text: string) => void,
+): { sink: LogSink; fatalLine(text: string): string } {
+  const { params } = options;
+  const line: LogLineOptions = { hostname: params.myhostname, syslogName: params.syslogName };
+  const render = options.format === 'json' ? formatLogJson : formatLogLine;
+  const min = LEVELS[options.level];
+  return {
+    sink: (event) => {
+      if (LEVELS[event.level] >= min) write(`${render(event, line)}\n`);
+    },
+    fatalLine: (text) => {
+      // Postfix's `fatal:` severity: pflogsumm and logwatch report these lines.
+      const event: LogEvent = { time: Date.now(), level: 'error', component: 'master', text };
+      const rendered =
+        options.format === 'json'
+          ? render({ ...event, fields: { fatal: true } }, line)
+          : formatLogLine({ ...event, level: 'info', text: `fatal: ${text}` }, line);
+      return `${rendered}\n`;
+    },
+  };
+}
+
 /** Builds the sink and opens its destination (throws if `maillogFile` cannot be opened). */
 export function openLogOutput(options: LogOutputOptions): LogOutput {
   const { params } = options;
   const line: LogLineOptions = { hostname: params.myhostname, syslogName: params.syslogName };
   const render = options.format === 'json' ? formatLogJson : formatLogLine;
-  const min = LEVELS[options.level];
   const masterEvent = (level: LogLevel, text: string): LogEvent => ({
     time: Date.now(),
     level,
@@ -71,19 +107,10 @@ export function openLogOutput(options: LogOutputOptions): LogOutput {
     dropNotice: (n) =>
       `${render(masterEvent('warning', `${n} log records dropped: the log output is not keeping up`), line)}\n`,
   });
+  const lines = logLineSink(options, (text) => writer.write(text));
   return {
-    sink: (event) => {
-      if (LEVELS[event.level] >= min) writer.write(`${render(event, line)}\n`);
-    },
+    sink: lines.sink,
     writer,
-    fatal: (text) => {
-      // Postfix's `fatal:` severity: pflogsumm and logwatch report these lines.
-      const event: LogEvent = { ...masterEvent('error', text), component: 'master' };
-      const rendered =
-        options.format === 'json'
-          ? render({ ...event, fields: { fatal: true } }, line)
-          : formatLogLine({ ...event, level: 'info', text: `fatal: ${text}` }, line);
-      writer.write(`${rendered}\n`);
-    },
+    fatal: (text) => writer.write(lines.fatalLine(text)),
   };
 }

@@ -8,6 +8,7 @@
  */
 
 import { parseArgs } from 'node:util';
+import { isSmtpdWorker } from '../server/worker-env.js';
 import { errorMessage } from '../util/error-message.js';
 import { POSTERN_VERSION } from '../util/package-version.js';
 import { exitFor } from './exit-error.js';
@@ -158,13 +159,19 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  // Loaded only for `serve`, so `postern queue` starts quickly.
-  const { serve } = await import('./serve.js');
-  await serve({
+  const options = {
     config: values.config,
     logFormat: values['log-format'] as 'postfix' | 'json',
     logLevel: values['log-level'] as 'debug' | 'info' | 'warning' | 'error',
-  });
+  };
+  // An smtpd worker process of `postern serve` loads only what it runs: less memory each.
+  if (isSmtpdWorker()) {
+    const { runSmtpdWorker } = await import('../server/smtpd-worker.js');
+    return runSmtpdWorker(options);
+  }
+  // Loaded only for `serve`, so `postern queue` starts quickly.
+  const { serve } = await import('./serve.js');
+  await serve(options);
 }
 
 /** One line for an error an operator can fix, a stack trace for a bug; then the sysexits code. */

@@ -11,6 +11,12 @@
  * a changed parameter that needs a restart is named in a warning. A config that does
  * not validate is logged and the running one stays.
  *
+ * With `smtpdWorkerProcesses` above 1 the SMTP listeners are served by that many worker
+ * processes (server/smtpd-workers.ts); this process keeps the queue, delivery and the
+ * other listeners, passes SIGHUP and SIGTERM on, and starts a worker again when one dies.
+ * A worker is this same command started again (node:cluster), which main.ts sends to
+ * server/smtpd-worker.ts instead.
+ *
  * An uncaught exception or unhandled rejection is logged as Postfix's `fatal:` line,
  * the queued log lines are written, and the process exits 70 (mail already accepted is
  * on disk; what was in flight is retried after the restart).
@@ -18,10 +24,13 @@
  * @module
  */
 
+import { ConfigError } from '../errors.js';
 import { Logger } from '../log.js';
 import { EMBEDDED_CONFIG } from '../mta/embedded-config.js';
 import { Mta } from '../mta/mta.js';
-import type { MtaConfig } from '../mta/mta-config.js';
+import { type MtaConfig, resolveMtaConfig } from '../mta/mta-config.js';
+import { QueueIdGenerator } from '../queue-id.js';
+import { SmtpdWorkers } from '../server/smtpd-workers.js';
 import type { LogLevel } from '../types.js';
 import { errorMessage } from '../util/error-message.js';
 import { loadConfigFile } from './load-config.js';
@@ -42,13 +51,17 @@ export interface ServeOptions {
 export async function serve(args: ServeOptions): Promise<void> {
   const config: MtaConfig = args.config ? await loadConfigFile(args.config) : EMBEDDED_CONFIG;
   const logger = new Logger();
-  const mta = new Mta(config, { logger });
+  const queueIds = new QueueIdGenerator();
+  let writeLines: (text: string) => void = () => undefined;
+  const workers = smtpdWorkers(config, logger, queueIds, (text) => writeLines(text));
+  const mta = new Mta(config, { logger, queueIds, ...(workers ? { smtpdService: workers } : {}) });
   const out = openLogOutput({
     params: mta.params,
     format: args.logFormat ?? 'postfix',
     level: args.logLevel ?? 'info',
   });
   logger.addSink(out.sink);
+  writeLines = (text) => out.writer.write(text);
   // The last resort for a process.exit() from anywhere: what is queued, synchronously.
   process.on('exit', () => out.writer.flushSync());
 
@@ -124,4 +137,39 @@ async function reload(mta: Mta, logger: Logger, file: string | undefined): Promi
     const text = errorMessage(err);
     logger.error('master', undefined, `reload failed: ${text}; the running configuration stays`);
   }
+}
+
+/**
+ * The smtpd worker processes `smtpdWorkerProcesses` asks for, or undefined for one
+ * process. Throws ConfigError for what workers cannot do yet.
+ */
+function smtpdWorkers(
+  config: MtaConfig,
+  logger: Logger,
+  queueIds: QueueIdGenerator,
+  logText: (text: string) => void,
+): SmtpdWorkers | undefined {
+  const resolved = resolveMtaConfig(config);
+  const count = resolved.params.smtpdWorkerProcesses;
+  if (count <= 1) return undefined;
+  if (count > 64)
+    throw new ConfigError(
+      `smtpdWorkerProcesses ${count} is more than 64: give about one per CPU core`,
+      'smtpdWorkerProcesses',
+    );
+  // Both re-read the message being written, which a worker's store cannot.
+  const rereads = (['dkimSigning', 'dkimVerification', 'contentFilter'] as const).filter(
+    (k) => resolved[k] !== undefined,
+  );
+  if (rereads.length)
+    throw new ConfigError(
+      `${rereads.join(' and ')} cannot be used with smtpdWorkerProcesses ${count} yet: set smtpdWorkerProcesses to 1`,
+      'smtpdWorkerProcesses',
+    );
+  return new SmtpdWorkers({
+    count,
+    log: logger.for('master'),
+    logText,
+    takenTags: [queueIds.nodeTag],
+  });
 }

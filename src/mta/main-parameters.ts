@@ -28,6 +28,7 @@ import { QMQPD_PARAMETERS } from '../receive/qmqpd-parameters.js';
 import { SMTPD_ACCESS_PARAMETERS } from '../receive/smtpd-access-parameters.js';
 import { SMTPD_PARAMETERS } from '../receive/smtpd-parameters.js';
 import { REWRITE_PARAMETERS } from '../rewrite/rewrite-parameters.js';
+import { MASTER_PARAMETERS } from '../server/master-parameters.js';
 
 /** The components' tables, lowest layer first (the order of the docs and the schema). */
 const COMPONENTS = {
@@ -43,6 +44,7 @@ const COMPONENTS = {
   smtpd: SMTPD_PARAMETERS,
   smtpdAccess: SMTPD_ACCESS_PARAMETERS,
   qmqpd: QMQPD_PARAMETERS,
+  master: MASTER_PARAMETERS,
 } as const satisfies Readonly<Record<string, ParameterTable>>;
 
 /** What a config may give for every table of `G`, as one object type. */

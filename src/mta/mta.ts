@@ -51,14 +51,12 @@ import { maildropDirectory } from '../receive/maildrop.js';
 import { prepareMaildrop } from '../receive/maildrop-directory.js';
 import { Pickup } from '../receive/pickup.js';
 import { QmqpReceiver } from '../receive/qmqpd-receiver.js';
-import type { AuthBackend } from '../receive/smtpd-auth.js';
-import { SmtpReceiver, type SmtpTlsOptions } from '../receive/smtpd-receiver.js';
+import type { SmtpReceiver } from '../receive/smtpd-receiver.js';
 import type { CommandCheck } from '../receive/smtpd-restriction-types.js';
 import { type SubmitMessage, submitThrough } from '../receive/submit.js';
 import { DnsResolver } from '../resolver.js';
 import { Rewriter } from '../rewrite/rewriter.js';
 import type { BoundListener, ServiceNetwork } from '../service-network.js';
-import { createTable } from '../tables/create-table.js';
 import type { Clock, Connector, QueueId, Resolver, SubmissionPort } from '../types.js';
 import { errorMessage } from '../util/error-message.js';
 import { POSTERN_VERSION } from '../util/package-version.js';
@@ -71,6 +69,8 @@ import {
 } from './mta-config.js';
 import { ListenerGroup } from './mta-listeners.js';
 import { planReload } from './mta-reload.js';
+import { listenerLogger, smtpdReceiverBuilder } from './smtpd-receivers.js';
+import type { SmtpdService } from './smtpd-service.js';
 import { TcpNetwork } from './tcp-network.js';
 import { transportParameters } from './transport-parameters.js';
 
@@ -103,6 +103,13 @@ export interface MtaDependencies {
   readonly network?: ServiceNetwork;
   /** Runs before every SMTP command on every listener: postern/testing's AUTH and STARTTLS faults. */
   readonly smtpdCommandCheck?: CommandCheck;
+  /**
+   * Serves the `smtpd` listeners elsewhere (`postern serve`'s worker processes) instead
+   * of in this process; the Mta then starts, reloads and closes it in their place.
+   */
+  readonly smtpdService?: SmtpdService;
+  /** Makes the queue IDs of the mail this process queues; default: a random node tag. */
+  readonly queueIds?: QueueIdGenerator;
 }
 
 /**
@@ -149,6 +156,8 @@ export class Mta {
   readonly #received: SubmissionPort;
   #config: ResolvedMtaConfig;
   readonly #smtpd: ListenerGroup<SmtpReceiver>;
+  readonly #smtpdService: SmtpdService | undefined;
+  #smtpdServiceBound: readonly BoundListener[] = [];
   /** `postern queue` answers through these while a file queue is served. */
   readonly #controls: QueueControlServer[] = [];
   readonly #qmqpd: ListenerGroup<QmqpReceiver>;
@@ -203,7 +212,7 @@ export class Mta {
     });
     // Builds transportMaps, relocatedMaps, virtual*Maps... from the parameters.
     this.rewriter = new Rewriter({ params, logger });
-    const queueIds = new QueueIdGenerator();
+    const queueIds = deps.queueIds ?? new QueueIdGenerator();
     const { dkimSigning, dkimVerification } = this.config;
     if ((dkimSigning || dkimVerification) && this.store instanceof PostgresQueueStore)
       throw new ConfigError(
@@ -261,27 +270,16 @@ export class Mta {
     this.#smtpd = new ListenerGroup(
       network,
       this.config.smtpd,
-      (l) =>
-        new SmtpReceiver({
-          params: l.params,
-          submission: this.#received,
-          rewriter: this.rewriter,
-          logger: listenerLogger(logger, params, l.params),
-          clock,
-          ...(deps.smtpdCommandCheck ? { commandCheck: deps.smtpdCommandCheck } : {}),
-          ...(l.tls ? { tls: l.tls as SmtpTlsOptions } : {}),
-          ...(l.maxproc === undefined ? {} : { processLimit: l.maxproc }),
-          // A function from an .mjs config, or any table form (user → password).
-          ...(l.authenticator !== undefined
-            ? {
-                authenticator:
-                  typeof l.authenticator === 'function'
-                    ? (l.authenticator as AuthBackend)
-                    : createTable(l.authenticator, 'smtpd.authenticator'),
-              }
-            : {}),
-        }),
+      smtpdReceiverBuilder({
+        params,
+        submission: this.#received,
+        rewriter: this.rewriter,
+        logger,
+        clock,
+        commandCheck: deps.smtpdCommandCheck,
+      }),
     );
+    this.#smtpdService = deps.smtpdService;
     this.#pickup = new Pickup({
       directory: this.maildropDirectory,
       submission: this.#received,
@@ -310,7 +308,7 @@ export class Mta {
 
   /** The addresses the SMTP listeners are bound to (after `start()`). */
   get listeners(): readonly BoundListener[] {
-    return this.#smtpd.bound;
+    return this.#smtpdService ? this.#smtpdServiceBound : this.#smtpd.bound;
   }
 
   /** Opens the queue, starts delivery, then opens the listeners. */
@@ -359,7 +357,8 @@ export class Mta {
           );
         }
       }
-      await this.#smtpd.start();
+      if (this.#smtpdService) this.#smtpdServiceBound = await this.#smtpdService.start(this.store);
+      else await this.#smtpd.start();
       await this.#qmqpd.start();
       if (this.config.metrics) await this.metrics.serve(this.config.metrics);
     } catch (err) {
@@ -370,7 +369,7 @@ export class Mta {
     this.logger.info(
       'master',
       undefined,
-      `daemon started -- version ${POSTERN_VERSION}, listening on ${listening(this.#smtpd.bound, this.#qmqpd.bound)}`,
+      `daemon started -- version ${POSTERN_VERSION}, listening on ${listening(this.listeners, this.#qmqpd.bound)}`,
     );
   }
 
@@ -402,7 +401,7 @@ export class Mta {
     if (this.#state !== 'running')
       throw new Error(`Mta.reload(): the MTA is ${this.#state}; reload a running MTA`);
     const plan = planReload(this.#config, resolveMtaConfig(config));
-    await this.#smtpd.replace(plan.smtpd);
+    if (!this.#smtpdService) await this.#smtpd.replace(plan.smtpd);
     try {
       await this.#qmqpd.replace(plan.qmqpd);
     } catch (err) {
@@ -411,11 +410,12 @@ export class Mta {
       throw err;
     }
     this.#config = plan.config;
+    await this.#smtpdService?.reload();
     const what = plan.changed.length ? `; changed: ${plan.changed.join(', ')}` : '';
     this.logger.info(
       'master',
       undefined,
-      `reload: listening on ${listening(this.#smtpd.bound, this.#qmqpd.bound)}${what}`,
+      `reload: listening on ${listening(this.listeners, this.#qmqpd.bound)}${what}`,
     );
     if (plan.restart.length)
       this.logger.warning(
@@ -435,7 +435,10 @@ export class Mta {
   }
 
   async #shutdown(): Promise<void> {
-    await Promise.allSettled([this.#smtpd.close(), this.#qmqpd.close()]);
+    await Promise.allSettled([
+      this.#smtpdService ? this.#smtpdService.close() : this.#smtpd.close(),
+      this.#qmqpd.close(),
+    ]);
     await this.#pickup.stop();
     await Promise.allSettled(this.#controls.splice(0).map((c) => c.close()));
     await this.queueManager.stop();
@@ -453,11 +456,6 @@ function listening(smtpd: readonly BoundListener[], qmqpd: readonly BoundListene
   return (
     (smtpd.map(at).join(', ') || 'no SMTP port') + qmqpd.map((l) => `, qmqp ${at(l)}`).join('')
   );
-}
-
-/** A listener's own `syslogName` (master.cf `-o syslog_name=...`) tags its events. */
-function listenerLogger(logger: Logger, main: MainParameters, own: MainParameters): Logger {
-  return own.syslogName === main.syslogName ? logger : logger.child({ syslogName: own.syslogName });
 }
 
 function buildAgents(

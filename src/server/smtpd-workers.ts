@@ -1,0 +1,207 @@
+/**
+ * SmtpdWorkers: the SMTP listeners of `postern serve` served by worker processes
+ * (`smtpdWorkerProcesses` of them). The kernel spreads the connections: the listening
+ * sockets are shared with every worker (node:cluster, SCHED_NONE), each accepts for
+ * itself, and this process never touches a client's socket. Each worker gets a socket
+ * pair to this process (stdio slot 4), over which a StoreRelay applies its messages to
+ * the real store, and a queue ID tag no other process uses.
+ *
+ * Postfix counterpart: master(8) running `maxproc` smtpd(8) processes of an inet
+ * service: it restarts a process that dies and logs `warning: process ... pid N killed
+ * by signal 9` once for it, throttles a service whose processes die at start, and
+ * passes `postfix reload` and `postfix stop` on.
+ *
+ * Does not: share anvil's per-client counters or `maxproc` between workers (each
+ * counts its own sessions), or let DKIM or a content filter re-read a message (serve
+ * refuses those with workers).
+ *
+ * @module
+ */
+
+import cluster, { type Worker } from 'node:cluster';
+import type { Socket } from 'node:net';
+import { constants } from 'node:os';
+import type { ComponentLogger } from '../log.js';
+import type { SmtpdService } from '../mta/smtpd-service.js';
+import type { QueueStore } from '../queue/types.js';
+import { QueueIdGenerator } from '../queue-id.js';
+import type { BoundListener } from '../service-network.js';
+import { StoreRelay } from './store-relay.js';
+import {
+  CHANNEL_FD,
+  type FromWorker,
+  QUEUE_ID_TAG_ENV,
+  type ToWorker,
+  WORKER_ENV,
+} from './worker-env.js';
+
+/**
+ * A worker that dies before it is ready (a bad start: a config it cannot load, a port it
+ * cannot bind) is started again only after this pause, as master(8) throttles such a
+ * service for service_throttle_time (60s; shorter here, as there is one service).
+ */
+const THROTTLE_MS = 10_000;
+
+/** How long a worker that exited normally is left unreplaced, in case this process is stopping too. */
+const REPLACE_MS = 1000;
+
+/** Options of SmtpdWorkers. */
+export interface SmtpdWorkersOptions {
+  /** How many worker processes. */
+  readonly count: number;
+  /** Where `master` events go (restarts, throttling). */
+  readonly log: ComponentLogger;
+  /** Writes log lines a worker rendered (whole lines, each ending in a newline). */
+  readonly logText: (text: string) => void;
+  /** Queue ID tags already in use (this process's own): workers get others. */
+  readonly takenTags?: readonly string[];
+}
+
+interface Running {
+  readonly worker: Worker;
+  readonly relay: StoreRelay;
+  ready: boolean;
+}
+
+/**
+ * Runs and supervises the smtpd worker processes.
+ *
+ * @example
+ * ```ts
+ * const workers = new SmtpdWorkers({ count: 2, log: logger.for('master'), logText: (t) => writer.write(t) });
+ * const mta = new Mta(config, { logger, smtpdService: workers });
+ * ```
+ */
+export class SmtpdWorkers implements SmtpdService {
+  readonly #options: SmtpdWorkersOptions;
+  readonly #running = new Map<number, Running>();
+  readonly #tags = new Set<string>();
+  #store: QueueStore | undefined;
+  #bound: readonly BoundListener[] = [];
+  #closing = false;
+  #exited: (() => void) | undefined;
+
+  constructor(options: SmtpdWorkersOptions) {
+    if (!Number.isInteger(options.count) || options.count < 2 || options.count > 64)
+      throw new RangeError(
+        `smtpdWorkerProcesses ${options.count}: run 2 to 64 worker processes, or 1 for none`,
+      );
+    this.#options = options;
+    for (const t of options.takenTags ?? []) this.#tags.add(t);
+  }
+
+  /** Process IDs of the running workers. */
+  get pids(): number[] {
+    return [...this.#running.values()].flatMap((r) => r.worker.process.pid ?? []);
+  }
+
+  async start(store: QueueStore): Promise<readonly BoundListener[]> {
+    this.#store = store;
+    // The kernel hands each connection to whichever worker accepts first; the primary
+    // does not accept and pass every connection on (round robin).
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    cluster.setupPrimary({ stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'] });
+    const started = Array.from({ length: this.#options.count }, (_, i) => this.#fork(i + 1));
+    try {
+      const bound = await Promise.all(started);
+      this.#bound = bound[0] ?? [];
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    return this.#bound;
+  }
+
+  async reload(): Promise<void> {
+    for (const r of this.#running.values()) this.#tell(r.worker, { type: 'reload' });
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    if (this.#running.size === 0) return;
+    const gone = new Promise<void>((resolve) => (this.#exited = resolve));
+    for (const r of this.#running.values()) this.#tell(r.worker, { type: 'stop' });
+    await gone;
+    await Promise.all([...this.#running.values()].map((r) => r.relay.closed));
+  }
+
+  #tell(worker: Worker, message: ToWorker): void {
+    if (worker.isConnected()) worker.send(message);
+  }
+
+  /** A queue ID tag no other process of this server uses. */
+  #newTag(): string {
+    for (;;) {
+      const tag = new QueueIdGenerator().nodeTag;
+      if (!this.#tags.has(tag)) {
+        this.#tags.add(tag);
+        return tag;
+      }
+    }
+  }
+
+  /** Starts worker `n`; resolves with its bound listeners once it is ready. */
+  #fork(n: number): Promise<readonly BoundListener[]> {
+    const tag = this.#newTag();
+    const worker = cluster.fork({ [WORKER_ENV]: String(n), [QUEUE_ID_TAG_ENV]: tag });
+    const socket = worker.process.stdio?.[CHANNEL_FD] as Socket | undefined;
+    if (!socket) throw new Error('cannot open the socket pair to an smtpd worker process');
+    const log = this.#options.log;
+    const relay = new StoreRelay(socket, this.#store!, log, this.#options.logText);
+    const running: Running = { worker, relay, ready: false };
+    const pid = worker.process.pid;
+    this.#running.set(worker.id, running);
+    return new Promise((resolve, reject) => {
+      let failure: string | undefined;
+      worker.on('message', (m: FromWorker) => {
+        if (m.type === 'ready') {
+          running.ready = true;
+          resolve(m.bound);
+        } else if (m.type === 'failed') failure = m.message;
+      });
+      worker.on('exit', (code, signal) => {
+        this.#running.delete(worker.id);
+        if (this.#closing) {
+          if (this.#running.size === 0) this.#exited?.();
+          if (!running.ready) reject(new Error('postern serve is stopping'));
+          return;
+        }
+        const how = signal ? `killed by signal ${signalNumber(signal)}` : `exit status ${code}`;
+        if (!running.ready) {
+          reject(
+            new Error(failure ?? `an smtpd worker process (pid ${pid}) ${how} before it was ready`),
+          );
+          return;
+        }
+        if (code === 0 && !signal) {
+          // It was told to stop by a signal of its own (SIGTERM or SIGINT to the whole
+          // process group, which reaches this process too): start another only if this
+          // one is not stopping after all.
+          setTimeout(() => this.#restart(n), REPLACE_MS).unref();
+          return;
+        }
+        log.warning(undefined, `process postern/smtpd pid ${pid} ${how}`);
+        this.#restart(n);
+      });
+    });
+  }
+
+  /** Starts worker `n` again; a start that fails is retried every THROTTLE_MS. */
+  #restart(n: number): void {
+    if (this.#closing) return;
+    this.#fork(n).catch((err: unknown) => {
+      if (this.#closing) return;
+      this.#options.log.warning(
+        undefined,
+        `postern/smtpd: bad command startup -- throttling: ${(err as Error).message}; trying again in ${THROTTLE_MS / 1000}s`,
+      );
+      setTimeout(() => this.#restart(n), THROTTLE_MS).unref();
+    });
+  }
+}
+
+/** `SIGKILL` → 9, as Postfix's master logs it. */
+function signalNumber(signal: string): string {
+  const n = constants.signals[signal as NodeJS.Signals];
+  return n === undefined ? signal : String(n);
+}

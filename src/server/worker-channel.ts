@@ -1,0 +1,154 @@
+/**
+ * WorkerChannel: an smtpd worker's end of the socket pair to the primary. Frames are
+ * queued and written together once per turn of the event loop (one system call for
+ * every session's frames of that turn); commits wait for the primary's answer.
+ *
+ * Postfix counterpart: smtpd(8)'s cleanup client connection (mail_stream.c), which
+ * sends queue file records and waits for cleanup's status.
+ *
+ * Does not: retry. When the socket closes (the primary died) every commit in flight
+ * rejects and `onClose` tells the worker, which exits: a 250 is never sent for mail the
+ * primary did not make durable.
+ *
+ * @module
+ */
+
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { QueueStoreError } from '../errors.js';
+import { encodeFrame, Frame, FrameDecoder, type FrameType } from './worker-frames.js';
+
+/** Bytes queued or in the socket's buffer above which senders of content wait for `drain`. */
+const HIGH_WATER = 1024 * 1024;
+
+interface PendingCommit {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+/**
+ * The worker's side of the channel.
+ *
+ * @example
+ * ```ts
+ * const channel = new WorkerChannel(new Socket({ fd: 4, readable: true, writable: true }));
+ * const id = channel.open(queueId);
+ * channel.send(Frame.data, id, chunk);
+ * await channel.commit(id, record);
+ * ```
+ */
+export class WorkerChannel extends EventEmitter {
+  readonly #socket: Socket;
+  #queue: Buffer[] = [];
+  #queued = 0;
+  #scheduled = false;
+  #nextId = 1;
+  #closed: Error | undefined;
+  readonly #commits = new Map<number, PendingCommit>();
+
+  constructor(socket: Socket) {
+    super();
+    this.#socket = socket;
+    const decoder = new FrameDecoder((type, id, payload) => this.#answer(type, id, payload));
+    socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+    socket.on('drain', () => {
+      if (!this.#blocked) this.emit('drain');
+    });
+    const close = (err?: Error) => this.#close(err);
+    socket.on('error', close);
+    socket.on('close', () => close());
+  }
+
+  /** Why the channel is closed, once it is. */
+  get closed(): Error | undefined {
+    return this.#closed;
+  }
+
+  /** A new writer id, announced to the primary with the queue ID it writes. */
+  open(queueId: string): number {
+    const id = this.#nextId;
+    this.#nextId = id === 0xffffffff ? 1 : id + 1;
+    this.send(Frame.create, id, queueId);
+    return id;
+  }
+
+  /**
+   * Queues a frame; false when the caller should wait for `drain` before sending more
+   * content (the socket and the queue hold HIGH_WATER bytes or more).
+   */
+  send(type: FrameType, id: number, payload?: Buffer | string): boolean {
+    if (this.#closed) return true;
+    const frame = encodeFrame(type, id, payload);
+    this.#queue.push(frame);
+    this.#queued += frame.length;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#flush());
+    }
+    return !this.#blocked;
+  }
+
+  /** Sends the commit and resolves when the primary's store has made the message durable. */
+  commit(id: number, record: unknown): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    return new Promise((resolve, reject) => {
+      this.#commits.set(id, { resolve, reject });
+      this.send(Frame.commit, id, JSON.stringify(record));
+    });
+  }
+
+  /** Writes what is queued now (before an exit). */
+  flush(): void {
+    this.#flush();
+  }
+
+  /** Ends the socket once what is queued is written. */
+  end(): Promise<void> {
+    this.#flush();
+    return new Promise((resolve) => {
+      if (this.#closed) return resolve();
+      this.#socket.end(resolve);
+    });
+  }
+
+  get #blocked(): boolean {
+    return this.#queued + this.#socket.writableLength >= HIGH_WATER;
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    if (this.#queue.length === 0 || this.#closed) return;
+    const frames = this.#queue;
+    this.#queue = [];
+    this.#queued = 0;
+    this.#socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+    if (!this.#blocked) this.emit('drain');
+  }
+
+  #answer(type: number, id: number, payload: Buffer): void {
+    const pending = this.#commits.get(id);
+    if (!pending) return;
+    this.#commits.delete(id);
+    if (type === Frame.committed) pending.resolve();
+    else {
+      const { message, outage } = JSON.parse(payload.toString('utf8')) as {
+        message: string;
+        outage?: boolean;
+      };
+      pending.reject(new QueueStoreError(message, undefined, { outage: outage === true }));
+    }
+  }
+
+  #close(err?: Error): void {
+    if (this.#closed) return;
+    this.#closed = new QueueStoreError(
+      `the connection to the primary process is closed${err ? `: ${err.message}` : ''}`,
+    );
+    for (const p of this.#commits.values()) p.reject(this.#closed);
+    this.#commits.clear();
+    this.#queue = [];
+    this.#queued = 0;
+    this.emit('drain');
+    this.emit('close');
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * What the primary tells an smtpd worker process at its start: the environment
+ * variables that mark it and name its queue ID tag, and the descriptor of its socket
+ * pair to the primary.
+ *
+ * @module
+ */
+
+import cluster from 'node:cluster';
+
+/** Set (to the worker's number) in each smtpd worker process. */
+export const WORKER_ENV = 'POSTERN_SMTPD_WORKER';
+
+/** Whether this process is an smtpd worker started by `postern serve`. */
+export function isSmtpdWorker(): boolean {
+  return cluster.isWorker && process.env[WORKER_ENV] !== undefined;
+}
+
+/** The 5-character queue ID node tag the worker uses, distinct from every other process's. */
+export const QUEUE_ID_TAG_ENV = 'POSTERN_QUEUE_ID_TAG';
+
+/** The worker's end of the socket pair to the primary (stdio slot after the IPC channel). */
+export const CHANNEL_FD = 4;
+
+/** Messages from the primary to a worker on the IPC channel. */
+export type ToWorker = { readonly type: 'reload' } | { readonly type: 'stop' };
+
+/** Messages from a worker to the primary on the IPC channel. */
+export type FromWorker =
+  | {
+      readonly type: 'ready';
+      readonly bound: readonly { readonly host: string; readonly port: number }[];
+    }
+  | { readonly type: 'failed'; readonly message: string };

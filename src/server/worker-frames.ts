@@ -1,0 +1,110 @@
+/**
+ * The frames between an smtpd worker process and the primary: length-prefixed binary
+ * records on one socket pair, so that a 4 KB message crosses as one create, one data
+ * and one commit frame, usually in a single write.
+ *
+ * A frame is a 9-byte header — the payload's length (uint32, big-endian), the type
+ * (uint8), the writer id (uint32) — then the payload. Worker to primary: CREATE (the
+ * queue ID, ASCII), DATA (content bytes), COMMIT (the NewMessageRecord as JSON), ABORT
+ * (empty), LOG (rendered log lines, UTF-8). Primary to worker: COMMITTED (empty),
+ * FAILED (`{ message, outage }` as JSON).
+ *
+ * Postfix counterpart: the record streams between smtpd(8) and cleanup(8) over a UNIX
+ * socket (rec_type.h), and the status cleanup sends back.
+ *
+ * Does not: trust a length blindly — a frame over MAX_FRAME bytes is a protocol error
+ * that ends the connection.
+ *
+ * @module
+ */
+
+/** Frame types. */
+export const Frame = {
+  create: 1,
+  data: 2,
+  commit: 3,
+  abort: 4,
+  log: 5,
+  committed: 6,
+  failed: 7,
+} as const;
+
+/** One of Frame's values. */
+export type FrameType = (typeof Frame)[keyof typeof Frame];
+
+/** Bytes before the payload: length, type, writer id. */
+export const HEADER_BYTES = 9;
+
+/** The largest payload accepted (a commit record with thousands of recipients fits). */
+export const MAX_FRAME = 64 * 1024 * 1024;
+
+/** A frame's header and payload as one buffer. */
+export function encodeFrame(type: FrameType, id: number, payload?: Buffer | string): Buffer {
+  const body = payload === undefined ? 0 : Buffer.byteLength(payload);
+  const out = Buffer.allocUnsafe(HEADER_BYTES + body);
+  out.writeUInt32BE(body, 0);
+  out[4] = type;
+  out.writeUInt32BE(id, 5);
+  if (typeof payload === 'string') out.write(payload, HEADER_BYTES, 'utf8');
+  else if (payload) payload.copy(out, HEADER_BYTES);
+  return out;
+}
+
+/** Just the header of a frame whose payload is written after it (no copy of the payload). */
+export function frameHeader(type: FrameType, id: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_BYTES);
+  out.writeUInt32BE(length, 0);
+  out[4] = type;
+  out.writeUInt32BE(id, 5);
+  return out;
+}
+
+/**
+ * Cuts a byte stream into frames. `push` each chunk read; `onFrame` is called once per
+ * complete frame, in order. A payload that lies inside one chunk is a view of it, copied
+ * only when it is much smaller than the chunk (so a kept payload does not pin the chunk).
+ *
+ * @example
+ * ```ts
+ * const decoder = new FrameDecoder((type, id, payload) => apply(type, id, payload));
+ * socket.on('data', (chunk) => decoder.push(chunk));
+ * ```
+ */
+export class FrameDecoder {
+  readonly #onFrame: (type: number, id: number, payload: Buffer) => void;
+  #held: Buffer | undefined;
+
+  constructor(onFrame: (type: number, id: number, payload: Buffer) => void) {
+    this.#onFrame = onFrame;
+  }
+
+  /** Bytes of an incomplete frame held for the next chunk. */
+  get heldBytes(): number {
+    return this.#held?.length ?? 0;
+  }
+
+  /** Takes the next chunk; throws on a frame over MAX_FRAME. */
+  push(chunk: Buffer): void {
+    let buf = this.#held ? Buffer.concat([this.#held, chunk]) : chunk;
+    this.#held = undefined;
+    let at = 0;
+    while (buf.length - at >= HEADER_BYTES) {
+      const length = buf.readUInt32BE(at);
+      if (length > MAX_FRAME)
+        throw new Error(`worker frame of ${length} bytes exceeds the limit of ${MAX_FRAME}`);
+      const end = at + HEADER_BYTES + length;
+      if (end > buf.length) break;
+      const type = buf[at + 4]!;
+      const id = buf.readUInt32BE(at + 5);
+      const view = buf.subarray(at + HEADER_BYTES, end);
+      this.#onFrame(type, id, length * 2 < buf.length ? Buffer.from(view) : view);
+      at = end;
+    }
+    if (at < buf.length) {
+      buf = buf.subarray(at);
+      // The rest of a large frame: copy it out now so the next chunk appends to a small
+      // buffer, not the whole chunk it came in.
+      this.#held = at > 0 ? Buffer.from(buf) : buf;
+    }
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * `postern serve` with smtpd worker processes (`smtpdWorkerProcesses: 2`), end to end:
+ * real processes, real sockets, a real SMTP sink (smtp-server) counting deliveries by
+ * recipient (each message has its own).
+ *
+ * What must hold: every message is delivered exactly once and its queue ID is unique;
+ * the SMTP sessions are served by the workers, never by the primary; kill -9 of a
+ * worker loses only what it had not acknowledged and the worker is started again; kill
+ * -9 of the primary makes the workers exit, and a restart delivers every acknowledged
+ * message; a 100 MB message streams through a worker with bounded memory in both
+ * processes.
+ *
+ * @module
+ */
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type PosternProcess, startPostern } from '../helpers/postern-process.js';
+import { type SinkServer, startSink } from '../helpers/sink-server.js';
+import { SmtpDialogue } from '../helpers/smtp-dialogue.js';
+
+const HOST = 'mx.example.test';
+const BODY = `${'x'.repeat(76)}\r\n`.repeat(52); // about 4 KB
+
+/** The live child processes of `pid` (its smtpd workers). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number)
+      .filter(alive);
+  } catch {
+    return [];
+  }
+}
+
+/** Whether `pid` runs (a zombie does not). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** A process's status field in KiB (VmHWM, VmRSS). */
+function statusKiB(pid: number, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(
+    readFileSync(`/proc/${pid}/status`, 'utf8'),
+  );
+  return m ? Number(m[1]) : 0;
+}
+
+/**
+ * Resolves once `done()` holds, checking every 50 ms (process states have no event to
+ * wait on); false after `ms`.
+ */
+async function poll(done: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+/** The pids in `postern/NAME[pid]` log lines of `output`. */
+function pidsOf(output: readonly string[], name: string): Set<number> {
+  const re = new RegExp(`postern/${name}\\[(\\d+)\\]`);
+  return new Set(output.flatMap((l) => re.exec(l)?.[1] ?? []).map(Number));
+}
+
+/**
+ * `sessions` SMTP sessions, each sending up to `perSession` messages to recipients of
+ * their own (`PREFIX-sS-mI@remote.example`); the recipients of every message that got
+ * its 250 go into `acked`. A session whose server dies ends; `stop()` ends them all
+ * after the message in progress.
+ */
+function load(
+  port: number,
+  prefix: string,
+  sessions: number,
+  perSession: number,
+  acked: Set<string>,
+): { done: Promise<void>; stop(): void } {
+  let stopped = false;
+  const session = async (s: number): Promise<void> => {
+    let c: SmtpDialogue | undefined;
+    try {
+      c = await SmtpDialogue.open(port);
+      if ((await c.read()).code !== 220) return;
+      await c.expect('EHLO load.example', 250);
+      for (let i = 0; i < perSession && !stopped; i++) {
+        const rcpt = `${prefix}-s${s}-m${i}@remote.example`;
+        await c.expect('MAIL FROM:<load@client.example>', 250);
+        await c.expect(`RCPT TO:<${rcpt}>`, 250);
+        await c.expect('DATA', 354);
+        const r = await c.command(`Subject: ${rcpt}\r\n\r\n${BODY}.`);
+        if (r.code !== 250) return;
+        acked.add(rcpt);
+      }
+      await c.command('QUIT');
+    } catch {
+      // The process serving this session died: what it acknowledged is recorded.
+    } finally {
+      c?.close();
+    }
+  };
+  return {
+    done: Promise.all(Array.from({ length: sessions }, (_, s) => session(s))).then(() => {}),
+    stop: () => {
+      stopped = true;
+    },
+  };
+}
+
+describe('postern serve with smtpd worker processes', () => {
+  const dirs: string[] = [];
+  const running: PosternProcess[] = [];
+  const sinks: SinkServer[] = [];
+  afterAll(async () => {
+    await Promise.all(running.map((p) => p.stop('SIGKILL')));
+    await Promise.all(sinks.map((s) => s.close()));
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
+
+  async function setUp(extra: object = {}): Promise<{
+    dir: string;
+    sink: SinkServer;
+    config: object;
+    server: PosternProcess;
+  }> {
+    const dir = await mkdtemp(join(tmpdir(), 'postern-workers-'));
+    dirs.push(dir);
+    const sink = await startSink();
+    sinks.push(sink);
+    const config = {
+      myhostname: HOST,
+      smtpd: [{ listen: '127.0.0.1:0' }],
+      relayhost: `[127.0.0.1]:${sink.port}`,
+      smtpTlsSecurityLevel: 'none',
+      smtpdWorkerProcesses: 2,
+      ...extra,
+    };
+    const server = await startPostern(dir, config);
+    running.push(server);
+    return { dir, sink, config, server };
+  }
+
+  it('serves SMTP in two worker processes: every message from nodemailer delivered exactly once under a unique queue ID; SIGTERM ends them all', {
+    timeout: 60_000,
+  }, async () => {
+    const { sink, server } = await setUp();
+    const primary = server.child.pid!;
+    const workers = childrenOf(primary);
+    expect(workers).toHaveLength(2);
+
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: server.port,
+      secure: false,
+      ignoreTLS: true,
+      pool: true,
+      maxConnections: 8,
+      maxMessages: 10,
+    });
+    const recipients = Array.from({ length: 160 }, (_, i) => `n${i}@remote.example`);
+    const infos = await Promise.all(
+      recipients.map((to) =>
+        transport.sendMail({ from: 'app@client.example', to, subject: to, text: BODY }),
+      ),
+    );
+    transport.close();
+    const ids = infos.map((info) => /queued as ([0-9A-Za-z]+)/.exec(info.response)?.[1]);
+    expect(ids.every((id) => id !== undefined)).toBe(true);
+    expect(new Set(ids).size).toBe(recipients.length);
+
+    expect(await sink.waitFor(recipients, 30_000)).toBe(true);
+    expect(recipients.filter((r) => sink.byRecipient.get(r) !== 1)).toEqual([]);
+    // The sessions and their Cleanup ran in the workers; delivery in the primary.
+    const smtpd = pidsOf(server.output, 'smtpd');
+    expect(smtpd.size).toBeGreaterThan(0);
+    expect([...smtpd].every((pid) => workers.includes(pid))).toBe(true);
+    expect([...pidsOf(server.output, 'cleanup')].every((pid) => workers.includes(pid))).toBe(true);
+    expect([...pidsOf(server.output, 'qmgr')]).toEqual([primary]);
+    // Lines from three processes, each one whole.
+    const syslogLine = /^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ postern\/[\w-]+\[\d+\]: \S/;
+    expect(server.output.filter((l) => !syslogLine.test(l))).toEqual([]);
+
+    expect(await server.stop('SIGTERM')).toBe(0);
+    expect(await poll(() => !workers.some(alive), 10_000)).toBe(true);
+  });
+
+  it('kill -9 of a worker mid-load: every acknowledged message is delivered exactly once, the death is logged once and the worker is started again', {
+    timeout: 90_000,
+  }, async () => {
+    const { sink, server } = await setUp();
+    const primary = server.child.pid!;
+    const [victim, other] = childrenOf(primary);
+    expect(victim).toBeDefined();
+
+    const acked = new Set<string>();
+    const first = load(server.port, 'k', 10, 60, acked);
+    expect(await poll(() => acked.size >= 100, 30_000)).toBe(true);
+    process.kill(victim!, 'SIGKILL');
+    await server.waitForLine(new RegExp(`process postern/smtpd pid ${victim} killed by signal 9`));
+    await first.done;
+    // Started again: two workers, the survivor and a new one.
+    expect(
+      await poll(() => {
+        const now = childrenOf(primary);
+        return now.length === 2 && now.includes(other!) && !now.includes(victim!);
+      }, 20_000),
+    ).toBe(true);
+
+    // The restarted set serves new sessions: all of them acknowledged.
+    const after = new Set<string>();
+    await load(server.port, 'r', 6, 10, after).done;
+    expect(after.size).toBe(60);
+    for (const r of after) acked.add(r);
+
+    expect(await sink.waitFor(acked, 60_000)).toBe(true);
+    expect([...acked].filter((r) => sink.byRecipient.get(r) !== 1)).toEqual([]);
+    expect(server.output.filter((l) => /killed by signal 9/.test(l))).toHaveLength(1);
+    expect(await server.stop('SIGTERM')).toBe(0);
+  });
+
+  it('kill -9 of the primary: the workers exit; the restarted server delivers every acknowledged message', {
+    timeout: 120_000,
+  }, async () => {
+    // Slow deliveries keep acknowledged mail queued at the kill.
+    const { dir, sink, config, server } = await setUp({ defaultDestinationConcurrencyLimit: 2 });
+    sink.slow(HOST, 50);
+    const primary = server.child.pid!;
+    const workers = childrenOf(primary);
+    expect(workers).toHaveLength(2);
+
+    const acked = new Set<string>();
+    const traffic = load(server.port, 'p', 10, 100, acked);
+    expect(await poll(() => acked.size >= 150, 30_000)).toBe(true);
+    await server.stop('SIGKILL');
+    // Without their primary the workers go, and with them every session.
+    expect(await poll(() => !workers.some(alive), 10_000)).toBe(true);
+    traffic.stop();
+    await traffic.done;
+    const undelivered = [...acked].filter((r) => !sink.byRecipient.has(r));
+    expect(undelivered.length).toBeGreaterThan(0);
+
+    sink.slow(HOST, 0);
+    const second = await startPostern(dir, config);
+    running.push(second);
+    expect(await sink.waitFor(acked, 60_000)).toBe(true);
+    expect([...acked].filter((r) => (sink.byRecipient.get(r) ?? 0) < 1)).toEqual([]);
+    expect(await second.stop('SIGTERM')).toBe(0);
+  });
+
+  it('streams a 100 MB message through a worker with bounded memory in the worker and the primary', {
+    timeout: 120_000,
+  }, async () => {
+    const { server } = await setUp({ messageSizeLimit: 200_000_000, defaultTransport: 'discard' });
+    const primary = server.child.pid!;
+    const processes = [primary, ...childrenOf(primary)];
+    expect(processes).toHaveLength(3);
+    const before = new Map<number, number>();
+    for (const pid of processes) {
+      // Peak resident set from now on (as root, or as the owner of the processes).
+      writeFileSync(`/proc/${pid}/clear_refs`, '5');
+      before.set(pid, statusKiB(pid, 'VmRSS'));
+    }
+
+    const c = await SmtpDialogue.open(server.port);
+    await c.read();
+    await c.expect('EHLO big.example', 250);
+    await c.expect('MAIL FROM:<big@client.example>', 250);
+    await c.expect('RCPT TO:<big@remote.example>', 250);
+    await c.expect('DATA', 354);
+    const line = `${'y'.repeat(998)}\r\n`;
+    const chunk = Buffer.from(line.repeat(1024)); // 1 MB
+    c.write('Subject: big\r\n\r\n');
+    for (let i = 0; i < 100; i++) {
+      if (!c.socket.write(chunk)) await new Promise((r) => c.socket.once('drain', r));
+    }
+    const reply = await c.command('.');
+    expect(reply.code).toBe(250);
+    await c.command('QUIT');
+    c.close();
+    const id = /queued as ([0-9A-Za-z]+)/.exec(reply.text)?.[1];
+    await server.waitForLine(new RegExp(`${id}: removed`), 60_000);
+
+    // No process held the message: each peak stays far below its 100 MB.
+    for (const pid of processes) {
+      const grew = statusKiB(pid, 'VmHWM') - before.get(pid)!;
+      expect(grew, `process ${pid} grew by ${grew} KiB`).toBeLessThan(48 * 1024);
+    }
+    // The whole message was queued and delivered.
+    const queued = server.output.find((l) => l.includes(`${id}: from=<big@client.example>`));
+    expect(Number(/size=(\d+)/.exec(queued ?? '')?.[1])).toBeGreaterThan(102_400_000);
+    expect(await server.stop('SIGTERM')).toBe(0);
+  });
+});
