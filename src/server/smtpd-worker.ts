@@ -40,7 +40,6 @@ import { errorMessage } from '../util/error-message.js';
 import { ForwardingQueueStore } from './forwarding-store.js';
 import { WorkerChannel } from './worker-channel.js';
 import { CHANNEL_FD, type FromWorker, QUEUE_ID_TAG_ENV, type ToWorker } from './worker-env.js';
-import { Frame } from './worker-frames.js';
 
 /** How long a fatal error waits for its line to reach the primary. */
 const FATAL_FLUSH_MS = 2000;
@@ -95,13 +94,13 @@ export async function runSmtpdWorker(options: ServeOptions): Promise<void> {
   const { params } = config;
   const lines = logLineSink(
     { params, format: options.logFormat ?? 'postfix', level: options.logLevel ?? 'info' },
-    (text) => channel.send(Frame.log, 0, text),
+    (text) => channel.log(text),
   );
   const logger = new Logger([lines.sink]);
 
   const fatal = (what: string, err: unknown): void => {
     const text = errorMessage(err);
-    channel.send(Frame.log, 0, lines.fatalLine(`${what}: ${text}`));
+    channel.log(lines.fatalLine(`${what}: ${text}`));
     process.stderr.write(`postern/smtpd: fatal: ${what}: ${(err as Error)?.stack ?? text}\n`);
     setTimeout(() => process.exit(70), FATAL_FLUSH_MS).unref();
     void channel.end().finally(() => process.exit(70));
@@ -155,6 +154,7 @@ export async function runSmtpdWorker(options: ServeOptions): Promise<void> {
     } catch (err) {
       logger.error('master', undefined, `reload failed: ${errorMessage(err)}`);
     }
+    await send({ type: 'reloaded' });
   };
   onReload = () => {
     if (!stopping) reloading = reloading.then(reload);

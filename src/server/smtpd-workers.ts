@@ -61,6 +61,8 @@ interface Running {
   readonly worker: Worker;
   readonly relay: StoreRelay;
   ready: boolean;
+  /** Resolves the reload the worker was asked for (on its answer, or when it exits). */
+  reloaded: (() => void) | undefined;
 }
 
 /**
@@ -112,8 +114,22 @@ export class SmtpdWorkers implements SmtpdService {
     return this.#bound;
   }
 
+  /** Tells every worker to read the config again; resolves once each has applied it. */
   async reload(): Promise<void> {
-    for (const r of this.#running.values()) this.#tell(r.worker, { type: 'reload' });
+    await Promise.all(
+      [...this.#running.values()].map(
+        (r) =>
+          new Promise<void>((resolve) => {
+            const before = r.reloaded;
+            r.reloaded = () => {
+              before?.();
+              resolve();
+            };
+            if (r.ready) this.#tell(r.worker, { type: 'reload' });
+            else r.reloaded();
+          }),
+      ),
+    );
   }
 
   async close(): Promise<void> {
@@ -148,7 +164,7 @@ export class SmtpdWorkers implements SmtpdService {
     if (!socket) throw new Error('cannot open the socket pair to an smtpd worker process');
     const log = this.#options.log;
     const relay = new StoreRelay(socket, this.#store!, log, this.#options.logText);
-    const running: Running = { worker, relay, ready: false };
+    const running: Running = { worker, relay, ready: false, reloaded: undefined };
     const pid = worker.process.pid;
     this.#running.set(worker.id, running);
     return new Promise((resolve, reject) => {
@@ -158,9 +174,11 @@ export class SmtpdWorkers implements SmtpdService {
           running.ready = true;
           resolve(m.bound);
         } else if (m.type === 'failed') failure = m.message;
+        else if (m.type === 'reloaded') this.#reloaded(running);
       });
       worker.on('exit', (code, signal) => {
         this.#running.delete(worker.id);
+        this.#reloaded(running);
         if (this.#closing) {
           if (this.#running.size === 0) this.#exited?.();
           if (!running.ready) reject(new Error('postern serve is stopping'));
@@ -184,6 +202,12 @@ export class SmtpdWorkers implements SmtpdService {
         this.#restart(n);
       });
     });
+  }
+
+  #reloaded(running: Running): void {
+    const done = running.reloaded;
+    running.reloaded = undefined;
+    done?.();
   }
 
   /** Starts worker `n` again; a start that fails is retried every THROTTLE_MS. */

@@ -21,6 +21,14 @@ import { encodeFrame, Frame, FrameDecoder, type FrameType } from './worker-frame
 /** Bytes queued or in the socket's buffer above which senders of content wait for `drain`. */
 const HIGH_WATER = 1024 * 1024;
 
+/**
+ * Content and log lines wait for a commit (or this many bytes) to go with it, so a small
+ * message crosses in one write and wakes the primary once; what waits goes after LAZY_MS
+ * at the latest.
+ */
+const FLUSH_BYTES = 64 * 1024;
+const LAZY_MS = 20;
+
 interface PendingCommit {
   resolve(): void;
   reject(err: Error): void;
@@ -41,7 +49,10 @@ export class WorkerChannel extends EventEmitter {
   readonly #socket: Socket;
   #queue: Buffer[] = [];
   #queued = 0;
-  #scheduled = false;
+  /** Log lines of this turn, sent as one frame ahead of the others. */
+  #logText = '';
+  #immediate = false;
+  #timer: NodeJS.Timeout | undefined;
   #nextId = 1;
   #closed: Error | undefined;
   readonly #commits = new Map<number, PendingCommit>();
@@ -81,11 +92,16 @@ export class WorkerChannel extends EventEmitter {
     const frame = encodeFrame(type, id, payload);
     this.#queue.push(frame);
     this.#queued += frame.length;
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(() => this.#flush());
-    }
+    // A commit waits for its answer, an abort frees the primary's writer: both go now.
+    this.#schedule(type === Frame.commit || type === Frame.abort);
     return !this.#blocked;
+  }
+
+  /** Queues whole log lines; those of one turn of the event loop go as one frame. */
+  log(text: string): void {
+    if (this.#closed) return;
+    this.#logText += text;
+    this.#schedule(false);
   }
 
   /** Sends the commit and resolves when the primary's store has made the message durable. */
@@ -115,9 +131,26 @@ export class WorkerChannel extends EventEmitter {
     return this.#queued + this.#socket.writableLength >= HIGH_WATER;
   }
 
+  #schedule(urgent: boolean): void {
+    if (this.#immediate) return;
+    if (urgent || this.#queued >= FLUSH_BYTES) {
+      this.#immediate = true;
+      setImmediate(() => this.#flush());
+    } else this.#timer ??= setTimeout(() => this.#flush(), LAZY_MS);
+  }
+
   #flush(): void {
-    this.#scheduled = false;
-    if (this.#queue.length === 0 || this.#closed) return;
+    this.#immediate = false;
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#closed) return;
+    if (this.#logText) {
+      this.#queue.unshift(encodeFrame(Frame.log, 0, this.#logText));
+      this.#logText = '';
+    }
+    if (this.#queue.length === 0) return;
     const frames = this.#queue;
     this.#queue = [];
     this.#queued = 0;

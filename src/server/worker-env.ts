@@ -31,4 +31,6 @@ export type FromWorker =
       readonly type: 'ready';
       readonly bound: readonly { readonly host: string; readonly port: number }[];
     }
-  | { readonly type: 'failed'; readonly message: string };
+  | { readonly type: 'failed'; readonly message: string }
+  /** The reload asked for is applied (or failed and was logged). */
+  | { readonly type: 'reloaded' };

@@ -154,10 +154,12 @@ describe('postern serve with smtpd worker processes', () => {
     return { dir, sink, config, server };
   }
 
-  it('serves SMTP in two worker processes: every message from nodemailer delivered exactly once under a unique queue ID; SIGTERM ends them all', {
+  it('serves SMTP in two worker processes: every message from nodemailer delivered exactly once under a unique queue ID; SIGHUP reloads them; SIGTERM ends them all', {
     timeout: 60_000,
   }, async () => {
-    const { sink, server } = await setUp();
+    const { dir, sink, config, server } = await setUp({
+      smtpdBanner: 'mx.example.test ESMTP before',
+    });
     const primary = server.child.pid!;
     const workers = childrenOf(primary);
     expect(workers).toHaveLength(2);
@@ -193,6 +195,22 @@ describe('postern serve with smtpd worker processes', () => {
     // Lines from three processes, each one whole.
     const syslogLine = /^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ postern\/[\w-]+\[\d+\]: \S/;
     expect(server.output.filter((l) => !syslogLine.test(l))).toEqual([]);
+
+    // postfix reload: the primary reads the file, then each worker; the primary's line
+    // comes once every worker has applied it.
+    writeFileSync(
+      join(dir, 'postern.json'),
+      JSON.stringify({ ...config, smtpdBanner: 'mx.example.test ESMTP after' }),
+    );
+    server.child.kill('SIGHUP');
+    await server.waitForLine(/reload: listening on/);
+    for (let i = 0; i < 6; i++) {
+      const c = await SmtpDialogue.open(server.port);
+      expect((await c.read()).text).toBe(`${HOST} ESMTP after`);
+      await c.expect('QUIT', 221);
+      c.close();
+    }
+    expect(childrenOf(primary).sort()).toEqual([...workers].sort());
 
     expect(await server.stop('SIGTERM')).toBe(0);
     expect(await poll(() => !workers.some(alive), 10_000)).toBe(true);

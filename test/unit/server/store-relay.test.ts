@@ -20,7 +20,6 @@ import { QueueIdGenerator } from '../../../src/queue-id.js';
 import { ForwardingQueueStore } from '../../../src/server/forwarding-store.js';
 import { StoreRelay } from '../../../src/server/store-relay.js';
 import { WorkerChannel } from '../../../src/server/worker-channel.js';
-import { Frame } from '../../../src/server/worker-frames.js';
 
 interface Pair {
   readonly worker: ForwardingQueueStore;
@@ -258,10 +257,12 @@ describe('ForwardingQueueStore and StoreRelay', () => {
     expect(most).toBeLessThan(6 * 1024 * 1024);
   });
 
-  it('hands log lines to the log writer whole', async () => {
+  it('hands log lines to the log writer whole, those of one turn together', async () => {
     const { channel, logged } = await pair(new MemoryQueueStore());
-    channel.send(Frame.log, 0, 'line one\nline two\n');
-    channel.send(Frame.log, 0, 'line three\n');
+    channel.log('line one\n');
+    channel.log('line two\n');
+    await expect.poll(() => logged.length).toBe(1);
+    channel.log('line three\n');
     await expect.poll(() => logged.length).toBe(2);
     expect(logged).toEqual(['line one\nline two\n', 'line three\n']);
   });
