@@ -63,6 +63,7 @@ export async function runSmtpdWorker(options: ServeOptions): Promise<void> {
     stopRequested = true;
   };
   let stopRequested = false;
+  let stopping = false;
   let onReload: () => void = () => undefined;
   process.on('message', (m: ToWorker) => {
     if (m.type === 'stop') stop();
@@ -81,7 +82,6 @@ export async function runSmtpdWorker(options: ServeOptions): Promise<void> {
   channel.on('close', () => {
     if (!stopping) process.exit(1);
   });
-  let stopping = false;
 
   let config: ResolvedMtaConfig;
   try {

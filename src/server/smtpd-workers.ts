@@ -78,6 +78,8 @@ export class SmtpdWorkers implements SmtpdService {
   readonly #options: SmtpdWorkersOptions;
   readonly #running = new Map<number, Running>();
   readonly #tags = new Set<string>();
+  /** Relays whose worker's socket has not closed yet (those of exited workers too). */
+  readonly #relays = new Set<StoreRelay>();
   #store: QueueStore | undefined;
   #bound: readonly BoundListener[] = [];
   #closing = false;
@@ -90,11 +92,6 @@ export class SmtpdWorkers implements SmtpdService {
       );
     this.#options = options;
     for (const t of options.takenTags ?? []) this.#tags.add(t);
-  }
-
-  /** Process IDs of the running workers. */
-  get pids(): number[] {
-    return [...this.#running.values()].flatMap((r) => r.worker.process.pid ?? []);
   }
 
   async start(store: QueueStore): Promise<readonly BoundListener[]> {
@@ -132,13 +129,16 @@ export class SmtpdWorkers implements SmtpdService {
     );
   }
 
+  /** Stops every worker (their sessions finish first); resolves once their relays have closed. */
   async close(): Promise<void> {
     this.#closing = true;
-    if (this.#running.size === 0) return;
-    const gone = new Promise<void>((resolve) => (this.#exited = resolve));
-    for (const r of this.#running.values()) this.#tell(r.worker, { type: 'stop' });
-    await gone;
-    await Promise.all([...this.#running.values()].map((r) => r.relay.closed));
+    if (this.#running.size > 0) {
+      const gone = new Promise<void>((resolve) => (this.#exited = resolve));
+      for (const r of this.#running.values()) this.#tell(r.worker, { type: 'stop' });
+      await gone;
+    }
+    // What a dead worker left open is aborted before the store closes.
+    await Promise.all([...this.#relays].map((r) => r.closed));
   }
 
   #tell(worker: Worker, message: ToWorker): void {
@@ -164,6 +164,8 @@ export class SmtpdWorkers implements SmtpdService {
     if (!socket) throw new Error('cannot open the socket pair to an smtpd worker process');
     const log = this.#options.log;
     const relay = new StoreRelay(socket, this.#store!, log, this.#options.logText);
+    this.#relays.add(relay);
+    void relay.closed.then(() => this.#relays.delete(relay));
     const running: Running = { worker, relay, ready: false, reloaded: undefined };
     const pid = worker.process.pid;
     this.#running.set(worker.id, running);

@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runPostern } from '../helpers/postern-cli.js';
 import { type PosternProcess, startPostern } from '../helpers/postern-process.js';
 import { type SinkServer, startSink } from '../helpers/sink-server.js';
 import { SmtpDialogue } from '../helpers/smtp-dialogue.js';
@@ -321,5 +322,26 @@ describe('postern serve with smtpd worker processes', () => {
     const queued = server.output.find((l) => l.includes(`${id}: from=<big@client.example>`));
     expect(Number(/size=(\d+)/.exec(queued ?? '')?.[1])).toBeGreaterThan(102_400_000);
     expect(await server.stop('SIGTERM')).toBe(0);
+  });
+
+  it('refuses DKIM with worker processes, saying what to do, exit 78', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'postern-workers-'));
+    dirs.push(dir);
+    const file = join(dir, 'postern.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        myhostname: HOST,
+        smtpd: [{ listen: '127.0.0.1:0' }],
+        queueDirectory: join(dir, 'queue'),
+        smtpdWorkerProcesses: 2,
+        dkimVerification: true,
+      }),
+    );
+    const r = await runPostern(['serve', '--config', file], { cwd: dir });
+    expect(r.code).toBe(78);
+    expect(r.stderr).toBe(
+      'postern: configuration error: dkimVerification cannot be used with smtpdWorkerProcesses 2 yet: set smtpdWorkerProcesses to 1\n',
+    );
   });
 });
