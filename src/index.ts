@@ -88,6 +88,7 @@ export type {
   ResolvedMtaConfig,
 } from './mta/mta-config.js';
 export { DEFAULT_LISTEN, defineConfig, resolveMtaConfig } from './mta/mta-config.js';
+export type { SmtpdService } from './mta/smtpd-service.js';
 export type { BounceOptions } from './queue/bounce/bounce.js';
 export { Bounce } from './queue/bounce/bounce.js';
 export type { BounceParameters } from './queue/bounce/bounce-parameters.js';
