@@ -30,7 +30,7 @@ import { EMBEDDED_CONFIG } from '../mta/embedded-config.js';
 import { Mta } from '../mta/mta.js';
 import { type MtaConfig, resolveMtaConfig } from '../mta/mta-config.js';
 import { QueueIdGenerator } from '../queue-id.js';
-import { SmtpdWorkers } from '../server/smtpd-workers.js';
+import { SmtpdWorkers, type SmtpdWorkersOptions } from '../server/smtpd-workers.js';
 import type { LogLevel } from '../types.js';
 import { errorMessage } from '../util/error-message.js';
 import { loadConfigFile } from './load-config.js';
@@ -53,7 +53,11 @@ export async function serve(args: ServeOptions): Promise<void> {
   const logger = new Logger();
   const queueIds = new QueueIdGenerator();
   let writeLines: (text: string) => void = () => undefined;
-  const workers = smtpdWorkers(config, logger, queueIds, (text) => writeLines(text));
+  const workers = smtpdWorkers(config, logger, queueIds, {
+    logText: (text) => writeLines(text),
+    // What the workers queue is counted here, as the primary's own receivers' mail is.
+    onQueued: (record) => mta.metrics.noteReceived(record.source, record.queueId),
+  });
   const mta = new Mta(config, { logger, queueIds, ...(workers ? { smtpdService: workers } : {}) });
   const out = openLogOutput({
     params: mta.params,
@@ -147,7 +151,7 @@ function smtpdWorkers(
   config: MtaConfig,
   logger: Logger,
   queueIds: QueueIdGenerator,
-  logText: (text: string) => void,
+  wiring: Pick<SmtpdWorkersOptions, 'logText' | 'onQueued'>,
 ): SmtpdWorkers | undefined {
   const resolved = resolveMtaConfig(config);
   const count = resolved.params.smtpdWorkerProcesses;
@@ -169,7 +173,7 @@ function smtpdWorkers(
   return new SmtpdWorkers({
     count,
     log: logger.for('master'),
-    logText,
+    ...wiring,
     takenTags: [queueIds.nodeTag],
   });
 }

@@ -27,7 +27,13 @@ import type { Logger } from '../log.js';
 import { visitSummaries } from '../queue/summary.js';
 import type { QueueCounts, QueueStore } from '../queue/types.js';
 import type { BoundListener } from '../service-network.js';
-import type { LogEvent, RecipientStatus, SubmissionPort } from '../types.js';
+import type {
+  LogEvent,
+  QueueId,
+  RecipientStatus,
+  SubmissionPort,
+  SubmissionSource,
+} from '../types.js';
 import { errorMessage } from '../util/error-message.js';
 import { countingSubmission } from './counting-submission.js';
 import { DelayHistogram } from './delay-histogram.js';
@@ -207,10 +213,16 @@ export class MtaMetrics {
 
   /** Wraps a Submission port so that every message it queues is counted under its source component. */
   countReceived(port: SubmissionPort): SubmissionPort {
-    return countingSubmission(port, (source, queueId) => {
-      this.#received.set(source.component, (this.#received.get(source.component) ?? 0) + 1);
-      this.#emit({ type: 'received', queueId, receiver: source.component });
-    });
+    return countingSubmission(port, (source, queueId) => this.noteReceived(source, queueId));
+  }
+
+  /**
+   * Counts one message queued under its source component, for mail queued by another
+   * process (an smtpd worker of `postern serve`) rather than through countReceived().
+   */
+  noteReceived(source: SubmissionSource, queueId: QueueId): void {
+    this.#received.set(source.component, (this.#received.get(source.component) ?? 0) + 1);
+    this.#emit({ type: 'received', queueId, receiver: source.component });
   }
 
   /** Stops the endpoint and stops counting. */

@@ -23,7 +23,7 @@ import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { ComponentLogger } from '../log.js';
 import type { SmtpdService } from '../mta/smtpd-service.js';
-import type { QueueStore } from '../queue/types.js';
+import type { NewMessageRecord, QueueStore } from '../queue/types.js';
 import { QueueIdGenerator } from '../queue-id.js';
 import type { BoundListener } from '../service-network.js';
 import { StoreRelay } from './store-relay.js';
@@ -53,6 +53,8 @@ export interface SmtpdWorkersOptions {
   readonly log: ComponentLogger;
   /** Writes log lines a worker rendered (whole lines, each ending in a newline). */
   readonly logText: (text: string) => void;
+  /** Called for each message a worker queued, once it is durable (the metrics count it). */
+  readonly onQueued?: (record: NewMessageRecord) => void;
   /** Queue ID tags already in use (this process's own): workers get others. */
   readonly takenTags?: readonly string[];
 }
@@ -163,7 +165,13 @@ export class SmtpdWorkers implements SmtpdService {
     const socket = worker.process.stdio?.[CHANNEL_FD] as Socket | undefined;
     if (!socket) throw new Error('cannot open the socket pair to an smtpd worker process');
     const log = this.#options.log;
-    const relay = new StoreRelay(socket, this.#store!, log, this.#options.logText);
+    const relay = new StoreRelay(
+      socket,
+      this.#store!,
+      log,
+      this.#options.logText,
+      this.#options.onQueued,
+    );
     this.#relays.add(relay);
     void relay.closed.then(() => this.#relays.delete(relay));
     const running: Running = { worker, relay, ready: false, reloaded: undefined };

@@ -54,6 +54,7 @@ interface Pending {
  * ```ts
  * const relay = new StoreRelay(socket, store, log, (text) => writer.write(text));
  * relay.closed.then(() => log.info(undefined, 'worker gone'));
+ * // with a fifth argument, (record) => ..., called for each message made durable
  * ```
  */
 export class StoreRelay {
@@ -61,6 +62,7 @@ export class StoreRelay {
   readonly #store: QueueStore;
   readonly #log: ComponentLogger;
   readonly #logText: (text: string) => void;
+  readonly #onCommitted: ((record: NewMessageRecord) => void) | undefined;
   readonly #writers = new Map<number, OpenWriter>();
   #pending: Pending[] = [];
   #pendingAt = 0;
@@ -77,11 +79,13 @@ export class StoreRelay {
     store: QueueStore,
     log: ComponentLogger,
     logText: (text: string) => void,
+    onCommitted?: (record: NewMessageRecord) => void,
   ) {
     this.#socket = socket;
     this.#store = store;
     this.#log = log;
     this.#logText = logText;
+    this.#onCommitted = onCommitted;
     const decoder = new FrameDecoder((type, id, payload) => this.#take(type, id, payload));
     socket.on('data', (chunk: Buffer) => {
       try {
@@ -212,7 +216,10 @@ export class StoreRelay {
       return;
     }
     open.writer.commit(record).then(
-      () => this.#answer(Frame.committed, id),
+      () => {
+        this.#answer(Frame.committed, id);
+        this.#onCommitted?.(record);
+      },
       (err: unknown) => {
         void open.writer?.abort().catch(() => undefined);
         this.#answer(Frame.failed, id, failure(err));

@@ -160,6 +160,7 @@ describe('postern serve with smtpd worker processes', () => {
   }, async () => {
     const { dir, sink, config, server } = await setUp({
       smtpdBanner: 'mx.example.test ESMTP before',
+      metrics: { listen: '127.0.0.1:0' },
     });
     const primary = server.child.pid!;
     const workers = childrenOf(primary);
@@ -193,6 +194,13 @@ describe('postern serve with smtpd worker processes', () => {
     expect([...smtpd].every((pid) => workers.includes(pid))).toBe(true);
     expect([...pidsOf(server.output, 'cleanup')].every((pid) => workers.includes(pid))).toBe(true);
     expect([...pidsOf(server.output, 'qmgr')]).toEqual([primary]);
+    // The primary's metrics count what the workers queued.
+    const metrics = /(http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(
+      await server.waitForLine(/metrics on http:\/\//),
+    )![1]!;
+    expect(await (await fetch(metrics)).text()).toContain(
+      `postern_messages_received_total{receiver="smtpd"} ${recipients.length}\n`,
+    );
     // Lines from three processes, each one whole.
     const syslogLine = /^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ postern\/[\w-]+\[\d+\]: \S/;
     expect(server.output.filter((l) => !syslogLine.test(l))).toEqual([]);
