@@ -203,7 +203,11 @@ export class Mta {
       health: () => ({ mta: this.#state === 'running' ? 'ok' : this.#state }),
       sessions: () => [
         ...this.#smtpd.configs.map((l, i) =>
-          sessionMetrics('smtpd', this.#smtpd.bound[i] ?? l, this.#smtpd.sessionCount(i)),
+          sessionMetrics(
+            'smtpd',
+            this.listeners[i] ?? l,
+            this.#smtpdService?.sessionCount?.(i) ?? this.#smtpd.sessionCount(i),
+          ),
         ),
         ...this.#qmqpd.configs.map((l, i) =>
           sessionMetrics('qmqpd', this.#qmqpd.bound[i] ?? l, this.#qmqpd.sessionCount(i)),

@@ -29,4 +29,6 @@ export interface SmtpdService {
   reload(): Promise<void>;
   /** Stops accepting and resolves once every session in flight has ended. */
   close(): Promise<void>;
+  /** Optional: sessions open on listener `index` (for the metrics; may be a moment old). */
+  sessionCount?(index: number): number;
 }

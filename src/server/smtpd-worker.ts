@@ -39,7 +39,13 @@ import { Rewriter } from '../rewrite/rewriter.js';
 import { errorMessage } from '../util/error-message.js';
 import { ForwardingQueueStore } from './forwarding-store.js';
 import { WorkerChannel } from './worker-channel.js';
-import { CHANNEL_FD, type FromWorker, QUEUE_ID_TAG_ENV, type ToWorker } from './worker-env.js';
+import {
+  CHANNEL_FD,
+  type FromWorker,
+  QUEUE_ID_TAG_ENV,
+  SESSIONS_MS,
+  type ToWorker,
+} from './worker-env.js';
 
 /** How long a fatal error waits for its line to reach the primary. */
 const FATAL_FLUSH_MS = 2000;
@@ -161,4 +167,13 @@ export async function runSmtpdWorker(options: ServeOptions): Promise<void> {
   };
   await send({ type: 'ready', bound: smtpd.bound.map((b) => ({ host: b.host, port: b.port })) });
   if (stopRequested) stop();
+  // The primary's metrics show the sessions of every worker.
+  let reported = '';
+  setInterval(() => {
+    const counts = config.smtpd.map((_, i) => smtpd.sessionCount(i));
+    const now = counts.join(',');
+    if (now === reported) return;
+    reported = now;
+    void send({ type: 'sessions', counts });
+  }, SESSIONS_MS).unref();
 }

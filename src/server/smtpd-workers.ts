@@ -65,6 +65,8 @@ interface Running {
   ready: boolean;
   /** Resolves the reload the worker was asked for (on its answer, or when it exits). */
   reloaded: (() => void) | undefined;
+  /** Its sessions per listener, as it last reported them. */
+  sessions: readonly number[];
 }
 
 /**
@@ -111,6 +113,13 @@ export class SmtpdWorkers implements SmtpdService {
       throw err;
     }
     return this.#bound;
+  }
+
+  /** Sessions open on listener `index` in every worker, as they last reported (each second). */
+  sessionCount(index: number): number {
+    let n = 0;
+    for (const r of this.#running.values()) n += r.sessions[index] ?? 0;
+    return n;
   }
 
   /** Tells every worker to read the config again; resolves once each has applied it. */
@@ -174,7 +183,7 @@ export class SmtpdWorkers implements SmtpdService {
     );
     this.#relays.add(relay);
     void relay.closed.then(() => this.#relays.delete(relay));
-    const running: Running = { worker, relay, ready: false, reloaded: undefined };
+    const running: Running = { worker, relay, ready: false, reloaded: undefined, sessions: [] };
     const pid = worker.process.pid;
     this.#running.set(worker.id, running);
     return new Promise((resolve, reject) => {
@@ -185,6 +194,7 @@ export class SmtpdWorkers implements SmtpdService {
           resolve(m.bound);
         } else if (m.type === 'failed') failure = m.message;
         else if (m.type === 'reloaded') this.#reloaded(running);
+        else if (m.type === 'sessions') running.sessions = m.counts;
       });
       worker.on('exit', (code, signal) => {
         this.#running.delete(worker.id);

@@ -33,4 +33,9 @@ export type FromWorker =
     }
   | { readonly type: 'failed'; readonly message: string }
   /** The reload asked for is applied (or failed and was logged). */
-  | { readonly type: 'reloaded' };
+  | { readonly type: 'reloaded' }
+  /** Sessions open on each listener, sent when the numbers change (at most once a SESSIONS_MS). */
+  | { readonly type: 'sessions'; readonly counts: readonly number[] };
+
+/** How often a worker reports its session counts when they change. */
+export const SESSIONS_MS = 1000;

@@ -201,6 +201,19 @@ describe('postern serve with smtpd worker processes', () => {
     expect(await (await fetch(metrics)).text()).toContain(
       `postern_messages_received_total{receiver="smtpd"} ${recipients.length}\n`,
     );
+    // ... and the sessions open in them (reported each second).
+    const idle = await SmtpDialogue.open(server.port);
+    await idle.read();
+    const gauge = `postern_sessions_active{service="smtpd",listener="127.0.0.1:${server.port}"} 1\n`;
+    const end = Date.now() + 10_000;
+    let scraped = '';
+    while (!scraped.includes(gauge) && Date.now() < end) {
+      scraped = await (await fetch(metrics)).text();
+      if (!scraped.includes(gauge)) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(scraped).toContain(gauge);
+    await idle.expect('QUIT', 221);
+    idle.close();
     // Lines from three processes, each one whole.
     const syslogLine = /^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ postern\/[\w-]+\[\d+\]: \S/;
     expect(server.output.filter((l) => !syslogLine.test(l))).toEqual([]);
