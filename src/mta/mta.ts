@@ -414,7 +414,7 @@ export class Mta {
       throw err;
     }
     this.#config = plan.config;
-    await this.#smtpdService?.reload();
+    if (this.#smtpdService) this.#smtpdServiceBound = await this.#smtpdService.reload();
     const what = plan.changed.length ? `; changed: ${plan.changed.join(', ')}` : '';
     this.logger.info(
       'master',

@@ -25,8 +25,11 @@ import type { BoundListener } from '../service-network.js';
 export interface SmtpdService {
   /** Starts serving with `store` as the queue; resolves with the bound addresses. */
   start(store: QueueStore): Promise<readonly BoundListener[]>;
-  /** The Mta validated and applied a new config: have the listeners apply it too. */
-  reload(): Promise<void>;
+  /**
+   * The Mta validated and applied a new config: have the listeners apply it too;
+   * resolves with the bound addresses then.
+   */
+  reload(): Promise<readonly BoundListener[]>;
   /** Stops accepting and resolves once every session in flight has ended. */
   close(): Promise<void>;
   /** Optional: sessions open on listener `index` (for the metrics; may be a moment old). */

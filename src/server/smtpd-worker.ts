@@ -138,6 +138,7 @@ export async function runSmtpdWorker(options: ServeOptions): Promise<void> {
     return failed(err);
   }
 
+  const boundNow = () => smtpd.bound.map((b) => ({ host: b.host, port: b.port }));
   stop = (): void => {
     if (stopping) return;
     stopping = true;
@@ -160,12 +161,12 @@ export async function runSmtpdWorker(options: ServeOptions): Promise<void> {
     } catch (err) {
       logger.error('master', undefined, `reload failed: ${errorMessage(err)}`);
     }
-    await send({ type: 'reloaded' });
+    await send({ type: 'reloaded', bound: boundNow() });
   };
   onReload = () => {
     if (!stopping) reloading = reloading.then(reload);
   };
-  await send({ type: 'ready', bound: smtpd.bound.map((b) => ({ host: b.host, port: b.port })) });
+  await send({ type: 'ready', bound: boundNow() });
   if (stopRequested) stop();
   // The primary's metrics show the sessions of every worker.
   let reported = '';

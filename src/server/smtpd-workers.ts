@@ -123,7 +123,7 @@ export class SmtpdWorkers implements SmtpdService {
   }
 
   /** Tells every worker to read the config again; resolves once each has applied it. */
-  async reload(): Promise<void> {
+  async reload(): Promise<readonly BoundListener[]> {
     await Promise.all(
       [...this.#running.values()].map(
         (r) =>
@@ -138,6 +138,7 @@ export class SmtpdWorkers implements SmtpdService {
           }),
       ),
     );
+    return this.#bound;
   }
 
   /** Stops every worker (their sessions finish first); resolves once their relays have closed. */
@@ -193,8 +194,10 @@ export class SmtpdWorkers implements SmtpdService {
           running.ready = true;
           resolve(m.bound);
         } else if (m.type === 'failed') failure = m.message;
-        else if (m.type === 'reloaded') this.#reloaded(running);
-        else if (m.type === 'sessions') running.sessions = m.counts;
+        else if (m.type === 'reloaded') {
+          this.#bound = m.bound;
+          this.#reloaded(running);
+        } else if (m.type === 'sessions') running.sessions = m.counts;
       });
       worker.on('exit', (code, signal) => {
         this.#running.delete(worker.id);

@@ -32,8 +32,11 @@ export type FromWorker =
       readonly bound: readonly { readonly host: string; readonly port: number }[];
     }
   | { readonly type: 'failed'; readonly message: string }
-  /** The reload asked for is applied (or failed and was logged). */
-  | { readonly type: 'reloaded' }
+  /** The reload asked for is applied (or failed and was logged); the listeners now. */
+  | {
+      readonly type: 'reloaded';
+      readonly bound: readonly { readonly host: string; readonly port: number }[];
+    }
   /** Sessions open on each listener, sent when the numbers change (at most once a SESSIONS_MS). */
   | { readonly type: 'sessions'; readonly counts: readonly number[] };
 

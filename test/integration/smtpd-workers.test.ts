@@ -222,12 +222,20 @@ describe('postern serve with smtpd worker processes', () => {
     // comes once every worker has applied it.
     writeFileSync(
       join(dir, 'postern.json'),
-      JSON.stringify({ ...config, smtpdBanner: 'mx.example.test ESMTP after' }),
+      JSON.stringify({
+        ...config,
+        smtpdBanner: 'mx.example.test ESMTP after',
+        // A listener more, which the workers bind.
+        smtpd: [{ listen: '127.0.0.1:0' }, { listen: '127.0.0.1:0' }],
+      }),
     );
     server.child.kill('SIGHUP');
-    await server.waitForLine(/reload: listening on/);
+    const reloaded = await server.waitForLine(/reload: listening on/);
+    const ports = [...reloaded.matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+    expect(ports).toHaveLength(2);
+    expect(ports[0]).toBe(server.port);
     for (let i = 0; i < 6; i++) {
-      const c = await SmtpDialogue.open(server.port);
+      const c = await SmtpDialogue.open(ports[i % 2]!);
       expect((await c.read()).text).toBe(`${HOST} ESMTP after`);
       await c.expect('QUIT', 221);
       c.close();
