@@ -15,6 +15,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
@@ -372,5 +373,31 @@ describe('postern serve with smtpd worker processes', () => {
     expect(r.stderr).toBe(
       'postern: configuration error: dkimVerification cannot be used with smtpdWorkerProcesses 2 yet: set smtpdWorkerProcesses to 1\n',
     );
+  });
+
+  it('a port the workers cannot bind ends the start with the reason, exit 69', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'postern-workers-'));
+    dirs.push(dir);
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const file = join(dir, 'postern.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          myhostname: HOST,
+          smtpd: [{ listen: `127.0.0.1:${port}` }],
+          queueDirectory: join(dir, 'queue'),
+          smtpdWorkerProcesses: 2,
+        }),
+      );
+      const r = await runPostern(['serve', '--config', file], { cwd: dir });
+      expect(r.code).toBe(69);
+      expect(r.stderr).toContain(`cannot listen on 127.0.0.1:${port}`);
+      expect(r.stderr).toContain('another process uses that port');
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
   });
 });
