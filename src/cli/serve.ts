@@ -24,13 +24,13 @@
  * @module
  */
 
-import { ConfigError } from '../errors.js';
 import { Logger } from '../log.js';
 import { EMBEDDED_CONFIG } from '../mta/embedded-config.js';
 import { Mta } from '../mta/mta.js';
 import { type MtaConfig, resolveMtaConfig } from '../mta/mta-config.js';
 import { QueueIdGenerator } from '../queue-id.js';
 import { SmtpdWorkers, type SmtpdWorkersOptions } from '../server/smtpd-workers.js';
+import { smtpdWorkerCount } from '../server/worker-count.js';
 import type { LogLevel } from '../types.js';
 import { errorMessage } from '../util/error-message.js';
 import { loadConfigFile } from './load-config.js';
@@ -145,7 +145,7 @@ async function reload(mta: Mta, logger: Logger, file: string | undefined): Promi
 
 /**
  * The smtpd worker processes `smtpdWorkerProcesses` asks for, or undefined for one
- * process. Throws ConfigError for what workers cannot do yet.
+ * process. Throws ConfigError for what workers cannot do yet (worker-count.ts).
  */
 function smtpdWorkers(
   config: MtaConfig,
@@ -153,23 +153,8 @@ function smtpdWorkers(
   queueIds: QueueIdGenerator,
   wiring: Pick<SmtpdWorkersOptions, 'logText' | 'onQueued'>,
 ): SmtpdWorkers | undefined {
-  const resolved = resolveMtaConfig(config);
-  const count = resolved.params.smtpdWorkerProcesses;
+  const count = smtpdWorkerCount(resolveMtaConfig(config));
   if (count <= 1) return undefined;
-  if (count > 64)
-    throw new ConfigError(
-      `smtpdWorkerProcesses ${count} is more than 64: give about one per CPU core`,
-      'smtpdWorkerProcesses',
-    );
-  // Both re-read the message being written, which a worker's store cannot.
-  const rereads = (['dkimSigning', 'dkimVerification', 'contentFilter'] as const).filter(
-    (k) => resolved[k] !== undefined,
-  );
-  if (rereads.length)
-    throw new ConfigError(
-      `${rereads.join(' and ')} cannot be used with smtpdWorkerProcesses ${count} yet: set smtpdWorkerProcesses to 1`,
-      'smtpdWorkerProcesses',
-    );
   return new SmtpdWorkers({
     count,
     log: logger.for('master'),
