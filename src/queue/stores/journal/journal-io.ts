@@ -115,6 +115,24 @@ export async function writeFully(
   }
 }
 
+/** Bytes of zeros written or compared at a time (preallocation, tail checks). */
+export const ZERO_CHUNK = 1024 * 1024;
+let zeros: Buffer | undefined;
+
+/** A shared, never written, all-zero buffer of ZERO_CHUNK bytes (allocated on first use). */
+export function zeroChunk(): Buffer {
+  zeros ??= Buffer.alloc(ZERO_CHUNK);
+  return zeros;
+}
+
+/** Writes zeros over [from, to) of `file`, one chunk per write, through the thread pool. */
+export async function writeZeros(file: JournalFile, from: number, to: number): Promise<void> {
+  const chunk = zeroChunk();
+  for (let at = from; at < to; at += ZERO_CHUNK) {
+    await writeFully(file, [chunk.subarray(0, Math.min(ZERO_CHUNK, to - at))], at);
+  }
+}
+
 /** Reads exactly `length` bytes at `position` into a new buffer, or fewer at end of file. */
 export async function readFully(
   file: JournalFile,

@@ -46,6 +46,13 @@ export interface JournalOptions {
    * @default 8 MiB
    */
   readonly handoffBudget?: HandoffBudget | number;
+  /**
+   * Zero-fill and sync the next segment in the background, so commits write into space
+   * already allocated (their fdatasync then flushes data only). Costs one segment of
+   * disk for the spare and the bytes of the fill.
+   * @default true
+   */
+  readonly preallocate?: boolean;
   /** When a hand-off frame has been kept long enough (journal-handoff.ts). @default systemClock */
   readonly clock?: Clock;
   /** The file-system layer (tests inject one that counts, delays or fails calls). */
@@ -83,6 +90,8 @@ export interface JournalStats extends GroupCommitStats {
   readonly segmentsCreated: number;
   /** Segments deleted (every message in them finished) since open. */
   readonly segmentsReclaimed: number;
+  /** Spare segments zero-filled in the background since open. */
+  readonly segmentsPreallocated: number;
   /** Hand-off bytes held in memory now. */
   readonly handoffBytes: number;
   /** Commits whose content could not be kept in memory (the budget was spent). */

@@ -15,7 +15,10 @@
  * Damage: a segment is read only up to the length its successor's header vouches for
  * (bytes past it belong to a batch that failed and are abandoned: truncated). The
  * newest segment's tail after its last good frame is a torn write: it is ignored and
- * truncated. A stretch that does not parse followed by good frames, or a bad stretch
+ * truncated, or, in a preallocated segment, overwritten with zeros and synced. Zeros
+ * after the last good frame are preallocated space, not damage: nothing is reported,
+ * and appends go on there after the restart (the newest segment is resumed when its
+ * header and frames are sound). A stretch that does not parse followed by good frames, or a bad stretch
  * inside a vouched length, is damage: reported, skipped, and the segment is kept aside
  * (renamed `.damaged`) instead of deleted once nothing in it is live. A newest segment
  * with no valid header and no frames is a rotation that was interrupted: it is removed.
@@ -44,9 +47,9 @@ import {
   type SegmentHeader,
   segmentName,
 } from './journal-format.js';
-import { type JournalFile, type JournalIo, readFully } from './journal-io.js';
+import { type JournalFile, type JournalIo, readFully, writeZeros } from './journal-io.js';
 import { DUE_HOLD, DUE_INCOMING, dueOf, JournalTable } from './journal-table.js';
-import { type ScannedFrame, scanSegment } from './segment-scan.js';
+import { nonZeroEnd, type ScannedFrame, scanSegment } from './segment-scan.js';
 import { Segment, type SegmentSet } from './segment-set.js';
 
 /** A damaged stretch of a segment, as reported. */
@@ -64,9 +67,12 @@ export interface JournalRecoveryReport {
   readonly messages: number;
   /** Good frames read. */
   readonly frames: number;
-  /** Bytes of a torn write ignored (and truncated) at the end of the newest segment. */
+  /**
+   * Bytes of a torn write ignored (and truncated or zeroed) at the end of the newest
+   * segment; preallocated zeros after the last frame are not counted.
+   */
   readonly tornBytes: number;
-  /** Bytes past a vouched length (a failed batch) ignored and truncated. */
+  /** Bytes past a vouched length (a failed batch) ignored and truncated; zeros not counted. */
   readonly abandonedBytes: number;
   /** Stretches that did not parse but were followed by good frames, or were vouched for. */
   readonly damaged: readonly JournalDamage[];
@@ -92,6 +98,8 @@ interface Found {
 export interface Recovered {
   readonly table: JournalTable;
   readonly report: JournalRecoveryReport;
+  /** The newest segment, when appends may go on in it after its last frame. */
+  readonly resume: Segment | undefined;
 }
 
 /** Opens and reads every segment header in `directory`, in sequence order. */
@@ -152,6 +160,7 @@ export async function recoverJournal(
   let orphanFrames = 0;
   let duplicateMessages = 0;
   let invalidFrames = 0;
+  let resume: Segment | undefined;
 
   // What each segment's successor vouches for.
   const vouched = new Map<number, number>();
@@ -228,11 +237,16 @@ export async function recoverJournal(
       }
       for (const d of scan.damaged) damaged.push({ segment: f.path, ...d });
       let isDamaged = !f.header.ok || scan.damaged.length > 0 || limit < (vouchedLength ?? 0);
+      let resumable = false;
       if (vouchedLength === undefined) {
-        // No successor vouches for it: it was the newest, and its tail is a torn write.
-        tornBytes += scan.tail;
+        // No successor vouches for it: it was the newest, and its tail is a torn write
+        // (or preallocated zeros, which are no tail at all).
         segment.size = scan.end;
-        if (scan.tail > 0) await f.file.truncate(scan.end).catch(() => undefined);
+        const torn = await tornEnd(f.file, scan.end, limit);
+        tornBytes += torn - scan.end;
+        segment.allocated = await clearTail(f.file, scan.end, torn, f.size);
+        resumable = f.header.ok && !isDamaged && segment.allocated >= 0;
+        segment.allocated = Math.max(segment.allocated, scan.end);
       } else {
         // Sealed: every byte up to the vouched length was synced, so a bad tail is damage.
         if (scan.tail > 0) {
@@ -241,13 +255,14 @@ export async function recoverJournal(
         }
         segment.size = limit;
         if (f.size > limit) {
-          abandonedBytes += f.size - limit;
+          abandonedBytes += (await nonZeroEnd(f.file, limit, f.size)) - limit;
           await f.file.truncate(limit).catch(() => undefined);
         }
       }
       segment.syncedSize = segment.size;
       segment.damaged = isDamaged;
       segments.adopt(segment);
+      resume = resumable ? segment : undefined;
     }
   } catch (err) {
     for (const f of found) await f.file.close().catch(() => undefined);
@@ -256,6 +271,7 @@ export async function recoverJournal(
 
   return {
     table,
+    resume,
     report: {
       segments: found.length,
       messages: table.size,
@@ -269,4 +285,37 @@ export async function recoverJournal(
       discarded,
     },
   };
+}
+
+/** Where the torn bytes after a newest segment's last frame end (`end`: none). */
+async function tornEnd(file: JournalFile, end: number, limit: number): Promise<number> {
+  return limit > end ? nonZeroEnd(file, end, limit) : end;
+}
+
+/**
+ * Clears a torn tail [end, torn) of a file `size` bytes long: a tail that reaches the
+ * end of the file is truncated; one followed by preallocated zeros is overwritten
+ * with zeros and synced, so the space is kept and the bytes are not reported again
+ * after the next restart. Returns how much of the file is allocated and zero past
+ * `end` afterwards, or -1 if the tail could not be cleared (appends then go to a new
+ * segment).
+ */
+async function clearTail(
+  file: JournalFile,
+  end: number,
+  torn: number,
+  size: number,
+): Promise<number> {
+  if (torn <= end) return size;
+  try {
+    if (torn >= size) {
+      await file.truncate(end);
+      return end;
+    }
+    await writeZeros(file, end, torn);
+    await file.datasync();
+    return size;
+  } catch {
+    return -1;
+  }
 }

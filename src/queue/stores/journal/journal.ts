@@ -150,8 +150,9 @@ export class Journal {
   }
 
   /**
-   * Opens (creating if needed) and recovers the journal in `options.directory`, then
-   * starts a new segment for appends. Throws QueueStoreError if the directory cannot
+   * Opens (creating if needed) and recovers the journal in `options.directory`; appends
+   * go on after the newest segment's last frame, or in a new segment when that one is
+   * damaged. Throws QueueStoreError if the directory cannot
    * be used or was written by a newer format.
    */
   static async open(options: JournalOptions): Promise<Journal> {
@@ -175,10 +176,21 @@ export class Journal {
       options.handoffBudget instanceof HandoffBudget
         ? options.handoffBudget
         : new HandoffBudget(options.handoffBudget);
-    const segments = new SegmentSet({ directory, io, segmentSize });
+    const segments = new SegmentSet({
+      directory,
+      io,
+      segmentSize,
+      preallocate: options.preallocate !== false,
+      onSpareError: (err) =>
+        log.warning(
+          undefined,
+          `journal: cannot preallocate the next segment: ${errorMessage(err)}; new segments grow as they are written until it works`,
+        ),
+    });
     try {
       await io.mkdir(directory);
-      const { table, report } = await recoverJournal(directory, io, segments);
+      await segments.removeLeftoverSpare();
+      const { table, report, resume } = await recoverJournal(directory, io, segments);
       const journal = new Journal(
         directory,
         log,
@@ -190,7 +202,8 @@ export class Journal {
         options.clock ?? systemClock,
       );
       journal.#report();
-      await segments.rotate();
+      if (resume) segments.resume(resume);
+      else await segments.rotate();
       journal.#scheduleReclaim();
       return journal;
     } catch (err) {
@@ -539,6 +552,7 @@ export class Journal {
       segmentBytes: this.#segments.bytes,
       segmentsCreated: this.#segments.created,
       segmentsReclaimed: this.#segments.deleted,
+      segmentsPreallocated: this.#segments.preallocated,
       handoffBytes: this.budget.used,
       handoffRefused: this.budget.refused,
     };

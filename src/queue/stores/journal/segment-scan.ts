@@ -2,7 +2,8 @@
  * Reading a journal segment front to back at recovery: every frame that passes its
  * checks is handed to a visitor, a damaged stretch is skipped by searching for the
  * next frame that checks out, and what follows the last good frame is reported as
- * the tail (a torn write in the newest segment).
+ * the tail (a torn write in the newest segment). A segment written into preallocated
+ * space has zeros after its last frame: `nonZeroEnd` tells that tail from a torn one.
  *
  * The segment is read in 1 MiB pieces through one buffer, so memory stays bounded
  * whatever the segment's size; only a frame larger than that (a record with thousands
@@ -29,7 +30,7 @@ import {
   FrameType,
   readFrameHead,
 } from './journal-format.js';
-import type { JournalFile } from './journal-io.js';
+import { type JournalFile, ZERO_CHUNK, zeroChunk } from './journal-io.js';
 
 /** Bytes read at a time. */
 const CHUNK = 1024 * 1024;
@@ -198,4 +199,28 @@ export async function scanSegment(
     end = frameEnd;
   }
   return { end, damaged, tail: limit - end };
+}
+
+/**
+ * The offset just past the last byte in [from, limit) of `file` that is not zero, or
+ * `from` when all of it is zero (preallocated space never written). Reads the range
+ * once, a chunk at a time, comparing each chunk with zeros (memcmp) and looking at
+ * single bytes only in a chunk that is not all zero.
+ */
+export async function nonZeroEnd(file: JournalFile, from: number, limit: number): Promise<number> {
+  const zeros = zeroChunk();
+  const buffer = Buffer.allocUnsafe(Math.min(ZERO_CHUNK, Math.max(0, limit - from)));
+  let end = from;
+  let at = from;
+  while (at < limit) {
+    const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, limit - at), at);
+    if (bytesRead === 0) break;
+    if (!buffer.subarray(0, bytesRead).equals(zeros.subarray(0, bytesRead))) {
+      let i = bytesRead - 1;
+      while (buffer[i] === 0) i--;
+      end = at + i + 1;
+    }
+    at += bytesRead;
+  }
+  return end;
 }

@@ -10,6 +10,16 @@
  * or sync is abandoned the same way, at its last good length (bytes past it are
  * ignored by recovery), so a failure never leaves a half-written batch to be trusted.
  *
+ * Preallocation: once the current segment has taken a sixteenth of `segmentSize`, a
+ * spare segment is zero-filled and synced in the background (segment-spare.ts), and
+ * rotation turns it into the next segment: header written and synced, file renamed,
+ * directory synced. Every commit's fdatasync then writes into blocks already
+ * allocated and written, and does not commit the file's size and allocation with the
+ * data. The first segment after a fresh start grows as it is written: it gives way to
+ * the spare as soon as one is ready, unless it is half full already. (Later segments
+ * are made while no spare is ready only when the fill cannot keep up or fails.) A segment's valid
+ * length is the end of its last frame, not the file's size: the rest is zeros.
+ *
  * Reclamation is in order: a segment is deleted only when it and every older segment
  * hold no live message. Frames that end a message (removed, moved) may sit in a later
  * segment than the message, so deleting out of order could bring a finished message
@@ -32,6 +42,7 @@ import { join } from 'node:path';
 import { QueueStoreError } from '../../../errors.js';
 import { encodeSegmentHeader, SEGMENT_HEADER_SIZE, segmentName } from './journal-format.js';
 import { type JournalFile, type JournalIo, writeFully } from './journal-io.js';
+import { SegmentSpare } from './segment-spare.js';
 
 /** One segment file. */
 export class Segment {
@@ -41,6 +52,8 @@ export class Segment {
   file: JournalFile;
   /** Valid length: header and frames written. */
   size: number;
+  /** Bytes of the file allocated and written (zeros past `size`): appends below it do not grow it. */
+  allocated: number;
   /** Bytes known durable (fdatasync'ed). */
   syncedSize: number;
   /** Live messages whose message frame is here. */
@@ -52,12 +65,13 @@ export class Segment {
   /** A batch failed here: no more appends; bytes past `size` are abandoned. */
   broken = false;
 
-  constructor(sequence: number, path: string, file: JournalFile, size: number) {
+  constructor(sequence: number, path: string, file: JournalFile, size: number, allocated = size) {
     this.sequence = sequence;
     this.path = path;
     this.file = file;
     this.size = size;
     this.syncedSize = size;
+    this.allocated = Math.max(size, allocated);
   }
 }
 
@@ -67,6 +81,10 @@ export interface SegmentSetOptions {
   readonly io: JournalIo;
   /** Rotate once a segment would grow past this many bytes. */
   readonly segmentSize: number;
+  /** Zero-fill the next segment in the background (default true). */
+  readonly preallocate?: boolean;
+  /** Told when the background fill of a spare segment failed (it is tried again later). */
+  readonly onSpareError?: (err: unknown) => void;
 }
 
 /** The segments of one journal directory, oldest first. */
@@ -74,9 +92,14 @@ export class SegmentSet {
   readonly #directory: string;
   readonly #io: JournalIo;
   readonly #segmentSize: number;
+  readonly #spare: SegmentSpare | undefined;
+  /** Size of the current segment from which a spare is prepared. */
+  readonly #prepareAt: number;
   /** By sequence, in ascending order (added in that order). */
   readonly #segments = new Map<number, Segment>();
   #current: Segment | undefined;
+  /** The segment appends went to first after the open. */
+  #first: Segment | undefined;
   #lastSequence = 0;
   #reclaiming: Promise<number> | undefined;
   #again = false;
@@ -90,6 +113,21 @@ export class SegmentSet {
     this.#directory = options.directory;
     this.#io = options.io;
     this.#segmentSize = options.segmentSize;
+    this.#prepareAt = Math.max(SEGMENT_HEADER_SIZE + 1, Math.floor(options.segmentSize / 16));
+    if (options.preallocate !== false) {
+      this.#spare = new SegmentSpare(options.directory, options.io, options.segmentSize);
+      this.#spare.onError = options.onSpareError;
+    }
+  }
+
+  /** Spare segments zero-filled since open. */
+  get preallocated(): number {
+    return this.#spare?.filled ?? 0;
+  }
+
+  /** Deletes what an earlier run left of a spare segment (at open, before appends). */
+  async removeLeftoverSpare(): Promise<void> {
+    await this.#spare?.removeLeftover();
   }
 
   /** Adds a segment found at recovery (in ascending order). */
@@ -130,10 +168,19 @@ export class SegmentSet {
    */
   async segmentFor(bytes: number): Promise<Segment> {
     const current = this.#current;
+    if (current && current.size >= this.#prepareAt) this.#spare?.prepare();
     if (
       current &&
       !current.broken &&
-      (current.size + bytes <= this.#segmentSize || current.size === SEGMENT_HEADER_SIZE)
+      (current.size + bytes <= this.#segmentSize || current.size === SEGMENT_HEADER_SIZE) &&
+      // The first segment after the open, if made without a spare (a fresh start), gives
+      // way to one that is ready, unless it is half full already.
+      !(
+        current === this.#first &&
+        current.size + bytes > current.allocated &&
+        current.size < this.#segmentSize / 2 &&
+        this.#spare?.ready
+      )
     ) {
       return current;
     }
@@ -151,29 +198,41 @@ export class SegmentSet {
   }
 
   /**
+   * Appends go on in `segment`, the newest one recovered, after its last valid frame
+   * (instead of a new segment at every start).
+   */
+  resume(segment: Segment): void {
+    this.#current = segment;
+    this.#first = segment;
+  }
+
+  /**
    * Starts a new segment after the current one (or the newest recovered one),
-   * vouching for the valid length of that one.
+   * vouching for the valid length of that one: the spare if one is ready, else a new
+   * file.
    */
   async rotate(): Promise<Segment> {
     const before = this.#current ?? this.all().at(-1);
     const sequence = ++this.#lastSequence;
     const path = join(this.#directory, segmentName(sequence));
-    const file = await this.#io.open(path, 'wx+');
+    const header = encodeSegmentHeader(sequence, before?.sequence ?? 0, before?.size ?? 0);
+    const spare = this.#spare?.take();
+    const file = spare ? spare.file : await this.#io.open(path, 'wx+');
     try {
-      await writeFully(
-        file,
-        [encodeSegmentHeader(sequence, before?.sequence ?? 0, before?.size ?? 0)],
-        0,
-      );
+      await writeFully(file, [header], 0);
       await file.datasync();
+      // The spare is named a segment only once its header is durable.
+      if (spare) await this.#io.rename(spare.path, path);
       await this.#io.syncDirectory(this.#directory);
     } catch (err) {
       await file.close().catch(() => undefined);
-      await this.#io.unlink(path).catch(() => undefined);
+      await this.#io.unlink(spare?.path ?? path).catch(() => undefined);
+      if (spare) await this.#io.unlink(path).catch(() => undefined);
       throw err;
     }
-    const segment = new Segment(sequence, path, file, SEGMENT_HEADER_SIZE);
+    const segment = new Segment(sequence, path, file, SEGMENT_HEADER_SIZE, spare?.size);
     this.#segments.set(sequence, segment);
+    this.#first ??= segment;
     this.#current = segment;
     this.created++;
     return segment;
@@ -256,6 +315,7 @@ export class SegmentSet {
 
   /** Closes every handle (after the writer has stopped). */
   async close(): Promise<void> {
+    await this.#spare?.close();
     await this.#reclaiming?.catch(() => undefined);
     for (const segment of this.#segments.values())
       await segment.file.close().catch(() => undefined);

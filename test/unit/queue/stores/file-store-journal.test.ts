@@ -17,6 +17,7 @@ import { Logger } from '../../../../src/log.js';
 import { FileQueueStore } from '../../../../src/queue/stores/file-store.js';
 import { LOCK_FILE } from '../../../../src/queue/stores/file-store-lock.js';
 import type { FileQueueJournalOptions } from '../../../../src/queue/stores/file-store-options.js';
+import { SPARE_NAME } from '../../../../src/queue/stores/journal/segment-spare.js';
 import type { LogEvent } from '../../../../src/types.js';
 import { TestIo, tempDir } from './journal/journal-harness.js';
 import { commitMessage, newRecord, outcome, readAll, recipients } from './store-conformance.js';
@@ -306,8 +307,11 @@ describe('FileQueueStore with its journal', () => {
     expect(stats.messages).toBe(0);
     expect(await files('active')).toEqual([pinned]);
     expect(await store.counts()).toMatchObject({ active: 1, incoming: 0 });
+    // The segments, and at most the spare the next one will be made from.
     const journalFiles = await fs.readdir(join(directory, 'journal'));
-    expect(journalFiles.length).toBe(stats.segments);
+    expect(journalFiles.filter((n) => n.endsWith('.seg')).length).toBe(stats.segments);
+    for (const other of journalFiles.filter((n) => !n.endsWith('.seg')))
+      expect(other).toBe(SPARE_NAME);
     // After a crash the pinned message is back in incoming/, in its own file.
     const again = await killAndReopen(options);
     const [m] = await claim(again);

@@ -4,7 +4,7 @@
  * third one durably. Each acknowledgement is written to stdout (a pipe, written
  * synchronously) only after the journal resolved it: `A <id>` for a durable commit,
  * `R <id>` for a durable removal (announced by `D <id>` before it is asked for),
- * `S <fdatasyncs> <durable frames>` now and then. The
+ * `S <fdatasyncs> <durable frames> <spare segments filled>` now and then. The
  * parent kills it with SIGKILL in the middle of all this.
  */
 
@@ -36,7 +36,7 @@ async function writer(): Promise<void> {
     }
     if (n % 50 === 0) {
       const s = journal.stats();
-      say(`S ${s.syncs} ${s.durableFrames}`);
+      say(`S ${s.syncs} ${s.durableFrames} ${s.segmentsPreallocated}`);
     }
   }
 }

@@ -1,13 +1,16 @@
 /**
  * Crashes in the middle of batched commits under load, and what recovery finds:
- * - kill -9 of a real child process committing from 20 writers, which reports each
- *   acknowledgement to this process through a pipe before it is killed: every
- *   acknowledged message is there, intact, and every acknowledged removal holds;
+ * - kill -9 of a real child process committing from 20 writers into preallocated
+ *   segments, which reports each acknowledgement to this process through a pipe before
+ *   it is killed, three times on the same journal (each run appending after the last
+ *   frame the one before left): every acknowledged message is there, intact, and every
+ *   acknowledged removal holds;
  * - a simulated power cut (the file-system layer cuts every file back to what was
  *   fdatasync'ed, keeps a random, possibly garbled part of the rest, and undoes file
  *   creations and deletions whose directory was not synced) while segments rotate and
- *   finished ones are deleted: the same for commits, removals and moves, which also
- *   proves that nothing was acknowledged before its bytes were synced.
+ *   finished ones are deleted, twice on the same journal: the same for commits,
+ *   removals and moves, which also proves that nothing was acknowledged before its
+ *   bytes were synced.
  *
  * @module
  */
@@ -67,6 +70,7 @@ describe('Journal crash recovery', () => {
     const removed = new Set<string>();
     const removing = new Set<string>();
     let batched = 0;
+    let preallocated = 0;
     // Three kills at different points, each on the journal the previous one left.
     for (const killAfter of [300, 457, 611]) {
       const proc: ChildProcess = spawn(process.execPath, [child, directory, String(256 * 1024)], {
@@ -95,6 +99,7 @@ describe('Journal crash recovery', () => {
           } else if (kind === 'S') {
             syncs = Number(a);
             frames = Number(b);
+            preallocated = Math.max(preallocated, Number(line.split(' ')[3]));
           }
         }
       });
@@ -114,9 +119,11 @@ describe('Journal crash recovery', () => {
       }
     }
     expect(batched).toBe(3);
+    // Commits were going into preallocated segments, resumed after each restart.
+    expect(preallocated).toBeGreaterThan(0);
   }, 120_000);
 
-  it('loses no acknowledged commit, removal or move in a simulated power cut under load', async () => {
+  it('loses no acknowledged commit, removal or move in simulated power cuts under load, twice on the same journal', async () => {
     const ids = new QueueIdGenerator();
     let seed = 12345;
     const random = (): number => {
@@ -124,69 +131,83 @@ describe('Journal crash recovery', () => {
       return seed / 2 ** 31;
     };
     let reclaimed = 0;
+    let preallocated = 0;
+    let resumed = 0;
     for (let round = 0; round < 6; round++) {
       const directory = await tempDir();
       dirs.push(directory);
-      const io = new TestIo();
-      const journal = await Journal.open({ directory, io, segmentSize: 64 * 1024 });
       const acked = new Set<string>();
       /** Durably removed or moved: must be gone. */
       const ended = new Set<string>();
       /** A removal or move was asked for (maybe lazily): may be gone. */
       const ending = new Set<string>();
       const deferred = new Map<string, number>();
-      const crashAt = 150 + Math.floor(random() * 300);
-      let crashed: Promise<void> | undefined;
-      // Each message ends one way or another, so finished segments get reclaimed while
-      // the writers run: most are removed (half of them lazily), every seventh is
-      // deferred and later moved out.
-      const writer = async (w: number): Promise<void> => {
-        const keep: string[] = [];
-        for (let i = 0; !io.dead; i++) {
-          const id = ids.next();
-          await journal.appendMessage(storedFor(id), [contentFor(id)]);
-          acked.add(id);
-          if (acked.size === crashAt) crashed = io.crash(random);
-          if ((i + w) % 7 === 0) {
-            const dueAt = 1_700_000_000_000 + i;
-            await journal.changeState(id, { state: 'deferred', dueAt }, true);
-            deferred.set(id, dueAt);
-            keep.push(id);
-          } else {
-            ending.add(id);
-            const durable = (i + w) % 2 === 0;
-            await journal.markRemoved(id, durable);
-            if (durable) ended.add(id);
+      // A power cut, recovery, more load into what recovery left (preallocated space
+      // after the last frame), a second power cut, recovery again.
+      for (let cut = 0; cut < 2; cut++) {
+        const io = new TestIo();
+        const journal = await Journal.open({ directory, io, segmentSize: 64 * 1024 });
+        if (cut > 0 && journal.stats().segmentsCreated === 0) resumed++;
+        const start = acked.size;
+        const crashAt = start + 150 + Math.floor(random() * 300);
+        let crashed: Promise<void> | undefined;
+        // Each message ends one way or another, so finished segments get reclaimed while
+        // the writers run: most are removed (half of them lazily), every seventh is
+        // deferred and later moved out.
+        const writer = async (w: number): Promise<void> => {
+          const keep: string[] = [];
+          for (let i = 0; !io.dead; i++) {
+            const id = ids.next();
+            await journal.appendMessage(storedFor(id), [contentFor(id)]);
+            acked.add(id);
+            if (acked.size === crashAt) crashed = io.crash(random);
+            if ((i + w) % 7 === 0) {
+              const dueAt = 1_700_000_000_000 + i;
+              await journal.changeState(id, { state: 'deferred', dueAt }, true);
+              deferred.set(id, dueAt);
+              keep.push(id);
+            } else {
+              ending.add(id);
+              const durable = (i + w) % 2 === 0;
+              await journal.markRemoved(id, durable);
+              if (durable) ended.add(id);
+            }
+            if (keep.length > 2) {
+              const old = keep.shift()!;
+              ending.add(old);
+              await journal.markMoved(old);
+              ended.add(old);
+            }
           }
-          if (keep.length > 2) {
-            const old = keep.shift()!;
-            ending.add(old);
-            await journal.markMoved(old);
-            ended.add(old);
-          }
+        };
+        const results = await Promise.allSettled(Array.from({ length: 20 }, (_, w) => writer(w)));
+        await crashed;
+        // Every writer stopped on the power cut, not on anything else.
+        for (const r of results) {
+          if (r.status === 'rejected') expect(String(r.reason)).toMatch(/power cut/);
         }
-      };
-      const results = await Promise.allSettled(Array.from({ length: 20 }, (_, w) => writer(w)));
-      await crashed;
-      // Every writer stopped on the power cut, not on anything else.
-      for (const r of results) {
-        if (r.status === 'rejected') expect(String(r.reason)).toMatch(/power cut/);
-      }
-      expect(io.datasyncs).toBeLessThan(acked.size);
-      reclaimed += journal.stats().segmentsReclaimed;
-      await journal.close().catch(() => undefined);
+        expect(io.datasyncs).toBeLessThan(acked.size - start);
+        reclaimed += journal.stats().segmentsReclaimed;
+        preallocated += journal.stats().segmentsPreallocated;
+        await journal.close().catch(() => undefined);
 
-      const recovered = await Journal.open({ directory, segmentSize: 64 * 1024 });
-      try {
-        await expectAcknowledged(recovered, acked, ended, ending);
-        for (const [id, dueAt] of deferred) {
-          const entry = recovered.get(id);
-          if (entry || !ending.has(id)) expect(entry).toMatchObject({ state: 'deferred', dueAt });
+        const recovered = await Journal.open({ directory, segmentSize: 64 * 1024 });
+        try {
+          await expectAcknowledged(recovered, acked, ended, ending);
+          for (const [id, dueAt] of deferred) {
+            const entry = recovered.get(id);
+            if (entry || !ending.has(id)) expect(entry).toMatchObject({ state: 'deferred', dueAt });
+          }
+          expect(recovered.recovery.damaged).toEqual([]);
+        } finally {
+          await recovered.close();
         }
-      } finally {
-        await recovered.close();
       }
     }
     expect(reclaimed).toBeGreaterThan(0);
+    // The cuts came while commits went into preallocated segments, and the second load
+    // went on in the segment the first one left.
+    expect(preallocated).toBeGreaterThan(0);
+    expect(resumed).toBeGreaterThan(0);
   }, 120_000);
 });

@@ -1,9 +1,11 @@
 /**
  * Test harness of the queue journal: a file-system layer over the real node:fs that
  * counts fdatasyncs and directory fsyncs, can hold an fdatasync at a gate or make it
- * fail, and can simulate a power cut (every file cut back to what was synced, plus a
- * random part of what was not; files whose creation or deletion was never made durable
- * by a directory fsync appear or reappear as a crash would leave them).
+ * fail, and can simulate a power cut (every write not covered by a completed
+ * fdatasync keeps a random part of its bytes: the rest is zeros again inside the size
+ * the file had when it was last synced, as in preallocated space, and cut off beyond
+ * it; files whose creation or deletion was never made durable by a directory fsync
+ * appear or reappear as a crash would leave them).
  *
  * @module
  */
@@ -26,11 +28,25 @@ export interface Gate {
   open(): void;
 }
 
+/** A write not yet covered by a completed fdatasync. */
+interface DirtyRange {
+  readonly from: number;
+  to: number;
+  /** The fdatasyncs called before it (one called later covers it). */
+  readonly generation: number;
+}
+
 interface Tracked {
-  /** Bytes durable: the size when the last completed fdatasync was called. */
+  /** File size durable: the size when the last completed fdatasync was called. */
   durable: number;
+  /** Writes since, in order. */
+  dirty: DirtyRange[];
+  /** fdatasyncs called on the file so far. */
+  generation: number;
   /** The directory entry is durable (created before a directory fsync). */
   named: boolean;
+  /** The handle open on it, to find the record again after a rename. */
+  handle: object | undefined;
 }
 
 /** A journal file-system layer over node:fs that tests can watch and break. */
@@ -42,7 +58,7 @@ export class TestIo implements JournalIo {
   /** Writes made through the thread pool (writev) and on the calling thread (writevSync). */
   threadWrites = 0;
   inlineWrites = 0;
-  /** Each completed fdatasync: the path and the size it covered. */
+  /** Each completed fdatasync: the file's path then (after any rename) and the size it covered. */
   readonly synced: { path: string; size: number }[] = [];
   /** The next fdatasyncs wait here (one gate per call, in order). */
   readonly gates: Gate[] = [];
@@ -83,22 +99,39 @@ export class TestIo implements JournalIo {
   async open(path: string, flags: 'r' | 'r+' | 'wx+'): Promise<JournalFile> {
     this.#alive();
     const handle = await nodeJournalIo.open(path, flags);
-    if (!this.#files.has(path)) this.#files.set(path, { durable: 0, named: flags !== 'wx+' });
-    if (flags !== 'wx+') {
-      const t = this.#files.get(path)!;
-      t.durable = Math.max(t.durable, (await handle.stat()).size);
+    if (!this.#files.has(path) || flags === 'wx+') {
+      const t = { durable: 0, dirty: [], generation: 0, named: flags !== 'wx+', handle };
+      this.#files.set(path, t);
     }
+    const t0 = this.#files.get(path)!;
+    t0.handle = handle;
+    if (flags !== 'wx+') t0.durable = Math.max(t0.durable, (await handle.stat()).size);
     const io = this;
+    // Looked up at each call: a rename moves the record to the new name.
+    const named = (): [string, Tracked] | undefined => {
+      for (const e of io.#files) if (e[1].handle === handle) return e;
+      return undefined;
+    };
+    const tracked = (): Tracked | undefined => named()?.[1];
+    const wrote = (position: number, bytes: number): void => {
+      const t = tracked();
+      if (t && bytes > 0)
+        t.dirty.push({ from: position, to: position + bytes, generation: t.generation });
+    };
     return {
       async writev(buffers, position) {
         io.#alive();
         io.threadWrites++;
-        return handle.writev(buffers, position);
+        const result = await handle.writev(buffers, position);
+        wrote(position, result.bytesWritten);
+        return result;
       },
       writevSync(buffers, position) {
         io.#alive();
         io.inlineWrites++;
-        return handle.writevSync!(buffers, position);
+        const n = handle.writevSync!(buffers, position);
+        wrote(position, n);
+        return n;
       },
       async read(buffer, offset, length, position) {
         io.#alive();
@@ -108,6 +141,8 @@ export class TestIo implements JournalIo {
       async datasync() {
         io.#alive();
         const size = (await handle.stat()).size;
+        const before = tracked();
+        const generation = before ? before.generation++ : 0;
         const gate = io.gates.shift() as (Gate & { wait(): Promise<void> }) | undefined;
         if (gate) await gate.wait();
         const failure = io.failures.shift();
@@ -115,15 +150,22 @@ export class TestIo implements JournalIo {
         await handle.datasync();
         io.#alive();
         io.datasyncs++;
-        io.synced.push({ path, size });
-        const t = io.#files.get(path);
-        if (t) t.durable = Math.max(t.durable, size);
+        io.synced.push({ path: named()?.[0] ?? path, size });
+        const t = tracked();
+        if (t) {
+          t.durable = Math.max(t.durable, size);
+          t.dirty = t.dirty.filter((d) => d.generation > generation);
+        }
       },
       async truncate(length) {
         io.#alive();
         await handle.truncate(length);
-        const t = io.#files.get(path);
-        if (t) t.durable = Math.min(t.durable, length);
+        const t = tracked();
+        if (t) {
+          t.durable = Math.min(t.durable, length);
+          t.dirty = t.dirty.filter((d) => d.from < length);
+          for (const d of t.dirty) d.to = Math.min(d.to, length);
+        }
       },
       stat: () => handle.stat(),
       close: () => handle.close(),
@@ -146,6 +188,11 @@ export class TestIo implements JournalIo {
   async rename(from: string, to: string): Promise<void> {
     this.#alive();
     await nodeJournalIo.rename(from, to);
+    const t = this.#files.get(from);
+    if (t) {
+      this.#files.delete(from);
+      this.#files.set(to, t);
+    }
   }
 
   async mkdir(path: string): Promise<void> {
@@ -168,10 +215,11 @@ export class TestIo implements JournalIo {
   }
 
   /**
-   * A power cut: from now on every call fails; each file is cut back to its durable
-   * size plus a random part (`keep` of 0..1) of what it had beyond, with the last byte
-   * kept flipped when `garble`; files never named durably vanish; unlinks not yet made
-   * durable are undone.
+   * A power cut: from now on every call fails; each write not covered by a completed
+   * fdatasync keeps a random first part of its bytes (`random` of 0..1), the last byte
+   * kept flipped half of the time (a page written only in part); the bytes lost are
+   * zeros again inside the file's durable size (preallocated space) and cut off beyond
+   * it; files never named durably vanish; unlinks not yet made durable are undone.
    */
   async crash(random: () => number = Math.random): Promise<void> {
     this.dead = true;
@@ -184,18 +232,22 @@ export class TestIo implements JournalIo {
         await fs.rm(path, { force: true });
         continue;
       }
-      const extra = Math.max(0, st.size - t.durable);
-      const kept = t.durable + Math.floor(extra * random());
-      if (kept < st.size) await fs.truncate(path, kept);
-      if (kept > t.durable && random() < 0.5) {
-        // A page written only in part: the last byte kept is not what was written.
-        const h = await fs.open(path, 'r+');
-        const b = Buffer.alloc(1);
-        await h.read(b, 0, 1, kept - 1);
-        b[0] = b[0]! ^ 0xff;
-        await h.write(b, 0, 1, kept - 1);
-        await h.close();
+      const h = await fs.open(path, 'r+');
+      let size = t.durable;
+      for (const d of t.dirty) {
+        const kept = d.from + Math.floor((d.to - d.from) * random());
+        const zeroTo = Math.min(d.to, st.size);
+        if (kept < zeroTo) await h.write(Buffer.alloc(zeroTo - kept), 0, zeroTo - kept, kept);
+        if (kept > d.from && random() < 0.5) {
+          const b = Buffer.alloc(1);
+          await h.read(b, 0, 1, kept - 1);
+          b[0] = b[0]! ^ 0xff;
+          await h.write(b, 0, 1, kept - 1);
+        }
+        size = Math.max(size, kept);
       }
+      await h.close();
+      if (size < st.size) await fs.truncate(path, size);
     }
   }
 }
