@@ -5,7 +5,10 @@
  *
  * A journal is a directory of segment files named by a 16-hex-digit sequence number
  * (`0000000000000001.seg`, ...). Each segment starts with a header, then frames, only
- * ever appended. All integers are little-endian.
+ * ever appended. A segment file may be longer than its frames: space preallocated for
+ * them is zeros, which no frame starts with (the frame magic's first byte is 0xF1), so
+ * the valid length of a segment is the end of its last good frame, not the file's
+ * size. All integers are little-endian.
  *
  * Segment header (48 bytes, written and synced before any frame goes in):
  *
