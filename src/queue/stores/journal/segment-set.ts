@@ -16,9 +16,9 @@
  * directory synced. Every commit's fdatasync then writes into blocks already
  * allocated and written, and does not commit the file's size and allocation with the
  * data. The first segment after a fresh start grows as it is written: it gives way to
- * the spare as soon as one is ready, unless it is half full already. (Later segments
- * are made while no spare is ready only when the fill cannot keep up or fails.) A segment's valid
- * length is the end of its last frame, not the file's size: the rest is zeros.
+ * the spare as soon as one is ready, unless it is half full already. Later segments
+ * are made without a spare only when the fill cannot keep up or fails. A segment's
+ * valid length is the end of its last frame, not the file's size: the rest is zeros.
  *
  * Reclamation is in order: a segment is deleted only when it and every older segment
  * hold no live message. Frames that end a message (removed, moved) may sit in a later
@@ -52,7 +52,7 @@ export class Segment {
   file: JournalFile;
   /** Valid length: header and frames written. */
   size: number;
-  /** Bytes of the file allocated and written (zeros past `size`): appends below it do not grow it. */
+  /** Bytes allocated and written (zeros past `size`): appends there do not grow the file. */
   allocated: number;
   /** Bytes known durable (fdatasync'ed). */
   syncedSize: number;
@@ -217,6 +217,7 @@ export class SegmentSet {
     const path = join(this.#directory, segmentName(sequence));
     const header = encodeSegmentHeader(sequence, before?.sequence ?? 0, before?.size ?? 0);
     const spare = this.#spare?.take();
+    this.#spare?.retry();
     const file = spare ? spare.file : await this.#io.open(path, 'wx+');
     try {
       await writeFully(file, [header], 0);

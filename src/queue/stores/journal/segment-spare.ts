@@ -14,8 +14,9 @@
  * The spare is named `spare.tmp` (not a segment name: recovery never reads it) and
  * becomes a segment only by rotation (segment-set.ts), which writes its header, syncs
  * it, renames it and syncs the directory. A spare left over by a crash or a failed
- * fill is deleted and filled again; a failed fill is retried at the next `prepare`
- * and, meanwhile, rotation creates segments the way it always could.
+ * fill is deleted and filled again. After a failed fill (a full disk) `prepare` does
+ * nothing until `retry()` (the next rotation), so a failure costs one attempt and one
+ * warning per segment; meanwhile rotation creates segments the way it always could.
  *
  * Postfix counterpart: none — Postfix writes one file per message. This is how
  * PostgreSQL prepares its WAL segments (zero-filled before use).
@@ -46,7 +47,9 @@ export class SegmentSpare {
   #ready: ReadySpare | undefined;
   #filling: Promise<void> | undefined;
   #closed = false;
-  /** Called when a fill fails (it is retried at the next prepare). */
+  /** A fill failed: no new one until `retry()`. */
+  #failed = false;
+  /** Called when a fill fails (it is tried again after `retry()`). */
   onError: ((err: unknown) => void) | undefined;
   /** Spares filled since open. */
   filled = 0;
@@ -64,7 +67,7 @@ export class SegmentSpare {
 
   /** Starts filling a spare in the background unless one is ready or being filled. */
   prepare(): void {
-    if (this.#closed || this.#ready || this.#filling) return;
+    if (this.#closed || this.#failed || this.#ready || this.#filling) return;
     this.#filling = this.#fill().then(
       (spare) => {
         this.#filling = undefined;
@@ -73,7 +76,9 @@ export class SegmentSpare {
       },
       (err: unknown) => {
         this.#filling = undefined;
-        if (!this.#closed) this.onError?.(err);
+        if (this.#closed) return;
+        this.#failed = true;
+        this.onError?.(err);
       },
     );
   }
@@ -81,6 +86,11 @@ export class SegmentSpare {
   /** Deletes a spare an earlier run left behind (a crash during or after its fill). */
   async removeLeftover(): Promise<void> {
     await this.#io.unlink(this.path).catch(() => undefined);
+  }
+
+  /** Lets `prepare` try again after a failed fill. */
+  retry(): void {
+    this.#failed = false;
   }
 
   /** Takes the ready spare (the caller owns its file from now on), if there is one. */
