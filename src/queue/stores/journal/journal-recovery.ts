@@ -18,15 +18,17 @@
  * truncated, or, in a preallocated segment, overwritten with zeros and synced. Zeros
  * after the last good frame are preallocated space, not damage: nothing is reported,
  * and appends go on there after the restart (the newest segment is resumed when its
- * header and frames are sound). A stretch that does not parse followed by good frames, or a bad stretch
- * inside a vouched length, is damage: reported, skipped, and the segment is kept aside
- * (renamed `.damaged`) instead of deleted once nothing in it is live. A newest segment
- * with no valid header and no frames is a rotation that was interrupted: it is removed.
+ * header and frames are sound). A stretch that does not parse followed by good
+ * frames, or a bad stretch inside a vouched length, is damage: reported, skipped, and
+ * the segment is kept aside (renamed `.damaged`) instead of deleted once nothing in it
+ * is live. A newest segment with no valid header and no frames is a rotation that was
+ * interrupted: it is removed.
  * A segment written by a newer format version stops the open with an error.
  *
- * Cost: every byte of every segment is read once, sequentially, in 1 MiB pieces; content
- * is checksummed and dropped, only state frames are parsed. Memory is the table of
- * live messages (journal-table.ts), not the content.
+ * Cost: every byte of every segment is read once (the zeros after the newest one's last
+ * frame twice), sequentially, in 1 MiB pieces; content is checksummed and dropped,
+ * only state frames are parsed. Memory is the table of live messages
+ * (journal-table.ts), not the content.
  *
  * Postfix counterpart: qmgr(8)'s start-up scan of the queue directories and
  * postsuper(1)'s repair of damaged queue files.

@@ -179,10 +179,25 @@ export class TestIo implements JournalIo {
 
   async unlink(path: string): Promise<void> {
     this.#alive();
-    const copy = `${path}.unlinked-copy`;
-    await fs.copyFile(path, copy);
-    this.#unlinked.set(path, copy);
-    await nodeJournalIo.unlink(path);
+    await this.#track(async () => {
+      const copy = `${path}.unlinked-copy`;
+      await fs.copyFile(path, copy);
+      this.#unlinked.set(path, copy);
+      await nodeJournalIo.unlink(path);
+    });
+  }
+
+  /** Unlinks and their bookkeeping under way: a crash lets them finish first. */
+  readonly #inflight = new Set<Promise<void>>();
+
+  async #track(work: () => Promise<void>): Promise<void> {
+    const p = work();
+    this.#inflight.add(p);
+    try {
+      await p;
+    } finally {
+      this.#inflight.delete(p);
+    }
   }
 
   async rename(from: string, to: string): Promise<void> {
@@ -206,12 +221,14 @@ export class TestIo implements JournalIo {
     this.#alive();
     this.directorySyncs++;
     for (const [p, t] of this.#files) if (dirname(p) === path) t.named = true;
-    for (const [p, copy] of this.#unlinked) {
-      if (dirname(p) === path) {
-        await fs.rm(copy, { force: true });
-        this.#unlinked.delete(p);
+    await this.#track(async () => {
+      for (const [p, copy] of [...this.#unlinked]) {
+        if (dirname(p) === path) {
+          this.#unlinked.delete(p);
+          await fs.rm(copy, { force: true });
+        }
       }
-    }
+    });
   }
 
   /**
@@ -223,6 +240,7 @@ export class TestIo implements JournalIo {
    */
   async crash(random: () => number = Math.random): Promise<void> {
     this.dead = true;
+    await Promise.allSettled([...this.#inflight]);
     for (const [path, copy] of this.#unlinked) await fs.rename(copy, path);
     this.#unlinked.clear();
     for (const [path, t] of this.#files) {
