@@ -206,6 +206,41 @@ describe('Journal segment preallocation', () => {
     for (const id of committed) expect(journal.get(id)).toBeDefined();
   });
 
+  it('never holds a commit or a rotation up for the fill: a stuck spare sync delays nothing', async () => {
+    const dir = await freshDir();
+    let release!: () => void;
+    const stuck = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let spareSyncs = 0;
+    class StuckSpareIo extends TestIo {
+      override async open(path: string, flags: 'r' | 'r+' | 'wx+'): Promise<JournalFile> {
+        const file = await super.open(path, flags);
+        if (!path.endsWith(SPARE_NAME)) return file;
+        return {
+          ...file,
+          datasync: async () => {
+            spareSyncs++;
+            await stuck;
+            await file.datasync();
+          },
+        };
+      }
+    }
+    const journal = await open(dir, { io: new StuckSpareIo() });
+    const first = await append(journal);
+    // Well past the first segment's end: every commit resolves while the fill hangs.
+    const later = [];
+    for (let i = 0; i < 40; i++) later.push(await append(journal));
+    expect(spareSyncs).toBe(1);
+    expect(journal.stats().segmentsPreallocated).toBe(0);
+    expect(later.at(-1)!.entry.segment).toBeGreaterThan(first.entry.segment + 1);
+    release();
+    await journal.close();
+    const again = await open(dir);
+    for (const x of [first, ...later]) expect(again.get(x.id)).toBeDefined();
+  });
+
   it('makes no spare when preallocation is off', async () => {
     const dir = await freshDir();
     const journal = await open(dir, { preallocate: false });
