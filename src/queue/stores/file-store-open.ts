@@ -40,6 +40,7 @@ export interface JournalOpening {
   /** New messages go to the journal; false: only what an earlier run left there is read. */
   readonly enabled: boolean;
   readonly segmentSize?: number;
+  readonly preallocate?: boolean;
   readonly handoffBudget: HandoffBudget;
   readonly io?: JournalIo;
   readonly logger: Logger;
@@ -94,6 +95,7 @@ export async function openQueueDirectory(
         handoffBudget: journal.handoffBudget,
         logger: journal.logger,
         ...(journal.segmentSize === undefined ? {} : { segmentSize: journal.segmentSize }),
+        ...(journal.preallocate === undefined ? {} : { preallocate: journal.preallocate }),
         ...(journal.io === undefined ? {} : { io: journal.io }),
         ...(journal.clock === undefined ? {} : { clock: journal.clock }),
       });

@@ -340,4 +340,29 @@ describe('FileQueueStore with its journal', () => {
     expect(await files('incoming')).toEqual([fresh]);
     expect((await claim(plain)).map((m) => m.record.queueId).sort()).toEqual([old, fresh].sort());
   });
+
+  it('journal.preallocate: false makes no spare segment, where the default makes one', async () => {
+    const body = Buffer.alloc(3000, 0x61);
+    const spares = async () =>
+      (await fs.readdir(join(directory, 'journal'))).filter((n) => n === SPARE_NAME);
+    const plain = await openStore({ segmentSize: 64 * 1024, preallocate: false });
+    for (let i = 0; i < 60; i++) await commitMessage(plain, body);
+    expect(plain.journalStats()).toMatchObject({ segmentsPreallocated: 0 });
+    expect(plain.journalStats()!.segmentsCreated).toBeGreaterThan(1);
+    expect(await spares()).toEqual([]);
+    await plain.close();
+    open.length = 0;
+    // The same load with the default: the journal rotates into filled spares.
+    // (The spare fills in the background: bounded by count, not by time.)
+    const filled = await openStore({ segmentSize: 64 * 1024 });
+    for (let i = 0; i < 600 && filled.journalStats()!.segmentsPreallocated === 0; i++)
+      await commitMessage(filled, body);
+    expect(filled.journalStats()!.segmentsPreallocated).toBeGreaterThan(0);
+  });
+
+  it('refuses a journal.preallocate that is not true or false', () => {
+    expect(
+      () => new FileQueueStore({ directory, journal: { preallocate: 'yes' as unknown as boolean } }),
+    ).toThrow('journal.preallocate must be true or false, not yes');
+  });
 });
