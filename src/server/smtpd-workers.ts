@@ -199,6 +199,9 @@ export class SmtpdWorkers implements SmtpdService {
           this.#reloaded(running);
         } else if (m.type === 'sessions') running.sessions = m.counts;
       });
+      // A message to a worker that has just died (ours, or cluster's own reply to its
+      // listen request) fails with EPIPE; the death itself is handled at 'exit'.
+      worker.on('error', () => undefined);
       worker.on('exit', (code, signal) => {
         this.#running.delete(worker.id);
         this.#reloaded(running);
