@@ -63,9 +63,12 @@ describe('Journal segments', () => {
     await journal.reclaim();
     expect(await segmentFiles(journal.directory)).toContain(segmentName(segments[1]!));
 
-    // Now the first: both go, in order.
-    const pinned = journal.pinning(3).map((e) => e.queueId);
-    expect(pinned).toEqual(bySegment.get(segments[0]!)!.slice(0, 3));
+    // Now the first: both go, in order. (The first segment may hold only a message or
+    // two: the journal moves into its preallocated spare as soon as that is ready.)
+    const first = bySegment.get(segments[0]!)!;
+    const n = Math.min(3, first.length);
+    const pinned = journal.pinning(n).map((e) => e.queueId);
+    expect(pinned).toEqual(first.slice(0, n));
     for (const id of bySegment.get(segments[0]!)!) await journal.markRemoved(id);
     await journal.reclaim();
     const left = await segmentFiles(journal.directory);
