@@ -362,7 +362,8 @@ describe('FileQueueStore with its journal', () => {
 
   it('refuses a journal.preallocate that is not true or false', () => {
     expect(
-      () => new FileQueueStore({ directory, journal: { preallocate: 'yes' as unknown as boolean } }),
+      () =>
+        new FileQueueStore({ directory, journal: { preallocate: 'yes' as unknown as boolean } }),
     ).toThrow('journal.preallocate must be true or false, not yes');
   });
 });
