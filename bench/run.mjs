@@ -31,7 +31,9 @@
 // before a change, run in the same rounds. --cpu-prof DIR writes a V8 CPU profile of each
 // `postern serve` there when it stops (the warm-up included). --set KEY=VALUE (repeatable)
 // adds a parameter to the config of `postern` (not `postern-before`), e.g.
-// --set smtpdWorkerProcesses=2; a VALUE that parses as JSON is taken as such.
+// --set smtpdWorkerProcesses=2; a VALUE that parses as JSON is taken as such;
+// --set-before KEY=VALUE does the same for `postern-before`. With smtpd worker processes
+// each process writes its own profile, into DIR/CONTENDER.
 // Without Postfix (or not as root) it stops and says what is missing, unless
 // --without-postfix asks for the Node figures alone.
 import { spawn } from 'node:child_process';
@@ -60,21 +62,27 @@ const { values: opt } = parseArgs({
     before: { type: 'string' },
     'cpu-prof': { type: 'string' },
     set: { type: 'string', multiple: true, default: [] },
+    'set-before': { type: 'string', multiple: true, default: [] },
   },
 });
+/** KEY=VALUE options as config parameters; a VALUE that parses as JSON is taken as such. */
+const paramsOf = (flag, list) =>
+  Object.fromEntries(
+    list.map((kv) => {
+      const at = kv.indexOf('=');
+      if (at < 1) throw new Error(`--${flag} ${kv}: give KEY=VALUE`);
+      const value = kv.slice(at + 1);
+      try {
+        return [kv.slice(0, at), JSON.parse(value)];
+      } catch {
+        return [kv.slice(0, at), value];
+      }
+    }),
+  );
 /** The --set parameters, for the `postern` contender's config. */
-const extraParams = Object.fromEntries(
-  opt.set.map((kv) => {
-    const at = kv.indexOf('=');
-    if (at < 1) throw new Error(`--set ${kv}: give KEY=VALUE`);
-    const value = kv.slice(at + 1);
-    try {
-      return [kv.slice(0, at), JSON.parse(value)];
-    } catch {
-      return [kv.slice(0, at), value];
-    }
-  }),
-);
+const extraParams = paramsOf('set', opt.set);
+/** The --set-before parameters, for the `postern-before` contender's config. */
+const beforeParams = paramsOf('set-before', opt['set-before']);
 const MESSAGES = Number(opt.messages);
 const SESSIONS = Number(opt.sessions);
 const RUNS = Number(opt.runs);
@@ -168,10 +176,10 @@ function posternContender(name, protocol, checkout = root, params = {}) {
   const profile = opt['cpu-prof']
     ? [
         '--cpu-prof',
+        // One directory per contender, Node's default names (with the pid) within it: the
+        // smtpd worker processes inherit these flags and write profiles of their own.
         '--cpu-prof-dir',
-        resolve(opt['cpu-prof']),
-        '--cpu-prof-name',
-        `${name}.cpuprofile`,
+        join(resolve(opt['cpu-prof']), name),
       ]
     : [];
   return {
@@ -231,7 +239,8 @@ function posternContender(name, protocol, checkout = root, params = {}) {
 }
 
 contenders.push(posternContender('postern', 'smtp', root, extraParams));
-if (opt.before) contenders.push(posternContender('postern-before', 'smtp', resolve(opt.before)));
+if (opt.before)
+  contenders.push(posternContender('postern-before', 'smtp', resolve(opt.before), beforeParams));
 if (findCommand('qmqp-source')) contenders.push(posternContender('postern-qmqp', 'qmqp'));
 
 const selected = contenders.filter((c) => wanted(c.name));
