@@ -16,7 +16,14 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { QueueStoreError } from '../errors.js';
-import { encodeFrame, Frame, FrameDecoder, type FrameType } from './worker-frames.js';
+import {
+  encodeFrame,
+  Frame,
+  FrameDecoder,
+  type FrameType,
+  frameHeader,
+  HEADER_BYTES,
+} from './worker-frames.js';
 
 /** Bytes queued or in the socket's buffer above which senders of content wait for `drain`. */
 const HIGH_WATER = 1024 * 1024;
@@ -89,9 +96,16 @@ export class WorkerChannel extends EventEmitter {
    */
   send(type: FrameType, id: number, payload?: Buffer | string): boolean {
     if (this.#closed) return true;
-    const frame = encodeFrame(type, id, payload);
-    this.#queue.push(frame);
-    this.#queued += frame.length;
+    if (Buffer.isBuffer(payload) && payload.length > 0) {
+      // Content is copied once, into the write that gathers the frames, as a socket
+      // write would hold it: the caller does not change a chunk it has written.
+      this.#queue.push(frameHeader(type, id, payload.length), payload);
+      this.#queued += HEADER_BYTES + payload.length;
+    } else {
+      const frame = encodeFrame(type, id, payload);
+      this.#queue.push(frame);
+      this.#queued += frame.length;
+    }
     // A commit waits for its answer, an abort frees the primary's writer: both go now.
     this.#schedule(type === Frame.commit || type === Frame.abort);
     return !this.#blocked;
