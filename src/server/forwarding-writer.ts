@@ -14,6 +14,7 @@
  */
 
 import { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { MessageWriter, NewMessageRecord } from '../queue/types.js';
 import type { QueueId } from '../types.js';
 import type { WorkerChannel } from './worker-channel.js';
@@ -66,11 +67,7 @@ export class ForwardingWriter implements MessageWriter {
     if (this.#done) throw new Error(`${this.queueId}: commit after commit or abort`);
     if (!this.content.writableEnded) this.content.end();
     // Every DATA frame is queued before COMMIT: wait for the stream to hand them over.
-    if (!this.content.writableFinished)
-      await new Promise<void>((resolve, reject) => {
-        this.content.once('finish', resolve);
-        this.content.once('error', reject);
-      });
+    if (!this.content.writableFinished) await finished(this.content);
     this.#done = true;
     await this.#channel.commit(this.#id, record);
   }

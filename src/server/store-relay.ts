@@ -198,33 +198,34 @@ export class StoreRelay {
     const open = this.#writers.get(id);
     this.#writers.delete(id);
     if (!open) {
-      this.#answer(Frame.failed, id, failure(new Error('unknown message')));
+      this.#refuse(id, undefined, new Error('unknown message'));
       return;
     }
-    if (open.failed || !open.writer) {
-      const err = open.failed ?? new Error('the message was never started');
-      void open.writer?.abort().catch(() => undefined);
-      this.#answer(Frame.failed, id, failure(err));
+    const writer = open.writer;
+    if (open.failed || !writer) {
+      this.#refuse(id, writer, open.failed ?? new Error('the message was never started'));
       return;
     }
     let record: NewMessageRecord;
     try {
       record = JSON.parse(payload.toString('utf8')) as NewMessageRecord;
     } catch (err) {
-      void open.writer.abort().catch(() => undefined);
-      this.#answer(Frame.failed, id, failure(err));
+      this.#refuse(id, writer, err);
       return;
     }
-    open.writer.commit(record).then(
+    writer.commit(record).then(
       () => {
         this.#answer(Frame.committed, id);
         this.#onCommitted?.(record);
       },
-      (err: unknown) => {
-        void open.writer?.abort().catch(() => undefined);
-        this.#answer(Frame.failed, id, failure(err));
-      },
+      (err: unknown) => this.#refuse(id, writer, err),
     );
+  }
+
+  /** The commit of `id` failed: its message is discarded and the worker told why. */
+  #refuse(id: number, writer: MessageWriter | undefined, err: unknown): void {
+    void writer?.abort().catch(() => undefined);
+    this.#answer(Frame.failed, id, failure(err));
   }
 
   #abort(id: number): void {

@@ -41,10 +41,7 @@ export const MAX_FRAME = 64 * 1024 * 1024;
 /** A frame's header and payload as one buffer. */
 export function encodeFrame(type: FrameType, id: number, payload?: Buffer | string): Buffer {
   const body = payload === undefined ? 0 : Buffer.byteLength(payload);
-  const out = Buffer.allocUnsafe(HEADER_BYTES + body);
-  out.writeUInt32BE(body, 0);
-  out[4] = type;
-  out.writeUInt32BE(id, 5);
+  const out = writeHeader(Buffer.allocUnsafe(HEADER_BYTES + body), type, id, body);
   if (typeof payload === 'string') out.write(payload, HEADER_BYTES, 'utf8');
   else if (payload) payload.copy(out, HEADER_BYTES);
   return out;
@@ -52,7 +49,10 @@ export function encodeFrame(type: FrameType, id: number, payload?: Buffer | stri
 
 /** Just the header of a frame whose payload is written after it (no copy of the payload). */
 export function frameHeader(type: FrameType, id: number, length: number): Buffer {
-  const out = Buffer.allocUnsafe(HEADER_BYTES);
+  return writeHeader(Buffer.allocUnsafe(HEADER_BYTES), type, id, length);
+}
+
+function writeHeader(out: Buffer, type: FrameType, id: number, length: number): Buffer {
   out.writeUInt32BE(length, 0);
   out[4] = type;
   out.writeUInt32BE(id, 5);
