@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { jsonSyntaxError } from '../config/json-syntax.js';
 import { ConfigError } from '../errors.js';
+import { EMBEDDED_CONFIG } from '../mta/embedded-config.js';
 import type { MtaConfig } from '../mta/mta-config.js';
 import { errorMessage } from '../util/error-message.js';
 
@@ -47,4 +48,15 @@ export async function loadConfigFile(
     );
   }
   return JSON.parse(text) as MtaConfig;
+}
+
+/**
+ * The config `postern serve` runs: `file`, or the embedded default when there is none. A
+ * reload reads it the same way, so SIGHUP without a file keeps the embedded default.
+ */
+export async function loadServeConfig(
+  file: string | undefined,
+  options: { readonly fresh?: boolean } = {},
+): Promise<MtaConfig> {
+  return file ? loadConfigFile(file, options) : EMBEDDED_CONFIG;
 }

@@ -25,7 +25,6 @@
  */
 
 import { Logger } from '../log.js';
-import { EMBEDDED_CONFIG } from '../mta/embedded-config.js';
 import { Mta } from '../mta/mta.js';
 import { type MtaConfig, resolveMtaConfig } from '../mta/mta-config.js';
 import { QueueIdGenerator } from '../queue-id.js';
@@ -33,7 +32,7 @@ import { SmtpdWorkers, type SmtpdWorkersOptions } from '../server/smtpd-workers.
 import { smtpdWorkerCount } from '../server/worker-count.js';
 import type { LogLevel } from '../types.js';
 import { errorMessage } from '../util/error-message.js';
-import { loadConfigFile } from './load-config.js';
+import { loadServeConfig } from './load-config.js';
 import { openLogOutput } from './log-output.js';
 
 /** How long a fatal error waits for the log to be written before exiting anyway. */
@@ -49,7 +48,7 @@ export interface ServeOptions {
 }
 
 export async function serve(args: ServeOptions): Promise<void> {
-  const config: MtaConfig = args.config ? await loadConfigFile(args.config) : EMBEDDED_CONFIG;
+  const config: MtaConfig = await loadServeConfig(args.config);
   const logger = new Logger();
   const queueIds = new QueueIdGenerator();
   let writeLines: (text: string) => void = () => undefined;
@@ -135,7 +134,7 @@ export async function serve(args: ServeOptions): Promise<void> {
 async function reload(mta: Mta, logger: Logger, file: string | undefined): Promise<void> {
   logger.info('master', undefined, `reload -- configuration ${file ?? '(built-in defaults)'}`);
   try {
-    const next: MtaConfig = file ? await loadConfigFile(file, { fresh: true }) : {};
+    const next: MtaConfig = await loadServeConfig(file, { fresh: true });
     await mta.reload(next);
   } catch (err) {
     const text = errorMessage(err);

@@ -23,12 +23,11 @@
 
 import { Socket } from 'node:net';
 import { Cleanup } from '../cleanup/cleanup.js';
-import { loadConfigFile } from '../cli/load-config.js';
+import { loadServeConfig } from '../cli/load-config.js';
 import { logLineSink } from '../cli/log-output.js';
 import type { ServeOptions } from '../cli/serve.js';
 import { systemClock } from '../clock.js';
 import { Logger } from '../log.js';
-import { EMBEDDED_CONFIG } from '../mta/embedded-config.js';
 import { type ResolvedMtaConfig, resolveMtaConfig } from '../mta/mta-config.js';
 import { ListenerGroup } from '../mta/mta-listeners.js';
 import { planReload } from '../mta/mta-reload.js';
@@ -91,9 +90,7 @@ export async function runSmtpdWorker(options: ServeOptions): Promise<void> {
 
   let config: ResolvedMtaConfig;
   try {
-    config = resolveMtaConfig(
-      options.config ? await loadConfigFile(options.config) : EMBEDDED_CONFIG,
-    );
+    config = resolveMtaConfig(await loadServeConfig(options.config));
   } catch (err) {
     return failed(err);
   }
@@ -152,9 +149,7 @@ export async function runSmtpdWorker(options: ServeOptions): Promise<void> {
   let reloading: Promise<void> = Promise.resolve();
   const reload = async (): Promise<void> => {
     try {
-      const next = resolveMtaConfig(
-        options.config ? await loadConfigFile(options.config, { fresh: true }) : {},
-      );
+      const next = resolveMtaConfig(await loadServeConfig(options.config, { fresh: true }));
       const plan = planReload(config, next);
       await smtpd.replace(plan.smtpd);
       config = plan.config;

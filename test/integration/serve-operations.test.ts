@@ -85,6 +85,30 @@ describe('postern serve operations', () => {
     }
   });
 
+  it('SIGHUP without a config file keeps the embedded default: no setting reported changed, every local part still accepted', async () => {
+    // The embedded default listens on 127.0.0.1:2525; this is the one test that binds it.
+    const cwd = await mkdtemp(join(dir, 'embedded-'));
+    const server = await startPostern(cwd, undefined);
+    try {
+      expect(server.port).toBe(2525);
+      const rcpt = async (): Promise<void> => {
+        const c = await SmtpDialogue.open(server.port);
+        expect((await c.read()).code).toBe(220);
+        await c.expect('HELO client.example.test', 250);
+        await c.expect('MAIL FROM:<app@example.test>', 250);
+        await c.expect('RCPT TO:<no-such-account-here@localhost>', 250);
+        await c.expect('QUIT', 221);
+      };
+      await rcpt();
+      server.child.kill('SIGHUP');
+      await server.waitForLine(/reload: listening on 127\.0\.0\.1:2525/);
+      await rcpt();
+      expect(server.output.filter((l) => /warning|error/.test(l))).toEqual([]);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
   it('maillogFile: log lines go to the file, and SIGHUP opens a new one after logrotate moved it', async () => {
     const log = join(dir, 'maillog');
     const configFile = join(dir, 'maillog.json');
