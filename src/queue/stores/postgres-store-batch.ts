@@ -17,11 +17,15 @@
  * whose transaction is open and will commit in a moment), a batch about to go waits for
  * them up to `expectedMs`, and goes the moment they have all joined: fewer, larger
  * COMMITs when a few sessions commit at nearly the same time (PostgreSQL's
- * `commit_delay`, decided by the node that knows what is coming).
+ * `commit_delay`, decided by the node that knows what is coming). With nothing on its
+ * way, a lone item may still wait a moment for company (`companyMs`) when the batcher
+ * has had some of late, as `commit_delay` does only with `commit_siblings` active
+ * transactions: a lone writer, whose next item cannot come before this one is done,
+ * never waits.
  *
  * Does not do: retry, or delay a call to wait for company unless told to (`gatherMs`,
- * for writes nobody waits on; `expected`): latency stays one round trip when the load
- * is light and nothing is on its way.
+ * for writes nobody waits on; `expected`; `companyMs`): latency stays one round trip
+ * when the load is light and nothing is on its way.
  *
  * @module
  */
@@ -50,6 +54,16 @@ export interface BatcherOptions<I, O> {
   readonly expected?: () => number;
   /** @default 0 */
   readonly expectedMs?: number;
+  /**
+   * How long a batch about to go with nothing on its way waits for company, when this
+   * batcher has had company within `companyWindowMs` (a batch of several items, or
+   * items on their way): PostgreSQL's `commit_delay` with `commit_siblings`, the
+   * siblings being the other writers on this node. A lone writer never waits: its
+   * next item cannot come before this one is done. @default 0
+   */
+  readonly companyMs?: number;
+  /** @default 100 */
+  readonly companyWindowMs?: number;
 }
 
 /** Items taken from a batcher by another statement, and how to settle them. */
@@ -80,6 +94,10 @@ export class StatementBatcher<I, O> {
   #gather: NodeJS.Timeout | undefined;
   readonly #expected: (() => number) | undefined;
   readonly #expectedMs: number;
+  readonly #companyMs: number;
+  readonly #companyWindowMs: number;
+  /** When this batcher last had company (performance.now()); -Infinity: never. */
+  #companyAt = Number.NEGATIVE_INFINITY;
   /** A batch waiting for the items expected: how many it waits for, and its send. */
   #waiting: { readonly target: number; readonly send: () => void } | undefined;
   /** Batches sent so far (for tests and diagnostics). */
@@ -94,6 +112,8 @@ export class StatementBatcher<I, O> {
     this.#gatherMs = options.gatherMs ?? 0;
     this.#expected = options.expected;
     this.#expectedMs = options.expectedMs ?? 0;
+    this.#companyMs = options.companyMs ?? 0;
+    this.#companyWindowMs = options.companyWindowMs ?? 100;
   }
 
   /** Items waiting for a batch or in one. */
@@ -126,23 +146,47 @@ export class StatementBatcher<I, O> {
     else setImmediate(() => this.#awaitExpected(send));
   }
 
-  /** Sends now, or once the items on their way have joined (at most `expectedMs`). */
+  /**
+   * Sends now, or once the items on their way have joined (at most `expectedMs`), or,
+   * with none on their way but company of late, after `companyMs`.
+   */
   #awaitExpected(send: () => void): void {
     const more = this.#expectedMs > 0 && this.#expected ? this.#expected() : 0;
-    if (more <= 0 || this.#queue.length >= this.#maxItems) {
+    const now = performance.now();
+    if (more > 0 || this.#queue.length > 1) this.#companyAt = now;
+    if (this.#queue.length >= this.#maxItems) {
       send();
       return;
     }
+    if (more > 0) {
+      this.#wait(this.#queue.length + more, this.#expectedMs, send, send);
+      return;
+    }
+    // A lone item with company of late waits for some. The first to join may have others
+    // on their way: asked on the next turn, when its own writer no longer counts.
+    if (
+      this.#queue.length === 1 &&
+      this.#companyMs > 0 &&
+      now - this.#companyAt <= this.#companyWindowMs
+    ) {
+      this.#wait(2, this.#companyMs, send, () => setImmediate(() => this.#awaitExpected(send)));
+      return;
+    }
+    send();
+  }
+
+  /** Calls `reached` once `target` items wait, or `send` after `ms`. */
+  #wait(target: number, ms: number, send: () => void, reached: () => void): void {
     let done = false;
-    const go = () => {
+    const end = (then: () => void) => () => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       this.#waiting = undefined;
-      send();
+      then();
     };
-    const timer = setTimeout(go, this.#expectedMs);
-    this.#waiting = { target: this.#queue.length + more, send: go };
+    const timer = setTimeout(end(send), ms);
+    this.#waiting = { target, send: end(reached) };
   }
 
   #take(): Waiting<I, O>[] {

@@ -202,6 +202,65 @@ describe('StatementBatcher', () => {
     expect(batches).toEqual([[1, 2]]);
   });
 
+  /** A batcher with company waits (long: only an item joining may end them) and its batches. */
+  function company(windowMs = 60_000) {
+    const batches: number[][] = [];
+    let onTheirWay = 0;
+    const b = new StatementBatcher<number, number>({
+      run: async (items) => {
+        batches.push([...items]);
+        return [...items];
+      },
+      expected: () => onTheirWay,
+      expectedMs: 60_000,
+      companyMs: 60_000,
+      companyWindowMs: windowMs,
+    });
+    const setOnTheirWay = (n: number) => {
+      onTheirWay = n;
+    };
+    return { b, batches, setOnTheirWay };
+  }
+
+  it('with companyMs, a lone item waits for company when it had some of late, then for what is on its way', async () => {
+    const { b, batches, setOnTheirWay } = company();
+    // Two writers commit together: company.
+    expect(await Promise.all([b.submit(1), b.submit(2)])).toEqual([1, 2]);
+    // Then one commits alone, nothing on its way: it waits.
+    const third = b.submit(3);
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(batches).toEqual([[1, 2]]);
+    // The first to join has another writer behind it: the batch waits for that one too.
+    setOnTheirWay(1);
+    const fourth = b.submit(4);
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(batches).toEqual([[1, 2]]);
+    setOnTheirWay(0);
+    const fifth = b.submit(5);
+    expect(await Promise.all([third, fourth, fifth])).toEqual([3, 4, 5]);
+    expect(batches).toEqual([
+      [1, 2],
+      [3, 4, 5],
+    ]);
+  });
+
+  it('with companyMs, a lone writer never waits: its next item cannot come before this one is done', async () => {
+    const { b, batches } = company();
+    for (const i of [1, 2, 3]) expect(await b.submit(i)).toBe(i);
+    expect(batches).toEqual([[1], [2], [3]]);
+  });
+
+  it('with companyMs, company older than companyWindowMs no longer makes a lone item wait', async () => {
+    const { b, batches } = company(1);
+    expect(await Promise.all([b.submit(1), b.submit(2)])).toEqual([1, 2]);
+    const since = performance.now();
+    while (performance.now() - since <= 2) await new Promise((r) => setImmediate(r));
+    expect(await b.submit(3)).toBe(3);
+    expect(batches).toEqual([[1, 2], [3]]);
+  });
+
   it('fails every item of a batch whose run throws, and goes on with the next', async () => {
     let calls = 0;
     const b = new StatementBatcher<number, number>({
