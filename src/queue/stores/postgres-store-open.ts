@@ -58,10 +58,11 @@ const COMMIT_EXPECTED_MS = 2;
  * messages committed with it or were on their way within the last 100 ms: with one
  * message per connection, a session spends most of its time outside a transaction,
  * so a node of four sessions committed one or two messages per COMMIT, each COMMIT
- * costing ~0.3 ms of the node's CPU and ~0.4 ms of PostgreSQL's. A lone writer never
- * waits (postgres-store-batch.ts).
+ * costing ~0.3 ms of the node's CPU and ~0.4 ms of PostgreSQL's (most of it the WAL
+ * flush, in the kernel). Waiting costs a 250 at most this long, and only under load;
+ * a lone writer never waits (postgres-store-batch.ts).
  */
-const COMMIT_COMPANY_MS = 3;
+const COMMIT_COMPANY_MS = 6;
 /**
  * The durable writes' statements (prepared once per connection, postgres-store-db.ts)
  * run on their generic plans. Left to choose, PostgreSQL may plan the group commit
