@@ -6,7 +6,10 @@
  */
 
 import { describe, expect, it, vi } from 'vitest';
-import { StatementBatcher } from '../../../../src/queue/stores/postgres-store-batch.js';
+import {
+  type BatcherOptions,
+  StatementBatcher,
+} from '../../../../src/queue/stores/postgres-store-batch.js';
 import {
   isConnectionError,
   QueueUnavailableError,
@@ -29,17 +32,22 @@ function recorder() {
   return { batches, run, answer };
 }
 
-/** A batcher that gathers for 30 ms and answers each item with itself, and its batches. */
-function gathering() {
+/** A batcher that answers each item with itself, with `options`, and its batches. */
+function echoing(options: Omit<BatcherOptions<number, number>, 'run'> = {}) {
   const batches: number[][] = [];
   const b = new StatementBatcher<number, number>({
     run: async (items) => {
       batches.push([...items]);
       return [...items];
     },
-    gatherMs: 30,
+    ...options,
   });
   return { b, batches };
+}
+
+/** A batcher that gathers for 30 ms and answers each item with itself, and its batches. */
+function gathering() {
+  return echoing({ gatherMs: 30 });
 }
 
 describe('StatementBatcher', () => {
@@ -142,14 +150,9 @@ describe('StatementBatcher', () => {
   });
 
   it('with expected, a batch waits for the items on their way and goes once they have joined', async () => {
-    const batches: number[][] = [];
     // Two more writes are on their way; each stops being expected as it is submitted.
     let onTheirWay = 2;
-    const b = new StatementBatcher<number, number>({
-      run: async (items) => {
-        batches.push([...items]);
-        return [...items];
-      },
+    const { b, batches } = echoing({
       expected: () => onTheirWay,
       // Long: the batch must go because they joined, not because the wait ran out.
       expectedMs: 60_000,
@@ -171,15 +174,7 @@ describe('StatementBatcher', () => {
   });
 
   it('with expected, waits no longer than expectedMs for items that never come', async () => {
-    const batches: number[][] = [];
-    const b = new StatementBatcher<number, number>({
-      run: async (items) => {
-        batches.push([...items]);
-        return [...items];
-      },
-      expected: () => 1,
-      expectedMs: 5,
-    });
+    const { b, batches } = echoing({ expected: () => 1, expectedMs: 5 });
     const first = b.submit(1);
     await new Promise((r) => setImmediate(r));
     expect(batches).toEqual([]);
@@ -188,29 +183,15 @@ describe('StatementBatcher', () => {
   });
 
   it('with expected, a full batch goes at once', async () => {
-    const batches: number[][] = [];
-    const b = new StatementBatcher<number, number>({
-      run: async (items) => {
-        batches.push([...items]);
-        return [...items];
-      },
-      maxItems: 2,
-      expected: () => 5,
-      expectedMs: 60_000,
-    });
+    const { b, batches } = echoing({ maxItems: 2, expected: () => 5, expectedMs: 60_000 });
     expect(await Promise.all([b.submit(1), b.submit(2)])).toEqual([1, 2]);
     expect(batches).toEqual([[1, 2]]);
   });
 
   /** A batcher with company waits (long: only an item joining may end them) and its batches. */
   function company(windowMs = 60_000) {
-    const batches: number[][] = [];
     let onTheirWay = 0;
-    const b = new StatementBatcher<number, number>({
-      run: async (items) => {
-        batches.push([...items]);
-        return [...items];
-      },
+    const { b, batches } = echoing({
       expected: () => onTheirWay,
       expectedMs: 60_000,
       companyMs: 60_000,
