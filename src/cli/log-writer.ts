@@ -6,12 +6,14 @@
  * take records from every daemon and append them to the file. Postern logs from one
  * process, so a writer in that process does the job without a daemon.
  *
- * How: `write()` only queues the line. Lines gather for `gatherMs` (10 ms), or until
- * 64 KiB are queued, and then go out together in one `fs.write`, which runs on libuv's
- * thread pool, so the main thread never waits for the disk or a pipe; while that write
- * is in flight, new lines queue for the next one. Gathering matters: each write costs a
- * round trip through the thread pool (a handful of system calls and thread wake-ups),
- * and a server logs about seven lines per message, most of them in turns of their own.
+ * How: `write()` only queues the line (`writeBytes()` queues lines already encoded as
+ * UTF-8, such as those an smtpd worker process rendered, without decoding them). Lines
+ * gather for `gatherMs` (10 ms), or until 64 KiB are queued, and then go out together
+ * in one `fs.write`, which runs on libuv's thread pool, so the main thread never waits
+ * for the disk or a pipe; while that write is in flight, new lines queue for the next
+ * one. Gathering matters: each write costs a round trip through the thread pool (a
+ * handful of system calls and thread wake-ups), and a server logs about seven lines
+ * per message, most of them in turns of their own.
  * A short write continues where it stopped; EAGAIN (a non-blocking pipe that is full)
  * is retried after a pause.
  *
@@ -91,7 +93,8 @@ export class LogWriter {
   readonly #dropNotice: (count: number) => string;
   readonly #report: (message: string) => void;
   #fd: number;
-  #queue: string[] = [];
+  /** Lines as strings, or as UTF-8 bytes (each entry whole lines). */
+  #queue: (string | Buffer)[] = [];
   #queued = 0;
   #dropped = 0;
   #droppedTotal = 0;
@@ -143,12 +146,25 @@ export class LogWriter {
 
   /** Queues one line (ending in `\n`); it is written with the others gathered with it. */
   write(line: string): void {
+    this.#enqueue(line);
+  }
+
+  /**
+   * Queues whole lines (each ending in `\n`) given as UTF-8 bytes; they are written as
+   * they are, with what is gathered with them. The writer keeps the buffer until it is
+   * written: the caller must not change it.
+   */
+  writeBytes(lines: Buffer): void {
+    if (lines.length > 0) this.#enqueue(lines);
+  }
+
+  #enqueue(lines: string | Buffer): void {
     if (this.#closed || this.#broken) {
       this.#countDropped(1);
       return;
     }
-    this.#queue.push(line);
-    this.#queued += line.length;
+    this.#queue.push(lines);
+    this.#queued += lines.length;
     if (this.#queued > this.#max) this.#dropOldest();
     this.#schedule();
   }
@@ -248,9 +264,8 @@ export class LogWriter {
       taken.unshift(this.#dropNotice(this.#dropped));
       this.#dropped = 0;
     }
-    const text = taken.join('');
     this.#queued = this.#queue.reduce((n, l) => n + l.length, 0);
-    return Buffer.from(text, 'utf8');
+    return joinLines(taken);
   }
 
   #flush(): void {
@@ -322,6 +337,24 @@ export class LogWriter {
   #settleIdle(): void {
     for (const resolve of this.#idle.splice(0)) resolve();
   }
+}
+
+/** Queued entries as one buffer: each run of strings joined and encoded once, bytes as they are. */
+function joinLines(entries: readonly (string | Buffer)[]): Buffer {
+  const parts: Buffer[] = [];
+  let from = 0;
+  const encodeRun = (to: number): void => {
+    if (to > from) parts.push(Buffer.from(entries.slice(from, to).join(''), 'utf8'));
+  };
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    if (typeof entry === 'string') continue;
+    encodeRun(i);
+    parts.push(entry);
+    from = i + 1;
+  }
+  encodeRun(entries.length);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
 function openAppend(path: string): number {

@@ -51,9 +51,9 @@ export async function serve(args: ServeOptions): Promise<void> {
   const config: MtaConfig = await loadServeConfig(args.config);
   const logger = new Logger();
   const queueIds = new QueueIdGenerator();
-  let writeLines: (text: string) => void = () => undefined;
+  let writeLines: (lines: Buffer) => void = () => undefined;
   const workers = smtpdWorkers(config, logger, queueIds, {
-    logText: (text) => writeLines(text),
+    logLines: (lines) => writeLines(lines),
     // What the workers queue is counted here, as the primary's own receivers' mail is.
     onQueued: (record) => mta.metrics.noteReceived(record.source, record.queueId),
   });
@@ -64,7 +64,7 @@ export async function serve(args: ServeOptions): Promise<void> {
     level: args.logLevel ?? 'info',
   });
   logger.addSink(out.sink);
-  writeLines = (text) => out.writer.write(text);
+  writeLines = (lines) => out.writer.writeBytes(lines);
   // The last resort for a process.exit() from anywhere: what is queued, synchronously.
   process.on('exit', () => out.writer.flushSync());
 
@@ -150,7 +150,7 @@ function smtpdWorkers(
   config: MtaConfig,
   logger: Logger,
   queueIds: QueueIdGenerator,
-  wiring: Pick<SmtpdWorkersOptions, 'logText' | 'onQueued'>,
+  wiring: Pick<SmtpdWorkersOptions, 'logLines' | 'onQueued'>,
 ): SmtpdWorkers | undefined {
   const count = smtpdWorkerCount(resolveMtaConfig(config));
   if (count <= 1) return undefined;

@@ -19,7 +19,7 @@ import type { BoundListener } from '../service-network.js';
  *
  * @example
  * ```ts
- * const mta = new Mta(config, { smtpdService: new SmtpdWorkers({ count: 2, logger, logText }) });
+ * const mta = new Mta(config, { smtpdService: new SmtpdWorkers({ count: 2, log, logLines }) });
  * ```
  */
 export interface SmtpdService {

@@ -51,8 +51,8 @@ export interface SmtpdWorkersOptions {
   readonly count: number;
   /** Where `master` events go (restarts, throttling). */
   readonly log: ComponentLogger;
-  /** Writes log lines a worker rendered (whole lines, each ending in a newline). */
-  readonly logText: (text: string) => void;
+  /** Writes log lines a worker rendered (whole lines, each ending in a newline, UTF-8). */
+  readonly logLines: (lines: Buffer) => void;
   /** Called for each message a worker queued, once it is durable (the metrics count it). */
   readonly onQueued?: (record: NewMessageRecord) => void;
   /** Queue ID tags already in use (this process's own): workers get others. */
@@ -74,7 +74,7 @@ interface Running {
  *
  * @example
  * ```ts
- * const workers = new SmtpdWorkers({ count: 2, log: logger.for('master'), logText: (t) => writer.write(t) });
+ * const workers = new SmtpdWorkers({ count: 2, log: logger.for('master'), logLines: (b) => writer.writeBytes(b) });
  * const mta = new Mta(config, { logger, smtpdService: workers });
  * ```
  */
@@ -179,7 +179,7 @@ export class SmtpdWorkers implements SmtpdService {
       socket,
       this.#store!,
       log,
-      this.#options.logText,
+      this.#options.logLines,
       this.#options.onQueued,
     );
     this.#relays.add(relay);

@@ -3,7 +3,8 @@
  * worker's frames to the real QueueStore — `create()`, content writes, `commit()`,
  * `abort()` — and answers each commit once the store has made the message durable, so
  * commits from every worker share the store's group commit. Worker log lines are
- * handed to the primary's log writer whole, so lines never interleave.
+ * handed to the primary's log writer whole, as the bytes the worker encoded, so lines
+ * never interleave.
  *
  * Postfix counterpart: cleanup(8) reading smtpd's records and answering with a status;
  * master(8) noticing a child that died.
@@ -52,7 +53,7 @@ interface Pending {
  *
  * @example
  * ```ts
- * const relay = new StoreRelay(socket, store, log, (text) => writer.write(text));
+ * const relay = new StoreRelay(socket, store, log, (lines) => writer.writeBytes(lines));
  * relay.closed.then(() => log.info(undefined, 'worker gone'));
  * // with a fifth argument, (record) => ..., called for each message made durable
  * ```
@@ -61,7 +62,7 @@ export class StoreRelay {
   readonly #socket: Socket;
   readonly #store: QueueStore;
   readonly #log: ComponentLogger;
-  readonly #logText: (text: string) => void;
+  readonly #logLines: (lines: Buffer) => void;
   readonly #onCommitted: ((record: NewMessageRecord) => void) | undefined;
   readonly #writers = new Map<number, OpenWriter>();
   #pending: Pending[] = [];
@@ -78,13 +79,13 @@ export class StoreRelay {
     socket: Socket,
     store: QueueStore,
     log: ComponentLogger,
-    logText: (text: string) => void,
+    logLines: (lines: Buffer) => void,
     onCommitted?: (record: NewMessageRecord) => void,
   ) {
     this.#socket = socket;
     this.#store = store;
     this.#log = log;
-    this.#logText = logText;
+    this.#logLines = logLines;
     this.#onCommitted = onCommitted;
     const decoder = new FrameDecoder((type, id, payload) => this.#take(type, id, payload));
     socket.on('data', (chunk: Buffer) => {
@@ -113,8 +114,9 @@ export class StoreRelay {
 
   #take(type: number, id: number, payload: Buffer): void {
     if (type === Frame.log) {
-      // Whole lines, rendered by the worker: no ordering against the messages needed.
-      this.#logText(payload.toString('utf8'));
+      // Whole lines, rendered and encoded by the worker: written as they came, with no
+      // ordering against the messages needed.
+      this.#logLines(payload);
       return;
     }
     this.#pending.push({ type, id, payload });

@@ -141,6 +141,48 @@ describe('LogWriter', () => {
     expect(out.filter((l) => l.startsWith('DROPPED '))).toHaveLength(notices.length);
   });
 
+  it('writeBytes() queues encoded lines as they are, in order with lines given as strings', async () => {
+    const path = join(dir, 'bytes.log');
+    const w = new LogWriter({ path, gatherMs: 60_000 });
+    w.write('primary one\n');
+    w.writeBytes(Buffer.from('worker: from=<usér@exämple.org>\nworker two\n', 'utf8'));
+    w.write('primary ünïcode\n');
+    w.write('primary three\n');
+    w.writeBytes(Buffer.alloc(0));
+    w.writeBytes(Buffer.from('worker three\n'));
+    expect(w.queuedBytes).toBeGreaterThan(0);
+    // Everything gathered goes out in one write.
+    await w.close();
+    expect(w.writes).toBe(1);
+    expect(readFileSync(path, 'utf8')).toBe(
+      'primary one\nworker: from=<usér@exämple.org>\nworker two\nprimary ünïcode\nprimary three\nworker three\n',
+    );
+  });
+
+  it('writeBytes() lines count against the bound, and flushSync() writes them', async () => {
+    const pipe = stalledPipe('stalled-bytes');
+    const w = new LogWriter({
+      fd: pipe.writeFd,
+      maxBufferBytes: 64 * 1024,
+      dropNotice: (n) => `DROPPED ${n}\n`,
+    });
+    let next = 0;
+    for (let turn = 0; turn < 20; turn++) {
+      w.writeBytes(Buffer.from(lines(500, next).join('')));
+      next += 500;
+      await new Promise((r) => setImmediate(r));
+      expect(w.queuedBytes).toBeLessThanOrEqual(64 * 1024);
+    }
+    expect(w.dropped).toBeGreaterThan(0);
+    pipe.drain();
+    w.flushSync();
+    const got = pipe.drain();
+    pipe.close();
+    // The notice leads, then the newest lines, whole.
+    expect(got).toMatch(/^DROPPED \d+\n/);
+    expect(got.endsWith(lines(1, next - 1)[0]!)).toBe(true);
+  });
+
   it('reopen() starts a new file after logrotate moved the old one', async () => {
     const path = join(dir, 'rotate.log');
     const w = new LogWriter({ path });

@@ -27,7 +27,7 @@ interface Pair {
   readonly relay: StoreRelay;
   readonly workerSocket: Socket;
   readonly primarySocket: Socket;
-  readonly logged: string[];
+  readonly logged: Buffer[];
 }
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -44,7 +44,7 @@ async function pair(store: QueueStore): Promise<Pair> {
   const workerSocket = new Socket();
   await new Promise<void>((resolve) => workerSocket.connect(path, resolve));
   const primarySocket = await accepted;
-  const logged: string[] = [];
+  const logged: Buffer[] = [];
   const relay = new StoreRelay(primarySocket, store, new Logger().for('master'), (t) =>
     logged.push(t),
   );
@@ -257,13 +257,18 @@ describe('ForwardingQueueStore and StoreRelay', () => {
     expect(most).toBeLessThan(6 * 1024 * 1024);
   });
 
-  it('hands log lines to the log writer whole, those of one turn together', async () => {
+  it('hands log lines to the log writer whole, as UTF-8 bytes, those of one turn together', async () => {
     const { channel, logged } = await pair(new MemoryQueueStore());
     channel.log('line one\n');
-    channel.log('line two\n');
+    channel.log('line two: <usér@exämple.org>\n');
     await expect.poll(() => logged.length).toBe(1);
     channel.log('line three\n');
     await expect.poll(() => logged.length).toBe(2);
-    expect(logged).toEqual(['line one\nline two\n', 'line three\n']);
+    // The worker's bytes go to the writer as they came: not decoded to a string first.
+    expect(logged.every((b) => Buffer.isBuffer(b))).toBe(true);
+    expect(logged.map((b) => b.toString('utf8'))).toEqual([
+      'line one\nline two: <usér@exämple.org>\n',
+      'line three\n',
+    ]);
   });
 });
