@@ -18,10 +18,7 @@ import { finished } from 'node:stream/promises';
 import type { MessageWriter, NewMessageRecord } from '../queue/types.js';
 import type { QueueId } from '../types.js';
 import type { WorkerChannel } from './worker-channel.js';
-import { Frame } from './worker-frames.js';
-
-/** Largest DATA payload: bigger chunks are split, so the primary never holds a huge frame. */
-const MAX_DATA = 64 * 1024;
+import { Frame, MAX_DATA } from './worker-frames.js';
 
 /**
  * A message being written through the primary.

@@ -1,7 +1,9 @@
 /**
  * WorkerChannel: an smtpd worker's end of the socket pair to the primary. Frames are
  * queued and written together once per turn of the event loop (one system call for
- * every session's frames of that turn); commits wait for the primary's answer.
+ * every session's frames of that turn); commits wait for the primary's answer. Content
+ * a message writes in several pieces in a row (Cleanup writes each header apart) goes
+ * as one DATA frame of up to MAX_DATA bytes, so the primary writes it to its store once.
  *
  * Postfix counterpart: smtpd(8)'s cleanup client connection (mail_stream.c), which
  * sends queue file records and waits for cleanup's status.
@@ -23,6 +25,7 @@ import {
   type FrameType,
   frameHeader,
   HEADER_BYTES,
+  MAX_DATA,
 } from './worker-frames.js';
 
 /** Bytes queued or in the socket's buffer above which senders of content wait for `drain`. */
@@ -56,6 +59,8 @@ export class WorkerChannel extends EventEmitter {
   readonly #socket: Socket;
   #queue: Buffer[] = [];
   #queued = 0;
+  /** The DATA frame last queued, while nothing was queued after it: more content joins it. */
+  #lastData: { id: number; header: Buffer; length: number } | undefined;
   /** Log lines of this turn, sent as one frame ahead of the others. */
   #logText = '';
   #immediate = false;
@@ -96,11 +101,27 @@ export class WorkerChannel extends EventEmitter {
    */
   send(type: FrameType, id: number, payload?: Buffer | string): boolean {
     if (this.#closed) return true;
-    if (Buffer.isBuffer(payload) && payload.length > 0) {
+    const last = this.#lastData;
+    this.#lastData = undefined;
+    if (
+      type === Frame.data &&
+      last?.id === id &&
+      Buffer.isBuffer(payload) &&
+      last.length + payload.length <= MAX_DATA
+    ) {
+      // The same message's next piece: the frame queued last grows by it.
+      last.length += payload.length;
+      last.header.writeUInt32BE(last.length, 0);
+      this.#queue.push(payload);
+      this.#queued += payload.length;
+      this.#lastData = last;
+    } else if (Buffer.isBuffer(payload) && payload.length > 0) {
       // Content is copied once, into the write that gathers the frames, as a socket
       // write would hold it: the caller does not change a chunk it has written.
-      this.#queue.push(frameHeader(type, id, payload.length), payload);
+      const header = frameHeader(type, id, payload.length);
+      this.#queue.push(header, payload);
       this.#queued += HEADER_BYTES + payload.length;
+      if (type === Frame.data) this.#lastData = { id, header, length: payload.length };
     } else {
       const frame = encodeFrame(type, id, payload);
       this.#queue.push(frame);
@@ -168,6 +189,7 @@ export class WorkerChannel extends EventEmitter {
     const frames = this.#queue;
     this.#queue = [];
     this.#queued = 0;
+    this.#lastData = undefined;
     this.#socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
     if (!this.#blocked) this.emit('drain');
   }
@@ -195,6 +217,7 @@ export class WorkerChannel extends EventEmitter {
     this.#commits.clear();
     this.#queue = [];
     this.#queued = 0;
+    this.#lastData = undefined;
     this.emit('drain');
     this.emit('close');
   }

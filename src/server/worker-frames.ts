@@ -35,6 +35,12 @@ export type FrameType = (typeof Frame)[keyof typeof Frame];
 /** Bytes before the payload: length, type, writer id. */
 export const HEADER_BYTES = 9;
 
+/**
+ * The largest DATA payload: bigger content is sent as several frames, so the primary
+ * never holds a huge one.
+ */
+export const MAX_DATA = 64 * 1024;
+
 /** The largest payload accepted (a commit record with thousands of recipients fits). */
 export const MAX_FRAME = 64 * 1024 * 1024;
 

@@ -150,6 +150,54 @@ describe('ForwardingQueueStore and StoreRelay', () => {
     expect((await contentOf(memory, id)).equals(body)).toBe(true);
   });
 
+  it("a message's content written in pieces in a row reaches the primary's store as one write of at most 64 KiB", async () => {
+    const memory = new MemoryQueueStore();
+    await memory.open();
+    // The primary's writes to its store, per message.
+    const writes = new Map<string, number[]>();
+    const counting = Object.create(memory) as QueueStore;
+    counting.create = async (queueId) => {
+      const writer = await memory.create(queueId);
+      const sizes: number[] = [];
+      writes.set(queueId, sizes);
+      const write = writer.content.write.bind(writer.content) as (c: Buffer) => boolean;
+      writer.content.write = ((chunk: Buffer) => {
+        sizes.push(chunk.length);
+        return write(chunk);
+      }) as typeof writer.content.write;
+      return writer;
+    };
+    const { worker } = await pair(counting);
+    const small = ids.next();
+    const other = ids.next();
+    const large = ids.next();
+    const [a, b, c] = await Promise.all([small, other, large].map((id) => worker.create(id)));
+    // As Cleanup writes a small message: the headers one by one, then the body.
+    const headers = ['Received: from x\r\n', 'From: a@example.com\r\n', 'To: b@example.com\r\n'];
+    const body = `Subject: hi\r\n\r\n${'body line\r\n'.repeat(300)}`;
+    for (const h of headers) a!.content.write(h);
+    a!.content.write(body);
+    // Two messages' pieces interleaved: each keeps its own bytes.
+    b!.content.write('one\r\n');
+    a!.content.write('after\r\n');
+    b!.content.write('two\r\n');
+    // 100 KB in 10 KB pieces: frames of at most 64 KiB.
+    const big = Buffer.alloc(100_000, 0x62);
+    for (let at = 0; at < big.length; at += 10_000) c!.content.write(big.subarray(at, at + 10_000));
+    const smallBytes = Buffer.from(`${headers.join('')}${body}after\r\n`);
+    await Promise.all([
+      a!.commit(record(small, smallBytes.length)),
+      b!.commit(record(other, 10)),
+      c!.commit(record(large, big.length)),
+    ]);
+    expect((await contentOf(memory, small)).equals(smallBytes)).toBe(true);
+    expect((await contentOf(memory, other)).toString()).toBe('one\r\ntwo\r\n');
+    expect((await contentOf(memory, large)).equals(big)).toBe(true);
+    expect(writes.get(small)).toEqual([smallBytes.length - 'after\r\n'.length, 'after\r\n'.length]);
+    expect(writes.get(other)).toEqual([5, 5]);
+    expect(writes.get(large)).toEqual([60_000, 40_000]);
+  });
+
   it('abort() drops the message in the primary; nothing is queued', async () => {
     const memory = new MemoryQueueStore();
     await memory.open();
