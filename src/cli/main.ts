@@ -12,7 +12,6 @@ import { isSmtpdWorker } from '../server/worker-env.js';
 import { errorMessage } from '../util/error-message.js';
 import { POSTERN_VERSION } from '../util/package-version.js';
 import { exitFor } from './exit-error.js';
-import { QUEUE_USAGE, queueCommand, queueExitCode } from './queue.js';
 
 const USAGE = `usage: postern serve [--config FILE] [--log-format postfix|json] [--log-level LEVEL]
        postern check-config [--config FILE]
@@ -51,7 +50,7 @@ async function main(argv: string[]): Promise<void> {
       sendmail: async () => (await import('./sendmail.js')).SENDMAIL_USAGE,
       'check-config': async () => (await import('./check-config.js')).CHECK_CONFIG_USAGE,
       db: async () => (await import('./db.js')).DB_USAGE,
-      queue: async () => QUEUE_USAGE,
+      queue: async () => (await import('./queue.js')).QUEUE_USAGE,
       capture: async () => (await import('./capture.js')).CAPTURE_USAGE,
       serve: async () => USAGE,
     };
@@ -72,6 +71,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'queue') {
+    // Loaded for `queue` only: the queue store is not code an smtpd worker process runs.
+    const { QUEUE_USAGE, queueCommand, queueExitCode } = await import('./queue.js');
     if (rest.length === 0 || rest[0] === '--help' || rest[0] === '-h') {
       process.stdout.write(QUEUE_USAGE);
       process.exit(rest.length === 0 ? 64 : 0);
