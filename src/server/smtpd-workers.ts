@@ -33,6 +33,7 @@ import {
   QUEUE_ID_TAG_ENV,
   type ToWorker,
   WORKER_ENV,
+  workerProcessEnv,
 } from './worker-env.js';
 
 /**
@@ -171,7 +172,11 @@ export class SmtpdWorkers implements SmtpdService {
   /** Starts worker `n`; resolves with its bound listeners once it is ready. */
   #fork(n: number): Promise<readonly BoundListener[]> {
     const tag = this.#newTag();
-    const worker = cluster.fork({ [WORKER_ENV]: String(n), [QUEUE_ID_TAG_ENV]: tag });
+    const worker = cluster.fork({
+      ...workerProcessEnv(process.env),
+      [WORKER_ENV]: String(n),
+      [QUEUE_ID_TAG_ENV]: tag,
+    });
     const socket = worker.process.stdio?.[CHANNEL_FD] as Socket | undefined;
     if (!socket) throw new Error('cannot open the socket pair to an smtpd worker process');
     const log = this.#options.log;

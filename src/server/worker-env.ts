@@ -1,7 +1,7 @@
 /**
  * What the primary tells an smtpd worker process at its start: the environment
- * variables that mark it and name its queue ID tag, and the descriptor of its socket
- * pair to the primary.
+ * variables that mark it, name its queue ID tag and size its thread pool and malloc
+ * arenas, and the descriptor of its socket pair to the primary.
  *
  * @module
  */
@@ -18,6 +18,26 @@ export function isSmtpdWorker(): boolean {
 
 /** The 5-character queue ID node tag the worker uses, distinct from every other process's. */
 export const QUEUE_ID_TAG_ENV = 'POSTERN_QUEUE_ID_TAG';
+
+/** libuv's own default: a worker reads its config and tables, and no disk per message. */
+const WORKER_THREADPOOL_SIZE = '4';
+
+/** glibc malloc arenas of a worker, unless MALLOC_ARENA_MAX says otherwise. */
+const WORKER_MALLOC_ARENAS = '2';
+
+/**
+ * What a worker's environment adds to the primary's, to keep its memory small: libuv's
+ * default thread pool of 4 instead of the pool the primary runs for its fsyncs
+ * (`postern` asks for 16), each thread of which would touch a stack and a malloc arena
+ * of its own; and at most MALLOC_ARENA_MAX glibc malloc arenas (2, unless the operator
+ * set the variable), as the few threads that allocate need no arena each.
+ */
+export function workerProcessEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  return {
+    UV_THREADPOOL_SIZE: WORKER_THREADPOOL_SIZE,
+    MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? WORKER_MALLOC_ARENAS,
+  };
+}
 
 /** The worker's end of the socket pair to the primary (stdio slot after the IPC channel). */
 export const CHANNEL_FD = 4;

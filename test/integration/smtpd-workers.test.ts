@@ -166,6 +166,12 @@ describe('postern serve with smtpd worker processes', () => {
     const primary = server.child.pid!;
     const workers = childrenOf(primary);
     expect(workers).toHaveLength(2);
+    // Each worker runs libuv's default thread pool and few malloc arenas (less memory).
+    for (const pid of workers) {
+      const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      expect(env).toContain('UV_THREADPOOL_SIZE=4');
+      expect(env).toContain('MALLOC_ARENA_MAX=2');
+    }
 
     const transport = nodemailer.createTransport({
       host: '127.0.0.1',
