@@ -53,9 +53,13 @@ export class ForwardingWriter implements MessageWriter {
       cb(closed);
       return;
     }
-    let ok = true;
-    for (let at = 0; at < chunk.length; at += MAX_DATA)
-      ok = this.#channel.send(Frame.data, this.#id, chunk.subarray(at, at + MAX_DATA));
+    let ok: boolean;
+    if (chunk.length <= MAX_DATA) ok = this.#channel.send(Frame.data, this.#id, chunk);
+    else {
+      ok = true;
+      for (let at = 0; at < chunk.length; at += MAX_DATA)
+        ok = this.#channel.send(Frame.data, this.#id, chunk.subarray(at, at + MAX_DATA));
+    }
     if (ok) cb();
     else this.#channel.once('drain', () => cb(this.#channel.closed ?? null));
   }
