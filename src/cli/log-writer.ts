@@ -160,7 +160,7 @@ export class LogWriter {
 
   #enqueue(lines: string | Buffer): void {
     if (this.#closed || this.#broken) {
-      this.#countDropped(1);
+      this.#countDropped(linesIn(lines));
       return;
     }
     this.#queue.push(lines);
@@ -244,9 +244,10 @@ export class LogWriter {
   #dropOldest(): void {
     let n = 0;
     while (this.#queued > this.#max && this.#queue.length > 1) {
-      this.#queued -= this.#queue.shift()!.length;
+      const entry = this.#queue.shift()!;
+      this.#queued -= entry.length;
+      n += linesIn(entry);
       if (this.#reopenAfter) this.#reopenAfter--;
-      n++;
     }
     this.#countDropped(n);
   }
@@ -323,9 +324,9 @@ export class LogWriter {
 
   #fail(err: unknown, unwritten: Buffer): void {
     this.#broken = true;
-    let lines = 0;
-    for (const b of unwritten) if (b === 0x0a) lines++;
-    this.#countDropped(lines + this.#queue.length);
+    let lines = linesIn(unwritten);
+    for (const entry of this.#queue) lines += linesIn(entry);
+    this.#countDropped(lines);
     this.#queue = [];
     this.#queued = 0;
     const where = this.#path ?? `file descriptor ${this.#fd}`;
@@ -337,6 +338,17 @@ export class LogWriter {
   #settleIdle(): void {
     for (const resolve of this.#idle.splice(0)) resolve();
   }
+}
+
+/** The lines in an entry (a worker's holds several); a last line without `\n` counts too. */
+function linesIn(entry: string | Buffer): number {
+  let n = 0;
+  if (typeof entry === 'string') {
+    for (let at = entry.indexOf('\n'); at !== -1; at = entry.indexOf('\n', at + 1)) n++;
+    return entry.length === 0 || entry.endsWith('\n') ? n : n + 1;
+  }
+  for (let at = entry.indexOf(0x0a); at !== -1; at = entry.indexOf(0x0a, at + 1)) n++;
+  return entry.length === 0 || entry[entry.length - 1] === 0x0a ? n : n + 1;
 }
 
 /** Queued entries as one buffer: each run of strings joined and encoded once, bytes as they are. */

@@ -159,7 +159,7 @@ describe('LogWriter', () => {
     );
   });
 
-  it('writeBytes() lines count against the bound, and flushSync() writes them', async () => {
+  it('writeBytes() lines count against the bound: each dropped line is counted, the newest kept', async () => {
     const pipe = stalledPipe('stalled-bytes');
     const w = new LogWriter({
       fd: pipe.writeFd,
@@ -174,13 +174,33 @@ describe('LogWriter', () => {
       expect(w.queuedBytes).toBeLessThanOrEqual(64 * 1024);
     }
     expect(w.dropped).toBeGreaterThan(0);
-    pipe.drain();
-    w.flushSync();
-    const got = pipe.drain();
+    let got = '';
+    let done = false;
+    void w.close().then(() => {
+      done = true;
+    });
+    while (!done) {
+      got += pipe.drain();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    got += pipe.drain();
     pipe.close();
-    // The notice leads, then the newest lines, whole.
-    expect(got).toMatch(/^DROPPED \d+\n/);
+    // The newest lines are there, whole, after the notice; every line is written or counted.
+    const out = got.split('\n').filter(Boolean);
+    const kept = out.filter((l) => l.startsWith('line ')).length;
+    expect(out.some((l) => /^DROPPED \d+$/.test(l))).toBe(true);
     expect(got.endsWith(lines(1, next - 1)[0]!)).toBe(true);
+    expect(kept + w.dropped).toBe(next);
+  });
+
+  it('flushSync() writes queued bytes with the strings, in order', () => {
+    const path = join(dir, 'sync-bytes.log');
+    const w = new LogWriter({ path });
+    w.write('one\n');
+    w.writeBytes(Buffer.from('twö\nthree\n'));
+    w.write('four\n');
+    w.flushSync();
+    expect(readFileSync(path, 'utf8')).toBe('one\ntwö\nthree\nfour\n');
   });
 
   it('reopen() starts a new file after logrotate moved the old one', async () => {
@@ -215,10 +235,11 @@ describe('LogWriter', () => {
     w.write('b\n');
     await w.close();
     w.write('c\n');
+    w.writeBytes(Buffer.from('d\ne\n'));
     expect(reports).toHaveLength(1);
     expect(reports[0]).toMatch(
       /cannot write log lines to file descriptor \d+: .*further log lines are dropped/,
     );
-    expect(w.dropped).toBe(3);
+    expect(w.dropped).toBe(5);
   });
 });
