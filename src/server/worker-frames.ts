@@ -68,7 +68,9 @@ function writeHeader(out: Buffer, type: FrameType, id: number, length: number): 
 /**
  * Cuts a byte stream into frames. `push` each chunk read; `onFrame` is called once per
  * complete frame, in order. A payload that lies inside one chunk is a view of it, copied
- * only when it is much smaller than the chunk (so a kept payload does not pin the chunk).
+ * only when it is much smaller than the memory under the chunk (so a kept payload does
+ * not pin it);
+ * one that spans chunks is gathered into a buffer of its own, each byte copied once.
  *
  * @example
  * ```ts
@@ -78,7 +80,11 @@ function writeHeader(out: Buffer, type: FrameType, id: number, length: number): 
  */
 export class FrameDecoder {
   readonly #onFrame: (type: number, id: number, payload: Buffer) => void;
-  #held: Buffer | undefined;
+  /** The start of a frame that continues in chunks to come (views of the chunks read). */
+  #held: Buffer[] = [];
+  #heldBytes = 0;
+  /** The length of the held frame's payload, once its header is complete. */
+  #heldLength: number | undefined;
 
   constructor(onFrame: (type: number, id: number, payload: Buffer) => void) {
     this.#onFrame = onFrame;
@@ -86,31 +92,76 @@ export class FrameDecoder {
 
   /** Bytes of an incomplete frame held for the next chunk. */
   get heldBytes(): number {
-    return this.#held?.length ?? 0;
+    return this.#heldBytes;
   }
 
   /** Takes the next chunk; throws on a frame over MAX_FRAME. */
   push(chunk: Buffer): void {
-    let buf = this.#held ? Buffer.concat([this.#held, chunk]) : chunk;
-    this.#held = undefined;
+    const rest = this.#heldBytes > 0 ? this.#complete(chunk) : chunk;
+    if (rest !== undefined) this.#frames(rest);
+  }
+
+  /** Frames that lie within `buf`; what is left of it is held. */
+  #frames(buf: Buffer): void {
     let at = 0;
     while (buf.length - at >= HEADER_BYTES) {
-      const length = buf.readUInt32BE(at);
-      if (length > MAX_FRAME)
-        throw new Error(`worker frame of ${length} bytes exceeds the limit of ${MAX_FRAME}`);
+      const length = lengthAt(buf, at);
       const end = at + HEADER_BYTES + length;
       if (end > buf.length) break;
-      const type = buf[at + 4]!;
-      const id = buf.readUInt32BE(at + 5);
       const view = buf.subarray(at + HEADER_BYTES, end);
-      this.#onFrame(type, id, length * 2 < buf.length ? Buffer.from(view) : view);
+      this.#onFrame(
+        buf[at + 4]!,
+        buf.readUInt32BE(at + 5),
+        // Against the memory under `buf`: after a frame that spanned chunks, `buf` is
+        // the tail of a chunk, and a view would keep the whole chunk.
+        length * 2 < buf.buffer.byteLength ? Buffer.from(view) : view,
+      );
       at = end;
     }
-    if (at < buf.length) {
-      buf = buf.subarray(at);
-      // The rest of a large frame: copy it out now so the next chunk appends to a small
-      // buffer, not the whole chunk it came in.
-      this.#held = at > 0 ? Buffer.from(buf) : buf;
-    }
+    if (at < buf.length) this.#hold(buf.subarray(at));
   }
+
+  #hold(part: Buffer): void {
+    this.#held.push(part);
+    this.#heldBytes += part.length;
+  }
+
+  /**
+   * Adds `chunk` to the held start of a frame. Once the frame is complete it goes to
+   * `onFrame` and the bytes after it are returned; undefined while it is not.
+   */
+  #complete(chunk: Buffer): Buffer | undefined {
+    this.#hold(chunk);
+    if (this.#heldLength === undefined) {
+      if (this.#heldBytes < HEADER_BYTES) return undefined;
+      // A header cut between chunks: its 9 bytes are gathered (a small copy).
+      const first = this.#held[0]!;
+      const header = first.length >= HEADER_BYTES ? first : Buffer.concat(this.#held, HEADER_BYTES);
+      this.#heldLength = lengthAt(header, 0);
+    }
+    const end = HEADER_BYTES + this.#heldLength;
+    if (this.#heldBytes < end) return undefined;
+    const frame = Buffer.allocUnsafe(end);
+    let filled = 0;
+    const after: Buffer[] = [];
+    for (const part of this.#held) {
+      const take = Math.min(part.length, end - filled);
+      part.copy(frame, filled, 0, take);
+      filled += take;
+      if (take < part.length) after.push(part.subarray(take));
+    }
+    this.#held = [];
+    this.#heldBytes = 0;
+    this.#heldLength = undefined;
+    this.#onFrame(frame[4]!, frame.readUInt32BE(5), frame.subarray(HEADER_BYTES));
+    return after.length > 1 ? Buffer.concat(after) : after[0];
+  }
+}
+
+/** The payload length in the header at `at`; throws over MAX_FRAME. */
+function lengthAt(buf: Buffer, at: number): number {
+  const length = buf.readUInt32BE(at);
+  if (length > MAX_FRAME)
+    throw new Error(`worker frame of ${length} bytes exceeds the limit of ${MAX_FRAME}`);
+  return length;
 }

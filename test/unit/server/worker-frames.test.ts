@@ -59,6 +59,36 @@ describe('worker frames', () => {
     );
   });
 
+  it('gathers large frames cut across many chunks, whatever follows them in the last one', () => {
+    const frame = fc.record({
+      type: fc.constantFrom(Frame.data, Frame.log),
+      id: fc.integer({ min: 0, max: 0xffffffff }),
+      size: fc.integer({ min: 0, max: 200_000 }),
+      fill: fc.integer({ min: 0, max: 255 }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(frame, { minLength: 1, maxLength: 6 }),
+        fc.array(fc.nat(), { maxLength: 40 }),
+        (frames, points) => {
+          const payloads = frames.map((f) => Buffer.alloc(f.size, f.fill));
+          const stream = Buffer.concat(
+            frames.map((f, i) => encodeFrame(f.type, f.id, payloads[i])),
+          );
+          const got: { type: number; id: number; payload: Buffer }[] = [];
+          const decoder = new FrameDecoder((type, id, payload) => got.push({ type, id, payload }));
+          for (const c of cut(stream, points)) decoder.push(c);
+          expect(decoder.heldBytes).toBe(0);
+          expect(got.map((g) => [g.type, g.id, g.payload.length])).toEqual(
+            frames.map((f) => [f.type, f.id, f.size]),
+          );
+          expect(got.every((g, i) => g.payload.equals(payloads[i]!))).toBe(true);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
   it('carries a UTF-8 string payload byte for byte', () => {
     const [f] = decodeAll([encodeFrame(Frame.log, 0, 'Grüße\n')]);
     expect(f?.payload).toBe(Buffer.from('Grüße\n').toString('latin1'));
