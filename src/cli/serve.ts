@@ -11,7 +11,7 @@
  * a changed parameter that needs a restart is named in a warning. A config that does
  * not validate is logged and the running one stays.
  *
- * With `smtpdWorkerProcesses` above 1 the SMTP listeners are served by that many worker
+ * With `smtpdWorkerProcesses` above 0 the SMTP listeners are served by that many worker
  * processes (server/smtpd-workers.ts); this process keeps the queue, delivery and the
  * other listeners, passes SIGHUP and SIGTERM on, and starts a worker again when one dies.
  * A worker is this same command started again (node:cluster), which main.ts sends to
@@ -153,7 +153,7 @@ function smtpdWorkers(
   wiring: Pick<SmtpdWorkersOptions, 'logLines' | 'onQueued'>,
 ): SmtpdWorkers | undefined {
   const count = smtpdWorkerCount(resolveMtaConfig(config));
-  if (count <= 1) return undefined;
+  if (count === 0) return undefined;
   return new SmtpdWorkers({
     count,
     log: logger.for('master'),

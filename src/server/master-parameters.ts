@@ -17,15 +17,15 @@ import { param } from '../config/parameter-kinds.js';
  *
  * @example
  * ```ts
- * MASTER_PARAMETERS.smtpdWorkerProcesses.defaultText; // '1'
+ * MASTER_PARAMETERS.smtpdWorkerProcesses.defaultText; // '0'
  * ```
  */
 export const MASTER_PARAMETERS = defineParameters({
   smtpdWorkerProcesses: param.integer({
     postfix: null,
-    doc: "How many processes `postern serve` runs for its SMTP listeners (Postfix's smtpd processes under master(8)). 1: the one process does everything. N > 1: N worker processes accept the SMTP connections (the kernel spreads them) and run the SMTP server and Cleanup, handing each message to the main process, whose queue store makes it durable before the 250, so the commits of every worker share one group commit; the main process keeps the queue, delivery and the other listeners. A worker that dies is started again; mail it had not acknowledged is retried by its clients. Per-client limits (`smtpdClient*`) and `maxproc` then count per worker process. Not with `dkimSigning`, `dkimVerification` or a `contentFilter`. Needs a restart to change.",
-    default: 1,
-    min: 1,
+    doc: "How many worker processes `postern serve` runs for its SMTP listeners (Postfix's smtpd processes under master(8)). 0: the one process does everything. N > 0: N worker processes accept the SMTP connections (the kernel spreads them) and run the SMTP server and Cleanup, handing each message to the main process, whose queue store makes it durable before the 250, so the commits of every worker share one group commit; the main process keeps the queue, delivery and the other listeners. A worker that dies is started again; mail it had not acknowledged is retried by its clients. Per-client limits (`smtpdClient*`) and `maxproc` then count per worker process. Not with `dkimSigning`, `dkimVerification` or a `contentFilter`. Needs a restart to change.",
+    default: 0,
+    min: 0,
   }),
 });
 

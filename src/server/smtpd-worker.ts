@@ -1,5 +1,5 @@
 /**
- * The smtpd worker process of `postern serve` (with `smtpdWorkerProcesses` above 1): it
+ * The smtpd worker process of `postern serve` (with `smtpdWorkerProcesses` above 0): it
  * reads the same config file as the primary and serves the SMTP listeners — the SMTP
  * server, its access policy and Cleanup — over a ForwardingQueueStore, so each message
  * is written by the primary's store and acknowledged only once durable there. Its log

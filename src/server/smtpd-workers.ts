@@ -91,9 +91,9 @@ export class SmtpdWorkers implements SmtpdService {
   #exited: (() => void) | undefined;
 
   constructor(options: SmtpdWorkersOptions) {
-    if (!Number.isInteger(options.count) || options.count < 2 || options.count > 64)
+    if (!Number.isInteger(options.count) || options.count < 1 || options.count > 64)
       throw new RangeError(
-        `smtpdWorkerProcesses ${options.count}: run 2 to 64 worker processes, or 1 for none`,
+        `smtpdWorkerProcesses ${options.count}: run 1 to 64 worker processes, or 0 for none`,
       );
     this.#options = options;
     for (const t of options.takenTags ?? []) this.#tags.add(t);

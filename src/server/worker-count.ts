@@ -13,7 +13,7 @@ import type { ResolvedMtaConfig } from '../mta/mta-config.js';
 const MOST_WORKERS = 64;
 
 /**
- * The number of smtpd worker processes; 1 means none (one process does everything).
+ * The number of smtpd worker processes; 0 means none (one process does everything).
  * Throws ConfigError for a count over 64, or for DKIM or a content filter with workers
  * (both re-read the message being written, which a worker's store cannot).
  *
@@ -24,7 +24,7 @@ const MOST_WORKERS = 64;
  */
 export function smtpdWorkerCount(config: ResolvedMtaConfig): number {
   const count = config.params.smtpdWorkerProcesses;
-  if (count <= 1) return 1;
+  if (count === 0) return 0;
   if (count > MOST_WORKERS)
     throw new ConfigError(
       `smtpdWorkerProcesses ${count} is more than ${MOST_WORKERS}: give about one per CPU core`,
@@ -35,7 +35,7 @@ export function smtpdWorkerCount(config: ResolvedMtaConfig): number {
   );
   if (rereads.length)
     throw new ConfigError(
-      `${rereads.join(' and ')} cannot be used with smtpdWorkerProcesses ${count} yet: set smtpdWorkerProcesses to 1`,
+      `${rereads.join(' and ')} cannot be used with smtpdWorkerProcesses ${count} yet: set smtpdWorkerProcesses to 0`,
       'smtpdWorkerProcesses',
     );
   return count;
