@@ -1,8 +1,5 @@
 #!/usr/bin/env node
 // Entry point of the `postern` command: the built CLI lives in dist/.
-// libuv's thread pool serves every fsync; four threads make concurrent commits queue
-// behind each other, so give it more before anything touches the file system.
-process.env.UV_THREADPOOL_SIZE ??= '16';
 
 /**
  * Semi-spaces of 4 MiB: under load every message leaves ~130 KB of garbage, and each
