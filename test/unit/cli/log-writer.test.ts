@@ -46,6 +46,22 @@ function stalledPipe(name: string): { writeFd: number; drain: () => string; clos
   };
 }
 
+/** Closes `w` while reading what it writes into `pipe`; resolves with all of it. */
+async function closeDraining(w: LogWriter, pipe: ReturnType<typeof stalledPipe>): Promise<string> {
+  let got = '';
+  let done = false;
+  void w.close().then(() => {
+    done = true;
+  });
+  while (!done) {
+    got += pipe.drain();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  got += pipe.drain();
+  pipe.close();
+  return got;
+}
+
 describe('LogWriter', () => {
   it('queues lines without touching the file and writes them, in order, after the turn', async () => {
     const path = join(dir, 'order.log');
@@ -119,18 +135,7 @@ describe('LogWriter', () => {
       expect(w.queuedBytes).toBeLessThanOrEqual(64 * 1024);
     }
     expect(w.dropped).toBeGreaterThan(0);
-    let got = '';
-    const closed = w.close();
-    let done = false;
-    void closed.then(() => {
-      done = true;
-    });
-    while (!done) {
-      got += pipe.drain();
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    got += pipe.drain();
-    pipe.close();
+    const got = await closeDraining(w, pipe);
     const out = got.split('\n').filter(Boolean);
     const numbers = out.filter((l) => l.startsWith('line ')).map((l) => Number(l.split(' ')[1]));
     // What was kept is in order, the newest line is there, and the notice counts the rest.
@@ -174,17 +179,7 @@ describe('LogWriter', () => {
       expect(w.queuedBytes).toBeLessThanOrEqual(64 * 1024);
     }
     expect(w.dropped).toBeGreaterThan(0);
-    let got = '';
-    let done = false;
-    void w.close().then(() => {
-      done = true;
-    });
-    while (!done) {
-      got += pipe.drain();
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    got += pipe.drain();
-    pipe.close();
+    const got = await closeDraining(w, pipe);
     // The newest lines are there, whole, after the notice; every line is written or counted.
     const out = got.split('\n').filter(Boolean);
     const kept = out.filter((l) => l.startsWith('line ')).length;
