@@ -57,7 +57,7 @@ describe('FileQueueStore with its journal', () => {
 
   /** The process dies (kill -9): what was written stays; a new store opens the directory. */
   async function killAndReopen(journal: FileQueueJournalOptions = {}): Promise<FileQueueStore> {
-    io.dead = true;
+    await io.kill();
     open.length = 0;
     await fs.rm(join(directory, LOCK_FILE), { force: true });
     io = new TestIo();
@@ -269,7 +269,7 @@ describe('FileQueueStore with its journal', () => {
     writer.content.end('Subject: one\r\n\r\nx\r\n');
     await writer.commit(newRecord(id, { sender: 'from-the-file@example.org', size: 19 }));
     await files.close();
-    io.dead = true;
+    await io.kill();
     open.length = 0;
     await fs.rename(join(other, 'incoming', id), join(directory, 'incoming', id));
     await fs.rm(join(directory, LOCK_FILE), { force: true });

@@ -44,7 +44,7 @@ runStoreConformance('FileQueueStore', async () => {
   return {
     store: current,
     reopen: async () => {
-      io.dead = true;
+      await io.kill();
       // A crashed process leaves its lock behind with a dead pid; here the pid is
       // ours, so the lock is removed by hand, as the takeover would.
       await fs.rm(join(directory, LOCK_FILE), { force: true });

@@ -64,8 +64,10 @@ export class TestIo implements JournalIo {
   readonly gates: Gate[] = [];
   /** The next fdatasyncs fail with these errors. */
   readonly failures: Error[] = [];
-  /** After crash(): every call fails. */
+  /** After kill() or crash(): every call fails. */
   dead = false;
+  /** The real files open through this layer, closed as a dead process's are. */
+  readonly #handles = new Set<JournalFile>();
   readonly #files = new Map<string, Tracked>();
   /** Unlinked files whose removal is not durable yet: path -> saved copy. */
   readonly #unlinked = new Map<string, string>();
@@ -99,6 +101,7 @@ export class TestIo implements JournalIo {
   async open(path: string, flags: 'r' | 'r+' | 'wx+'): Promise<JournalFile> {
     this.#alive();
     const handle = await nodeJournalIo.open(path, flags);
+    this.#handles.add(handle);
     if (!this.#files.has(path) || flags === 'wx+') {
       const t = { durable: 0, dirty: [], generation: 0, named: flags !== 'wx+', handle };
       this.#files.set(path, t);
@@ -168,7 +171,10 @@ export class TestIo implements JournalIo {
         }
       },
       stat: () => handle.stat(),
-      close: () => handle.close(),
+      close: () => {
+        io.#handles.delete(handle);
+        return handle.close();
+      },
     };
   }
 
@@ -232,15 +238,29 @@ export class TestIo implements JournalIo {
   }
 
   /**
-   * A power cut: from now on every call fails; each write not covered by a completed
-   * fdatasync keeps a random first part of its bytes (`random` of 0..1), the last byte
-   * kept flipped half of the time (a page written only in part); the bytes lost are
-   * zeros again inside the file's durable size (preallocated space) and cut off beyond
-   * it; files never named durably vanish; unlinks not yet made durable are undone.
+   * The process dies (kill -9): from now on every call fails, and its files are closed,
+   * as the kernel closes a dead process's descriptors (operations in flight finish
+   * first). What it wrote stays.
+   */
+  async kill(): Promise<void> {
+    this.dead = true;
+    const open = [...this.#handles];
+    this.#handles.clear();
+    await Promise.allSettled(open.map((h) => h.close()));
+  }
+
+  /**
+   * A power cut: from now on every call fails and the files are closed (as by kill());
+   * each write not covered by a completed fdatasync keeps a random first part of its
+   * bytes (`random` of 0..1), the last byte kept flipped half of the time (a page
+   * written only in part); the bytes lost are zeros again inside the file's durable size
+   * (preallocated space) and cut off beyond it; files never named durably vanish;
+   * unlinks not yet made durable are undone.
    */
   async crash(random: () => number = Math.random): Promise<void> {
     this.dead = true;
     await Promise.allSettled([...this.#inflight]);
+    await this.kill();
     for (const [path, copy] of this.#unlinked) await fs.rename(copy, path);
     this.#unlinked.clear();
     for (const [path, t] of this.#files) {
