@@ -46,6 +46,22 @@ function stalledPipe(name: string): { writeFd: number; drain: () => string; clos
   };
 }
 
+/**
+ * More than the pipe (64 KiB) plus the queue can hold, over several turns: 20 turns of
+ * 500 lines handed to `write`, the queue checked against its bound after each. Returns
+ * how many lines were written.
+ */
+async function flood(w: LogWriter, write: (batch: string[]) => void): Promise<number> {
+  let next = 0;
+  for (let turn = 0; turn < 20; turn++) {
+    write(lines(500, next));
+    next += 500;
+    await new Promise((r) => setImmediate(r));
+    expect(w.queuedBytes).toBeLessThanOrEqual(64 * 1024);
+  }
+  return next;
+}
+
 /** Closes `w` while reading what it writes into `pipe`; resolves with all of it. */
 async function closeDraining(w: LogWriter, pipe: ReturnType<typeof stalledPipe>): Promise<string> {
   let got = '';
@@ -126,14 +142,9 @@ describe('LogWriter', () => {
         return `DROPPED ${n}\n`;
       },
     });
-    // More than the pipe (64 KiB) plus the queue can hold, over several turns.
-    let next = 0;
-    for (let turn = 0; turn < 20; turn++) {
-      for (const l of lines(500, next)) w.write(l);
-      next += 500;
-      await new Promise((r) => setImmediate(r));
-      expect(w.queuedBytes).toBeLessThanOrEqual(64 * 1024);
-    }
+    const next = await flood(w, (batch) => {
+      for (const l of batch) w.write(l);
+    });
     expect(w.dropped).toBeGreaterThan(0);
     const got = await closeDraining(w, pipe);
     const out = got.split('\n').filter(Boolean);
@@ -171,13 +182,7 @@ describe('LogWriter', () => {
       maxBufferBytes: 64 * 1024,
       dropNotice: (n) => `DROPPED ${n}\n`,
     });
-    let next = 0;
-    for (let turn = 0; turn < 20; turn++) {
-      w.writeBytes(Buffer.from(lines(500, next).join('')));
-      next += 500;
-      await new Promise((r) => setImmediate(r));
-      expect(w.queuedBytes).toBeLessThanOrEqual(64 * 1024);
-    }
+    const next = await flood(w, (batch) => w.writeBytes(Buffer.from(batch.join(''))));
     expect(w.dropped).toBeGreaterThan(0);
     const got = await closeDraining(w, pipe);
     // The newest lines are there, whole, after the notice; every line is written or counted.
