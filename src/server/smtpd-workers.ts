@@ -33,6 +33,7 @@ import {
   QUEUE_ID_TAG_ENV,
   type ToWorker,
   WORKER_ENV,
+  workerExecArgv,
   workerProcessEnv,
 } from './worker-env.js';
 
@@ -104,7 +105,10 @@ export class SmtpdWorkers implements SmtpdService {
     // The kernel hands each connection to whichever worker accepts first; the primary
     // does not accept and pass every connection on (round robin).
     cluster.schedulingPolicy = cluster.SCHED_NONE;
-    cluster.setupPrimary({ stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'] });
+    cluster.setupPrimary({
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
+      execArgv: workerExecArgv(process.execArgv),
+    });
     const started = Array.from({ length: this.#options.count }, (_, i) => this.#fork(i + 1));
     try {
       const bound = await Promise.all(started);

@@ -166,11 +166,15 @@ describe('postern serve with smtpd worker processes', () => {
     const primary = server.child.pid!;
     const workers = childrenOf(primary);
     expect(workers).toHaveLength(2);
-    // Each worker runs libuv's default thread pool and few malloc arenas (less memory).
+    // Each worker runs libuv's default thread pool and few malloc arenas (less memory),
+    // and keeps its heap between bursts of mail (no memory reducer).
     for (const pid of workers) {
       const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
       expect(env).toContain('UV_THREADPOOL_SIZE=4');
       expect(env).toContain('MALLOC_ARENA_MAX=2');
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain(
+        '--no-memory-reducer',
+      );
     }
 
     const transport = nodemailer.createTransport({
