@@ -342,13 +342,12 @@ export class LogWriter {
 
 /** The lines in an entry (a worker's holds several); a last line without `\n` counts too. */
 function linesIn(entry: string | Buffer): number {
+  // Both search for '\n' alike: a string by character, a Buffer by byte.
+  const find = (from: number): number => entry.indexOf('\n', from);
   let n = 0;
-  if (typeof entry === 'string') {
-    for (let at = entry.indexOf('\n'); at !== -1; at = entry.indexOf('\n', at + 1)) n++;
-    return entry.length === 0 || entry.endsWith('\n') ? n : n + 1;
-  }
-  for (let at = entry.indexOf(0x0a); at !== -1; at = entry.indexOf(0x0a, at + 1)) n++;
-  return entry.length === 0 || entry[entry.length - 1] === 0x0a ? n : n + 1;
+  for (let at = find(0); at !== -1; at = find(at + 1)) n++;
+  const ended = entry.length === 0 || find(entry.length - 1) !== -1;
+  return ended ? n : n + 1;
 }
 
 /** Queued entries as one buffer: each run of strings joined and encoded once, bytes as they are. */

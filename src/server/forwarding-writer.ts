@@ -53,12 +53,11 @@ export class ForwardingWriter implements MessageWriter {
       cb(closed);
       return;
     }
-    let ok: boolean;
-    if (chunk.length <= MAX_DATA) ok = this.#channel.send(Frame.data, this.#id, chunk);
-    else {
-      ok = true;
-      for (let at = 0; at < chunk.length; at += MAX_DATA)
-        ok = this.#channel.send(Frame.data, this.#id, chunk.subarray(at, at + MAX_DATA));
+    // A chunk that fits one frame goes as it is, without a view of it.
+    let ok = true;
+    for (let at = 0; at < chunk.length; at += MAX_DATA) {
+      const piece = chunk.length <= MAX_DATA ? chunk : chunk.subarray(at, at + MAX_DATA);
+      ok = this.#channel.send(Frame.data, this.#id, piece);
     }
     if (ok) cb();
     else this.#channel.once('drain', () => cb(this.#channel.closed ?? null));

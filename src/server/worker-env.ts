@@ -28,8 +28,9 @@ const WORKER_MALLOC_ARENAS = '2';
 /**
  * What a worker's environment adds to the primary's, to keep its memory small: libuv's
  * default thread pool of 4 whatever UV_THREADPOOL_SIZE the primary was given for its
- * fsyncs, as each thread would touch a stack and a malloc arena of its own; and at most MALLOC_ARENA_MAX glibc malloc arenas (2, unless the operator
- * set the variable), as the few threads that allocate need no arena each.
+ * fsyncs, as each thread would touch a stack and a malloc arena of its own; and at most
+ * MALLOC_ARENA_MAX glibc malloc arenas (2, unless the operator set the variable), as the
+ * few threads that allocate need no arena each.
  */
 export function workerProcessEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   return {

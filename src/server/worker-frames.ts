@@ -69,8 +69,8 @@ function writeHeader(out: Buffer, type: FrameType, id: number, length: number): 
  * Cuts a byte stream into frames. `push` each chunk read; `onFrame` is called once per
  * complete frame, in order. A payload that lies inside one chunk is a view of it, copied
  * only when it is much smaller than the memory under the chunk (so a kept payload does
- * not pin it);
- * one that spans chunks is gathered into a buffer of its own, each byte copied once.
+ * not pin it); one that spans chunks is gathered into a buffer of its own, each byte
+ * copied once.
  *
  * @example
  * ```ts
