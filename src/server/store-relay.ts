@@ -87,7 +87,11 @@ export class StoreRelay {
     this.#log = log;
     this.#logLines = logLines;
     this.#onCommitted = onCommitted;
-    const decoder = new FrameDecoder((type, id, payload) => this.#take(type, id, payload));
+    // Content goes to the store in the pieces the socket was read in: never gathered.
+    const decoder = new FrameDecoder(
+      (type, id, payload) => this.#take(type, id, payload),
+      [Frame.data],
+    );
     socket.on('data', (chunk: Buffer) => {
       try {
         decoder.push(chunk);

@@ -4,6 +4,8 @@
  * every session's frames of that turn); commits wait for the primary's answer. Content
  * a message writes in several pieces in a row (Cleanup writes each header apart) goes
  * as one DATA frame of up to MAX_DATA bytes, so the primary writes it to its store once.
+ * Small frames of a turn are joined into one buffer; large content is written as it
+ * is, in the same gathered write (writev), never copied here.
  *
  * Postfix counterpart: smtpd(8)'s cleanup client connection (mail_stream.c), which
  * sends queue file records and waits for cleanup's status.
@@ -38,6 +40,12 @@ const HIGH_WATER = 1024 * 1024;
  */
 const FLUSH_BYTES = 64 * 1024;
 const LAZY_MS = 20;
+
+/**
+ * Buffers below this size are joined into one before a write (a copy cheaper than an
+ * entry of its own in the gathered write); larger ones are written as they are.
+ */
+const COPY_BELOW = 16 * 1024;
 
 interface PendingCommit {
   resolve(): void;
@@ -116,8 +124,8 @@ export class WorkerChannel extends EventEmitter {
       this.#queued += payload.length;
       this.#lastData = last;
     } else if (Buffer.isBuffer(payload) && payload.length > 0) {
-      // Content is copied once, into the write that gathers the frames, as a socket
-      // write would hold it: the caller does not change a chunk it has written.
+      // Held until the flush, as a socket write would hold it: the caller does not
+      // change a chunk it has written.
       const header = frameHeader(type, id, payload.length);
       this.#queue.push(header, payload);
       this.#queued += HEADER_BYTES + payload.length;
@@ -190,8 +198,49 @@ export class WorkerChannel extends EventEmitter {
     this.#queue = [];
     this.#queued = 0;
     this.#lastData = undefined;
-    this.#socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+    this.#write(frames);
     if (!this.#blocked) this.emit('drain');
+  }
+
+  /**
+   * One system call for `frames`. Runs of small buffers (headers, records, small
+   * messages) are joined, so a small message is one buffer as before; a large piece of
+   * content is not copied but handed to the same gathered write (writev) as it is.
+   */
+  #write(frames: Buffer[]): void {
+    if (frames.length === 1) {
+      this.#socket.write(frames[0]!);
+      return;
+    }
+    const out: Buffer[] = [];
+    let from = 0;
+    let bytes = 0;
+    const join = (to: number) => {
+      if (to - from === 1) out.push(frames[from]!);
+      else if (to > from)
+        out.push(
+          Buffer.concat(to - from === frames.length ? frames : frames.slice(from, to), bytes),
+        );
+    };
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i]!;
+      if (frame.length < COPY_BELOW) {
+        bytes += frame.length;
+        continue;
+      }
+      join(i);
+      out.push(frame);
+      from = i + 1;
+      bytes = 0;
+    }
+    join(frames.length);
+    if (out.length === 1) {
+      this.#socket.write(out[0]!);
+      return;
+    }
+    this.#socket.cork();
+    for (const b of out) this.#socket.write(b);
+    this.#socket.uncork();
   }
 
   #answer(type: number, id: number, payload: Buffer): void {

@@ -12,8 +12,11 @@
  * Postfix counterpart: the record streams between smtpd(8) and cleanup(8) over a UNIX
  * socket (rec_type.h), and the status cleanup sends back.
  *
+ * The reader may take DATA frames as a stream: their pieces as they are read, never
+ * gathered, so content crosses into the primary's store without a copy in user space.
+ *
  * Does not: trust a length blindly — a frame over MAX_FRAME bytes is a protocol error
- * that ends the connection.
+ * that ends the connection, whether its payload would be gathered or streamed.
  *
  * @module
  */
@@ -36,8 +39,8 @@ export type FrameType = (typeof Frame)[keyof typeof Frame];
 export const HEADER_BYTES = 9;
 
 /**
- * The largest DATA payload: bigger content is sent as several frames, so the primary
- * never holds a huge one.
+ * The largest DATA payload: bigger content is sent as several frames, so that even a
+ * reader that gathers DATA frames whole never holds a huge one.
  */
 export const MAX_DATA = 64 * 1024;
 
@@ -72,91 +75,135 @@ function writeHeader(out: Buffer, type: FrameType, id: number, length: number): 
  * not pin it); one that spans chunks is gathered into a buffer of its own, each byte
  * copied once.
  *
+ * Frames of the `streamed` types (content, a byte stream whose frame boundaries mean
+ * nothing) are not gathered: each piece of such a frame goes to `onFrame` as soon as it
+ * is read, as a view of the chunk it lies in, so content is never copied here however
+ * the reads cut it. Their concatenation is the payload; a frame within one chunk is one
+ * call, an empty one none.
+ *
  * @example
  * ```ts
- * const decoder = new FrameDecoder((type, id, payload) => apply(type, id, payload));
+ * const decoder = new FrameDecoder((type, id, payload) => apply(type, id, payload), [
+ *   Frame.data,
+ * ]);
  * socket.on('data', (chunk) => decoder.push(chunk));
  * ```
  */
 export class FrameDecoder {
   readonly #onFrame: (type: number, id: number, payload: Buffer) => void;
-  /** The start of a frame that continues in chunks to come (views of the chunks read). */
-  #held: Buffer[] = [];
-  #heldBytes = 0;
-  /** The length of the held frame's payload, once its header is complete. */
-  #heldLength: number | undefined;
+  readonly #streamed: readonly number[];
+  /** The start of a header cut between chunks (fewer than HEADER_BYTES bytes, copied). */
+  #head: Buffer | undefined;
+  /** The frame whose header has been read and whose payload continues in chunks to come. */
+  #type = 0;
+  #id = 0;
+  /** Bytes of that frame's payload still to come; 0 when no frame is in progress. */
+  #remaining = 0;
+  /** The payload read so far of a gathered frame in progress (views of the chunks). */
+  #parts: Buffer[] = [];
+  #partsBytes = 0;
 
-  constructor(onFrame: (type: number, id: number, payload: Buffer) => void) {
+  constructor(
+    onFrame: (type: number, id: number, payload: Buffer) => void,
+    streamed: readonly FrameType[] = [],
+  ) {
     this.#onFrame = onFrame;
+    this.#streamed = streamed;
   }
 
-  /** Bytes of an incomplete frame held for the next chunk. */
+  /** Bytes of an incomplete frame held for the next chunk (none of a streamed frame). */
   get heldBytes(): number {
-    return this.#heldBytes;
+    return (this.#head?.length ?? 0) + this.#partsBytes;
   }
 
   /** Takes the next chunk; throws on a frame over MAX_FRAME. */
   push(chunk: Buffer): void {
-    const rest = this.#heldBytes > 0 ? this.#complete(chunk) : chunk;
-    if (rest !== undefined) this.#frames(rest);
-  }
-
-  /** Frames that lie within `buf`; what is left of it is held. */
-  #frames(buf: Buffer): void {
     let at = 0;
-    while (buf.length - at >= HEADER_BYTES) {
-      const length = lengthAt(buf, at);
-      const end = at + HEADER_BYTES + length;
-      if (end > buf.length) break;
-      const view = buf.subarray(at + HEADER_BYTES, end);
+    while (at < chunk.length) {
+      if (this.#remaining > 0) at = this.#continue(chunk, at);
+      else if (this.#head !== undefined || chunk.length - at < HEADER_BYTES)
+        at = this.#gatherHead(chunk, at);
+      else at = this.#frame(chunk, at);
+    }
+  }
+
+  /** The frame whose header starts at `at`; returns where the next one starts. */
+  #frame(buf: Buffer, at: number): number {
+    const length = lengthAt(buf, at);
+    const type = buf[at + 4]!;
+    const id = buf.readUInt32BE(at + 5);
+    const start = at + HEADER_BYTES;
+    const end = start + length;
+    if (end <= buf.length) {
+      const view = buf.subarray(start, end);
+      // Against the memory under `buf`: a small payload kept as a view would keep the
+      // whole chunk.
+      if (length > 0 || !this.#streamed.includes(type))
+        this.#onFrame(type, id, length * 2 < buf.buffer.byteLength ? Buffer.from(view) : view);
+      return end;
+    }
+    this.#begin(type, id, length);
+    return start;
+  }
+
+  /** Adds the bytes at `at` to a header cut between chunks; reads it once complete. */
+  #gatherHead(buf: Buffer, at: number): number {
+    const have = this.#head?.length ?? 0;
+    const take = Math.min(HEADER_BYTES - have, buf.length - at);
+    const head = Buffer.allocUnsafe(have + take);
+    this.#head?.copy(head, 0);
+    buf.copy(head, have, at, at + take);
+    if (head.length < HEADER_BYTES) {
+      this.#head = head;
+      return at + take;
+    }
+    this.#head = undefined;
+    const length = lengthAt(head, 0);
+    const type = head[4]!;
+    const id = head.readUInt32BE(5);
+    if (length > 0) this.#begin(type, id, length);
+    else if (!this.#streamed.includes(type)) this.#onFrame(type, id, Buffer.alloc(0));
+    return at + take;
+  }
+
+  #begin(type: number, id: number, length: number): void {
+    this.#type = type;
+    this.#id = id;
+    this.#remaining = length;
+  }
+
+  /** The next bytes of the frame in progress, from `at`; returns where they end. */
+  #continue(buf: Buffer, at: number): number {
+    const take = Math.min(this.#remaining, buf.length - at);
+    const piece = buf.subarray(at, at + take);
+    this.#remaining -= take;
+    if (this.#streamed.includes(this.#type)) {
+      // Only a small piece of a large chunk is copied, so that it does not pin the chunk.
       this.#onFrame(
-        buf[at + 4]!,
-        buf.readUInt32BE(at + 5),
-        // Against the memory under `buf`: after a frame that spanned chunks, `buf` is
-        // the tail of a chunk, and a view would keep the whole chunk.
-        length * 2 < buf.buffer.byteLength ? Buffer.from(view) : view,
+        this.#type,
+        this.#id,
+        take * PIN_RATIO < buf.buffer.byteLength ? Buffer.from(piece) : piece,
       );
-      at = end;
+      return at + take;
     }
-    if (at < buf.length) this.#hold(buf.subarray(at));
-  }
-
-  #hold(part: Buffer): void {
-    this.#held.push(part);
-    this.#heldBytes += part.length;
-  }
-
-  /**
-   * Adds `chunk` to the held start of a frame. Once the frame is complete it goes to
-   * `onFrame` and the bytes after it are returned; undefined while it is not.
-   */
-  #complete(chunk: Buffer): Buffer | undefined {
-    this.#hold(chunk);
-    if (this.#heldLength === undefined) {
-      if (this.#heldBytes < HEADER_BYTES) return undefined;
-      // A header cut between chunks: its 9 bytes are gathered (a small copy).
-      const first = this.#held[0]!;
-      const header = first.length >= HEADER_BYTES ? first : Buffer.concat(this.#held, HEADER_BYTES);
-      this.#heldLength = lengthAt(header, 0);
+    this.#parts.push(piece);
+    this.#partsBytes += take;
+    if (this.#remaining === 0) {
+      const payload = Buffer.concat(this.#parts, this.#partsBytes);
+      this.#parts = [];
+      this.#partsBytes = 0;
+      this.#onFrame(this.#type, this.#id, payload);
     }
-    const end = HEADER_BYTES + this.#heldLength;
-    if (this.#heldBytes < end) return undefined;
-    const frame = Buffer.allocUnsafe(end);
-    let filled = 0;
-    const after: Buffer[] = [];
-    for (const part of this.#held) {
-      const take = Math.min(part.length, end - filled);
-      part.copy(frame, filled, 0, take);
-      filled += take;
-      if (take < part.length) after.push(part.subarray(take));
-    }
-    this.#held = [];
-    this.#heldBytes = 0;
-    this.#heldLength = undefined;
-    this.#onFrame(frame[4]!, frame.readUInt32BE(5), frame.subarray(HEADER_BYTES));
-    return after.length > 1 ? Buffer.concat(after) : after[0];
+    return at + take;
   }
 }
+
+/**
+ * A streamed piece this many times smaller than the memory under its chunk is copied:
+ * a piece kept as a view pins at most this many times its size, while the pieces copied
+ * are a few percent of the content.
+ */
+const PIN_RATIO = 8;
 
 /** The payload length in the header at `at`; throws over MAX_FRAME. */
 function lengthAt(buf: Buffer, at: number): number {

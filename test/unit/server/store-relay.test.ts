@@ -6,10 +6,7 @@
  * of filling memory.
  */
 
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { QueueStoreError } from '../../../src/errors.js';
@@ -20,6 +17,7 @@ import { QueueIdGenerator } from '../../../src/queue-id.js';
 import { ForwardingQueueStore } from '../../../src/server/forwarding-store.js';
 import { StoreRelay } from '../../../src/server/store-relay.js';
 import { WorkerChannel } from '../../../src/server/worker-channel.js';
+import { unixSocketPair } from '../../helpers/unix-socket-pair.js';
 
 interface Pair {
   readonly worker: ForwardingQueueStore;
@@ -36,25 +34,14 @@ afterEach(async () => {
 });
 
 async function pair(store: QueueStore): Promise<Pair> {
-  const dir = await mkdtemp(join(tmpdir(), 'postern-relay-'));
-  const path = join(dir, 'channel');
-  const server: Server = createServer();
-  const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
-  await new Promise<void>((resolve) => server.listen(path, resolve));
-  const workerSocket = new Socket();
-  await new Promise<void>((resolve) => workerSocket.connect(path, resolve));
-  const primarySocket = await accepted;
+  const sockets = await unixSocketPair();
+  cleanups.push(() => sockets.close());
+  const { client: workerSocket, server: primarySocket } = sockets;
   const logged: Buffer[] = [];
   const relay = new StoreRelay(primarySocket, store, new Logger().for('master'), (t) =>
     logged.push(t),
   );
   const channel = new WorkerChannel(workerSocket);
-  cleanups.push(async () => {
-    workerSocket.destroy();
-    primarySocket.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await rm(dir, { recursive: true, force: true });
-  });
   return {
     worker: new ForwardingQueueStore(channel),
     channel,
@@ -150,7 +137,7 @@ describe('ForwardingQueueStore and StoreRelay', () => {
     expect((await contentOf(memory, id)).equals(body)).toBe(true);
   });
 
-  it("a message's content written in pieces in a row reaches the primary's store as one write of at most 64 KiB", async () => {
+  it("a message's content written in pieces in a row reaches the primary's store joined, in writes of at most 64 KiB", async () => {
     const memory = new MemoryQueueStore();
     await memory.open();
     // The primary's writes to its store, per message.
@@ -195,7 +182,12 @@ describe('ForwardingQueueStore and StoreRelay', () => {
     expect((await contentOf(memory, large)).equals(big)).toBe(true);
     expect(writes.get(small)).toEqual([smallBytes.length - 'after\r\n'.length, 'after\r\n'.length]);
     expect(writes.get(other)).toEqual([5, 5]);
-    expect(writes.get(large)).toEqual([60_000, 40_000]);
+    // Frames of 60 000 and 40 000 bytes; the primary's reads may cut one of them, and
+    // the pieces go to the store as they were read.
+    const largeWrites = writes.get(large)!;
+    expect(largeWrites.reduce((a, b) => a + b, 0)).toBe(big.length);
+    expect(largeWrites.length).toBeLessThanOrEqual(4);
+    expect(Math.max(...largeWrites)).toBeLessThanOrEqual(60_000);
   });
 
   it('abort() drops the message in the primary; nothing is queued', async () => {
