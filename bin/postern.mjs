@@ -38,7 +38,10 @@ async function holdYoungGeneration(v8) {
   setInterval(steer, STEER_MS).unref();
 }
 
-if (process.argv[2] === 'serve') {
+// V8's flags are the process's: an smtpd worker thread (smtpdWorkerThreads) finds them set
+// and steered by the main thread.
+const { isMainThread } = await import('node:worker_threads');
+if (process.argv[2] === 'serve' && isMainThread) {
   // The daemon's garbage is short-lived per-message objects and its live heap is small,
   // yet V8 sizes its heap for throughput: semi-spaces growing from 1 to 16 MiB each and
   // an old generation let to grow up to 4x its live size before a full collection, some

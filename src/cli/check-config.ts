@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, PosternError } from '../errors.js';
 import { EMBEDDED_CONFIG } from '../mta/embedded-config.js';
 import { Mta } from '../mta/mta.js';
-import { smtpdWorkerCount } from '../server/worker-count.js';
+import { smtpdWorkerLayout } from '../server/worker-layout.js';
 import { errorMessage } from '../util/error-message.js';
 import { loadConfigFile } from './load-config.js';
 
@@ -56,12 +56,12 @@ export async function checkConfig(
   }
   try {
     const mta = new Mta(file ? await loadConfigFile(file) : EMBEDDED_CONFIG);
-    const workers = smtpdWorkerCount(mta.config);
+    const workers = smtpdWorkerLayout(mta.config);
     const p = mta.params;
     out.write(
       `${file ?? '(the embedded default)'}: OK\n` +
         `  myhostname ${p.myhostname}, mydestination ${p.mydestination.join(' ')}\n` +
-        `  smtpd ${mta.config.smtpd.map((l) => `${l.host}:${l.port}`).join(' ') || '(none)'}${workers > 0 ? ` in ${workers} worker process${workers > 1 ? 'es' : ''}` : ''}, qmqpd ${mta.config.qmqpd.map((l) => `${l.host}:${l.port}`).join(' ') || '(none)'}\n` +
+        `  smtpd ${mta.config.smtpd.map((l) => `${l.host}:${l.port}`).join(' ') || '(none)'}${workers ? ` in ${workers.count} worker ${workers.kind}${workers.count > 1 ? (workers.kind === 'process' ? 'es' : 's') : ''}` : ''}, qmqpd ${mta.config.qmqpd.map((l) => `${l.host}:${l.port}`).join(' ') || '(none)'}\n` +
         `  transports ${mta.agents.names.join(' ')}\n`,
     );
     return 0;

@@ -12,10 +12,11 @@
  * not validate is logged and the running one stays.
  *
  * With `smtpdWorkerProcesses` above 0 the SMTP listeners are served by that many worker
- * processes (server/smtpd-workers.ts); this process keeps the queue, delivery and the
- * other listeners, passes SIGHUP and SIGTERM on, and starts a worker again when one dies.
- * A worker is this same command started again (node:cluster), which main.ts sends to
- * server/smtpd-worker.ts instead.
+ * processes, with `smtpdWorkerThreads` 1 by a worker thread (server/smtpd-workers.ts);
+ * this process keeps the queue, delivery and the other listeners, passes SIGHUP and
+ * SIGTERM on, and starts a worker again when one dies. A worker is this same command
+ * started again (node:cluster, or node:worker_threads in this process), which main.ts
+ * sends to server/smtpd-worker.ts instead.
  *
  * An uncaught exception or unhandled rejection is logged as Postfix's `fatal:` line,
  * the queued log lines are written, and the process exits 70 (mail already accepted is
@@ -29,7 +30,7 @@ import { Mta } from '../mta/mta.js';
 import { type MtaConfig, resolveMtaConfig } from '../mta/mta-config.js';
 import { QueueIdGenerator } from '../queue-id.js';
 import { SmtpdWorkers, type SmtpdWorkersOptions } from '../server/smtpd-workers.js';
-import { smtpdWorkerCount } from '../server/worker-count.js';
+import { smtpdWorkerLayout } from '../server/worker-layout.js';
 import type { LogLevel } from '../types.js';
 import { errorMessage } from '../util/error-message.js';
 import { loadServeConfig } from './load-config.js';
@@ -143,8 +144,8 @@ async function reload(mta: Mta, logger: Logger, file: string | undefined): Promi
 }
 
 /**
- * The smtpd worker processes `smtpdWorkerProcesses` asks for, or undefined for one
- * process. Throws ConfigError for what workers cannot do yet (worker-count.ts).
+ * The smtpd workers `smtpdWorkerProcesses` or `smtpdWorkerThreads` ask for, or undefined
+ * for none. Throws ConfigError for what workers cannot do yet (worker-layout.ts).
  */
 function smtpdWorkers(
   config: MtaConfig,
@@ -152,10 +153,10 @@ function smtpdWorkers(
   queueIds: QueueIdGenerator,
   wiring: Pick<SmtpdWorkersOptions, 'logLines' | 'onQueued'>,
 ): SmtpdWorkers | undefined {
-  const count = smtpdWorkerCount(resolveMtaConfig(config));
-  if (count === 0) return undefined;
+  const layout = smtpdWorkerLayout(resolveMtaConfig(config));
+  if (!layout) return undefined;
   return new SmtpdWorkers({
-    count,
+    ...layout,
     log: logger.for('master'),
     ...wiring,
     takenTags: [queueIds.nodeTag],

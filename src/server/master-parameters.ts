@@ -27,6 +27,12 @@ export const MASTER_PARAMETERS = defineParameters({
     default: 0,
     min: 0,
   }),
+  smtpdWorkerThreads: param.integer({
+    postfix: null,
+    doc: 'Whether `postern serve` runs its SMTP listeners in a worker thread of its one process (1) instead of in the main thread (0). The thread runs the SMTP server and Cleanup, as a worker process would (`smtpdWorkerProcesses`), and hands each message to the main thread, whose queue store makes it durable before the 250; the main thread keeps the queue, delivery and the other listeners. So two cores share the work at the memory cost of a second JavaScript heap rather than of a second process. At most 1 (threads of one process cannot share a listening port), and not with `smtpdWorkerProcesses`, `dkimSigning`, `dkimVerification` or a `contentFilter`. A thread that dies is started again. Needs a restart to change.',
+    default: 0,
+    min: 0,
+  }),
 });
 
 /**

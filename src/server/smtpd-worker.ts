@@ -1,9 +1,10 @@
 /**
- * The smtpd worker process of `postern serve` (with `smtpdWorkerProcesses` above 0): it
- * reads the same config file as the primary and serves the SMTP listeners — the SMTP
+ * The smtpd worker of `postern serve`, a process (`smtpdWorkerProcesses` above 0) or a
+ * thread of the primary's process (`smtpdWorkerThreads` 1): it reads the same config file as the primary and serves the SMTP listeners — the SMTP
  * server, its access policy and Cleanup — over a ForwardingQueueStore, so each message
  * is written by the primary's store and acknowledged only once durable there. Its log
  * lines are rendered here, with this process's pid, and written by the primary.
+ * worker-parent.ts gives either kind its links to the primary.
  *
  * Postfix counterpart: smtpd(8) under master(8): it accepts on the listening socket
  * master holds, and exits when master goes away.
@@ -13,15 +14,14 @@
  * again and applies what a reload may change (mta-reload.ts) to new sessions. SIGHUP is
  * ignored here (the primary reloads, then tells the workers). When the primary dies the
  * IPC channel closes and the worker exits at once: nothing in flight here could be
- * made durable any more. An uncaught error is logged as `fatal:` and ends the process
- * (exit 70); the primary starts another.
+ * made durable any more (a thread ends with its process). An uncaught error is logged
+ * as `fatal:` and ends the worker (exit 70); the primary starts another.
  *
  * Does not: claim, deliver or list mail, run Pickup or QMQP: the primary does.
  *
  * @module
  */
 
-import { Socket } from 'node:net';
 import { Cleanup } from '../cleanup/cleanup.js';
 import { loadServeConfig } from '../cli/load-config.js';
 import { logLineSink } from '../cli/log-output.js';
@@ -38,13 +38,8 @@ import { Rewriter } from '../rewrite/rewriter.js';
 import { errorMessage } from '../util/error-message.js';
 import { ForwardingQueueStore } from './forwarding-store.js';
 import { WorkerChannel } from './worker-channel.js';
-import {
-  CHANNEL_FD,
-  type FromWorker,
-  QUEUE_ID_TAG_ENV,
-  SESSIONS_MS,
-  type ToWorker,
-} from './worker-env.js';
+import { type FromWorker, QUEUE_ID_TAG_ENV, SESSIONS_MS, type ToWorker } from './worker-env.js';
+import { parentLink } from './worker-parent.js';
 
 /** How long a fatal error waits for its line to reach the primary. */
 const FATAL_FLUSH_MS = 2000;
@@ -54,11 +49,8 @@ const FATAL_FLUSH_MS = 2000;
  * gets the options `postern serve` was started with.
  */
 export async function runSmtpdWorker(options: ServeOptions): Promise<void> {
-  const send = (m: FromWorker): Promise<void> =>
-    new Promise((resolve) => {
-      if (!process.connected || !process.send) return resolve();
-      process.send(m, undefined, {}, () => resolve());
-    });
+  const parent = parentLink();
+  const send = (m: FromWorker): Promise<void> => parent.send(m);
   const failed = async (err: unknown): Promise<never> => {
     await send({ type: 'failed', message: errorMessage(err) });
     process.exit(1);
@@ -70,7 +62,7 @@ export async function runSmtpdWorker(options: ServeOptions): Promise<void> {
   let stopRequested = false;
   let stopping = false;
   let onReload: () => void = () => undefined;
-  process.on('message', (m: ToWorker) => {
+  parent.onMessage((m: ToWorker) => {
     if (m.type === 'stop') stop();
     else if (m.type === 'reload') onReload();
   });
@@ -79,11 +71,11 @@ export async function runSmtpdWorker(options: ServeOptions): Promise<void> {
   // The primary reloads on SIGHUP, then tells the workers; a SIGHUP to the whole group is not ours.
   process.on('SIGHUP', () => undefined);
   // Without its primary a worker has nothing to do: exit at once, whatever it was doing.
-  process.on('disconnect', () => {
+  parent.onGone(() => {
     process.stderr.write(`postern/smtpd[${process.pid}]: the primary process is gone; exiting\n`);
     process.exit(1);
   });
-  const channel = new WorkerChannel(new Socket({ fd: CHANNEL_FD, readable: true, writable: true }));
+  const channel = new WorkerChannel(parent.channel);
   channel.on('close', () => {
     if (!stopping) process.exit(1);
   });

@@ -1,10 +1,12 @@
 /**
  * SmtpdWorkers: the SMTP listeners of `postern serve` served by worker processes
- * (`smtpdWorkerProcesses` of them). The kernel spreads the connections: the listening
- * sockets are shared with every worker (node:cluster, SCHED_NONE), each accepts for
- * itself, and this process never touches a client's socket. Each worker gets a socket
- * pair to this process (stdio slot 4), over which a StoreRelay applies its messages to
- * the real store, and a queue ID tag no other process uses.
+ * (`smtpdWorkerProcesses` of them) or by a worker thread (`smtpdWorkerThreads`). With
+ * processes the kernel spreads the connections: the listening sockets are shared with
+ * every worker (node:cluster, SCHED_NONE), each accepts for itself, and this process
+ * never touches a client's socket; a thread listens itself. Each worker gets a byte
+ * stream to this process (a socket pair, or a MessagePort for a thread), over which a
+ * StoreRelay applies its messages to the real store, and a queue ID tag no other worker
+ * uses.
  *
  * Postfix counterpart: master(8) running `maxproc` smtpd(8) processes of an inet
  * service: it restarts a process that dies and logs `warning: process ... pid N killed
@@ -18,8 +20,7 @@
  * @module
  */
 
-import cluster, { type Worker } from 'node:cluster';
-import type { Socket } from 'node:net';
+import cluster from 'node:cluster';
 import { constants } from 'node:os';
 import type { ComponentLogger } from '../log.js';
 import type { SmtpdService } from '../mta/smtpd-service.js';
@@ -27,15 +28,9 @@ import type { NewMessageRecord, QueueStore } from '../queue/types.js';
 import { QueueIdGenerator } from '../queue-id.js';
 import type { BoundListener } from '../service-network.js';
 import { StoreRelay } from './store-relay.js';
-import {
-  CHANNEL_FD,
-  type FromWorker,
-  QUEUE_ID_TAG_ENV,
-  type ToWorker,
-  WORKER_ENV,
-  workerExecArgv,
-  workerProcessEnv,
-} from './worker-env.js';
+import { type FromWorker, workerExecArgv } from './worker-env.js';
+import { MOST_PROCESSES, MOST_THREADS } from './worker-layout.js';
+import { startWorker, type WorkerHandle, type WorkerKind } from './worker-start.js';
 
 /**
  * A worker that dies before it is ready (a bad start: a config it cannot load, a port it
@@ -49,8 +44,10 @@ const REPLACE_MS = 1000;
 
 /** Options of SmtpdWorkers. */
 export interface SmtpdWorkersOptions {
-  /** How many worker processes. */
+  /** How many workers. */
   readonly count: number;
+  /** Processes (the default) or threads of this process. */
+  readonly kind?: WorkerKind;
   /** Where `master` events go (restarts, throttling). */
   readonly log: ComponentLogger;
   /** Writes log lines a worker rendered (whole lines, each ending in a newline, UTF-8). */
@@ -62,7 +59,7 @@ export interface SmtpdWorkersOptions {
 }
 
 interface Running {
-  readonly worker: Worker;
+  readonly worker: WorkerHandle;
   readonly relay: StoreRelay;
   ready: boolean;
   /** Resolves the reload the worker was asked for (on its answer, or when it exits). */
@@ -82,7 +79,7 @@ interface Running {
  */
 export class SmtpdWorkers implements SmtpdService {
   readonly #options: SmtpdWorkersOptions;
-  readonly #running = new Map<number, Running>();
+  readonly #running = new Set<Running>();
   readonly #tags = new Set<string>();
   /** Relays whose worker's socket has not closed yet (those of exited workers too). */
   readonly #relays = new Set<StoreRelay>();
@@ -92,9 +89,12 @@ export class SmtpdWorkers implements SmtpdService {
   #exited: (() => void) | undefined;
 
   constructor(options: SmtpdWorkersOptions) {
-    if (!Number.isInteger(options.count) || options.count < 1 || options.count > 64)
+    const most = options.kind === 'thread' ? MOST_THREADS : MOST_PROCESSES;
+    if (!Number.isInteger(options.count) || options.count < 1 || options.count > most)
       throw new RangeError(
-        `smtpdWorkerProcesses ${options.count}: run 1 to 64 worker processes, or 0 for none`,
+        options.kind === 'thread'
+          ? `smtpdWorkerThreads ${options.count}: run 1 worker thread, or 0 for none`
+          : `smtpdWorkerProcesses ${options.count}: run 1 to ${most} worker processes, or 0 for none`,
       );
     this.#options = options;
     for (const t of options.takenTags ?? []) this.#tags.add(t);
@@ -104,11 +104,13 @@ export class SmtpdWorkers implements SmtpdService {
     this.#store = store;
     // The kernel hands each connection to whichever worker accepts first; the primary
     // does not accept and pass every connection on (round robin).
-    cluster.schedulingPolicy = cluster.SCHED_NONE;
-    cluster.setupPrimary({
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
-      execArgv: workerExecArgv(process.execArgv),
-    });
+    if (this.#options.kind !== 'thread') {
+      cluster.schedulingPolicy = cluster.SCHED_NONE;
+      cluster.setupPrimary({
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
+        execArgv: workerExecArgv(process.execArgv),
+      });
+    }
     const started = Array.from({ length: this.#options.count }, (_, i) => this.#fork(i + 1));
     try {
       const bound = await Promise.all(started);
@@ -138,7 +140,7 @@ export class SmtpdWorkers implements SmtpdService {
               before?.();
               resolve();
             };
-            if (r.ready) this.#tell(r.worker, { type: 'reload' });
+            if (r.ready) r.worker.send({ type: 'reload' });
             else r.reloaded();
           }),
       ),
@@ -151,15 +153,11 @@ export class SmtpdWorkers implements SmtpdService {
     this.#closing = true;
     if (this.#running.size > 0) {
       const gone = new Promise<void>((resolve) => (this.#exited = resolve));
-      for (const r of this.#running.values()) this.#tell(r.worker, { type: 'stop' });
+      for (const r of this.#running) r.worker.send({ type: 'stop' });
       await gone;
     }
     // What a dead worker left open is aborted before the store closes.
     await Promise.all([...this.#relays].map((r) => r.closed));
-  }
-
-  #tell(worker: Worker, message: ToWorker): void {
-    if (worker.isConnected()) worker.send(message);
   }
 
   /** A queue ID tag no other process of this server uses. */
@@ -175,17 +173,10 @@ export class SmtpdWorkers implements SmtpdService {
 
   /** Starts worker `n`; resolves with its bound listeners once it is ready. */
   #fork(n: number): Promise<readonly BoundListener[]> {
-    const tag = this.#newTag();
-    const worker = cluster.fork({
-      ...workerProcessEnv(process.env),
-      [WORKER_ENV]: String(n),
-      [QUEUE_ID_TAG_ENV]: tag,
-    });
-    const socket = worker.process.stdio?.[CHANNEL_FD] as Socket | undefined;
-    if (!socket) throw new Error('cannot open the socket pair to an smtpd worker process');
+    const worker = startWorker(this.#options.kind ?? 'process', n, this.#newTag());
     const log = this.#options.log;
     const relay = new StoreRelay(
-      socket,
+      worker.channel,
       this.#store!,
       log,
       this.#options.logLines,
@@ -194,8 +185,7 @@ export class SmtpdWorkers implements SmtpdService {
     this.#relays.add(relay);
     void relay.closed.then(() => this.#relays.delete(relay));
     const running: Running = { worker, relay, ready: false, reloaded: undefined, sessions: [] };
-    const pid = worker.process.pid;
-    this.#running.set(worker.id, running);
+    this.#running.add(running);
     return new Promise((resolve, reject) => {
       let failure: string | undefined;
       worker.on('message', (m: FromWorker) => {
@@ -212,7 +202,7 @@ export class SmtpdWorkers implements SmtpdService {
       // listen request) fails with EPIPE; the death itself is handled at 'exit'.
       worker.on('error', () => undefined);
       worker.on('exit', (code, signal) => {
-        this.#running.delete(worker.id);
+        this.#running.delete(running);
         this.#reloaded(running);
         if (this.#closing) {
           if (this.#running.size === 0) this.#exited?.();
@@ -221,9 +211,7 @@ export class SmtpdWorkers implements SmtpdService {
         }
         const how = signal ? `killed by signal ${signalNumber(signal)}` : `exit status ${code}`;
         if (!running.ready) {
-          reject(
-            new Error(failure ?? `an smtpd worker process (pid ${pid}) ${how} before it was ready`),
-          );
+          reject(new Error(failure ?? `smtpd worker ${worker.name} ${how} before it was ready`));
           return;
         }
         if (code === 0 && !signal) {
@@ -233,7 +221,7 @@ export class SmtpdWorkers implements SmtpdService {
           setTimeout(() => this.#restart(n), REPLACE_MS).unref();
           return;
         }
-        log.warning(undefined, `process postern/smtpd pid ${pid} ${how}`);
+        log.warning(undefined, `${worker.name} ${how}`);
         this.#restart(n);
       });
     });

@@ -25,7 +25,7 @@
  * @module
  */
 
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { QueueStoreError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
 import type { MessageWriter, NewMessageRecord, QueueStore } from '../queue/types.js';
@@ -59,7 +59,7 @@ interface Pending {
  * ```
  */
 export class StoreRelay {
-  readonly #socket: Socket;
+  readonly #socket: Duplex;
   readonly #store: QueueStore;
   readonly #log: ComponentLogger;
   readonly #logLines: (lines: Buffer) => void;
@@ -76,7 +76,7 @@ export class StoreRelay {
   readonly closed: Promise<void>;
 
   constructor(
-    socket: Socket,
+    socket: Duplex,
     store: QueueStore,
     log: ComponentLogger,
     logLines: (lines: Buffer) => void,

@@ -18,7 +18,7 @@
  */
 
 import { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { QueueStoreError } from '../errors.js';
 import {
   encodeFrame,
@@ -64,7 +64,7 @@ interface PendingCommit {
  * ```
  */
 export class WorkerChannel extends EventEmitter {
-  readonly #socket: Socket;
+  readonly #socket: Duplex;
   #queue: Buffer[] = [];
   #queued = 0;
   /** The DATA frame last queued, while nothing was queued after it: more content joins it. */
@@ -77,7 +77,7 @@ export class WorkerChannel extends EventEmitter {
   #closed: Error | undefined;
   readonly #commits = new Map<number, PendingCommit>();
 
-  constructor(socket: Socket) {
+  constructor(socket: Duplex) {
     super();
     this.#socket = socket;
     const decoder = new FrameDecoder((type, id, payload) => this.#answer(type, id, payload));

@@ -7,13 +7,14 @@
  */
 
 import cluster from 'node:cluster';
+import { isMainThread } from 'node:worker_threads';
 
 /** Set (to the worker's number) in each smtpd worker process. */
 export const WORKER_ENV = 'POSTERN_SMTPD_WORKER';
 
-/** Whether this process is an smtpd worker started by `postern serve`. */
+/** Whether this process (or thread) is an smtpd worker started by `postern serve`. */
 export function isSmtpdWorker(): boolean {
-  return cluster.isWorker && process.env[WORKER_ENV] !== undefined;
+  return (cluster.isWorker || !isMainThread) && process.env[WORKER_ENV] !== undefined;
 }
 
 /** The 5-character queue ID node tag the worker uses, distinct from every other process's. */

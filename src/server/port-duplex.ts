@@ -1,0 +1,132 @@
+/**
+ * portDuplex: a byte stream over a MessagePort, the smtpd worker thread's link to the
+ * main thread (the socket pair of a worker process). A chunk written that is the sole
+ * view of its memory (as Buffer.concat makes one of 4 KiB or more) is transferred to the
+ * other thread, not copied; other chunks are copied once into memory of their own, which
+ * is transferred. The reader acknowledges the bytes it has taken, and a writer waits
+ * while more than PORT_WINDOW bytes are unacknowledged, so a slow reader holds the writer
+ * back as a full socket buffer would.
+ *
+ * Postfix counterpart: none (smtpd(8) and cleanup(8) talk over a UNIX socket).
+ *
+ * Does not: leave a transferred chunk usable: the writer must not read a chunk again
+ * once written (WorkerChannel and StoreRelay write buffers made for the write); keep a
+ * half-open stream: when either end closes the port, the other side's reading ends and
+ * the stream closes.
+ *
+ * @module
+ */
+
+import { Duplex } from 'node:stream';
+import type { MessagePort } from 'node:worker_threads';
+
+/** Bytes a writer may have posted that the reader has not taken yet. */
+export const PORT_WINDOW = 1024 * 1024;
+
+/**
+ * A Duplex over `port`; the other end of the port's channel must be a portDuplex too.
+ *
+ * @example
+ * ```ts
+ * const { port1, port2 } = new MessageChannel();
+ * const a = portDuplex(port1); // here
+ * new Worker(file, { workerData: { port: port2 }, transferList: [port2] }); // portDuplex(workerData.port) there
+ * ```
+ */
+export function portDuplex(port: MessagePort): Duplex {
+  /** Bytes posted and not acknowledged yet. */
+  let unacked = 0;
+  /** The callback of a write held back by the window. */
+  let waiting: ((err?: Error | null) => void) | undefined;
+  /** Bytes pushed to the reader while it was full: acknowledged when it reads again. */
+  let held = 0;
+  let closed = false;
+
+  const post = (chunks: readonly Buffer[], cb: (err?: Error | null) => void): void => {
+    if (closed) {
+      cb(new Error('the port to the other thread is closed'));
+      return;
+    }
+    let bytes = 0;
+    for (const c of chunks) bytes += c.length;
+    if (bytes === 0) {
+      cb();
+      return;
+    }
+    const own = chunks.length === 1 ? ownMemory(chunks[0]!) : undefined;
+    if (own) port.postMessage(new Uint8Array(own), [own]);
+    else {
+      const copy = new Uint8Array(bytes);
+      let at = 0;
+      for (const c of chunks) {
+        copy.set(c, at);
+        at += c.length;
+      }
+      port.postMessage(copy, [copy.buffer]);
+    }
+    unacked += bytes;
+    if (unacked <= PORT_WINDOW) cb();
+    else waiting = cb;
+  };
+
+  const stream = new Duplex({
+    allowHalfOpen: false,
+    write(chunk: Buffer, _encoding, cb) {
+      post([chunk], cb);
+    },
+    writev(chunks, cb) {
+      post(
+        chunks.map((c) => c.chunk as Buffer),
+        cb,
+      );
+    },
+    read() {
+      if (held > 0 && !closed) {
+        port.postMessage(held);
+        held = 0;
+      }
+    },
+    final(cb) {
+      port.close();
+      cb();
+    },
+    destroy(err, cb) {
+      port.close();
+      release(err ?? new Error('the stream to the other thread is destroyed'));
+      cb(err);
+    },
+  });
+
+  const release = (err?: Error): void => {
+    const cb = waiting;
+    waiting = undefined;
+    cb?.(err ?? null);
+  };
+
+  port.on('message', (m: Uint8Array | number) => {
+    if (typeof m === 'number') {
+      unacked -= m;
+      if (unacked <= PORT_WINDOW) release();
+      return;
+    }
+    const bytes = m.byteLength;
+    if (stream.push(Buffer.from(m.buffer, m.byteOffset, bytes))) port.postMessage(bytes);
+    else held += bytes;
+  });
+  port.on('close', () => {
+    closed = true;
+    release(new Error('the port to the other thread is closed'));
+    stream.push(null);
+  });
+  return stream;
+}
+
+/** The memory under `chunk` when the chunk spans the whole of it (so it can be transferred). */
+function ownMemory(chunk: Buffer): ArrayBuffer | undefined {
+  const memory = chunk.buffer;
+  return memory instanceof ArrayBuffer &&
+    chunk.byteOffset === 0 &&
+    chunk.byteLength === memory.byteLength
+    ? memory
+    : undefined;
+}

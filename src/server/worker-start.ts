@@ -1,0 +1,103 @@
+/**
+ * Starts one smtpd worker, as a process (node:cluster) or as a thread of this process
+ * (node:worker_threads), behind one handle: its control messages, its content channel
+ * (a byte stream carrying worker-frames) and its exit. SmtpdWorkers supervises either
+ * kind alike.
+ *
+ * Postfix counterpart: master(8) forking an smtpd(8) process; a thread has none.
+ *
+ * Does not: restart anything (SmtpdWorkers does), or set up node:cluster (the caller
+ * calls `cluster.setupPrimary` once before the first process).
+ *
+ * @module
+ */
+
+import cluster from 'node:cluster';
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { MessageChannel, Worker as Thread } from 'node:worker_threads';
+import { portDuplex } from './port-duplex.js';
+import {
+  CHANNEL_FD,
+  type FromWorker,
+  QUEUE_ID_TAG_ENV,
+  type ToWorker,
+  WORKER_ENV,
+  workerProcessEnv,
+} from './worker-env.js';
+
+/** Whether workers are processes or threads of this process. */
+export type WorkerKind = 'process' | 'thread';
+
+/**
+ * A started worker. Events: `message` (FromWorker), `exit` (code, signal name or null),
+ * `error` (a message that could not reach it; its death comes as `exit`).
+ */
+export interface WorkerHandle extends EventEmitter {
+  /** How log lines name it: `process postern/smtpd pid N` or `thread postern/smtpd N of pid P`. */
+  readonly name: string;
+  /** The byte stream the worker's frames cross. */
+  readonly channel: Duplex;
+  /** Sends a control message, unless the worker is gone. */
+  send(message: ToWorker): void;
+}
+
+/** Starts worker number `n` with queue ID tag `tag`. */
+export function startWorker(kind: WorkerKind, n: number, tag: string): WorkerHandle {
+  return kind === 'thread' ? startThread(n, tag) : startProcess(n, tag);
+}
+
+function startProcess(n: number, tag: string): WorkerHandle {
+  const worker = cluster.fork({
+    ...workerProcessEnv(process.env),
+    [WORKER_ENV]: String(n),
+    [QUEUE_ID_TAG_ENV]: tag,
+  });
+  const channel = worker.process.stdio?.[CHANNEL_FD] as Socket | undefined;
+  if (!channel) throw new Error('cannot open the socket pair to an smtpd worker process');
+  const handle = Object.assign(new EventEmitter(), {
+    name: `process postern/smtpd pid ${worker.process.pid}`,
+    channel,
+    send(message: ToWorker): void {
+      if (worker.isConnected()) worker.send(message);
+    },
+  });
+  worker.on('message', (m: FromWorker) => handle.emit('message', m));
+  worker.on('error', (err: Error) => handle.emit('error', err));
+  worker.on('exit', (code: number | null, signal: string | null) =>
+    handle.emit('exit', code, signal),
+  );
+  return handle;
+}
+
+/**
+ * The thread runs the same entry as this process (`process.argv[1]` with its arguments),
+ * as a cluster worker would, and finds its role in WORKER_ENV.
+ */
+function startThread(n: number, tag: string): WorkerHandle {
+  const { port1, port2 } = new MessageChannel();
+  const thread = new Thread(process.argv[1]!, {
+    argv: process.argv.slice(2),
+    env: { ...process.env, [WORKER_ENV]: String(n), [QUEUE_ID_TAG_ENV]: tag },
+    workerData: { channel: port2 },
+    transferList: [port2],
+  });
+  let running = true;
+  const handle = Object.assign(new EventEmitter(), {
+    name: `thread postern/smtpd ${n} of pid ${process.pid}`,
+    channel: portDuplex(port1),
+    send(message: ToWorker): void {
+      if (running) thread.postMessage(message);
+    },
+  });
+  thread.on('message', (m: FromWorker) => handle.emit('message', m));
+  // An uncaught error ends the thread: its exit follows, with code 1.
+  thread.on('error', (err: Error) => handle.emit('error', err));
+  thread.on('exit', (code: number) => {
+    running = false;
+    port1.close();
+    handle.emit('exit', code, null);
+  });
+  return handle;
+}
