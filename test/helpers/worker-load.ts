@@ -6,8 +6,19 @@
  * @module
  */
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import { afterAll } from 'vitest';
+import { type PosternRun, runPostern } from './postern-cli.js';
+import { type PosternProcess, startPostern } from './postern-process.js';
+import { type SinkServer, startSink } from './sink-server.js';
 import { SmtpDialogue } from './smtp-dialogue.js';
+
+/** The host name the servers of these tests use. */
+export const HOST = 'mx.example.test';
 
 /** A message body of about 4 KB. */
 export const BODY = `${'x'.repeat(76)}\r\n`.repeat(52);
@@ -105,4 +116,146 @@ export function load(
       stopped = true;
     },
   };
+}
+
+/** A running `postern serve` relaying to its own SMTP sink. */
+export interface WorkerServer {
+  readonly dir: string;
+  readonly sink: SinkServer;
+  readonly config: object;
+  readonly server: PosternProcess;
+}
+
+/**
+ * Servers for one describe block, each with `layout` (its worker parameters) in its
+ * config; what they leave is removed after the block. `refused` runs `postern serve` on
+ * a config that must not start.
+ */
+export function workerServers(layout: object): {
+  setUp(extra?: object): Promise<WorkerServer>;
+  refused(config: object): Promise<PosternRun>;
+  track(server: PosternProcess): void;
+} {
+  const dirs: string[] = [];
+  const running: PosternProcess[] = [];
+  const sinks: SinkServer[] = [];
+  afterAll(async () => {
+    await Promise.all(running.map((p) => p.stop('SIGKILL')));
+    await Promise.all(sinks.map((s) => s.close()));
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
+  const newDir = async (): Promise<string> => {
+    const dir = await mkdtemp(join(tmpdir(), 'postern-workers-'));
+    dirs.push(dir);
+    return dir;
+  };
+  return {
+    async setUp(extra = {}) {
+      const dir = await newDir();
+      const sink = await startSink();
+      sinks.push(sink);
+      const config = {
+        myhostname: HOST,
+        smtpd: [{ listen: '127.0.0.1:0' }],
+        relayhost: `[127.0.0.1]:${sink.port}`,
+        smtpTlsSecurityLevel: 'none',
+        ...layout,
+        ...extra,
+      };
+      const server = await startPostern(dir, config);
+      running.push(server);
+      return { dir, sink, config, server };
+    },
+    async refused(config) {
+      const dir = await newDir();
+      const file = join(dir, 'postern.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          myhostname: HOST,
+          smtpd: [{ listen: '127.0.0.1:0' }],
+          queueDirectory: join(dir, 'queue'),
+          ...config,
+        }),
+      );
+      return runPostern(['serve', '--config', file], { cwd: dir });
+    },
+    track(server) {
+      running.push(server);
+    },
+  };
+}
+
+/**
+ * Sends one message of `megabytes` MB (1000-byte lines) on `port`; resolves with its
+ * queue ID once the 250 came.
+ */
+export async function sendMegabytes(port: number, megabytes: number): Promise<string> {
+  const c = await SmtpDialogue.open(port);
+  await c.read();
+  await c.expect('EHLO big.example', 250);
+  await c.expect('MAIL FROM:<big@client.example>', 250);
+  await c.expect('RCPT TO:<big@remote.example>', 250);
+  await c.expect('DATA', 354);
+  const chunk = Buffer.from(`${'y'.repeat(998)}\r\n`.repeat(1024)); // 1 MB
+  c.write('Subject: big\r\n\r\n');
+  for (let i = 0; i < megabytes; i++) {
+    if (!c.socket.write(chunk)) await new Promise((r) => c.socket.once('drain', r));
+  }
+  const reply = await c.command('.');
+  await c.command('QUIT');
+  c.close();
+  const id = /queued as ([0-9A-Za-z]+)/.exec(reply.text)?.[1];
+  if (reply.code !== 250 || !id)
+    throw new Error(`the ${megabytes} MB message was refused: ${reply.text}`);
+  return id;
+}
+
+/**
+ * Sends a 4 KB message to each of `recipients` through a pool of nodemailer connections;
+ * resolves with the queue IDs of the 250 replies, in order. Throws on a reply without one.
+ */
+export async function sendThroughNodemailer(
+  port: number,
+  recipients: readonly string[],
+): Promise<string[]> {
+  const transport = nodemailer.createTransport({
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    ignoreTLS: true,
+    pool: true,
+    maxConnections: 8,
+    maxMessages: 10,
+  });
+  try {
+    const infos = await Promise.all(
+      recipients.map((to) =>
+        transport.sendMail({ from: 'app@client.example', to, subject: to, text: BODY }),
+      ),
+    );
+    return infos.map((info) => {
+      const id = /queued as ([0-9A-Za-z]+)/.exec(info.response)?.[1];
+      if (!id) throw new Error(`no queue ID in the reply: ${info.response}`);
+      return id;
+    });
+  } finally {
+    transport.close();
+  }
+}
+
+/**
+ * Writes `config` over the server's config file and sends SIGHUP; resolves with the SMTP
+ * ports it listens on once it logs that the reload is done (the primary's line comes
+ * once every worker has applied it).
+ */
+export async function reloadWith(
+  server: PosternProcess,
+  dir: string,
+  config: object,
+): Promise<number[]> {
+  writeFileSync(join(dir, 'postern.json'), JSON.stringify(config));
+  server.child.kill('SIGHUP');
+  const reloaded = await server.waitForLine(/reload: listening on/);
+  return [...reloaded.matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
 }

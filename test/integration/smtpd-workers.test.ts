@@ -14,52 +14,26 @@
  */
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import nodemailer from 'nodemailer';
-import { afterAll, describe, expect, it } from 'vitest';
-import { runPostern } from '../helpers/postern-cli.js';
-import { type PosternProcess, startPostern } from '../helpers/postern-process.js';
-import { type SinkServer, startSink } from '../helpers/sink-server.js';
+import { describe, expect, it } from 'vitest';
+import { startPostern } from '../helpers/postern-process.js';
 import { SmtpDialogue } from '../helpers/smtp-dialogue.js';
-import { alive, BODY, childrenOf, load, pidsOf, poll, statusKiB } from '../helpers/worker-load.js';
-
-const HOST = 'mx.example.test';
+import {
+  alive,
+  childrenOf,
+  HOST,
+  load,
+  pidsOf,
+  poll,
+  reloadWith,
+  sendMegabytes,
+  sendThroughNodemailer,
+  statusKiB,
+  workerServers,
+} from '../helpers/worker-load.js';
 
 describe('postern serve with smtpd worker processes', () => {
-  const dirs: string[] = [];
-  const running: PosternProcess[] = [];
-  const sinks: SinkServer[] = [];
-  afterAll(async () => {
-    await Promise.all(running.map((p) => p.stop('SIGKILL')));
-    await Promise.all(sinks.map((s) => s.close()));
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-  });
-
-  async function setUp(extra: object = {}): Promise<{
-    dir: string;
-    sink: SinkServer;
-    config: object;
-    server: PosternProcess;
-  }> {
-    const dir = await mkdtemp(join(tmpdir(), 'postern-workers-'));
-    dirs.push(dir);
-    const sink = await startSink();
-    sinks.push(sink);
-    const config = {
-      myhostname: HOST,
-      smtpd: [{ listen: '127.0.0.1:0' }],
-      relayhost: `[127.0.0.1]:${sink.port}`,
-      smtpTlsSecurityLevel: 'none',
-      smtpdWorkerProcesses: 2,
-      ...extra,
-    };
-    const server = await startPostern(dir, config);
-    running.push(server);
-    return { dir, sink, config, server };
-  }
+  const { setUp, refused, track } = workerServers({ smtpdWorkerProcesses: 2 });
 
   it('serves SMTP in two worker processes: every message from nodemailer delivered exactly once under a unique queue ID; SIGHUP reloads them; SIGTERM ends them all', {
     timeout: 60_000,
@@ -82,24 +56,8 @@ describe('postern serve with smtpd worker processes', () => {
       );
     }
 
-    const transport = nodemailer.createTransport({
-      host: '127.0.0.1',
-      port: server.port,
-      secure: false,
-      ignoreTLS: true,
-      pool: true,
-      maxConnections: 8,
-      maxMessages: 10,
-    });
     const recipients = Array.from({ length: 160 }, (_, i) => `n${i}@remote.example`);
-    const infos = await Promise.all(
-      recipients.map((to) =>
-        transport.sendMail({ from: 'app@client.example', to, subject: to, text: BODY }),
-      ),
-    );
-    transport.close();
-    const ids = infos.map((info) => /queued as ([0-9A-Za-z]+)/.exec(info.response)?.[1]);
-    expect(ids.every((id) => id !== undefined)).toBe(true);
+    const ids = await sendThroughNodemailer(server.port, recipients);
     expect(new Set(ids).size).toBe(recipients.length);
 
     expect(await sink.waitFor(recipients, 30_000)).toBe(true);
@@ -136,18 +94,12 @@ describe('postern serve with smtpd worker processes', () => {
 
     // postfix reload: the primary reads the file, then each worker; the primary's line
     // comes once every worker has applied it.
-    writeFileSync(
-      join(dir, 'postern.json'),
-      JSON.stringify({
-        ...config,
-        smtpdBanner: 'mx.example.test ESMTP after',
-        // A listener more, which the workers bind.
-        smtpd: [{ listen: '127.0.0.1:0' }, { listen: '127.0.0.1:0' }],
-      }),
-    );
-    server.child.kill('SIGHUP');
-    const reloaded = await server.waitForLine(/reload: listening on/);
-    const ports = [...reloaded.matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+    // A new banner, and a listener more, which the workers bind.
+    const ports = await reloadWith(server, dir, {
+      ...config,
+      smtpdBanner: 'mx.example.test ESMTP after',
+      smtpd: [{ listen: '127.0.0.1:0' }, { listen: '127.0.0.1:0' }],
+    });
     expect(ports).toHaveLength(2);
     expect(ports[0]).toBe(server.port);
     for (let i = 0; i < 6; i++) {
@@ -222,7 +174,7 @@ describe('postern serve with smtpd worker processes', () => {
 
     sink.slow(HOST, 0);
     const second = await startPostern(dir, config);
-    running.push(second);
+    track(second);
     expect(await sink.waitFor(acked, 60_000)).toBe(true);
     expect([...acked].filter((r) => (sink.byRecipient.get(r) ?? 0) < 1)).toEqual([]);
     expect(await second.stop('SIGTERM')).toBe(0);
@@ -242,23 +194,7 @@ describe('postern serve with smtpd worker processes', () => {
       before.set(pid, statusKiB(pid, 'VmRSS'));
     }
 
-    const c = await SmtpDialogue.open(server.port);
-    await c.read();
-    await c.expect('EHLO big.example', 250);
-    await c.expect('MAIL FROM:<big@client.example>', 250);
-    await c.expect('RCPT TO:<big@remote.example>', 250);
-    await c.expect('DATA', 354);
-    const line = `${'y'.repeat(998)}\r\n`;
-    const chunk = Buffer.from(line.repeat(1024)); // 1 MB
-    c.write('Subject: big\r\n\r\n');
-    for (let i = 0; i < 100; i++) {
-      if (!c.socket.write(chunk)) await new Promise((r) => c.socket.once('drain', r));
-    }
-    const reply = await c.command('.');
-    expect(reply.code).toBe(250);
-    await c.command('QUIT');
-    c.close();
-    const id = /queued as ([0-9A-Za-z]+)/.exec(reply.text)?.[1];
+    const id = await sendMegabytes(server.port, 100);
     await server.waitForLine(new RegExp(`${id}: removed`), 60_000);
 
     // No process held the message: each peak stays far below its 100 MB.
@@ -273,20 +209,7 @@ describe('postern serve with smtpd worker processes', () => {
   });
 
   it('refuses DKIM with worker processes, saying what to do, exit 78', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'postern-workers-'));
-    dirs.push(dir);
-    const file = join(dir, 'postern.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        myhostname: HOST,
-        smtpd: [{ listen: '127.0.0.1:0' }],
-        queueDirectory: join(dir, 'queue'),
-        smtpdWorkerProcesses: 1,
-        dkimVerification: true,
-      }),
-    );
-    const r = await runPostern(['serve', '--config', file], { cwd: dir });
+    const r = await refused({ smtpdWorkerProcesses: 1, dkimVerification: true });
     expect(r.code).toBe(78);
     expect(r.stderr).toBe(
       'postern: configuration error: dkimVerification cannot be used with smtpdWorkerProcesses 1 yet: set smtpdWorkerProcesses to 0\n',
@@ -294,23 +217,14 @@ describe('postern serve with smtpd worker processes', () => {
   });
 
   it('a port the workers cannot bind ends the start with the reason, exit 69', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'postern-workers-'));
-    dirs.push(dir);
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const port = (taken.address() as AddressInfo).port;
     try {
-      const file = join(dir, 'postern.json');
-      writeFileSync(
-        file,
-        JSON.stringify({
-          myhostname: HOST,
-          smtpd: [{ listen: `127.0.0.1:${port}` }],
-          queueDirectory: join(dir, 'queue'),
-          smtpdWorkerProcesses: 2,
-        }),
-      );
-      const r = await runPostern(['serve', '--config', file], { cwd: dir });
+      const r = await refused({
+        smtpd: [{ listen: `127.0.0.1:${port}` }],
+        smtpdWorkerProcesses: 2,
+      });
       expect(r.code).toBe(69);
       expect(r.stderr).toContain(`cannot listen on 127.0.0.1:${port}`);
       expect(r.stderr).toContain('another process uses that port');
