@@ -3,8 +3,8 @@
  * main thread (the socket pair of a worker process). A chunk written that is the sole
  * view of its memory (as Buffer.concat makes one of 4 KiB or more) is transferred to the
  * other thread, not copied; other chunks are copied once into memory of their own, which
- * is transferred. The reader acknowledges the bytes it has taken, and a writer waits
- * while more than PORT_WINDOW bytes are unacknowledged, so a slow reader holds the writer
+ * is transferred. The reader acknowledges the bytes it has taken (in steps of a quarter
+ * window), and a writer waits while more than PORT_WINDOW bytes are unacknowledged, so a slow reader holds the writer
  * back as a full socket buffer would.
  *
  * Postfix counterpart: none (smtpd(8) and cleanup(8) talk over a UNIX socket).
@@ -20,8 +20,15 @@
 import { Duplex } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
 
-/** Bytes a writer may have posted that the reader has not taken yet. */
+/** Bytes a writer may have posted that the reader has not acknowledged yet. */
 export const PORT_WINDOW = 1024 * 1024;
+
+/**
+ * The reader acknowledges what it has taken in steps of this many bytes, not each
+ * message: a message wakes the other thread. A writer held back has more than
+ * PORT_WINDOW unacknowledged, so once the reader has taken it all, a step is due.
+ */
+const ACK_STEP = PORT_WINDOW / 4;
 
 /**
  * A Duplex over `port`; the other end of the port's channel must be a portDuplex too.
@@ -38,8 +45,10 @@ export function portDuplex(port: MessagePort): Duplex {
   let unacked = 0;
   /** The callback of a write held back by the window. */
   let waiting: ((err?: Error | null) => void) | undefined;
-  /** Bytes pushed to the reader while it was full: acknowledged when it reads again. */
+  /** Bytes pushed to the reader while it was full: taken when it reads again. */
   let held = 0;
+  /** Bytes taken by the reader and not acknowledged yet. */
+  let taken = 0;
   let closed = false;
 
   const post = (chunks: readonly Buffer[], cb: (err?: Error | null) => void): void => {
@@ -81,10 +90,8 @@ export function portDuplex(port: MessagePort): Duplex {
       );
     },
     read() {
-      if (held > 0 && !closed) {
-        port.postMessage(held);
-        held = 0;
-      }
+      take(held);
+      held = 0;
     },
     final(cb) {
       port.close();
@@ -96,6 +103,13 @@ export function portDuplex(port: MessagePort): Duplex {
       cb(err);
     },
   });
+
+  const take = (bytes: number): void => {
+    taken += bytes;
+    if (taken < ACK_STEP || closed) return;
+    port.postMessage(taken);
+    taken = 0;
+  };
 
   const release = (err?: Error): void => {
     const cb = waiting;
@@ -110,7 +124,7 @@ export function portDuplex(port: MessagePort): Duplex {
       return;
     }
     const bytes = m.byteLength;
-    if (stream.push(Buffer.from(m.buffer, m.byteOffset, bytes))) port.postMessage(bytes);
+    if (stream.push(Buffer.from(m.buffer, m.byteOffset, bytes))) take(bytes);
     else held += bytes;
   });
   port.on('close', () => {
