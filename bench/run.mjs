@@ -46,6 +46,7 @@ import { findCommand, groupMembers } from '../test/peers/host.mjs';
 import { PostfixInstance } from '../test/peers/postfix.mjs';
 import { startSmtpSink } from '../test/peers/smtp-sink.mjs';
 import { cpuMeter, settle } from './lib/cpu.mjs';
+import { paramsOf } from './lib/config-params.mjs';
 import { watchPeak } from './lib/memory.mjs';
 import { freePort, median, waitForPort } from './lib/net.mjs';
 import { requirePeers, stopOnSignals } from './lib/peers.mjs';
@@ -65,20 +66,6 @@ const { values: opt } = parseArgs({
     'set-before': { type: 'string', multiple: true, default: [] },
   },
 });
-/** KEY=VALUE options as config parameters; a VALUE that parses as JSON is taken as such. */
-const paramsOf = (flag, list) =>
-  Object.fromEntries(
-    list.map((kv) => {
-      const at = kv.indexOf('=');
-      if (at < 1) throw new Error(`--${flag} ${kv}: give KEY=VALUE`);
-      const value = kv.slice(at + 1);
-      try {
-        return [kv.slice(0, at), JSON.parse(value)];
-      } catch {
-        return [kv.slice(0, at), value];
-      }
-    }),
-  );
 /** The --set parameters, for the `postern` contender's config. */
 const extraParams = paramsOf('set', opt.set);
 /** The --set-before parameters, for the `postern-before` contender's config. */

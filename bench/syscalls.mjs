@@ -13,7 +13,8 @@
 // relay path, SMTP client included.
 //
 // Usage: npm run bench:syscalls [-- --messages 2000 --sessions 20 --size 4096]
-//        [--root DIR] [--top 15] [--keep] [--relay]
+//        [--root DIR] [--top 15] [--keep] [--relay] [--set KEY=VALUE ...]
+// --set adds a parameter to the server's config, e.g. --set smtpdWorkerThreads=1.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findCommand } from '../test/peers/host.mjs';
 import { startSmtpSink } from '../test/peers/smtp-sink.mjs';
+import { paramsOf } from './lib/config-params.mjs';
 import { freePort, waitForPort } from './lib/net.mjs';
 import { requirePeers, stopOnSignals } from './lib/peers.mjs';
 
@@ -35,6 +37,7 @@ const { values: opt } = parseArgs({
     top: { type: 'string', default: '15' },
     keep: { type: 'boolean', default: false },
     relay: { type: 'boolean', default: false },
+    set: { type: 'string', multiple: true, default: [] },
   },
 });
 const MESSAGES = Number(opt.messages);
@@ -66,6 +69,7 @@ writeFileSync(
     ...delivery,
     queueDirectory: join(dir, 'queue'),
     maillogFile: logFile,
+    ...paramsOf('set', opt.set),
   }),
 );
 const server = spawn(
