@@ -8,6 +8,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
@@ -134,6 +135,7 @@ export interface WorkerServer {
 export function workerServers(layout: object): {
   setUp(extra?: object): Promise<WorkerServer>;
   refused(config: object): Promise<PosternRun>;
+  refusedOnTakenPort(): Promise<{ run: PosternRun; port: number }>;
   track(server: PosternProcess): void;
 } {
   const dirs: string[] = [];
@@ -148,6 +150,20 @@ export function workerServers(layout: object): {
     const dir = await mkdtemp(join(tmpdir(), 'postern-workers-'));
     dirs.push(dir);
     return dir;
+  };
+  const refused = async (config: object): Promise<PosternRun> => {
+    const dir = await newDir();
+    const file = join(dir, 'postern.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        myhostname: HOST,
+        smtpd: [{ listen: '127.0.0.1:0' }],
+        queueDirectory: join(dir, 'queue'),
+        ...config,
+      }),
+    );
+    return runPostern(['serve', '--config', file], { cwd: dir });
   };
   return {
     async setUp(extra = {}) {
@@ -166,19 +182,18 @@ export function workerServers(layout: object): {
       running.push(server);
       return { dir, sink, config, server };
     },
-    async refused(config) {
-      const dir = await newDir();
-      const file = join(dir, 'postern.json');
-      writeFileSync(
-        file,
-        JSON.stringify({
-          myhostname: HOST,
-          smtpd: [{ listen: '127.0.0.1:0' }],
-          queueDirectory: join(dir, 'queue'),
-          ...config,
-        }),
-      );
-      return runPostern(['serve', '--config', file], { cwd: dir });
+    refused,
+    /** A start whose SMTP port another process listens on. */
+    async refusedOnTakenPort() {
+      const taken = createServer();
+      await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+      const port = (taken.address() as AddressInfo).port;
+      try {
+        const run = await refused({ ...layout, smtpd: [{ listen: `127.0.0.1:${port}` }] });
+        return { run, port };
+      } finally {
+        await new Promise<void>((resolve) => taken.close(() => resolve()));
+      }
     },
     track(server) {
       running.push(server);

@@ -7,7 +7,8 @@
  * unique queue ID, all from the thread's queue ID generator; SIGHUP reloads the thread's
  * listeners; SIGTERM ends it, exit 0; kill -9 mid-load loses no acknowledged message; a
  * 300 MB message streams through the thread with bounded memory; a config asking for
- * more than one thread, or for threads and processes, is refused saying what to do.
+ * more than one thread, or for threads and processes, is refused saying what to do, and
+ * a port the thread cannot bind ends the start with the reason.
  *
  * @module
  */
@@ -30,7 +31,9 @@ import {
 } from '../helpers/worker-load.js';
 
 describe('postern serve with an smtpd worker thread', () => {
-  const { setUp, refused, track } = workerServers({ smtpdWorkerThreads: 1 });
+  const { setUp, refused, refusedOnTakenPort, track } = workerServers({
+    smtpdWorkerThreads: 1,
+  });
 
   it('serves SMTP in a thread of the one process: every message from nodemailer delivered exactly once under a unique queue ID; SIGHUP reloads the thread; SIGTERM ends it', {
     timeout: 60_000,
@@ -133,5 +136,12 @@ describe('postern serve with an smtpd worker thread', () => {
     expect(both.stderr).toBe(
       'postern: configuration error: smtpdWorkerProcesses 2 and smtpdWorkerThreads 1 cannot both be used: set one of them to 0\n',
     );
+  });
+
+  it('a port the thread cannot bind ends the start with the reason, exit 69', async () => {
+    const { run, port } = await refusedOnTakenPort();
+    expect(run.code).toBe(69);
+    expect(run.stderr).toContain(`cannot listen on 127.0.0.1:${port}`);
+    expect(run.stderr).toContain('another process uses that port');
   });
 });

@@ -14,7 +14,6 @@
  */
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { startPostern } from '../helpers/postern-process.js';
 import { SmtpDialogue } from '../helpers/smtp-dialogue.js';
@@ -33,7 +32,9 @@ import {
 } from '../helpers/worker-load.js';
 
 describe('postern serve with smtpd worker processes', () => {
-  const { setUp, refused, track } = workerServers({ smtpdWorkerProcesses: 2 });
+  const { setUp, refused, refusedOnTakenPort, track } = workerServers({
+    smtpdWorkerProcesses: 2,
+  });
 
   it('serves SMTP in two worker processes: every message from nodemailer delivered exactly once under a unique queue ID; SIGHUP reloads them; SIGTERM ends them all', {
     timeout: 60_000,
@@ -217,19 +218,9 @@ describe('postern serve with smtpd worker processes', () => {
   });
 
   it('a port the workers cannot bind ends the start with the reason, exit 69', async () => {
-    const taken = createServer();
-    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
-    const port = (taken.address() as AddressInfo).port;
-    try {
-      const r = await refused({
-        smtpd: [{ listen: `127.0.0.1:${port}` }],
-        smtpdWorkerProcesses: 2,
-      });
-      expect(r.code).toBe(69);
-      expect(r.stderr).toContain(`cannot listen on 127.0.0.1:${port}`);
-      expect(r.stderr).toContain('another process uses that port');
-    } finally {
-      await new Promise<void>((resolve) => taken.close(() => resolve()));
-    }
+    const { run, port } = await refusedOnTakenPort();
+    expect(run.code).toBe(69);
+    expect(run.stderr).toContain(`cannot listen on 127.0.0.1:${port}`);
+    expect(run.stderr).toContain('another process uses that port');
   });
 });
