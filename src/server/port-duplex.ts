@@ -1,18 +1,16 @@
 /**
  * portDuplex: a byte stream over a MessagePort, the smtpd worker thread's link to the
- * main thread (the socket pair of a worker process). A chunk written that is the sole
- * view of its memory (as Buffer.concat makes one of 4 KiB or more) is transferred to the
- * other thread, not copied; other chunks are copied once into memory of their own, which
- * is transferred. The reader acknowledges the bytes it has taken (in steps of a quarter
- * window), and a writer waits while more than PORT_WINDOW bytes are unacknowledged, so a slow reader holds the writer
- * back as a full socket buffer would.
+ * main thread (the socket pair of a worker process). What is written (one chunk, or the
+ * chunks of a gathered write) is copied once into memory of its own, and that memory is
+ * transferred to the other thread, not cloned again: the writer's buffers stay its own,
+ * as a socket write leaves them. The reader acknowledges the bytes it has taken (in steps
+ * of a quarter window), and a writer waits while more than PORT_WINDOW bytes are
+ * unacknowledged, so a slow reader holds the writer back as a full socket buffer would.
  *
  * Postfix counterpart: none (smtpd(8) and cleanup(8) talk over a UNIX socket).
  *
- * Does not: leave a transferred chunk usable: the writer must not read a chunk again
- * once written (WorkerChannel and StoreRelay write buffers made for the write); keep a
- * half-open stream: when either end closes the port, the other side's reading ends and
- * the stream closes.
+ * Does not: keep a half-open stream: when either end closes the port, the other side's
+ * reading ends and the stream closes.
  *
  * @module
  */
@@ -37,7 +35,7 @@ const ACK_STEP = PORT_WINDOW / 4;
  * ```ts
  * const { port1, port2 } = new MessageChannel();
  * const a = portDuplex(port1); // here
- * new Worker(file, { workerData: { port: port2 }, transferList: [port2] }); // portDuplex(workerData.port) there
+ * new Worker(file, { workerData: { channel: port2 }, transferList: [port2] }); // portDuplex(workerData.channel) there
  * ```
  */
 export function portDuplex(port: MessagePort): Duplex {
@@ -62,17 +60,13 @@ export function portDuplex(port: MessagePort): Duplex {
       cb();
       return;
     }
-    const own = chunks.length === 1 ? ownMemory(chunks[0]!) : undefined;
-    if (own) port.postMessage(new Uint8Array(own), [own]);
-    else {
-      const copy = new Uint8Array(bytes);
-      let at = 0;
-      for (const c of chunks) {
-        copy.set(c, at);
-        at += c.length;
-      }
-      port.postMessage(copy, [copy.buffer]);
+    const copy = new Uint8Array(bytes);
+    let at = 0;
+    for (const c of chunks) {
+      copy.set(c, at);
+      at += c.length;
     }
+    port.postMessage(copy, [copy.buffer]);
     unacked += bytes;
     if (unacked <= PORT_WINDOW) cb();
     else waiting = cb;
@@ -133,14 +127,4 @@ export function portDuplex(port: MessagePort): Duplex {
     stream.push(null);
   });
   return stream;
-}
-
-/** The memory under `chunk` when the chunk spans the whole of it (so it can be transferred). */
-function ownMemory(chunk: Buffer): ArrayBuffer | undefined {
-  const memory = chunk.buffer;
-  return memory instanceof ArrayBuffer &&
-    chunk.byteOffset === 0 &&
-    chunk.byteLength === memory.byteLength
-    ? memory
-    : undefined;
 }
