@@ -61,7 +61,7 @@ export async function checkConfig(
     out.write(
       `${file ?? '(the embedded default)'}: OK\n` +
         `  myhostname ${p.myhostname}, mydestination ${p.mydestination.join(' ')}\n` +
-        `  smtpd ${mta.config.smtpd.map((l) => `${l.host}:${l.port}`).join(' ') || '(none)'}${workers ? ` in ${workers.count} worker ${workers.kind}${workers.count > 1 ? (workers.kind === 'process' ? 'es' : 's') : ''}` : ''}, qmqpd ${mta.config.qmqpd.map((l) => `${l.host}:${l.port}`).join(' ') || '(none)'}\n` +
+        `  smtpd ${mta.config.smtpd.map((l) => `${l.host}:${l.port}`).join(' ') || '(none)'}${workers ? ` in ${workers.count} worker ${workers.kind}${workers.count > 1 ? 'es' : ''}` : ''}, qmqpd ${mta.config.qmqpd.map((l) => `${l.host}:${l.port}`).join(' ') || '(none)'}\n` +
         `  transports ${mta.agents.names.join(' ')}\n`,
     );
     return 0;

@@ -1,10 +1,11 @@
 /**
  * The smtpd worker of `postern serve`, a process (`smtpdWorkerProcesses` above 0) or a
- * thread of the primary's process (`smtpdWorkerThreads` 1): it reads the same config file as the primary and serves the SMTP listeners — the SMTP
- * server, its access policy and Cleanup — over a ForwardingQueueStore, so each message
- * is written by the primary's store and acknowledged only once durable there. Its log
- * lines are rendered here, with this process's pid, and written by the primary.
- * worker-parent.ts gives either kind its links to the primary.
+ * thread of the primary's process (`smtpdWorkerThreads` 1): it reads the same config
+ * file as the primary and serves the SMTP listeners — the SMTP server, its access policy
+ * and Cleanup — over a ForwardingQueueStore, so each message is written by the
+ * primary's store and acknowledged only once durable there. Its log lines are rendered
+ * here, with this process's pid, and written by the primary. worker-parent.ts gives
+ * either kind its links to the primary.
  *
  * Postfix counterpart: smtpd(8) under master(8): it accepts on the listening socket
  * master holds, and exits when master goes away.
@@ -38,7 +39,7 @@ import { Rewriter } from '../rewrite/rewriter.js';
 import { errorMessage } from '../util/error-message.js';
 import { ForwardingQueueStore } from './forwarding-store.js';
 import { WorkerChannel } from './worker-channel.js';
-import { type FromWorker, QUEUE_ID_TAG_ENV, SESSIONS_MS, type ToWorker } from './worker-env.js';
+import { QUEUE_ID_TAG_ENV, SESSIONS_MS, type ToWorker } from './worker-env.js';
 import { parentLink } from './worker-parent.js';
 
 /** How long a fatal error waits for its line to reach the primary. */
@@ -50,7 +51,7 @@ const FATAL_FLUSH_MS = 2000;
  */
 export async function runSmtpdWorker(options: ServeOptions): Promise<void> {
   const parent = parentLink();
-  const send = (m: FromWorker): Promise<void> => parent.send(m);
+  const { send } = parent;
   const failed = async (err: unknown): Promise<never> => {
     await send({ type: 'failed', message: errorMessage(err) });
     process.exit(1);

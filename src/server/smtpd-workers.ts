@@ -89,13 +89,12 @@ export class SmtpdWorkers implements SmtpdService {
   #exited: (() => void) | undefined;
 
   constructor(options: SmtpdWorkersOptions) {
-    const most = options.kind === 'thread' ? MOST_THREADS : MOST_PROCESSES;
+    const [key, most] =
+      options.kind === 'thread'
+        ? ['smtpdWorkerThreads', MOST_THREADS]
+        : ['smtpdWorkerProcesses', MOST_PROCESSES];
     if (!Number.isInteger(options.count) || options.count < 1 || options.count > most)
-      throw new RangeError(
-        options.kind === 'thread'
-          ? `smtpdWorkerThreads ${options.count}: run 1 worker thread, or 0 for none`
-          : `smtpdWorkerProcesses ${options.count}: run 1 to ${most} worker processes, or 0 for none`,
-      );
+      throw new RangeError(`${key} ${options.count}: run 1 to ${most} workers, or 0 for none`);
     this.#options = options;
     for (const t of options.takenTags ?? []) this.#tags.add(t);
   }

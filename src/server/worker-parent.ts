@@ -10,7 +10,7 @@
 
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { portDuplex } from './port-duplex.js';
 import { CHANNEL_FD, type FromWorker, type ToWorker } from './worker-env.js';
 
@@ -34,7 +34,7 @@ export function parentLink(): ParentLink {
   if (!isMainThread && parentPort) {
     const port = parentPort;
     return {
-      channel: portDuplex((workerData as { channel: MessagePortLike }).channel),
+      channel: portDuplex((workerData as { channel: MessagePort }).channel),
       send: (message) => {
         port.postMessage(message);
         return Promise.resolve();
@@ -54,5 +54,3 @@ export function parentLink(): ParentLink {
     onGone: (listener) => process.on('disconnect', listener),
   };
 }
-
-type MessagePortLike = Parameters<typeof portDuplex>[0];
