@@ -69,7 +69,7 @@ export type LogRenderOptions = Pick<LogOutputOptions, 'params' | 'format' | 'lev
 export function logLineSink(
   options: LogRenderOptions,
   write: (text: string) => void,
-): { sink: LogSink; fatalLine(text: string): string } {
+): { sink: LogSink; fatalLine(text: string, component?: string): string } {
   const { params } = options;
   const line: LogLineOptions = { hostname: params.myhostname, syslogName: params.syslogName };
   const render = options.format === 'json' ? formatLogJson : formatLogLine;
@@ -78,9 +78,9 @@ export function logLineSink(
     sink: (event) => {
       if (LEVELS[event.level] >= min) write(`${render(event, line)}\n`);
     },
-    fatalLine: (text) => {
+    fatalLine: (text, component = 'master') => {
       // Postfix's `fatal:` severity: pflogsumm and logwatch report these lines.
-      const event: LogEvent = { time: Date.now(), level: 'error', component: 'master', text };
+      const event: LogEvent = { time: Date.now(), level: 'error', component, text };
       const rendered =
         options.format === 'json'
           ? render({ ...event, fields: { fatal: true } }, line)

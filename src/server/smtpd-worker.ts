@@ -96,7 +96,7 @@ export async function runSmtpdWorker(options: ServeOptions): Promise<void> {
 
   const fatal = (what: string, err: unknown): void => {
     const text = errorMessage(err);
-    channel.log(lines.fatalLine(`${what}: ${text}`));
+    channel.log(lines.fatalLine(`${what}: ${text}`, 'smtpd'));
     process.stderr.write(`postern/smtpd: fatal: ${what}: ${(err as Error)?.stack ?? text}\n`);
     setTimeout(() => process.exit(70), FATAL_FLUSH_MS).unref();
     void channel.end().finally(() => process.exit(70));

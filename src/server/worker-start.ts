@@ -27,6 +27,9 @@ import {
   workerProcessEnv,
 } from './worker-env.js';
 
+/** How long a thread's exit waits for its port to close before it is reported anyway. */
+const PORT_CLOSE_MS = 1000;
+
 /** Whether workers are processes or threads of this process. */
 export type WorkerKind = 'process' | 'thread';
 
@@ -94,10 +97,21 @@ function startThread(n: number, tag: string): WorkerHandle {
   thread.on('message', (m: FromWorker) => handle.emit('message', m));
   // An uncaught error ends the thread: its exit follows, with code 1.
   thread.on('error', (err: Error) => handle.emit('error', err));
+  // The exit is reported once the port has closed, which it does by itself after its
+  // last messages (a dying thread's log lines) are read: closing it here would drop them,
+  // and reporting at once would log the death before them.
+  let portOpen = true;
+  port1.once('close', () => (portOpen = false));
   thread.on('exit', (code: number) => {
     running = false;
-    port1.close();
-    handle.emit('exit', code, null);
+    if (!portOpen) return void handle.emit('exit', code, null);
+    let reported = false;
+    const report = (): void => {
+      if (!reported) handle.emit('exit', code, null);
+      reported = true;
+    };
+    port1.once('close', report);
+    setTimeout(report, PORT_CLOSE_MS).unref();
   });
   return handle;
 }

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -204,15 +205,31 @@ describe('postern serve operations', () => {
     expect(r.stderr).toMatch(/^postern: configuration error: smtpdTimeout: .*\n$/);
   });
 
-  it('an uncaught exception is logged as fatal, every log line before it is written, exit 70', async () => {
-    const configFile = join(dir, 'crash.mjs');
+  /**
+   * `postern serve` with a restriction whose bug throws outside any promise, in the main
+   * thread (`smtpdWorkerThreads` 0) or the smtpd thread; a client brought to RCPT, where
+   * the hook runs (smtpdDelayReject).
+   */
+  async function crashAtRcpt(threads: number): Promise<{
+    child: ChildProcess;
+    text: () => { out: string; err: string };
+    port: number;
+  }> {
+    // A port of its own, not 0: a thread started again binds the same one.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as AddressInfo;
+        probe.close(() => resolve(free));
+      });
+    });
+    const configFile = join(dir, `crash-${threads}.mjs`);
     await writeFile(
       configFile,
       `export default {
         myhostname: 'mx.example.test',
-        smtpd: [{ listen: '127.0.0.1:0' }],
-        queueDirectory: ${JSON.stringify(join(dir, 'q-crash'))},
-        // A restriction with a bug that throws outside any promise.
+        smtpd: [{ listen: '127.0.0.1:${port}' }],
+        queueDirectory: ${JSON.stringify(join(dir, `q-crash-${threads}`))},
+        smtpdWorkerThreads: ${threads},
         smtpdClientRestrictions: [async () => { setImmediate(() => { throw new Error('boom in a hook'); }); return undefined; }],
       };\n`,
     );
@@ -231,16 +248,46 @@ describe('postern serve operations', () => {
     const end = Date.now() + 20_000;
     while (!/daemon started/.test(out) && Date.now() < end)
       await new Promise((r) => setTimeout(r, 25));
-    const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
     const c = await SmtpDialogue.open(port);
     await c.read();
     await c.expect('EHLO client.example', 250);
     await c.expect('MAIL FROM:<a@client.example>', 250);
-    // The hook runs at RCPT (smtpdDelayReject); the process dies right after.
     await c.command('RCPT TO:<root@localhost>').catch(() => undefined);
+    return { child, text: () => ({ out, err }), port };
+  }
+
+  it('an uncaught exception is logged as fatal, every log line before it is written, exit 70', async () => {
+    const { child, text } = await crashAtRcpt(0);
     expect(await exited(child)).toBe(70);
+    const { out, err } = text();
     expect(out).toMatch(/postern\/smtpd\[\d+\]: connect from unknown\[127\.0\.0\.1\]\n/);
     expect(out).toMatch(/postern\/master\[\d+\]: fatal: uncaught exception: boom in a hook\n/);
     expect(err).toMatch(/boom in a hook/);
+  });
+
+  it('an uncaught exception in the smtpd thread is logged as its fatal, after every line it logged before; the thread is started again and serves', async () => {
+    const { child, text, port } = await crashAtRcpt(1);
+    const end = Date.now() + 20_000;
+    while (!/warning: thread postern\/smtpd 1 of pid \d+ exit status 70\n/.test(text().out)) {
+      expect(child.exitCode, text().out).toBeNull();
+      expect(Date.now(), text().out).toBeLessThan(end);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const { out, err } = text();
+    // The thread's last lines reach the log before its death is reported.
+    const connect = out.search(/postern\/smtpd\[\d+\]: connect from unknown\[127\.0\.0\.1\]\n/);
+    const fatal = out.search(/postern\/smtpd\[\d+\]: fatal: uncaught exception: boom in a hook\n/);
+    const death = out.search(/postern\/master\[\d+\]: warning: thread postern\/smtpd 1/);
+    expect([connect >= 0, fatal > connect, death > fatal], out).toEqual([true, true, true]);
+    expect(err).toMatch(/boom in a hook/);
+    // Started again on the same listener.
+    let greeting: string | undefined;
+    while (greeting === undefined) {
+      expect(Date.now(), text().out).toBeLessThan(end);
+      greeting = await banner(port).catch(() => undefined);
+    }
+    expect(greeting).toBe('mx.example.test ESMTP Postern');
+    child.kill('SIGTERM');
+    expect(await exited(child)).toBe(0);
   });
 });
