@@ -1,24 +1,46 @@
 /**
- * ForwardingWriter: the MessageWriter of an smtpd worker process. Its content stream
- * becomes DATA frames to the primary, which writes them to its own store; `commit()`
- * resolves only when the primary's store has made the message durable, so the 250 still
- * never precedes durability; `abort()` tells the primary to drop the message.
+ * ForwardingWriter: the MessageWriter of an smtpd worker. Its content stream becomes
+ * DATA frames to the primary, which writes them to its own store; `commit()` resolves
+ * only when the primary's store has made the message durable, so the 250 still never
+ * precedes durability; `abort()` tells the primary to drop the message.
+ *
+ * A large message (past DIRECT_AFTER bytes) asks the primary for the file its store
+ * keeps the message in, and writes the rest of the content there itself: a thread or
+ * process of the same server on the same file system, so the bytes cross no channel and
+ * the primary only commits (record, fdatasync, rename) what is already in its file. A
+ * store without such a file (memory, PostgreSQL) answers no, and the content goes on in
+ * DATA frames.
  *
  * Postfix counterpart: smtpd(8) writing queue file records to cleanup(8) through
  * mail_stream.c.
  *
  * Does not: re-read what it wrote (no `openWritten()`): DKIM and content filters that
- * need it run only in a single-process server.
+ * need it run only in a single-process server; sync the file (the primary's commit
+ * does, which covers every write to it).
+ *
+ * SECURITY: the file is the store's temp file, named by the primary over the server's
+ * own channel; it is opened for writing without O_CREAT and without following links.
  *
  * @module
  */
 
+import { constants, promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { QueueStoreError } from '../errors.js';
+import { writeAll } from '../queue/stores/file-store-writer.js';
 import type { MessageWriter, NewMessageRecord } from '../queue/types.js';
 import type { QueueId } from '../types.js';
 import type { WorkerChannel } from './worker-channel.js';
 import { Frame, MAX_DATA } from './worker-frames.js';
+
+/**
+ * Content past this many bytes is written to the store's file directly. Below it the
+ * frames cost less than the round trip and the file's opening; a message up to the
+ * queue journal's inline limit (64 KiB) stays in the journal.
+ */
+export const DIRECT_AFTER = 256 * 1024;
 
 /**
  * A message being written through the primary.
@@ -36,6 +58,15 @@ export class ForwardingWriter implements MessageWriter {
   readonly #channel: WorkerChannel;
   readonly #id: number;
   #done = false;
+  /** Bytes sent in DATA frames. */
+  #sent = 0;
+  /** Whether the primary was asked for the store's file (once per message). */
+  #asked = false;
+  /** The store's file, once the primary handed it over; the offset of its next byte. */
+  #file: FileHandle | undefined;
+  #position = 0;
+  /** Bytes written to the file. */
+  #written = 0;
 
   constructor(channel: WorkerChannel, queueId: QueueId) {
     this.queueId = queueId;
@@ -43,32 +74,89 @@ export class ForwardingWriter implements MessageWriter {
     this.#id = channel.open(queueId);
     this.content = new Writable({
       highWaterMark: MAX_DATA,
-      write: (chunk: Buffer, _enc, cb) => this.#write(chunk, cb),
+      write: (chunk: Buffer, _enc, cb) => this.#write([chunk], cb),
+      writev: (chunks, cb) =>
+        this.#write(
+          chunks.map((c) => c.chunk as Buffer),
+          cb,
+        ),
     });
   }
 
-  #write(chunk: Buffer, cb: (err?: Error | null) => void): void {
+  #write(chunks: Buffer[], cb: (err?: Error | null) => void): void {
     const closed = this.#channel.closed;
     if (closed) {
       cb(closed);
       return;
     }
-    // A chunk that fits one frame goes as it is, without a view of it.
+    if (this.#file || (!this.#asked && this.#sent >= DIRECT_AFTER)) {
+      this.#direct(chunks).then(
+        () => cb(),
+        (err: Error) => cb(err),
+      );
+      return;
+    }
+    this.#frames(chunks, cb);
+  }
+
+  /** Sends `chunks` as DATA frames; `cb` once the channel takes more. */
+  #frames(chunks: Buffer[], cb: (err?: Error | null) => void): void {
     let ok = true;
-    for (let at = 0; at < chunk.length; at += MAX_DATA) {
-      const piece = chunk.length <= MAX_DATA ? chunk : chunk.subarray(at, at + MAX_DATA);
-      ok = this.#channel.send(Frame.data, this.#id, piece);
+    for (const chunk of chunks) {
+      // A chunk that fits one frame goes as it is, without a view of it.
+      for (let at = 0; at < chunk.length; at += MAX_DATA) {
+        const piece = chunk.length <= MAX_DATA ? chunk : chunk.subarray(at, at + MAX_DATA);
+        ok = this.#channel.send(Frame.data, this.#id, piece);
+      }
+      this.#sent += chunk.length;
     }
     if (ok) cb();
     else this.#channel.once('drain', () => cb(this.#channel.closed ?? null));
   }
 
+  /** Writes `chunks` to the store's file, asking for it first; frames if there is none. */
+  async #direct(chunks: Buffer[]): Promise<void> {
+    if (!this.#asked) {
+      this.#asked = true;
+      await this.#openFile();
+    }
+    const file = this.#file;
+    if (!file) {
+      await new Promise<void>((resolve, reject) =>
+        this.#frames(chunks, (err) => (err ? reject(err) : resolve())),
+      );
+      return;
+    }
+    let bytes = 0;
+    for (const c of chunks) bytes += c.length;
+    await writeAll(file, chunks, this.#position + this.#written);
+    this.#written += bytes;
+  }
+
+  async #openFile(): Promise<void> {
+    const at = await this.#channel.requestFile(this.#id);
+    if (!at) return;
+    const file = await fs.open(at.path, constants.O_WRONLY | constants.O_NOFOLLOW);
+    if (this.#done) {
+      await file.close();
+      throw new QueueStoreError('the message was aborted', this.queueId);
+    }
+    this.#file = file;
+    this.#position = at.position;
+  }
+
   async commit(record: NewMessageRecord): Promise<void> {
     if (this.#done) throw new Error(`${this.queueId}: commit after commit or abort`);
     if (!this.content.writableEnded) this.content.end();
-    // Every DATA frame is queued before COMMIT: wait for the stream to hand them over.
+    // Every DATA frame is queued, every write to the file done, before COMMIT.
     if (!this.content.writableFinished) await finished(this.content);
     this.#done = true;
+    const file = this.#file;
+    if (file) {
+      this.#file = undefined;
+      await file.close();
+      this.#channel.send(Frame.written, this.#id, String(this.#written));
+    }
     await this.#channel.commit(this.#id, record);
   }
 
@@ -77,5 +165,9 @@ export class ForwardingWriter implements MessageWriter {
     this.#done = true;
     if (!this.content.destroyed) this.content.destroy();
     this.#channel.send(Frame.abort, this.#id);
+    const file = this.#file;
+    this.#file = undefined;
+    // A write under way completes first (FileHandle.close waits for it).
+    await file?.close().catch(() => undefined);
   }
 }

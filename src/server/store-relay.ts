@@ -2,9 +2,12 @@
  * StoreRelay: the primary's end of one smtpd worker's socket pair. It applies the
  * worker's frames to the real QueueStore — `create()`, content writes, `commit()`,
  * `abort()` — and answers each commit once the store has made the message durable, so
- * commits from every worker share the store's group commit. Worker log lines are
- * handed to the primary's log writer whole, as the bytes the worker encoded, so lines
- * never interleave.
+ * commits from every worker share the store's group commit. A worker writing a large
+ * message asks for the store's file (DIRECT): the relay hands it over once what came
+ * in frames is written, and at commit counts the bytes the worker wrote there
+ * (WRITTEN) before the store syncs the file. Worker log lines are handed to the
+ * primary's log writer whole, as the bytes the worker encoded, so lines never
+ * interleave.
  *
  * Postfix counterpart: cleanup(8) reading smtpd's records and answering with a status;
  * master(8) noticing a child that died.
@@ -28,6 +31,7 @@
 import type { Duplex } from 'node:stream';
 import { QueueStoreError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
+import { type DirectTarget, directContent } from '../queue/stores/direct-content.js';
 import type { MessageWriter, NewMessageRecord, QueueStore } from '../queue/types.js';
 import { errorMessage } from '../util/error-message.js';
 import { encodeFrame, Frame, FrameDecoder } from './worker-frames.js';
@@ -40,6 +44,8 @@ interface OpenWriter {
   writer: MessageWriter | undefined;
   /** Why the message cannot be committed (create failed, a write failed). */
   failed: Error | undefined;
+  /** The store's file, once handed to the worker for the rest of the content. */
+  direct?: DirectTarget;
 }
 
 interface Pending {
@@ -160,6 +166,11 @@ export class StoreRelay {
       case Frame.abort:
         this.#abort(f.id);
         return undefined;
+      case Frame.direct:
+        return this.#direct(f.id);
+      case Frame.written:
+        this.#written(f.id, f.payload);
+        return undefined;
       default:
         this.#log.error(undefined, `smtpd worker channel: unknown frame type ${f.type}`);
         this.#socket.destroy();
@@ -187,6 +198,10 @@ export class StoreRelay {
   #data(id: number, payload: Buffer): Promise<void> | undefined {
     const open = this.#writers.get(id);
     if (!open?.writer || open.failed) return undefined;
+    if (open.direct) {
+      open.failed = new Error('content sent after the file was handed over');
+      return undefined;
+    }
     const content = open.writer.content;
     if (content.write(payload)) return undefined;
     return new Promise((resolve) => {
@@ -198,6 +213,44 @@ export class StoreRelay {
       content.on('drain', done);
       content.on('close', done);
     });
+  }
+
+  /**
+   * The worker asks for the store's file to write the rest of message `id` into: every
+   * frame before this one is applied, so what the stream took lands in the file first.
+   * Answers FILE, or NO_FILE when the store keeps no such file (or the message failed).
+   */
+  async #direct(id: number): Promise<void> {
+    const open = this.#writers.get(id);
+    const writer = open?.writer && !open.failed ? directContent(open.writer) : undefined;
+    if (!open || !writer || open.direct) {
+      this.#answer(Frame.noFile, id);
+      return;
+    }
+    try {
+      const target = await writer.openDirect();
+      open.direct = target;
+      this.#answer(
+        Frame.file,
+        id,
+        JSON.stringify({ path: target.path, position: target.position }),
+      );
+    } catch (err) {
+      open.failed ??= err instanceof Error ? err : new Error(String(err));
+      this.#answer(Frame.noFile, id);
+    }
+  }
+
+  /** The worker wrote the rest of message `id` to the store's file: so many bytes. */
+  #written(id: number, payload: Buffer): void {
+    const open = this.#writers.get(id);
+    if (!open || open.failed) return;
+    try {
+      if (!open.direct) throw new Error('content written to a file that was not handed over');
+      open.direct.written(Number(payload.toString('latin1')));
+    } catch (err) {
+      open.failed = err instanceof Error ? err : new Error(String(err));
+    }
   }
 
   #commit(id: number, payload: Buffer): void {
@@ -258,7 +311,11 @@ export class StoreRelay {
   }
 
   /** Replies of one turn of the event loop go out in one write. */
-  #answer(type: typeof Frame.committed | typeof Frame.failed, id: number, body?: string): void {
+  #answer(
+    type: typeof Frame.committed | typeof Frame.failed | typeof Frame.file | typeof Frame.noFile,
+    id: number,
+    body?: string,
+  ): void {
     if (this.#ended) return;
     this.#out.push(encodeFrame(type, id, body));
     if (this.#outScheduled) return;

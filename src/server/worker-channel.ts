@@ -5,7 +5,8 @@
  * a message writes in several pieces in a row (Cleanup writes each header apart) goes
  * as one DATA frame of up to MAX_DATA bytes, so the primary writes it to its store once.
  * Small frames of a turn are joined into one buffer; large content is written as it
- * is, in the same gathered write (writev), never copied here.
+ * is, in the same gathered write (writev), never copied here. A large message asks for
+ * the file of the primary's store (`requestFile`) and writes the rest there itself.
  *
  * Postfix counterpart: smtpd(8)'s cleanup client connection (mail_stream.c), which
  * sends queue file records and waits for cleanup's status.
@@ -52,6 +53,17 @@ interface PendingCommit {
   reject(err: Error): void;
 }
 
+/** Where the primary's store takes the rest of a message's content (worker-frames FILE). */
+export interface ContentFile {
+  readonly path: string;
+  readonly position: number;
+}
+
+interface PendingFile {
+  resolve(file: ContentFile | undefined): void;
+  reject(err: Error): void;
+}
+
 /**
  * The worker's side of the channel.
  *
@@ -76,6 +88,7 @@ export class WorkerChannel extends EventEmitter {
   #nextId = 1;
   #closed: Error | undefined;
   readonly #commits = new Map<number, PendingCommit>();
+  readonly #files = new Map<number, PendingFile>();
 
   constructor(socket: Duplex) {
     super();
@@ -135,8 +148,9 @@ export class WorkerChannel extends EventEmitter {
       this.#queue.push(frame);
       this.#queued += frame.length;
     }
-    // A commit waits for its answer, an abort frees the primary's writer: both go now.
-    this.#schedule(type === Frame.commit || type === Frame.abort);
+    // A commit or a file request waits for its answer, an abort frees the primary's
+    // writer: they go now.
+    this.#schedule(type === Frame.commit || type === Frame.abort || type === Frame.direct);
     return !this.#blocked;
   }
 
@@ -153,6 +167,20 @@ export class WorkerChannel extends EventEmitter {
     return new Promise((resolve, reject) => {
       this.#commits.set(id, { resolve, reject });
       this.send(Frame.commit, id, JSON.stringify(record));
+    });
+  }
+
+  /**
+   * Asks the primary for the file its store keeps message `id` in, once every frame
+   * sent for it so far is applied: resolves with its path and the offset of the next
+   * content byte, or undefined when the store has no such file (the content goes on
+   * in DATA frames).
+   */
+  requestFile(id: number): Promise<ContentFile | undefined> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    return new Promise((resolve, reject) => {
+      this.#files.set(id, { resolve, reject });
+      this.send(Frame.direct, id);
     });
   }
 
@@ -244,6 +272,12 @@ export class WorkerChannel extends EventEmitter {
   }
 
   #answer(type: number, id: number, payload: Buffer): void {
+    if (type === Frame.file || type === Frame.noFile) {
+      const asked = this.#files.get(id);
+      this.#files.delete(id);
+      asked?.resolve(type === Frame.file ? contentFile(payload) : undefined);
+      return;
+    }
     const pending = this.#commits.get(id);
     if (!pending) return;
     this.#commits.delete(id);
@@ -264,10 +298,22 @@ export class WorkerChannel extends EventEmitter {
     );
     for (const p of this.#commits.values()) p.reject(this.#closed);
     this.#commits.clear();
+    for (const f of this.#files.values()) f.reject(this.#closed);
+    this.#files.clear();
     this.#queue = [];
     this.#queued = 0;
     this.#lastData = undefined;
     this.emit('drain');
     this.emit('close');
   }
+}
+
+/** A FILE answer's payload; a malformed one is refused like a missing file. */
+function contentFile(payload: Buffer): ContentFile | undefined {
+  try {
+    const { path, position } = JSON.parse(payload.toString('utf8')) as Partial<ContentFile>;
+    if (typeof path === 'string' && path.length > 0 && Number.isSafeInteger(position))
+      return { path, position: position! };
+  } catch {}
+  return undefined;
 }

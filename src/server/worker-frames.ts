@@ -6,8 +6,11 @@
  * A frame is a 9-byte header — the payload's length (uint32, big-endian), the type
  * (uint8), the writer id (uint32) — then the payload. Worker to primary: CREATE (the
  * queue ID, ASCII), DATA (content bytes), COMMIT (the NewMessageRecord as JSON), ABORT
- * (empty), LOG (rendered log lines, UTF-8). Primary to worker: COMMITTED (empty),
- * FAILED (`{ message, outage }` as JSON).
+ * (empty), LOG (rendered log lines, UTF-8), DIRECT (empty: where can the rest of this
+ * large message be written?), WRITTEN (the bytes written there, decimal ASCII, before
+ * COMMIT). Primary to worker: COMMITTED (empty), FAILED (`{ message, outage }` as JSON),
+ * FILE (`{ path, position }` as JSON: the store's file for the rest of the content) or
+ * NO_FILE (empty: the rest goes in DATA frames).
  *
  * Postfix counterpart: the record streams between smtpd(8) and cleanup(8) over a UNIX
  * socket (rec_type.h), and the status cleanup sends back.
@@ -30,6 +33,10 @@ export const Frame = {
   log: 5,
   committed: 6,
   failed: 7,
+  direct: 8,
+  written: 9,
+  file: 10,
+  noFile: 11,
 } as const;
 
 /** One of Frame's values. */

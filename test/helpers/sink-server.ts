@@ -14,6 +14,8 @@ export interface SinkServer {
   readonly port: number;
   /** Deliveries per recipient (lower-cased). */
   readonly byRecipient: Map<string, number>;
+  /** The size in bytes of the last message delivered to each recipient (lower-cased). */
+  readonly sizeByRecipient: Map<string, number>;
   /** Deliveries per delivering node (EHLO name). */
   readonly byNode: Map<string, number>;
   /** Delays the 250 to deliveries from `helo` by `ms` (0: no delay). */
@@ -26,6 +28,7 @@ export interface SinkServer {
 /** Starts a sink on 127.0.0.1, a free port. */
 export async function startSink(): Promise<SinkServer> {
   const byRecipient = new Map<string, number>();
+  const sizeByRecipient = new Map<string, number>();
   const byNode = new Map<string, number>();
   const delays = new Map<string, number>();
   const waits = new ConditionWaits();
@@ -35,13 +38,15 @@ export async function startSink(): Promise<SinkServer> {
     logger: false,
     maxClients: 500,
     onData(stream, session, callback) {
-      stream.on('data', () => undefined);
+      let size = 0;
+      stream.on('data', (chunk: Buffer) => (size += chunk.length));
       stream.on('end', () => {
         const helo = (session.hostNameAppearsAs ?? '').toLowerCase();
         const accept = () => {
           for (const r of session.envelope.rcptTo) {
             const address = r.address.toLowerCase();
             byRecipient.set(address, (byRecipient.get(address) ?? 0) + 1);
+            sizeByRecipient.set(address, size);
           }
           byNode.set(helo, (byNode.get(helo) ?? 0) + 1);
           callback();
@@ -60,6 +65,7 @@ export async function startSink(): Promise<SinkServer> {
   return {
     port,
     byRecipient,
+    sizeByRecipient,
     byNode,
     slow(helo, ms) {
       delays.set(helo.toLowerCase(), ms);

@@ -79,7 +79,8 @@ export function pidsOf(output: readonly string[], name: string): Set<number> {
  * `sessions` SMTP sessions, each sending up to `perSession` messages to recipients of
  * their own (`PREFIX-sS-mI@remote.example`); the recipients of every message that got
  * its 250 go into `acked`. A session whose server dies ends; `stop()` ends them all
- * after the message in progress.
+ * after the message in progress. `body` (CRLF lines, no line of a lone dot) follows a
+ * Subject header naming the recipient.
  */
 export function load(
   port: number,
@@ -87,6 +88,7 @@ export function load(
   sessions: number,
   perSession: number,
   acked: Set<string>,
+  body = BODY,
 ): { done: Promise<void>; stop(): void } {
   let stopped = false;
   const session = async (s: number): Promise<void> => {
@@ -100,7 +102,7 @@ export function load(
         await c.expect('MAIL FROM:<load@client.example>', 250);
         await c.expect(`RCPT TO:<${rcpt}>`, 250);
         await c.expect('DATA', 354);
-        const r = await c.command(`Subject: ${rcpt}\r\n\r\n${BODY}.`);
+        const r = await c.command(`Subject: ${rcpt}\r\n\r\n${body}.`);
         if (r.code !== 250) return;
         acked.add(rcpt);
       }

@@ -5,7 +5,9 @@
  * preamble and record in one write at commit; a large one in 256 KiB writes), the file
  * is fdatasync'ed and closed, and the store then renames it into `incoming/` (or
  * `hold/`) and syncs that directory with a shared fsync. Syscalls per small message:
- * open, write, fdatasync, close, rename, plus a share of one directory fsync.
+ * open, write, fdatasync, close, rename, plus a share of one directory fsync. An smtpd
+ * worker may write the rest of a large message into the file itself (`openDirect`,
+ * direct-content.ts); the commit then syncs its writes with the writer's own.
  *
  * Postfix counterpart: mail_stream.c and cleanup's queue file writing (a file in
  * `incoming/` created by cleanup, fsync'ed before the client gets its 250).
@@ -18,6 +20,7 @@
 
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { QueueStoreError } from '../../errors.js';
@@ -25,6 +28,7 @@ import type { QueueId } from '../../types.js';
 import { errorMessage } from '../../util/error-message.js';
 import { storedRecord } from '../lease.js';
 import type { MessageRecord, MessageWriter, NewMessageRecord } from '../types.js';
+import { checkedBytes, type DirectContentWriter, type DirectTarget } from './direct-content.js';
 import { encodePreamble, encodeRecord, PREAMBLE_SIZE } from './file-store-format.js';
 
 /** Content is written once this much has been collected. */
@@ -63,7 +67,7 @@ export interface WriterHost {
   done(queueId: QueueId): void;
 }
 
-export class FileMessageWriter implements MessageWriter {
+export class FileMessageWriter implements MessageWriter, DirectContentWriter {
   readonly queueId: QueueId;
   readonly content: Writable;
   readonly #tmpPath: string;
@@ -150,6 +154,32 @@ export class FileMessageWriter implements MessageWriter {
     if (length === 0) return Readable.from([]);
     const reader = await fs.open(this.#tmpPath, 'r');
     return reader.createReadStream({ start: PREAMBLE_SIZE, end: PREAMBLE_SIZE + length - 1 });
+  }
+
+  /**
+   * Hands the file over for the rest of the content (direct-content.ts): what the
+   * stream took is written first; the bytes written directly count once `written()`
+   * reports them.
+   */
+  async openDirect(): Promise<DirectTarget> {
+    if (this.#state !== 'open' || !this.#handle || this.content.destroyed) {
+      throw new QueueStoreError('the message is not being written any more', this.queueId);
+    }
+    if (!this.content.writableEnded) this.content.end();
+    await finished(this.content);
+    await this.#maybeFlush(true);
+    const position = this.#position;
+    let reported = false;
+    return {
+      path: resolve(this.#tmpPath),
+      position,
+      written: (bytes: number) => {
+        if (reported || this.#state !== 'open' || this.#position !== position)
+          throw new QueueStoreError('direct content reported twice or too late', this.queueId);
+        reported = true;
+        this.#position += checkedBytes(bytes);
+      },
+    };
   }
 
   async commit(record: NewMessageRecord): Promise<void> {

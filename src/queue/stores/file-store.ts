@@ -79,6 +79,7 @@ import type {
   ReleaseTarget,
 } from '../types.js';
 import { AvailableListeners } from './available-listeners.js';
+import type { DirectContentWriter } from './direct-content.js';
 import {
   dropIfIdle,
   type FileData,
@@ -325,13 +326,15 @@ export class FileQueueStore implements QueueStore {
       },
       this.#settings.inlineLimit,
     );
-    return {
+    const handle: MessageWriter & DirectContentWriter = {
       queueId,
       content: writer.content,
       commit: (record) => this.#track(writer.commit(record)),
       abort: () => writer.abort(),
       openWritten: () => writer.openWritten(),
+      openDirect: () => writer.openDirect(),
     };
+    return handle;
   }
 
   /** A writer of a new message's own file. */

@@ -28,6 +28,7 @@ import type { QueueId } from '../../../types.js';
 import { errorMessage } from '../../../util/error-message.js';
 import { storedRecord } from '../../lease.js';
 import type { MessageRecord, MessageWriter, NewMessageRecord } from '../../types.js';
+import { type DirectContentWriter, type DirectTarget, directContent } from '../direct-content.js';
 import type { Journal } from './journal.js';
 import type { JournalEntry } from './journal-entry.js';
 
@@ -57,7 +58,7 @@ export interface JournalWriterHost {
 }
 
 /** See the module header. */
-export class JournalMessageWriter implements MessageWriter {
+export class JournalMessageWriter implements MessageWriter, DirectContentWriter {
   readonly queueId: QueueId;
   readonly content: Writable;
   readonly #host: JournalWriterHost;
@@ -156,6 +157,24 @@ export class JournalMessageWriter implements MessageWriter {
       return this.#spilled.openWritten();
     }
     return Readable.from([...this.#chunks]);
+  }
+
+  /**
+   * Hands the file of the store's own writer over for the rest of the content
+   * (direct-content.ts): a message still in memory spills to it first.
+   */
+  async openDirect(): Promise<DirectTarget> {
+    if (this.#state !== 'open' || this.content.destroyed) {
+      throw new QueueStoreError('the message is not being written any more', this.queueId);
+    }
+    if (!this.content.writableEnded) this.content.end();
+    await finished(this.content);
+    if (!this.#spilled) await this.#spill();
+    const target = directContent(this.#spilled!);
+    if (!target) {
+      throw new QueueStoreError('the store cannot take content written directly', this.queueId);
+    }
+    return target.openDirect();
   }
 
   async commit(record: NewMessageRecord): Promise<void> {
