@@ -32,6 +32,7 @@ import { QueueStoreError } from '../errors.js';
 import { writeAll } from '../queue/stores/file-store-writer.js';
 import type { MessageWriter, NewMessageRecord } from '../queue/types.js';
 import type { QueueId } from '../types.js';
+import { errorMessage } from '../util/error-message.js';
 import type { WorkerChannel } from './worker-channel.js';
 import { Frame, MAX_DATA } from './worker-frames.js';
 
@@ -41,6 +42,9 @@ import { Frame, MAX_DATA } from './worker-frames.js';
  * queue journal's inline limit (64 KiB) stays in the journal.
  */
 export const DIRECT_AFTER = 256 * 1024;
+
+/** Content for the file is collected into writes of this size (as the store's own writer does). */
+const FILE_WRITE_BYTES = 256 * 1024;
 
 /**
  * A message being written through the primary.
@@ -67,6 +71,9 @@ export class ForwardingWriter implements MessageWriter {
   #position = 0;
   /** Bytes written to the file. */
   #written = 0;
+  /** Content taken for the file and not written yet. */
+  #collected: Buffer[] = [];
+  #collectedBytes = 0;
 
   constructor(channel: WorkerChannel, queueId: QueueId) {
     this.queueId = queueId;
@@ -127,8 +134,19 @@ export class ForwardingWriter implements MessageWriter {
       );
       return;
     }
-    let bytes = 0;
-    for (const c of chunks) bytes += c.length;
+    for (const c of chunks) {
+      this.#collected.push(c);
+      this.#collectedBytes += c.length;
+    }
+    if (this.#collectedBytes >= FILE_WRITE_BYTES) await this.#flush(file);
+  }
+
+  /** Writes what was collected for the file. */
+  async #flush(file: FileHandle): Promise<void> {
+    const chunks = this.#collected;
+    const bytes = this.#collectedBytes;
+    this.#collected = [];
+    this.#collectedBytes = 0;
     await writeAll(file, chunks, this.#position + this.#written);
     this.#written += bytes;
   }
@@ -150,13 +168,24 @@ export class ForwardingWriter implements MessageWriter {
     if (!this.content.writableEnded) this.content.end();
     // Every DATA frame is queued, every write to the file done, before COMMIT.
     if (!this.content.writableFinished) await finished(this.content);
-    this.#done = true;
     const file = this.#file;
     if (file) {
-      this.#file = undefined;
-      await file.close();
+      try {
+        await this.#flush(file);
+        this.#file = undefined;
+        await file.close();
+      } catch (err) {
+        // The primary drops the message; the client gets the store's 4xx, never a 250.
+        await this.abort();
+        throw new QueueStoreError(
+          `cannot write the queue file: ${errorMessage(err)}; check free space and permissions of the queue directory`,
+          this.queueId,
+          { cause: err },
+        );
+      }
       this.#channel.send(Frame.written, this.#id, String(this.#written));
     }
+    this.#done = true;
     await this.#channel.commit(this.#id, record);
   }
 
@@ -167,6 +196,7 @@ export class ForwardingWriter implements MessageWriter {
     this.#channel.send(Frame.abort, this.#id);
     const file = this.#file;
     this.#file = undefined;
+    this.#collected = [];
     // A write under way completes first (FileHandle.close waits for it).
     await file?.close().catch(() => undefined);
   }
