@@ -22,6 +22,7 @@
  * @module
  */
 
+import net from 'node:net';
 import type { Duplex, Writable } from 'node:stream';
 import tls from 'node:tls';
 import type { Clock, TimerHandle } from '../types.js';
@@ -40,6 +41,11 @@ export type Wake = 'data' | 'eof' | 'timeout' | 'shutdown' | 'drain';
 export type TlsOutcome =
   | { readonly ok: true; readonly socket: tls.TLSSocket }
   | { readonly ok: false; readonly reason: string };
+
+/** A TCP socket of its own (not TLS over it, not an in-memory stream). */
+function isPlainSocket(s: Duplex): boolean {
+  return s instanceof net.Socket && !(s instanceof tls.TLSSocket);
+}
 
 /** Socket, input buffer and output batch of one session. */
 export class SessionIo {
@@ -301,6 +307,13 @@ export class SessionIo {
     this.flush();
     const s = this.#socket;
     if (!s.destroyed) {
+      // Postfix's smtpd closes once its last reply is written. When the kernel has taken
+      // every byte, close() sends them and then the FIN, as a shutdown() would: no
+      // half-close to wait for and no timer. A TLS stream still owes its close_notify.
+      if (s.writableLength === 0 && isPlainSocket(s)) {
+        s.destroy();
+        return;
+      }
       s.end();
       if (s.writableFinished) s.destroy();
       else {
