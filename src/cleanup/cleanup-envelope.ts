@@ -131,6 +131,12 @@ export class CleanupEnvelope {
       if (seen.size < DUPLICATE_FILTER_LIMIT) seen.add(key);
       out.push(r);
     };
+    // No table, masquerade, redirect or BCC applies: the recipients as given, less
+    // duplicates, without a lookup to wait for.
+    if (!this.#mapsRecipients()) {
+      for (const r of this.recipients) add(r);
+      return numbered(out);
+    }
     const expand = async (r: PendingRecipient): Promise<void> => {
       for (const address of await mapping.expandVirtual(r.address)) add({ ...r, address });
     };
@@ -166,13 +172,23 @@ export class CleanupEnvelope {
         ...(b.notify ? { notify: b.notify } : {}),
       });
     }
-    return out.map((r, id) => ({
-      id,
-      address: r.address,
-      originalAddress: r.originalAddress,
-      ...(r.notify ? { notify: [...r.notify] } : {}),
-      ...(r.orcpt !== undefined ? { orcpt: r.orcpt } : {}),
-    }));
+    return numbered(out);
+  }
+
+  /** Whether any table, masquerade, redirect or BCC can change the recipient list. */
+  #mapsRecipients(): boolean {
+    const { tables, params } = this.#ctx;
+    return (
+      this.redirect !== undefined ||
+      this.bccs.length > 0 ||
+      params.alwaysBcc !== '' ||
+      tables.virtualAliasMaps !== undefined ||
+      tables.recipientBccMaps !== undefined ||
+      tables.senderBccMaps !== undefined ||
+      (this.#canonRecipient &&
+        (tables.canonicalMaps !== undefined || tables.recipientCanonicalMaps !== undefined)) ||
+      (this.#masqRecipient && params.masqueradeDomains.length > 0)
+    );
   }
 
   async #mapSender(sender: Address): Promise<Address> {
@@ -190,4 +206,21 @@ export class CleanupEnvelope {
     if (this.#masqRecipient) addr = mapping.masquerade(addr);
     return addr;
   }
+}
+
+/** The final recipients with their ids 0..n-1. */
+function numbered(list: readonly PendingRecipient[]): Recipient[] {
+  const out: Recipient[] = [];
+  for (let id = 0; id < list.length; id++) {
+    const r = list[id]!;
+    const rcpt: { -readonly [K in keyof Recipient]: Recipient[K] } = {
+      id,
+      address: r.address,
+      originalAddress: r.originalAddress,
+    };
+    if (r.notify) rcpt.notify = [...r.notify];
+    if (r.orcpt !== undefined) rcpt.orcpt = r.orcpt;
+    out.push(rcpt);
+  }
+  return out;
 }

@@ -155,7 +155,11 @@ export class SmtpSession {
       for (;;) {
         // One command or wait per step; one that finished at once gives no promise.
         const going = this.#step();
-        if (going === false || (going !== true && !(await going))) break;
+        if (going === true) continue;
+        if (going === false) break;
+        if (going === 'wait') {
+          if (!this.#afterWait(await this.#s.io.waitInput())) break;
+        } else if (!(await going)) break;
       }
     } finally {
       this.#s.ctx.anvil.disconnect(this.#s.peerAddress);
@@ -281,7 +285,8 @@ export class SmtpSession {
     return true;
   }
 
-  #step(): boolean | Promise<boolean> {
+  /** One step: true to go on, false to end, 'wait' for more input first. */
+  #step(): boolean | Promise<boolean> | 'wait' {
     const io = this.#s.io;
     if (io.closed) {
       this.#logLost();
@@ -311,19 +316,19 @@ export class SmtpSession {
         this.#logLost();
         return false;
       }
-      return io.waitInput().then(this.#afterWait);
+      return 'wait';
     }
     return this.#execute(line);
   }
 
   /** After a wait for input: go on, unless the client timed out. */
-  readonly #afterWait = (why: Wake): boolean => {
+  #afterWait(why: Wake): boolean {
     if (why !== 'timeout') return true;
     this.#s.ctx.log.info(undefined, `timeout after ${this.#s.where} from ${this.#s.namaddr}`);
     this.#s.transcript.aborted('timeout');
     this.#s.io.queue(this.#s.ctx.replies.timeout.toWire());
     return false;
-  };
+  }
 
   async #execute(line: CommandLine): Promise<boolean> {
     this.#s.transcript.query(line.text);

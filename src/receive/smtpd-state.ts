@@ -167,7 +167,7 @@ export class SmtpdState {
   async check(
     stage: RestrictionStage,
     state: string,
-    extra: Partial<RestrictionRequest> = {},
+    extra?: Partial<RestrictionRequest>,
   ): Promise<RestrictionOutcome> {
     const o = await this.ctx.restrictions.evaluate(
       stage,
@@ -188,26 +188,26 @@ export class SmtpdState {
   request(
     stage: RestrictionStage,
     protocolState: string,
-    extra: Partial<RestrictionRequest> = {},
+    extra?: Partial<RestrictionRequest>,
   ): RestrictionRequest {
-    return {
+    // Built by assignment: every RCPT makes a few of these, and each conditional
+    // spread costs a temporary object.
+    const r: { -readonly [K in keyof RestrictionRequest]: RestrictionRequest[K] } = {
       stage,
       protocolState,
       client: this.client,
-      ...(this.helo !== undefined ? { helo: this.helo } : {}),
       protocolName: this.esmtp ? 'ESMTP' : 'SMTP',
-      ...(this.sender !== undefined ? { sender: this.sender } : {}),
-      ...(this.authUser !== undefined ? { saslUsername: this.authUser } : {}),
-      ...(this.authMethod !== undefined ? { saslMethod: this.authMethod } : {}),
-      ...(this.tls ? { tls: this.tls } : {}),
-      ...(this.tx ? { queueId: this.tx.queueId } : {}),
       recipientCount: this.rcptCount,
-      ...(this.senderParams.declaredSize !== undefined
-        ? { size: this.senderParams.declaredSize }
-        : {}),
       improperPipelining: this.improperPipelining,
-      ...extra,
     };
+    if (this.helo !== undefined) r.helo = this.helo;
+    if (this.sender !== undefined) r.sender = this.sender;
+    if (this.authUser !== undefined) r.saslUsername = this.authUser;
+    if (this.authMethod !== undefined) r.saslMethod = this.authMethod;
+    if (this.tls) r.tls = this.tls;
+    if (this.tx) r.queueId = this.tx.queueId;
+    if (this.senderParams.declaredSize !== undefined) r.size = this.senderParams.declaredSize;
+    return extra === undefined ? r : Object.assign(r, extra);
   }
 
   /** Who submits: the protocol name Cleanup writes into the Received header, and the client. */

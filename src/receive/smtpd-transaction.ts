@@ -195,15 +195,16 @@ async function rcptRestrictions(
   const rs = s.ctx.restrictions;
   if (s.clientReject) return s.clientReject;
   const extra = { recipient, resolved };
-  const stages: RestrictionStage[] = s.params.smtpdDelayReject
-    ? ['client', 'helo', 'sender', 'relay', 'recipient']
-    : ['relay', 'recipient'];
-  const actions: SubmissionAction[] = [];
+  const stages = s.params.smtpdDelayReject ? RCPT_STAGES_DELAYED : RCPT_STAGES;
+  let actions: SubmissionAction[] | undefined;
   for (const stage of stages) {
     if (rs.isEmpty(stage)) continue;
     const o = await rs.evaluate(stage, s.request(stage, 'RCPT', extra), s.memo);
     if (o.reply) return s.restricted(o.reply);
-    actions.push(...o.actions);
+    if (o.actions.length > 0) {
+      actions ??= [];
+      actions.push(...o.actions);
+    }
   }
   if (s.params.smtpdRejectUnlistedRecipient) {
     const d = await rs.unlistedRecipient(s.request('recipient', 'RCPT', extra));
@@ -211,9 +212,19 @@ async function rcptRestrictions(
     if (d.kind === 'reply')
       return d.reply.permanent ? s.transcript.mark(d.reply, 'bounce') : s.restricted(d.reply);
   }
-  if (actions.length > 0) s.addActions(actions);
+  if (actions) s.addActions(actions);
   return undefined;
 }
+
+/** The lists RCPT runs, with smtpd_delay_reject (the default) and without. */
+const RCPT_STAGES_DELAYED: readonly RestrictionStage[] = [
+  'client',
+  'helo',
+  'sender',
+  'relay',
+  'recipient',
+];
+const RCPT_STAGES: readonly RestrictionStage[] = ['relay', 'recipient'];
 
 /** DATA: returns the final reply, or undefined when the session must end now. */
 export async function dataCommand(s: SmtpdState, args: string): Promise<SmtpReply | undefined> {
