@@ -158,6 +158,13 @@ export class AddressMapping {
     return this.#o.tables.virtualAliasMaps !== undefined;
   }
 
+  /** Whether canonical(5) has a table for addresses of `kind` (else it changes nothing). */
+  hasCanonical(kind: 'sender' | 'recipient'): boolean {
+    const t = this.#o.tables;
+    const specific = kind === 'sender' ? t.senderCanonicalMaps : t.recipientCanonicalMaps;
+    return specific !== undefined || t.canonicalMaps !== undefined;
+  }
+
   /**
    * canonical(5) for an envelope or header address of `kind`.
    * @throws TableError as a table throws it

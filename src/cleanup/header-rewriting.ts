@@ -32,6 +32,7 @@ import type { AddressMapping } from './address-mapping.js';
 import type { CleanupParameters } from './cleanup-parameters.js';
 import {
   findAddresses,
+  type HeaderAddress,
   RECIPIENT_HEADERS,
   replaceAddresses,
   SENDER_HEADERS,
@@ -70,22 +71,31 @@ export class HeaderRewriting {
 
   /**
    * The header with its addresses rewritten, or undefined when nothing changed (or the
-   * header holds no addresses). Undefined at once, without a promise, for a header
-   * that is not rewritten (most of them).
+   * header holds no addresses). Without a promise when no canonical table is to be
+   * consulted (most headers, and every header when there are no canonical maps).
    * @throws TableError when a canonical table cannot answer
    */
   rewrite(
     field: HeaderField,
     local: boolean,
     queueId?: QueueId,
-  ): Promise<Buffer | undefined> | undefined {
+  ): Promise<Buffer | undefined> | Buffer | undefined {
     const kind = SENDER_HEADERS.has(field.lowerName)
       ? 'sender'
       : RECIPIENT_HEADERS.has(field.lowerName)
         ? 'recipient'
         : undefined;
     if (kind === undefined || !this.applies(local) || !isUtf8(field.raw)) return undefined;
-    return this.#rewriteAddresses(field, kind, local, queueId);
+    const canon = kind === 'sender' ? this.#canonSender : this.#canonRecipient;
+    if (canon && this.#o.mapping.hasCanonical(kind))
+      return this.#rewriteAddresses(field, kind, local, queueId);
+    const raw = field.raw.toString('utf8');
+    const colon = raw.indexOf(':');
+    const value = raw.slice(colon + 1);
+    const found = findAddresses(value);
+    const next: Address[] = [];
+    for (const a of found) next.push(a.replaceable ? this.#mapped(a.address, kind, local) : '');
+    return rebuilt(raw, colon, value, found, next);
   }
 
   async #rewriteAddresses(
@@ -94,41 +104,70 @@ export class HeaderRewriting {
     local: boolean,
     queueId: QueueId | undefined,
   ): Promise<Buffer | undefined> {
+    const { mapping } = this.#o;
     const raw = field.raw.toString('utf8');
     const colon = raw.indexOf(':');
     const value = raw.slice(colon + 1);
     const found = findAddresses(value);
-    const replacements: { start: number; end: number; text: string }[] = [];
+    const next: Address[] = [];
     for (const a of found) {
-      if (!a.replaceable) continue;
-      const next = await this.#address(a.address, kind, local, queueId);
-      if (next === a.address) continue;
-      const text = formatAddress(next).replace(/[\x00-\x1f\x7f]/g, '?');
-      replacements.push({ start: a.start, end: a.end, text });
+      if (!a.replaceable) {
+        next.push('');
+        continue;
+      }
+      const canonical = this.#canonicalForm(a.address, local);
+      next.push(
+        canonical === undefined
+          ? a.address
+          : this.#masked(await mapping.canonical(canonical, kind, queueId), kind),
+      );
     }
-    if (replacements.length === 0) return undefined;
-    return Buffer.from(raw.slice(0, colon + 1) + replaceAddresses(value, replacements), 'utf8');
+    return rebuilt(raw, colon, value, found, next);
   }
 
-  async #address(
-    address: Address,
-    kind: 'sender' | 'recipient',
-    local: boolean,
-    queueId?: QueueId,
-  ): Promise<Address> {
-    const { params, mapping, rewrite } = this.#o;
+  /** The address in canonical form, masqueraded: what it becomes without a canonical table. */
+  #mapped(address: Address, kind: 'sender' | 'recipient', local: boolean): Address {
+    const canonical = this.#canonicalForm(address, local);
+    return canonical === undefined ? address : this.#masked(canonical, kind);
+  }
+
+  /** trivial-rewrite's canonical form; undefined when the address is to stay as it is. */
+  #canonicalForm(address: Address, local: boolean): Address | undefined {
+    const { params, rewrite } = this.#o;
     let addr = address;
     if (!local && !addr.includes('@')) addr = `${addr}@${params.remoteHeaderRewriteDomain}`;
     try {
       addr = rewrite(addr);
     } catch {
-      return address;
+      return undefined;
     }
-    if (addr === '') return address;
-    if (kind === 'sender' ? this.#canonSender : this.#canonRecipient) {
-      addr = await mapping.canonical(addr, kind, queueId);
-    }
-    if (kind === 'sender' ? this.#masqSender : this.#masqRecipient) addr = mapping.masquerade(addr);
-    return addr;
+    return addr === '' ? undefined : addr;
   }
+
+  #masked(address: Address, kind: 'sender' | 'recipient'): Address {
+    const masq = kind === 'sender' ? this.#masqSender : this.#masqRecipient;
+    return masq ? this.#o.mapping.masquerade(address) : address;
+  }
+}
+
+/**
+ * The header with each replaceable address that changed put in its place (`next[i]`
+ * for `found[i]`), or undefined when none did.
+ */
+function rebuilt(
+  raw: string,
+  colon: number,
+  value: string,
+  found: readonly HeaderAddress[],
+  next: readonly Address[],
+): Buffer | undefined {
+  const replacements: { start: number; end: number; text: string }[] = [];
+  for (let i = 0; i < found.length; i++) {
+    const a = found[i]!;
+    if (!a.replaceable || next[i] === a.address) continue;
+    const text = formatAddress(next[i]!).replace(/[\x00-\x1f\x7f]/g, '?');
+    replacements.push({ start: a.start, end: a.end, text });
+  }
+  if (replacements.length === 0) return undefined;
+  return Buffer.from(raw.slice(0, colon + 1) + replaceAddresses(value, replacements), 'utf8');
 }

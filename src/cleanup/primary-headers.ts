@@ -125,15 +125,15 @@ export class PrimaryHeaders {
     if (field.lowerName === 'message-id') h.log.info(h.queueId, `message-id=${field.value}`);
     if (h.extracting()) this.#extract(field);
     if (h.dropHeaders.has(field.lowerName)) return undefined;
-    let pending: Promise<Buffer | undefined> | undefined;
+    let pending: Promise<Buffer | undefined> | Buffer | undefined;
     try {
       pending = h.rewriting.rewrite(field, h.localContext, h.queueId);
     } catch (err) {
       h.tableFailed('header address rewriting', err);
       return undefined;
     }
-    if (pending === undefined) {
-      h.write(raw);
+    if (pending === undefined || Buffer.isBuffer(pending)) {
+      h.write(pending ?? raw);
       return undefined;
     }
     return pending.then(
