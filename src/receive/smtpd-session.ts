@@ -153,13 +153,12 @@ export class SmtpSession {
     try {
       if (!(await this.#prelude(anvil))) return;
       for (;;) {
-        // One command or wait per step; one that finished at once gives no promise.
+        // One command or wait per step: true to go on, false to end, 'wait' for input
+        // first; a command that finished at once gives no promise.
         const going = this.#step();
-        if (going === true) continue;
-        if (going === false) break;
         if (going === 'wait') {
           if (!this.#afterWait(await this.#s.io.waitInput())) break;
-        } else if (!(await going)) break;
+        } else if (going === false || (going !== true && !(await going))) break;
       }
     } finally {
       this.#s.ctx.anvil.disconnect(this.#s.peerAddress);
@@ -178,7 +177,6 @@ export class SmtpSession {
     }
     this.#s.ctx.log.info(undefined, `connect from ${this.#s.namaddr}`);
     if (anvil) {
-      const what = anvil === 'count' ? 'connections' : 'connections';
       this.#s.ctx.log.warning(
         undefined,
         `Connection ${anvil} limit exceeded from ${this.#s.namaddr} for service smtp`,
@@ -187,17 +185,14 @@ export class SmtpSession {
         new SmtpReply(
           421,
           '4.7.0',
-          `${p.myhostname} Error: too many ${what} from ${printable(this.#s.client.address)}`,
+          `${p.myhostname} Error: too many connections from ${printable(this.#s.client.address)}`,
         ).toWire(),
       );
       return false;
     }
     if (!p.smtpdDelayReject && !this.#s.ctx.restrictions.isEmpty('client')) {
-      const o = await this.#s.ctx.restrictions.evaluate(
-        'client',
-        this.#s.request('client', 'CONNECT'),
-        this.#s.memo,
-      );
+      // A permit's actions are held for the transaction.
+      const o = await this.#s.check('client', 'CONNECT');
       if (o.reply) {
         this.#s.clientReject = this.#s.restricted(o.reply);
         this.#s.logReject('CONNECT', o.reply, undefined);
@@ -206,7 +201,7 @@ export class SmtpSession {
           this.#s.transcript.replied(o.reply);
           return false;
         }
-      } else this.#s.pendingActions.push(...o.actions);
+      }
     }
     // smtpd_forbid_unauth_pipelining (a): the client talked before the greeting.
     if (this.#s.io.input.buffered > 0 && this.#syncViolation('CONNECT')) return false;
@@ -285,7 +280,6 @@ export class SmtpSession {
     return true;
   }
 
-  /** One step: true to go on, false to end, 'wait' for more input first. */
   #step(): boolean | Promise<boolean> | 'wait' {
     const io = this.#s.io;
     if (io.closed) {

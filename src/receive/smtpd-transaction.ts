@@ -41,8 +41,11 @@ import type { SmtpdState } from './smtpd-state.js';
 /** RFC 3030: a chunk size is at most 20 digits; Postern also caps the number. */
 const BDAT_SYNTAX = /^(\d{1,20})(?:[ \t]+(LAST))?$/i;
 
-/** MAIL FROM: the sender, its parameters, and the sender restrictions when not delayed. */
-export async function mailCommand(s: SmtpdState, args: string): Promise<SmtpReply> {
+/**
+ * MAIL FROM: the sender, its parameters, and the sender restrictions when not delayed
+ * (only those make it wait).
+ */
+export function mailCommand(s: SmtpdState, args: string): SmtpReply | Promise<SmtpReply> {
   const p = s.params;
   if (p.smtpdHeloRequired && s.helo === undefined) return R.R_NEED_HELO;
   if (s.sender !== undefined) return R.R_NESTED_MAIL;
@@ -83,14 +86,18 @@ export async function mailCommand(s: SmtpdState, args: string): Promise<SmtpRepl
   }
   s.sender = address;
   s.senderParams = params;
-  if (!p.smtpdDelayReject && !s.ctx.restrictions.isEmpty('sender')) {
-    const o = await s.check('sender', 'MAIL');
-    if (o.reply) {
-      s.logReject('MAIL', o.reply, undefined);
-      s.sender = undefined;
-      s.senderParams = {};
-      return s.restricted(o.reply);
-    }
+  if (!p.smtpdDelayReject && !s.ctx.restrictions.isEmpty('sender')) return senderRestrictions(s);
+  return R.R_MAIL_OK;
+}
+
+/** smtpd_sender_restrictions at MAIL time (smtpd_delay_reject = no). */
+async function senderRestrictions(s: SmtpdState): Promise<SmtpReply> {
+  const o = await s.check('sender', 'MAIL');
+  if (o.reply) {
+    s.logReject('MAIL', o.reply, undefined);
+    s.sender = undefined;
+    s.senderParams = {};
+    return s.restricted(o.reply);
   }
   return R.R_MAIL_OK;
 }
