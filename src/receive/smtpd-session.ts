@@ -39,23 +39,27 @@
  *
  * @module
  */
-import { formatAddress, parseMailArgument } from '../address/address.js';
-import { replyFor } from '../errors.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
 import type { ClientInfo } from '../types.js';
 import { errorMessage } from '../util/error-message.js';
-import { authCommand, authOffered } from './smtpd-auth-exchange.js';
-import { isForbiddenCommand, lookupCommand, splitCommand } from './smtpd-commands.js';
+import { authCommand } from './smtpd-auth-exchange.js';
+import {
+  type CommandSpec,
+  isForbiddenCommand,
+  lookupCommand,
+  splitCommand,
+} from './smtpd-commands.js';
 import type { CommandLine } from './smtpd-line-reader.js';
 import { sendSmtpdNotice } from './smtpd-notice.js';
 import { parseProxyHeader } from './smtpd-proxy-protocol.js';
 import * as R from './smtpd-replies.js';
+import type { CommandCheck } from './smtpd-restriction-types.js';
+import { ehloFeatures, vrfyCommand, xclientCommand } from './smtpd-session-commands.js';
 import { abortQuietly, MAX_LOGGED, tlsInfoOf } from './smtpd-session-helpers.js';
 import { SessionIo, type Wake } from './smtpd-session-io.js';
 import { type SessionContext, SmtpdState } from './smtpd-state.js';
 import { bdatCommand, dataCommand, mailCommand, rcptCommand } from './smtpd-transaction.js';
 import type { TranscriptSnapshot } from './smtpd-transcript.js';
-import { applyXclient } from './smtpd-xclient.js';
 
 export { buildSessionReplies, type SessionReplies } from './smtpd-replies.js';
 export type { SessionContext } from './smtpd-state.js';
@@ -324,38 +328,34 @@ export class SmtpSession {
     return false;
   }
 
-  async #execute(line: CommandLine): Promise<boolean> {
+  /** One command line: true to go on, false to end the session; a promise only if it waits. */
+  #execute(line: CommandLine): boolean | Promise<boolean> {
     this.#s.transcript.query(line.text);
     if (line.tooLong) {
       this.#s.count('unknown', false);
-      await this.#respond(R.R_TOO_LONG);
-      return true;
+      return this.#then(this.#respond(R.R_TOO_LONG), true);
     }
     if (line.bareLf) {
       const policy = this.#s.params.smtpdForbidBareNewline;
       if (policy === 'reject' && !this.#s.ctx.bareLfExclusions.matches(this.#s.client.address)) {
         this.#s.count('unknown', false);
         const r = this.#s.ctx.replies.bareLf;
-        await this.#respond(r);
-        return r.code !== 521;
+        return this.#then(this.#respond(r), r.code !== 521);
       }
       if (policy === 'note' || policy === 'reject') this.#s.bareLfNoted = true;
     }
     if (line.hasNul) {
       this.#s.count('unknown', false);
-      await this.#respond(R.R_BAD_SYNTAX);
-      return true;
+      return this.#then(this.#respond(R.R_BAD_SYNTAX), true);
     }
     if (line.badUtf8) {
       this.#s.count('unknown', false);
-      await this.#respond(R.R_BAD_UTF8);
-      return true;
+      return this.#then(this.#respond(R.R_BAD_UTF8), true);
     }
     const { verb, args } = splitCommand(line.text);
     if (verb === '') {
       this.#s.count('unknown', false);
-      await this.#respond(R.R_BAD_SYNTAX);
-      return true;
+      return this.#then(this.#respond(R.R_BAD_SYNTAX), true);
     }
     const spec = lookupCommand(verb);
     if (!spec) {
@@ -370,8 +370,7 @@ export class SmtpSession {
         this.#s.transcript.error('protocol');
         return false;
       }
-      await this.#respond(R.R_UNKNOWN);
-      return true;
+      return this.#then(this.#respond(R.R_UNKNOWN), true);
     }
     // smtpd_forbid_unauth_pipelining (b) and (c).
     if (
@@ -383,45 +382,42 @@ export class SmtpSession {
     }
     this.#s.where = spec.name;
     const check = this.#s.ctx.commandCheck;
-    const forced = check
-      ? await check({
-          verb: spec.name,
-          args,
-          client: this.#s.client,
-          tls: this.#s.tls !== undefined,
-        })
-      : undefined;
+    return check ? this.#checked(check, spec, args) : this.#command(spec, args);
+  }
+
+  /** A command after the commandCheck hook, which may answer it instead. */
+  async #checked(check: CommandCheck, spec: CommandSpec, args: string): Promise<boolean> {
+    const s = this.#s;
+    const forced = await check({
+      verb: spec.name,
+      args,
+      client: s.client,
+      tls: s.tls !== undefined,
+    });
     if (forced) {
       this.#s.count(spec.lowerName, false);
       await this.#respond(forced);
       return forced.code !== 421 && forced.code !== 521;
     }
-    let reply: SmtpReply;
+    return this.#command(spec, args);
+  }
+
+  #command(spec: CommandSpec, args: string): boolean | Promise<boolean> {
+    let reply: SmtpReply | Promise<SmtpReply>;
     switch (spec.name) {
       case 'HELO':
       case 'EHLO':
-        reply = await this.#heloCommand(args, spec.name === 'EHLO');
+        reply = this.#heloCommand(args, spec.name === 'EHLO');
         break;
-      case 'STARTTLS': {
-        const r = await this.#starttlsCommand(args);
-        if (r === undefined) {
-          // Postfix: `lost connection after STARTTLS`, and `starttls=0/1` in the summary.
-          this.#s.count('starttls', false);
-          this.#logLost();
-          return false;
-        }
-        if (r === 'done') {
-          this.#s.count('starttls', true);
-          return true;
-        }
-        reply = r;
-        break;
-      }
+      case 'STARTTLS':
+      case 'DATA':
+      case 'BDAT':
+        return this.#staged(spec, args);
       case 'AUTH':
-        reply = await authCommand(this.#s, args);
+        reply = authCommand(this.#s, args);
         break;
       case 'XCLIENT': {
-        const r = this.#xclientCommand(args);
+        const r = xclientCommand(this.#s, args);
         if (r === 'done') {
           this.#s.count('xclient', true);
           this.#s.io.queue(this.#s.ctx.replies.greeting);
@@ -431,23 +427,11 @@ export class SmtpSession {
         break;
       }
       case 'MAIL':
-        reply = await mailCommand(this.#s, args);
+        reply = mailCommand(this.#s, args);
         break;
       case 'RCPT':
-        reply = await rcptCommand(this.#s, args);
+        reply = rcptCommand(this.#s, args);
         break;
-      case 'DATA': {
-        const r = await dataCommand(this.#s, args);
-        if (r === undefined) return false;
-        reply = r;
-        break;
-      }
-      case 'BDAT': {
-        const r = await bdatCommand(this.#s, args);
-        if (r === undefined) return false;
-        reply = r;
-        break;
-      }
       case 'RSET':
         if (args !== '') {
           reply = R.R_SYNTAX_RSET;
@@ -460,7 +444,7 @@ export class SmtpSession {
         reply = R.R_OK;
         break;
       case 'VRFY':
-        reply = this.#vrfyCommand(args);
+        reply = vrfyCommand(this.#s, args);
         break;
       case 'HELP':
         reply = R.R_HELP;
@@ -470,44 +454,81 @@ export class SmtpSession {
         this.#s.io.queue(R.R_BYE.toWire());
         return false;
     }
+    return reply instanceof SmtpReply
+      ? this.#replied(spec, reply)
+      : this.#repliedLater(spec, reply);
+  }
+
+  async #repliedLater(spec: CommandSpec, reply: Promise<SmtpReply>): Promise<boolean> {
+    return this.#replied(spec, await reply);
+  }
+
+  /** STARTTLS, DATA and BDAT: they wait for the client, and may end the session. */
+  async #staged(spec: CommandSpec, args: string): Promise<boolean> {
+    let r: SmtpReply | 'done' | undefined;
+    if (spec.name === 'STARTTLS') {
+      r = await this.#starttlsCommand(args);
+      if (r === undefined) {
+        // Postfix: `lost connection after STARTTLS`, and `starttls=0/1` in the summary.
+        this.#s.count('starttls', false);
+        this.#logLost();
+        return false;
+      }
+      if (r === 'done') {
+        this.#s.count('starttls', true);
+        return true;
+      }
+    } else {
+      r = await (spec.name === 'DATA' ? dataCommand : bdatCommand)(this.#s, args);
+      if (r === undefined) return false;
+    }
+    return this.#replied(spec, r);
+  }
+
+  /** Counts and answers a command; false when the reply ends the session. */
+  #replied(spec: CommandSpec, reply: SmtpReply): boolean | Promise<boolean> {
     this.#s.count(spec.lowerName, reply.code < 400);
-    const paused = this.#respond(reply);
-    if (paused) await paused;
+    const going = reply.code !== 421 && reply.code !== 521;
     // Postfix counts the junk command after its reply, against a limit it may equal.
-    if (spec.junk && this.#s.junk++ > this.#s.params.smtpdJunkCommandLimit) this.#s.errors++;
-    if (reply.code === 421 || reply.code === 521) return false;
-    return true;
+    const paused = this.#respond(reply);
+    if (!spec.junk) return this.#then(paused, going);
+    return paused ? paused.then(() => this.#junk(going)) : this.#junk(going);
+  }
+
+  #junk(going: boolean): boolean {
+    if (this.#s.junk++ > this.#s.params.smtpdJunkCommandLimit) this.#s.errors++;
+    return going;
+  }
+
+  /** `going`, once the reply's pause (past the soft error limit) is over. */
+  #then(paused: Promise<void> | undefined, going: boolean): boolean | Promise<boolean> {
+    return paused ? paused.then(() => going) : going;
   }
 
   // ---------------------------------------------------------------- commands
 
-  #features(): R.EhloFeatures {
-    return {
-      starttls:
-        this.#s.ctx.tls !== undefined &&
-        this.#s.tls === undefined &&
-        this.#s.params.smtpdTlsSecurityLevel !== 'none',
-      auth: authOffered(this.#s),
-      xclient: this.#s.ctx.xclientHosts.matches(this.#s.peerAddress),
-    };
-  }
-
-  async #heloCommand(args: string, ehlo: boolean): Promise<SmtpReply> {
+  #heloCommand(args: string, ehlo: boolean): SmtpReply | Promise<SmtpReply> {
     if (args === '') return ehlo ? R.R_SYNTAX_EHLO : R.R_SYNTAX_HELO;
     // RFC 5321 section 4.1.4: EHLO/HELO in a session resets any transaction.
     this.#s.resetTransaction();
     this.#s.helo = printable(args).slice(0, MAX_HELO_LENGTH);
     this.#s.esmtp = ehlo;
-    if (!this.#s.params.smtpdDelayReject && !this.#s.ctx.restrictions.isEmpty('helo')) {
-      const o = await this.#s.check('helo', ehlo ? 'EHLO' : 'HELO');
-      if (o.reply) {
-        this.#s.helo = undefined;
-        return this.#s.restricted(o.reply);
-      }
-    }
+    if (!this.#s.params.smtpdDelayReject && !this.#s.ctx.restrictions.isEmpty('helo'))
+      return this.#heloChecked(ehlo);
+    return this.#greeted(ehlo);
+  }
+
+  async #heloChecked(ehlo: boolean): Promise<SmtpReply> {
+    const o = await this.#s.check('helo', ehlo ? 'EHLO' : 'HELO');
+    if (!o.reply) return this.#greeted(ehlo);
+    this.#s.helo = undefined;
+    return this.#s.restricted(o.reply);
+  }
+
+  #greeted(ehlo: boolean): SmtpReply {
     // Postfix chat_reset(): a long history is reported (if due) and dropped here.
     this.#notify(this.#s.transcript.checkpoint());
-    return ehlo ? this.#s.ctx.replies.ehlo(this.#features()) : this.#s.ctx.replies.helo;
+    return ehlo ? this.#s.ctx.replies.ehlo(ehloFeatures(this.#s)) : this.#s.ctx.replies.helo;
   }
 
   /** STARTTLS: 'done' after a handshake, undefined when the session must end. */
@@ -526,34 +547,6 @@ export class SmtpSession {
     this.#s.authUser = undefined;
     this.#s.authMethod = undefined;
     return 'done';
-  }
-
-  #xclientCommand(args: string): SmtpReply | 'done' {
-    if (!this.#s.ctx.xclientHosts.matches(this.#s.peerAddress)) return R.R_XCLIENT_DENIED;
-    if (this.#s.sender !== undefined) return R.R_IN_TRANSACTION;
-    const r = applyXclient(args, this.#s.client, this.#s.helo);
-    if (r instanceof SmtpReply) return r;
-    this.#s.setClient(r.client);
-    this.#s.resetTransaction();
-    this.#s.helo = r.helo;
-    this.#s.esmtp = r.helo !== undefined && r.protocol === 'ESMTP';
-    if (r.login !== undefined) {
-      this.#s.authUser = r.login;
-      this.#s.authMethod = 'XCLIENT';
-    }
-    return 'done';
-  }
-
-  #vrfyCommand(args: string): SmtpReply {
-    if (this.#s.params.disableVrfyCommand) return R.R_VRFY_DISABLED;
-    if (args === '') return R.R_SYNTAX_VRFY;
-    try {
-      const parsed = parseMailArgument(args, 'recipient');
-      // RFC 5321 section 3.5.3: 252 — cannot verify, but will accept and try.
-      return new SmtpReply(252, '2.0.0', `<${formatAddress(parsed.address)}>`);
-    } catch (err) {
-      return replyFor(err);
-    }
   }
 
   // ---------------------------------------------------------------- helpers
