@@ -35,10 +35,14 @@ import { mailDate } from '../util/mail-date.js';
 
 /** Longest client-supplied token written into a Received header. */
 const TOKEN_LIMIT = 255;
+/** A token traceToken() keeps as it is: printable ASCII without `(`, `)`, `;` or a backslash. */
+const CLEAN_TOKEN = /^[\x21-\x27\x2a-\x3a\x3c-\x5b\x5d-\x7e]+$/;
 
 /** A client-supplied value made safe for a trace header comment or token. */
 export function traceToken(value: string | undefined, fallback = 'unknown'): string {
   if (value === undefined) return fallback;
+  // Most tokens (host names, addresses, the protocol) are clean already: one test.
+  if (value.length <= TOKEN_LIMIT && CLEAN_TOKEN.test(value)) return value;
   // Printable ASCII only; drop characters that delimit comments and the date.
   const cleaned = value
     .replace(/[^\x21-\x7e]/g, '?')
