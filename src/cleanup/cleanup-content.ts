@@ -136,10 +136,13 @@ export class CleanupContent {
     return this.#scanner.eightBit;
   }
 
-  /** One chunk from the client; resolves when the store (and filter) can take more. */
-  async push(chunk: Buffer): Promise<void> {
+  /**
+   * One chunk from the client; a promise, settled when the store (and filter) can take
+   * more, only when there is something to wait for.
+   */
+  push(chunk: Buffer): Promise<void> | undefined {
     const { ctx, state } = this.#h;
-    if (state.stopped) return;
+    if (state.stopped) return undefined;
     const normalised = this.#scanner.push(chunk);
     const limit = ctx.params.messageSizeLimit;
     if (limit > 0 && this.#scanner.inputBytes > limit) {
@@ -147,12 +150,12 @@ export class CleanupContent {
         SIZE,
         `message size ${this.#scanner.inputBytes}+ exceeds messageSizeLimit ${limit}`,
       );
-      return;
+      return undefined;
     }
     const out: Buffer[] = [];
     if (!this.#started) this.#start(out);
-    await this.#handle(this.#parser.push(normalised), out);
-    await this.#emit(out);
+    const handled = this.#handle(this.#parser.push(normalised), 0, out);
+    return handled ? handled.then(() => this.#emit(out)) : this.#emit(out);
   }
 
   /** The end of the content: the last line, the header block's end if still open, MIME. */
@@ -162,8 +165,8 @@ export class CleanupContent {
       const out: Buffer[] = [];
       if (!this.#started) this.#start(out);
       const tail = this.#scanner.end();
-      await this.#handle(this.#parser.push(tail), out);
-      await this.#handle(this.#parser.end(), out);
+      await this.#handle(this.#parser.push(tail), 0, out);
+      await this.#handle(this.#parser.end(), 0, out);
       if (this.#mime && !this.#h.state.stopped) {
         for (const b of await this.#mime.end()) this.#push(out, b);
       }
@@ -239,31 +242,38 @@ export class CleanupContent {
     this.#prepends.length = 0;
   }
 
-  async #handle(events: readonly HeaderEvent[], out: Buffer[]): Promise<void> {
-    for (const event of events) {
-      if (this.#h.state.stopped) return;
+  /** Handles events from `from` on; a promise only once one of them has to wait. */
+  #handle(events: readonly HeaderEvent[], from: number, out: Buffer[]): Promise<void> | undefined {
+    for (let i = from; i < events.length; i++) {
+      if (this.#h.state.stopped) return undefined;
+      const event = events[i]!;
+      let pending: Promise<void> | undefined;
       switch (event.kind) {
         case 'header':
           this.#out = out;
-          {
-            const pending = this.#headers.header(event.field);
-            if (pending) await pending;
-          }
+          pending = this.#headers.header(event.field);
           break;
         case 'end':
-          await this.#endOfHeaders(out);
+          pending = this.#endOfHeaders(out);
           break;
         case 'body':
-          if (this.#mime) for (const b of await this.#mime.push(event.data)) this.#push(out, b);
+          if (this.#mime) pending = this.#mimeBody(event.data, out);
           else this.#push(out, event.data);
           break;
       }
+      if (pending) return pending.then(() => this.#handle(events, i + 1, out));
     }
+    return undefined;
   }
 
-  async #endOfHeaders(out: Buffer[]): Promise<void> {
-    const { ctx, state, env, arrivalTime } = this.#h;
-    const { params, rewriter } = ctx;
+  async #mimeBody(data: Buffer, out: Buffer[]): Promise<void> {
+    for (const b of await this.#mime!.push(data)) this.#push(out, b);
+  }
+
+  /** The end of the header block: missing headers, the empty line; waits only for a sender mapping. */
+  #endOfHeaders(out: Buffer[]): Promise<void> | undefined {
+    const { ctx, state, env } = this.#h;
+    const { rewriter } = ctx;
     if (env.extract) {
       for (const address of this.#headers.extractedRecipients()) this.#h.addRecipient(address);
     }
@@ -274,27 +284,44 @@ export class CleanupContent {
       } catch {
         // Keep the bare name: the header is still valid without a domain.
       }
-      let sender: Address | undefined;
-      try {
-        sender = await env.mappedSender();
-      } catch (err) {
-        state.tableFailed('sender address mapping', err);
-        return;
+      const sender = env.mappedSenderNow();
+      if (sender instanceof Promise) {
+        return sender.then(
+          (mapped) => this.#headersEnd(out, mailerDaemon, mapped),
+          (err: unknown) => state.tableFailed('sender address mapping', err),
+        );
       }
-      const missing = missingHeaders({
-        seen: this.#headers.seen,
-        sender,
-        mailerDaemon,
-        queueId: state.queueId,
-        myhostname: params.myhostname,
-        time: arrivalTime,
-        undisclosedRecipientsHeader: params.undisclosedRecipientsHeader,
-        ...(env.senderParams.fullName ? { fullName: env.senderParams.fullName } : {}),
-      });
-      for (const h of missing.headers) this.#pushHeader(out, Buffer.from(h, 'utf8'));
-      if (missing.messageId !== undefined)
-        ctx.log.info(state.queueId, `message-id=${missing.messageId}`);
+      this.#headersEnd(out, mailerDaemon, sender);
+      return undefined;
     }
+    this.#closeHeaders(out);
+    return undefined;
+  }
+
+  /** Missing headers added (Postfix's always_add_missing_headers), then the empty line. */
+  #headersEnd(out: Buffer[], mailerDaemon: string, sender: Address | undefined): void {
+    const { ctx, state, env, arrivalTime } = this.#h;
+    const { params } = ctx;
+    const missing = missingHeaders({
+      seen: this.#headers.seen,
+      sender,
+      mailerDaemon,
+      queueId: state.queueId,
+      myhostname: params.myhostname,
+      time: arrivalTime,
+      undisclosedRecipientsHeader: params.undisclosedRecipientsHeader,
+      ...(env.senderParams.fullName ? { fullName: env.senderParams.fullName } : {}),
+    });
+    for (const h of missing.headers) this.#pushHeader(out, Buffer.from(h, 'utf8'));
+    if (missing.messageId !== undefined)
+      ctx.log.info(state.queueId, `message-id=${missing.messageId}`);
+    this.#closeHeaders(out);
+  }
+
+  /** The empty line that ends the header block; MIME tracking of the body if checks want it. */
+  #closeHeaders(out: Buffer[]): void {
+    const { ctx, state } = this.#h;
+    const { params } = ctx;
     this.#pushHeader(out, CRLF);
     this.#headersDone = true;
     this.#headerSize = this.#outBytes;
@@ -339,23 +366,45 @@ export class CleanupContent {
     this.#outBytes += data.length;
   }
 
-  /** Writes to the store (and the content filter), waiting when either asks for it. */
-  async #emit(out: readonly Buffer[]): Promise<void> {
+  /**
+   * Writes to the store (and the content filter); a promise only when either asks to
+   * wait. Without a filter nothing but the store's drain is waited for.
+   */
+  #emit(out: readonly Buffer[]): Promise<void> | undefined {
     const { state, writer } = this.#h;
+    if (state.filterRun) return this.#emitFiltered(out, state.filterRun);
     const stream = writer.content;
-    const filterRun = state.filterRun;
     let ok = true;
     for (const data of out) {
-      if (state.stopped) return;
+      if (!this.#writable(data)) return undefined;
+      if (data.length > 0) ok = stream.write(data);
+    }
+    return !ok && !state.stopped ? waitForDrain(stream) : undefined;
+  }
+
+  async #emitFiltered(out: readonly Buffer[], filterRun: FilterRun): Promise<void> {
+    const { state, writer } = this.#h;
+    const stream = writer.content;
+    let ok = true;
+    for (const data of out) {
+      if (!this.#writable(data)) return;
       if (data.length === 0) continue;
-      if (stream.destroyed || stream.writableEnded) {
-        state.writeFailed(new Error('the queue file stream closed early'));
-        return;
-      }
       ok = stream.write(data);
-      if (filterRun) await filterRun.feed.push(data);
+      await filterRun.feed.push(data);
     }
     if (!ok && !state.stopped) await waitForDrain(stream);
+  }
+
+  /** Whether `data` may go on to the store: false once the message stopped or the stream closed. */
+  #writable(data: Buffer): boolean {
+    const { state, writer } = this.#h;
+    if (state.stopped) return false;
+    if (data.length === 0) return true;
+    if (writer.content.destroyed || writer.content.writableEnded) {
+      state.writeFailed(new Error('the queue file stream closed early'));
+      return false;
+    }
+    return true;
   }
 
   /** What a check's action does to this message (check-effects.ts). */

@@ -77,7 +77,8 @@ export class CleanupEnvelope {
   /** The sender after trivial-rewrite, undefined until given. */
   sender: Address | undefined;
   senderParams: SenderParams = {};
-  #mappedSender: Promise<Address> | undefined;
+  /** The mapped sender, or the mapping under way (a table to consult). */
+  #mappedSender: Address | Promise<Address> | undefined;
   readonly recipients: PendingRecipient[] = [];
   hold: { reason?: string } | undefined;
   discard: { reason?: string } | undefined;
@@ -103,6 +104,10 @@ export class CleanupEnvelope {
   setSender(sender: Address, params: SenderParams): void {
     this.sender = sender;
     this.senderParams = params;
+    if (!this.#mapsSender()) {
+      this.#mappedSender = sender;
+      return;
+    }
     const p = this.#mapSender(sender);
     // Failures are read by whoever awaits it; never an unhandled rejection.
     p.catch(() => undefined);
@@ -115,6 +120,20 @@ export class CleanupEnvelope {
    */
   async mappedSender(): Promise<Address | undefined> {
     return this.#mappedSender;
+  }
+
+  /** As mappedSender(), without a promise when no table was to be consulted. */
+  mappedSenderNow(): Address | undefined | Promise<Address | undefined> {
+    return this.#mappedSender;
+  }
+
+  /** Whether canonical maps or masquerading can change the sender. */
+  #mapsSender(): boolean {
+    const { mapping, params } = this.#ctx;
+    return (
+      (this.#canonSender && mapping.hasCanonical('sender')) ||
+      (this.#masqSender && params.masqueradeDomains.length > 0)
+    );
   }
 
   /**

@@ -122,7 +122,17 @@ export class CleanupTransaction implements SubmissionTransaction {
     this.content = new Writable({
       highWaterMark: CONTENT_HIGH_WATER_MARK,
       write: (chunk: Buffer, _encoding, callback) => {
-        this.#message.push(chunk).then(
+        let pushed: Promise<void> | undefined;
+        try {
+          pushed = this.#message.push(chunk);
+        } catch (err) {
+          state.internalFailure(err);
+        }
+        if (!pushed) {
+          callback();
+          return;
+        }
+        pushed.then(
           () => callback(),
           (err: unknown) => {
             state.internalFailure(err);
