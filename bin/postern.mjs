@@ -18,6 +18,12 @@ const YOUNG_TARGET = 4 * 1024 * 1024;
  * than the semi-space's size to survive scavenges since the last one: at 4 MiB, well
  * over STEER_MS at any load this process can take.) A timer rather than a GC observer:
  * observing GC makes an entry object per collection, which costs more than it saves.
+ *
+ * V8 raises the factor to at least 2 whenever it makes a heap, and the factor is the
+ * process's: an smtpd worker thread's start (smtpdWorkerThreads) would put it back to 2
+ * under a steer that believes it is 1, and both heaps' young generations would double
+ * at every growth up to V8's limit (16 MiB semi-spaces, some 50 MiB more resident at
+ * 20 sessions). So the factor is set again as soon as a thread is running.
  */
 const STEER_MS = 100;
 
@@ -25,17 +31,20 @@ async function holdYoungGeneration(v8) {
   // Held where it is while the server starts: loading its modules is one long run of
   // code that no timer interrupts, during which V8 could grow it past the target.
   let factor = 1;
-  v8.setFlagsFromString('--semi-space-growth-factor=1');
+  const hold = (next) => {
+    factor = next;
+    v8.setFlagsFromString(`--semi-space-growth-factor=${next}`);
+  };
+  hold(1);
   const steer = () => {
     const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
     const size = young?.space_size ?? YOUNG_TARGET;
     const next = size < YOUNG_TARGET ? Math.max(2, Math.floor(YOUNG_TARGET / size)) : 1;
-    if (next !== factor) {
-      factor = next;
-      v8.setFlagsFromString(`--semi-space-growth-factor=${next}`);
-    }
+    if (next !== factor) hold(next);
   };
   setInterval(steer, STEER_MS).unref();
+  // 'online' comes once the thread runs, so once its heap is made.
+  process.on('worker', (worker) => worker.once('online', () => hold(factor)));
 }
 
 // V8's flags are the process's: an smtpd worker thread (smtpdWorkerThreads) finds them set
