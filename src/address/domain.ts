@@ -25,8 +25,9 @@
  * @module
  */
 
+import { createRequire } from 'node:module';
 import { domainToASCII, domainToUnicode } from 'node:url';
-import { parse as parseHost } from 'tldts';
+import type * as Tldts from 'tldts';
 import { isAddressLiteral, isAscii } from './address.js';
 
 /** RFC 1035 section 2.3.4, as a name without its trailing dot. */
@@ -50,8 +51,22 @@ function validAsciiName(name: string): boolean {
       return false; // RFC 5891 section 4.2.3.1: `??--` is reserved
     }
   }
-  // tldts's own host-name check (a second opinion on what DNS would take).
-  return parseHost(name, { validateHostname: true }).hostname !== null;
+  // The WHATWG host parser's verdict (Node's), as a browser reads the name: one ending in
+  // a number must be an IPv4 address (`09`, `b.90`, `256.1.1.1` and `a.0x1` are not).
+  return domainToASCII(name) !== '';
+}
+
+/**
+ * tldts, loaded on first use, by domainInfo only: the public suffix list it carries is
+ * ~0.6 MB of code and data in every heap that loads it (with an smtpd worker thread,
+ * two), and neither checking nor converting a name needs it (its host-name check gives
+ * the WHATWG host parser's verdict, asked above). `domainInfo` is synchronous, hence
+ * require.
+ */
+let tldts: typeof Tldts | undefined;
+function loadTldts(): typeof Tldts {
+  tldts ??= createRequire(import.meta.url)('tldts') as typeof Tldts;
+  return tldts;
 }
 
 /**
@@ -166,7 +181,7 @@ export function domainInfo(domain: string):
       fqdn: true,
     };
   }
-  const p = parseHost(ascii, { allowPrivateDomains: false });
+  const p = loadTldts().parse(ascii, { allowPrivateDomains: false });
   const suffix = p.publicSuffix ?? undefined;
   return {
     ascii,

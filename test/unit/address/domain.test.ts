@@ -45,6 +45,23 @@ describe('toAsciiDomain / toUnicodeDomain (UTS #46, RFC 5890)', () => {
     expect(isValidDomain(input)).toBe(false);
   });
 
+  it('takes a name ending in a number only as an IPv4 address, as the WHATWG host parser reads it', () => {
+    for (const name of ['09', 'b.90', 'mx.example.0', '256.1.1.1', '4294967296', 'a.0x1']) {
+      expect(toAsciiDomain(name), name).toBeUndefined();
+    }
+    for (const name of [
+      '9',
+      '1.2.3',
+      '192.0.2.1',
+      '0x1.2',
+      '4294967295',
+      'a.0xg',
+      'host9.example',
+    ]) {
+      expect(toAsciiDomain(name), name).toBe(name);
+    }
+  });
+
   it('answers the same for a name asked again, after hundreds of other names', () => {
     const names = Array.from({ length: 600 }, (_, i) => `Host-${i}.Example.COM`);
     for (let round = 0; round < 2; round++) {
