@@ -12,7 +12,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { type PosternRun, runPostern } from './postern-cli.js';
 import { type PosternProcess, startPostern } from './postern-process.js';
 import { type SinkServer, startSink } from './sink-server.js';
@@ -226,6 +226,48 @@ export async function sendMegabytes(port: number, megabytes: number): Promise<st
   if (reply.code !== 250 || !id)
     throw new Error(`the ${megabytes} MB message was refused: ${reply.text}`);
   return id;
+}
+
+/**
+ * Sends one message of `megabytes` MB on `server`'s port and waits until it is removed
+ * (delivered or discarded); resolves with its queue ID and how far each of `pids` (the
+ * server's own process unless given) peaked above its resident set before, in KiB.
+ */
+export async function peakGrowth(
+  server: PosternProcess,
+  megabytes: number,
+  pids: readonly number[] = [server.child.pid!],
+): Promise<{ id: string; grewKiB: number[] }> {
+  // Peak resident set from now on (as root, or as the owner of the processes).
+  for (const pid of pids) writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  const before = pids.map((pid) => statusKiB(pid, 'VmRSS'));
+  const id = await sendMegabytes(server.port, megabytes);
+  await server.waitForLine(new RegExp(`${id}: removed`), 60_000);
+  return { id, grewKiB: pids.map((pid, i) => statusKiB(pid, 'VmHWM') - before[i]!) };
+}
+
+/**
+ * The end of a kill -9 under `traffic`: ends the traffic, checks that some acknowledged
+ * mail was still undelivered (else the kill proved nothing), makes the sink fast again
+ * and starts the server again on the same queue; resolves with the new server once every
+ * acknowledged recipient has been delivered at least once.
+ */
+export async function restartDelivers(
+  killed: WorkerServer,
+  traffic: { done: Promise<void>; stop(): void },
+  acked: ReadonlySet<string>,
+  track: (server: PosternProcess) => void,
+): Promise<PosternProcess> {
+  const { dir, sink, config } = killed;
+  traffic.stop();
+  await traffic.done;
+  expect([...acked].filter((r) => !sink.byRecipient.has(r)).length).toBeGreaterThan(0);
+  sink.slow(HOST, 0);
+  const second = await startPostern(dir, config);
+  track(second);
+  expect(await sink.waitFor(acked, 60_000)).toBe(true);
+  expect([...acked].filter((r) => (sink.byRecipient.get(r) ?? 0) < 1)).toEqual([]);
+  return second;
 }
 
 /**

@@ -13,21 +13,20 @@
  * @module
  */
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { startPostern } from '../helpers/postern-process.js';
 import { SmtpDialogue } from '../helpers/smtp-dialogue.js';
 import {
   alive,
   childrenOf,
   HOST,
   load,
+  peakGrowth,
   pidsOf,
   poll,
   reloadWith,
-  sendMegabytes,
+  restartDelivers,
   sendThroughNodemailer,
-  statusKiB,
   workerServers,
 } from '../helpers/worker-load.js';
 
@@ -153,10 +152,8 @@ describe('postern serve with smtpd worker processes', () => {
     timeout: 120_000,
   }, async () => {
     // Slow deliveries keep acknowledged mail queued at the kill.
-    const { dir, sink, config, server } = await setUp({
-      defaultDestinationConcurrencyLimit: 2,
-      smtpdWorkerProcesses: 1,
-    });
+    const killed = await setUp({ defaultDestinationConcurrencyLimit: 2, smtpdWorkerProcesses: 1 });
+    const { sink, server } = killed;
     sink.slow(HOST, 50);
     const primary = server.child.pid!;
     const workers = childrenOf(primary);
@@ -168,16 +165,7 @@ describe('postern serve with smtpd worker processes', () => {
     await server.stop('SIGKILL');
     // Without their primary the workers go, and with them every session.
     expect(await poll(() => !workers.some(alive), 10_000)).toBe(true);
-    traffic.stop();
-    await traffic.done;
-    const undelivered = [...acked].filter((r) => !sink.byRecipient.has(r));
-    expect(undelivered.length).toBeGreaterThan(0);
-
-    sink.slow(HOST, 0);
-    const second = await startPostern(dir, config);
-    track(second);
-    expect(await sink.waitFor(acked, 60_000)).toBe(true);
-    expect([...acked].filter((r) => (sink.byRecipient.get(r) ?? 0) < 1)).toEqual([]);
+    const second = await restartDelivers(killed, traffic, acked, track);
     expect(await second.stop('SIGTERM')).toBe(0);
   });
 
@@ -188,21 +176,11 @@ describe('postern serve with smtpd worker processes', () => {
     const primary = server.child.pid!;
     const processes = [primary, ...childrenOf(primary)];
     expect(processes).toHaveLength(3);
-    const before = new Map<number, number>();
-    for (const pid of processes) {
-      // Peak resident set from now on (as root, or as the owner of the processes).
-      writeFileSync(`/proc/${pid}/clear_refs`, '5');
-      before.set(pid, statusKiB(pid, 'VmRSS'));
-    }
-
-    const id = await sendMegabytes(server.port, 100);
-    await server.waitForLine(new RegExp(`${id}: removed`), 60_000);
+    const { id, grewKiB } = await peakGrowth(server, 100, processes);
 
     // No process held the message: each peak stays far below its 100 MB.
-    for (const pid of processes) {
-      const grew = statusKiB(pid, 'VmHWM') - before.get(pid)!;
-      expect(grew, `process ${pid} grew by ${grew} KiB`).toBeLessThan(48 * 1024);
-    }
+    for (const [i, pid] of processes.entries())
+      expect(grewKiB[i], `process ${pid} grew by ${grewKiB[i]} KiB`).toBeLessThan(48 * 1024);
     // The whole message was queued and delivered.
     const queued = server.output.find((l) => l.includes(`${id}: from=<big@client.example>`));
     expect(Number(/size=(\d+)/.exec(queued ?? '')?.[1])).toBeGreaterThan(102_400_000);
