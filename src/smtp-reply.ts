@@ -77,8 +77,11 @@ export class SmtpReply {
     }
     this.code = code;
     this.enhanced = normaliseEnhanced(code, enhanced);
-    const raw = typeof text === 'string' ? text.split(/\r?\n/) : text;
-    const lines = raw.map((l) => printable(l));
+    // Most replies are one line: the splitting pattern runs only when there is a line break.
+    const lines =
+      typeof text === 'string' && !text.includes('\n')
+        ? [printable(text)]
+        : (typeof text === 'string' ? text.split(/\r?\n/) : text).map((l) => printable(l));
     this.lines = lines.length > 0 ? lines : [''];
   }
 

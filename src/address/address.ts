@@ -69,6 +69,13 @@ const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]$/;
 /** RFC 6531 UTF8-non-ascii, less control and lone-surrogate code points. */
 const BAD_NON_ASCII = /[\p{Cc}\p{Cs}]/u;
 const LABEL_ASCII = /^[A-Za-z0-9_-]$/;
+/** A domain of ASCII letters, digits, `_`, `-` and dots: the common case, checked in one scan. */
+const ASCII_DOMAIN = /^[A-Za-z0-9_.-]*$/;
+/** An ASCII Dot-string: atoms of atext separated by single dots, checked in one scan. */
+const ASCII_DOT_STRING =
+  /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*$/;
+/** A local part of ASCII atext and dots: the common case, checked in one scan. */
+const ASCII_LOCAL = /[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+/y;
 
 function octets(text: string): number {
   return Buffer.byteLength(text, 'utf8');
@@ -210,7 +217,9 @@ function parsePath(inner: string, kind: Kind): Address {
     pos = q.end;
     localLength = octets(mailbox.slice(0, pos));
   } else {
-    pos = 0;
+    // The ASCII run is taken in one scan; a character it stops at is judged one by one.
+    ASCII_LOCAL.lastIndex = 0;
+    pos = ASCII_LOCAL.test(mailbox) ? ASCII_LOCAL.lastIndex : 0;
     while (pos < mailbox.length && mailbox[pos] !== '@') {
       const ch = String.fromCodePoint(mailbox.codePointAt(pos)!);
       if (!(ATEXT.test(ch) || ch === '.' || okNonAscii(ch))) {
@@ -292,9 +301,14 @@ function checkDomain(domain: string, kind: Kind): void {
   // One trailing dot is tolerated (the rewriter strips it, as Postfix does).
   const body = domain.endsWith('.') ? domain.slice(0, -1) : domain;
   if (body === '') throw addressError(kind, 'empty domain');
+  // An ASCII domain needs no per-character pass: its characters are all allowed.
+  const ascii = ASCII_DOMAIN.test(body);
   for (const label of body.split('.')) {
-    if (label === '' || octets(label) > 63) throw addressError(kind, 'bad domain label');
+    if (label === '' || (ascii ? label.length : octets(label)) > 63) {
+      throw addressError(kind, 'bad domain label');
+    }
     if (label.startsWith('-') || label.endsWith('-')) throw addressError(kind, 'bad domain label');
+    if (ascii) continue;
     for (const ch of label) {
       // Underscores appear in real host names; Postfix's valid_hostname() allows them.
       if (!(LABEL_ASCII.test(ch) || okNonAscii(ch)))
@@ -348,6 +362,7 @@ export function splitAddress(address: Address): { local: string; domain: string 
 
 /** RFC 5321 Dot-string (RFC 6531: UTF-8 atext allowed). */
 function isDotString(local: string): boolean {
+  if (ASCII_DOT_STRING.test(local)) return true;
   if (local === '') return false;
   for (const atom of local.split('.')) {
     if (atom === '') return false;

@@ -353,6 +353,12 @@ describe('resolve_numeric_domain, resolve_null_domain, allow_min_user, empty_add
     const res = await rewriter({ resolveNumericDomain: true }).resolve('u@192.0.2.1');
     expect(res.nexthop).toBe('[192.0.2.1]');
     expect(res.error).toBeUndefined();
+    const v6 = await rewriter({ resolveNumericDomain: true }).resolve('u@2001:db8::1');
+    expect(v6.nexthop).toBe('[ipv6:2001:db8::1]');
+    expect((await rewriter().resolve('u@2001:db8::1')).error?.enhanced).toBe('5.1.3');
+    // A host name that ends in a digit is a name, not a number.
+    expect((await rewriter().resolve('u@mx1.example.org')).error).toBeUndefined();
+    expect((await rewriter().resolve('u@host-42')).error).toBeUndefined();
   });
   it('allowMinUser lets -user through', async () => {
     expect((await rewriter().resolve('-u@example.org')).error).toBeDefined();
