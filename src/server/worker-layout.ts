@@ -26,43 +26,42 @@ export interface WorkerLayout {
 }
 
 /**
- * The smtpd workers to run, or undefined for none (one process does everything).
- * Throws ConfigError for both kinds at once, a count over the limit, or DKIM or a content
- * filter with workers (both re-read the message being written, which a worker's store
- * cannot).
+ * The smtpd workers to run, or undefined for none (the main thread serves SMTP). Worker
+ * processes, when asked for, take the place of the thread; the thread gives way to DKIM
+ * and a content filter, which re-read the message being written (only the main thread's
+ * store can), while worker processes with them are refused: they were asked for by name.
+ * Throws ConfigError for a count over the limit, or DKIM or a content filter with worker
+ * processes.
  *
  * @example
  * ```ts
+ * smtpdWorkerLayout(resolveMtaConfig({})); // { kind: 'thread', count: 1 }
  * smtpdWorkerLayout(resolveMtaConfig({ smtpdWorkerProcesses: 2 })); // { kind: 'process', count: 2 }
  * ```
  */
 export function smtpdWorkerLayout(config: ResolvedMtaConfig): WorkerLayout | undefined {
   const { smtpdWorkerProcesses: processes, smtpdWorkerThreads: threads } = config.params;
-  if (processes === 0 && threads === 0) return undefined;
-  if (processes > 0 && threads > 0)
-    throw new ConfigError(
-      `smtpdWorkerProcesses ${processes} and smtpdWorkerThreads ${threads} cannot both be used: set one of them to 0`,
-      'smtpdWorkerThreads',
-    );
-  const key = threads > 0 ? 'smtpdWorkerThreads' : 'smtpdWorkerProcesses';
-  const count = threads > 0 ? threads : processes;
   if (threads > MOST_THREADS)
     throw new ConfigError(
       `smtpdWorkerThreads ${threads} is more than ${MOST_THREADS}: threads of one process cannot share a listening port; for more workers use smtpdWorkerProcesses`,
-      key,
+      'smtpdWorkerThreads',
     );
   if (processes > MOST_PROCESSES)
     throw new ConfigError(
       `smtpdWorkerProcesses ${processes} is more than ${MOST_PROCESSES}: give about one per CPU core`,
-      key,
+      'smtpdWorkerProcesses',
     );
   const rereads = (['dkimSigning', 'dkimVerification', 'contentFilter'] as const).filter(
     (k) => config[k] !== undefined,
   );
-  if (rereads.length)
-    throw new ConfigError(
-      `${rereads.join(' and ')} cannot be used with ${key} ${count} yet: set ${key} to 0`,
-      key,
-    );
-  return { kind: threads > 0 ? 'thread' : 'process', count };
+  if (processes > 0) {
+    if (rereads.length)
+      throw new ConfigError(
+        `${rereads.join(' and ')} cannot be used with smtpdWorkerProcesses ${processes} yet: set smtpdWorkerProcesses to 0`,
+        'smtpdWorkerProcesses',
+      );
+    return { kind: 'process', count: processes };
+  }
+  if (threads === 0 || rereads.length) return undefined;
+  return { kind: 'thread', count: threads };
 }

@@ -1,19 +1,23 @@
 /**
- * `postern serve` with its smtpd worker in a thread (`smtpdWorkerThreads: 1`), end to
- * end: a real process, real sockets, a real SMTP sink (smtp-server) counting deliveries
- * by recipient.
+ * `postern serve` with its smtpd worker in a thread (`smtpdWorkerThreads: 1`, the
+ * default), end to end: a real process, real sockets, a real SMTP sink (smtp-server)
+ * counting deliveries by recipient.
  *
  * What must hold: it stays one process; every message is delivered exactly once under a
  * unique queue ID, all from the thread's queue ID generator; SIGHUP reloads the thread's
  * listeners; SIGTERM ends it, exit 0; kill -9 mid-load loses no acknowledged message; a
- * 300 MB message streams through the thread with bounded memory; a config asking for
- * more than one thread, or for threads and processes, is refused saying what to do, and
- * a port the thread cannot bind ends the start with the reason.
+ * 300 MB message streams through the thread with bounded memory; worker processes take
+ * the thread's place and DKIM keeps SMTP in the main thread; a config asking for more
+ * than one thread is refused saying what to do, and a port the thread cannot bind ends
+ * the start with the reason.
  *
  * @module
  */
 
 import { writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runPostern } from '../helpers/postern-cli.js';
 import { SmtpDialogue } from '../helpers/smtp-dialogue.js';
@@ -30,9 +34,8 @@ import {
 } from '../helpers/worker-load.js';
 
 describe('postern serve with an smtpd worker thread', () => {
-  const { setUp, refused, refusedOnTakenPort, track } = workerServers({
-    smtpdWorkerThreads: 1,
-  });
+  // The default layout: no smtpdWorker* setting at all.
+  const { setUp, refused, refusedOnTakenPort, track } = workerServers({});
 
   it('serves SMTP in a thread of the one process: every message from nodemailer delivered exactly once under a unique queue ID; SIGHUP reloads the thread; SIGTERM ends it', {
     timeout: 60_000,
@@ -110,17 +113,36 @@ describe('postern serve with an smtpd worker thread', () => {
     expect(await server.stop('SIGTERM')).toBe(0);
   });
 
-  it('refuses more than one thread, and threads with processes, saying what to do, exit 78', async () => {
+  it('refuses more than one thread, saying what to do, exit 78', async () => {
     const two = await refused({ smtpdWorkerThreads: 2 });
     expect(two.code).toBe(78);
     expect(two.stderr).toBe(
       'postern: configuration error: smtpdWorkerThreads 2 is more than 1: threads of one process cannot share a listening port; for more workers use smtpdWorkerProcesses\n',
     );
-    const both = await refused({ smtpdWorkerThreads: 1, smtpdWorkerProcesses: 2 });
-    expect(both.code).toBe(78);
-    expect(both.stderr).toBe(
-      'postern: configuration error: smtpdWorkerProcesses 2 and smtpdWorkerThreads 1 cannot both be used: set one of them to 0\n',
-    );
+  });
+
+  it('gives way to worker processes, to DKIM and to smtpdWorkerThreads 0, as check-config says', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'postern-layout-'));
+    try {
+      /** The smtpd line of `postern check-config` for `config`. */
+      const smtpdLine = async (config: object): Promise<string> => {
+        const file = join(dir, 'postern.json');
+        writeFileSync(file, JSON.stringify({ smtpd: [{ listen: '127.0.0.1:2525' }], ...config }));
+        const r = await runPostern(['check-config', '--config', file], { cwd: dir });
+        expect(r.code, r.stderr).toBe(0);
+        return r.stdout.split('\n').find((l) => l.startsWith('  smtpd ')) ?? '';
+      };
+      expect(await smtpdLine({})).toMatch(/^ {2}smtpd 127\.0\.0\.1:2525 in 1 worker thread,/);
+      expect(await smtpdLine({ smtpdWorkerProcesses: 2 })).toMatch(/ in 2 worker processes,/);
+      expect(await smtpdLine({ dkimVerification: true })).toMatch(
+        /^ {2}smtpd 127\.0\.0\.1:2525, qmqpd/,
+      );
+      expect(await smtpdLine({ smtpdWorkerThreads: 0 })).toMatch(
+        /^ {2}smtpd 127\.0\.0\.1:2525, qmqpd/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('a port the thread cannot bind ends the start with the reason, exit 69', async () => {
