@@ -27,6 +27,7 @@ import { DIRECT_AFTER } from '../../../src/server/forwarding-writer.js';
 import { portDuplex } from '../../../src/server/port-duplex.js';
 import { StoreRelay } from '../../../src/server/store-relay.js';
 import { WorkerChannel } from '../../../src/server/worker-channel.js';
+import { newRecord } from '../queue/stores/store-conformance.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -62,19 +63,7 @@ function link(store: QueueStore): { worker: ForwardingQueueStore; crossed: () =>
 }
 
 function record(queueId: string, size: number): NewMessageRecord {
-  return {
-    queueId,
-    sender: 'a@example.com',
-    recipients: [{ id: 0, address: 'b@example.com', originalAddress: 'b@example.com' }],
-    bodyType: '8BITMIME',
-    smtputf8: false,
-    eightBit: false,
-    size,
-    headerSize: 15,
-    arrivalTime: 1_700_000_000_000,
-    warnTime: 0,
-    source: { component: 'smtpd', protocol: 'ESMTP', client: { address: '192.0.2.1' } },
-  };
+  return newRecord(queueId, { size, headerSize: 15 });
 }
 
 /** `bytes` of content whose every 64 KiB piece differs, so a piece out of place shows. */

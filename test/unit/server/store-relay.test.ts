@@ -18,6 +18,7 @@ import { ForwardingQueueStore } from '../../../src/server/forwarding-store.js';
 import { StoreRelay } from '../../../src/server/store-relay.js';
 import { WorkerChannel } from '../../../src/server/worker-channel.js';
 import { unixSocketPair } from '../../helpers/unix-socket-pair.js';
+import { newRecord } from '../queue/stores/store-conformance.js';
 
 interface Pair {
   readonly worker: ForwardingQueueStore;
@@ -53,19 +54,7 @@ async function pair(store: QueueStore): Promise<Pair> {
 }
 
 function record(queueId: string, size: number): NewMessageRecord {
-  return {
-    queueId,
-    sender: 'a@example.com',
-    recipients: [{ id: 0, address: 'b@example.com', originalAddress: 'b@example.com' }],
-    bodyType: '8BITMIME',
-    smtputf8: false,
-    eightBit: true,
-    size,
-    headerSize: 15,
-    arrivalTime: 1_700_000_000_000,
-    warnTime: 0,
-    source: { component: 'smtpd', protocol: 'ESMTP', client: { address: '192.0.2.1' } },
-  };
+  return newRecord(queueId, { sender: 'a@example.com', eightBit: true, size, headerSize: 15 });
 }
 
 async function contentOf(store: QueueStore, queueId: string): Promise<Buffer> {
