@@ -31,6 +31,7 @@
  */
 
 import type { Address, DsnNotifyKeyword, Recipient, SenderParams } from '../types.js';
+import type { Mutable } from '../util/mutable.js';
 import type { AddressMapping, AddressTables } from './address-mapping.js';
 import type { CleanupParameters } from './cleanup-parameters.js';
 
@@ -204,8 +205,7 @@ export class CleanupEnvelope {
       tables.virtualAliasMaps !== undefined ||
       tables.recipientBccMaps !== undefined ||
       tables.senderBccMaps !== undefined ||
-      (this.#canonRecipient &&
-        (tables.canonicalMaps !== undefined || tables.recipientCanonicalMaps !== undefined)) ||
+      (this.#canonRecipient && this.#ctx.mapping.hasCanonical('recipient')) ||
       (this.#masqRecipient && params.masqueradeDomains.length > 0)
     );
   }
@@ -232,7 +232,7 @@ function numbered(list: readonly PendingRecipient[]): Recipient[] {
   const out: Recipient[] = [];
   for (let id = 0; id < list.length; id++) {
     const r = list[id]!;
-    const rcpt: { -readonly [K in keyof Recipient]: Recipient[K] } = {
+    const rcpt: Mutable<Recipient> = {
       id,
       address: r.address,
       originalAddress: r.originalAddress,

@@ -87,30 +87,24 @@ export class HeaderRewriting {
         : undefined;
     if (kind === undefined || !this.applies(local) || !isUtf8(field.raw)) return undefined;
     const canon = kind === 'sender' ? this.#canonSender : this.#canonRecipient;
+    const parts = addressesOf(field);
     if (canon && this.#o.mapping.hasCanonical(kind))
-      return this.#rewriteAddresses(field, kind, local, queueId);
-    const raw = field.raw.toString('utf8');
-    const colon = raw.indexOf(':');
-    const value = raw.slice(colon + 1);
-    const found = findAddresses(value);
-    const next: Address[] = [];
-    for (const a of found) next.push(a.replaceable ? this.#mapped(a.address, kind, local) : '');
-    return rebuilt(raw, colon, value, found, next);
+      return this.#rewriteAddresses(parts, kind, local, queueId);
+    const next = parts.found.map((a) =>
+      a.replaceable ? this.#mapped(a.address, kind, local) : '',
+    );
+    return rebuilt(parts, next);
   }
 
   async #rewriteAddresses(
-    field: HeaderField,
+    parts: HeaderParts,
     kind: 'sender' | 'recipient',
     local: boolean,
     queueId: QueueId | undefined,
   ): Promise<Buffer | undefined> {
     const { mapping } = this.#o;
-    const raw = field.raw.toString('utf8');
-    const colon = raw.indexOf(':');
-    const value = raw.slice(colon + 1);
-    const found = findAddresses(value);
     const next: Address[] = [];
-    for (const a of found) {
+    for (const a of parts.found) {
       if (!a.replaceable) {
         next.push('');
         continue;
@@ -122,7 +116,7 @@ export class HeaderRewriting {
           : this.#masked(await mapping.canonical(canonical, kind, queueId), kind),
       );
     }
-    return rebuilt(raw, colon, value, found, next);
+    return rebuilt(parts, next);
   }
 
   /** The address in canonical form, masqueraded: what it becomes without a canonical table. */
@@ -150,15 +144,27 @@ export class HeaderRewriting {
   }
 }
 
+/** A header as text: where its value starts, and the addresses found in the value. */
+interface HeaderParts {
+  readonly raw: string;
+  readonly colon: number;
+  readonly value: string;
+  readonly found: readonly HeaderAddress[];
+}
+
+function addressesOf(field: HeaderField): HeaderParts {
+  const raw = field.raw.toString('utf8');
+  const colon = raw.indexOf(':');
+  const value = raw.slice(colon + 1);
+  return { raw, colon, value, found: findAddresses(value) };
+}
+
 /**
  * The header with each replaceable address that changed put in its place (`next[i]`
  * for `found[i]`), or undefined when none did.
  */
 function rebuilt(
-  raw: string,
-  colon: number,
-  value: string,
-  found: readonly HeaderAddress[],
+  { raw, colon, value, found }: HeaderParts,
   next: readonly Address[],
 ): Buffer | undefined {
   const replacements: { start: number; end: number; text: string }[] = [];

@@ -40,6 +40,7 @@ import type { ComponentLogger } from '../log.js';
 import { isQueueId } from '../queue-id.js';
 import type { QueueId } from '../types.js';
 import { errorMessage } from '../util/error-message.js';
+import type { Mutable } from '../util/mutable.js';
 import { securePath } from '../util/secure-path.js';
 import type { QueueManager } from './qmgr/queue-manager.js';
 import { PRIVATE_DIRECTORY_SPEC, PUBLIC_DIRECTORY_SPEC } from './queue-modes.js';
@@ -163,7 +164,7 @@ export function parseRequest(value: unknown): ControlRequest {
   const ops = ['list', 'shape', 'hold', 'release', 'delete', 'requeue', 'flush'];
   if (typeof r.op !== 'string' || !ops.includes(r.op))
     throw new Error(`"op" must be one of ${ops.join(', ')}`);
-  const out: { -readonly [K in keyof ControlRequest]: ControlRequest[K] } = {
+  const out: Mutable<ControlRequest> = {
     op: r.op as ControlRequest['op'],
   };
   if (r.ids !== undefined) {

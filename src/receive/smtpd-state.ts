@@ -39,6 +39,7 @@ import type {
   TlsInfo,
 } from '../types.js';
 import { errorMessage } from '../util/error-message.js';
+import type { Mutable } from '../util/mutable.js';
 import type { Anvil } from './anvil.js';
 import type { AuthBackend } from './smtpd-auth.js';
 import type { SmtpdParameters } from './smtpd-parameters.js';
@@ -192,7 +193,7 @@ export class SmtpdState {
   ): RestrictionRequest {
     // Built by assignment: every RCPT makes a few of these, and each conditional
     // spread costs a temporary object.
-    const r: { -readonly [K in keyof RestrictionRequest]: RestrictionRequest[K] } = {
+    const r: Mutable<RestrictionRequest> = {
       stage,
       protocolState,
       client: this.client,

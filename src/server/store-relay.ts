@@ -33,7 +33,7 @@ import { QueueStoreError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
 import { type DirectTarget, directContent } from '../queue/stores/direct-content.js';
 import type { MessageWriter, NewMessageRecord, QueueStore } from '../queue/types.js';
-import { errorMessage } from '../util/error-message.js';
+import { asError, errorMessage } from '../util/error-message.js';
 import { encodeFrame, Frame, FrameDecoder } from './worker-frames.js';
 
 /** Bytes of frames waiting to be applied above which the socket is paused. */
@@ -190,7 +190,7 @@ export class StoreRelay {
         if (this.#ended) this.#dropWriter(id, open);
       },
       (err: unknown) => {
-        open.failed = err instanceof Error ? err : new Error(String(err));
+        open.failed = asError(err);
       },
     );
   }
@@ -236,7 +236,7 @@ export class StoreRelay {
         JSON.stringify({ path: target.path, position: target.position }),
       );
     } catch (err) {
-      open.failed ??= err instanceof Error ? err : new Error(String(err));
+      open.failed ??= asError(err);
       this.#answer(Frame.noFile, id);
     }
   }
@@ -249,7 +249,7 @@ export class StoreRelay {
       if (!open.direct) throw new Error('content written to a file that was not handed over');
       open.direct.written(Number(payload.toString('latin1')));
     } catch (err) {
-      open.failed = err instanceof Error ? err : new Error(String(err));
+      open.failed = asError(err);
     }
   }
 

@@ -21,6 +21,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { QueueStoreError } from '../errors.js';
+import type { DirectTarget } from '../queue/stores/direct-content.js';
 import {
   encodeFrame,
   Frame,
@@ -54,10 +55,7 @@ interface PendingCommit {
 }
 
 /** Where the primary's store takes the rest of a message's content (worker-frames FILE). */
-export interface ContentFile {
-  readonly path: string;
-  readonly position: number;
-}
+export type ContentFile = Pick<DirectTarget, 'path' | 'position'>;
 
 interface PendingFile {
   resolve(file: ContentFile | undefined): void;

@@ -1,6 +1,7 @@
 /**
  * errorMessage(): the text of whatever was thrown, for a log line, a reply's reason or
- * an error of Postern's own that wraps it.
+ * an error of Postern's own that wraps it; asError(): whatever was thrown, as an Error
+ * to keep or hand on.
  *
  * Postfix counterpart: none as such (C has no exceptions); the place of `%m` in
  * msg_warn(3), which prints the system's text for the last error.
@@ -29,4 +30,16 @@ export function errorMessage(err: unknown): string {
   )
     return (err as { message: string }).message;
   return String(err);
+}
+
+/**
+ * `err` itself when it is an Error, else an Error whose message is the value as text.
+ *
+ * @example
+ * ```ts
+ * asError('timeout').message; // 'timeout'
+ * ```
+ */
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }

@@ -303,18 +303,38 @@ export async function sendThroughNodemailer(
   }
 }
 
+/** The banner `reloadWithSecondListener` gives the server. */
+export const RELOADED_BANNER = `${HOST} ESMTP after`;
+
 /**
- * Writes `config` over the server's config file and sends SIGHUP; resolves with the SMTP
- * ports it listens on once it logs that the reload is done (the primary's line comes
- * once every worker has applied it).
+ * postfix reload with a new banner (RELOADED_BANNER) and a second SMTP listener: writes
+ * them over the server's config file (`config` and these two) and sends SIGHUP;
+ * resolves with the two SMTP ports once the reload is logged as done (the primary's
+ * line comes once every worker has applied it), the first still the server's own.
  */
-export async function reloadWith(
+export async function reloadWithSecondListener(
   server: PosternProcess,
   dir: string,
   config: object,
 ): Promise<number[]> {
-  writeFileSync(join(dir, 'postern.json'), JSON.stringify(config));
+  writeFileSync(
+    join(dir, 'postern.json'),
+    JSON.stringify({
+      ...config,
+      smtpdBanner: RELOADED_BANNER,
+      smtpd: [{ listen: '127.0.0.1:0' }, { listen: '127.0.0.1:0' }],
+    }),
+  );
   server.child.kill('SIGHUP');
   const reloaded = await server.waitForLine(/reload: listening on/);
-  return [...reloaded.matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+  const ports = [...reloaded.matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+  expect(ports).toHaveLength(2);
+  expect(ports[0]).toBe(server.port);
+  return ports;
+}
+
+/** The lines of `output` that are not each one whole syslog-format line of Postern's. */
+export function brokenLogLines(output: readonly string[]): string[] {
+  const syslogLine = /^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ postern\/[\w-]+\[\d+\]: \S/;
+  return output.filter((l) => !syslogLine.test(l));
 }

@@ -30,6 +30,8 @@
  * @module
  */
 
+import { asError } from '../../util/error-message.js';
+
 /** How a batcher sends its items. */
 export interface BatcherOptions<I, O> {
   /** Sends one batch; one result (or Error) per item, in the order given. */
@@ -214,7 +216,7 @@ export class StatementBatcher<I, O> {
     results
       .then(
         (out) => settle(batch, out),
-        (err: unknown) => settle(batch, err instanceof Error ? err : new Error(String(err))),
+        (err: unknown) => settle(batch, asError(err)),
       )
       .finally(() => {
         this.#inFlight--;

@@ -32,7 +32,7 @@ import { createHash } from 'node:crypto';
 import type * as PgModule from 'pg';
 import type { Pool } from 'pg';
 import { ConfigError, QueueStoreError } from '../../errors.js';
-import { errorMessage } from '../../util/error-message.js';
+import { asError, errorMessage } from '../../util/error-message.js';
 import { isConnectionError } from './postgres-store-db.js';
 
 export type Pg = typeof PgModule;
@@ -261,7 +261,7 @@ export async function readySchema(
     return (await migrate(client, schema, pg)).at(-1);
   } catch (err) {
     if (!isConnectionError(err) && lost === undefined) throw err;
-    lost ??= err instanceof Error ? err : new Error(String(err));
+    lost ??= asError(err);
     throw new QueueStoreError(
       `lost the connection to the queue database while preparing schema "${schema}" (${errorMessage(err)}); check that the server is up, then start again`,
       undefined,

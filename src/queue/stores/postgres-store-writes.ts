@@ -34,6 +34,7 @@
 
 import { LeaseLostError } from '../../errors.js';
 import type { ComponentLogger } from '../../log.js';
+import { asError } from '../../util/error-message.js';
 import type { ClaimedMessage, Lease, RecipientOutcome, ReleaseTarget } from '../types.js';
 import { StatementBatcher } from './postgres-store-batch.js';
 import type { ClaimedRow } from './postgres-store-claim.js';
@@ -183,7 +184,7 @@ export class LeaseWrites {
       settle: taken.settle,
       alone: () => {
         this.#o.writer.remove(leases, now).then(taken.settle, (err: unknown) => {
-          taken.settle(err instanceof Error ? err : new Error(String(err)));
+          taken.settle(asError(err));
         });
       },
     };

@@ -4,6 +4,7 @@ import {
   encodeFrame,
   Frame,
   FrameDecoder,
+  type FrameType,
   HEADER_BYTES,
   MAX_FRAME,
 } from '../../../src/server/worker-frames.js';
@@ -33,6 +34,16 @@ function cut(bytes: Buffer, points: readonly number[]): Buffer[] {
     from = p;
   }
   return chunks;
+}
+
+/** Frames of `size` bytes of `fill` each: their payloads, and the byte stream they make. */
+function encoded(frames: readonly { type: FrameType; id: number; size: number; fill: number }[]): {
+  payloads: Buffer[];
+  stream: Buffer;
+} {
+  const payloads = frames.map((f) => Buffer.alloc(f.size, f.fill));
+  const stream = Buffer.concat(frames.map((f, i) => encodeFrame(f.type, f.id, payloads[i])));
+  return { payloads, stream };
 }
 
 describe('worker frames', () => {
@@ -71,10 +82,7 @@ describe('worker frames', () => {
         fc.array(frame, { minLength: 1, maxLength: 6 }),
         fc.array(fc.nat(), { maxLength: 40 }),
         (frames, points) => {
-          const payloads = frames.map((f) => Buffer.alloc(f.size, f.fill));
-          const stream = Buffer.concat(
-            frames.map((f, i) => encodeFrame(f.type, f.id, payloads[i])),
-          );
+          const { payloads, stream } = encoded(frames);
           const got: { type: number; id: number; payload: Buffer }[] = [];
           const decoder = new FrameDecoder((type, id, payload) => got.push({ type, id, payload }));
           for (const c of cut(stream, points)) decoder.push(c);
@@ -193,10 +201,7 @@ describe('worker frames: content streamed as it is read', () => {
         fc.array(frame, { minLength: 1, maxLength: 8 }),
         fc.array(fc.nat(), { maxLength: 40 }),
         (frames, points) => {
-          const payloads = frames.map((f) => Buffer.alloc(f.size, f.fill));
-          const stream = Buffer.concat(
-            frames.map((f, i) => encodeFrame(f.type, f.id, payloads[i])),
-          );
+          const { payloads, stream } = encoded(frames);
           const { decoder, got } = streaming();
           let mostHeld = 0;
           for (const c of cut(stream, points)) {
