@@ -61,7 +61,8 @@ export class SessionIo {
   #wake: ((why: Wake) => void) | undefined;
   #waitingSince: number | undefined;
   #timer: TimerHandle | undefined;
-  readonly #closeWaiters = new Set<() => void>();
+  /** Waits that end when the socket closes; made for the first (most sessions never wait). */
+  #closeWaiters: Set<() => void> | undefined;
   /** Called once when the current socket has closed. */
   onClosed: (() => void) | undefined;
   /** Called with socket errors (already handled as EOF). */
@@ -128,8 +129,11 @@ export class SessionIo {
     this.closed = true;
     this.eof = true;
     this.wakeUp('eof');
-    for (const w of this.#closeWaiters) w();
-    this.#closeWaiters.clear();
+    const waiters = this.#closeWaiters;
+    if (waiters) {
+      for (const w of waiters) w();
+      waiters.clear();
+    }
     this.onClosed?.();
   };
 
@@ -202,13 +206,18 @@ export class SessionIo {
       const done = (): void => {
         stream.off('drain', done);
         stream.off('close', done);
-        this.#closeWaiters.delete(done);
+        this.#closeWaiters?.delete(done);
         resolve();
       };
       stream.on('drain', done);
       stream.on('close', done);
-      this.#closeWaiters.add(done);
+      this.#waitClose(done);
     });
+  }
+
+  #waitClose(done: () => void): void {
+    this.#closeWaiters ??= new Set();
+    this.#closeWaiters.add(done);
   }
 
   sleep(ms: number): Promise<void> {
@@ -216,10 +225,10 @@ export class SessionIo {
       let timer: TimerHandle | undefined;
       const done = (): void => {
         timer?.cancel();
-        this.#closeWaiters.delete(done);
+        this.#closeWaiters?.delete(done);
         resolve();
       };
-      this.#closeWaiters.add(done);
+      this.#waitClose(done);
       timer = this.#clock.setTimeout(done, ms);
     });
   }

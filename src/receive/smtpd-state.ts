@@ -25,6 +25,7 @@ import { formatAddress } from '../address/address.js';
 import { replyFor, SmtpError } from '../errors.js';
 import type { ComponentLogger } from '../log.js';
 import type { Rewriter } from '../rewrite/rewriter.js';
+import type { ResolveResult } from '../rewrite/types.js';
 import type { SmtpReply } from '../smtp-reply.js';
 import type { CidrList } from '../tables/cidr.js';
 import type {
@@ -90,7 +91,12 @@ export class SmtpdState {
   /** The address anvil counted this connection under. */
   readonly peerAddress: string;
   readonly memo: RestrictionMemo = {};
-  readonly #stats = new Map<string, { ok: number; total: number }>();
+  /**
+   * Commands counted for the `disconnect from` summary, in the order first seen: the
+   * name, then the accepted and total counts (a session uses a handful of commands, so a
+   * flat list beats a Map that every session would build and grow).
+   */
+  readonly #stats: (string | number)[] = [];
 
   client: ClientInfo;
   /** Postfix's `name[address]` of the client, for logs. */
@@ -140,24 +146,26 @@ export class SmtpdState {
 
   /** Counts a command for the `disconnect from` summary. */
   count(command: string, ok: boolean): void {
-    let s = this.#stats.get(command);
-    if (!s) {
-      s = { ok: 0, total: 0 };
-      this.#stats.set(command, s);
-    }
-    s.total++;
-    if (ok) s.ok++;
+    const stats = this.#stats;
+    let i = 0;
+    while (i < stats.length && stats[i] !== command) i += 3;
+    if (i === stats.length) stats.push(command, 0, 0);
+    if (ok) stats[i + 1] = (stats[i + 1] as number) + 1;
+    stats[i + 2] = (stats[i + 2] as number) + 1;
   }
 
   /** Postfix's ` ehlo=1 mail=1 ... commands=N` summary of the session. */
   summary(): string {
+    const stats = this.#stats;
     let summary = '';
     let ok = 0;
     let total = 0;
-    for (const [name, st] of this.#stats) {
-      summary += st.ok === st.total ? ` ${name}=${st.ok}` : ` ${name}=${st.ok}/${st.total}`;
-      ok += st.ok;
-      total += st.total;
+    for (let i = 0; i < stats.length; i += 3) {
+      const n = stats[i + 1] as number;
+      const t = stats[i + 2] as number;
+      summary += n === t ? ` ${stats[i]}=${n}` : ` ${stats[i]}=${n}/${t}`;
+      ok += n;
+      total += t;
     }
     summary += ok === total ? ` commands=${ok}` : ` commands=${ok}/${total}`;
     if (this.bareLfNoted) summary += ' notes=bare_lf';
@@ -209,6 +217,18 @@ export class SmtpdState {
     if (this.tx) r.queueId = this.tx.queueId;
     if (this.senderParams.declaredSize !== undefined) r.size = this.senderParams.declaredSize;
     return extra === undefined ? r : Object.assign(r, extra);
+  }
+
+  /** request() at RCPT, with the recipient and its resolve result. */
+  rcptRequest(
+    stage: RestrictionStage,
+    recipient: Address,
+    resolved: ResolveResult,
+  ): RestrictionRequest {
+    const r = this.request(stage, 'RCPT') as Mutable<RestrictionRequest>;
+    r.recipient = recipient;
+    r.resolved = resolved;
+    return r;
   }
 
   /** Who submits: the protocol name Cleanup writes into the Received header, and the client. */

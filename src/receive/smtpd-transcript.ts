@@ -168,15 +168,21 @@ export class SmtpdTranscript {
   readonly #limits: TranscriptLimits;
   readonly #headMax: number;
   readonly #tailMax: number;
+  /**
+   * Lines as recorded: a client line as it came (it never ends in CRLF), a reply line as
+   * sent, CRLF included; the `In:` / `Out:` prefixes are added only for a notice.
+   */
   #head: string[] = [];
   /** Ring buffer of the last lines once the head is full. */
   #tail: string[] = [];
   #tailStart = 0;
   #omitted = 0;
   #count = 0;
-  readonly #classes = new Set<SmtpdErrorClass>();
+  /** The error classes raised, one bit each in SMTPD_ERROR_CLASSES order. */
+  #classes = 0;
   #reason: string | undefined;
-  readonly #marks = new WeakMap<SmtpReply, SmtpdErrorClass>();
+  /** Replies marked with their class; made for the first one (most sessions have none). */
+  #marks: WeakMap<SmtpReply, SmtpdErrorClass> | undefined;
   /** The last client lines were an AUTH exchange: a base64 token now is a response. */
   #inAuth = false;
 
@@ -208,24 +214,24 @@ export class SmtpdTranscript {
   query(text: string): void {
     if (!this.enabled) return;
     if (this.#inAuth && BASE64_TOKEN.test(text) && !lookupCommand(text.trim())) {
-      this.#append(IN + MASK);
+      this.#append(MASK);
       return;
     }
     if (!mayBeAuth(text)) {
       // Not AUTH (MAIL, RCPT, DATA...): nothing to mask, no regular expression to run.
       this.#inAuth = false;
-      this.#append(IN + text);
+      this.#append(text);
       return;
     }
     const masked = maskAuth(text);
     this.#inAuth = masked !== text || AUTH_VERB.test(text);
-    this.#append(IN + masked);
+    this.#append(masked);
   }
 
   /** Records a SASL response line: `*` (the client gives up) as is, anything else masked. */
   saslResponse(text: string): void {
     if (!this.enabled) return;
-    this.#append(IN + (text.trim() === '*' ? '*' : MASK));
+    this.#append(text.trim() === '*' ? '*' : MASK);
   }
 
   /** Records what the server sent: one `Out:` line per CRLF-terminated reply line. */
@@ -233,11 +239,11 @@ export class SmtpdTranscript {
     if (!this.enabled) return;
     const first = wire.indexOf('\r\n');
     if (first === wire.length - 2) {
-      // Most replies are one line: no array of lines to make.
-      if (first > 0) this.#append(OUT + wire.slice(0, first));
+      // Most replies are one line: kept as the string that was sent.
+      if (first > 0) this.#append(wire);
       return;
     }
-    for (const line of wire.split('\r\n')) if (line !== '') this.#append(OUT + line);
+    for (const line of wire.split('\r\n')) if (line !== '') this.#append(`${line}\r\n`);
   }
 
   /**
@@ -245,6 +251,7 @@ export class SmtpdTranscript {
    * rather than what `classifyReply()` would say. Returns `reply`.
    */
   mark(reply: SmtpReply, cls: SmtpdErrorClass): SmtpReply {
+    this.#marks ??= new WeakMap();
     this.#marks.set(reply, cls);
     return reply;
   }
@@ -252,17 +259,18 @@ export class SmtpdTranscript {
   /** Notes the class a reply raises, if any (2xx and 3xx raise none). */
   replied(reply: SmtpReply): void {
     if (reply.code < 400) return;
-    this.error(this.#marks.get(reply) ?? classifyReply(reply));
+    this.error(this.#marks?.get(reply) ?? classifyReply(reply));
   }
 
   /** Notes that an error of `cls` occurred. */
   error(cls: SmtpdErrorClass | undefined): void {
-    if (cls !== undefined && this.#notify.has(cls)) this.#classes.add(cls);
+    if (cls !== undefined && this.#notify.has(cls))
+      this.#classes |= 1 << SMTPD_ERROR_CLASSES.indexOf(cls);
   }
 
   /** A message was queued: earlier errors are no longer worth a notice. */
   clearErrors(): void {
-    this.#classes.clear();
+    this.#classes = 0;
   }
 
   /** Why the session ended early; the first reason given wins. */
@@ -285,32 +293,37 @@ export class SmtpdTranscript {
   }
 
   #flush(): TranscriptSnapshot | undefined {
+    const classes = this.#classes;
     const snapshot =
-      this.#classes.size > 0 && this.#count > 0
+      classes !== 0 && this.#count > 0
         ? {
             lines: [...this.#head, ...this.#tailInOrder()].map((l) =>
-              clean(l, this.#limits.maxLineLength),
+              clean(prefixed(l), this.#limits.maxLineLength),
             ),
             omitted: this.#omitted,
             omittedAt: this.#head.length,
-            classes: SMTPD_ERROR_CLASSES.filter((c) => this.#classes.has(c)),
+            classes: SMTPD_ERROR_CLASSES.filter((_, i) => (classes & (1 << i)) !== 0),
             ...(this.#reason !== undefined ? { reason: this.#reason } : {}),
           }
         : undefined;
-    this.#head = [];
-    this.#tail = [];
+    if (this.#count > 0) {
+      this.#head = [];
+      this.#tail = [];
+    }
     this.#tailStart = 0;
     this.#omitted = 0;
     this.#count = 0;
-    this.#classes.clear();
+    this.#classes = 0;
     return snapshot;
   }
 
   #append(raw: string): void {
-    // Kept as sent, cut to one character past the limit (enough for clean() to mark the
-    // cut): most sessions owe no notice, so lines are made printable only for one.
-    const max = this.#limits.maxLineLength;
-    const line = raw.length > max ? raw.slice(0, max + 1) : raw;
+    // Kept as sent, a client line cut to one character past the limit with its prefix
+    // (enough for clean() to mark the cut): most sessions owe no notice, so lines get
+    // their prefix and are made printable only for one. A reply is the server's own,
+    // already bounded string.
+    const max = Math.max(0, this.#limits.maxLineLength - IN.length);
+    const line = raw.length > max && !isReplyLine(raw) ? raw.slice(0, max + 1) : raw;
     this.#count++;
     if (this.#head.length < this.#headMax) {
       this.#head.push(line);
@@ -416,6 +429,16 @@ function maskAuth(text: string): string {
   if (!mech) return `${verb} ${MASK}`;
   const response = (mech[3] ?? '').trim() !== '' ? ` ${MASK}` : '';
   return `${verb}${mech[1] ?? ''}${mech[2] ?? ''}${response}`;
+}
+
+/** Whether a recorded line is a reply line (only those end in CRLF). */
+function isReplyLine(line: string): boolean {
+  return line.endsWith('\r\n');
+}
+
+/** A recorded line with its `In:` / `Out:` prefix, CRLF removed. */
+function prefixed(line: string): string {
+  return isReplyLine(line) ? OUT + line.slice(0, -2) : IN + line;
 }
 
 /** Printable ASCII only (Postfix printable(..., '?')), cut to `max` characters. */
