@@ -106,6 +106,20 @@ const MAX_NESTING = 4;
 const CONFIG_ERROR: Decision = rejectWith(
   new SmtpReply(451, '4.3.5', 'Server configuration error'),
 );
+const NO_STEPS: readonly Step[] = [];
+/** A list that permitted with no action: one shared outcome (nobody changes an outcome). */
+const PERMITTED: RestrictionOutcome = Object.freeze({ actions: Object.freeze([]) });
+
+/** The outcome of a list from its decision and what its steps collected. */
+function outcomeOf(r: Decision, state: EvalState): RestrictionOutcome {
+  if (r.kind === 'reply') {
+    let reply = r.reply;
+    if (state.deferIfReject && reply.permanent) reply = reply.toTransient();
+    return { reply, disconnect: r.disconnect, actions: [] };
+  }
+  if (state.deferIfPermit) return { reply: state.deferIfPermit, actions: [] };
+  return state.actions.length === 0 ? PERMITTED : { actions: state.actions };
+}
 
 /** The compiled restriction lists of one receiver. */
 export class SmtpdRestrictions {
@@ -255,17 +269,24 @@ export class SmtpdRestrictions {
     request: RestrictionRequest,
     memo: RestrictionMemo,
   ): Promise<RestrictionOutcome> {
-    const steps = this.#lists.get(stage) ?? [];
-    if (steps.length === 0) return { actions: [] };
+    return this.evaluateNow(stage, request, memo);
+  }
+
+  /**
+   * evaluate(), without a promise when no step of the list had to wait (built-ins such
+   * as permit_mynetworks and reject_unauth_destination answer at once): a list runs for
+   * every RCPT.
+   */
+  evaluateNow(
+    stage: RestrictionStage,
+    request: RestrictionRequest,
+    memo: RestrictionMemo,
+  ): RestrictionOutcome | Promise<RestrictionOutcome> {
+    const steps = this.#lists.get(stage) ?? NO_STEPS;
+    if (steps.length === 0) return PERMITTED;
     const state: EvalState = { actions: [], deferIfPermit: undefined, deferIfReject: false };
-    const r = await this.#run(steps, stage, request, memo, state, 0);
-    if (r.kind === 'reply') {
-      let reply = r.reply;
-      if (state.deferIfReject && reply.permanent) reply = reply.toTransient();
-      return { reply, disconnect: r.disconnect, actions: [] };
-    }
-    if (state.deferIfPermit) return { reply: state.deferIfPermit, actions: [] };
-    return { actions: state.actions };
+    const r = this.#run(steps, stage, request, memo, state, 0, 0);
+    return r instanceof Promise ? r.then((d) => outcomeOf(d, state)) : outcomeOf(r, state);
   }
 
   /**
@@ -276,43 +297,97 @@ export class SmtpdRestrictions {
     return unlistedRecipient(this.#env, req);
   }
 
-  async #run(
+  /** The steps from `from` on; a promise only once a step has to wait. */
+  #run(
     steps: readonly Step[],
     stage: RestrictionStage,
     req: RestrictionRequest,
     memo: RestrictionMemo,
     state: EvalState,
     depth: number,
-  ): Promise<Decision> {
-    for (const step of steps) {
-      let d: Decision;
+    from: number,
+  ): Decision | Promise<Decision> {
+    for (let i = from; i < steps.length; i++) {
+      let d: Decision | Promise<Decision>;
       try {
-        d = await this.#step(step, stage, req, memo, state, depth);
+        d = this.#step(steps[i]!, stage, req, memo, state, depth);
       } catch (err) {
-        if (err instanceof TableError && err.kind === 'config') {
-          this.#env.log.warning(undefined, `${stageWhat(stage, req)}: ${err.message}`);
-          d = CONFIG_ERROR;
-        } else {
-          // A temporary table failure or a throwing hook: defer if the rest permits.
-          this.#env.log.warning(
-            undefined,
-            `${stageWhat(stage, req)}: restriction failed: ${errorMessage(err)}`,
-          );
-          state.deferIfPermit ??= new SmtpReply(
-            451,
-            '4.3.0',
-            `${stageWhat(stage, req)}: Temporary lookup failure`,
-          );
-          d = DUNNO;
-        }
+        d = this.#failed(err, stage, req, state);
       }
+      if (d instanceof Promise) return this.#resume(d, steps, stage, req, memo, state, depth, i);
       if (d.kind !== 'dunno') return d;
     }
     return DUNNO;
   }
 
-  async #step(
+  /** Waits for step `at`, then runs the rest. */
+  async #resume(
+    pending: Promise<Decision>,
+    steps: readonly Step[],
+    stage: RestrictionStage,
+    req: RestrictionRequest,
+    memo: RestrictionMemo,
+    state: EvalState,
+    depth: number,
+    at: number,
+  ): Promise<Decision> {
+    let d: Decision;
+    try {
+      d = await pending;
+    } catch (err) {
+      d = this.#failed(err, stage, req, state);
+    }
+    if (d.kind !== 'dunno') return d;
+    return this.#run(steps, stage, req, memo, state, depth, at + 1);
+  }
+
+  /** A step that threw: a config error answers 451 4.3.5; anything else defers if the rest permits. */
+  #failed(
+    err: unknown,
+    stage: RestrictionStage,
+    req: RestrictionRequest,
+    state: EvalState,
+  ): Decision {
+    if (err instanceof TableError && err.kind === 'config') {
+      this.#env.log.warning(undefined, `${stageWhat(stage, req)}: ${err.message}`);
+      return CONFIG_ERROR;
+    }
+    // A temporary table failure or a throwing hook: defer if the rest permits.
+    this.#env.log.warning(
+      undefined,
+      `${stageWhat(stage, req)}: restriction failed: ${errorMessage(err)}`,
+    );
+    state.deferIfPermit ??= new SmtpReply(
+      451,
+      '4.3.0',
+      `${stageWhat(stage, req)}: Temporary lookup failure`,
+    );
+    return DUNNO;
+  }
+
+  #step(
     step: Step,
+    stage: RestrictionStage,
+    req: RestrictionRequest,
+    memo: RestrictionMemo,
+    state: EvalState,
+    depth: number,
+  ): Decision | Promise<Decision> {
+    if (step.kind !== 'builtin') return this.#waitingStep(step, stage, req, memo, state, depth);
+    return step.fn({
+      env: this.#env,
+      mynetworks: this.#mynetworks,
+      stage,
+      req,
+      memo,
+      state,
+      arg: step.arg,
+    });
+  }
+
+  /** Functions, tables and policy services: what may have to wait. */
+  async #waitingStep(
+    step: Exclude<Step, { kind: 'builtin' }>,
     stage: RestrictionStage,
     req: RestrictionRequest,
     memo: RestrictionMemo,
@@ -344,16 +419,6 @@ export class SmtpdRestrictions {
         const ctx = stageContext(stage, req, this.#env.params);
         return this.#interpret(action, ctx, stage, req, memo, state, depth);
       }
-      case 'builtin':
-        return step.fn({
-          env: this.#env,
-          mynetworks: this.#mynetworks,
-          stage,
-          req,
-          memo,
-          state,
-          arg: step.arg,
-        });
     }
   }
 
@@ -398,7 +463,7 @@ export class SmtpdRestrictions {
           this.#env.log.warning(undefined, errorMessage(err));
           return CONFIG_ERROR;
         }
-        return this.#run(steps, stage, req, memo, state, depth + 1);
+        return this.#run(steps, stage, req, memo, state, depth + 1, 0);
       }
     }
   }

@@ -201,12 +201,13 @@ async function rcptRestrictions(
 ): Promise<SmtpReply | undefined> {
   const rs = s.ctx.restrictions;
   if (s.clientReject) return s.clientReject;
-  const extra = { recipient, resolved };
   const stages = s.params.smtpdDelayReject ? RCPT_STAGES_DELAYED : RCPT_STAGES;
   let actions: SubmissionAction[] | undefined;
   for (const stage of stages) {
     if (rs.isEmpty(stage)) continue;
-    const o = await rs.evaluate(stage, s.request(stage, 'RCPT', extra), s.memo);
+    // Most lists answer without waiting (evaluateNow): then there is no promise to await.
+    const now = rs.evaluateNow(stage, s.rcptRequest(stage, recipient, resolved), s.memo);
+    const o = now instanceof Promise ? await now : now;
     if (o.reply) return s.restricted(o.reply);
     if (o.actions.length > 0) {
       actions ??= [];
@@ -214,7 +215,7 @@ async function rcptRestrictions(
     }
   }
   if (s.params.smtpdRejectUnlistedRecipient) {
-    const d = await rs.unlistedRecipient(s.request('recipient', 'RCPT', extra));
+    const d = await rs.unlistedRecipient(s.rcptRequest('recipient', recipient, resolved));
     // Postfix: an unknown recipient is MAIL_ERROR_BOUNCE.
     if (d.kind === 'reply')
       return d.reply.permanent ? s.transcript.mark(d.reply, 'bounce') : s.restricted(d.reply);
