@@ -83,7 +83,8 @@ function octets(text: string): number {
 
 /** True when every character is US-ASCII (0..127). */
 export function isAscii(text: string): boolean {
-  return /^[\x00-\x7f]*$/.test(text);
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 function addressError(kind: Kind, reason: string): SmtpError {

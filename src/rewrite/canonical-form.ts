@@ -28,11 +28,32 @@ import type { RewriterParameters } from './rewrite-parameters.js';
 
 /** Lower-cases ASCII letters only (a UTF-8 local part or U-label keeps its other letters). */
 export function lowerAscii(text: string): string {
-  return text.replace(/[A-Z]+/g, (s) => s.toLowerCase());
+  // Most text has no capital letter: then it is returned as it is, with nothing made.
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return text.replace(/[A-Z]+/g, (s) => s.toLowerCase());
+  }
+  return text;
+}
+
+/**
+ * Whether `text[from..]` is already canonical domain text: ASCII without capitals or a
+ * trailing dot. Such a domain is its own canonical form (the common case, checked
+ * without making a string).
+ */
+function isPlainDomain(text: string, from: number): boolean {
+  const end = text.length;
+  if (end > from && text.charCodeAt(end - 1) === 0x2e) return false;
+  for (let i = from; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f || (c >= 0x41 && c <= 0x5a)) return false;
+  }
+  return true;
 }
 
 /** Canonical domain text: trailing dot dropped, lower-cased, U-labels UTS #46-mapped. */
 export function canonicalDomain(domain: string): string {
+  if (isPlainDomain(domain, 0)) return domain;
   const d = domain.endsWith('.') && domain.length > 1 ? domain.slice(0, -1) : domain;
   if (isAscii(d)) return lowerAscii(d);
   return toUnicodeDomain(d) ?? d.toLowerCase();
@@ -64,8 +85,23 @@ function qualify(local: string, p: RewriteParameters): { local: string; domain: 
   return { local, domain: '' };
 }
 
+/**
+ * Whether rewriteAddress() would give `address` back unchanged: `local@domain` with a
+ * local part that does not start with `@` and a domain that is already canonical (and
+ * has a dot, or needs none). Every address of a message is rewritten several times on
+ * its way in, and nearly all of them are already canonical.
+ */
+function isCanonical(address: Address, p: RewriteParameters): boolean {
+  const at = address.lastIndexOf('@');
+  if (at <= 0 || at === address.length - 1 || address.charCodeAt(0) === 0x40) return false;
+  if (!isPlainDomain(address, at + 1)) return false;
+  if (!p.appendDotMydomain || !p.mydomain || address.charCodeAt(at + 1) === 0x5b) return true;
+  return address.indexOf('.', at + 1) >= 0;
+}
+
 /** Rewrites an internal address to canonical form. Never throws. */
 export function rewriteAddress(address: Address, p: RewriteParameters): Address {
+  if (isCanonical(address, p)) return address;
   let addr = address;
   if (addr === '' || addr === '@') return '';
   // RFC 5321 section 3.6.1: a source route is ignored (`@a,@b:user@d`).

@@ -75,7 +75,7 @@ export async function listedRecipient(
     text: table === '' ? '' : `User unknown in ${table}`,
     addressClass: r.addressClass,
   });
-  if (r.error) return answer(true, '');
+  if (r.error || !needsLookup(r.addressClass, tables)) return answer(true, '');
   const { local, domain } = splitAddress(r.recipient);
   const key = `${local}@${toAsciiDomain(domain) ?? domain}`;
   const find = async (table: LookupTable | undefined): Promise<boolean> =>
@@ -99,5 +99,28 @@ export async function listedRecipient(
       return answer(await find(tables.relayRecipientMaps), 'relay recipient table');
     default:
       return answer(true, '');
+  }
+}
+
+/**
+ * Whether any table can tell about a recipient of this class: without one (a remote
+ * domain, a local one without localRecipientMaps, ...) every recipient is listed, with
+ * no key to build.
+ */
+function needsLookup(
+  addressClass: ResolveResult['addressClass'],
+  tables: RecipientTables,
+): boolean {
+  if (tables.virtualAliasMaps) return true;
+  switch (addressClass) {
+    case 'local':
+      return tables.localRecipientMaps !== undefined;
+    case 'relay':
+      return tables.relayRecipientMaps !== undefined;
+    case 'virtual-alias':
+    case 'virtual-mailbox':
+      return true;
+    default:
+      return false;
   }
 }

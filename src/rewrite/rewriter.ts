@@ -292,10 +292,27 @@ export class Rewriter {
    * @throws TableError `retry` when a domain table cannot answer
    */
   async domainClass(domain: string): Promise<AddressClass> {
+    return this.#domainClass(domain);
+  }
+
+  /** domainClass(), without a promise unless a list has a table to ask. */
+  #domainClass(domain: string): AddressClass | Promise<AddressClass> {
     const d = toAsciiDomain(domain) ?? lowerAscii(domain);
     if (this.isLocalDomain(d)) return 'local';
-    for (const [list, cls] of this.#classLists) {
+    const lists = this.#classLists;
+    for (let i = 0; i < lists.length; i++) {
+      const entry = lists[i]!;
       // A list of names only is answered without waiting: most are, and this runs per recipient.
+      if (entry[0].hasTables) return this.#domainClassFrom(d, i);
+      if (entry[0].matchesStatic(d)) return entry[1];
+    }
+    return 'default';
+  }
+
+  async #domainClassFrom(d: string, from: number): Promise<AddressClass> {
+    const lists = this.#classLists;
+    for (let i = from; i < lists.length; i++) {
+      const [list, cls] = lists[i]!;
       if (list.hasTables ? await list.matches(d) : list.matchesStatic(d)) return cls;
     }
     return 'default';
@@ -313,7 +330,9 @@ export class Rewriter {
     if (addr === '') addr = `${p.emptyAddressRecipient}@${p.myhostname}`;
 
     let { local, domain } = splitAddress(addr);
-    if (!addr.includes('@')) domain = p.myhostname; // appendAtMyorigin = false: resolve.c uses $myhostname
+    // Whether `addr` still reads `${local}@${domain}` (then it is the recipient as it is).
+    let whole = addr.includes('@');
+    if (!whole) domain = p.myhostname; // appendAtMyorigin = false: resolve.c uses $myhostname
     // The while-local loop (resolve.c): strip a local domain while the local part still
     // routes. ROUTED then says whether the *final* local part still routes, as in Postfix;
     // `user%remote@local` becomes plain `user@remote`, which relay control judges by its domain.
@@ -323,8 +342,13 @@ export class Rewriter {
       const s = splitAddress(next);
       local = s.local;
       domain = next.includes('@') ? s.domain : p.myhostname;
+      whole = false;
     }
-    domain = canonicalDomain(domain);
+    const canonical = canonicalDomain(domain);
+    if (canonical !== domain) {
+      domain = canonical;
+      whole = false;
+    }
     const routed = /[@%!]/.test(local);
 
     // The routing form: A-labels; a numeric domain becomes an address literal when allowed.
@@ -333,6 +357,7 @@ export class Rewriter {
     if (domain === '' && p.resolveNullDomain) {
       domain = p.myhostname;
       ascii = p.myhostname;
+      whole = false;
     } else if (mayBeIp(domain) && isIP(domain) !== 0) {
       if (p.resolveNumericDomain) ascii = isIP(domain) === 4 ? `[${domain}]` : `[ipv6:${domain}]`;
       else syntaxError = true;
@@ -340,10 +365,11 @@ export class Rewriter {
       syntaxError = true;
     }
     if (!p.allowMinUser && local.startsWith('-')) syntaxError = true;
-    const recipient = `${local}@${domain}`;
+    const recipient = whole ? addr : `${local}@${domain}`;
     const routeDomain = ascii ?? lowerAscii(domain);
 
-    const addressClass = syntaxError ? 'default' : await this.domainClass(routeDomain);
+    const known = syntaxError ? 'default' : this.#domainClass(routeDomain);
+    const addressClass = typeof known === 'string' ? known : await known;
     let transport: string;
     let nexthop: string;
     switch (addressClass) {
@@ -384,18 +410,12 @@ export class Rewriter {
       }
     }
 
-    const result = (error?: ResolveResult['error']): ResolveResult => ({
-      addressClass,
-      transport,
-      nexthop,
-      recipient,
-      routed,
-      ...(error ? { error } : {}),
-    });
-    if (syntaxError) return result(BAD_SYNTAX);
+    if (syntaxError)
+      return { addressClass, transport, nexthop, recipient, routed, error: BAD_SYNTAX };
 
     // transport(5) overrides every class but virtual alias (resolve.c).
-    const key = `${local}@${routeDomain}`;
+    const key =
+      this.#tables.transportMaps || this.#tables.relocatedMaps ? `${local}@${routeDomain}` : '';
     if (this.#tables.transportMaps && addressClass !== 'virtual-alias') {
       const found = await lookupAddressIdn(this.#tables.transportMaps, key, {
         style: 'transport',
@@ -428,7 +448,7 @@ export class Rewriter {
         nexthop = `5.1.6 User has moved to ${found.value.replace(/[\r\n]+/g, ' ')}`;
       }
     }
-    return result();
+    return { addressClass, transport, nexthop, recipient, routed };
   }
 
   /** Sender-dependent lookup: `user@domain`, `@domain`, and `<>` for the null sender. */
