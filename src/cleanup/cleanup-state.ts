@@ -101,6 +101,7 @@ export class CleanupState {
 
   /** The reply the status gives, or undefined when no bit is set. */
   reply(): SmtpReply | undefined {
+    if (this.status === 0) return undefined;
     return statusReply(this.status, {
       ...(this.#deferReply ? { defer: this.#deferReply } : {}),
       ...(this.#contentReply ? { content: this.#contentReply } : {}),

@@ -165,9 +165,14 @@ export class ForwardingWriter implements MessageWriter {
 
   async commit(record: NewMessageRecord): Promise<void> {
     if (this.#done) throw new Error(`${this.queueId}: commit after commit or abort`);
-    if (!this.content.writableEnded) this.content.end();
-    // Every DATA frame is queued, every write to the file done, before COMMIT.
-    if (!this.content.writableFinished) await finished(this.content);
+    const content = this.content;
+    if (!content.writableEnded) content.end();
+    // Every DATA frame is queued, every write to the file done, before COMMIT. A write
+    // calls back once its frames are queued, so with none in flight (the usual case: the
+    // channel took them at once) there is nothing to wait for; the stream's 'finish'
+    // follows on the next tick.
+    if (!content.writableFinished && (content.writableLength > 0 || content.destroyed))
+      await finished(content);
     const file = this.#file;
     if (file) {
       try {
