@@ -74,6 +74,9 @@ const ASCII_DOMAIN = /^[A-Za-z0-9_.-]*$/;
 /** An ASCII Dot-string: atoms of atext separated by single dots, checked in one scan. */
 const ASCII_DOT_STRING =
   /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*$/;
+/** An address whose local part is an ASCII Dot-string (what formatAddress() leaves alone). */
+const PLAIN_ADDRESS =
+  /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*(?:@[^@]*)?$/;
 /** A local part of ASCII atext and dots: the common case, checked in one scan. */
 const ASCII_LOCAL = /[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+/y;
 
@@ -386,6 +389,8 @@ function isDotString(local: string): boolean {
  */
 export function formatAddress(address: Address): string {
   if (address === '') return '';
+  // A Dot-string local part is written as it is: the address is its own external form.
+  if (PLAIN_ADDRESS.test(address)) return address;
   const { local, domain } = splitAddress(address);
   const at = address.includes('@') ? `@${domain}` : '';
   if (isDotString(local)) return `${local}${at}`;

@@ -126,6 +126,8 @@ export function splitAddressList(value: string): string[] {
 export function toInternal(external: string): Address {
   let a = external.trim();
   if (a.startsWith('<') && a.endsWith('>')) a = a.slice(1, -1).trim();
+  // Only a quoted local part changes: anything else is its own internal form.
+  if (a.charCodeAt(0) !== 0x22) return a;
   const at = a.lastIndexOf('@');
   const local = at < 0 ? a : a.slice(0, at);
   const rest = at < 0 ? '' : a.slice(at);

@@ -31,6 +31,7 @@
 
 import type { MessageWriter } from '../queue/types.js';
 import type { Address, SubmissionSource } from '../types.js';
+import type { Mutable } from '../util/mutable.js';
 import { applyCheckEffect, type CheckEffectTarget } from './check-effects.js';
 import type { CleanupContext } from './cleanup-context.js';
 import type { CleanupEnvelope } from './cleanup-envelope.js';
@@ -44,7 +45,7 @@ import { type HeaderEvent, HeaderParser } from './header-parser.js';
 import { MimeInspector } from './mime-inspector.js';
 import { missingHeaders } from './missing-headers.js';
 import { PrimaryHeaders } from './primary-headers.js';
-import { receivedHeader } from './received-header.js';
+import { type ReceivedHeaderInput, receivedHeader } from './received-header.js';
 import { waitForDrain } from './stream-util.js';
 
 const CRLF = Buffer.from('\r\n');
@@ -224,17 +225,17 @@ export class CleanupContent {
     if (!source.internal) {
       const rcpts = env.recipients;
       const only = rcpts.length === 1 ? rcpts[0] : undefined;
-      const received = receivedHeader({
+      const input: Mutable<ReceivedHeaderInput> = {
         source,
         myhostname: params.myhostname,
         mailName: params.mailName,
         queueId: state.queueId,
         time: arrivalTime,
-        ...(only ? { recipient: only.originalAddress } : {}),
-        ...(params.smtpdSaslAuthenticatedHeader && source.authUser !== undefined
-          ? { authenticatedSender: source.authUser }
-          : {}),
-      });
+      };
+      if (only) input.recipient = only.originalAddress;
+      if (params.smtpdSaslAuthenticatedHeader && source.authUser !== undefined)
+        input.authenticatedSender = source.authUser;
+      const received = receivedHeader(input);
       this.#pushHeader(out, Buffer.from(received, 'utf8'));
       this.#countHop();
     }

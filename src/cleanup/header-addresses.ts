@@ -30,6 +30,7 @@
  */
 
 import type { Address } from '../types.js';
+import type { Mutable } from '../util/mutable.js';
 import { toInternal } from './address-mapping.js';
 
 /** Headers that hold sender addresses (Postfix HDR_OPT_SENDER), lower-cased. */
@@ -81,104 +82,129 @@ export function findAddresses(value: string): HeaderAddress[] {
   const n = value.length;
   let segStart = 0;
   let angleStart = -1;
-  let angle: { start: number; end: number } | undefined;
+  // The last complete `<...>` of the segment (its inside), or -1.
+  let angleFrom = -1;
+  let angleTo = -1;
   let hasComment = false;
   let i = 0;
-
-  const endSegment = (segEnd: number): void => {
-    if (angle) {
-      push(angle.start, angle.end, false, { start: segStart, end: angle.start - 1 });
-    } else {
-      push(segStart, segEnd, hasComment);
-    }
-    angle = undefined;
-    hasComment = false;
-  };
-  const push = (
-    start: number,
-    end: number,
-    commented: boolean,
-    phrase?: { start: number; end: number },
-  ): void => {
-    let s = start;
-    let e = end;
-    // Skip white space and leading/trailing comments.
-    for (;;) {
-      while (s < e && isWsp(value.charCodeAt(s))) s++;
-      if (value[s] === '(') {
-        s = skipComment(value, s);
-        continue;
-      }
-      break;
-    }
-    for (;;) {
-      while (e > s && isWsp(value.charCodeAt(e - 1))) e--;
-      if (e > s && value[e - 1] === ')') {
-        const open = findCommentStart(value, s, e - 1);
-        if (open < 0) break;
-        e = open;
-        continue;
-      }
-      break;
-    }
-    if (e <= s) return;
-    let text = value.slice(s, e);
-    let inner = commented;
-    if (text.includes('(')) {
-      inner = true;
-      text = stripComments(text);
-    }
-    // A source route inside angle brackets (`<@a,@b:user@d>`) is obsolete syntax.
-    const route = /^@[^:]*:/.exec(text);
-    if (route) {
-      s += route[0].length;
-      text = text.slice(route[0].length);
-    }
-    const external = text.includes('"') ? text.trim() : text.replace(/\s+/g, '');
-    // Only something shaped like an addr-spec counts: hostile leftovers (an unterminated
-    // quote, stray brackets) are not addresses.
-    if (!ADDR_SPEC.test(external)) return;
-    const address = toInternal(external);
-    if (address === '') return;
-    out.push({ start: s, end: e, address, replaceable: !inner, ...(phrase ? { phrase } : {}) });
-  };
-
   while (i < n) {
-    const c = value[i]!;
-    if (c === '"') {
+    const c = value.charCodeAt(i);
+    if (c === 0x22) {
       i = skipQuoted(value, i);
       continue;
     }
-    if (c === '(') {
+    if (c === 0x28) {
       if (angleStart < 0) hasComment = true;
       i = skipComment(value, i);
       continue;
     }
     if (angleStart >= 0) {
-      if (c === '>') {
-        angle = { start: angleStart + 1, end: i };
+      if (c === 0x3e) {
+        angleFrom = angleStart + 1;
+        angleTo = i;
         angleStart = -1;
       }
       i++;
       continue;
     }
-    if (c === '<') {
+    if (c === 0x3c) {
       angleStart = i;
-    } else if (c === ',' || c === ';') {
-      endSegment(i);
+    } else if (c === 0x2c || c === 0x3b) {
+      endSegment(value, out, segStart, i, angleFrom, angleTo, hasComment);
+      angleFrom = -1;
+      hasComment = false;
       segStart = i + 1;
-    } else if (c === ':') {
+    } else if (c === 0x3a) {
       // A group name: what came before is a display name, not an address.
-      angle = undefined;
+      angleFrom = -1;
       hasComment = false;
       segStart = i + 1;
     }
     i++;
   }
-  if (angleStart >= 0) angle = { start: angleStart + 1, end: n };
-  endSegment(n);
+  if (angleStart >= 0) {
+    angleFrom = angleStart + 1;
+    angleTo = n;
+  }
+  endSegment(value, out, segStart, n, angleFrom, angleTo, hasComment);
   return out;
 }
+
+/** One segment of the list ends: its `<addr-spec>`, or the whole segment as one. */
+function endSegment(
+  value: string,
+  out: HeaderAddress[],
+  segStart: number,
+  segEnd: number,
+  angleFrom: number,
+  angleTo: number,
+  hasComment: boolean,
+): void {
+  if (angleFrom >= 0) addAddress(value, out, angleFrom, angleTo, false, segStart, angleFrom - 1);
+  else addAddress(value, out, segStart, segEnd, hasComment, -1, -1);
+}
+
+/** The addr-spec in `value[start..end)`, if it is one; the phrase's span when `phraseStart` >= 0. */
+function addAddress(
+  value: string,
+  out: HeaderAddress[],
+  start: number,
+  end: number,
+  commented: boolean,
+  phraseStart: number,
+  phraseEnd: number,
+): void {
+  let s = start;
+  let e = end;
+  // Skip white space and leading/trailing comments.
+  for (;;) {
+    while (s < e && isWsp(value.charCodeAt(s))) s++;
+    if (value.charCodeAt(s) === 0x28) {
+      s = skipComment(value, s);
+      continue;
+    }
+    break;
+  }
+  for (;;) {
+    while (e > s && isWsp(value.charCodeAt(e - 1))) e--;
+    if (e > s && value.charCodeAt(e - 1) === 0x29) {
+      const open = findCommentStart(value, s, e - 1);
+      if (open < 0) break;
+      e = open;
+      continue;
+    }
+    break;
+  }
+  if (e <= s) return;
+  let text = value.slice(s, e);
+  let inner = commented;
+  if (text.includes('(')) {
+    inner = true;
+    text = stripComments(text);
+  }
+  // A source route inside angle brackets (`<@a,@b:user@d>`) is obsolete syntax.
+  const route = text.charCodeAt(0) === 0x40 ? /^@[^:]*:/.exec(text) : null;
+  if (route) {
+    s += route[0].length;
+    text = text.slice(route[0].length);
+  }
+  const external = text.includes('"')
+    ? text.trim()
+    : WSP.test(text)
+      ? text.replace(/\s+/g, '')
+      : text;
+  // Only something shaped like an addr-spec counts: hostile leftovers (an unterminated
+  // quote, stray brackets) are not addresses.
+  if (!ADDR_SPEC.test(external)) return;
+  const address = toInternal(external);
+  if (address === '') return;
+  const found: Mutable<HeaderAddress> = { start: s, end: e, address, replaceable: !inner };
+  if (phraseStart >= 0) found.phrase = { start: phraseStart, end: phraseEnd };
+  out.push(found);
+}
+
+/** Any white space (what an address outside quotes loses). */
+const WSP = /\s/;
 
 /** The value with the given spans replaced (spans sorted, not overlapping). */
 export function replaceAddresses(

@@ -82,14 +82,48 @@ export interface HeaderParserOptions {
 
 type LineClass = 'undecided' | 'empty' | 'non-header' | 'header' | 'continuation' | 'mailbox';
 
-interface CurrentHeader {
-  readonly parts: Buffer[];
-  size: number;
-  truncated: boolean;
-  /** Bytes of the name (before optional spaces and the colon). */
-  readonly nameLength: number;
-  /** Offset of the colon in the raw bytes. */
-  readonly colon: number;
+const LF_BYTES = Buffer.from('\n');
+const CRLF_BYTES = Buffer.from('\r\n');
+
+/** Lower-cased field names seen lately: a server sees the same few names in every message. */
+const lowerNames = new Map<string, string>();
+/** More names than mail has: a sender inventing names only makes the cache start over. */
+const LOWER_NAMES_MAX = 512;
+
+function lowerNameOf(name: string): string {
+  let lower = lowerNames.get(name);
+  if (lower === undefined) {
+    lower = name.toLowerCase();
+    if (lowerNames.size >= LOWER_NAMES_MAX) lowerNames.clear();
+    lowerNames.set(name, lower);
+  }
+  return lower;
+}
+
+/** A header the parser completed; its unfolded value is decoded when first asked for. */
+class ParsedField implements HeaderField {
+  readonly name: string;
+  readonly lowerName: string;
+  readonly raw: Buffer;
+  readonly truncated: boolean;
+  readonly #colon: number;
+  #value: string | undefined;
+
+  constructor(raw: Buffer, nameLength: number, colon: number, truncated: boolean) {
+    this.name = raw.toString('latin1', 0, nameLength);
+    this.lowerName = lowerNameOf(this.name);
+    this.raw = raw;
+    this.truncated = truncated;
+    this.#colon = colon;
+  }
+
+  get value(): string {
+    this.#value ??= this.raw
+      .toString('utf8', this.#colon + 1)
+      .replace(/\r?\n/g, '')
+      .trim();
+    return this.#value;
+  }
 }
 
 export class HeaderParser {
@@ -100,13 +134,23 @@ export class HeaderParser {
   /** Bytes of the current line not yet classified. */
   #prefix: Buffer[] = [];
   #prefixLength = 0;
-  /** The current line has been classified and goes into `#current`. */
+  /** The current line has been classified and goes into the current header. */
   #lineOpen = false;
   /** Some bytes of the current line were kept; the last kept byte. */
   #lineKept = false;
   #lastKept = 0;
   #lineDropped = false;
-  #current: CurrentHeader | undefined;
+  /**
+   * The header being collected (`#inField`): its first piece, any further pieces, its
+   * size, whether bytes were cut, the bytes of its name and the offset of its colon.
+   */
+  #inField = false;
+  #first: Buffer | undefined;
+  #more: Buffer[] | undefined;
+  #size = 0;
+  #truncated = false;
+  #nameLength = 0;
+  #colon = 0;
 
   constructor(options: HeaderParserOptions) {
     this.#limit = Math.max(0, options.headerSizeLimit);
@@ -128,31 +172,23 @@ export class HeaderParser {
         break;
       }
       const lf = chunk.indexOf(LF, pos);
-      const segEnd = lf === -1 ? chunk.length : lf + 1;
-      const seg = chunk.subarray(pos, segEnd);
-      pos = segEnd;
+      const start = pos;
+      const end = lf === -1 ? chunk.length : lf + 1;
+      pos = end;
       const lineDone = lf !== -1;
       if (!this.#lineOpen) {
-        // A line that arrived whole (the usual case) is classified as it is.
-        let prefix = seg;
         if (this.#prefixLength > 0) {
-          this.#prefix.push(seg);
-          prefix = Buffer.concat(this.#prefix, this.#prefixLength + seg.length);
-        }
-        const cls = this.#classify(prefix, lineDone);
-        if (cls === 'undecided') {
-          this.#prefix = [prefix];
-          this.#prefixLength = prefix.length;
+          // The line began in an earlier chunk: classified from the bytes joined.
+          this.#prefix.push(chunk.subarray(start, end));
+          const prefix = Buffer.concat(this.#prefix, this.#prefixLength + end - start);
+          if (!this.#decide(prefix, 0, prefix.length, lineDone, events)) continue;
+        } else if (!this.#decide(chunk, start, end, lineDone, events)) {
+          // A line that arrived whole (the usual case) is classified where it lies.
           continue;
         }
-        if (this.#prefixLength > 0) {
-          this.#prefix = [];
-          this.#prefixLength = 0;
-        }
-        this.#apply(cls, prefix, events);
         if (!this.#inHeaders) continue;
       } else {
-        this.#append(seg);
+        this.#append(chunk, start, end);
       }
       if (lineDone) this.#finishLine();
     }
@@ -167,9 +203,9 @@ export class HeaderParser {
       const prefix = Buffer.concat(this.#prefix, this.#prefixLength);
       this.#prefix = [];
       this.#prefixLength = 0;
-      const cls = this.#classify(prefix, true);
+      const cls = this.#classify(prefix, 0, prefix.length, true);
       // A complete line is never undecided.
-      this.#apply(cls === 'undecided' ? 'non-header' : cls, prefix, events);
+      this.#apply(cls === 'undecided' ? 'non-header' : cls, prefix, 0, prefix.length, events);
       if (!this.#inHeaders) return events;
     }
     if (this.#lineOpen) this.#finishLine();
@@ -179,34 +215,67 @@ export class HeaderParser {
     return events;
   }
 
-  #classify(prefix: Buffer, complete: boolean): LineClass {
-    const n = prefix.length;
+  /**
+   * Classifies the line start `buf[start..end)` and applies it; false when it is still
+   * undecided (then it is held as the prefix of the line).
+   */
+  #decide(
+    buf: Buffer,
+    start: number,
+    end: number,
+    complete: boolean,
+    events: HeaderEvent[],
+  ): boolean {
+    const cls = this.#classify(buf, start, end, complete);
+    if (cls === 'undecided') {
+      this.#prefix = [start === 0 && end === buf.length ? buf : buf.subarray(start, end)];
+      this.#prefixLength = end - start;
+      return false;
+    }
+    if (this.#prefixLength > 0) {
+      this.#prefix = [];
+      this.#prefixLength = 0;
+    }
+    this.#apply(cls, buf, start, end, events);
+    return true;
+  }
+
+  #classify(buf: Buffer, start: number, end: number, complete: boolean): LineClass {
+    const n = end - start;
     if (n === 0) return complete ? 'empty' : 'undecided';
     if (this.#firstLine && this.#mailboxLine) {
       const m = Math.min(n, MAILBOX_PREFIX.length);
-      if (prefix.compare(MAILBOX_PREFIX, 0, m, 0, m) === 0) {
+      let same = true;
+      for (let i = 0; i < m && same; i++) same = buf[start + i] === MAILBOX_PREFIX[i];
+      if (same) {
         if (n >= MAILBOX_PREFIX.length) return 'mailbox';
         if (!complete) return 'undecided';
       }
     }
-    const b0 = prefix[0]!;
+    const b0 = buf[start]!;
     if (b0 === LF) return 'empty';
     if (b0 === CR) {
       if (n === 1) return complete ? 'empty' : 'undecided';
-      return prefix[1] === LF ? 'empty' : 'non-header';
+      return buf[start + 1] === LF ? 'empty' : 'non-header';
     }
-    if (b0 === SP || b0 === HT) return this.#current ? 'continuation' : 'non-header';
-    let i = 0;
-    while (i < n && isNameByte(prefix[i]!)) i++;
-    if (i === 0) return 'non-header';
-    while (i < n && (prefix[i] === SP || prefix[i] === HT)) i++;
+    if (b0 === SP || b0 === HT) return this.#inField ? 'continuation' : 'non-header';
+    let i = start;
+    while (i < end && isNameByte(buf[i]!)) i++;
+    if (i === start) return 'non-header';
+    while (i < end && (buf[i] === SP || buf[i] === HT)) i++;
     // Decided the same way however the line was chunked.
-    if (i > NAME_LIMIT) return 'non-header';
-    if (i >= n) return complete ? 'non-header' : 'undecided';
-    return prefix[i] === COLON ? 'header' : 'non-header';
+    if (i - start > NAME_LIMIT) return 'non-header';
+    if (i >= end) return complete ? 'non-header' : 'undecided';
+    return buf[i] === COLON ? 'header' : 'non-header';
   }
 
-  #apply(cls: Exclude<LineClass, 'undecided'>, prefix: Buffer, events: HeaderEvent[]): void {
+  #apply(
+    cls: Exclude<LineClass, 'undecided'>,
+    buf: Buffer,
+    start: number,
+    end: number,
+    events: HeaderEvent[],
+  ): void {
     switch (cls) {
       case 'empty':
         this.#flush(events);
@@ -217,73 +286,90 @@ export class HeaderParser {
         this.#flush(events);
         this.#inHeaders = false;
         events.push({ kind: 'end', reason: 'non-header' });
-        events.push({ kind: 'body', data: prefix });
+        events.push({ kind: 'body', data: buf.subarray(start, end) });
         return;
       case 'continuation':
         this.#lineOpen = true;
-        this.#append(prefix);
+        this.#append(buf, start, end);
         return;
       case 'header':
       case 'mailbox': {
         this.#flush(events);
-        let raw = prefix;
-        if (cls === 'mailbox') raw = Buffer.concat([MAILBOX_HEADER, prefix]);
+        let raw = buf;
+        let from = start;
+        let to = end;
+        if (cls === 'mailbox') {
+          raw = Buffer.concat([MAILBOX_HEADER, buf.subarray(start, end)]);
+          from = 0;
+          to = raw.length;
+        }
         let nameLength = 0;
-        while (isNameByte(raw[nameLength]!)) nameLength++;
+        while (isNameByte(raw[from + nameLength]!)) nameLength++;
         let colon = nameLength;
-        while (raw[colon] !== COLON) colon++;
-        this.#current = { parts: [], size: 0, truncated: false, nameLength, colon };
+        while (raw[from + colon] !== COLON) colon++;
+        this.#inField = true;
+        this.#first = undefined;
+        this.#more = undefined;
+        this.#size = 0;
+        this.#truncated = false;
+        this.#nameLength = nameLength;
+        this.#colon = colon;
         this.#lineOpen = true;
         // The name and colon are always kept, whatever the limit; a line within the limit
         // is kept in one piece.
-        const rest = raw.length - (colon + 1);
+        const rest = to - from - (colon + 1);
         if (rest === 0 || rest <= this.#limit - (colon + 1)) {
-          this.#keep(raw);
+          this.#keep(raw, from, to);
           return;
         }
-        this.#keep(raw.subarray(0, colon + 1));
-        this.#append(raw.subarray(colon + 1));
+        this.#keep(raw, from, from + colon + 1);
+        this.#append(raw, from + colon + 1, to);
         return;
       }
     }
   }
 
   /** Adds bytes of the open line to the current header, within the limit. */
-  #append(bytes: Buffer): void {
-    const cur = this.#current;
-    if (!cur || bytes.length === 0) return;
-    const budget = this.#limit - cur.size;
+  #append(buf: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (!this.#inField || n === 0) return;
+    const budget = this.#limit - this.#size;
     if (budget <= 0) {
-      cur.truncated = true;
+      this.#truncated = true;
       this.#lineDropped = true;
       return;
     }
-    if (bytes.length > budget) {
-      cur.truncated = true;
+    if (n > budget) {
+      this.#truncated = true;
       this.#lineDropped = true;
-      this.#keep(bytes.subarray(0, budget));
+      this.#keep(buf, start, start + budget);
       return;
     }
-    this.#keep(bytes);
+    this.#keep(buf, start, end);
   }
 
-  #keep(bytes: Buffer): void {
-    const cur = this.#current!;
-    if (bytes.length === 0) return;
+  #keep(buf: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (n === 0) return;
     // Copied: header bytes are few, and the caller's chunk may be reused.
-    cur.parts.push(Buffer.from(bytes));
-    cur.size += bytes.length;
+    const piece = Buffer.allocUnsafe(n);
+    buf.copy(piece, 0, start, end);
+    this.#add(piece);
     this.#lineKept = true;
-    this.#lastKept = bytes[bytes.length - 1]!;
+    this.#lastKept = piece[n - 1]!;
+  }
+
+  #add(piece: Buffer): void {
+    if (this.#first === undefined) this.#first = piece;
+    else if (this.#more === undefined) this.#more = [piece];
+    else this.#more.push(piece);
+    this.#size += piece.length;
   }
 
   #finishLine(): void {
-    const cur = this.#current;
-    if (cur && this.#lineKept && this.#lineDropped && this.#lastKept !== LF) {
+    if (this.#inField && this.#lineKept && this.#lineDropped && this.#lastKept !== LF) {
       // The line end was cut off with the excess: every stored line still ends in CRLF.
-      const end = this.#lastKept === CR ? Buffer.from('\n') : Buffer.from('\r\n');
-      cur.parts.push(end);
-      cur.size += end.length;
+      this.#add(this.#lastKept === CR ? LF_BYTES : CRLF_BYTES);
     }
     this.#lineOpen = false;
     this.#lineKept = false;
@@ -292,18 +378,16 @@ export class HeaderParser {
   }
 
   #flush(events: HeaderEvent[]): void {
-    const cur = this.#current;
-    this.#current = undefined;
-    if (!cur) return;
-    const raw = cur.parts.length === 1 ? cur.parts[0]! : Buffer.concat(cur.parts, cur.size);
-    const name = raw.toString('latin1', 0, cur.nameLength);
-    const value = raw
-      .toString('utf8', cur.colon + 1)
-      .replace(/\r?\n/g, '')
-      .trim();
+    if (!this.#inField) return;
+    this.#inField = false;
+    const first = this.#first!;
+    const more = this.#more;
+    this.#first = undefined;
+    this.#more = undefined;
+    const raw = more === undefined ? first : Buffer.concat([first, ...more], this.#size);
     events.push({
       kind: 'header',
-      field: { name, lowerName: name.toLowerCase(), raw, value, truncated: cur.truncated },
+      field: new ParsedField(raw, this.#nameLength, this.#colon, this.#truncated),
     });
   }
 }

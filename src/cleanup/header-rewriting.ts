@@ -90,10 +90,18 @@ export class HeaderRewriting {
     const parts = addressesOf(field);
     if (canon && this.#o.mapping.hasCanonical(kind))
       return this.#rewriteAddresses(parts, kind, local, queueId);
-    const next = parts.found.map((a) =>
-      a.replaceable ? this.#mapped(a.address, kind, local) : '',
-    );
-    return rebuilt(parts, next);
+    // Most headers keep their addresses: then no list of new ones is made.
+    const found = parts.found;
+    let next: Address[] | undefined;
+    for (let i = 0; i < found.length; i++) {
+      const a = found[i]!;
+      if (!a.replaceable) continue;
+      const mapped = this.#mapped(a.address, kind, local);
+      if (mapped === a.address) continue;
+      next ??= found.map((f) => f.address);
+      next[i] = mapped;
+    }
+    return next === undefined ? undefined : rebuilt(parts, next);
   }
 
   async #rewriteAddresses(

@@ -89,30 +89,33 @@ export function receivedHeader(input: ReceivedHeaderInput): string {
   }
   const name = traceToken(client.name);
   const helo = traceToken(source.helo, name);
-  const lines = [`Received: from ${helo} (${name} ${addressLiteral(client.address)})`];
+  // One string built piece by piece (no array of lines to join): one per message.
+  let out = `Received: from ${helo} (${name} ${addressLiteral(client.address)})\r\n`;
   if (source.tls) {
     const bits =
       source.tls.bits !== undefined ? ` (${source.tls.bits}/${source.tls.bits} bits)` : '';
-    lines.push(
-      `\t(using ${traceToken(source.tls.protocol)} with cipher ${traceToken(source.tls.cipher)}${bits})`,
-    );
+    out += `\t(using ${traceToken(source.tls.protocol)} with cipher ${traceToken(source.tls.cipher)}${bits})\r\n`;
   }
   if (input.authenticatedSender !== undefined) {
-    lines.push(`\t(Authenticated sender: ${traceToken(input.authenticatedSender)})`);
+    out += `\t(Authenticated sender: ${traceToken(input.authenticatedSender)})\r\n`;
   }
-  const by = `\tby ${host} (${mailName}) with ${traceToken(source.protocol, 'SMTP')} id ${input.queueId}`;
+  out += `\tby ${host} (${mailName}) with ${traceToken(source.protocol, 'SMTP')} id ${input.queueId}`;
   if (input.recipient !== undefined) {
-    lines.push(by);
-    lines.push(`\tfor <${recipientToken(input.recipient)}>; ${date}`);
+    out += `\r\n\tfor <${recipientToken(input.recipient)}>; ${date}\r\n`;
   } else {
-    lines.push(`${by}; ${date}`);
+    out += `; ${date}\r\n`;
   }
-  return `${lines.join('\r\n')}\r\n`;
+  return out;
 }
+
+/** Printable ASCII without `<`, `>`, `;` or a backslash: a `for` address kept as it is. */
+const PLAIN_TOKEN = /^[\x20-\x3a\x3d\x3f-\x5b\x5d-\x7e]*$/;
 
 /** A recipient in the `for` clause: external form, printable, bounded. */
 function recipientToken(recipient: Address): string {
-  return formatAddress(recipient)
+  const external = formatAddress(recipient);
+  if (external.length <= 512 && PLAIN_TOKEN.test(external)) return external;
+  return external
     .replace(/[^\x20-\x7e\u0080-\uffff]/g, '?')
     .replace(/[<>;\\]/g, '?')
     .slice(0, 512);
