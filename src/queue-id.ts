@@ -18,6 +18,7 @@ import type { QueueId } from './types.js';
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const TIME_DIGITS = 9;
 const NODE_DIGITS = 5;
+const ALPHABET_CODES: readonly number[] = Array.from(ALPHABET, (c) => c.charCodeAt(0));
 
 function base62(value: bigint, width: number): string {
   let out = '';
@@ -57,6 +58,11 @@ export class QueueIdGenerator {
   readonly nodeTag: string;
   #last = 0n;
   readonly #nowMicros: () => bigint;
+  /** The system clock is used: IDs are made with numbers (the last time in #lastNumber). */
+  #numeric: boolean;
+  #lastNumber = 0;
+  /** Character codes of the next ID: the time digits, then the node tag's. */
+  readonly #codes: number[];
 
   /**
    * @param nodeTag - 5 characters of `[0-9A-Za-z]` naming this node; random by default
@@ -69,16 +75,43 @@ export class QueueIdGenerator {
       );
     }
     this.nodeTag = nodeTag ?? base62(BigInt(`0x${randomBytes(5).toString('hex')}`), NODE_DIGITS);
+    this.#numeric = nowMicros === undefined;
     this.#nowMicros =
       nowMicros ?? (() => BigInt(Date.now()) * 1000n + ((process.hrtime.bigint() / 1000n) % 1000n));
+    this.#codes = new Array<number>(TIME_DIGITS).fill(0);
+    for (let i = 0; i < this.nodeTag.length; i++) this.#codes.push(this.nodeTag.charCodeAt(i));
   }
 
   /** A new queue ID, greater than every one before it from this generator. */
   next(): QueueId {
+    if (this.#numeric) {
+      // The system clock in microseconds fits a double exactly (until the year 2255):
+      // no BigInt arithmetic and one string per ID.
+      let t = Date.now() * 1000 + (Math.floor(performance.now() * 1000) % 1000);
+      if (t <= this.#lastNumber) t = this.#lastNumber + 1;
+      if (Number.isSafeInteger(t)) {
+        this.#lastNumber = t;
+        return this.#idOf(t);
+      }
+      this.#numeric = false;
+      this.#last = BigInt(this.#lastNumber);
+    }
     let t = this.#nowMicros();
     if (t <= this.#last) t = this.#last + 1n;
     this.#last = t;
     return base62(t, TIME_DIGITS) + this.nodeTag;
+  }
+
+  /** The ID for time `t`: its digits and the node tag as one string. */
+  #idOf(t: number): QueueId {
+    const codes = this.#codes;
+    let v = t;
+    for (let i = TIME_DIGITS - 1; i >= 0; i--) {
+      const digit = v % 62;
+      codes[i] = ALPHABET_CODES[digit]!;
+      v = (v - digit) / 62;
+    }
+    return String.fromCharCode.apply(null, codes);
   }
 
   /** The arrival time (ms) encoded in an ID made by any generator. */
