@@ -329,8 +329,21 @@ export function isAddressLiteral(domain: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(body) && isIP(body) === 4;
 }
 
+const NO_PARAMS: ReadonlyMap<string, string | undefined> = new Map();
+
+/** Only spaces and tabs (or nothing). */
+function isBlank(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x09) return false;
+  }
+  return true;
+}
+
 /** RFC 5321 section 4.1.2 esmtp-param; keywords upper-cased, duplicates refused. */
-function parseParams(rest: string, kind: Kind): Map<string, string | undefined> {
+function parseParams(rest: string, kind: Kind): ReadonlyMap<string, string | undefined> {
+  // Most commands carry no parameters: one shared empty map, no split.
+  if (isBlank(rest)) return NO_PARAMS;
   const params = new Map<string, string | undefined>();
   for (const word of rest.split(/[ \t]+/)) {
     if (word === '') continue;

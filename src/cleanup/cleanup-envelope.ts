@@ -142,6 +142,8 @@ export class CleanupEnvelope {
    * @throws TableError `retry` or ExpansionLimitError: the message must be deferred
    */
   async finalRecipients(): Promise<Recipient[]> {
+    // One recipient and nothing to map (the usual SMTP message): no duplicate to filter out.
+    if (this.recipients.length <= 1 && !this.#mapsRecipients()) return numbered(this.recipients);
     const { mapping, tables, params } = this.#ctx;
     const out: PendingRecipient[] = [];
     const seen = new Set<string>();

@@ -53,10 +53,11 @@ import type {
   SubmissionTransaction,
 } from '../types.js';
 import { errorMessage } from '../util/error-message.js';
+import type { Mutable } from '../util/mutable.js';
 import { ExpansionLimitError } from './address-mapping.js';
 import { CleanupContent } from './cleanup-content.js';
 import type { CleanupContext } from './cleanup-context.js';
-import { CleanupEnvelope } from './cleanup-envelope.js';
+import { CleanupEnvelope, type PendingRecipient } from './cleanup-envelope.js';
 import { CleanupState } from './cleanup-state.js';
 import { BAD, DEFER, RCPT, statusReply, WRITE } from './cleanup-status.js';
 import { runCommitStage } from './commit-stage.js';
@@ -170,12 +171,13 @@ export class CleanupTransaction implements SubmissionTransaction {
     if (!this.#acceptsEnvelope('addRecipient')) return;
     const address = this.#rewrite(recipient.address);
     if (address === undefined) return;
-    this.#env.recipients.push({
+    const pending: Mutable<PendingRecipient> = {
       address,
       originalAddress: recipient.originalAddress ?? recipient.address,
-      ...(recipient.notify ? { notify: recipient.notify } : {}),
-      ...(recipient.orcpt !== undefined ? { orcpt: recipient.orcpt } : {}),
-    });
+    };
+    if (recipient.notify) pending.notify = recipient.notify;
+    if (recipient.orcpt !== undefined) pending.orcpt = recipient.orcpt;
+    this.#env.recipients.push(pending);
   }
 
   apply(action: SubmissionAction): void {

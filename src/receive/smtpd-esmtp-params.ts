@@ -27,6 +27,7 @@ import { decodeXtext } from '../address/xtext.js';
 import { SmtpError } from '../errors.js';
 import { printable, SmtpReply } from '../smtp-reply.js';
 import type { BodyType, DsnNotifyKeyword, DsnRet, RecipientDsn, SenderParams } from '../types.js';
+import type { Mutable } from '../util/mutable.js';
 
 /** RFC 3461 section 4.4: ENVID is at most 100 characters. */
 export const MAX_ENVID_LENGTH = 100;
@@ -54,6 +55,7 @@ export function interpretMailParams(params: ReadonlyMap<string, string | undefin
   let smtputf8: boolean | undefined;
   let ret: DsnRet | undefined;
   let envid: string | undefined;
+  if (params.size === 0) return {};
   for (const [keyword, value] of params) {
     switch (keyword) {
       case 'SIZE':
@@ -97,13 +99,14 @@ export function interpretMailParams(params: ReadonlyMap<string, string | undefin
         throw unsupported(keyword);
     }
   }
-  return {
-    ...(declaredSize !== undefined ? { declaredSize } : {}),
-    ...(bodyType !== undefined ? { bodyType } : {}),
-    ...(smtputf8 !== undefined ? { smtputf8 } : {}),
-    ...(ret !== undefined ? { ret } : {}),
-    ...(envid !== undefined ? { envid } : {}),
-  };
+  // Built by assignment: no temporary object per absent parameter.
+  const out: Mutable<SenderParams> = {};
+  if (declaredSize !== undefined) out.declaredSize = declaredSize;
+  if (bodyType !== undefined) out.bodyType = bodyType;
+  if (smtputf8 !== undefined) out.smtputf8 = smtputf8;
+  if (ret !== undefined) out.ret = ret;
+  if (envid !== undefined) out.envid = envid;
+  return out;
 }
 
 const NOTIFY_KEYWORDS: ReadonlySet<string> = new Set(['SUCCESS', 'FAILURE', 'DELAY']);
@@ -117,6 +120,7 @@ const NOTIFY_KEYWORDS: ReadonlySet<string> = new Set(['SUCCESS', 'FAILURE', 'DEL
 export function interpretRcptParams(params: ReadonlyMap<string, string | undefined>): RecipientDsn {
   let notify: DsnNotifyKeyword[] | undefined;
   let orcpt: string | undefined;
+  if (params.size === 0) return {};
   for (const [keyword, value] of params) {
     switch (keyword) {
       case 'NOTIFY':
@@ -129,10 +133,10 @@ export function interpretRcptParams(params: ReadonlyMap<string, string | undefin
         throw unsupported(keyword);
     }
   }
-  return {
-    ...(notify !== undefined ? { notify } : {}),
-    ...(orcpt !== undefined ? { orcpt } : {}),
-  };
+  const out: Mutable<RecipientDsn> = {};
+  if (notify !== undefined) out.notify = notify;
+  if (orcpt !== undefined) out.orcpt = orcpt;
+  return out;
 }
 
 /** RFC 3461 section 4.1: `NEVER`, or a comma list of SUCCESS, FAILURE, DELAY. */

@@ -185,7 +185,9 @@ export async function rcptCommand(s: SmtpdState, args: string): Promise<SmtpRepl
     );
   }
   try {
-    s.tx.addRecipient({ address, ...dsn });
+    s.tx.addRecipient(
+      dsn.notify === undefined && dsn.orcpt === undefined ? { address } : { address, ...dsn },
+    );
   } catch (err) {
     return replyFor(err, 'Error: queue file write error');
   }
