@@ -165,13 +165,19 @@ export class CleanupContent {
       if (this.#h.state.stopped) return;
       const out: Buffer[] = [];
       if (!this.#started) this.#start(out);
+      // Each step waits only when it has something to wait for.
       const tail = this.#scanner.end();
-      await this.#handle(this.#parser.push(tail), 0, out);
-      await this.#handle(this.#parser.end(), 0, out);
+      if (tail.length > 0) {
+        const pushed = this.#handle(this.#parser.push(tail), 0, out);
+        if (pushed) await pushed;
+      }
+      const ended = this.#handle(this.#parser.end(), 0, out);
+      if (ended) await ended;
       if (this.#mime && !this.#h.state.stopped) {
         for (const b of await this.#mime.end()) this.#push(out, b);
       }
-      await this.#emit(out);
+      const emitted = this.#emit(out);
+      if (emitted) await emitted;
     } finally {
       this.#h.state.filterRun?.feed.end();
     }

@@ -38,6 +38,7 @@ const CR = 0x0d;
 const LF = 0x0a;
 const SPACE = 0x20;
 const CRLF = Buffer.from('\r\n');
+const EMPTY = Buffer.alloc(0);
 
 /** Options for ContentScanner. */
 export interface ContentScannerOptions {
@@ -114,6 +115,7 @@ export class ContentScanner {
       parts.push(CRLF);
       this.#atLineStart = true;
     }
+    if (parts.length === 0) return EMPTY;
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 

@@ -351,9 +351,10 @@ export class HeaderParser {
   #keep(buf: Buffer, start: number, end: number): void {
     const n = end - start;
     if (n === 0) return;
-    // Copied: header bytes are few, and the caller's chunk may be reused.
-    const piece = Buffer.allocUnsafe(n);
-    buf.copy(piece, 0, start, end);
+    // A view, not a copy: a chunk is not changed once written (the content stream's
+    // contract, as for the body), and a header of several pieces is joined into one
+    // buffer when it ends.
+    const piece = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
     this.#add(piece);
     this.#lineKept = true;
     this.#lastKept = piece[n - 1]!;
