@@ -162,7 +162,7 @@ export class SmtpReceiver {
         log,
         resolver,
         isListedRecipient: (_: Address, resolved: ResolveResult) =>
-          rewriter.listedRecipient(resolved),
+          rewriter.listedRecipientNow(resolved),
         ...(options.senderLoginMaps ? { senderLoginMaps: options.senderLoginMaps } : {}),
         isLocalDomain: (d: string) => rewriter.isLocalDomain(d),
       },

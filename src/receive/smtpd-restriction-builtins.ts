@@ -62,7 +62,7 @@ export interface RestrictionEnvironment {
   readonly isListedRecipient?: (
     address: Address,
     resolved: ResolveResult,
-  ) => Promise<{ readonly listed: boolean; readonly text: string }>;
+  ) => ListedAnswer | Promise<ListedAnswer>;
   /** Postfix `smtpd_sender_login_maps`: sender → owner login(s). */
   readonly senderLoginMaps?: LookupTable;
   /** The session's address is local (`localDomain`) for unknown-domain checks. */
@@ -191,32 +191,61 @@ async function unknownClientHostname(c: BuiltinCall): Promise<Decision> {
   );
 }
 
+/** What recipient validation says: listed, and the reject text if not. */
+export interface ListedAnswer {
+  readonly listed: boolean;
+  readonly text: string;
+}
+
 /**
  * Postfix's reject_unlisted_recipient: a recipient in a local or virtual domain that
- * the address tables do not know. Dunno when no validation is configured.
+ * the address tables do not know. Dunno when no validation is configured; without a
+ * promise when validation had nothing to look up.
  */
-export async function unlistedRecipient(
+export function unlistedRecipient(
   env: RestrictionEnvironment,
   req: RestrictionRequest,
-): Promise<Decision> {
+): Decision | Promise<Decision> {
   const check = env.isListedRecipient;
   if (!check || req.recipient === undefined || !req.resolved) return DUNNO;
-  let found: { readonly listed: boolean; readonly text: string };
+  let found: ListedAnswer | Promise<ListedAnswer>;
   try {
-    found = await check(req.recipient, req.resolved);
+    found = check(req.recipient, req.resolved);
   } catch (err) {
-    env.log.warning(undefined, `recipient validation failed: ${errorMessage(err)}`);
-    return rejectWith(
-      new SmtpReply(451, '4.3.0', `<${printable(req.recipient)}>: Temporary lookup failure`),
+    return validationFailed(env, req, err);
+  }
+  if (found instanceof Promise) {
+    return found.then(
+      (f) => unlistedDecision(env, req, f),
+      (err: unknown) => validationFailed(env, req, err),
     );
   }
+  return unlistedDecision(env, req, found);
+}
+
+function unlistedDecision(
+  env: RestrictionEnvironment,
+  req: RestrictionRequest,
+  found: ListedAnswer,
+): Decision {
   if (found.listed || found.text === '') return DUNNO;
   return rejectWith(
     new SmtpReply(
       env.params.unknownLocalRecipientRejectCode,
       '5.1.1',
-      `<${printable(req.recipient)}>: Recipient address rejected: ${printable(found.text)}`,
+      `<${printable(req.recipient ?? '')}>: Recipient address rejected: ${printable(found.text)}`,
     ),
+  );
+}
+
+function validationFailed(
+  env: RestrictionEnvironment,
+  req: RestrictionRequest,
+  err: unknown,
+): Decision {
+  env.log.warning(undefined, `recipient validation failed: ${errorMessage(err)}`);
+  return rejectWith(
+    new SmtpReply(451, '4.3.0', `<${printable(req.recipient ?? '')}>: Temporary lookup failure`),
   );
 }
 

@@ -293,7 +293,12 @@ export class SmtpdRestrictions {
    * Postfix's reject_unlisted_recipient, which smtpd_reject_unlisted_recipient runs
    * after the lists.
    */
-  unlistedRecipient(req: RestrictionRequest): Promise<Decision> {
+  async unlistedRecipient(req: RestrictionRequest): Promise<Decision> {
+    return unlistedRecipient(this.#env, req);
+  }
+
+  /** unlistedRecipient(), without a promise when there was nothing to look up. */
+  unlistedRecipientNow(req: RestrictionRequest): Decision | Promise<Decision> {
     return unlistedRecipient(this.#env, req);
   }
 

@@ -64,7 +64,7 @@ import { restrictionClass, SmtpdTranscript } from './smtpd-transcript.js';
 export interface SessionContext {
   readonly params: SmtpdParameters;
   readonly submission: SubmissionPort;
-  readonly rewriter: Pick<Rewriter, 'resolve'>;
+  readonly rewriter: Pick<Rewriter, 'resolve' | 'resolveNow'>;
   readonly restrictions: SmtpdRestrictions;
   readonly log: ComponentLogger;
   readonly clock: Clock;

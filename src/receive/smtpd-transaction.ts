@@ -33,6 +33,7 @@ import { errorMessage } from '../util/error-message.js';
 import { interpretMailParams, interpretRcptParams } from './smtpd-esmtp-params.js';
 import { unsafeLocalRecipient } from './smtpd-local-part-check.js';
 import * as R from './smtpd-replies.js';
+import type { Decision } from './smtpd-restriction-builtins.js';
 import type { RestrictionStage } from './smtpd-restriction-types.js';
 import { BdatState, receiveBdatChunk, receiveData } from './smtpd-session-data.js';
 import { abortQuietly, clip, safeReply } from './smtpd-session-helpers.js';
@@ -131,7 +132,9 @@ export async function rcptCommand(s: SmtpdState, args: string): Promise<SmtpRepl
 
   let resolved: ResolveResult;
   try {
-    resolved = await s.ctx.rewriter.resolve(address, s.sender);
+    // Without a promise to wait for when no table is asked (resolveNow).
+    const now = s.ctx.rewriter.resolveNow(address, s.sender);
+    resolved = now instanceof Promise ? await now : now;
   } catch (err) {
     s.ctx.log.warning(
       undefined,
@@ -149,7 +152,8 @@ export async function rcptCommand(s: SmtpdState, args: string): Promise<SmtpRepl
     // Postfix: mail to the error transport is MAIL_ERROR_BOUNCE.
     return s.transcript.mark(r, r.permanent ? 'bounce' : 'resource');
   }
-  const denied = await rcptRestrictions(s, address, resolved);
+  const verdict = rcptRestrictions(s, address, resolved);
+  const denied = verdict instanceof Promise ? await verdict : verdict;
   if (denied) {
     s.logReject('RCPT', denied, external);
     return denied;
@@ -195,33 +199,75 @@ export async function rcptCommand(s: SmtpdState, args: string): Promise<SmtpRepl
   return R.R_RCPT_OK;
 }
 
-/** client, helo, sender (delayed), relay and recipient lists, then unlisted recipients. */
-async function rcptRestrictions(
+/**
+ * client, helo, sender (delayed), relay and recipient lists, then unlisted recipients:
+ * the reply that refuses the recipient, or undefined. A promise only once a list or the
+ * recipient validation has to wait (most answer at once, and this runs for every RCPT).
+ */
+function rcptRestrictions(
   s: SmtpdState,
   recipient: Address,
   resolved: ResolveResult,
-): Promise<SmtpReply | undefined> {
-  const rs = s.ctx.restrictions;
+): SmtpReply | undefined | Promise<SmtpReply | undefined> {
   if (s.clientReject) return s.clientReject;
+  return rcptLists(s, recipient, resolved, 0, undefined);
+}
+
+/** The lists from stage `from` on, with the actions collected so far. */
+function rcptLists(
+  s: SmtpdState,
+  recipient: Address,
+  resolved: ResolveResult,
+  from: number,
+  collected: SubmissionAction[] | undefined,
+): SmtpReply | undefined | Promise<SmtpReply | undefined> {
+  const rs = s.ctx.restrictions;
   const stages = s.params.smtpdDelayReject ? RCPT_STAGES_DELAYED : RCPT_STAGES;
-  let actions: SubmissionAction[] | undefined;
-  for (const stage of stages) {
+  let actions = collected;
+  for (let i = from; i < stages.length; i++) {
+    const stage = stages[i]!;
     if (rs.isEmpty(stage)) continue;
-    // Most lists answer without waiting (evaluateNow): then there is no promise to await.
     const now = rs.evaluateNow(stage, s.rcptRequest(stage, recipient, resolved), s.memo);
-    const o = now instanceof Promise ? await now : now;
-    if (o.reply) return s.restricted(o.reply);
-    if (o.actions.length > 0) {
-      actions ??= [];
-      actions.push(...o.actions);
+    if (now instanceof Promise) {
+      return now.then((o) =>
+        o.reply
+          ? s.restricted(o.reply)
+          : rcptLists(s, recipient, resolved, i + 1, withActions(actions, o.actions)),
+      );
     }
+    if (now.reply) return s.restricted(now.reply);
+    actions = withActions(actions, now.actions);
   }
-  if (s.params.smtpdRejectUnlistedRecipient) {
-    const d = await rs.unlistedRecipient(s.rcptRequest('recipient', recipient, resolved));
-    // Postfix: an unknown recipient is MAIL_ERROR_BOUNCE.
-    if (d.kind === 'reply')
-      return d.reply.permanent ? s.transcript.mark(d.reply, 'bounce') : s.restricted(d.reply);
-  }
+  if (!s.params.smtpdRejectUnlistedRecipient) return accepted(s, actions);
+  const d = rs.unlistedRecipientNow(s.rcptRequest('recipient', recipient, resolved));
+  return d instanceof Promise ? d.then((x) => unlisted(s, x, actions)) : unlisted(s, d, actions);
+}
+
+/** The actions collected, with those of one more list. */
+function withActions(
+  actions: SubmissionAction[] | undefined,
+  more: readonly SubmissionAction[],
+): SubmissionAction[] | undefined {
+  if (more.length === 0) return actions;
+  const all = actions ?? [];
+  all.push(...more);
+  return all;
+}
+
+/** reject_unlisted_recipient's verdict. */
+function unlisted(
+  s: SmtpdState,
+  d: Decision,
+  actions: SubmissionAction[] | undefined,
+): SmtpReply | undefined {
+  // Postfix: an unknown recipient is MAIL_ERROR_BOUNCE.
+  if (d.kind === 'reply')
+    return d.reply.permanent ? s.transcript.mark(d.reply, 'bounce') : s.restricted(d.reply);
+  return accepted(s, actions);
+}
+
+/** The recipient passed: the lists' actions go to the transaction. */
+function accepted(s: SmtpdState, actions: SubmissionAction[] | undefined): undefined {
   if (actions) s.addActions(actions);
   return undefined;
 }

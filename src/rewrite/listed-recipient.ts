@@ -69,13 +69,37 @@ export async function listedRecipient(
   tables: RecipientTables,
   p: Pick<RewriterParameters, 'recipientDelimiter'>,
 ): Promise<ListedRecipient> {
+  return listedRecipientNow(r, tables, p);
+}
+
+/**
+ * listedRecipient(), without a promise when no table can tell (then the recipient is
+ * listed): smtpd asks for every RCPT.
+ *
+ * @throws TableError `retry` (a rejected promise) when a table cannot answer
+ */
+export function listedRecipientNow(
+  r: ResolveResult,
+  tables: RecipientTables,
+  p: Pick<RewriterParameters, 'recipientDelimiter'>,
+): ListedRecipient | Promise<ListedRecipient> {
+  if (r.error || !needsLookup(r.addressClass, tables)) {
+    return { listed: true, table: '', text: '', addressClass: r.addressClass };
+  }
+  return lookedUp(r, tables, p);
+}
+
+async function lookedUp(
+  r: ResolveResult,
+  tables: RecipientTables,
+  p: Pick<RewriterParameters, 'recipientDelimiter'>,
+): Promise<ListedRecipient> {
   const answer = (listed: boolean, table: string): ListedRecipient => ({
     listed,
     table,
     text: table === '' ? '' : `User unknown in ${table}`,
     addressClass: r.addressClass,
   });
-  if (r.error || !needsLookup(r.addressClass, tables)) return answer(true, '');
   const { local, domain } = splitAddress(r.recipient);
   const key = `${local}@${toAsciiDomain(domain) ?? domain}`;
   const find = async (table: LookupTable | undefined): Promise<boolean> =>

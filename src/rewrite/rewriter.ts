@@ -55,8 +55,9 @@ import { lookupAddressIdn } from '../tables/search-order.js';
 import type { LookupTable, TableSpec } from '../tables/types.js';
 import type { Address } from '../types.js';
 import { errorMessage } from '../util/error-message.js';
+import type { Mutable } from '../util/mutable.js';
 import { canonicalDomain, lowerAscii, rewriteAddress } from './canonical-form.js';
-import { type ListedRecipient, listedRecipient } from './listed-recipient.js';
+import { type ListedRecipient, listedRecipient, listedRecipientNow } from './listed-recipient.js';
 import { localRecipientTable } from './local-recipient-maps.js';
 import type { RewriterParameters } from './rewrite-parameters.js';
 import { parseTransportSpec, type TransportSpec } from './transport-spec.js';
@@ -325,6 +326,16 @@ export class Rewriter {
    * @throws TableError `retry` when a table cannot answer (defer the mail)
    */
   async resolve(address: Address, sender?: Address): Promise<ResolveResult> {
+    return this.resolveNow(address, sender);
+  }
+
+  /**
+   * resolve(), without a promise when no table is to be asked (no transport, relocated
+   * or sender-dependent maps, and domain lists of names only): smtpd resolves every RCPT.
+   *
+   * @throws TableError `retry` (or a rejected promise) when a table cannot answer
+   */
+  resolveNow(address: Address, sender?: Address): ResolveResult | Promise<ResolveResult> {
     const p = this.#params;
     let addr = this.rewrite(address);
     if (addr === '') addr = `${p.emptyAddressRecipient}@${p.myhostname}`;
@@ -369,13 +380,44 @@ export class Rewriter {
     const routeDomain = ascii ?? lowerAscii(domain);
 
     const known = syntaxError ? 'default' : this.#domainClass(routeDomain);
-    const addressClass = typeof known === 'string' ? known : await known;
+    const t = this.#tables;
+    if (
+      typeof known !== 'string' ||
+      t.transportMaps ||
+      t.relocatedMaps ||
+      ((t.senderDependentDefaultTransportMaps || t.senderDependentRelayhostMaps) &&
+        sender !== undefined &&
+        !syntaxError)
+    ) {
+      return this.#resolveTables(known, local, routeDomain, recipient, routed, syntaxError, sender);
+    }
+    const res = this.#classResult(
+      known,
+      routeDomain,
+      recipient,
+      routed,
+      known === 'relay' ? this.#relaySpec : this.#defaultSpec,
+      p.relayhost,
+    );
+    if (syntaxError) res.error = BAD_SYNTAX;
+    return res;
+  }
+
+  /** The result as the address class routes it, before transport(5) and relocated(5). */
+  #classResult(
+    addressClass: AddressClass,
+    routeDomain: string,
+    recipient: Address,
+    routed: boolean,
+    spec: TransportSpec,
+    relayhost: string,
+  ): Mutable<ResolveResult> {
     let transport: string;
     let nexthop: string;
     switch (addressClass) {
       case 'local':
         transport = this.#localSpec.transport;
-        nexthop = this.#localSpec.nexthop ?? p.myhostname;
+        nexthop = this.#localSpec.nexthop ?? this.#params.myhostname;
         break;
       case 'virtual-alias':
         // Every address must have been aliased away in cleanup; what is left is unknown.
@@ -386,32 +428,47 @@ export class Rewriter {
         transport = this.#virtualSpec.transport;
         nexthop = this.#virtualSpec.nexthop ?? routeDomain;
         break;
-      default: {
-        let spec = addressClass === 'relay' ? this.#relaySpec : this.#defaultSpec;
-        let relayhost = p.relayhost;
-        if (sender !== undefined && !syntaxError) {
-          if (addressClass === 'default' && this.#tables.senderDependentDefaultTransportMaps) {
-            const found = await this.#senderLookup(
-              this.#tables.senderDependentDefaultTransportMaps,
-              sender,
-            );
-            if (found) spec = tableSpec(found, this.#tables.senderDependentDefaultTransportMaps);
-          }
-          if (this.#tables.senderDependentRelayhostMaps) {
-            const found = await this.#senderLookup(
-              this.#tables.senderDependentRelayhostMaps,
-              sender,
-            );
-            if (found) relayhost = found;
-          }
-        }
+      default:
         transport = spec.transport;
         nexthop = spec.nexthop ?? (relayhost !== '' ? relayhost : routeDomain);
+    }
+    return { addressClass, transport, nexthop, recipient, routed };
+  }
+
+  /** The rest of resolveNow() when a table is to be asked. */
+  async #resolveTables(
+    known: AddressClass | Promise<AddressClass>,
+    local: string,
+    routeDomain: string,
+    recipient: Address,
+    routed: boolean,
+    syntaxError: boolean,
+    sender: Address | undefined,
+  ): Promise<ResolveResult> {
+    const p = this.#params;
+    const addressClass = typeof known === 'string' ? known : await known;
+    let spec = addressClass === 'relay' ? this.#relaySpec : this.#defaultSpec;
+    let relayhost = p.relayhost;
+    if ((addressClass === 'default' || addressClass === 'relay') && sender !== undefined) {
+      if (!syntaxError) {
+        if (addressClass === 'default' && this.#tables.senderDependentDefaultTransportMaps) {
+          const found = await this.#senderLookup(
+            this.#tables.senderDependentDefaultTransportMaps,
+            sender,
+          );
+          if (found) spec = tableSpec(found, this.#tables.senderDependentDefaultTransportMaps);
+        }
+        if (this.#tables.senderDependentRelayhostMaps) {
+          const found = await this.#senderLookup(this.#tables.senderDependentRelayhostMaps, sender);
+          if (found) relayhost = found;
+        }
       }
     }
-
-    if (syntaxError)
-      return { addressClass, transport, nexthop, recipient, routed, error: BAD_SYNTAX };
+    const res = this.#classResult(addressClass, routeDomain, recipient, routed, spec, relayhost);
+    if (syntaxError) {
+      res.error = BAD_SYNTAX;
+      return res;
+    }
 
     // transport(5) overrides every class but virtual alias (resolve.c).
     const key =
@@ -427,11 +484,11 @@ export class Rewriter {
         // transport(5): `:nexthop` keeps the transport; `transport` alone resets the
         // nexthop to the recipient domain (error: gets a generic text); `:` changes nothing.
         if (spec.transport === '') {
-          if (spec.nexthop !== undefined) nexthop = spec.nexthop;
+          if (spec.nexthop !== undefined) res.nexthop = spec.nexthop;
         } else {
-          transport = spec.transport;
-          nexthop =
-            spec.nexthop ?? (transport === 'error' ? 'Address is undeliverable' : routeDomain);
+          res.transport = spec.transport;
+          res.nexthop =
+            spec.nexthop ?? (spec.transport === 'error' ? 'Address is undeliverable' : routeDomain);
         }
       }
     }
@@ -444,11 +501,11 @@ export class Rewriter {
         localDomain: addressClass === 'local' || routeDomain === toAsciiDomain(p.myorigin),
       });
       if (found) {
-        transport = 'error';
-        nexthop = `5.1.6 User has moved to ${found.value.replace(/[\r\n]+/g, ' ')}`;
+        res.transport = 'error';
+        res.nexthop = `5.1.6 User has moved to ${found.value.replace(/[\r\n]+/g, ' ')}`;
       }
     }
-    return { addressClass, transport, nexthop, recipient, routed };
+    return res;
   }
 
   /** Sender-dependent lookup: `user@domain`, `@domain`, and `<>` for the null sender. */
@@ -481,6 +538,11 @@ export class Rewriter {
    */
   listedRecipient(resolved: ResolveResult): Promise<ListedRecipient> {
     return listedRecipient(resolved, this.#tables, this.#params);
+  }
+
+  /** listedRecipient(), without a promise when no table can tell. */
+  listedRecipientNow(resolved: ResolveResult): ListedRecipient | Promise<ListedRecipient> {
+    return listedRecipientNow(resolved, this.#tables, this.#params);
   }
 }
 
