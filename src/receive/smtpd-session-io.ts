@@ -42,6 +42,13 @@ export type TlsOutcome =
   | { readonly ok: true; readonly socket: tls.TLSSocket }
   | { readonly ok: false; readonly reason: string };
 
+/** The resolve function of the promise captureWake() was last the executor of. */
+let capturedWake: ((why: Wake) => void) | undefined;
+
+function captureWake(resolve: (why: Wake) => void): void {
+  capturedWake = resolve;
+}
+
 /** A TCP socket of its own (not TLS over it, not an in-memory stream). */
 function isPlainSocket(s: Duplex): boolean {
   return s instanceof net.Socket && !(s instanceof tls.TLSSocket);
@@ -182,10 +189,13 @@ export class SessionIo {
       this.#socket.resume();
     }
     if (this.eof) return Promise.resolve('eof');
-    return new Promise((resolve) => {
-      this.#waitingSince = this.#clock.now();
-      this.#wake = resolve;
-    });
+    // A session waits for every command: the promise is made with a shared executor,
+    // without a closure of its own.
+    const woken = new Promise<Wake>(captureWake);
+    this.#waitingSince = this.#clock.now();
+    this.#wake = capturedWake;
+    capturedWake = undefined;
+    return woken;
   }
 
   /** Waits until the client has read enough of our replies (bounded by the timeout). */
