@@ -142,8 +142,17 @@ export class CleanupEnvelope {
    * @throws TableError `retry` or ExpansionLimitError: the message must be deferred
    */
   async finalRecipients(): Promise<Recipient[]> {
+    return this.finalRecipientsNow();
+  }
+
+  /** finalRecipients(), without a promise when no table or mapping applies. */
+  finalRecipientsNow(): Recipient[] | Promise<Recipient[]> {
     // One recipient and nothing to map (the usual SMTP message): no duplicate to filter out.
     if (this.recipients.length <= 1 && !this.#mapsRecipients()) return numbered(this.recipients);
+    return this.#finalRecipients();
+  }
+
+  async #finalRecipients(): Promise<Recipient[]> {
     const { mapping, tables, params } = this.#ctx;
     const out: PendingRecipient[] = [];
     const seen = new Set<string>();

@@ -318,8 +318,11 @@ export class CleanupTransaction implements SubmissionTransaction {
     let sender: Address | undefined;
     if (state.status === 0 || (state.status & ~RCPT) === 0) {
       try {
-        sender = await env.mappedSender();
-        recipients = await env.finalRecipients();
+        // Awaited only when a table was to be consulted.
+        const mapped = env.mappedSenderNow();
+        sender = mapped instanceof Promise ? await mapped : mapped;
+        const final = env.finalRecipientsNow();
+        recipients = final instanceof Promise ? await final : final;
       } catch (err) {
         if (err instanceof ExpansionLimitError) {
           this.#ctx.log.warning(this.queueId, err.message);
@@ -364,28 +367,43 @@ export class CleanupTransaction implements SubmissionTransaction {
       if (staged.hold !== undefined) env.hold = { reason: staged.hold };
     }
     const p = env.senderParams;
-    const record: NewMessageRecord = {
-      queueId: this.queueId,
-      sender: sender ?? '',
-      recipients,
-      ...(p.envid !== undefined ? { envid: p.envid } : {}),
-      ...(p.ret !== undefined ? { ret: p.ret } : {}),
-      bodyType: p.bodyType ?? '7BIT',
-      smtputf8: p.smtputf8 ?? false,
-      eightBit,
-      size,
-      headerSize,
-      arrivalTime: this.#arrivalTime,
-      warnTime: 0,
-      source: this.#source,
-      ...(env.filter !== undefined ? { filter: env.filter } : {}),
-      ...(env.hold
+    // Without a temporary object per absent field (ENVID and RET are rare; the optional
+    // fields after `source` are appended in the same order).
+    const record: Mutable<NewMessageRecord> =
+      p.envid === undefined && p.ret === undefined
         ? {
-            hold: true,
-            ...(env.hold.reason !== undefined ? { holdReason: env.hold.reason } : {}),
+            queueId: this.queueId,
+            sender: sender ?? '',
+            recipients,
+            bodyType: p.bodyType ?? '7BIT',
+            smtputf8: p.smtputf8 ?? false,
+            eightBit,
+            size,
+            headerSize,
+            arrivalTime: this.#arrivalTime,
+            warnTime: 0,
+            source: this.#source,
           }
-        : {}),
-    };
+        : {
+            queueId: this.queueId,
+            sender: sender ?? '',
+            recipients,
+            ...(p.envid !== undefined ? { envid: p.envid } : {}),
+            ...(p.ret !== undefined ? { ret: p.ret } : {}),
+            bodyType: p.bodyType ?? '7BIT',
+            smtputf8: p.smtputf8 ?? false,
+            eightBit,
+            size,
+            headerSize,
+            arrivalTime: this.#arrivalTime,
+            warnTime: 0,
+            source: this.#source,
+          };
+    if (env.filter !== undefined) record.filter = env.filter;
+    if (env.hold) {
+      record.hold = true;
+      if (env.hold.reason !== undefined) record.holdReason = env.hold.reason;
+    }
     try {
       await this.#writer.commit(record);
     } catch (err) {

@@ -163,14 +163,28 @@ export class ForwardingWriter implements MessageWriter {
     this.#position = at.position;
   }
 
-  async commit(record: NewMessageRecord): Promise<void> {
-    if (this.#done) throw new Error(`${this.queueId}: commit after commit or abort`);
+  commit(record: NewMessageRecord): Promise<void> {
+    if (this.#done)
+      return Promise.reject(new Error(`${this.queueId}: commit after commit or abort`));
     const content = this.content;
     if (!content.writableEnded) content.end();
     // Every DATA frame is queued, every write to the file done, before COMMIT. A write
     // calls back once its frames are queued, so with none in flight (the usual case: the
     // channel took them at once) there is nothing to wait for; the stream's 'finish'
-    // follows on the next tick.
+    // follows on the next tick. Then COMMIT goes at once, with the channel's promise.
+    if (
+      this.#file === undefined &&
+      (content.writableFinished || (content.writableLength === 0 && !content.destroyed))
+    ) {
+      this.#done = true;
+      return this.#channel.commit(this.#id, record);
+    }
+    return this.#commitAfterWrites(record);
+  }
+
+  /** commit() once the writes in flight and the store's file are done. */
+  async #commitAfterWrites(record: NewMessageRecord): Promise<void> {
+    const content = this.content;
     if (!content.writableFinished && (content.writableLength > 0 || content.destroyed))
       await finished(content);
     const file = this.#file;
