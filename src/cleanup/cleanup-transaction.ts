@@ -66,6 +66,13 @@ export { DUPLICATE_FILTER_LIMIT } from './cleanup-envelope.js';
 
 const CONTENT_HIGH_WATER_MARK = 64 * 1024;
 
+/** The resolve function of the promise captureResolve() was last the executor of. */
+let capturedResolve: (() => void) | undefined;
+
+function captureResolve(resolve: () => void): void {
+  capturedResolve = resolve;
+}
+
 export class CleanupTransaction implements SubmissionTransaction {
   readonly queueId: QueueId;
   readonly content: Writable;
@@ -113,9 +120,10 @@ export class CleanupTransaction implements SubmissionTransaction {
       rewrite: (address) => this.#rewrite(address),
       addRecipient: (address) => this.addRecipient({ address }),
     });
-    this.#contentDone = new Promise((resolve) => {
-      this.#resolveContentDone = resolve;
-    });
+    // Made with a shared executor: no closure of its own per message.
+    this.#contentDone = new Promise(captureResolve);
+    this.#resolveContentDone = capturedResolve!;
+    capturedResolve = undefined;
 
     // A store stream that fails is a held WRITE error, never an unhandled event.
     writer.content.on('error', (err: Error) => state.writeFailed(err));

@@ -75,8 +75,9 @@ export class SmtpSession {
   #finished = false;
   #shutdown: 'none' | 'graceful' | 'now' = 'none';
   readonly #done: Promise<void>;
-  #resolveDone!: () => void;
-  #notices: Promise<void> = Promise.resolve();
+  #resolveDone!: (notices: Promise<void> | undefined) => void;
+  /** The postmaster notices queued so far; undefined while there are none (most sessions). */
+  #notices: Promise<void> | undefined;
 
   constructor(ctx: SessionContext, socket: import('node:stream').Duplex, client: ClientInfo) {
     const io = new SessionIo(
@@ -88,15 +89,19 @@ export class SmtpSession {
     const s = new SmtpdState(ctx, io, client);
     this.#s = s;
     io.onClosed = () => {
-      if (this.#finished) this.#resolveDone();
+      if (this.#finished) this.#closed();
     };
     io.onSocketError = (err) => ctx.log.debug(undefined, `${s.namaddr}: ${errorMessage(err)}`);
     if (s.transcript.enabled) io.onOutput = (wire) => s.transcript.reply(wire);
-    const closed = new Promise<void>((resolve) => {
-      this.#resolveDone = resolve;
+    this.#done = new Promise<void>((resolve) => {
+      this.#resolveDone = resolve as (notices: Promise<void> | undefined) => void;
     });
-    // Done once the socket is closed and any postmaster notice has been queued.
-    this.#done = closed.then(() => this.#notices);
+  }
+
+  /** The socket is closed: done once any postmaster notice has been queued. */
+  #closed(): void {
+    // Resolved with the notices' promise, `done` follows it.
+    this.#resolveDone(this.#notices);
   }
 
   get done(): Promise<void> {
@@ -566,7 +571,8 @@ export class SmtpSession {
     if (!snapshot) return;
     const { submission, params, clock, log } = this.#s.ctx;
     const sent = sendSmtpdNotice(snapshot, this.#s.namaddr, { submission, params, clock, log });
-    this.#notices = Promise.all([this.#notices, sent]).then(() => undefined);
+    const before = this.#notices;
+    this.#notices = (before ? Promise.all([before, sent]) : sent).then(() => undefined);
   }
 
   /** Final bookkeeping: flush, close the stream, abort what is left, log the summary. */
@@ -586,7 +592,7 @@ export class SmtpSession {
     this.#finished = true;
     this.#s.io.stop();
     const socket = this.#s.io.socket;
-    if (this.#s.io.closed) this.#resolveDone();
-    else if (socket.destroyed) socket.once('close', () => this.#resolveDone());
+    if (this.#s.io.closed) this.#closed();
+    else if (socket.destroyed) socket.once('close', () => this.#closed());
   }
 }

@@ -238,14 +238,11 @@ export class SmtpdState {
       base === 'SMTP'
         ? base
         : `${base}${this.tls ? 'S' : ''}${this.authUser !== undefined ? 'A' : ''}`;
-    return {
-      component: 'smtpd',
-      protocol,
-      client: this.client,
-      ...(this.helo !== undefined ? { helo: this.helo } : {}),
-      ...(this.tls ? { tls: this.tls } : {}),
-      ...(this.authUser !== undefined ? { authUser: this.authUser } : {}),
-    };
+    const source: Mutable<SubmissionSource> = { component: 'smtpd', protocol, client: this.client };
+    if (this.helo !== undefined) source.helo = this.helo;
+    if (this.tls) source.tls = this.tls;
+    if (this.authUser !== undefined) source.authUser = this.authUser;
+    return source;
   }
 
   /** Postfix mail_reset(): forgets the sender and recipients and aborts the transaction. */
