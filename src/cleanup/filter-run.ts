@@ -90,7 +90,8 @@ export class FilterRun {
     if (!this.#kept) return;
     this.#keptSize += data.length;
     if (this.#keptSize > this.#keepLimit) this.#kept = undefined;
-    else this.#kept.push(data);
+    // A copy: header bytes may be views of the client's chunks, kept here until the commit.
+    else this.#kept.push(Buffer.from(data));
   }
 
   /** Waits for the verdict and applies it. */

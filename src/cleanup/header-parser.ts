@@ -49,7 +49,10 @@ export interface HeaderField {
   readonly name: string;
   /** Field name lower-cased, for comparisons. */
   readonly lowerName: string;
-  /** The header's bytes, every physical line ending in CRLF. */
+  /**
+   * The header's bytes, every physical line ending in CRLF: a view of the chunk pushed
+   * when the header lay whole in it (valid as long as that chunk is), else its own copy.
+   */
   readonly raw: Buffer;
   /** The value after the colon, unfolded and trimmed (UTF-8 decoded, for inspection only). */
   readonly value: string;
@@ -151,6 +154,8 @@ export class HeaderParser {
   #truncated = false;
   #nameLength = 0;
   #colon = 0;
+  /** Some pieces of the open header are views of the chunk being pushed. */
+  #views = false;
 
   constructor(options: HeaderParserOptions) {
     this.#limit = Math.max(0, options.headerSizeLimit);
@@ -192,7 +197,16 @@ export class HeaderParser {
       }
       if (lineDone) this.#finishLine();
     }
+    // A header still open keeps copies of its pieces, not views of a chunk its writer
+    // may reuse once this push is done.
+    if (this.#inField && this.#views) this.#ownPieces();
     return events;
+  }
+
+  #ownPieces(): void {
+    this.#views = false;
+    this.#first = Buffer.from(this.#first!);
+    if (this.#more) this.#more = this.#more.map((b) => Buffer.from(b));
   }
 
   /** Ends the input. */
@@ -351,10 +365,10 @@ export class HeaderParser {
   #keep(buf: Buffer, start: number, end: number): void {
     const n = end - start;
     if (n === 0) return;
-    // A view, not a copy: a chunk is not changed once written (the content stream's
-    // contract, as for the body), and a header of several pieces is joined into one
-    // buffer when it ends.
+    // A view, not a copy: the header is handed on within this push, like the body's
+    // chunks; one still open when the push ends is copied then (#ownPieces).
     const piece = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
+    this.#views = true;
     this.#add(piece);
     this.#lineKept = true;
     this.#lastKept = piece[n - 1]!;
@@ -385,6 +399,7 @@ export class HeaderParser {
     const more = this.#more;
     this.#first = undefined;
     this.#more = undefined;
+    this.#views = false;
     const raw = more === undefined ? first : Buffer.concat([first, ...more], this.#size);
     events.push({
       kind: 'header',

@@ -39,6 +39,29 @@ function parse(input: string, limit = 102400, split: number[] = []): Parsed {
 }
 
 describe('HeaderParser', () => {
+  it('keeps the pieces of a header that spans chunks when the writer reuses its buffer', () => {
+    const parser = new HeaderParser({ headerSizeLimit: 102400 });
+    const buffer = Buffer.alloc(64);
+    const headers: { raw: string; value: string }[] = [];
+    const feed = (text: string): void => {
+      const n = buffer.write(text, 'latin1');
+      // What a push completed is used before the writer has its buffer back (as Cleanup
+      // hands each header on at once); what is still open must not depend on it.
+      for (const e of parser.push(buffer.subarray(0, n))) {
+        if (e.kind === 'header')
+          headers.push({ raw: e.field.raw.toString('latin1'), value: e.field.value });
+      }
+      buffer.fill(0x58);
+    };
+    feed('Subject: one\r\nX-Long: first ');
+    feed('part\r\n continued');
+    feed('\r\n\r\nbody\r\n');
+    expect(headers).toEqual([
+      { raw: 'Subject: one\r\n', value: 'one' },
+      { raw: 'X-Long: first part\r\n continued\r\n', value: 'first part continued' },
+    ]);
+  });
+
   it('splits headers, unfolds values and passes the body through', () => {
     const p = parse('Subject: hello\r\n world\r\nFrom: a@b\r\n\r\nbody\r\nmore\r\n');
     expect(p.headers.map((h) => h.name)).toEqual(['Subject', 'From']);
