@@ -375,38 +375,22 @@ export class CleanupTransaction implements SubmissionTransaction {
       if (staged.hold !== undefined) env.hold = { reason: staged.hold };
     }
     const p = env.senderParams;
-    // Without a temporary object per absent field (ENVID and RET are rare; the optional
-    // fields after `source` are appended in the same order).
-    const record: Mutable<NewMessageRecord> =
-      p.envid === undefined && p.ret === undefined
-        ? {
-            queueId: this.queueId,
-            sender: sender ?? '',
-            recipients,
-            bodyType: p.bodyType ?? '7BIT',
-            smtputf8: p.smtputf8 ?? false,
-            eightBit,
-            size,
-            headerSize,
-            arrivalTime: this.#arrivalTime,
-            warnTime: 0,
-            source: this.#source,
-          }
-        : {
-            queueId: this.queueId,
-            sender: sender ?? '',
-            recipients,
-            ...(p.envid !== undefined ? { envid: p.envid } : {}),
-            ...(p.ret !== undefined ? { ret: p.ret } : {}),
-            bodyType: p.bodyType ?? '7BIT',
-            smtputf8: p.smtputf8 ?? false,
-            eightBit,
-            size,
-            headerSize,
-            arrivalTime: this.#arrivalTime,
-            warnTime: 0,
-            source: this.#source,
-          };
+    // Without a temporary object per absent field: ENVID and RET are rare, and the
+    // optional fields after `source` are appended in the record's order.
+    let record: Mutable<NewMessageRecord> = {
+      queueId: this.queueId,
+      sender: sender ?? '',
+      recipients,
+      bodyType: p.bodyType ?? '7BIT',
+      smtputf8: p.smtputf8 ?? false,
+      eightBit,
+      size,
+      headerSize,
+      arrivalTime: this.#arrivalTime,
+      warnTime: 0,
+      source: this.#source,
+    };
+    if (p.envid !== undefined || p.ret !== undefined) record = withDsnFields(record, p);
     if (env.filter !== undefined) record.filter = env.filter;
     if (env.hold) {
       record.hold = true;
@@ -445,4 +429,20 @@ export class CleanupTransaction implements SubmissionTransaction {
       this.#ctx.log.warning(this.queueId, `cannot discard the queue file: ${errorMessage(err)}`);
     }
   }
+}
+
+/** The record with ENVID and RET in their place, after the recipients. */
+function withDsnFields(
+  record: Mutable<NewMessageRecord>,
+  p: SenderParams,
+): Mutable<NewMessageRecord> {
+  const { queueId, sender, recipients, ...rest } = record;
+  return {
+    queueId,
+    sender,
+    recipients,
+    ...(p.envid !== undefined ? { envid: p.envid } : {}),
+    ...(p.ret !== undefined ? { ret: p.ret } : {}),
+    ...rest,
+  };
 }
