@@ -464,28 +464,29 @@ export class SmtpSession {
       : this.#repliedLater(spec, reply);
   }
 
-  async #repliedLater(spec: CommandSpec, reply: Promise<SmtpReply>): Promise<boolean> {
-    return this.#replied(spec, await reply);
+  /** A reply still to come (a lookup, a transaction): answered when it is there. */
+  #repliedLater(spec: CommandSpec, reply: Promise<SmtpReply>): Promise<boolean> {
+    return reply.then((r) => this.#replied(spec, r));
   }
 
   /** STARTTLS, DATA and BDAT: they wait for the client, and may end the session. */
-  async #staged(spec: CommandSpec, args: string): Promise<boolean> {
-    let r: SmtpReply | 'done' | undefined;
-    if (spec.name === 'STARTTLS') {
-      r = await this.#starttlsCommand(args);
-      if (r === undefined) {
-        // Postfix: `lost connection after STARTTLS`, and `starttls=0/1` in the summary.
-        this.#s.count('starttls', false);
-        this.#logLost();
-        return false;
-      }
-      if (r === 'done') {
-        this.#s.count('starttls', true);
-        return true;
-      }
-    } else {
-      r = await (spec.name === 'DATA' ? dataCommand : bdatCommand)(this.#s, args);
-      if (r === undefined) return false;
+  #staged(spec: CommandSpec, args: string): Promise<boolean> {
+    if (spec.name === 'STARTTLS') return this.#starttls(spec, args);
+    const received = (spec.name === 'DATA' ? dataCommand : bdatCommand)(this.#s, args);
+    return received.then((r) => (r === undefined ? false : this.#replied(spec, r)));
+  }
+
+  async #starttls(spec: CommandSpec, args: string): Promise<boolean> {
+    const r = await this.#starttlsCommand(args);
+    if (r === undefined) {
+      // Postfix: `lost connection after STARTTLS`, and `starttls=0/1` in the summary.
+      this.#s.count('starttls', false);
+      this.#logLost();
+      return false;
+    }
+    if (r === 'done') {
+      this.#s.count('starttls', true);
+      return true;
     }
     return this.#replied(spec, r);
   }
