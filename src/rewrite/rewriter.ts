@@ -326,16 +326,22 @@ export class Rewriter {
    * @throws TableError `retry` when a table cannot answer (defer the mail)
    */
   async resolve(address: Address, sender?: Address): Promise<ResolveResult> {
-    return this.resolveNow(address, sender);
+    return this.#resolveNow(address, sender);
   }
 
   /**
    * resolve(), without a promise when no table is to be asked (no transport, relocated
    * or sender-dependent maps, and domain lists of names only): smtpd resolves every RCPT.
+   * A subclass that overrides resolve() is asked through it.
    *
    * @throws TableError `retry` (or a rejected promise) when a table cannot answer
    */
   resolveNow(address: Address, sender?: Address): ResolveResult | Promise<ResolveResult> {
+    if (this.resolve !== Rewriter.prototype.resolve) return this.resolve(address, sender);
+    return this.#resolveNow(address, sender);
+  }
+
+  #resolveNow(address: Address, sender?: Address): ResolveResult | Promise<ResolveResult> {
     const p = this.#params;
     let addr = this.rewrite(address);
     if (addr === '') addr = `${p.emptyAddressRecipient}@${p.myhostname}`;
@@ -540,8 +546,13 @@ export class Rewriter {
     return listedRecipient(resolved, this.#tables, this.#params);
   }
 
-  /** listedRecipient(), without a promise when no table can tell. */
+  /**
+   * listedRecipient(), without a promise when no table can tell. A subclass that
+   * overrides listedRecipient() is asked through it.
+   */
   listedRecipientNow(resolved: ResolveResult): ListedRecipient | Promise<ListedRecipient> {
+    if (this.listedRecipient !== Rewriter.prototype.listedRecipient)
+      return this.listedRecipient(resolved);
     return listedRecipientNow(resolved, this.#tables, this.#params);
   }
 }
