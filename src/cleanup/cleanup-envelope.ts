@@ -63,7 +63,7 @@ function classSet(classes: readonly string[]): ReadonlySet<string> {
 export interface EnvelopeContext {
   readonly params: CleanupParameters;
   readonly mapping: AddressMapping;
-  readonly tables: AddressTables;
+  readonly addressTables: AddressTables;
 }
 
 const NEVER: readonly DsnNotifyKeyword[] = ['NEVER'];
@@ -153,7 +153,7 @@ export class CleanupEnvelope {
   }
 
   async #finalRecipients(): Promise<Recipient[]> {
-    const { mapping, tables, params } = this.#ctx;
+    const { mapping, addressTables: tables, params } = this.#ctx;
     const out: PendingRecipient[] = [];
     const seen = new Set<string>();
     const add = (r: PendingRecipient): void => {
@@ -208,7 +208,7 @@ export class CleanupEnvelope {
 
   /** Whether any table, masquerade, redirect or BCC can change the recipient list. */
   #mapsRecipients(): boolean {
-    const { tables, params } = this.#ctx;
+    const { addressTables: tables, params } = this.#ctx;
     return (
       this.redirect !== undefined ||
       this.bccs.length > 0 ||

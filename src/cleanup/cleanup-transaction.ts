@@ -105,11 +105,7 @@ export class CleanupTransaction implements SubmissionTransaction {
     this.#arrivalTime = arrivalTime;
     const state = new CleanupState(queueId, ctx.log);
     this.#state = state;
-    this.#env = new CleanupEnvelope({
-      params: ctx.params,
-      mapping: ctx.mapping,
-      tables: ctx.addressTables,
-    });
+    this.#env = new CleanupEnvelope(ctx);
     this.#message = new CleanupContent({
       ctx,
       state,

@@ -14,8 +14,19 @@ export const MAX_LOGGED = 100;
 
 /** Postfix's `name[address]` for logs. */
 export function namaddrOf(c: ClientInfo): string {
-  return `${printable(c.name ?? 'unknown')}[${printable(c.address)}]`;
+  const name = c.name ?? 'unknown';
+  // Clients come back: the last one's text is reused for the same name and address.
+  if (name === lastName && c.address === lastAddress) return lastNamaddr;
+  const namaddr = `${printable(name)}[${printable(c.address)}]`;
+  lastName = name;
+  lastAddress = c.address;
+  lastNamaddr = namaddr;
+  return namaddr;
 }
+
+let lastName = '';
+let lastAddress = '';
+let lastNamaddr = '[]';
 
 /** The protocol, cipher and bits of an established TLS session. */
 export function tlsInfoOf(socket: TLSSocket): TlsInfo {

@@ -81,6 +81,16 @@ export interface SessionContext {
   readonly commandCheck?: CommandCheck | undefined;
 }
 
+/** The counts and text of the last `disconnect from` summary made (without notes). */
+let lastStats: readonly (string | number)[] = [];
+let lastSummary = ' commands=0';
+
+function sameStats(a: readonly (string | number)[], b: readonly (string | number)[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** The state of one SMTP session, shared by its command handlers. */
 export class SmtpdState {
   readonly ctx: SessionContext;
@@ -157,6 +167,8 @@ export class SmtpdState {
   /** Postfix's ` ehlo=1 mail=1 ... commands=N` summary of the session. */
   summary(): string {
     const stats = this.#stats;
+    // Most sessions of a server end with the same counts: the last summary made is reused.
+    if (!this.bareLfNoted && sameStats(stats, lastStats)) return lastSummary;
     let summary = '';
     let ok = 0;
     let total = 0;
@@ -168,7 +180,9 @@ export class SmtpdState {
       total += t;
     }
     summary += ok === total ? ` commands=${ok}` : ` commands=${ok}/${total}`;
-    if (this.bareLfNoted) summary += ' notes=bare_lf';
+    if (this.bareLfNoted) return `${summary} notes=bare_lf`;
+    lastStats = stats.slice();
+    lastSummary = summary;
     return summary;
   }
 
