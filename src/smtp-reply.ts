@@ -18,6 +18,8 @@
  */
 
 const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})$/;
+/** Marks text the caller vouches for (SmtpReply.clean); not exported, so no one else can. */
+const CLEAN: unique symbol = Symbol('clean reply text');
 /** Any control character (what printable() replaces), tab included. */
 const CONTROL = /[\x00-\x1f\x7f]/;
 
@@ -70,13 +72,23 @@ export class SmtpReply {
    * @param enhanced - enhanced status; its class digit is rewritten to match `code`
    *   (a 4xx code with `5.7.1` becomes `4.7.1`); '' to send none
    * @param text - one line, or several for a multi-line reply
+   * @param clean - set by SmtpReply.clean() only
    */
-  constructor(code: number, enhanced: string, text: string | readonly string[]) {
+  constructor(
+    code: number,
+    enhanced: string,
+    text: string | readonly string[],
+    clean?: typeof CLEAN,
+  ) {
     if (!Number.isInteger(code) || code < 200 || code > 599) {
       throw new RangeError(`SMTP reply code ${code} is outside 200..599`);
     }
     this.code = code;
     this.enhanced = normaliseEnhanced(code, enhanced);
+    if (clean === CLEAN && typeof text === 'string') {
+      this.lines = [text];
+      return;
+    }
     // Most replies are one line: the splitting pattern runs only when there is a line break.
     const lines =
       typeof text === 'string' && !text.includes('\n')
@@ -144,6 +156,20 @@ export class SmtpReply {
   }
 
   /**
+   * A one-line reply whose text the caller built from fixed text and values of the
+   * project's own making (queue IDs, counts): no control character can be in it, so the
+   * scan for them is skipped. Text from a client, a peer or a table goes through `new`.
+   *
+   * @example
+   * ```ts
+   * SmtpReply.clean(250, '2.0.0', `Ok: queued as ${queueId}`);
+   * ```
+   */
+  static clean(code: number, enhanced: string, text: string): SmtpReply {
+    return new SmtpReply(code, enhanced, text, CLEAN);
+  }
+
+  /**
    * Parses `550 5.1.1 text` (one line, as found in tables, configs and remote replies).
    * A missing enhanced status is derived from the code (`x.0.0`).
    */
@@ -176,9 +202,28 @@ function normaliseEnhanced(code: number, enhanced: string): string {
   if (!enhanced) return '';
   const c = Math.floor(code / 100);
   if (c !== 2 && c !== 4 && c !== 5) return '';
+  // Almost every status is already in its final form: kept as it is, without a match.
+  if (canonicalEnhanced(enhanced, c)) return enhanced;
   const m = ENHANCED.exec(enhanced);
   if (!m) return `${c}.0.0`;
   return `${c}.${Number(m[2])}.${Number(m[3])}`;
+}
+
+/** Whether `s` is `c.N.N` with the class digit `c` and no leading zeros (what normaliseEnhanced makes). */
+function canonicalEnhanced(s: string, c: number): boolean {
+  if (s.charCodeAt(0) !== 48 + c || s.charCodeAt(1) !== 46) return false;
+  let i = 2;
+  for (let part = 0; part < 2; part++) {
+    const start = i;
+    while (i < s.length && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) i++;
+    const n = i - start;
+    if (n === 0 || n > 3 || (n > 1 && s.charCodeAt(start) === 48)) return false;
+    if (part === 0) {
+      if (s.charCodeAt(i) !== 46) return false;
+      i++;
+    }
+  }
+  return i === s.length;
 }
 
 /**

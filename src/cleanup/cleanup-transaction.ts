@@ -406,7 +406,7 @@ export class CleanupTransaction implements SubmissionTransaction {
       this.#ctx.log.info(this.queueId, `redirect: to <${env.redirect}>`);
     if (env.hold) this.#ctx.log.info(this.queueId, `hold: ${env.hold.reason ?? 'held by request'}`);
     return {
-      reply: new SmtpReply(250, '2.0.0', `Ok: queued as ${this.queueId}`),
+      reply: SmtpReply.clean(250, '2.0.0', `Ok: queued as ${this.queueId}`),
       queueId: this.queueId,
     };
   }

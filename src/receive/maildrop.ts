@@ -275,7 +275,7 @@ export class MaildropTransaction implements SubmissionTransaction {
       };
     }
     return {
-      reply: new SmtpReply(250, '2.0.0', `Ok: queued as ${this.queueId}`),
+      reply: SmtpReply.clean(250, '2.0.0', `Ok: queued as ${this.queueId}`),
       queueId: this.queueId,
     };
   }

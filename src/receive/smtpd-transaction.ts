@@ -385,7 +385,7 @@ export async function bdatCommand(s: SmtpdState, args: string): Promise<SmtpRepl
         s.resetTransaction();
         return R.R_FILE_TOO_BIG;
       }
-      return new SmtpReply(250, '2.0.0', `Ok: ${count} bytes`);
+      return SmtpReply.clean(250, '2.0.0', `Ok: ${count} bytes`);
     }
     if (state.tooBig) {
       s.resetTransaction();
@@ -432,7 +432,7 @@ async function commit(
     s.junk = 0;
     s.transcript.clearErrors();
     if (bdatSize !== undefined && queueId !== undefined)
-      reply = new SmtpReply(250, '2.0.0', `Ok: ${bdatSize} bytes queued as ${queueId}`);
+      reply = SmtpReply.clean(250, '2.0.0', `Ok: ${bdatSize} bytes queued as ${queueId}`);
   }
   return reply;
 }
