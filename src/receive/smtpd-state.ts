@@ -82,6 +82,9 @@ export interface SessionContext {
 }
 
 /** The counts and text of the last `disconnect from` summary made (without notes). */
+/** The parameters of no MAIL yet: one shared object, not one per session and transaction. */
+const NO_SENDER_PARAMS: SenderParams = Object.freeze({});
+
 let lastStats: readonly (string | number)[] = [];
 let lastSummary = ' commands=0';
 
@@ -117,11 +120,11 @@ export class SmtpdState {
   authUser: string | undefined;
   authMethod: string | undefined;
   sender: Address | undefined;
-  senderParams: SenderParams = {};
+  senderParams: SenderParams = NO_SENDER_PARAMS;
   rcptCount = 0;
   tx: SubmissionTransaction | undefined;
-  /** Restriction actions that came before the transaction was opened. */
-  pendingActions: SubmissionAction[] = [];
+  /** Restriction actions that came before the transaction was opened; made for the first. */
+  pendingActions: SubmissionAction[] | undefined;
   bdat: BdatState | undefined;
   /** A client-stage reject held for MAIL and RCPT (smtpd_delay_reject = no). */
   clientReject: SmtpReply | undefined;
@@ -204,7 +207,8 @@ export class SmtpdState {
   /** Applies actions to the open transaction, or holds them until it opens. */
   addActions(actions: readonly SubmissionAction[]): void {
     if (this.tx) for (const a of actions) this.tx.apply(a);
-    else this.pendingActions.push(...actions);
+    else if (this.pendingActions) this.pendingActions.push(...actions);
+    else this.pendingActions = [...actions];
   }
 
   /** The facts a restriction sees at this point of the session. */
@@ -264,10 +268,10 @@ export class SmtpdState {
     const tx = this.tx;
     this.tx = undefined;
     this.sender = undefined;
-    this.senderParams = {};
+    this.senderParams = NO_SENDER_PARAMS;
     this.rcptCount = 0;
     this.bdat = undefined;
-    this.pendingActions = [];
+    this.pendingActions = undefined;
     if (tx) abortQuietly(tx);
   }
 

@@ -180,8 +180,10 @@ export async function rcptCommand(s: SmtpdState, args: string): Promise<SmtpRepl
       s.ctx.log.warning(tx.queueId, `content stream error: ${errorMessage(err)}`);
     });
     tx.setSender(s.sender, s.senderParams);
-    for (const a of s.pendingActions) tx.apply(a);
-    s.pendingActions = [];
+    if (s.pendingActions) {
+      for (const a of s.pendingActions) tx.apply(a);
+      s.pendingActions = undefined;
+    }
     s.tx = tx;
     s.ctx.log.info(
       tx.queueId,
