@@ -18,8 +18,8 @@
  */
 
 const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})$/;
-/** Marks text the caller vouches for (SmtpReply.clean); not exported, so no one else can. */
-const CLEAN: unique symbol = Symbol('clean reply text');
+/** Set while SmtpReply.clean() builds its reply: the caller vouches for the text. */
+let vouched = false;
 /** Any control character (what printable() replaces), tab included. */
 const CONTROL = /[\x00-\x1f\x7f]/;
 
@@ -72,20 +72,14 @@ export class SmtpReply {
    * @param enhanced - enhanced status; its class digit is rewritten to match `code`
    *   (a 4xx code with `5.7.1` becomes `4.7.1`); '' to send none
    * @param text - one line, or several for a multi-line reply
-   * @param clean - set by SmtpReply.clean() only
    */
-  constructor(
-    code: number,
-    enhanced: string,
-    text: string | readonly string[],
-    clean?: typeof CLEAN,
-  ) {
+  constructor(code: number, enhanced: string, text: string | readonly string[]) {
     if (!Number.isInteger(code) || code < 200 || code > 599) {
       throw new RangeError(`SMTP reply code ${code} is outside 200..599`);
     }
     this.code = code;
     this.enhanced = normaliseEnhanced(code, enhanced);
-    if (clean === CLEAN && typeof text === 'string') {
+    if (vouched && typeof text === 'string') {
       this.lines = [text];
       return;
     }
@@ -166,7 +160,12 @@ export class SmtpReply {
    * ```
    */
   static clean(code: number, enhanced: string, text: string): SmtpReply {
-    return new SmtpReply(code, enhanced, text, CLEAN);
+    vouched = true;
+    try {
+      return new SmtpReply(code, enhanced, text);
+    } finally {
+      vouched = false;
+    }
   }
 
   /**
