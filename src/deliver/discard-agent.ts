@@ -12,6 +12,7 @@
  */
 
 import { SmtpReply } from '../smtp-reply.js';
+import type { RecipientResult } from '../types.js';
 import { splitNexthopDsn } from './error-agent.js';
 import type { DeliveryAgent, DeliveryReporter, DeliveryRequest } from './types.js';
 
@@ -25,12 +26,22 @@ import type { DeliveryAgent, DeliveryReporter, DeliveryRequest } from './types.j
  * ```
  */
 export class DiscardDeliveryAgent implements DeliveryAgent {
+  /** The result for the nexthop seen last: most mail is discarded for the same reason. */
+  #last: { readonly nexthop: string; readonly result: RecipientResult } | undefined;
+
   async deliver(request: DeliveryRequest, reporter: DeliveryReporter): Promise<void> {
-    const { enhanced, text } = splitNexthopDsn(request.nexthop, '2.0.0');
+    const result = this.#resultFor(request.nexthop);
+    for (const r of request.recipients) reporter.recipient(r.id, result);
+  }
+
+  #resultFor(nexthop: string): RecipientResult {
+    const last = this.#last;
+    if (last?.nexthop === nexthop) return last.result;
+    const { enhanced, text } = splitNexthopDsn(nexthop, '2.0.0');
     // A success is always 2.x.x; the constructor forces the class to match 250.
     const reply = new SmtpReply(250, enhanced, text || 'discarded');
-    for (const r of request.recipients) {
-      reporter.recipient(r.id, { status: 'sent', reply, relay: 'none' });
-    }
+    const result: RecipientResult = { status: 'sent', reply, relay: 'none' };
+    this.#last = { nexthop, result };
+    return result;
   }
 }

@@ -88,13 +88,22 @@ export function storedRecord(record: NewMessageRecord): MessageRecord {
 }
 
 /**
+ * Where recipient `id` is in `recipients` (-1 when absent). IDs are 1..n in order as a
+ * rule, so the guess is right without a scan or a map per call.
+ */
+export function recipientPosition(recipients: readonly StoredRecipient[], id: RecipientId): number {
+  const guess = id - 1;
+  if (recipients[guess]?.id === id) return guess;
+  return recipients.findIndex((r) => r.id === id);
+}
+
+/**
  * Throws QueueStoreError if an outcome names a recipient the record does not have
  * (a caller bug; nothing is recorded then).
  */
 export function checkOutcomes(record: MessageRecord, outcomes: readonly RecipientOutcome[]): void {
-  const ids = new Set<RecipientId>(record.recipients.map((r) => r.id));
   for (const { recipientId } of outcomes) {
-    if (!ids.has(recipientId)) {
+    if (recipientPosition(record.recipients, recipientId) < 0) {
       throw new QueueStoreError(
         `no recipient with id ${recipientId}; outcomes were not recorded`,
         record.queueId,
@@ -114,13 +123,28 @@ export function applyOutcomes(
   outcomes: readonly RecipientOutcome[],
 ): MessageRecord {
   if (outcomes.length === 0) return record;
-  const recipients = [...record.recipients];
-  const position = new Map<RecipientId, number>();
-  for (const [i, r] of recipients.entries()) position.set(r.id, i);
+  return { ...record, recipients: outcomesApplied(record.recipients, outcomes) };
+}
+
+/** The recipient list with outcomes applied (applyOutcomes' rules); never changed in place. */
+export function outcomesApplied(
+  list: readonly StoredRecipient[],
+  outcomes: readonly RecipientOutcome[],
+): readonly StoredRecipient[] {
+  if (outcomes.length === 0) return list;
+  const recipients = list.slice();
+  // Many outcomes for a list not in ID order: one map rather than a scan for each.
+  let position: Map<RecipientId, number> | undefined;
   for (const { recipientId, outcome } of outcomes) {
-    const i = position.get(recipientId);
-    const r = i === undefined ? undefined : recipients[i];
-    if (i === undefined || !r) continue;
+    let i = recipientId - 1;
+    if (recipients[i]?.id !== recipientId) {
+      if (outcomes.length > 16) {
+        position ??= new Map(recipients.map((r, at) => [r.id, at]));
+        i = position.get(recipientId) ?? -1;
+      } else i = recipients.findIndex((r) => r.id === recipientId);
+    }
+    const r = recipients[i];
+    if (!r) continue;
     if (r.state !== 'pending') {
       // A final recipient only takes the mark that its non-delivery notice was committed.
       if (r.state === 'bounced' && outcome.status === 'bounced' && outcome.dsnSent && r.last) {
@@ -131,7 +155,7 @@ export function applyOutcomes(
     const state = outcome.status === 'deferred' ? 'pending' : outcome.status;
     recipients[i] = { ...r, state, last: outcome };
   }
-  return { ...record, recipients };
+  return recipients;
 }
 
 /** The listing row of a message. */

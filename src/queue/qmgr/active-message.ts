@@ -6,13 +6,14 @@
  *
  * Memory: the active window holds up to `qmgrMessageActiveLimit` (20 000) of these,
  * most waiting in destination queues. So a message carries no timer (one sweep renews
- * every lease, lease-renewer.ts), no AbortController until a delivery of it starts,
+ * every lease, lease-renewer.ts), no AbortController until a delivery asks for its signal,
  * and plain arrays rather than maps and sets for its few recipients and destinations.
  *
  * @module
  */
 
 import type { Recipient, RecipientId } from '../../types.js';
+import { recipientPosition } from '../lease.js';
 import type { ClaimedMessage, Lease, StoredRecipient } from '../types.js';
 import type { SchedulableJob } from './scheduler.js';
 
@@ -23,7 +24,7 @@ export interface ActiveMessage {
   recipients: readonly StoredRecipient[];
   /** Jobs not yet finished; the message finishes when it reaches 0 after routing. */
   jobsLeft: number;
-  /** Made when the first delivery starts or the message is withdrawn (abortOf). */
+  /** Made when a delivery first reads its signal or the message is withdrawn (abortOf). */
   abort: AbortController | undefined;
   /** Destination keys its jobs were queued under, each once. */
   readonly destinations: string[];
@@ -51,9 +52,5 @@ export function abortOf(message: ActiveMessage): AbortController {
 
 /** Where recipient `id` is in the message's list (-1 when absent). */
 export function recipientIndex(message: ActiveMessage, id: RecipientId): number {
-  const list = message.recipients;
-  // Recipient IDs are usually 1..n in order.
-  const guess = id - 1;
-  if (list[guess]?.id === id) return guess;
-  return list.findIndex((r) => r.id === id);
+  return recipientPosition(message.recipients, id);
 }

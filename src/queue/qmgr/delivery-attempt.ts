@@ -18,32 +18,42 @@ import type { RecipientId, RecipientResult } from '../../types.js';
 
 /** What an attempt produced. */
 export interface AttemptResult {
-  readonly results: ReadonlyMap<RecipientId, RecipientResult>;
+  /** One result per recipient of the request, in the request's order. */
+  readonly results: readonly RecipientResult[];
   readonly destination: DestinationStatus | undefined;
   /** The agent threw this (logged by the caller). */
   readonly error?: unknown;
 }
 
+/** Above this many recipients a report finds its recipient through a map, not a scan. */
+const SCAN_LIMIT = 16;
+
 export async function attemptDelivery(
   agent: DeliveryAgent | undefined,
   request: DeliveryRequest,
 ): Promise<AttemptResult> {
-  const results = new Map<RecipientId, RecipientResult>();
-  const wanted = new Set(request.recipients.map((r) => r.id));
-  let destination: DestinationStatus | undefined;
-  let settled = false;
-
+  const { recipients } = request;
   if (!agent) {
     const reply = new SmtpReply(451, '4.3.5', 'mail transport unavailable');
-    for (const id of wanted) results.set(id, { status: 'deferred', reply, relay: 'none' });
-    return { results, destination: undefined };
+    const deferred: RecipientResult = { status: 'deferred', reply, relay: 'none' };
+    return { results: recipients.map(() => deferred), destination: undefined };
   }
+  const results: (RecipientResult | undefined)[] = new Array(recipients.length).fill(undefined);
+  // A job has few recipients as a rule: a scan finds one without a map per attempt.
+  const position =
+    recipients.length > SCAN_LIMIT ? new Map(recipients.map((r, i) => [r.id, i])) : undefined;
+  let destination: DestinationStatus | undefined;
+  let settled = false;
+  let reported = 0;
 
   const reporter = {
     recipient(id: RecipientId, result: RecipientResult): void {
       // Reports after the call settled, for unknown ids, or repeated, are ignored.
-      if (settled || !wanted.has(id) || results.has(id)) return;
-      results.set(id, result);
+      if (settled) return;
+      const i = position ? (position.get(id) ?? -1) : recipients.findIndex((r) => r.id === id);
+      if (i < 0 || results[i] !== undefined) return;
+      results[i] = result;
+      reported++;
     },
     destination(status: DestinationStatus): void {
       if (!settled) destination = status;
@@ -57,7 +67,7 @@ export async function attemptDelivery(
     error = err;
   }
   settled = true;
-  if (results.size < wanted.size) {
+  if (reported < results.length) {
     // When in doubt, defer: even a permanent-looking thrown reply only defers.
     const reply =
       error instanceof SmtpError && !error.reply.positive
@@ -67,9 +77,10 @@ export async function attemptDelivery(
             '4.3.0',
             error ? 'delivery agent failed; will retry' : 'no outcome reported; will retry',
           );
-    for (const id of wanted) {
-      if (!results.has(id)) results.set(id, { status: 'deferred', reply });
-    }
+    for (let i = 0; i < results.length; i++) results[i] ??= { status: 'deferred', reply };
   }
-  return { results, destination, ...(error === undefined ? {} : { error }) };
+  const done = results as RecipientResult[];
+  return error === undefined
+    ? { results: done, destination }
+    : { results: done, destination, error };
 }

@@ -33,7 +33,7 @@ import { type ComponentLogger, type Logger, silentLogger } from '../../log.js';
 import type { SmtpReply } from '../../smtp-reply.js';
 import type { Clock, QueueId, TimerHandle } from '../../types.js';
 import { errorMessage } from '../../util/error-message.js';
-import { applyOutcomes } from '../lease.js';
+import { outcomesApplied } from '../lease.js';
 import { deferredFor } from '../summary.js';
 import type { ClaimedMessage, QueueSelection, QueueStore, RecipientOutcome } from '../types.js';
 import { type ActiveMessage, abortOf, type Job } from './active-message.js';
@@ -250,7 +250,8 @@ export class QueueManager {
     this.#scheduler.stop();
     this.#renewer.stop();
     const deadline = this.#clock.setTimeout(() => {
-      for (const m of this.#active.values()) m.abort?.abort(new Error('queue manager stopping'));
+      // A delivery that has not read its request's signal yet finds it aborted when it does.
+      for (const m of this.#active.values()) abortOf(m).abort(new Error('queue manager stopping'));
     }, graceMs);
     while (this.#scheduler.running > 0 || this.#finishing.size > 0) {
       const tick = delay(this.#clock, 20);
@@ -514,11 +515,7 @@ export class QueueManager {
     if (outcomes.length === 0) return;
     await this.#store.recordOutcomes(message.lease, outcomes);
     // The in-memory copy follows the store's rules (a final state is never undone).
-    const { record } = message.claimed;
-    message.recipients = applyOutcomes(
-      { ...record, recipients: message.recipients },
-      outcomes,
-    ).recipients;
+    message.recipients = outcomesApplied(message.recipients, outcomes);
   }
 
   /** All jobs of this pass are done. */

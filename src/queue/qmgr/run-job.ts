@@ -25,6 +25,7 @@ import type { ComponentLogger, Logger } from '../../log.js';
 import type { SmtpReply } from '../../smtp-reply.js';
 import type { Clock } from '../../types.js';
 import { errorMessage } from '../../util/error-message.js';
+import type { Mutable } from '../../util/mutable.js';
 import type { DestinationSlot, QueueStore, RecipientOutcome, StoredOutcome } from '../types.js';
 import { type ActiveMessage, abortOf, type Job } from './active-message.js';
 import { attemptDelivery } from './delivery-attempt.js';
@@ -58,25 +59,8 @@ export async function runJob(ctx: JobContext, job: Job): Promise<DestinationStat
   let destination: DestinationStatus | undefined;
   let slot: DestinationSlot | undefined;
   try {
-    const { signal } = abortOf(message);
-    slot = await clusterSlot(ctx, job, signal);
-    const request: DeliveryRequest = {
-      queueId: record.queueId,
-      transport: job.transport,
-      nexthop: job.nexthop,
-      sender: record.sender,
-      recipients: job.recipients,
-      size: record.size,
-      bodyType: record.bodyType,
-      smtputf8: record.smtputf8,
-      eightBit: record.eightBit,
-      ...(record.envid !== undefined ? { envid: record.envid } : {}),
-      ...(record.ret !== undefined ? { ret: record.ret } : {}),
-      arrivalTime: record.arrivalTime,
-      source: record.source,
-      openContent: () => ctx.store.openContent(record.queueId),
-      signal,
-    };
+    if (ctx.store.acquireDestinationSlot) slot = await clusterSlot(ctx, job, message);
+    const request = deliveryRequest(ctx.store, job);
     const attempt = await attemptDelivery(ctx.agents.get(job.transport), request);
     destination = attempt.destination;
     if (attempt.error !== undefined) {
@@ -86,12 +70,10 @@ export async function runJob(ctx: JobContext, job: Job): Promise<DestinationStat
       );
     }
     const outcomes: RecipientOutcome[] = [];
-    for (const rcpt of job.recipients) {
-      const outcome = storedOutcome(
-        attempt.results.get(rcpt.id)!,
-        ctx.params.softBounce,
-        ctx.clock.now(),
-      );
+    const { recipients } = job;
+    for (let i = 0; i < recipients.length; i++) {
+      const rcpt = recipients[i]!;
+      const outcome = storedOutcome(attempt.results[i]!, ctx.params.softBounce, ctx.clock.now());
       outcomes.push({ recipientId: rcpt.id, outcome });
       if (outcome.status === 'sent') {
         message.sentNow ??= [];
@@ -104,16 +86,46 @@ export async function runJob(ctx: JobContext, job: Job): Promise<DestinationStat
     ctx.log.error(record.queueId, `recording outcomes failed: ${errorMessage(err)}`);
     abortOf(message).abort(err);
   } finally {
-    await slot?.release().catch(() => undefined);
+    if (slot) await slot.release().catch(() => undefined);
   }
   return destination;
+}
+
+/**
+ * The request handed to the agent. Its `signal` is made when first read: most agents
+ * (discard, error, a delivery that cannot hang) never read it, and an AbortSignal is
+ * costly to make; one read after the message was withdrawn is already aborted.
+ */
+function deliveryRequest(store: QueueStore, job: Job): DeliveryRequest {
+  const { message } = job;
+  const { record } = message.claimed;
+  const request: Mutable<DeliveryRequest> = {
+    queueId: record.queueId,
+    transport: job.transport,
+    nexthop: job.nexthop,
+    sender: record.sender,
+    recipients: job.recipients,
+    size: record.size,
+    bodyType: record.bodyType,
+    smtputf8: record.smtputf8,
+    eightBit: record.eightBit,
+    arrivalTime: record.arrivalTime,
+    source: record.source,
+    openContent: () => store.openContent(record.queueId),
+    get signal(): AbortSignal {
+      return abortOf(message).signal;
+    },
+  };
+  if (record.envid !== undefined) request.envid = record.envid;
+  if (record.ret !== undefined) request.ret = record.ret;
+  return request;
 }
 
 /** Waits for one of the destination's cluster-wide slots, when the store has them. */
 async function clusterSlot(
   ctx: JobContext,
   job: Job,
-  signal: AbortSignal,
+  message: ActiveMessage,
 ): Promise<DestinationSlot | undefined> {
   const store = ctx.store;
   if (!store.acquireDestinationSlot) return undefined;
@@ -122,7 +134,7 @@ async function clusterSlot(
   for (let wait = 10; ; wait = Math.min(wait * 2, 500)) {
     const slot = await store.acquireDestinationSlot(key, limit);
     if (slot) return slot;
-    if (signal.aborted || ctx.stopping())
+    if (message.abort?.signal.aborted || ctx.stopping())
       throw new Error('stopped while waiting for a destination slot');
     await delay(ctx.clock, wait).done;
   }

@@ -15,6 +15,7 @@ import { TableError } from '../../errors.js';
 import { formatDelay, type Logger } from '../../log.js';
 import type { Recipient, RecipientResult } from '../../types.js';
 import { errorMessage } from '../../util/error-message.js';
+import type { Mutable } from '../../util/mutable.js';
 import { domainOf } from '../summary.js';
 import type { MessageRecord, StoredOutcome } from '../types.js';
 
@@ -29,16 +30,18 @@ export function storedOutcome(
     status = 'deferred';
     reply = reply.toTransient();
   }
-  return {
+  // Optional fields are set, not spread in: no object made per field (same key order).
+  const outcome: Mutable<StoredOutcome> = {
     status,
     code: reply.code,
     enhanced: reply.enhanced,
     text: reply.text,
     time: now,
-    ...(result.relay !== undefined ? { relay: result.relay } : {}),
-    ...(result.action !== undefined ? { action: result.action } : {}),
-    ...(result.remoteMta !== undefined ? { remoteMta: result.remoteMta } : {}),
   };
+  if (result.relay !== undefined) outcome.relay = result.relay;
+  if (result.action !== undefined) outcome.action = result.action;
+  if (result.remoteMta !== undefined) outcome.remoteMta = result.remoteMta;
+  return outcome;
 }
 
 /** The deferral of a recipient whose route could not be found (4.3.0). */
