@@ -122,8 +122,8 @@ export class JournalHome implements MessageHome {
     }
     let record: MessageRecord;
     try {
-      // Parsed from the frame in memory while the hand-off holds it (no read), else read
-      // from its segment: no record object is kept per queued message meanwhile.
+      // The record committed with it while the hand-off holds its frame (no read, no
+      // parse), else read from its segment: no record is kept per queued message meanwhile.
       record = (await this.journal.readRecord(entry.queueId)).record;
     } catch (err) {
       if (!this.holds(entry.queueId)) {

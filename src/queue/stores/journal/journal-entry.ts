@@ -107,7 +107,10 @@ export class JournalEntry {
     if (frame !== undefined) this.#table.moreOf(this.#slot).frame = frame;
     else {
       const x = this.#table.extra(this.#slot);
-      if (x) x.frame = undefined;
+      if (x) {
+        x.frame = undefined;
+        x.record = undefined;
+      }
       this.#table.trim(this.#slot);
     }
   }

@@ -24,11 +24,19 @@
  */
 
 import type { Clock, QueueId, TimerHandle } from '../../../types.js';
+import type { MessageRecord } from '../../types.js';
 import type { HandoffBudget } from './handoff-budget.js';
 import type { JournalTable } from './journal-table.js';
 
 /** Longest a frame is kept in memory after its commit. */
 export const HANDOFF_MS = 1000;
+
+/**
+ * Records kept as objects, for the messages committed last: what the queue manager is
+ * about to claim. Bounded apart from the byte budget, so a large budget of small
+ * frames does not mean as many record objects on the heap.
+ */
+export const RECORDS_KEPT = 128;
 
 /** The hand-off frames of one journal; see the module header. */
 export class JournalHandoff {
@@ -41,6 +49,10 @@ export class JournalHandoff {
   #since: number[] = [];
   #head = 0;
   #timer: TimerHandle | undefined;
+  /** The messages whose records are kept (a ring of RECORDS_KEPT: who, in which slot). */
+  readonly #recordIds: (QueueId | undefined)[] = new Array(RECORDS_KEPT).fill(undefined);
+  readonly #recordSlots: number[] = new Array(RECORDS_KEPT).fill(0);
+  #recordAt = 0;
 
   constructor(budget: HandoffBudget, table: JournalTable, clock: Clock) {
     this.budget = budget;
@@ -48,14 +60,48 @@ export class JournalHandoff {
     this.#clock = clock;
   }
 
-  /** Keeps the frame of the message just committed in `slot` if the budget allows. */
-  keep(queueId: QueueId, slot: number, frame: Buffer): void {
+  /**
+   * Keeps the frame of the message just committed in `slot` if the budget allows, with
+   * the record it was encoded from (read-only from now on) until RECORDS_KEPT later
+   * messages are kept or the record is taken.
+   */
+  keep(queueId: QueueId, slot: number, frame: Buffer, record: MessageRecord): void {
     if (!this.budget.take(frame.length)) return;
-    this.#table.moreOf(slot).frame = frame;
+    const x = this.#table.moreOf(slot);
+    x.frame = frame;
+    x.record = record;
+    this.#ringRecord(queueId, slot);
     this.#ids.push(queueId);
     this.#slots.push(slot);
     this.#since.push(this.#clock.now());
     this.#timer ??= this.#clock.setTimeout(() => this.#expire(), HANDOFF_MS);
+  }
+
+  /** The oldest record kept makes room for the one of `queueId` in `slot`. */
+  #ringRecord(queueId: QueueId, slot: number): void {
+    const at = this.#recordAt;
+    this.#recordAt = at + 1 === RECORDS_KEPT ? 0 : at + 1;
+    const oldId = this.#recordIds[at];
+    const oldSlot = this.#recordSlots[at]!;
+    // A slot given up since may hold another message now: leave that one alone.
+    if (oldId !== undefined && this.#table.holds(oldId, oldSlot)) {
+      const x = this.#table.extra(oldSlot);
+      if (x) x.record = undefined;
+    }
+    this.#recordIds[at] = queueId;
+    this.#recordSlots[at] = slot;
+  }
+
+  /**
+   * Takes the record kept for the message in `slot`: the one it was committed with, as
+   * long as no update frame was written or queued for it since. Given once.
+   */
+  takeRecord(slot: number): MessageRecord | undefined {
+    const x = this.#table.extra(slot);
+    const record = x?.record;
+    if (!record) return undefined;
+    x.record = undefined;
+    return x.updates === undefined && x.pending === 0 ? record : undefined;
   }
 
   /** Gives back the frame of the message in `slot`, if it holds one. */
@@ -64,6 +110,7 @@ export class JournalHandoff {
     if (!x?.frame) return;
     this.budget.give(x.frame.length);
     x.frame = undefined;
+    x.record = undefined;
     this.#table.trim(slot);
   }
 

@@ -192,8 +192,7 @@ export class JournalMessageWriter implements MessageWriter, DirectContentWriter 
     }
     this.#state = 'committing';
     try {
-      if (!this.content.writableEnded) this.content.end();
-      await finished(this.content);
+      await ended(this.content);
       if (!this.#spilled && this.#host.ownFile?.(record)) await this.#spill();
       if (this.#spilled) {
         await this.#spilled.commit(record);
@@ -232,4 +231,16 @@ export class JournalMessageWriter implements MessageWriter, DirectContentWriter 
     await this.#spilled?.abort().catch(() => undefined);
     this.#host.done(this.queueId);
   }
+}
+
+/**
+ * Ends `content` (if not yet) and resolves once everything written has been taken, or
+ * rejects with the stream's error: the stream's own list of end callbacks, not the
+ * dozen listeners `finished()` adds, for the one wait every commit makes.
+ */
+function ended(content: Writable): Promise<void> {
+  if (content.writableFinished) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    content.end((err?: Error | null) => (err ? reject(err) : resolve()));
+  });
 }

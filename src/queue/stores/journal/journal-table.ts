@@ -26,6 +26,7 @@
  */
 
 import type { QueueId } from '../../../types.js';
+import type { MessageRecord } from '../../types.js';
 import { QueueIdHash } from '../queue-id-hash.js';
 import type { JournalStateChange } from './journal-format.js';
 
@@ -33,6 +34,8 @@ import type { JournalStateChange } from './journal-format.js';
 export interface EntryExtra {
   /** The message frame kept in memory for the hand-off. */
   frame: Buffer | undefined;
+  /** With the frame: the record it holds, as committed, so the claim need not parse it. */
+  record: MessageRecord | undefined;
   /** Outcome and state frames: flat triples (segment, offset of the JSON, its length). */
   updates: number[] | undefined;
   /** Frames for this message queued but not yet written. */
@@ -243,7 +246,7 @@ export class JournalTable {
   moreOf(slot: number): EntryExtra {
     let x = this.#extra.get(slot);
     if (!x) {
-      x = { frame: undefined, updates: undefined, pending: 0 };
+      x = { frame: undefined, record: undefined, updates: undefined, pending: 0 };
       this.#extra.set(slot, x);
     }
     return x;

@@ -308,7 +308,9 @@ export class Journal {
    * 250. `record` is the stored record (every recipient pending); `content` the
    * message as CRLF, dot-unstuffed. Rejects with QueueStoreError if it is not durable
    * (nothing is acknowledged then; recovery ignores what was written). `handoff: false`:
-   * do not keep the frame in memory (no one is about to deliver it).
+   * do not keep the frame in memory (no one is about to deliver it); when it is kept,
+   * `record` may be kept with it for a while and given to the first `readRecord` as it
+   * is, so it must not be changed after the call.
    */
   async appendMessage(
     record: MessageRecord,
@@ -352,7 +354,7 @@ export class Journal {
       layout.contentLength,
       options.hold === true ? DUE_HOLD : DUE_INCOMING,
     );
-    if (options.handoff !== false) this.#handoff.keep(queueId, slot, frame);
+    if (options.handoff !== false) this.#handoff.keep(queueId, slot, frame, record);
     this.#liveBytes += frame.length;
     return new JournalEntry(this.#table, queueId, slot);
   }
@@ -467,6 +469,9 @@ export class Journal {
   async readRecord(queueId: QueueId): Promise<JournalRecord> {
     this.#assertOpen();
     let entry = this.#entry(queueId);
+    // Just committed and not changed since: the record it was encoded from, not parsed again.
+    const committed = this.#handoff.takeRecord(this.#table.slot(queueId)!);
+    if (committed) return { record: committed, state: entry.state, dueAt: entry.dueAt };
     if (entry.pending > 0) {
       // Frames still queued for it are written first, so the read sees them.
       await this.#committer.flush();
