@@ -94,9 +94,11 @@ export class StoreRelay {
     this.#logLines = logLines;
     this.#onCommitted = onCommitted;
     // Content goes to the store in the pieces the socket was read in: never gathered.
+    // A queue ID, a record or a count is read from its frame at once: never copied.
     const decoder = new FrameDecoder(
       (type, id, payload) => this.#take(type, id, payload),
       [Frame.data],
+      [Frame.create, Frame.commit, Frame.written],
     );
     socket.on('data', (chunk: Buffer) => {
       try {
@@ -129,10 +131,18 @@ export class StoreRelay {
       this.#logLines(payload);
       return;
     }
+    if (!this.#busy) {
+      // Nothing waits: applied at once, with no entry in the queue.
+      const wait = this.#apply(type, id, payload);
+      if (wait) {
+        this.#busy = true;
+        void wait.then(() => this.#run());
+      }
+      return;
+    }
     this.#pending.push({ type, id, payload });
     this.#pendingBytes += payload.length;
     if (this.#pendingBytes >= HIGH_WATER) this.#socket.pause();
-    if (!this.#busy) this.#run();
   }
 
   /** Applies waiting frames in order until one has to wait. */
@@ -141,38 +151,38 @@ export class StoreRelay {
     while (this.#pendingAt < this.#pending.length) {
       const f = this.#pending[this.#pendingAt++]!;
       this.#pendingBytes -= f.payload.length;
-      const wait = this.#apply(f);
+      const wait = this.#apply(f.type, f.id, f.payload);
       if (wait) {
         void wait.then(() => this.#run());
         return;
       }
     }
-    this.#pending = [];
+    this.#pending.length = 0;
     this.#pendingAt = 0;
     this.#busy = false;
     if (!this.#ended && this.#socket.isPaused()) this.#socket.resume();
   }
 
   /** Applies one frame; returns a promise when the next frame must wait for it. */
-  #apply(f: Pending): Promise<void> | undefined {
-    switch (f.type) {
+  #apply(type: number, id: number, payload: Buffer): Promise<void> | undefined {
+    switch (type) {
       case Frame.create:
-        return this.#create(f.id, f.payload.toString('latin1'));
+        return this.#create(id, payload.toString('latin1'));
       case Frame.data:
-        return this.#data(f.id, f.payload);
+        return this.#data(id, payload);
       case Frame.commit:
-        this.#commit(f.id, f.payload);
+        this.#commit(id, payload);
         return undefined;
       case Frame.abort:
-        this.#abort(f.id);
+        this.#abort(id);
         return undefined;
       case Frame.direct:
-        return this.#direct(f.id);
+        return this.#direct(id);
       case Frame.written:
-        this.#written(f.id, f.payload);
+        this.#written(id, payload);
         return undefined;
       default:
-        this.#log.error(undefined, `smtpd worker channel: unknown frame type ${f.type}`);
+        this.#log.error(undefined, `smtpd worker channel: unknown frame type ${type}`);
         this.#socket.destroy();
         return undefined;
     }

@@ -88,6 +88,9 @@ function writeHeader(out: Buffer, type: FrameType, id: number, length: number): 
  * the reads cut it. Their concatenation is the payload; a frame within one chunk is one
  * call, an empty one none.
  *
+ * Frames of the `transient` types are read once, when applied, and not kept after (a
+ * queue ID, a record to parse): theirs is a view of the chunk, however small.
+ *
  * @example
  * ```ts
  * const decoder = new FrameDecoder((type, id, payload) => apply(type, id, payload), [
@@ -99,6 +102,7 @@ function writeHeader(out: Buffer, type: FrameType, id: number, length: number): 
 export class FrameDecoder {
   readonly #onFrame: (type: number, id: number, payload: Buffer) => void;
   readonly #streamed: readonly number[];
+  readonly #transient: readonly number[];
   /** The start of a header cut between chunks (fewer than HEADER_BYTES bytes, copied). */
   #head: Buffer | undefined;
   /** The frame whose header has been read and whose payload continues in chunks to come. */
@@ -113,9 +117,11 @@ export class FrameDecoder {
   constructor(
     onFrame: (type: number, id: number, payload: Buffer) => void,
     streamed: readonly FrameType[] = [],
+    transient: readonly FrameType[] = [],
   ) {
     this.#onFrame = onFrame;
     this.#streamed = streamed;
+    this.#transient = transient;
   }
 
   /** Bytes of an incomplete frame held for the next chunk (none of a streamed frame). */
@@ -144,9 +150,15 @@ export class FrameDecoder {
     if (end <= buf.length) {
       const view = buf.subarray(start, end);
       // Against the memory under `buf`: a small payload kept as a view would keep the
-      // whole chunk.
+      // whole chunk (one read during the call keeps nothing).
       if (length > 0 || !this.#streamed.includes(type))
-        this.#onFrame(type, id, length * 2 < buf.buffer.byteLength ? Buffer.from(view) : view);
+        this.#onFrame(
+          type,
+          id,
+          length * 2 < buf.buffer.byteLength && !this.#transient.includes(type)
+            ? Buffer.from(view)
+            : view,
+        );
       return end;
     }
     this.#begin(type, id, length);
