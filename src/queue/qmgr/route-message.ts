@@ -52,10 +52,20 @@ export interface RoutingContext {
 /** A message's routing: jobs to schedule, and outcomes known without an attempt. */
 export interface RoutedMessage {
   readonly jobs: Job[];
-  readonly immediate: RecipientOutcome[];
+  readonly immediate: readonly RecipientOutcome[];
 }
 
 type Route = { transport: string; nexthop: string } | { bounce: StoredOutcome };
+
+/** Recipients of a message for one transport and nexthop. */
+interface Group {
+  readonly transport: string;
+  readonly nexthop: string;
+  readonly recipients: Recipient[];
+}
+
+/** Above this many groups a recipient finds its own through a map, not a scan. */
+const SCAN_GROUPS = 8;
 
 /**
  * Routes the pending recipients of `message` and notes the destinations of its jobs in
@@ -66,12 +76,14 @@ export async function routeMessage(
   message: ActiveMessage,
 ): Promise<RoutedMessage> {
   const { record } = message.claimed;
-  const pending = message.recipients.filter((r) => r.state === 'pending');
-  const groups = new Map<string, { transport: string; nexthop: string; recipients: Recipient[] }>();
+  // Most messages have one destination: a list, with a map only for many.
+  const groups: Group[] = [];
+  let byKey: Map<string, Group> | undefined;
   const immediate: RecipientOutcome[] = [];
   const now = ctx.now();
 
-  for (const rcpt of pending) {
+  for (const rcpt of message.recipients) {
+    if (rcpt.state !== 'pending') continue;
     let route: Route;
     try {
       route = await routeOf(ctx, record, rcpt);
@@ -99,26 +111,29 @@ export async function routeMessage(
       logDelivery(ctx.logger, route.transport, record, rcpt, outcome);
       continue;
     }
-    const key = `${route.transport}\u0000${route.nexthop}`;
-    let g = groups.get(key);
+    const { transport, nexthop } = route;
+    let g: Group | undefined;
+    if (byKey) g = byKey.get(`${transport}\u0000${nexthop}`);
+    else g = groups.find((x) => x.transport === transport && x.nexthop === nexthop);
     if (!g) {
-      g = { transport: route.transport, nexthop: route.nexthop, recipients: [] };
-      groups.set(key, g);
+      g = { transport, nexthop, recipients: [] };
+      groups.push(g);
+      if (byKey) byKey.set(`${transport}\u0000${nexthop}`, g);
+      else if (groups.length > SCAN_GROUPS)
+        byKey = new Map(groups.map((x) => [`${x.transport}\u0000${x.nexthop}`, x]));
     }
     g.recipients.push(rcpt);
   }
 
   const jobs: Job[] = [];
-  for (const g of groups.values()) {
+  for (const g of groups) {
     const limit = ctx.recipientLimit(g.transport);
+    const queue = `${g.transport}\u0000${g.nexthop}`;
     for (let i = 0; i < g.recipients.length; i += limit) {
       const recipients =
         g.recipients.length <= limit ? g.recipients : g.recipients.slice(i, i + limit);
       // With a recipient limit of 1 the queue is per recipient, as in qmgr.
-      const destination =
-        limit === 1
-          ? `${g.transport}\u0000${g.nexthop}\u0000${recipients[0]!.address}`
-          : `${g.transport}\u0000${g.nexthop}`;
+      const destination = limit === 1 ? `${queue}\u0000${recipients[0]!.address}` : queue;
       if (i === 0) message.destinations.push(destination);
       jobs.push({
         messageId: record.queueId,

@@ -20,15 +20,15 @@
 
 import { delay } from '../../clock.js';
 import type { AgentRegistry } from '../../deliver/agent-registry.js';
-import type { DeliveryRequest, DestinationStatus } from '../../deliver/types.js';
+import type { DestinationStatus } from '../../deliver/types.js';
 import type { ComponentLogger, Logger } from '../../log.js';
 import type { SmtpReply } from '../../smtp-reply.js';
 import type { Clock } from '../../types.js';
 import { errorMessage } from '../../util/error-message.js';
-import type { Mutable } from '../../util/mutable.js';
 import type { DestinationSlot, QueueStore, RecipientOutcome, StoredOutcome } from '../types.js';
 import { type ActiveMessage, abortOf, type Job } from './active-message.js';
 import { attemptDelivery } from './delivery-attempt.js';
+import { QueuedDeliveryRequest } from './delivery-request.js';
 import type { QmgrParameters } from './qmgr-parameters.js';
 import { logDelivery, storedOutcome } from './stored-outcome.js';
 
@@ -60,7 +60,7 @@ export async function runJob(ctx: JobContext, job: Job): Promise<DestinationStat
   let slot: DestinationSlot | undefined;
   try {
     if (ctx.store.acquireDestinationSlot) slot = await clusterSlot(ctx, job, message);
-    const request = deliveryRequest(ctx.store, job);
+    const request = new QueuedDeliveryRequest(ctx.store, job);
     const attempt = await attemptDelivery(ctx.agents.get(job.transport), request);
     destination = attempt.destination;
     if (attempt.error !== undefined) {
@@ -89,36 +89,6 @@ export async function runJob(ctx: JobContext, job: Job): Promise<DestinationStat
     if (slot) await slot.release().catch(() => undefined);
   }
   return destination;
-}
-
-/**
- * The request handed to the agent. Its `signal` is made when first read: most agents
- * (discard, error, a delivery that cannot hang) never read it, and an AbortSignal is
- * costly to make; one read after the message was withdrawn is already aborted.
- */
-function deliveryRequest(store: QueueStore, job: Job): DeliveryRequest {
-  const { message } = job;
-  const { record } = message.claimed;
-  const request: Mutable<DeliveryRequest> = {
-    queueId: record.queueId,
-    transport: job.transport,
-    nexthop: job.nexthop,
-    sender: record.sender,
-    recipients: job.recipients,
-    size: record.size,
-    bodyType: record.bodyType,
-    smtputf8: record.smtputf8,
-    eightBit: record.eightBit,
-    arrivalTime: record.arrivalTime,
-    source: record.source,
-    openContent: () => store.openContent(record.queueId),
-    get signal(): AbortSignal {
-      return abortOf(message).signal;
-    },
-  };
-  if (record.envid !== undefined) request.envid = record.envid;
-  if (record.ret !== undefined) request.ret = record.ret;
-  return request;
 }
 
 /** Waits for one of the destination's cluster-wide slots, when the store has them. */
