@@ -79,12 +79,16 @@ export function assertLease(current: Lease | undefined, given: Lease, now: numbe
 
 /** The record a store keeps for a new message: every recipient `pending`. */
 export function storedRecord(record: NewMessageRecord): MessageRecord {
-  const { hold: _hold, recipients, ...rest } = record;
-  return {
-    ...rest,
-    formatVersion: 1,
-    recipients: recipients.map((r): StoredRecipient => ({ ...r, state: 'pending' })),
-  };
+  // Copied key by key in the record's order (as a rest pattern and a spread would, and
+  // so the same JSON), without the dictionary object a rest pattern makes on the way.
+  const stored: Record<string, unknown> = {};
+  for (const key in record) {
+    if (key !== 'hold' && key !== 'recipients' && Object.hasOwn(record, key))
+      stored[key] = record[key as keyof NewMessageRecord];
+  }
+  stored.formatVersion = 1;
+  stored.recipients = record.recipients.map((r): StoredRecipient => ({ ...r, state: 'pending' }));
+  return stored as unknown as MessageRecord;
 }
 
 /**
