@@ -79,7 +79,6 @@ import type {
   ReleaseTarget,
 } from '../types.js';
 import { AvailableListeners } from './available-listeners.js';
-import type { DirectContentWriter } from './direct-content.js';
 import {
   dropIfIdle,
   type FileData,
@@ -101,7 +100,7 @@ import { QueueContentStream } from './file-store-reader.js';
 import { listRows, operateOn, SCAN_CONCURRENCY, summarizeMissing } from './file-store-views.js';
 import { FileMessageWriter } from './file-store-writer.js';
 import type { JournalStats } from './journal/journal.js';
-import { JournalMessageWriter } from './journal/journal-message-writer.js';
+import { JournalMessageWriter, type JournalWriterHost } from './journal/journal-message-writer.js';
 import { MessageIndex } from './message-index.js';
 import { SyncWindow } from './sync-window.js';
 
@@ -127,6 +126,7 @@ export class FileQueueStore implements QueueStore {
   readonly #files: QueueFiles;
   readonly #settings: JournalSettings;
   #journal: JournalHome | undefined;
+  #journalHost: JournalWriterHost | undefined;
   readonly #available: AvailableListeners;
   readonly #syncWindow = new SyncWindow();
   readonly #writers = new Set<QueueId>();
@@ -247,6 +247,7 @@ export class FileQueueStore implements QueueStore {
           moveOutAfterMs: settings.moveOutAfterMs,
           compactAfterBytes: 4 * settings.segmentSize,
         });
+        this.#journalHost = this.#newJournalHost(this.#journal);
       }
       for (const m of opened.messages) this.#index.add(m.queueId, m.state, undefined, m.dueAt);
     } catch (err) {
@@ -308,33 +309,27 @@ export class FileQueueStore implements QueueStore {
       throw new QueueStoreError('a message with this queue ID exists', queueId);
     }
     this.#writers.add(queueId);
-    const journal = this.#journal;
-    if (!journal || !this.#settings.enabled) return this.#fileWriter(queueId);
-    const writer = new JournalMessageWriter(
-      queueId,
-      {
-        journal: journal.journal,
-        committed: (_entry, record, hold) => this.#committed(record, hold),
-        spill: (id) => this.#fileWriter(id),
-        // Mail committed into hold stays queued: a file of its own from the start.
-        ownFile: (record) => record.hold === true,
-        // Content is kept for the hand-off only while a queue manager listens to take it.
-        handoff: () => this.#available.any,
-        done: (id) => {
-          this.#writers.delete(id);
-        },
+    const host = this.#journalHost;
+    if (!host || !this.#settings.enabled) return this.#fileWriter(queueId);
+    return new JournalMessageWriter(queueId, host, this.#settings.inlineLimit);
+  }
+
+  /** What every journalled message's writer needs from the store (made once, at open). */
+  #newJournalHost(journal: JournalHome): JournalWriterHost {
+    return {
+      journal: journal.journal,
+      committed: (_entry, record, hold) => this.#committed(record, hold),
+      spill: (id) => this.#fileWriter(id),
+      // Mail committed into hold stays queued: a file of its own from the start.
+      ownFile: (record) => record.hold === true,
+      // Content is kept for the hand-off only while a queue manager listens to take it.
+      handoff: () => this.#available.any,
+      // A commit in progress is waited for by close().
+      track: (commit) => this.#track(commit),
+      done: (id) => {
+        this.#writers.delete(id);
       },
-      this.#settings.inlineLimit,
-    );
-    const handle: MessageWriter & DirectContentWriter = {
-      queueId,
-      content: writer.content,
-      commit: (record) => this.#track(writer.commit(record)),
-      abort: () => writer.abort(),
-      openWritten: () => writer.openWritten(),
-      openDirect: () => writer.openDirect(),
     };
-    return handle;
   }
 
   /** A writer of a new message's own file. */

@@ -53,6 +53,8 @@ export interface JournalWriterHost {
    * delivery (e.g. only while a queue manager listens for new mail). @default true
    */
   handoff?(): boolean;
+  /** Optional: a commit has begun; `commit` settles when it has ended. */
+  track?(commit: Promise<void>): void;
   /** The writer is finished (committed or aborted). */
   done(queueId: QueueId): void;
 }
@@ -177,7 +179,13 @@ export class JournalMessageWriter implements MessageWriter, DirectContentWriter 
     return target.openDirect();
   }
 
-  async commit(record: NewMessageRecord): Promise<void> {
+  commit(record: NewMessageRecord): Promise<void> {
+    const commit = this.#commit(record);
+    this.#host.track?.(commit);
+    return commit;
+  }
+
+  async #commit(record: NewMessageRecord): Promise<void> {
     if (this.#state !== 'open') {
       throw new QueueStoreError(
         `the message was already ${this.#state === 'aborted' ? 'aborted' : 'committed'}`,
