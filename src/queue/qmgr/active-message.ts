@@ -27,7 +27,7 @@ export interface ActiveMessage {
   /** Made when a delivery first reads its signal or the message is withdrawn (abortOf). */
   abort: AbortController | undefined;
   /** Destination keys its jobs were queued under, each once. */
-  readonly destinations: string[];
+  destinations: string[];
   /** Recipients delivered in this pass (for NOTIFY=SUCCESS notices); made on the first. */
   sentNow: RecipientId[] | undefined;
   /** Claimed by a flush: deliver even through `deferTransports`. */

@@ -79,10 +79,7 @@ export async function finishMessage(ctx: FinishContext, message: ActiveMessage):
   const { params } = ctx;
   try {
     const now = ctx.clock.now();
-    // Replaced, never changed in place, as outcomes are recorded: always current.
-    const all = (): readonly StoredRecipient[] => message.recipients;
-    const current = (): MessageRecord => ({ ...record, recipients: all() });
-    let pending = all().filter((r) => r.state === 'pending');
+    let pending = message.recipients.filter((r) => r.state === 'pending');
 
     if (pending.length > 0 && isExpired(params, record.arrivalTime, record.sender, now)) {
       const expired: RecipientOutcome[] = pending.map((r) => ({
@@ -105,20 +102,18 @@ export async function finishMessage(ctx: FinishContext, message: ActiveMessage):
       pending = [];
     }
 
-    const owed = all().filter((r) => r.state === 'bounced' && !r.last?.dsnSent);
+    const owed = message.recipients.filter((r) => r.state === 'bounced' && !r.last?.dsnSent);
     if (owed.length > 0) {
-      await ctx.bounce.notify(current(), owed, 'failure');
+      await ctx.bounce.notify(current(message), owed, 'failure');
       await ctx.record(
         message,
         owed.map((r) => ({ recipientId: r.id, outcome: { ...r.last!, dsnSent: true } })),
       );
     }
 
-    const delivered = (message.sentNow ?? [])
-      .map((rid) => message.recipients[recipientIndex(message, rid)])
-      .filter((r): r is StoredRecipient => r?.state === 'sent' && !!r.notify?.includes('SUCCESS'));
+    const delivered = successOwed(message);
     if (delivered.length > 0) {
-      await ctx.bounce.notify(current(), delivered, 'success').catch((err: unknown) => {
+      await ctx.bounce.notify(current(message), delivered, 'success').catch((err: unknown) => {
         ctx.log.warning(id, `success notification failed: ${errorMessage(err)}`);
       });
     }
@@ -139,7 +134,7 @@ export async function finishMessage(ctx: FinishContext, message: ActiveMessage):
     if (warnTime === 0 && message.firstPass && params.delayWarningTime > 0)
       warnTime = record.arrivalTime + params.delayWarningTime;
     if (warnTime > 0 && now >= warnTime) {
-      await ctx.bounce.notify(current(), pending, 'delay');
+      await ctx.bounce.notify(current(message), pending, 'delay');
       warnTime = 0;
     }
     const target: ReleaseTarget = {
@@ -164,4 +159,19 @@ export async function finishMessage(ctx: FinishContext, message: ActiveMessage):
       // Lease already lost: the new owner has it.
     }
   }
+}
+
+/** The message's record with its recipients as they are now (replaced, never changed in place). */
+function current(message: ActiveMessage): MessageRecord {
+  return { ...message.claimed.record, recipients: message.recipients };
+}
+
+/** Recipients delivered in this pass that asked for a success notice (NOTIFY=SUCCESS). */
+function successOwed(message: ActiveMessage): StoredRecipient[] {
+  const owed: StoredRecipient[] = [];
+  for (const id of message.sentNow ?? []) {
+    const r = message.recipients[recipientIndex(message, id)];
+    if (r?.state === 'sent' && r.notify?.includes('SUCCESS')) owed.push(r);
+  }
+  return owed;
 }

@@ -137,7 +137,10 @@ export class QueueManager {
   #dueTimer: TimerHandle | undefined;
   #dueAt = 0;
   #unsubscribe: (() => void) | undefined;
-  readonly #finishing = new Set<Promise<void>>();
+  /** Routings and jobs in progress (a count: no set entry per promise). */
+  #finishing = 0;
+  /** Woken when one of them settles (made only while stop() waits). */
+  #settled: (() => void) | undefined;
   #idleWaiters: (() => void)[] = [];
 
   constructor(options: QueueManagerOptions) {
@@ -253,9 +256,13 @@ export class QueueManager {
       // A delivery that has not read its request's signal yet finds it aborted when it does.
       for (const m of this.#active.values()) abortOf(m).abort(new Error('queue manager stopping'));
     }, graceMs);
-    while (this.#scheduler.running > 0 || this.#finishing.size > 0) {
+    while (this.#scheduler.running > 0 || this.#finishing > 0) {
       const tick = delay(this.#clock, 20);
-      await Promise.race([...this.#finishing, tick.done]);
+      const settled = new Promise<void>((resolve) => {
+        this.#settled = resolve;
+      });
+      await Promise.race([settled, tick.done]);
+      this.#settled = undefined;
       tick.cancel();
     }
     deadline.cancel();
@@ -346,7 +353,7 @@ export class QueueManager {
   // ---- claiming ----
 
   #isIdle(): boolean {
-    return this.#active.size === 0 && !this.#claiming && this.#finishing.size === 0;
+    return this.#active.size === 0 && !this.#claiming && this.#finishing === 0;
   }
 
   #checkIdle(): void {
@@ -453,10 +460,16 @@ export class QueueManager {
   }
 
   #track(p: Promise<void>): void {
-    this.#finishing.add(p);
-    void p.finally(() => {
-      this.#finishing.delete(p);
+    this.#finishing++;
+    const settle = (): void => {
+      this.#finishing--;
+      this.#settled?.();
       this.#checkIdle();
+    };
+    // A rejection still surfaces as before (unhandled): these never reject by design.
+    void p.then(settle, (err: unknown) => {
+      settle();
+      throw err;
     });
   }
 

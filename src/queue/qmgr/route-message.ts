@@ -115,14 +115,15 @@ export async function routeMessage(
     let g: Group | undefined;
     if (byKey) g = byKey.get(`${transport}\u0000${nexthop}`);
     else g = groups.find((x) => x.transport === transport && x.nexthop === nexthop);
-    if (!g) {
-      g = { transport, nexthop, recipients: [] };
+    if (g) g.recipients.push(rcpt);
+    else {
+      // Arrays are made with their first element: one that grows from empty takes room for 16.
+      g = { transport, nexthop, recipients: [rcpt] };
       groups.push(g);
       if (byKey) byKey.set(`${transport}\u0000${nexthop}`, g);
       else if (groups.length > SCAN_GROUPS)
         byKey = new Map(groups.map((x) => [`${x.transport}\u0000${x.nexthop}`, x]));
     }
-    g.recipients.push(rcpt);
   }
 
   const jobs: Job[] = [];
@@ -134,7 +135,10 @@ export async function routeMessage(
         g.recipients.length <= limit ? g.recipients : g.recipients.slice(i, i + limit);
       // With a recipient limit of 1 the queue is per recipient, as in qmgr.
       const destination = limit === 1 ? `${queue}\u0000${recipients[0]!.address}` : queue;
-      if (i === 0) message.destinations.push(destination);
+      if (i === 0) {
+        if (message.destinations.length > 0) message.destinations.push(destination);
+        else message.destinations = [destination];
+      }
       jobs.push({
         messageId: record.queueId,
         destination,

@@ -69,18 +69,15 @@ export async function runJob(ctx: JobContext, job: Job): Promise<DestinationStat
         `transport ${job.transport} failed: ${String((attempt.error as Error)?.message ?? attempt.error)}`,
       );
     }
-    const outcomes: RecipientOutcome[] = [];
-    const { recipients } = job;
-    for (let i = 0; i < recipients.length; i++) {
-      const rcpt = recipients[i]!;
+    const outcomes = job.recipients.map((rcpt, i): RecipientOutcome => {
       const outcome = storedOutcome(attempt.results[i]!, ctx.params.softBounce, ctx.clock.now());
-      outcomes.push({ recipientId: rcpt.id, outcome });
       if (outcome.status === 'sent') {
-        message.sentNow ??= [];
-        message.sentNow.push(rcpt.id);
+        if (message.sentNow) message.sentNow.push(rcpt.id);
+        else message.sentNow = [rcpt.id];
       }
       logDelivery(ctx.logger, job.transport, record, rcpt, outcome);
-    }
+      return { recipientId: rcpt.id, outcome };
+    });
     await ctx.record(message, outcomes);
   } catch (err) {
     ctx.log.error(record.queueId, `recording outcomes failed: ${errorMessage(err)}`);
