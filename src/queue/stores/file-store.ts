@@ -425,12 +425,15 @@ export class FileQueueStore implements QueueStore {
       throw new QueueStoreError('the message is not fully claimed yet', entry.queueId);
     checkOutcomes(data.record, outcomes);
     data.record = applyOutcomes(data.record, outcomes);
-    const durable: RecipientOutcome[] = [];
-    const lazy: RecipientOutcome[] = [];
-    for (const o of outcomes) (o.outcome.status === 'sent' ? lazy : durable).push(o);
-    if (lazy.length > 0) data.lazy = [...data.lazy, ...lazy];
-    if (durable.length === 0) return;
-    data.durable = [...data.durable, ...durable];
+    // Sent marks wait in memory for the next write; the rest is written and synced now.
+    const sent = (o: RecipientOutcome): boolean => o.outcome.status === 'sent';
+    if (outcomes.every(sent)) {
+      data.lazy = data.lazy.concat(outcomes);
+      return;
+    }
+    const lazy = outcomes.filter(sent);
+    if (lazy.length > 0) data.lazy = data.lazy.concat(lazy);
+    data.durable = data.durable.concat(outcomes.filter((o) => !sent(o)));
     const done = new Promise<void>((resolve, reject) => {
       data.waiters = [...data.waiters, { resolve, reject }];
     });
