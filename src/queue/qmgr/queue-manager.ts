@@ -506,7 +506,7 @@ export class QueueManager {
       destination = await runJob(this.#jobs, job);
     } finally {
       this.#scheduler.completed(job, destination);
-      await this.#jobDone(job.message);
+      if (--job.message.jobsLeft === 0) await this.#finish(job.message);
     }
   }
 
@@ -515,13 +515,8 @@ export class QueueManager {
     try {
       await deferDeadJob(this.#jobs, job, reply);
     } finally {
-      await this.#jobDone(job.message);
+      if (--job.message.jobsLeft === 0) await this.#finish(job.message);
     }
-  }
-
-  async #jobDone(message: ActiveMessage): Promise<void> {
-    message.jobsLeft--;
-    if (message.jobsLeft === 0) await this.#finish(message);
   }
 
   async #record(message: ActiveMessage, outcomes: readonly RecipientOutcome[]): Promise<void> {

@@ -86,7 +86,10 @@ export async function routeMessage(
     if (rcpt.state !== 'pending') continue;
     let route: Route;
     try {
-      route = await routeOf(ctx, record, rcpt);
+      // A FILTER overrides the resolver; no promise of its own per recipient otherwise.
+      route =
+        filterRoute(record) ??
+        resolvedRoute(ctx, await ctx.resolver.resolve(rcpt.address, record.sender));
     } catch (err) {
       const outcome = routingFailure(err, now);
       immediate.push({ recipientId: rcpt.id, outcome });
@@ -152,17 +155,15 @@ export async function routeMessage(
   return { jobs, immediate };
 }
 
-/** The route of one recipient (a FILTER overrides the resolver). */
-async function routeOf(
-  ctx: RoutingContext,
-  record: MessageRecord,
-  rcpt: Recipient,
-): Promise<Route> {
-  if (record.filter) {
-    const spec = parseTransportSpec(record.filter);
-    if (spec.transport) return { transport: spec.transport, nexthop: spec.nexthop ?? '' };
-  }
-  const resolved = await ctx.resolver.resolve(rcpt.address, record.sender);
+/** The route a FILTER sets for every recipient of the message, if it has one. */
+function filterRoute(record: MessageRecord): Route | undefined {
+  if (!record.filter) return undefined;
+  const spec = parseTransportSpec(record.filter);
+  return spec.transport ? { transport: spec.transport, nexthop: spec.nexthop ?? '' } : undefined;
+}
+
+/** The route of a recipient as the resolver answered. */
+function resolvedRoute(ctx: RoutingContext, resolved: ResolveResult): Route {
   if (resolved.error) {
     const e = resolved.error;
     return {
