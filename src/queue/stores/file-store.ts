@@ -130,7 +130,13 @@ export class FileQueueStore implements QueueStore {
   readonly #available: AvailableListeners;
   readonly #syncWindow = new SyncWindow();
   readonly #writers = new Set<QueueId>();
-  readonly #inflight = new Set<Promise<unknown>>();
+  /** Operations in progress, which close() waits for (a count: no set entry each). */
+  #inflight = 0;
+  /** Wakes close() once none is left. */
+  #drained: (() => void) | undefined;
+  readonly #settled = (): void => {
+    if (--this.#inflight === 0) this.#drained?.();
+  };
   #lock: QueueDirectoryLock | undefined;
   #state: 'new' | 'opening' | 'open' | 'closing' | 'closed' = 'new';
 
@@ -180,11 +186,8 @@ export class FileQueueStore implements QueueStore {
   }
 
   #track<R>(p: Promise<R>): Promise<R> {
-    this.#inflight.add(p);
-    const forget = (): void => {
-      this.#inflight.delete(p);
-    };
-    p.then(forget, forget);
+    this.#inflight++;
+    p.then(this.#settled, this.#settled);
     return p;
   }
 
@@ -273,7 +276,12 @@ export class FileQueueStore implements QueueStore {
       return;
     }
     this.#state = 'closing';
-    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    while (this.#inflight > 0) {
+      await new Promise<void>((resolve) => {
+        this.#drained = resolve;
+      });
+    }
+    this.#drained = undefined;
     // Lazy sent marks are written (and synced) before the store lets go.
     const pending = this.#index
       .active()

@@ -280,7 +280,8 @@ export class GroupCommitter {
     this.stats.frames += frames.length;
     this.stats.bytes += bytes;
     this.stats.largestBatch = Math.max(this.stats.largestBatch, frames.length);
-    for (const [i, item] of batch.entries()) {
+    for (let i = 0; i < batch.length; i++) {
+      const item = batch[i]!;
       if (item.frame && item.durable) this.stats.durableFrames++;
       item.resolve(placements[i]);
     }
