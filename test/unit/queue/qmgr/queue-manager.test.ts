@@ -246,4 +246,33 @@ describe('QueueManager', () => {
     const waiting = claimed.find((c) => c.record.queueId === second)!;
     expect(waiting.record.recipients.map((r) => r.state)).toEqual(['pending']);
   });
+  it('a delivery reading its signal only after the stop aborted it, through a spread copy, finds it aborted', async () => {
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    let go!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      go = resolve;
+    });
+    const seen: boolean[] = [];
+    const agent: DeliveryAgent = {
+      async deliver(request) {
+        started();
+        await gate;
+        // A wrapping agent hands on a copy; the signal is read from it only now.
+        const copy: DeliveryRequest = { ...request, recipients: request.recipients };
+        seen.push(copy.signal.aborted, request.signal.aborted);
+      },
+    };
+    const { qmgr, clock, enqueue } = await setup({ smtp: agent });
+    await enqueue(['a@x.test']);
+    qmgr.start();
+    await running;
+    const stopping = qmgr.stop(60_000);
+    await clock.advance(60_000);
+    go();
+    await stopping;
+    expect(seen).toEqual([true, true]);
+  });
 });

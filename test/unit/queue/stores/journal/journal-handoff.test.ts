@@ -3,7 +3,8 @@
  * (nothing claims it) gives its memory back and is read from its segment when its
  * turn comes; a slot freed and reused meanwhile keeps its new message's frame; a
  * FileQueueStore passes its clock, so a message committed and left waiting is claimed
- * from the journal's file. (Without a listening queue manager the store keeps no
+ * from the journal's file; the record committed with a frame goes to the first read as
+ * it is, for the messages committed last only. (Without a listening queue manager the store keeps no
  * frame at all: file-store-journal.test.ts.)
  *
  * @module
@@ -14,7 +15,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../../../src/clock.js';
 import { FileQueueStore } from '../../../../../src/queue/stores/file-store.js';
 import { Journal } from '../../../../../src/queue/stores/journal/journal.js';
-import { HANDOFF_MS } from '../../../../../src/queue/stores/journal/journal-handoff.js';
+import {
+  HANDOFF_MS,
+  RECORDS_KEPT,
+} from '../../../../../src/queue/stores/journal/journal-handoff.js';
+import type { MessageRecord } from '../../../../../src/queue/types.js';
 import { QueueIdGenerator } from '../../../../../src/queue-id.js';
 import { commitMessage, readAll } from '../store-conformance.js';
 import { contentFor, storedFor, TestIo, tempDir } from './journal-harness.js';
@@ -35,6 +40,43 @@ async function dir(): Promise<string> {
 }
 
 describe('Journal hand-off', () => {
+  it('gives the record committed with a frame to the first read, once, for the last RECORDS_KEPT messages; the rest is parsed', async () => {
+    const journal = await Journal.open({ directory: await dir(), io: new TestIo() });
+    closers.push(() => journal.close());
+    const committed = new Map<string, MessageRecord>();
+    for (let i = 0; i < RECORDS_KEPT + 2; i++) {
+      const id = ids.next();
+      const record = storedFor(id);
+      committed.set(id, record);
+      await journal.appendMessage(record, [contentFor(id)]);
+    }
+    const first = [...committed.keys()][0]!;
+    const last = [...committed.keys()].at(-1)!;
+    // The newest: the very object committed, not a parse of it; a second read parses.
+    expect((await journal.readRecord(last)).record).toBe(committed.get(last));
+    const again = (await journal.readRecord(last)).record;
+    expect(again).not.toBe(committed.get(last));
+    expect(again).toEqual(committed.get(last));
+    // Past the ring: parsed from the frame still held, the same data.
+    const old = (await journal.readRecord(first)).record;
+    expect(old).not.toBe(committed.get(first));
+    expect(old).toEqual(committed.get(first));
+    expect(journal.get(first)!.frame).toBeDefined();
+    // An update written since the commit: the record read has it applied.
+    const kept = [...committed.keys()].at(-2)!;
+    const outcome = {
+      status: 'deferred',
+      code: 451,
+      enhanced: '4.4.1',
+      text: 'later',
+      time: 1,
+    } as const;
+    await journal.recordOutcomes(kept, [{ recipientId: 1, outcome }], true);
+    const updated = (await journal.readRecord(kept)).record;
+    expect(updated).not.toBe(committed.get(kept));
+    expect(updated.recipients[0]!.last).toEqual(outcome);
+  });
+
   it('gives back a frame nothing took within HANDOFF_MS; the content is then read from the segment', async () => {
     const clock = new ManualClock(1_000_000);
     const io = new TestIo();
