@@ -197,7 +197,7 @@ export class QueueManager {
       clock: this.#clock,
       processLimit: options.processLimit ?? 100,
       settings: (t) => this.#settingsFor(t),
-      start: (job) => this.#track(this.#runJob(job)),
+      start: (job) => void this.#runJob(job),
       dead: (jobs, reply) => {
         for (const job of jobs) this.#track(this.#deferDead(job, reply));
       },
@@ -453,39 +453,57 @@ export class QueueManager {
       `from=<${formatAddress(record.sender)}>, size=${record.size}, nrcpt=${record.recipients.length} (queue active)`,
     );
     this.#renewer.start();
-    const done = this.#route(message).catch((err) => {
-      this.#log.error(record.queueId, `routing failed: ${errorMessage(err)}`);
-    });
-    this.#track(done);
+    void this.#route(message);
   }
 
-  #track(p: Promise<void>): void {
+  /** Work in progress (routing, a job, a finish) begins: stop() and whenIdle() wait for it. */
+  #enter(): void {
     this.#finishing++;
-    const settle = (): void => {
-      this.#finishing--;
-      this.#settled?.();
-      this.#checkIdle();
-    };
+  }
+
+  /** Work in progress has ended. */
+  #leave(): void {
+    this.#finishing--;
+    this.#settled?.();
+    this.#checkIdle();
+  }
+
+  /** Counts `p` as work in progress until it settles. */
+  #track(p: Promise<void>): void {
+    this.#enter();
     // A rejection still surfaces as before (unhandled): these never reject by design.
-    void p.then(settle, (err: unknown) => {
-      settle();
-      throw err;
-    });
+    void p.then(
+      () => this.#leave(),
+      (err: unknown) => {
+        this.#leave();
+        throw err;
+      },
+    );
   }
 
   // ---- routing ----
 
-  /** Resolves each pending recipient and queues delivery jobs. */
+  /**
+   * Resolves each pending recipient and queues delivery jobs; counted as work in
+   * progress by itself (no promise made around it to track), a failure logged.
+   */
   async #route(message: ActiveMessage): Promise<void> {
-    const { jobs, immediate } = await routeMessage(this.#routing, message);
-    if (immediate.length > 0) await this.#record(message, immediate);
-    message.jobsLeft = jobs.length;
-    if (jobs.length === 0) {
-      await this.#finish(message);
-      return;
+    this.#enter();
+    try {
+      const { jobs, immediate } = await routeMessage(this.#routing, message);
+      if (immediate.length > 0) await this.#record(message, immediate);
+      message.jobsLeft = jobs.length;
+      if (jobs.length === 0) {
+        await this.#finish(message);
+        return;
+      }
+      for (const job of jobs) this.#scheduler.add(job);
+      this.#scheduler.dispatch();
+    } catch (err) {
+      this.#log.error(message.claimed.record.queueId, `routing failed: ${errorMessage(err)}`);
+    } finally {
+      this.#leave();
     }
-    for (const job of jobs) this.#scheduler.add(job);
-    this.#scheduler.dispatch();
   }
 
   /** Scheduling settings of a transport (cached; checked once). */
@@ -500,13 +518,19 @@ export class QueueManager {
 
   // ---- delivery ----
 
+  /** Runs a job, counted as work in progress by itself, and finishes its message after the last. */
   async #runJob(job: Job): Promise<void> {
+    this.#enter();
     let destination: DestinationStatus | undefined;
     try {
       destination = await runJob(this.#jobs, job);
     } finally {
       this.#scheduler.completed(job, destination);
-      if (--job.message.jobsLeft === 0) await this.#finish(job.message);
+      try {
+        if (--job.message.jobsLeft === 0) await this.#finish(job.message);
+      } finally {
+        this.#leave();
+      }
     }
   }
 
