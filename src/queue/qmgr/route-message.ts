@@ -76,10 +76,11 @@ export async function routeMessage(
   message: ActiveMessage,
 ): Promise<RoutedMessage> {
   const { record } = message.claimed;
-  // Most messages have one destination: a list, with a map only for many.
-  const groups: Group[] = [];
+  // Most messages have one destination: a list, with a map only for many. Lists are
+  // made with their first element: one grown from empty takes room for 16 at once.
+  let groups: Group[] | undefined;
   let byKey: Map<string, Group> | undefined;
-  const immediate: RecipientOutcome[] = [];
+  let immediate: RecipientOutcome[] | undefined;
   const now = ctx.now();
 
   for (const rcpt of message.recipients) {
@@ -92,12 +93,12 @@ export async function routeMessage(
         resolvedRoute(ctx, await ctx.resolver.resolve(rcpt.address, record.sender));
     } catch (err) {
       const outcome = routingFailure(err, now);
-      immediate.push({ recipientId: rcpt.id, outcome });
+      immediate = append(immediate, { recipientId: rcpt.id, outcome });
       logDelivery(ctx.logger, 'qmgr', record, rcpt, outcome);
       continue;
     }
     if ('bounce' in route) {
-      immediate.push({ recipientId: rcpt.id, outcome: route.bounce });
+      immediate = append(immediate, { recipientId: rcpt.id, outcome: route.bounce });
       logDelivery(ctx.logger, 'error', record, rcpt, route.bounce);
       continue;
     }
@@ -110,27 +111,27 @@ export async function routeMessage(
         relay: 'none',
         time: now,
       };
-      immediate.push({ recipientId: rcpt.id, outcome });
+      immediate = append(immediate, { recipientId: rcpt.id, outcome });
       logDelivery(ctx.logger, route.transport, record, rcpt, outcome);
       continue;
     }
     const { transport, nexthop } = route;
-    let g: Group | undefined;
-    if (byKey) g = byKey.get(`${transport}\u0000${nexthop}`);
-    else g = groups.find((x) => x.transport === transport && x.nexthop === nexthop);
-    if (g) g.recipients.push(rcpt);
-    else {
-      // Arrays are made with their first element: one that grows from empty takes room for 16.
-      g = { transport, nexthop, recipients: [rcpt] };
-      groups.push(g);
-      if (byKey) byKey.set(`${transport}\u0000${nexthop}`, g);
-      else if (groups.length > SCAN_GROUPS)
-        byKey = new Map(groups.map((x) => [`${x.transport}\u0000${x.nexthop}`, x]));
+    const g = byKey
+      ? byKey.get(`${transport}\u0000${nexthop}`)
+      : groupOf(groups, transport, nexthop);
+    if (g) {
+      g.recipients.push(rcpt);
+      continue;
     }
+    const added: Group = { transport, nexthop, recipients: [rcpt] };
+    groups = append(groups, added);
+    if (byKey) byKey.set(`${transport}\u0000${nexthop}`, added);
+    else if (groups.length > SCAN_GROUPS)
+      byKey = new Map(groups.map((x) => [`${x.transport}\u0000${x.nexthop}`, x]));
   }
 
-  const jobs: Job[] = [];
-  for (const g of groups) {
+  let jobs: Job[] | undefined;
+  for (const g of groups ?? []) {
     const limit = ctx.recipientLimit(g.transport);
     const queue = `${g.transport}\u0000${g.nexthop}`;
     for (let i = 0; i < g.recipients.length; i += limit) {
@@ -142,7 +143,7 @@ export async function routeMessage(
         if (message.destinations.length > 0) message.destinations.push(destination);
         else message.destinations = [destination];
       }
-      jobs.push({
+      jobs = append(jobs, {
         messageId: record.queueId,
         destination,
         transport: g.transport,
@@ -152,7 +153,25 @@ export async function routeMessage(
       });
     }
   }
-  return { jobs, immediate };
+  return { jobs: jobs ?? [], immediate: immediate ?? [] };
+}
+
+/** `list` with `item` at its end: the list itself, or a new one of one element. */
+function append<T>(list: T[] | undefined, item: T): T[] {
+  if (!list) return [item];
+  list.push(item);
+  return list;
+}
+
+/** The group of `transport` and `nexthop` among a message's few, if there is one yet. */
+function groupOf(
+  groups: readonly Group[] | undefined,
+  transport: string,
+  nexthop: string,
+): Group | undefined {
+  if (!groups) return undefined;
+  for (const g of groups) if (g.transport === transport && g.nexthop === nexthop) return g;
+  return undefined;
 }
 
 /** The route a FILTER sets for every recipient of the message, if it has one. */
