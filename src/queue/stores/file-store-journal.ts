@@ -192,7 +192,8 @@ export class JournalHome implements MessageHome {
     this.#index.move(entry, target.state, dueAt);
   }
 
-  async remove(entry: FileEntry, durable: boolean): Promise<void> {
+  /** Forgets the message at once; the promise is the removal frame's write. */
+  remove(entry: FileEntry, durable: boolean): Promise<void> {
     const data = entry.data!;
     const waiters = takeWaiters(data);
     data.lazy = NONE;
@@ -202,7 +203,7 @@ export class JournalHome implements MessageHome {
     const written = this.journal.markRemoved(entry.queueId, durable);
     this.#index.delete(entry);
     for (const w of waiters) w.resolve();
-    await written;
+    return written;
   }
 
   async requeue(entry: FileEntry): Promise<void> {

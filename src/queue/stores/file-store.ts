@@ -209,10 +209,8 @@ export class FileQueueStore implements QueueStore {
   #serial<R>(entry: FileEntry, fn: () => Promise<R>): Promise<R> {
     const data = this.#data(entry);
     const p = data.chain.then(fn);
-    const chain: Promise<void> = p.then(
-      () => dropIfIdle(entry, chain),
-      () => dropIfIdle(entry, chain),
-    );
+    const drop = (): void => dropIfIdle(entry, chain);
+    const chain: Promise<void> = p.then(drop, drop);
     data.chain = chain;
     return this.#track(p);
   }
