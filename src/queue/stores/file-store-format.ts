@@ -68,7 +68,12 @@ export function encodePreamble(contentLength: number, record: Buffer): Buffer {
 
 /** The record as stored. */
 export function encodeRecord(record: MessageRecord): Buffer {
-  return Buffer.from(JSON.stringify(record), 'utf8');
+  return Buffer.from(recordText(record), 'utf8');
+}
+
+/** The record as stored, as text (its UTF-8 bytes are encodeRecord's). */
+export function recordText(record: MessageRecord): string {
+  return JSON.stringify(record);
 }
 
 /** One update frame, ready to append. */

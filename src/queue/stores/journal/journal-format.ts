@@ -228,25 +228,29 @@ export interface MessageFrameLayout {
 
 /**
  * A message frame: the record JSON and the content copied into one buffer, so a batch
- * is one iovec per message and the content can be handed on as a slice of it.
+ * is one iovec per message and the content can be handed on as a slice of it. A
+ * record given as its JSON text is encoded (UTF-8) straight into the frame.
  */
 export function encodeMessageFrame(
   queueId: QueueId,
-  record: Buffer,
+  record: Buffer | string,
   content: readonly Buffer[],
   hold: boolean,
 ): { frame: Buffer; layout: MessageFrameLayout } {
   let contentLength = 0;
   for (const c of content) contentLength += c.length;
+  const recordLength =
+    typeof record === 'string' ? Buffer.byteLength(record, 'utf8') : record.length;
   const { frame, at } = allocFrame(
     FrameType.message,
     hold ? FLAG_HOLD : 0,
     queueId,
-    4 + record.length + contentLength,
+    4 + recordLength + contentLength,
   );
-  frame.writeUInt32LE(record.length, at);
-  record.copy(frame, at + 4);
-  let p = at + 4 + record.length;
+  frame.writeUInt32LE(recordLength, at);
+  if (typeof record === 'string') frame.write(record, at + 4, recordLength, 'utf8');
+  else record.copy(frame, at + 4);
+  let p = at + 4 + recordLength;
   const contentOffset = p;
   for (const c of content) {
     c.copy(frame, p);
@@ -254,7 +258,7 @@ export function encodeMessageFrame(
   }
   return {
     frame: sealFrame(frame),
-    layout: { recordOffset: at + 4, recordLength: record.length, contentOffset, contentLength },
+    layout: { recordOffset: at + 4, recordLength, contentOffset, contentLength },
   };
 }
 

@@ -62,7 +62,7 @@ import { type ComponentLogger, silentLogger } from '../../../log.js';
 import type { Clock, QueueId } from '../../../types.js';
 import { errorMessage } from '../../../util/error-message.js';
 import type { MessageRecord, RecipientOutcome } from '../../types.js';
-import { encodeRecord } from '../file-store-format.js';
+import { recordText } from '../file-store-format.js';
 import { GroupCommitter, type Placement } from './group-commit.js';
 import { HandoffBudget } from './handoff-budget.js';
 import { JournalContentStream } from './journal-content.js';
@@ -324,7 +324,8 @@ export class Journal {
     }
     let encoded: ReturnType<typeof encodeMessageFrame>;
     try {
-      encoded = encodeMessageFrame(queueId, encodeRecord(record), content, options.hold === true);
+      // The JSON goes straight into the frame: no buffer of its own.
+      encoded = encodeMessageFrame(queueId, recordText(record), content, options.hold === true);
     } catch (err) {
       throw new QueueStoreError(`cannot journal the message: ${errorMessage(err)}`, queueId, {
         cause: err,
