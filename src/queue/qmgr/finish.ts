@@ -79,7 +79,7 @@ export async function finishMessage(ctx: FinishContext, message: ActiveMessage):
   const { params } = ctx;
   try {
     const now = ctx.clock.now();
-    let pending = message.recipients.filter((r) => r.state === 'pending');
+    let pending = message.recipients.filter(isPending);
 
     if (pending.length > 0 && isExpired(params, record.arrivalTime, record.sender, now)) {
       const expired: RecipientOutcome[] = pending.map((r) => ({
@@ -102,7 +102,7 @@ export async function finishMessage(ctx: FinishContext, message: ActiveMessage):
       pending = [];
     }
 
-    const owed = message.recipients.filter((r) => r.state === 'bounced' && !r.last?.dsnSent);
+    const owed = message.recipients.filter(owesNotice);
     if (owed.length > 0) {
       await ctx.bounce.notify(current(message), owed, 'failure');
       await ctx.record(
@@ -174,4 +174,13 @@ function successOwed(message: ActiveMessage): StoredRecipient[] {
     if (r?.state === 'sent' && r.notify?.includes('SUCCESS')) owed.push(r);
   }
   return owed;
+}
+
+// Tests made once, not a closure per pass.
+function isPending(r: StoredRecipient): boolean {
+  return r.state === 'pending';
+}
+
+function owesNotice(r: StoredRecipient): boolean {
+  return r.state === 'bounced' && !r.last?.dsnSent;
 }

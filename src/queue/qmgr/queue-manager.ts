@@ -35,7 +35,13 @@ import type { Clock, QueueId, TimerHandle } from '../../types.js';
 import { errorMessage } from '../../util/error-message.js';
 import { outcomesApplied } from '../lease.js';
 import { deferredFor } from '../summary.js';
-import type { ClaimedMessage, QueueSelection, QueueStore, RecipientOutcome } from '../types.js';
+import type {
+  ClaimedMessage,
+  QueueSelection,
+  QueueStore,
+  RecipientOutcome,
+  StoredRecipient,
+} from '../types.js';
 import { type ActiveMessage, abortOf, type Job } from './active-message.js';
 import { type FinishContext, finishMessage, type Notifier } from './finish.js';
 import { LeaseRenewer } from './lease-renewer.js';
@@ -441,9 +447,7 @@ export class QueueManager {
       destinations: [],
       sentNow: undefined,
       flush,
-      firstPass:
-        claimed.from === 'incoming' &&
-        !record.recipients.some((r) => r.last?.status === 'deferred'),
+      firstPass: claimed.from === 'incoming' && !record.recipients.some(wasDeferred),
       weight: record.recipients.length,
     };
     this.#active.set(record.queueId, message);
@@ -566,4 +570,8 @@ export class QueueManager {
       if (!this.#stopping && this.#windowFull) this.wake();
     }
   }
+}
+
+function wasDeferred(r: StoredRecipient): boolean {
+  return r.last?.status === 'deferred';
 }

@@ -122,13 +122,13 @@ class Destination<J extends SchedulableJob> {
   }
 
   push(job: J): void {
-    let list = this.jobs.get(job.messageId);
-    if (!list) {
-      list = [];
-      this.jobs.set(job.messageId, list);
+    const list = this.jobs.get(job.messageId);
+    if (list) list.push(job);
+    else {
+      // Made with its job: a list grown from empty takes room for 16 at once.
+      this.jobs.set(job.messageId, [job]);
       this.order.push(job.messageId);
     }
-    list.push(job);
     this.queued++;
   }
 

@@ -432,14 +432,13 @@ export class FileQueueStore implements QueueStore {
     checkOutcomes(data.record, outcomes);
     data.record = applyOutcomes(data.record, outcomes);
     // Sent marks wait in memory for the next write; the rest is written and synced now.
-    const sent = (o: RecipientOutcome): boolean => o.outcome.status === 'sent';
-    if (outcomes.every(sent)) {
+    if (outcomes.every(isSent)) {
       data.lazy = data.lazy.concat(outcomes);
       return;
     }
-    const lazy = outcomes.filter(sent);
+    const lazy = outcomes.filter(isSent);
     if (lazy.length > 0) data.lazy = data.lazy.concat(lazy);
-    data.durable = data.durable.concat(outcomes.filter((o) => !sent(o)));
+    data.durable = data.durable.concat(outcomes.filter((o) => !isSent(o)));
     const done = new Promise<void>((resolve, reject) => {
       data.waiters = [...data.waiters, { resolve, reject }];
     });
@@ -594,4 +593,8 @@ export class FileQueueStore implements QueueStore {
   onAvailable(listener: () => void): () => void {
     return this.#available.add(listener);
   }
+}
+
+function isSent(o: RecipientOutcome): boolean {
+  return o.outcome.status === 'sent';
 }
