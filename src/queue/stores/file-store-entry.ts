@@ -137,3 +137,22 @@ export interface MessageHome {
   /** The current record (for listings); undefined if it cannot be read. */
   readRecord(entry: FileEntry): Promise<MessageRecord | undefined>;
 }
+
+/**
+ * Adds outcomes to what the message has to write: `sent` marks lazily (with the next
+ * write), the rest to be written and synced now. True when some must be synced.
+ */
+export function queueOutcomes(data: FileData, outcomes: readonly RecipientOutcome[]): boolean {
+  if (outcomes.every(isSent)) {
+    data.lazy = data.lazy.concat(outcomes);
+    return false;
+  }
+  const lazy = outcomes.filter(isSent);
+  if (lazy.length > 0) data.lazy = data.lazy.concat(lazy);
+  data.durable = data.durable.concat(outcomes.filter((o) => !isSent(o)));
+  return true;
+}
+
+function isSent(o: RecipientOutcome): boolean {
+  return o.outcome.status === 'sent';
+}

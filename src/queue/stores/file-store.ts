@@ -86,6 +86,7 @@ import {
   JOURNAL,
   type MessageHome,
   newData,
+  queueOutcomes,
 } from './file-store-entry.js';
 import { QueueFiles, TMP } from './file-store-files.js';
 import { JournalHome } from './file-store-journal.js';
@@ -381,13 +382,19 @@ export class FileQueueStore implements QueueStore {
     const out: ClaimedMessage[] = [];
     // Messages that turn out to be corrupt or gone are skipped and others taken instead.
     for (let round = 0; round < 100 && out.length < options.limit; round++) {
-      const picked = this.#index.claim({ ...options, limit: options.limit - out.length });
+      const picked = this.#index.claim(
+        out.length === 0 ? options : { ...options, limit: options.limit - out.length },
+      );
       if (picked.length === 0) break;
       // An idle message's file is where the state it was claimed from says.
       for (const entry of picked) this.#data(entry, entry.from);
-      const results = await Promise.all(
-        picked.map((entry) => this.#serial(entry, () => this.#home(entry).activate(entry))),
-      );
+      const activate = (entry: FileEntry) =>
+        this.#serial(entry, () => this.#home(entry).activate(entry));
+      // Under a steady flow a claim takes one message: no Promise.all for it.
+      const results =
+        picked.length === 1
+          ? [await activate(picked[0]!)]
+          : await Promise.all(picked.map(activate));
       let lost = 0;
       for (let i = 0; i < picked.length; i++) {
         const entry = picked[i]!;
@@ -431,14 +438,7 @@ export class FileQueueStore implements QueueStore {
       throw new QueueStoreError('the message is not fully claimed yet', entry.queueId);
     checkOutcomes(data.record, outcomes);
     data.record = applyOutcomes(data.record, outcomes);
-    // Sent marks wait in memory for the next write; the rest is written and synced now.
-    if (outcomes.every(isSent)) {
-      data.lazy = data.lazy.concat(outcomes);
-      return;
-    }
-    const lazy = outcomes.filter(isSent);
-    if (lazy.length > 0) data.lazy = data.lazy.concat(lazy);
-    data.durable = data.durable.concat(outcomes.filter((o) => !isSent(o)));
+    if (!queueOutcomes(data, outcomes)) return;
     const done = new Promise<void>((resolve, reject) => {
       data.waiters = [...data.waiters, { resolve, reject }];
     });
@@ -593,8 +593,4 @@ export class FileQueueStore implements QueueStore {
   onAvailable(listener: () => void): () => void {
     return this.#available.add(listener);
   }
-}
-
-function isSent(o: RecipientOutcome): boolean {
-  return o.outcome.status === 'sent';
 }
