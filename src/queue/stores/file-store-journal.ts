@@ -52,6 +52,7 @@ import {
 import { isMissing, type QueueFiles, TMP } from './file-store-files.js';
 import { FileMessageWriter } from './file-store-writer.js';
 import type { Journal } from './journal/journal.js';
+import type { JournalRecord } from './journal/journal-options.js';
 import { applyStateChange } from './journal/journal-record.js';
 import type { MessageIndex } from './message-index.js';
 
@@ -120,11 +121,11 @@ export class JournalHome implements MessageHome {
       if (data.lazy.length > 0) await this.flush(entry, false);
       return data.record;
     }
-    let record: MessageRecord;
+    let read: JournalRecord;
     try {
       // The record committed with it while the hand-off holds its frame (no read, no
       // parse), else read from its segment: no record is kept per queued message meanwhile.
-      record = (await this.journal.readRecord(entry.queueId)).record;
+      read = await this.journal.readRecord(entry.queueId);
     } catch (err) {
       if (!this.holds(entry.queueId)) {
         this.#log.warning(entry.queueId, 'message vanished from the queue journal; forgetting it');
@@ -138,9 +139,10 @@ export class JournalHome implements MessageHome {
       await this.#setAside(entry, reason);
       return undefined;
     }
-    data.record = record;
-    summarizeInto(entry, record);
-    return record;
+    // The facts of a record as committed were taken from it at the commit.
+    if (!read.asCommitted) summarizeInto(entry, read.record);
+    data.record = read.record;
+    return read.record;
   }
 
   async flush(entry: FileEntry, sync: boolean): Promise<void> {

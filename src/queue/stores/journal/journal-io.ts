@@ -100,11 +100,13 @@ export async function writeFully(
   position: number,
   inline = false,
 ): Promise<void> {
-  let pending = buffers.filter((b) => b.length > 0);
+  let pending = buffers.filter(nonEmpty);
   let at = position;
-  const now = inline ? file.writevSync?.bind(file) : undefined;
+  const now = inline && file.writevSync !== undefined;
   while (pending.length > 0) {
-    const bytesWritten = now ? now(pending, at) : (await file.writev(pending, at)).bytesWritten;
+    const bytesWritten = now
+      ? file.writevSync!(pending, at)
+      : (await file.writev(pending, at)).bytesWritten;
     if (bytesWritten <= 0) throw new Error('the file system wrote nothing (is the disk full?)');
     at += bytesWritten;
     let skip = bytesWritten;
@@ -113,6 +115,10 @@ export async function writeFully(
     pending = pending.slice(i);
     if (skip > 0) pending[0] = pending[0]!.subarray(skip);
   }
+}
+
+function nonEmpty(b: Buffer): boolean {
+  return b.length > 0;
 }
 
 /** Bytes of zeros written or compared at a time (preallocation, tail checks). */

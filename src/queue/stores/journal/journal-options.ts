@@ -66,6 +66,8 @@ export interface JournalRecord {
   readonly record: MessageRecord;
   readonly state: JournalMessageState;
   readonly dueAt: number;
+  /** `record` is the very object the message was committed with (the hand-off kept it). */
+  readonly asCommitted?: boolean;
 }
 
 /**

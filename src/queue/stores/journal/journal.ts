@@ -472,7 +472,8 @@ export class Journal {
     let entry = this.#entry(queueId);
     // Just committed and not changed since: the record it was encoded from, not parsed again.
     const committed = this.#handoff.takeRecord(this.#table.slot(queueId)!);
-    if (committed) return { record: committed, state: entry.state, dueAt: entry.dueAt };
+    if (committed)
+      return { record: committed, state: entry.state, dueAt: entry.dueAt, asCommitted: true };
     if (entry.pending > 0) {
       // Frames still queued for it are written first, so the read sees them.
       await this.#committer.flush();
