@@ -37,6 +37,11 @@ import { logDelivery, routingFailure, storedOutcome } from './stored-outcome.js'
 export interface RouteResolver {
   /** The transport, nexthop and class for a recipient (`sender`: sender-dependent maps). */
   resolve(address: string, sender?: string): Promise<ResolveResult>;
+  /**
+   * Optional: resolve(), answering without a promise when it can (the Rewriter does
+   * when no table is to be asked). Used instead of resolve() when present.
+   */
+  resolveNow?(address: string, sender?: string): ResolveResult | Promise<ResolveResult>;
 }
 
 /** What routing needs from the queue manager. */
@@ -87,10 +92,10 @@ export async function routeMessage(
     if (rcpt.state !== 'pending') continue;
     let route: Route;
     try {
-      // A FILTER overrides the resolver; no promise of its own per recipient otherwise.
-      route =
-        filterRoute(record) ??
-        resolvedRoute(ctx, await ctx.resolver.resolve(rcpt.address, record.sender));
+      // A FILTER overrides the resolver; no promise per recipient when it answers at once.
+      const found = filterRoute(record) ?? routeOf(ctx, rcpt, record);
+      // Awaited only when it is a promise: an answer at once takes no turn of its own.
+      route = found instanceof Promise ? await found : found;
     } catch (err) {
       const outcome = routingFailure(err, now);
       immediate = append(immediate, { recipientId: rcpt.id, outcome });
@@ -179,6 +184,26 @@ function filterRoute(record: MessageRecord): Route | undefined {
   if (!record.filter) return undefined;
   const spec = parseTransportSpec(record.filter);
   return spec.transport ? { transport: spec.transport, nexthop: spec.nexthop ?? '' } : undefined;
+}
+
+/** The resolver's route for a recipient: a promise only when the resolver has to wait. */
+function routeOf(
+  ctx: RoutingContext,
+  rcpt: Recipient,
+  record: MessageRecord,
+): Route | Promise<Route> {
+  const { resolver } = ctx;
+  const answer = resolver.resolveNow
+    ? resolver.resolveNow(rcpt.address, record.sender)
+    : resolver.resolve(rcpt.address, record.sender);
+  return isAnswer(answer)
+    ? resolvedRoute(ctx, answer)
+    : Promise.resolve(answer).then((resolved) => resolvedRoute(ctx, resolved));
+}
+
+/** An answer given at once (a ResolveResult has no `then`). */
+function isAnswer(answer: ResolveResult | PromiseLike<ResolveResult>): answer is ResolveResult {
+  return typeof (answer as PromiseLike<ResolveResult>).then !== 'function';
 }
 
 /** The route of a recipient as the resolver answered. */
