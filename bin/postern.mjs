@@ -3,7 +3,7 @@
 
 /**
  * A young generation of 4 MiB (V8's new space: two semi-spaces of 2 MiB): under load
- * every message leaves ~130 KB of garbage, and each scavenge costs about what is alive
+ * every message leaves ~70 KB of garbage, and each scavenge costs about what is alive
  * at that moment (the sessions in flight), so the size of the young generation sets how
  * often that cost is paid. At 20 sessions, 4 MiB takes ~20% less CPU per message than
  * the initial 1 MiB for ~6 MiB more resident memory; V8's own limit (16 MiB semi-spaces)
