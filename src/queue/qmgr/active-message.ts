@@ -13,7 +13,6 @@
  */
 
 import type { Recipient, RecipientId } from '../../types.js';
-import { recipientPosition } from '../lease.js';
 import type { ClaimedMessage, Lease, StoredRecipient } from '../types.js';
 import type { SchedulableJob } from './scheduler.js';
 
@@ -48,9 +47,4 @@ export interface Job extends SchedulableJob {
 export function abortOf(message: ActiveMessage): AbortController {
   message.abort ??= new AbortController();
   return message.abort;
-}
-
-/** Where recipient `id` is in the message's list (-1 when absent). */
-export function recipientIndex(message: ActiveMessage, id: RecipientId): number {
-  return recipientPosition(message.recipients, id);
 }

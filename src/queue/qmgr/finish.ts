@@ -29,6 +29,7 @@ import { LeaseLostError } from '../../errors.js';
 import type { ComponentLogger } from '../../log.js';
 import type { Clock, QueueId } from '../../types.js';
 import { errorMessage } from '../../util/error-message.js';
+import { recipientPosition } from '../lease.js';
 import type {
   MessageRecord,
   QueueStore,
@@ -36,7 +37,7 @@ import type {
   ReleaseTarget,
   StoredRecipient,
 } from '../types.js';
-import { type ActiveMessage, recipientIndex } from './active-message.js';
+import type { ActiveMessage } from './active-message.js';
 import { isExpired, nextAttemptTime } from './backoff.js';
 import type { QmgrParameters } from './qmgr-parameters.js';
 
@@ -170,7 +171,7 @@ function current(message: ActiveMessage): MessageRecord {
 function successOwed(message: ActiveMessage): StoredRecipient[] {
   const owed: StoredRecipient[] = [];
   for (const id of message.sentNow ?? []) {
-    const r = message.recipients[recipientIndex(message, id)];
+    const r = message.recipients[recipientPosition(message.recipients, id)];
     if (r?.state === 'sent' && r.notify?.includes('SUCCESS')) owed.push(r);
   }
   return owed;
