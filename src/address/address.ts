@@ -64,21 +64,22 @@ export const MAX_PATH_OCTETS = 256;
 
 type Kind = 'sender' | 'recipient';
 
-/** RFC 5322 atext (RFC 5321 section 4.1.2 Atom). */
-const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]$/;
+/** RFC 5322 atext (RFC 5321 section 4.1.2 Atom), as the body of a character class. */
+const ATEXT_CHARS = "A-Za-z0-9!#$%&'*+\\-/=?^_`{|}~";
+/** One atom of ASCII atext, then more separated by single dots. */
+const ATOMS = `[${ATEXT_CHARS}]+(?:\\.[${ATEXT_CHARS}]+)*`;
+const ATEXT = new RegExp(`^[${ATEXT_CHARS}]$`);
 /** RFC 6531 UTF8-non-ascii, less control and lone-surrogate code points. */
 const BAD_NON_ASCII = /[\p{Cc}\p{Cs}]/u;
 const LABEL_ASCII = /^[A-Za-z0-9_-]$/;
 /** A domain of ASCII letters, digits, `_`, `-` and dots: the common case, checked in one scan. */
 const ASCII_DOMAIN = /^[A-Za-z0-9_.-]*$/;
 /** An ASCII Dot-string: atoms of atext separated by single dots, checked in one scan. */
-const ASCII_DOT_STRING =
-  /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*$/;
+const ASCII_DOT_STRING = new RegExp(`^${ATOMS}$`);
 /** An address whose local part is an ASCII Dot-string (what formatAddress() leaves alone). */
-const PLAIN_ADDRESS =
-  /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*(?:@[^@]*)?$/;
+const PLAIN_ADDRESS = new RegExp(`^${ATOMS}(?:@[^@]*)?$`);
 /** A local part of ASCII atext and dots: the common case, checked in one scan. */
-const ASCII_LOCAL = /[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+/y;
+const ASCII_LOCAL = new RegExp(`[${ATEXT_CHARS}.]+`, 'y');
 
 function octets(text: string): number {
   return Buffer.byteLength(text, 'utf8');
