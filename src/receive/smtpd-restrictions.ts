@@ -291,13 +291,8 @@ export class SmtpdRestrictions {
 
   /**
    * Postfix's reject_unlisted_recipient, which smtpd_reject_unlisted_recipient runs
-   * after the lists.
+   * after the lists; without a promise when there was nothing to look up.
    */
-  async unlistedRecipient(req: RestrictionRequest): Promise<Decision> {
-    return unlistedRecipient(this.#env, req);
-  }
-
-  /** unlistedRecipient(), without a promise when there was nothing to look up. */
   unlistedRecipientNow(req: RestrictionRequest): Decision | Promise<Decision> {
     return unlistedRecipient(this.#env, req);
   }

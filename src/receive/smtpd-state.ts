@@ -81,10 +81,10 @@ export interface SessionContext {
   readonly commandCheck?: CommandCheck | undefined;
 }
 
-/** The counts and text of the last `disconnect from` summary made (without notes). */
 /** The parameters of no MAIL yet: one shared object, not one per session and transaction. */
 const NO_SENDER_PARAMS: SenderParams = Object.freeze({});
 
+/** The counts and text of the last `disconnect from` summary made (without notes). */
 let lastStats: readonly (string | number)[] = [];
 let lastSummary = ' commands=0';
 
