@@ -455,19 +455,21 @@ export class Rewriter {
     const addressClass = typeof known === 'string' ? known : await known;
     let spec = addressClass === 'relay' ? this.#relaySpec : this.#defaultSpec;
     let relayhost = p.relayhost;
-    if ((addressClass === 'default' || addressClass === 'relay') && sender !== undefined) {
-      if (!syntaxError) {
-        if (addressClass === 'default' && this.#tables.senderDependentDefaultTransportMaps) {
-          const found = await this.#senderLookup(
-            this.#tables.senderDependentDefaultTransportMaps,
-            sender,
-          );
-          if (found) spec = tableSpec(found, this.#tables.senderDependentDefaultTransportMaps);
-        }
-        if (this.#tables.senderDependentRelayhostMaps) {
-          const found = await this.#senderLookup(this.#tables.senderDependentRelayhostMaps, sender);
-          if (found) relayhost = found;
-        }
+    if (
+      (addressClass === 'default' || addressClass === 'relay') &&
+      sender !== undefined &&
+      !syntaxError
+    ) {
+      if (addressClass === 'default' && this.#tables.senderDependentDefaultTransportMaps) {
+        const found = await this.#senderLookup(
+          this.#tables.senderDependentDefaultTransportMaps,
+          sender,
+        );
+        if (found) spec = tableSpec(found, this.#tables.senderDependentDefaultTransportMaps);
+      }
+      if (this.#tables.senderDependentRelayhostMaps) {
+        const found = await this.#senderLookup(this.#tables.senderDependentRelayhostMaps, sender);
+        if (found) relayhost = found;
       }
     }
     const res = this.#classResult(addressClass, routeDomain, recipient, routed, spec, relayhost);
