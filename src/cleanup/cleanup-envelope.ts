@@ -116,14 +116,10 @@ export class CleanupEnvelope {
   }
 
   /**
-   * The sender after canonical maps and masquerading; undefined when none was given.
-   * @throws TableError / ExpansionLimitError from the tables
+   * The sender after canonical maps and masquerading; undefined when none was given. A
+   * promise only when a table was to be consulted.
+   * @throws TableError / ExpansionLimitError from the tables (as the promise's rejection)
    */
-  async mappedSender(): Promise<Address | undefined> {
-    return this.#mappedSender;
-  }
-
-  /** As mappedSender(), without a promise when no table was to be consulted. */
   mappedSenderNow(): Address | undefined | Promise<Address | undefined> {
     return this.#mappedSender;
   }
@@ -138,36 +134,26 @@ export class CleanupEnvelope {
   }
 
   /**
-   * The final recipients with ids 0..n-1.
-   * @throws TableError `retry` or ExpansionLimitError: the message must be deferred
+   * The final recipients with ids 0..n-1; a promise only when a table, masquerade,
+   * redirect or BCC applies.
+   * @throws TableError `retry` or ExpansionLimitError (as the promise's rejection): the
+   *   message must be deferred
    */
-  async finalRecipients(): Promise<Recipient[]> {
-    return this.finalRecipientsNow();
-  }
-
-  /** finalRecipients(), without a promise when no table or mapping applies. */
   finalRecipientsNow(): Recipient[] | Promise<Recipient[]> {
-    // One recipient and nothing to map (the usual SMTP message): no duplicate to filter out.
-    if (this.recipients.length <= 1 && !this.#mapsRecipients()) return numbered(this.recipients);
-    return this.#finalRecipients();
+    if (this.#mapsRecipients()) return this.#finalRecipients();
+    // Nothing to map: the recipients as given, less duplicates (one recipient, the usual
+    // SMTP message, has none).
+    if (this.recipients.length <= 1) return numbered(this.recipients);
+    const out: PendingRecipient[] = [];
+    const add = duplicateFilter(out);
+    for (const r of this.recipients) add(r);
+    return numbered(out);
   }
 
   async #finalRecipients(): Promise<Recipient[]> {
     const { mapping, addressTables: tables, params } = this.#ctx;
     const out: PendingRecipient[] = [];
-    const seen = new Set<string>();
-    const add = (r: PendingRecipient): void => {
-      const key = `${r.address}\n${r.notify ? [...r.notify].sort().join(',') : ''}`;
-      if (seen.has(key)) return;
-      if (seen.size < DUPLICATE_FILTER_LIMIT) seen.add(key);
-      out.push(r);
-    };
-    // No table, masquerade, redirect or BCC applies: the recipients as given, less
-    // duplicates, without a lookup to wait for.
-    if (!this.#mapsRecipients()) {
-      for (const r of this.recipients) add(r);
-      return numbered(out);
-    }
+    const add = duplicateFilter(out);
     const expand = async (r: PendingRecipient): Promise<void> => {
       for (const address of await mapping.expandVirtual(r.address)) add({ ...r, address });
     };
@@ -188,7 +174,7 @@ export class CleanupEnvelope {
     }
     if (out.length > 0) {
       if (params.alwaysBcc !== '') bccs.push({ address: params.alwaysBcc });
-      const sender = await this.mappedSender();
+      const sender = await this.#mappedSender;
       if (sender !== undefined && sender !== '') {
         for (const b of await mapping.bccFor(tables.senderBccMaps, sender))
           bccs.push({ address: b });
@@ -236,6 +222,20 @@ export class CleanupEnvelope {
     if (this.#masqRecipient) addr = mapping.masquerade(addr);
     return addr;
   }
+}
+
+/**
+ * Adds a recipient to `out` unless the same address with the same NOTIFY is there
+ * already (among the first DUPLICATE_FILTER_LIMIT remembered).
+ */
+function duplicateFilter(out: PendingRecipient[]): (r: PendingRecipient) => void {
+  const seen = new Set<string>();
+  return (r) => {
+    const key = `${r.address}\n${r.notify ? [...r.notify].sort().join(',') : ''}`;
+    if (seen.has(key)) return;
+    if (seen.size < DUPLICATE_FILTER_LIMIT) seen.add(key);
+    out.push(r);
+  };
 }
 
 /** The final recipients with their ids 0..n-1. */

@@ -46,6 +46,7 @@ import type {
   Address,
   NewRecipient,
   QueueId,
+  Recipient,
   SenderParams,
   SubmissionAction,
   SubmissionResult,
@@ -318,7 +319,7 @@ export class CleanupTransaction implements SubmissionTransaction {
       filterRun?.feed.close();
     }
 
-    let recipients: Awaited<ReturnType<CleanupEnvelope['finalRecipients']>> = [];
+    let recipients: Recipient[] = [];
     let sender: Address | undefined;
     if (state.status === 0 || (state.status & ~RCPT) === 0) {
       try {
