@@ -131,7 +131,7 @@ export function toInternal(external: string): Address {
   const at = a.lastIndexOf('@');
   const local = at < 0 ? a : a.slice(0, at);
   const rest = at < 0 ? '' : a.slice(at);
-  if (local.length >= 2 && local.startsWith('"') && local.endsWith('"')) {
+  if (local.length >= 2 && local.endsWith('"')) {
     return `${local.slice(1, -1).replace(/\\(.)/g, '$1')}${rest}`;
   }
   return a;
