@@ -50,6 +50,7 @@ import { cpuMeter, settle } from './lib/cpu.mjs';
 import { watchPeak } from './lib/memory.mjs';
 import { freePort, median, waitForPort } from './lib/net.mjs';
 import { requirePeers, stopOnSignals } from './lib/peers.mjs';
+import { sourceLoad } from './lib/smtp-source.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opt } = parseArgs({
@@ -82,23 +83,6 @@ stopOnSignals();
 
 let cpuMethod;
 
-/** One smtp-source load against `port`; its counter goes nowhere (no pipe to read). */
-function source(port, tool) {
-  const args = ['-s', String(SESSIONS), '-m', String(MESSAGES), '-l', String(SIZE)];
-  args.push('-f', 'bench@client.example', '-t', 'sink@remote.example', `127.0.0.1:${port}`);
-  return new Promise((res, rej) => {
-    const p = spawn(tool, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 600_000);
-    p.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) res();
-      else rej(new Error(`${tool} failed (${code ?? signal}): ${err.trim()}`));
-    });
-  });
-}
-
 /**
  * One round against a running server: msg/s, server CPU per message, and the peaks of
  * the contender's summed VmHWM and summed Pss (shared pages counted once: the fairer
@@ -110,7 +94,12 @@ async function drive(server, tool) {
   cpuMethod = meter.method;
   const t0 = process.hrtime.bigint();
   let failure;
-  await source(server.port, tool).catch((err) => (failure = err));
+  await sourceLoad(server.port, {
+    sessions: SESSIONS,
+    messages: MESSAGES,
+    size: SIZE,
+    tool,
+  }).catch((err) => (failure = err));
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   await settle(meter);
   const cpuUs = meter.usageUs();
