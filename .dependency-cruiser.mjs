@@ -9,7 +9,7 @@
  * - smtp-reply.ts is the one value every layer speaks (code + enhanced status + text).
  * - errors.ts and types.ts are the contracts between layers; clock, resolver,
  *   connector, service-network, log and queue-id are the injected services and leaves
- *   built on them.
+ *   built on them, beside builtin (node's modules loaded on first use).
  * - util/ sits above the log, since its path checks report what they fix.
  * - address/ parses and formats addresses; tables/ (the dict layer) builds its search
  *   orders from address parts; config/ parses table parameters into TableSpecs.
@@ -29,7 +29,7 @@ export const FLOORS = [
   [
     [
       'services',
-      '^src/(clock|resolver|connector|service-network|log|log-fields|log-format|queue-id)\\.ts$',
+      '^src/(builtin|clock|resolver|connector|service-network|log|log-fields|log-format|queue-id)\\.ts$',
     ],
   ],
   [['util', '^src/util/']],

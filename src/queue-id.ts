@@ -12,7 +12,7 @@
  * @module
  */
 
-import { randomBytes } from 'node:crypto';
+import { builtin } from './builtin.js';
 import type { QueueId } from './types.js';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -74,7 +74,9 @@ export class QueueIdGenerator {
         `queue ID node tag "${nodeTag}" must be exactly 5 characters of [0-9A-Za-z]`,
       );
     }
-    this.nodeTag = nodeTag ?? base62(BigInt(`0x${randomBytes(5).toString('hex')}`), NODE_DIGITS);
+    this.nodeTag =
+      nodeTag ??
+      base62(BigInt(`0x${builtin('crypto').randomBytes(5).toString('hex')}`), NODE_DIGITS);
     this.#numeric = nowMicros === undefined;
     this.#nowMicros =
       nowMicros ?? (() => BigInt(Date.now()) * 1000n + ((process.hrtime.bigint() / 1000n) % 1000n));

@@ -7,12 +7,17 @@
  * getaddrinfo on libuv's four-thread pool, which every fsync also uses, so a slow DNS
  * server would stall the queue; the c-ares resolver is asynchronous.
  *
+ * node:dns is loaded, and its c-ares channel made, by the first query: a server whose
+ * configuration looks nothing up (no relay over SMTP, no DNS restrictions) never pays
+ * for either.
+ *
  * Does not: cache (callers may), DNSSEC, TLSA.
  *
  * @module
  */
 
-import { promises as dns } from 'node:dns';
+import type { promises as dns } from 'node:dns';
+import { builtin } from './builtin.js';
 import type { MxRecord, Resolver } from './types.js';
 
 /**
@@ -41,11 +46,25 @@ export interface DnsResolverOptions {
  * ```
  */
 export class DnsResolver implements Resolver {
-  readonly #r: InstanceType<typeof dns.Resolver>;
+  readonly #options: DnsResolverOptions;
+  #resolver: InstanceType<typeof dns.Resolver> | undefined;
 
   constructor(options: DnsResolverOptions = {}) {
-    this.#r = new dns.Resolver({ timeout: options.timeoutMs ?? 5000, tries: options.tries ?? 2 });
+    this.#options = { ...options };
+    // Name servers are checked now, so that a bad address fails where it is given.
     if (options.servers) this.#r.setServers([...options.servers]);
+  }
+
+  /** The c-ares resolver, made on first use. */
+  get #r(): InstanceType<typeof dns.Resolver> {
+    if (this.#resolver) return this.#resolver;
+    const { Resolver } = builtin('dns').promises;
+    const options = this.#options;
+    this.#resolver = new Resolver({
+      timeout: options.timeoutMs ?? 5000,
+      tries: options.tries ?? 2,
+    });
+    return this.#resolver;
   }
 
   async resolveMx(name: string): Promise<MxRecord[]> {

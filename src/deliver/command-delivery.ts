@@ -32,8 +32,8 @@
  * @module
  */
 
-import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
+import { builtin } from '../builtin.js';
 import { systemClock } from '../clock.js';
 import { SmtpReply } from '../smtp-reply.js';
 import type { Clock, RecipientStatus } from '../types.js';
@@ -156,7 +156,7 @@ export function runCommand(options: CommandOptions): Promise<CommandRun> {
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     let done = false;
 
-    const child = spawn(program, args, {
+    const child = builtin('child_process').spawn(program, args, {
       env: { ...options.env },
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       ...(options.uid === undefined ? {} : { uid: options.uid }),

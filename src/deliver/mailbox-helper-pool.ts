@@ -24,10 +24,11 @@
  * @module
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { builtin } from '../builtin.js';
 import { PosternError } from '../errors.js';
 import { errorMessage } from '../util/error-message.js';
 import type { DeliveryRights } from './delivery-rights.js';
@@ -159,7 +160,7 @@ class Helper {
     this.ready.catch(() => undefined);
     const args = [script, String(rights.uid), String(rights.gid)];
     if (rights.user !== undefined) args.push(rights.user);
-    this.#child = spawn(process.execPath, args, {
+    this.#child = builtin('child_process').spawn(process.execPath, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: {},
       cwd: '/',

@@ -8,9 +8,10 @@
  * @module
  */
 
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { toAsciiDomain } from '../address/domain.js';
+import { builtin } from '../builtin.js';
 import { ConfigError } from '../errors.js';
 import { errorMessage } from '../util/error-message.js';
 
@@ -211,7 +212,7 @@ export function loadSigningKeys(keys: readonly DkimSigningKey[]): LoadedSigningK
     }
     let key: KeyObject;
     try {
-      key = createPrivateKey(pem);
+      key = builtin('crypto').createPrivateKey(pem);
     } catch (err) {
       throw new ConfigError(
         `${where}: not a PEM private key (${errorMessage(err)}); make one with \`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048\` or \`-algorithm ed25519\``,

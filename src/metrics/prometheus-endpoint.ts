@@ -16,8 +16,9 @@
  * @module
  */
 
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { builtin } from '../builtin.js';
 import type { BoundListener } from '../service-network.js';
 import { errorMessage } from '../util/error-message.js';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus-format.js';
@@ -29,7 +30,7 @@ export class PrometheusEndpoint {
   #address: BoundListener | undefined;
 
   constructor(render: () => Promise<string>, health?: () => Promise<HealthStatus>) {
-    this.#server = createServer((req, res) => {
+    this.#server = builtin('http').createServer((req, res) => {
       const path = (req.url ?? '').split('?')[0];
       if (path !== '/metrics' && !(path === '/healthz' && health)) {
         res

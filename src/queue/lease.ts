@@ -20,7 +20,7 @@
  * @module
  */
 
-import { randomFillSync } from 'node:crypto';
+import { builtin } from '../builtin.js';
 import { LeaseLostError, QueueStoreError } from '../errors.js';
 import type { QueueId, RecipientId } from '../types.js';
 import type {
@@ -48,7 +48,7 @@ let poolAt = POOL_BYTES;
  */
 export function newLeaseToken(): string {
   if (poolAt + TOKEN_BYTES > POOL_BYTES) {
-    randomFillSync(pool);
+    builtin('crypto').randomFillSync(pool);
     poolAt = 0;
   }
   const token = pool.toString('hex', poolAt, poolAt + TOKEN_BYTES);

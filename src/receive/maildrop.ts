@@ -43,10 +43,10 @@
  * @module
  */
 
-import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
+import { builtin } from '../builtin.js';
 import { systemClock } from '../clock.js';
 import { silentLogger } from '../log.js';
 import { MAILDROP_FILE_MODE } from '../queue/queue-modes.js';
@@ -117,7 +117,10 @@ export class MaildropSubmission implements SubmissionPort {
 
   async open(_source: SubmissionSource): Promise<MaildropTransaction> {
     const id = this.#ids.next();
-    const temp = join(this.#options.directory, `.${id}.${randomBytes(8).toString('hex')}`);
+    const temp = join(
+      this.#options.directory,
+      `.${id}.${builtin('crypto').randomBytes(8).toString('hex')}`,
+    );
     let handle: fs.FileHandle;
     try {
       handle = await fs.open(temp, CREATE, MAILDROP_FILE_MODE);

@@ -27,7 +27,7 @@
  * @module
  */
 
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { builtin } from '../builtin.js';
 import type { LookupTable } from '../tables/types.js';
 import type { ClientInfo, TlsInfo } from '../types.js';
 
@@ -93,7 +93,7 @@ export async function checkCredentials(
     if (stored === undefined) return 'failed';
     const a = Buffer.from(stored, 'utf8');
     const b = Buffer.from(password, 'utf8');
-    return a.length === b.length && timingSafeEqual(a, b) ? 'ok' : 'failed';
+    return a.length === b.length && builtin('crypto').timingSafeEqual(a, b) ? 'ok' : 'failed';
   } catch {
     return 'temp';
   }
@@ -131,7 +131,7 @@ export function parsePlain(message: Buffer): { username: string; password: strin
  * ```
  */
 export function cramMd5Challenge(myhostname: string): string {
-  return `<${randomBytes(8).toString('hex')}.${Date.now()}@${myhostname}>`;
+  return `<${builtin('crypto').randomBytes(8).toString('hex')}.${Date.now()}@${myhostname}>`;
 }
 
 /**
@@ -154,9 +154,13 @@ export async function checkCramMd5(
   try {
     const stored = await table.lookup(username);
     if (stored === undefined) return { result: 'failed', username };
-    const expected = createHmac('md5', Buffer.from(stored, 'utf8')).update(challenge).digest();
+    const crypto = builtin('crypto');
+    const expected = crypto
+      .createHmac('md5', Buffer.from(stored, 'utf8'))
+      .update(challenge)
+      .digest();
     const given = Buffer.from(m[2]!.toLowerCase(), 'hex');
-    return { result: timingSafeEqual(expected, given) ? 'ok' : 'failed', username };
+    return { result: crypto.timingSafeEqual(expected, given) ? 'ok' : 'failed', username };
   } catch {
     return { result: 'temp', username };
   }

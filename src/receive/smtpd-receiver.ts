@@ -31,7 +31,8 @@
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import tls from 'node:tls';
+import type { SecureContext, TLSSocketOptions } from 'node:tls';
+import { builtin } from '../builtin.js';
 import { systemClock } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
@@ -67,13 +68,13 @@ import { type ListenOptions, TcpListeners } from './tcp-listener.js';
  */
 export interface SmtpTlsOptions {
   /** A ready context (certificate, key, ciphers). */
-  readonly secureContext?: tls.SecureContext;
+  readonly secureContext?: SecureContext;
   /** PEM certificate chain and key, when no context is given. */
   readonly cert?: string | Buffer;
   /** PEM private key for `cert`. */
   readonly key?: string | Buffer;
   /** SNI: a context for the name the client asked for, or undefined for the default. */
-  readonly sni?: (servername: string) => tls.SecureContext | undefined;
+  readonly sni?: (servername: string) => SecureContext | undefined;
 }
 
 /**
@@ -307,15 +308,15 @@ function unmapIPv4(address: string): string {
 function buildTlsOptions(
   params: SmtpdParameters,
   given: SmtpTlsOptions | undefined,
-): tls.TLSSocketOptions | undefined {
+): TLSSocketOptions | undefined {
   const wanted = params.smtpdTlsSecurityLevel !== 'none' || params.smtpdTlsWrappermode;
   let context = given?.secureContext;
   if (!context && given?.cert !== undefined && given.key !== undefined) {
-    context = tls.createSecureContext({ cert: given.cert, key: given.key });
+    context = builtin('tls').createSecureContext({ cert: given.cert, key: given.key });
   }
   if (!context && params.smtpdTlsCertFile !== '') {
     try {
-      context = tls.createSecureContext({
+      context = builtin('tls').createSecureContext({
         cert: readFileSync(params.smtpdTlsCertFile),
         key: readFileSync(params.smtpdTlsKeyFile || params.smtpdTlsCertFile),
       });
@@ -340,7 +341,7 @@ function buildTlsOptions(
     secureContext: context,
     ...(sni
       ? {
-          SNICallback: (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => {
+          SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => {
             try {
               cb(null, sni(name) ?? context);
             } catch (err) {

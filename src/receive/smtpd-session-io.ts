@@ -24,7 +24,8 @@
 
 import net from 'node:net';
 import type { Duplex, Writable } from 'node:stream';
-import tls from 'node:tls';
+import type { TLSSocket, TLSSocketOptions } from 'node:tls';
+import { builtin } from '../builtin.js';
 import type { Clock, TimerHandle } from '../types.js';
 import { LineReader } from './smtpd-line-reader.js';
 
@@ -39,7 +40,7 @@ export type Wake = 'data' | 'eof' | 'timeout' | 'shutdown' | 'drain';
 
 /** How the TLS handshake went. */
 export type TlsOutcome =
-  | { readonly ok: true; readonly socket: tls.TLSSocket }
+  | { readonly ok: true; readonly socket: TLSSocket }
   | { readonly ok: false; readonly reason: string };
 
 /** The resolve function of the promise captureWake() was last the executor of. */
@@ -49,9 +50,13 @@ function captureWake(resolve: (why: Wake) => void): void {
   capturedWake = resolve;
 }
 
-/** A TCP socket of its own (not TLS over it, not an in-memory stream). */
+/**
+ * A TCP socket of its own (not TLS over it, not an in-memory stream). A TLS socket says
+ * so in `encrypted`, node's documented way to tell it from a net.Socket: unlike
+ * `instanceof TLSSocket`, it does not need node:tls loaded in a server without TLS.
+ */
 function isPlainSocket(s: Duplex): boolean {
-  return s instanceof net.Socket && !(s instanceof tls.TLSSocket);
+  return s instanceof net.Socket && (s as { encrypted?: unknown }).encrypted !== true;
 }
 
 /** Socket, input buffer and output batch of one session. */
@@ -265,7 +270,7 @@ export class SessionIo {
    * before it is discarded (RFC 3207 section 4.2; CVE-2011-0411). On success the
    * session reads and writes through the TLS socket from then on.
    */
-  async startTls(options: tls.TLSSocketOptions, timeoutMs: number): Promise<TlsOutcome> {
+  async startTls(options: TLSSocketOptions, timeoutMs: number): Promise<TlsOutcome> {
     this.flush();
     const raw = this.#socket;
     // The client may have hung up right after its STARTTLS: there is nothing to wait for.
@@ -276,6 +281,7 @@ export class SessionIo {
       this.#paused = false;
       raw.resume();
     }
+    const tls = builtin('tls');
     const secure = new tls.TLSSocket(raw as never, { ...options, isServer: true });
     // The raw socket's errors surface on the TLS socket; keep one listener so that a
     // reset during the handshake is not an uncaught 'error'.

@@ -20,8 +20,8 @@
  * @module
  */
 
-import cluster from 'node:cluster';
 import { constants } from 'node:os';
+import { builtin } from '../builtin.js';
 import type { ComponentLogger } from '../log.js';
 import type { SmtpdService } from '../mta/smtpd-service.js';
 import type { NewMessageRecord, QueueStore } from '../queue/types.js';
@@ -104,6 +104,7 @@ export class SmtpdWorkers implements SmtpdService {
     // The kernel hands each connection to whichever worker accepts first; the primary
     // does not accept and pass every connection on (round robin).
     if (this.#options.kind !== 'thread') {
+      const cluster = builtin('cluster');
       cluster.schedulingPolicy = cluster.SCHED_NONE;
       cluster.setupPrimary({
         stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],

@@ -6,15 +6,21 @@
  * @module
  */
 
-import cluster from 'node:cluster';
 import { isMainThread } from 'node:worker_threads';
+import { builtin } from '../builtin.js';
 
 /** Set (to the worker's number) in each smtpd worker process. */
 export const WORKER_ENV = 'POSTERN_SMTPD_WORKER';
 
-/** Whether this process (or thread) is an smtpd worker started by `postern serve`. */
+/**
+ * Whether this process (or thread) is an smtpd worker started by `postern serve`. A
+ * worker process is a cluster worker, whose node has loaded node:cluster before any
+ * code of ours; node:cluster is asked only when the variable is set, as loading it
+ * elsewhere would cost every process that is not a worker (node's own test, the
+ * NODE_UNIQUE_ID variable, is gone from the environment once the worker has started).
+ */
 export function isSmtpdWorker(): boolean {
-  return (cluster.isWorker || !isMainThread) && process.env[WORKER_ENV] !== undefined;
+  return process.env[WORKER_ENV] !== undefined && (!isMainThread || builtin('cluster').isWorker);
 }
 
 /** The 5-character queue ID node tag the worker uses, distinct from every other process's. */

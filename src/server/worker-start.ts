@@ -12,12 +12,12 @@
  * @module
  */
 
-import cluster from 'node:cluster';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { MessageChannel, type ResourceLimits, Worker as Thread } from 'node:worker_threads';
+import { builtin } from '../builtin.js';
 import { portDuplex } from './port-duplex.js';
 import {
   CHANNEL_FD,
@@ -53,7 +53,7 @@ export function startWorker(kind: WorkerKind, n: number, tag: string): WorkerHan
 }
 
 function startProcess(n: number, tag: string): WorkerHandle {
-  const worker = cluster.fork({
+  const worker = builtin('cluster').fork({
     ...workerProcessEnv(process.env),
     [WORKER_ENV]: String(n),
     [QUEUE_ID_TAG_ENV]: tag,

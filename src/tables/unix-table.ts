@@ -24,8 +24,8 @@
  * @module
  */
 
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { builtin } from '../builtin.js';
 import { TableError } from '../errors.js';
 import { errorMessage } from '../util/error-message.js';
 import type { LookupTable, TableFlags } from './types.js';
@@ -70,7 +70,7 @@ export function parsePasswdEntries(text: string): Map<string, string> {
 
 function listWithGetent(): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(
+    builtin('child_process').execFile(
       'getent',
       ['passwd'],
       { maxBuffer: MAX_OUTPUT, timeout: LIST_TIMEOUT_MS, env: { PATH: '/usr/bin:/bin' } },

@@ -11,8 +11,8 @@
  * @module
  */
 
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { builtin } from '../builtin.js';
 import { parsePasswd } from './user-database.js';
 
 const TTL_MS = 60_000;
@@ -44,6 +44,7 @@ export class LoginNames {
 
 async function lookup(uid: number): Promise<string | undefined> {
   if (!Number.isSafeInteger(uid) || uid < 0) return undefined;
+  const { execFile } = builtin('child_process');
   const viaGetent = await new Promise<string | undefined | null>((resolve) => {
     execFile('getent', ['passwd', String(uid)], { timeout: 5000 }, (err, stdout) => {
       if (!err) return resolve(firstField(stdout));

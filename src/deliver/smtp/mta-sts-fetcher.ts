@@ -24,9 +24,9 @@
  */
 
 import type { LookupAddress, LookupOptions } from 'node:dns';
-import { request } from 'node:https';
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
+import { builtin } from '../../builtin.js';
 import type { Resolver } from '../../types.js';
 import {
   isMtaStsHostName,
@@ -143,7 +143,7 @@ export class MtaStsFetcher {
           reject(err);
         } else resolve(text ?? '');
       };
-      const req = request({
+      const req = builtin('https').request({
         host,
         port: this.#port,
         path: '/.well-known/mta-sts.txt',

@@ -16,7 +16,8 @@
  */
 
 import type { Duplex, Readable } from 'node:stream';
-import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import { builtin } from '../../builtin.js';
 import type { SmtpReply } from '../../smtp-reply.js';
 import { ReplyParser, ReplySyntaxError } from './reply-parser.js';
 import { SessionError } from './session-error.js';
@@ -236,7 +237,7 @@ export class SmtpConnection {
     const plain = this.#socket;
     const secure = await new Promise<TLSSocket>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
-      const s = tlsConnect({ ...options, socket: plain as never });
+      const s = builtin('tls').connect({ ...options, socket: plain as never });
       const done = (err?: Error): void => {
         if (timer) clearTimeout(timer);
         s.off('secureConnect', onOk);

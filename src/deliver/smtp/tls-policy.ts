@@ -21,7 +21,8 @@
  * @module
  */
 
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import type { PeerCertificate } from 'node:tls';
+import { builtin } from '../../builtin.js';
 import { TableError } from '../../errors.js';
 import type { LookupTable } from '../../tables/types.js';
 import type { Endpoint } from './mx-resolver.js';
@@ -154,7 +155,7 @@ export function certificateMatches(cert: PeerCertificate, names: readonly string
   for (const name of names) {
     if (name.startsWith('.')) {
       if (dnsNames.some((d) => d.endsWith(name) && d.length > name.length)) return true;
-    } else if (checkServerIdentity(name, cert) === undefined) {
+    } else if (builtin('tls').checkServerIdentity(name, cert) === undefined) {
       return true;
     }
   }

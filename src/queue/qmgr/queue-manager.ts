@@ -24,8 +24,8 @@
  * @module
  */
 
-import { randomBytes } from 'node:crypto';
 import { formatAddress } from '../../address/address.js';
+import { builtin } from '../../builtin.js';
 import { delay, systemClock } from '../../clock.js';
 import type { AgentRegistry } from '../../deliver/agent-registry.js';
 import type { DestinationStatus } from '../../deliver/types.js';
@@ -156,7 +156,7 @@ export class QueueManager {
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
     this.#log = this.#logger.for('qmgr');
-    this.#owner = options.owner ?? `qmgr-${randomBytes(6).toString('hex')}`;
+    this.#owner = options.owner ?? `qmgr-${builtin('crypto').randomBytes(6).toString('hex')}`;
     this.#leaseMs = options.leaseMs ?? 300_000;
     // Check every transport's settings now, so a bad value is a start-up error.
     for (const name of Object.keys(this.#transports)) this.#settingsFor(name);

@@ -27,9 +27,9 @@
  * @module
  */
 
-import { randomUUID } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { builtin } from '../../builtin.js';
 import { QueueStoreError } from '../../errors.js';
 import { isQueueId } from '../../queue-id.js';
 import type { QueueId } from '../../types.js';
@@ -66,7 +66,7 @@ export class PgMessageWriter implements MessageWriter {
   readonly queueId: QueueId;
   readonly content: Writable;
   readonly #ctx: ContentContext;
-  readonly #token = randomUUID();
+  readonly #token = builtin('crypto').randomUUID();
   #parts: Buffer[] = [];
   #bytes = 0;
   /** Chunks inserted so far (the next chunk's number). */

@@ -28,9 +28,9 @@
  * @module
  */
 
-import { createHash } from 'node:crypto';
 import type * as PgModule from 'pg';
 import type { Pool } from 'pg';
+import { builtin } from '../../builtin.js';
 import { ConfigError, QueueStoreError } from '../../errors.js';
 import { asError, errorMessage } from '../../util/error-message.js';
 import { isConnectionError } from './postgres-store-db.js';
@@ -75,7 +75,8 @@ export function channelOf(schema: string): string {
 
 /** A 64-bit advisory lock key (as a decimal string) for `parts` within `schema`. */
 export function lockKey(schema: string, ...parts: string[]): string {
-  const digest = createHash('sha256')
+  const digest = builtin('crypto')
+    .createHash('sha256')
     .update([schema, ...parts].join('\0'))
     .digest();
   return digest.readBigInt64BE(0).toString();

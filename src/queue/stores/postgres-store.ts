@@ -52,8 +52,8 @@
  * @module
  */
 
-import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { builtin } from '../../builtin.js';
 import { systemClock } from '../../clock.js';
 import { ConfigError, QueueStoreError } from '../../errors.js';
 import { type ComponentLogger, silentLogger } from '../../log.js';
@@ -117,7 +117,7 @@ export class PostgresQueueStore implements QueueStore, DestinationSlots {
   readonly #options: PostgresQueueStoreOptions;
   readonly #clock: Clock;
   readonly #log: ComponentLogger;
-  readonly #session = randomUUID();
+  readonly #session = builtin('crypto').randomUUID();
   readonly #available: AvailableListeners;
   /** Commits that went straight to this node's queue manager, until announced. */
   readonly #handedOff = new Set<QueueId>();

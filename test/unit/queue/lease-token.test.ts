@@ -1,28 +1,25 @@
-import { describe, expect, it, vi } from 'vitest';
+import { createRequire } from 'node:module';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { newLeaseToken } from '../../../src/queue/lease.js';
 
-// Counts the draws from the system's CSPRNG behind the lease tokens.
-const draws = vi.hoisted(() => ({ fill: 0, bytes: 0 }));
-vi.mock('node:crypto', async (importOriginal) => {
-  const real = await importOriginal<typeof import('node:crypto')>();
-  return {
-    ...real,
-    randomFillSync: ((buf: Buffer) => {
-      draws.fill++;
-      return real.randomFillSync(buf);
-    }) as typeof real.randomFillSync,
-    randomBytes: ((n: number) => {
-      draws.bytes++;
-      return real.randomBytes(n);
-    }) as typeof real.randomBytes,
-  };
-});
-
-const { newLeaseToken } = await import('../../../src/queue/lease.js');
+// Counts the draws from the system's CSPRNG behind the lease tokens. The store loads
+// node:crypto when it first needs it (src/builtin.ts), as this module object.
+const crypto = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
+const fill = vi.spyOn(crypto, 'randomFillSync');
+const bytes = vi.spyOn(crypto, 'randomBytes');
+const draws = {
+  get fill() {
+    return fill.mock.calls.length;
+  },
+  get bytes() {
+    return bytes.mock.calls.length;
+  },
+};
+afterAll(() => vi.restoreAllMocks());
 
 describe('newLeaseToken', () => {
   it('gives distinct 128-bit hex tokens, drawing random bytes once per 256 of them', () => {
-    draws.fill = 0;
-    draws.bytes = 0;
+    vi.clearAllMocks();
     const tokens = Array.from({ length: 1000 }, () => newLeaseToken());
     for (const t of tokens) expect(t).toMatch(/^[0-9a-f]{32}$/);
     expect(new Set(tokens).size).toBe(1000);
