@@ -37,7 +37,8 @@ const YOUNG_TARGET_BESIDE_THREAD = 2 * 1024 * 1024;
  */
 const STEER_MS = 100;
 
-async function holdYoungGeneration(v8) {
+/** The young generation's steer, given the heap's spaces every STEER_MS. */
+function youngGenerationSteer(v8) {
   // Held where it is while the server starts: loading its modules is one long run of
   // code that no timer interrupts, during which V8 could grow it past the target.
   let factor = 1;
@@ -47,13 +48,6 @@ async function holdYoungGeneration(v8) {
     v8.setFlagsFromString(`--semi-space-growth-factor=${next}`);
   };
   hold(1);
-  const steer = () => {
-    const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
-    const size = young?.space_size ?? target;
-    const next = size < target ? Math.max(2, Math.floor(target / size)) : 1;
-    if (next !== factor) hold(next);
-  };
-  setInterval(steer, STEER_MS).unref();
   // 'online' comes once the thread runs, so once its heap is made.
   process.on('worker', (worker) =>
     worker.once('online', () => {
@@ -61,6 +55,12 @@ async function holdYoungGeneration(v8) {
       hold(factor);
     }),
   );
+  return (spaces) => {
+    const young = spaces.find((s) => s.space_name === 'new_space');
+    const size = young?.space_size ?? target;
+    const next = size < target ? Math.max(2, Math.floor(target / size)) : 1;
+    if (next !== factor) hold(next);
+  };
 }
 
 /**
@@ -73,23 +73,34 @@ async function holdYoungGeneration(v8) {
  * generation holds more than SMALL_OLD_GENERATION (a queue of many thousand messages),
  * the step is half of what is alive and an early start would only add collections (half
  * as much CPU again per message for the scheduler of a 200 000-message queue), so V8's
- * own start applies again. Checked every STEER_MS; the flag is read at each allocation
- * step of either heap.
+ * own start applies again. The flag is read at each allocation step of either heap.
  */
 const MARKING_START = 40;
 const SMALL_OLD_GENERATION = 24 * 1024 * 1024;
 
-function steerMarkingStart(v8) {
-  let start = -1;
-  const steer = () => {
-    const old = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'old_space');
+/**
+ * The marking start's steer, given the heap's spaces every STEER_MS; set at once, for a
+ * heap that starts small.
+ */
+function markingStartSteer(v8) {
+  let start = MARKING_START;
+  v8.setFlagsFromString(`--incremental-marking-hard-trigger=${start}`);
+  return (spaces) => {
+    const old = spaces.find((s) => s.space_name === 'old_space');
     const next = (old?.space_used_size ?? 0) < SMALL_OLD_GENERATION ? MARKING_START : 0;
     if (next === start) return;
     start = next;
     v8.setFlagsFromString(`--incremental-marking-hard-trigger=${next}`);
   };
-  steer();
-  setInterval(steer, STEER_MS).unref();
+}
+
+/** Gives every steer one reading of the heap's spaces every STEER_MS. */
+function steerHeap(v8, steers) {
+  if (steers.length === 0) return;
+  setInterval(() => {
+    const spaces = v8.getHeapSpaceStatistics();
+    for (const steer of steers) steer(spaces);
+  }, STEER_MS).unref();
 }
 
 // V8's flags are the process's: an smtpd worker thread (smtpdWorkerThreads) finds them set
@@ -107,9 +118,12 @@ if (process.argv[2] === 'serve' && isMainThread) {
   // sets in NODE_OPTIONS or on node's command line is left as they set it.
   const own = `${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`;
   const v8 = await import('node:v8');
-  if (!/semi[-_]space/.test(own)) await holdYoungGeneration(v8);
+  const steers = [];
+  if (!/semi[-_]space/.test(own)) steers.push(youngGenerationSteer(v8));
   if (!/heap[-_]growing[-_]percent/.test(own)) v8.setFlagsFromString('--heap-growing-percent=50');
-  if (!/incremental[-_]marking[-_](hard|soft)[-_]trigger/.test(own)) steerMarkingStart(v8);
+  if (!/incremental[-_]marking[-_](hard|soft)[-_]trigger/.test(own))
+    steers.push(markingStartSteer(v8));
+  steerHeap(v8, steers);
   // One thread per scavenge: V8 splits each scavenge of the young generation over its
   // helper threads, which pays on idle cores; a mail server's cores are busy with its
   // own processes and the kernel's network work, so the helpers start late and the
